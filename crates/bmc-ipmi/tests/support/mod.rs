@@ -1,0 +1,316 @@
+//! Spawns a real OpenIPMI `ipmi_sim` on 127.0.0.1 (free ports, temp dir) for the
+//! integration tests, following anchors.md §3.4. Killed on Drop.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use steward_bmc_ipmi::{CipherSuite, IpmiClient, IpmiConfig};
+
+pub const USER: &str = "admin";
+pub const PASS: &str = "password";
+
+/// Chassis control program (contract in anchors.md §3.4). Keeps power/boot in
+/// files next to it. ipmi_sim calls: `get power`, `get boot`, `set power 0|1`,
+/// `set reset 1`, `set shutdown 1` (soft off), `set boot <dev>`.
+const CHASSIS_SH: &str = r#"#!/bin/sh
+dir=$(dirname "$0")
+[ -f "$dir/power" ] || echo 1 > "$dir/power"
+[ -f "$dir/boot" ] || echo default > "$dir/boot"
+echo "$@" >> "$dir/calls.log"
+shift
+op=$1; shift
+if [ "$op" = get ]; then
+  for p in "$@"; do
+    case $p in
+      power) echo "power:$(cat "$dir/power")" ;;
+      boot) echo "boot:$(cat "$dir/boot")" ;;
+    esac
+  done
+  exit 0
+fi
+while [ $# -gt 1 ]; do
+  case $1 in
+    power) echo "$2" > "$dir/power" ;;
+    shutdown) [ "$2" = 1 ] && echo 0 > "$dir/power" ;;
+    boot) echo "$2" > "$dir/boot" ;;
+    reset) ;;
+    *) exit 1 ;;
+  esac
+  shift 2
+done
+exit 0
+"#;
+
+/// Sensors configured in the lab .emu (raw values; conversions in the tests).
+/// All SDR bytes need a 0x prefix: bare "c0" is parsed as decimal and rejected.
+pub const EMU: &str = r#"mc_setbmc 0x20
+mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
+sel_enable 0x20 50 0x0a
+sensor_add 0x20 0 1 0x01 0x01
+main_sdr_add 0x20 0x00 0x00 0x51 0x01 0x31 0x20 0x00 0x01 0x03 0x01 0x67 0x88 0x01 0x01 0xc0 0x0f 0xc0 0x7f 0x38 0x38 0x00 0x01 0x00 0x00 0x01 0x00 0x00 0x00 0x00 0x00 0x03 0x60 0xb0 0x00 0xb0 0x00 0xa0 0x90 0x70 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0xc6 'C 'P 'U 'T 'm 'p
+sensor_set_value 0x20 0 1 0x60 0
+sensor_set_threshold 0x20 0 1 settable 111000 0xa0 0x90 0x70 00 00 00
+sensor_set_event_support 0x20 0 1 enable scanning per-state 000111111000000 000111111000000 000111111000000 000111111000000
+sensor_add 0x20 0 2 0x04 0x01
+main_sdr_add 0x20 0x01 0x00 0x51 0x01 0x32 0x20 0x00 0x02 0x1d 0x01 0x67 0x88 0x04 0x01 0x05 0x00 0x00 0x00 0x03 0x03 0x00 0x12 0x00 0x00 0x32 0x00 0x00 0x00 0x00 0x00 0x00 0x60 0xff 0x00 0xff 0x00 0x00 0x00 0x00 0x00 0x14 0x1e 0x00 0x00 0x00 0x00 0x00 0xc7 'S 'y 's 'F 'a 'n '1
+sensor_set_value 0x20 0 2 0x60 0
+sensor_set_threshold 0x20 0 2 settable 000011 00 00 00 00 0x14 0x1e
+sensor_set_event_support 0x20 0 2 enable scanning per-state 000000000000101 000000000000101 000000000000101 000000000000101
+sensor_add 0x20 0 3 0x02 0x01
+main_sdr_add 0x20 0x02 0x00 0x51 0x01 0x2f 0x20 0x00 0x03 0x07 0x01 0x67 0x88 0x02 0x01 0x95 0x0a 0x95 0x0a 0x3f 0x3f 0x00 0x04 0x00 0x00 0x06 0x00 0x05 0x00 0x00 0xe0 0x00 0xc8 0xff 0x00 0xff 0x00 0xe6 0xdc 0xd2 0xa0 0xaa 0xb4 0x00 0x00 0x00 0x00 0x00 0xc4 'P '1 '2 'V
+sensor_set_value 0x20 0 3 0xc8 0
+sensor_set_threshold 0x20 0 3 settable 111111 0xe6 0xdc 0xd2 0xa0 0xaa 0xb4
+sensor_set_event_support 0x20 0 3 enable scanning per-state 000111111111111 000111111111111 000111111111111 000111111111111
+sensor_add 0x20 0 4 0x08 0x6f
+main_sdr_add 0x20 0x03 0x00 0x51 0x02 0x26 0x20 0x00 0x04 0x0a 0x01 0x63 0x40 0x08 0x6f 0x01 0x00 0x01 0x00 0x01 0x00 0xc0 0x00 0x00 0x01 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0xcb 'P 'S 'U '1 '_ 'S 't 'a 't 'u 's
+sensor_set_bit 0x20 0 4 0 1 0
+sel_add 0x20 0x02 0x00 0x00 0x00 0x00 0x20 0x00 0x04 0x01 0x01 0x01 0x57 0x00 0x00
+sel_add 0x20 0x02 0x00 0x00 0x00 0x00 0x20 0x00 0x04 0x02 0x03 0x81 0x00 0x00 0x00
+mc_enable 0x20
+"#;
+
+/// What the .emu configures, converted to units (the expected values).
+pub struct ExpectedSensor {
+    pub name: &'static str,
+    pub number: u8,
+    pub value: f64,
+    pub unit: &'static str,
+    /// lnr, lcr, lnc, unc, ucr, unr
+    pub thresholds: [Option<f64>; 6],
+}
+
+pub const EXPECTED: [ExpectedSensor; 3] = [
+    ExpectedSensor {
+        name: "CPUTmp",
+        number: 1,
+        value: 96.0,
+        unit: "degrees C",
+        thresholds: [None, None, None, Some(112.0), Some(144.0), Some(160.0)],
+    },
+    ExpectedSensor {
+        name: "SysFan1",
+        number: 2,
+        value: 4800.0, // raw 0x60 * M 50
+        unit: "RPM",
+        thresholds: [None, Some(1000.0), Some(1500.0), None, None, None],
+    },
+    ExpectedSensor {
+        name: "P12V",
+        number: 3,
+        value: 12.05, // (6*200 + 5) * 10^-2
+        unit: "Volts",
+        thresholds: [
+            Some(9.65),
+            Some(10.25),
+            Some(10.85),
+            Some(12.65),
+            Some(13.25),
+            Some(13.85),
+        ],
+    },
+];
+
+pub struct IpmiSim {
+    child: Child,
+    pub addr: SocketAddr,
+    pub console: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+pub fn have_ipmi_sim() -> bool {
+    Command::new("ipmi_sim")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// True when the test should proceed; on CI a missing sim is a failure.
+pub fn require_sim() -> bool {
+    if have_ipmi_sim() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("ipmi_sim not installed: run `apt-get install -y openipmi ipmitool`");
+    }
+    eprintln!("\n*** SKIPPED: ipmi_sim not installed (apt-get install -y openipmi ipmitool) ***\n");
+    false
+}
+
+impl IpmiSim {
+    /// Start a simulator and wait until it answers a session open.
+    pub async fn start() -> IpmiSim {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let port = free_udp_port();
+        let cport = free_tcp_port();
+        let script = d.join("chassis.sh");
+        std::fs::write(&script, CHASSIS_SH).expect("write chassis.sh");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        let lan = format!(
+            r#"name "sim1"
+set_working_mc 0x20
+  startlan 1
+    addr 127.0.0.1 {port}
+    priv_limit admin
+    allowed_auths_callback none md5 straight
+    allowed_auths_user none md5 straight
+    allowed_auths_operator none md5 straight
+    allowed_auths_admin none md5 straight
+    guid a123456789abcdefa123456789abcdef
+  endlan
+  chassis_control "{} 0x20"
+  user 2 true "{USER}" "{PASS}" admin 10 none md5 straight
+console 127.0.0.1 {cport}
+"#,
+            script.display()
+        );
+        std::fs::write(d.join("lan.conf"), lan).expect("write lan.conf");
+        std::fs::write(d.join("sim1.emu"), EMU).expect("write emu");
+        std::fs::create_dir_all(d.join("state")).expect("state dir");
+        let log = std::fs::File::create(d.join("sim.log")).expect("log");
+        let log2 = log.try_clone().expect("log clone");
+        // -n: no interactive console on stdin (it asserts on epoll otherwise).
+        let child = Command::new("ipmi_sim")
+            .arg("-c")
+            .arg(d.join("lan.conf"))
+            .arg("-f")
+            .arg(d.join("sim1.emu"))
+            .arg("-s")
+            .arg(d.join("state"))
+            .arg("-n")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .expect("spawn ipmi_sim");
+        let sim = IpmiSim {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            console: SocketAddr::from(([127, 0, 0, 1], cport)),
+            dir,
+        };
+        // Readiness: poll with short timeouts. Generous bound for a loaded machine.
+        for _ in 0..300 {
+            let mut cfg = sim.config(&[CipherSuite::Suite3]);
+            cfg.timeout = Duration::from_millis(100);
+            cfg.retries = 0;
+            if let Ok(c) = IpmiClient::connect(cfg).await {
+                let _ = c.close().await;
+                return sim;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("ipmi_sim did not come up; log:\n{}", sim.log());
+    }
+
+    pub fn config(&self, suites: &[CipherSuite]) -> IpmiConfig {
+        let mut c = IpmiConfig::new(self.addr, USER, PASS);
+        c.cipher_suites = suites.to_vec();
+        // Loaded shared CI machine: generous per-attempt timeout, 3 retries.
+        c.timeout = Duration::from_secs(2);
+        c.retries = 3;
+        c
+    }
+
+    pub async fn client(&self) -> IpmiClient {
+        IpmiClient::connect(self.config(&[CipherSuite::Suite3]))
+            .await
+            .expect("connect")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sim.log")).unwrap_or_default()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn boot_file(&self) -> PathBuf {
+        self.dir.path().join("boot")
+    }
+
+    /// Run ipmitool (the reference peer) against this sim.
+    pub async fn ipmitool(&self, args: &[&str]) -> String {
+        let out = tokio::process::Command::new("ipmitool")
+            .args(["-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p"])
+            .arg(self.addr.port().to_string())
+            .args(["-U", USER, "-P", PASS, "-R", "3", "-N", "2"])
+            .args(args)
+            .output()
+            .await
+            .expect("run ipmitool");
+        assert!(
+            out.status.success(),
+            "ipmitool {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Send one command to the sim's console (TCP, telnet-style `> ` prompt).
+    pub async fn console(&self, cmd: &str) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(self.console)
+            .await
+            .expect("console connect");
+        let mut buf = [0u8; 512];
+        // Read the banner/prompt, then send the command and wait for the next prompt.
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+        s.write_all(format!("{cmd}\n").as_bytes()).await.expect("console write");
+        let mut seen = String::new();
+        for _ in 0..50 {
+            match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    if seen.contains("> ") {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+impl Drop for IpmiSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// ipmitool prints the IPMI base-unit name; a few differ in spelling.
+pub fn parse_opt_f64(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if s == "na" {
+        None
+    } else {
+        s.parse().ok()
+    }
+}
