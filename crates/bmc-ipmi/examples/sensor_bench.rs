@@ -13,7 +13,11 @@ use steward_bmc_ipmi::{IpmiClient, IpmiConfig};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let addr = args.get(1).map(String::as_str).unwrap_or("127.0.0.1:9001").parse()?;
+    let addr = args
+        .get(1)
+        .map(String::as_str)
+        .unwrap_or("127.0.0.1:9001")
+        .parse()?;
     let user = args.get(2).cloned().unwrap_or_else(|| "admin".into());
     let pass = args.get(3).cloned().unwrap_or_else(|| "password".into());
     let n: u32 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(20);
@@ -26,7 +30,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "{:<16} {:>10} {:<10} {:<3} {:?}",
             s.name,
-            s.value.map(|v| format!("{v:.3}")).unwrap_or_else(|| "na".into()),
+            s.value
+                .map(|v| format!("{v:.3}"))
+                .unwrap_or_else(|| "na".into()),
             s.unit,
             s.status.short(),
             s.thresholds
@@ -38,14 +44,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     };
     let native = c.time_sensor_reads(rec, n).await?;
-    println!("native: {n} reads of {:?} in {:?} ({:?}/read)", rec.name, native, native / n);
+    println!(
+        "native: {n} reads of {:?} in {:?} ({:?}/read)",
+        rec.name,
+        native,
+        native / n
+    );
     c.close().await?;
 
     let t = Instant::now();
     let mut ok = 0;
     for _ in 0..n {
         let out = std::process::Command::new("ipmitool")
-            .args(["-I", "lanplus", "-C", "3", "-H", &addr.ip().to_string(), "-p"])
+            .args([
+                "-I",
+                "lanplus",
+                "-C",
+                "3",
+                "-H",
+                &addr.ip().to_string(),
+                "-p",
+            ])
             .arg(addr.port().to_string())
             .args(["-U", &user, "-P", &pass, "sensor", "reading", &rec.name])
             .output();
@@ -59,7 +78,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let sub = t.elapsed();
-    println!("ipmitool: {n} reads ({ok} ok) in {:?} ({:?}/read)", sub, sub / n);
+    println!(
+        "ipmitool: {n} reads ({ok} ok) in {:?} ({:?}/read)",
+        sub,
+        sub / n
+    );
     println!("speedup: {:.1}x", sub.as_secs_f64() / native.as_secs_f64());
     Ok(())
 }

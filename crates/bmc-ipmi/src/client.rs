@@ -12,7 +12,9 @@ use crate::sel::SelEntry;
 use crate::session::{IpmiConfig, Session};
 
 pub use crate::commands::app::DeviceId;
-pub use crate::commands::chassis::{BootDevice, BootFlags, BootOptions, ChassisControl, ChassisStatus};
+pub use crate::commands::chassis::{
+    BootDevice, BootFlags, BootOptions, ChassisControl, ChassisStatus,
+};
 pub use crate::commands::sensor::ThresholdBits;
 pub use crate::commands::storage::RepositoryInfo;
 
@@ -137,7 +139,10 @@ impl IpmiClient {
     }
 
     pub async fn sdr_repository_info(&mut self) -> Result<RepositoryInfo> {
-        let d = self.session.request(&storage::get_sdr_repository_info()).await?;
+        let d = self
+            .session
+            .request(&storage::get_sdr_repository_info())
+            .await?;
         Ok(RepositoryInfo::decode(&d)?)
     }
 
@@ -163,7 +168,10 @@ impl IpmiClient {
     }
 
     async fn reserve_sdr(&mut self) -> Result<u16> {
-        let d = self.session.request(&storage::reserve_sdr_repository()).await?;
+        let d = self
+            .session
+            .request(&storage::reserve_sdr_repository())
+            .await?;
         Ok(storage::decode_reservation(&d)?)
     }
 
@@ -193,7 +201,8 @@ impl IpmiClient {
                         }
                         *resv = self.reserve_sdr().await?;
                     }
-                    Some(CompletionCode::CANNOT_RETURN_BYTES) | Some(CompletionCode::UNSPECIFIED) => {
+                    Some(CompletionCode::CANNOT_RETURN_BYTES)
+                    | Some(CompletionCode::UNSPECIFIED) => {
                         if !self.sdr_chunk.shrink() || count <= ChunkPolicy::MIN {
                             return Err(e);
                         }
@@ -400,7 +409,10 @@ impl IpmiClient {
 
     /// Add a raw 16-byte SEL record; returns the record id the BMC assigned.
     pub async fn add_sel_entry(&mut self, record: &[u8; 16]) -> Result<u16> {
-        let d = self.session.request(&storage::add_sel_entry(record)).await?;
+        let d = self
+            .session
+            .request(&storage::add_sel_entry(record))
+            .await?;
         Ok(storage::decode_record_id(&d)?)
     }
 
@@ -408,13 +420,19 @@ impl IpmiClient {
     pub async fn clear_sel(&mut self) -> Result<()> {
         let d = self.session.request(&storage::reserve_sel()).await?;
         let resv = storage::decode_reservation(&d)?;
-        let d = self.session.request(&storage::clear_sel(resv, true)).await?;
+        let d = self
+            .session
+            .request(&storage::clear_sel(resv, true))
+            .await?;
         if storage::decode_clear_sel(&d)? {
             return Ok(());
         }
         for _ in 0..20 {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let d = self.session.request(&storage::clear_sel(resv, false)).await?;
+            let d = self
+                .session
+                .request(&storage::clear_sel(resv, false))
+                .await?;
             if storage::decode_clear_sel(&d)? {
                 return Ok(());
             }

@@ -178,7 +178,9 @@ impl SessionKeys {
     /// Decrypt IV || ciphertext and strip the confidentiality trailer.
     pub fn decrypt(&self, data: &[u8]) -> Result<Vec<u8>, DecodeError> {
         if data.len() < 32 || data.len() % 16 != 0 {
-            return Err(DecodeError::Decrypt("encrypted payload length not a multiple of 16"));
+            return Err(DecodeError::Decrypt(
+                "encrypted payload length not a multiple of 16",
+            ));
         }
         let (iv, ct) = data.split_at(16);
         let mut iv_arr = [0u8; 16];

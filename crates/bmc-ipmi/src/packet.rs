@@ -47,7 +47,10 @@ const PT_AUTHENTICATED: u8 = 0x40;
 
 /// Two's complement checksum so that the covered bytes plus it sum to 0.
 pub fn checksum(bytes: &[u8]) -> u8 {
-    bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b)).wrapping_neg()
+    bytes
+        .iter()
+        .fold(0u8, |a, b| a.wrapping_add(*b))
+        .wrapping_neg()
 }
 
 /// An IPMI request as it goes into a LAN message.
@@ -272,7 +275,9 @@ pub fn decode_v20(
         }
         None => {
             if encrypted || authenticated {
-                return Err(DecodeError::Malformed("protected packet before session keys"));
+                return Err(DecodeError::Malformed(
+                    "protected packet before session keys",
+                ));
             }
             body.to_vec()
         }

@@ -197,7 +197,10 @@ impl Rakp2 {
     }
 
     pub fn verify(&self, ctx: &RakpContext<'_>) -> bool {
-        ct_eq(&ctx.rakp2_auth_code(&self.bmc_rand, &self.guid), &self.auth_code)
+        ct_eq(
+            &ctx.rakp2_auth_code(&self.bmc_rand, &self.guid),
+            &self.auth_code,
+        )
     }
 }
 

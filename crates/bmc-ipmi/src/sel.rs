@@ -69,9 +69,7 @@ impl SelEntry {
                     record_id,
                     record_type,
                     timestamp,
-                    manufacturer_id: u32::from(m[0])
-                        | u32::from(m[1]) << 8
-                        | u32::from(m[2]) << 16,
+                    manufacturer_id: u32::from(m[0]) | u32::from(m[1]) << 8 | u32::from(m[2]) << 16,
                     data: r.array()?,
                 }
             }

@@ -126,9 +126,13 @@ impl Session {
             return Err(IpmiError::InvalidArgument("no cipher suite configured"));
         }
         let bind: SocketAddr = if cfg.addr.is_ipv4() {
-            "0.0.0.0:0".parse().map_err(|_| IpmiError::InvalidArgument("bind"))?
+            "0.0.0.0:0"
+                .parse()
+                .map_err(|_| IpmiError::InvalidArgument("bind"))?
         } else {
-            "[::]:0".parse().map_err(|_| IpmiError::InvalidArgument("bind"))?
+            "[::]:0"
+                .parse()
+                .map_err(|_| IpmiError::InvalidArgument("bind"))?
         };
         let sock = UdpSocket::bind(bind).await?;
         sock.connect(cfg.addr).await?;
@@ -262,7 +266,12 @@ impl Session {
     }
 
     /// Send a pre-session RMCP+ payload and wait for a reply of `want` type.
-    async fn setup_exchange(&mut self, ptype: PayloadType, payload: Vec<u8>, want: PayloadType) -> Result<Vec<u8>> {
+    async fn setup_exchange(
+        &mut self,
+        ptype: PayloadType,
+        payload: Vec<u8>,
+        want: PayloadType,
+    ) -> Result<Vec<u8>> {
         let pkt = packet::encode_v20(ptype, 0, 0, &payload, None);
         self.exchange(
             |_| pkt.clone(),
@@ -321,7 +330,10 @@ impl Session {
         match r2.status.0 {
             0 => {}
             0x0D | 0x09 | 0x0A => {
-                return Err(IpmiError::Auth(format!("BMC refused user in RAKP 2: {}", r2.status)))
+                return Err(IpmiError::Auth(format!(
+                    "BMC refused user in RAKP 2: {}",
+                    r2.status
+                )))
             }
             _ => return Err(IpmiError::SessionRejected(r2.status)),
         }
@@ -331,18 +343,27 @@ impl Session {
         if !r2.verify(&ctx) {
             // Wrong password (or an impostor BMC): the BMC's proof of the shared
             // key does not match ours. Do not continue to RAKP 3.
-            return Err(IpmiError::Auth("RAKP 2 key exchange auth code mismatch (wrong password?)".into()));
+            return Err(IpmiError::Auth(
+                "RAKP 2 key exchange auth code mismatch (wrong password?)".into(),
+            ));
         }
         let keys = ctx.session_keys(&r2.bmc_rand);
         let tag = self.next_tag();
         let p = self
-            .setup_exchange(PayloadType::Rakp3, ctx.rakp3(tag, &r2.bmc_rand), PayloadType::Rakp4)
+            .setup_exchange(
+                PayloadType::Rakp3,
+                ctx.rakp3(tag, &r2.bmc_rand),
+                PayloadType::Rakp4,
+            )
             .await?;
         let r4 = Rakp4::decode(&p, suite)?;
         match r4.status.0 {
             0 => {}
             0x0F | 0x0D => {
-                return Err(IpmiError::Auth(format!("BMC rejected RAKP 3: {}", r4.status)))
+                return Err(IpmiError::Auth(format!(
+                    "BMC rejected RAKP 3: {}",
+                    r4.status
+                )))
             }
             _ => return Err(IpmiError::SessionRejected(r4.status)),
         }
@@ -350,7 +371,9 @@ impl Session {
             return Err(DecodeError::Mismatch("RAKP 4 tag/session id").into());
         }
         if !crate::crypto::ct_eq(&ctx.rakp4_icv(&keys, &r2.guid), &r4.icv) {
-            return Err(IpmiError::Auth("RAKP 4 integrity check value mismatch".into()));
+            return Err(IpmiError::Auth(
+                "RAKP 4 integrity check value mismatch".into(),
+            ));
         }
         Ok(Active {
             keys,
@@ -393,7 +416,10 @@ impl Session {
                     }
                 },
                 |s, d| {
-                    let a = s.active.as_ref().ok_or(DecodeError::Mismatch("session closed"))?;
+                    let a = s
+                        .active
+                        .as_ref()
+                        .ok_or(DecodeError::Mismatch("session closed"))?;
                     let inb = packet::decode_v20(d, a.console_sid, Some(&a.keys))?;
                     if inb.payload_type != PayloadType::Ipmi {
                         return Err(DecodeError::PayloadType(inb.payload_type as u8));

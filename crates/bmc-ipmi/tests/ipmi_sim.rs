@@ -47,7 +47,10 @@ async fn device_id_matches_emu_and_ipmitool() {
     };
     assert_eq!(field("Manufacturer ID"), id.manufacturer_id.to_string());
     assert_eq!(field("Device ID"), id.device_id.to_string());
-    assert_eq!(field("Firmware Revision"), format!("{}.{:02}", id.firmware_major, id.firmware_minor));
+    assert_eq!(
+        field("Firmware Revision"),
+        format!("{}.{:02}", id.firmware_major, id.firmware_minor)
+    );
     c.close().await.expect("close");
 }
 
@@ -60,10 +63,15 @@ async fn cipher_suite_negotiation() {
     // Default preference is [17, 3]: ipmi_sim rejects 17, we fall back to 3.
     let mut cfg = IpmiConfig::new(sim.addr, support::USER, support::PASS);
     cfg.retries = 3;
-    assert_eq!(cfg.cipher_suites, vec![CipherSuite::Suite17, CipherSuite::Suite3]);
+    assert_eq!(
+        cfg.cipher_suites,
+        vec![CipherSuite::Suite17, CipherSuite::Suite3]
+    );
     let mut c = IpmiClient::connect(cfg).await.expect("negotiated session");
     assert_eq!(c.cipher_suite(), CipherSuite::Suite3);
-    c.chassis_status().await.expect("status over fallback session");
+    c.chassis_status()
+        .await
+        .expect("status over fallback session");
     c.close().await.expect("close");
 
     // Forcing 17 only: a typed "no cipher suite" error, not a hang or panic.
@@ -77,7 +85,10 @@ async fn cipher_suite_negotiation() {
         .expect("suite 3");
     c.device_id().await.expect("device id");
     c.close().await.expect("close");
-    assert!(sim.ipmitool(&["power", "status"]).await.contains("Chassis Power is"));
+    assert!(sim
+        .ipmitool(&["power", "status"])
+        .await
+        .contains("Chassis Power is"));
 }
 
 #[tokio::test]
@@ -89,28 +100,57 @@ async fn power_control_round_trip() {
     let mut c = sim.client().await;
     assert!(c.chassis_status().await.expect("status").power_on);
 
-    c.chassis_control(ChassisControl::PowerOff).await.expect("off");
+    c.chassis_control(ChassisControl::PowerOff)
+        .await
+        .expect("off");
     assert!(!c.chassis_status().await.expect("status").power_on);
-    assert!(sim.ipmitool(&["power", "status"]).await.contains("Chassis Power is off"));
+    assert!(sim
+        .ipmitool(&["power", "status"])
+        .await
+        .contains("Chassis Power is off"));
 
-    c.chassis_control(ChassisControl::PowerOn).await.expect("on");
+    c.chassis_control(ChassisControl::PowerOn)
+        .await
+        .expect("on");
     assert!(c.chassis_status().await.expect("status").power_on);
-    assert!(sim.ipmitool(&["power", "status"]).await.contains("Chassis Power is on"));
+    assert!(sim
+        .ipmitool(&["power", "status"])
+        .await
+        .contains("Chassis Power is on"));
 
-    c.chassis_control(ChassisControl::HardReset).await.expect("reset");
-    assert!(c.chassis_status().await.expect("status").power_on, "reset keeps power on");
+    c.chassis_control(ChassisControl::HardReset)
+        .await
+        .expect("reset");
+    assert!(
+        c.chassis_status().await.expect("status").power_on,
+        "reset keeps power on"
+    );
 
     // ipmi_sim implements cycle as "set power 0" only (quirk); real BMCs come back on.
-    c.chassis_control(ChassisControl::PowerCycle).await.expect("cycle");
-    c.chassis_control(ChassisControl::PowerOn).await.expect("on after cycle");
+    c.chassis_control(ChassisControl::PowerCycle)
+        .await
+        .expect("cycle");
+    c.chassis_control(ChassisControl::PowerOn)
+        .await
+        .expect("on after cycle");
     assert!(c.chassis_status().await.expect("status").power_on);
 
-    c.chassis_control(ChassisControl::SoftOff).await.expect("soft off");
+    c.chassis_control(ChassisControl::SoftOff)
+        .await
+        .expect("soft off");
     assert!(!c.chassis_status().await.expect("status").power_on);
 
     let calls = std::fs::read_to_string(sim.path().join("calls.log")).unwrap_or_default();
-    for want in ["set power 0", "set power 1", "set reset 1", "set shutdown 1"] {
-        assert!(calls.contains(want), "chassis program never saw {want:?}: {calls}");
+    for want in [
+        "set power 0",
+        "set power 1",
+        "set reset 1",
+        "set shutdown 1",
+    ] {
+        assert!(
+            calls.contains(want),
+            "chassis program never saw {want:?}: {calls}"
+        );
     }
     c.close().await.expect("close");
 }
@@ -127,9 +167,15 @@ async fn boot_device_set_and_read_back() {
         (BootDevice::Cdrom, "cdrom"),
         (BootDevice::Bios, "bios"),
     ] {
-        c.set_boot_device(dev, BootOptions { persistent: false, uefi: true })
-            .await
-            .expect("set boot device");
+        c.set_boot_device(
+            dev,
+            BootOptions {
+                persistent: false,
+                uefi: true,
+            },
+        )
+        .await
+        .expect("set boot device");
         let flags = c.boot_flags().await.expect("get boot flags");
         assert_eq!(flags.device, Some(dev));
         let file = std::fs::read_to_string(sim.boot_file()).unwrap_or_default();
@@ -137,12 +183,23 @@ async fn boot_device_set_and_read_back() {
     }
     // Disk: ipmi_sim has no "disk" word for the chassis program; it must at
     // least be accepted or refused with a completion code, never a transport error.
-    match c.set_boot_device(BootDevice::Disk, BootOptions { persistent: true, uefi: false }).await {
+    match c
+        .set_boot_device(
+            BootDevice::Disk,
+            BootOptions {
+                persistent: true,
+                uefi: false,
+            },
+        )
+        .await
+    {
         Ok(()) => {}
         Err(e) => assert!(e.completion_code().is_some(), "unexpected {e:?}"),
     }
     // ipmitool reads the same parameter.
-    c.set_boot_device(BootDevice::Pxe, BootOptions::default()).await.expect("pxe");
+    c.set_boot_device(BootDevice::Pxe, BootOptions::default())
+        .await
+        .expect("pxe");
     let out = sim.ipmitool(&["chassis", "bootparam", "get", "5"]).await;
     assert!(out.contains("Force PXE"), "{out}");
     c.close().await.expect("close");
@@ -151,7 +208,11 @@ async fn boot_device_set_and_read_back() {
 /// ipmitool `sensor list` row: name | value | unit | status | lnr | lcr | lnc | unc | ucr | unr
 fn ipmitool_sensor_rows(out: &str) -> Vec<Vec<String>> {
     out.lines()
-        .map(|l| l.split('|').map(|f| f.trim().to_string()).collect::<Vec<_>>())
+        .map(|l| {
+            l.split('|')
+                .map(|f| f.trim().to_string())
+                .collect::<Vec<_>>()
+        })
         .filter(|f| f.len() >= 10)
         .collect()
 }
@@ -177,16 +238,28 @@ async fn check_sensors(sim: &IpmiSim, chunk: u8) {
         let got = [t.lnr, t.lcr, t.lnc, t.unc, t.ucr, t.unr];
         for (g, w) in got.iter().zip(e.thresholds.iter()) {
             match (g, w) {
-                (Some(g), Some(w)) => assert!(close_to(*g, *w), "{}: {got:?} vs {:?}", e.name, e.thresholds),
+                (Some(g), Some(w)) => assert!(
+                    close_to(*g, *w),
+                    "{}: {got:?} vs {:?}",
+                    e.name,
+                    e.thresholds
+                ),
                 (None, None) => {}
                 _ => panic!("{}: thresholds {got:?} vs {:?}", e.name, e.thresholds),
             }
         }
     }
-    let psu = readings.iter().find(|r| r.name == "PSU1_Status").expect("compact sensor");
+    let psu = readings
+        .iter()
+        .find(|r| r.name == "PSU1_Status")
+        .expect("compact sensor");
     assert_eq!(psu.sensor_type_name, "Power Supply");
     assert_eq!(psu.value, None, "discrete sensor has no analog value");
-    assert_eq!(psu.status.discrete_state & 0x01, 0x01, "presence bit set by .emu");
+    assert_eq!(
+        psu.status.discrete_state & 0x01,
+        0x01,
+        "presence bit set by .emu"
+    );
 
     // Second call is served from the SDR cache (repository unchanged) and agrees.
     let again = c.sensors().await.expect("sensors again");
@@ -202,11 +275,17 @@ async fn check_sensors(sim: &IpmiSim, chunk: u8) {
             .unwrap_or_else(|| panic!("ipmitool lacks {}: {rows:?}", e.name));
         let ours = readings.iter().find(|r| r.name == e.name).expect("ours");
         let v = support::parse_opt_f64(&row[1]).expect("ipmitool value");
-        assert!((v - ours.value.unwrap_or(f64::NAN)).abs() < 1e-3, "{row:?} vs {ours:?}");
+        assert!(
+            (v - ours.value.unwrap_or(f64::NAN)).abs() < 1e-3,
+            "{row:?} vs {ours:?}"
+        );
         assert_eq!(row[2], ours.unit);
         assert_eq!(row[3], ours.status.short());
         let t = ours.thresholds;
-        for (i, ours_t) in [t.lnr, t.lcr, t.lnc, t.unc, t.ucr, t.unr].iter().enumerate() {
+        for (i, ours_t) in [t.lnr, t.lcr, t.lnc, t.unc, t.ucr, t.unr]
+            .iter()
+            .enumerate()
+        {
             let theirs = support::parse_opt_f64(&row[4 + i]);
             match (theirs, ours_t) {
                 (Some(a), Some(b)) => assert!((a - b).abs() < 1e-3, "{row:?} vs {t:?}"),
@@ -256,7 +335,16 @@ async fn threshold_crossing_via_console() {
     let sel = c.sel_entries().await.expect("sel");
     let cpu_events = sel
         .iter()
-        .filter(|e| matches!(e, SelEntry::System { sensor_number: 1, deassertion: false, .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                SelEntry::System {
+                    sensor_number: 1,
+                    deassertion: false,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(cpu_events, 3, "unc/ucr/unr going-high events: {sel:#?}");
     c.close().await.expect("close");
@@ -272,25 +360,51 @@ async fn sel_list_add_clear() {
     let entries = c.sel_entries().await.expect("sel");
     assert_eq!(entries.len(), 2, "{entries:#?}");
     match &entries[0] {
-        SelEntry::System { sensor_type, sensor_number, deassertion, event_data, .. } => {
-            assert_eq!((*sensor_type, *sensor_number, *deassertion), (0x01, 0x01, false));
+        SelEntry::System {
+            sensor_type,
+            sensor_number,
+            deassertion,
+            event_data,
+            ..
+        } => {
+            assert_eq!(
+                (*sensor_type, *sensor_number, *deassertion),
+                (0x01, 0x01, false)
+            );
             assert_eq!(event_data[0], 0x57);
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert!(matches!(entries[1], SelEntry::System { deassertion: true, sensor_type: 0x02, .. }));
+    assert!(matches!(
+        entries[1],
+        SelEntry::System {
+            deassertion: true,
+            sensor_type: 0x02,
+            ..
+        }
+    ));
 
-    let rec = [0, 0, 0x02, 1, 2, 3, 4, 0x20, 0, 0x04, 0x04, 0x02, 0x01, 0x02, 0, 0];
+    let rec = [
+        0, 0, 0x02, 1, 2, 3, 4, 0x20, 0, 0x04, 0x04, 0x02, 0x01, 0x02, 0, 0,
+    ];
     c.add_sel_entry(&rec).await.expect("add");
     assert_eq!(c.sel_entries().await.expect("sel").len(), 3);
     let list = sim.ipmitool(&["sel", "list"]).await;
-    assert_eq!(list.lines().filter(|l| l.contains('|')).count(), 3, "{list}");
+    assert_eq!(
+        list.lines().filter(|l| l.contains('|')).count(),
+        3,
+        "{list}"
+    );
 
     c.clear_sel().await.expect("clear");
     assert!(c.sel_entries().await.expect("sel").is_empty());
     assert_eq!(c.sel_info().await.expect("info").entries, 0);
     let info = sim.ipmitool(&["sel", "info"]).await;
-    assert!(info.lines().any(|l| l.starts_with("Entries") && l.trim_end().ends_with(": 0")), "{info}");
+    assert!(
+        info.lines()
+            .any(|l| l.starts_with("Entries") && l.trim_end().ends_with(": 0")),
+        "{info}"
+    );
     c.close().await.expect("close");
 }
 

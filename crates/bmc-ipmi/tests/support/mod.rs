@@ -282,7 +282,9 @@ console 127.0.0.1 {cport}
         let mut buf = [0u8; 512];
         // Read the banner/prompt, then send the command and wait for the next prompt.
         let _ = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
-        s.write_all(format!("{cmd}\n").as_bytes()).await.expect("console write");
+        s.write_all(format!("{cmd}\n").as_bytes())
+            .await
+            .expect("console write");
         let mut seen = String::new();
         for _ in 0..50 {
             match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
