@@ -193,11 +193,7 @@ const RULES: &[Rule] = &[
 /// Compare dotted versions numerically segment by segment (`6.00.02` vs `5.10.50.00`);
 /// non-numeric segments compare as strings. Unparseable input orders as equal-length text.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let split = |s: &str| -> Vec<String> {
-        s.split(|c: char| c == '.' || c == '-' || c == '_')
-            .map(str::to_owned)
-            .collect()
-    };
+    let split = |s: &str| -> Vec<String> { s.split(['.', '-', '_']).map(str::to_owned).collect() };
     let (va, vb) = (split(a.trim()), split(b.trim()));
     for i in 0..va.len().max(vb.len()) {
         let x = va.get(i).map(String::as_str).unwrap_or("0");

@@ -125,6 +125,8 @@ pub fn spawn_peer(bin: &str, args: &[&str], dir: TempDir, tls: bool) -> Peer {
         let child = Command::new(bin)
             .args(args)
             .args(["-p", &port.to_string()])
+            // Python block-buffers stdout into a file; the tests read the peer's request log.
+            .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
