@@ -428,13 +428,21 @@ impl RedfishClient {
     }
 
     /// Power cycle: `PowerCycle` when allowed; otherwise (the typed "unsupported" case) ForceOff,
-    /// wait for Off, On, wait for On. Returns true when the off+on fallback was used.
+    /// wait for Off, On, wait for On. Vendors flagged `cycle_via_off_on` in the quirk table go
+    /// straight to off+on. Returns true when the off+on fallback was used.
     pub async fn power_cycle_with_fallback(
         &self,
         timeout: Duration,
         poll: Duration,
     ) -> Result<bool> {
-        match self.power(PowerAction::Cycle).await {
+        let attempt = if self.quirks.cycle_via_off_on {
+            Err(RedfishError::PowerCycleUnsupported {
+                allowed: self.allowed_reset_types().await?.unwrap_or_default(),
+            })
+        } else {
+            self.power(PowerAction::Cycle).await
+        };
+        match attempt {
             Ok(_) => Ok(false),
             Err(RedfishError::PowerCycleUnsupported { .. }) => {
                 info!(system = %self.topology.system, "PowerCycle unsupported; ForceOff then On");
