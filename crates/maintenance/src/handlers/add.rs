@@ -1,0 +1,163 @@
+//! Add handler (reference: mtc-fsm.md §2.1 with errata §9.14): runs for every host when the controller
+//! starts and for every newly added host. It reconciles alarms with the stored state, restores a parked
+//! auto-recovery from the task banner, soaks heartbeat of in-service hosts, then resumes whatever action
+//! was queued behind it (an action interrupted by a controller restart).
+
+use super::{HostRt, Stage};
+use crate::action::Action;
+use crate::alarm::{AlarmId, Severity};
+use crate::core::Maintenance;
+use crate::host::ArCause;
+use crate::io::*;
+use crate::state::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AddStage {
+    StartDelay,
+    Start,
+    HeartbeatSoak,
+}
+
+impl Maintenance {
+    /// Put `h` into the add handler, queueing the action it had (a restart resumes it afterwards).
+    pub(crate) fn begin_add(&mut self, h: &mut HostRt) {
+        let (a, id) = (h.rec.action, h.rec.action_id.take());
+        if a != Action::None && a != Action::Add {
+            h.rec.queued.insert(0, (a, id));
+            h.rec.queued.truncate(2);
+        }
+        h.rec.action = Action::Add;
+        h.stage = Stage::Add(AddStage::StartDelay);
+        h.timer = Some(self.now + self.cfg.timeouts.host_add_delay.0);
+    }
+
+    pub(crate) fn add_handler(&mut self, h: &mut HostRt) {
+        let now = self.now;
+        let name = h.name().to_string();
+        let stage = match h.stage {
+            Stage::Add(s) => s,
+            _ => AddStage::Start,
+        };
+        match stage {
+            AddStage::StartDelay => {
+                if h.timer_rang(now) {
+                    h.timer = None;
+                    h.stage = Stage::Add(AddStage::Start);
+                    self.add_handler(h);
+                }
+            }
+            AddStage::Start => {
+                let s = h.rec.states;
+                // Alarm reconciliation (errata §9.14, §9.8, §9.9).
+                if !(s.admin == AdminState::Unlocked && s.oper == OperState::Disabled) {
+                    self.clear(&name, AlarmId::Enable);
+                }
+                if s.admin == AdminState::Locked && s.oper == OperState::Disabled
+                    || s.admin == AdminState::Locked && self.system.system_type == SystemType::AioSimplex
+                {
+                    self.raise(&name, AlarmId::Locked, Severity::Warning);
+                } else {
+                    self.clear(&name, AlarmId::Locked);
+                }
+                if h.rec.bmc_provisioned() {
+                    self.clear(&name, AlarmId::BmcAccess);
+                }
+                if self.alarms.is_active(AlarmId::Config, &name) {
+                    h.rec.degrade.set(DegradeMask::CONFIG);
+                }
+                // A host parked by the auto-recovery threshold stays parked across restarts.
+                if s.admin == AdminState::Unlocked {
+                    if let Some(cause) = ArCause::from_banner(&h.rec.task) {
+                        h.rec.ar_disabled = Some(cause);
+                        if cause == ArCause::Config {
+                            self.raise(&name, AlarmId::Config, Severity::Critical);
+                        }
+                        let self_host = self.is_self(h);
+                        let states = if self_host {
+                            HostStates::new(AdminState::Unlocked, OperState::Enabled, Availability::Degraded)
+                        } else {
+                            HostStates::new(AdminState::Unlocked, OperState::Disabled, Availability::Failed)
+                        };
+                        self.write_states(h, states);
+                        h.rec.queued.clear();
+                        h.timer = None;
+                        return self.set_action(h, Action::None, None);
+                    }
+                }
+                if h.rec.ar_disabled.is_none() && !h.rec.task.is_empty() {
+                    self.set_task(h, "");
+                }
+                if s.in_service() && s.avail == Availability::Degraded {
+                    // Degrade causes are re-learned from their sources.
+                    self.set_avail(h, Availability::Available);
+                }
+                self.notify(h, NodeCommand::RequestAlive, h.networks());
+                let monitored = s.in_service() && !self.is_self(h) && self.heartbeat_enabled();
+                if monitored {
+                    self.heartbeat(h, HeartbeatControl::Start);
+                    h.hb_loss_in_soak = false;
+                    h.timer = Some(now + self.cfg.timeouts.heartbeat_soak.0);
+                    h.stage = Stage::Add(AddStage::HeartbeatSoak);
+                    return;
+                }
+                self.add_done(h);
+            }
+            AddStage::HeartbeatSoak => {
+                if h.hb_loss_in_soak {
+                    h.hb_loss_in_soak = false;
+                    h.timer = None;
+                    // Lost during the add soak: graceful recovery takes over.
+                    let avail =
+                        if h.rec.power == PowerState::Off { Availability::PowerOff } else { Availability::Failed };
+                    self.set_oper_avail(h, OperState::Disabled, avail);
+                    h.rec.queued.retain(|(a, _)| !matches!(a, Action::Enable | Action::Recover));
+                    self.add_done(h);
+                    if h.rec.action == Action::None {
+                        self.set_action(h, Action::Recover, None);
+                    }
+                    return;
+                }
+                if h.timer_rang(now) {
+                    h.timer = None;
+                    self.add_done(h);
+                }
+            }
+        }
+    }
+
+    fn add_done(&mut self, h: &mut HostRt) {
+        let name = h.name().to_string();
+        if h.rec.states.in_service() || h.locked() {
+            self.dor_host_recovered(&name);
+        }
+        let aio_dor = self.dor.is_some()
+            && h.is_aio_controller(self.system.system_type)
+            && h.rec.states.in_service()
+            && h.rec.queued.is_empty();
+        self.set_action(h, Action::None, None);
+        if aio_dor && h.rec.action == Action::None {
+            self.set_action(h, Action::EnableSubf, None);
+        }
+        self.mark_dirty(&name);
+    }
+
+    /// A host checked in during dead office recovery (errata §9.1).
+    pub(crate) fn dor_host_recovered(&mut self, host: &str) {
+        if let Some(d) = self.dor.as_mut() {
+            d.checked_in.insert(host.to_string());
+        }
+        self.dor_check_done();
+    }
+
+    pub(crate) fn dor_check_done(&mut self) {
+        let Some(d) = &self.dor else { return };
+        let all = self
+            .hosts
+            .values()
+            .filter(|h| h.unlocked())
+            .all(|h| d.checked_in.contains(h.name()));
+        if all && !self.hosts.is_empty() {
+            self.dor_end("all hosts checked in");
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Enable handler (reference: mtc-fsm.md §2.2): unlock, and re-enable of a failed unlocked host.
+//!
+//! START → reset progression (reboot into a fresh start, unless power was applied moments ago) →
+//! wait for an alive report from the *new* boot (boot id, not the reference's 20-pass purge) →
+//! go-enabled tests → heartbeat soak → enabled. Any failure goes to FAILURE, which fails the host,
+//! counts the cause toward the auto-recovery threshold and retries after the cause's interval.
+
+use super::reset_progression::RpStatus;
+use super::{HostRt, Stage};
+use crate::action::{Action, ActionOutcome};
+use crate::alarm::{AlarmId, Severity};
+use crate::core::Maintenance;
+use crate::host::ArCause;
+use crate::io::*;
+use crate::state::*;
+use crate::task;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EnableStage {
+    Start,
+    ResetWait,
+    RecoveryWait,
+    IntestStart,
+    AliveWait,
+    GoEnabledWait,
+    HeartbeatSoak,
+    StateChange,
+    FailureWait,
+}
+
+impl Maintenance {
+    pub(crate) fn enable_handler(&mut self, h: &mut HostRt) {
+        if h.rec.ar_disabled.is_some() {
+            return; // parked until lock/unlock
+        }
+        let stage = match h.stage {
+            Stage::Enable(s) => s,
+            _ => {
+                h.stage = Stage::Enable(EnableStage::Start);
+                EnableStage::Start
+            }
+        };
+        let now = self.now;
+        let t = self.cfg.timeouts.clone();
+        let name = h.name().to_string();
+        match stage {
+            EnableStage::Start => {
+                h.clear_pending_io();
+                h.forcing_full_enable = false;
+                h.rec.degrade.clear_all_but_hwmon();
+                h.hb_loss_in_soak = false;
+                let avail = match h.rec.states.avail {
+                    Availability::InTest
+                    | Availability::Failed
+                    | Availability::Degraded
+                    | Availability::Available => {
+                        if !self.is_self(h) {
+                            self.raise(&name, AlarmId::Enable, Severity::Critical);
+                        }
+                        Availability::Failed
+                    }
+                    Availability::OffDuty | Availability::Online => Availability::Online,
+                    Availability::PowerOff => Availability::PowerOff,
+                    Availability::Offline | Availability::NotInstalled => Availability::Offline,
+                };
+                if self.is_self(h) {
+                    // The active controller unlocking itself: a graceful self reboot, never a reset.
+                    if h.rec.action == Action::Unlock {
+                        self.set_oper_avail(h, OperState::Disabled, Availability::Offline);
+                        self.set_task(h, task::SELF_UNLOCK);
+                        let cause = self.cause(h);
+                        self.send(h, NodeCommand::LazyReboot, vec![Network::Mgmt], cause);
+                        h.boot_id_before = h.alive.boot_id;
+                        h.stage = Stage::Enable(EnableStage::IntestStart);
+                        return self.enable_handler(h);
+                    }
+                    // Re-enable of the running active controller: no reboot; wait for its next report.
+                    h.boot_id_before = None;
+                    h.stage = Stage::Enable(EnableStage::IntestStart);
+                    return self.enable_handler(h);
+                }
+                self.set_oper_avail(h, OperState::Disabled, avail);
+                self.heartbeat(h, HeartbeatControl::Stop);
+                let recently_powered = h.powered_on_at.is_some_and(|p| now.since(p) < t.recent_power_on.0);
+                if recently_powered {
+                    self.set_task(h, task::BOOTING);
+                    h.boot_id_before = h.alive.boot_id.filter(|_| false);
+                    h.stage = Stage::Enable(EnableStage::IntestStart);
+                    return self.enable_handler(h);
+                }
+                if avail == Availability::PowerOff && h.bmc_usable() {
+                    // A powered-off host is powered on rather than rebooted.
+                    h.boot_id_before = h.alive.boot_id;
+                    self.bmc(h, BmcOp::PowerOn);
+                    self.set_task(h, task::POWERING_ON);
+                    h.stage = Stage::Enable(EnableStage::IntestStart);
+                    return self.enable_handler(h);
+                }
+                self.start_reset_progression(h, 0, true);
+                h.deadline2 = Some(now + self.reset_progression_budget(h));
+                h.stage = Stage::Enable(EnableStage::ResetWait);
+                self.enable_handler(h)
+            }
+            EnableStage::ResetWait => {
+                let overall = h.deadline2.is_some_and(|d| now >= d);
+                match self.step_reset_progression(h) {
+                    RpStatus::Running if !overall => {}
+                    RpStatus::Passed => {
+                        self.set_task(h, task::BOOTING);
+                        h.stage = Stage::Enable(EnableStage::IntestStart);
+                        self.enable_handler(h);
+                    }
+                    _ => {
+                        h.resetprog = None;
+                        self.set_avail(h, Availability::Failed);
+                        h.timer = Some(now + t.recovery_delay.0);
+                        h.stage = Stage::Enable(EnableStage::RecoveryWait);
+                    }
+                }
+            }
+            EnableStage::RecoveryWait => {
+                if h.timer_rang(now) {
+                    h.timer = None;
+                    h.stage = Stage::Enable(EnableStage::Start);
+                    self.mark_dirty(&name);
+                }
+            }
+            EnableStage::IntestStart => {
+                h.rec.uptime = Default::default();
+                h.timer = Some(now + self.boot_timeout(h));
+                h.stage = Stage::Enable(EnableStage::AliveWait);
+                self.enable_handler(h)
+            }
+            EnableStage::AliveWait => {
+                let fresh = if self.is_self(h) && h.rec.action != Action::Unlock {
+                    h.alive.last.is_some()
+                } else {
+                    h.rebooted_since_request()
+                };
+                if fresh {
+                    if let Some(b) = h.take_bmc() {
+                        let _ = b; // a power-on result; the alive report is what counts
+                    }
+                    let f = h.alive.flags;
+                    if f.luks_failed {
+                        self.raise(&name, AlarmId::Luks, Severity::Critical);
+                        self.set_task(h, task::CONFIG_FAILED_REENABLING);
+                        return self.enable_fail(h, Some(ArCause::Luks));
+                    }
+                    if !f.configured || f.not_healthy {
+                        self.raise(&name, AlarmId::Config, Severity::Critical);
+                        self.set_task(h, task::CONFIG_FAILED_REENABLING);
+                        return self.enable_fail(h, Some(ArCause::Config));
+                    }
+                    if h.rec.states.avail != Availability::Online {
+                        self.set_avail(h, Availability::Online);
+                    }
+                    self.send(h, NodeCommand::Unlocked, vec![Network::Mgmt], Cause::Routine);
+                    self.send(h, NodeCommand::MainGoEnabled, vec![Network::Mgmt], Cause::Routine);
+                    h.goenabled = None;
+                    self.set_avail(h, Availability::InTest);
+                    self.set_task(h, task::TESTING);
+                    h.timer = Some(now + t.goenabled_timeout.0 + std::time::Duration::from_secs(3));
+                    h.stage = Stage::Enable(EnableStage::GoEnabledWait);
+                    return;
+                }
+                if h.timer_rang(now) {
+                    self.raise(&name, AlarmId::Enable, Severity::Critical);
+                    self.set_avail(h, Availability::Failed);
+                    self.set_task(h, task::BOOT_FAILED_REBOOTING);
+                    h.timer = None;
+                    h.stage = Stage::Enable(EnableStage::Start);
+                    self.mark_dirty(&name);
+                }
+            }
+            EnableStage::GoEnabledWait => {
+                let f = h.alive.flags;
+                let result = h.goenabled.take();
+                let failed = matches!(result, Some((false, _))) || f.main_goenable_failed || f.not_healthy;
+                if failed {
+                    self.set_task(h, task::INTEST_FAILED_REENABLING);
+                    return self.enable_fail(h, Some(ArCause::GoEnable));
+                }
+                if f.main_services_failed {
+                    self.set_task(h, task::START_SERVICES_FAILED);
+                    return self.enable_fail(h, Some(ArCause::HostServices));
+                }
+                if matches!(result, Some((true, _))) || f.main_goenabled {
+                    self.set_task(h, task::INITIALIZING);
+                    if self.is_self(h) || !self.heartbeat_enabled() {
+                        h.stage = Stage::Enable(EnableStage::StateChange);
+                        return self.enable_handler(h);
+                    }
+                    self.heartbeat(h, HeartbeatControl::Start);
+                    h.hb_loss_in_soak = false;
+                    h.timer = Some(now + t.heartbeat_soak.0);
+                    h.stage = Stage::Enable(EnableStage::HeartbeatSoak);
+                    return;
+                }
+                if h.timer_rang(now) {
+                    self.set_task(h, task::INTEST_TIMEOUT_REENABLING);
+                    self.enable_fail(h, Some(ArCause::GoEnable));
+                }
+            }
+            EnableStage::HeartbeatSoak => {
+                if h.hb_loss_in_soak {
+                    h.hb_loss_in_soak = false;
+                    self.set_task(h, task::ENABLE_HEARTBEAT_FAILURE);
+                    return self.enable_fail(h, Some(ArCause::Heartbeat));
+                }
+                if h.timer_rang(now) {
+                    h.ar_counts[ArCause::Heartbeat.index()] = 0;
+                    h.stage = Stage::Enable(EnableStage::StateChange);
+                    self.enable_handler(h);
+                }
+            }
+            EnableStage::StateChange => {
+                h.timer = None;
+                self.set_task(h, "");
+                let avail =
+                    if h.rec.degrade.is_empty() { Availability::Available } else { Availability::Degraded };
+                self.set_oper_avail(h, OperState::Enabled, avail);
+                self.clear(&name, AlarmId::Enable);
+                self.clear(&name, AlarmId::Config);
+                h.rec.degrade.clear(DegradeMask::CONFIG);
+                h.graceful_count = 0;
+                self.ar_enable(h);
+                self.dor_host_recovered(&name);
+                if h.is_aio_controller(self.system.system_type) {
+                    self.set_task(h, task::ENABLING_WORKER);
+                    let id = h.rec.action_id;
+                    h.rec.action = Action::EnableSubf;
+                    h.rec.action_id = id;
+                    h.stage = Stage::Subf(super::subfunction::SubfStage::Start);
+                    self.changed(&name);
+                    self.mark_dirty(&name);
+                    return;
+                }
+                self.end_action(h, ActionOutcome::Completed);
+            }
+            EnableStage::FailureWait => {
+                if h.locked() {
+                    h.timer = None;
+                    h.stage = Stage::Idle;
+                    self.set_task(h, "");
+                    return;
+                }
+                if h.timer_rang(now) {
+                    h.timer = None;
+                    h.stage = Stage::Enable(EnableStage::Start);
+                    self.mark_dirty(&name);
+                }
+            }
+        }
+    }
+
+    /// Count the failure toward its auto-recovery threshold, then enter FAILURE.
+    fn enable_fail(&mut self, h: &mut HostRt, cause: Option<ArCause>) {
+        if let Some(c) = cause {
+            if !self.ar_manage(h, c) {
+                h.timer = None;
+                h.stage = Stage::Idle;
+                return;
+            }
+        }
+        self.enable_failure(h);
+    }
+
+    /// FAILURE (§2.2): stop heartbeat, 200.004, fail the host (the active controller degrades
+    /// instead), end the operator's unlock as failed, retry after the cause's interval.
+    pub(crate) fn enable_failure(&mut self, h: &mut HostRt) {
+        let name = h.name().to_string();
+        let reason = if h.rec.task.is_empty() { "enable failed".to_string() } else { h.rec.task.clone() };
+        self.heartbeat(h, HeartbeatControl::Stop);
+        self.raise(&name, AlarmId::Enable, Severity::Critical);
+        h.clear_pending_io();
+        h.resetprog = None;
+        if h.is_aio_controller(self.system.system_type) {
+            self.set_subf(h, OperState::Disabled, Availability::Failed);
+        }
+        if self.is_self(h) {
+            self.set_oper_avail(h, OperState::Enabled, Availability::Degraded);
+            self.set_task(h, task::CRITICAL_NO_STANDBY);
+            self.end_action(h, ActionOutcome::Failed { reason });
+            return;
+        }
+        self.set_oper_avail(h, OperState::Disabled, Availability::Failed);
+        self.end_action(h, ActionOutcome::Failed { reason });
+        h.stage = Stage::Enable(EnableStage::FailureWait);
+        h.timer = Some(self.now + self.ar_interval(h.last_ar_cause));
+    }
+}

@@ -1,0 +1,424 @@
+//! Fault and report ingestion (reference: mtc-fsm.md §5): alive reports, acknowledgements, heartbeat,
+//! BMC results, process and hardware monitor events, and multi-node failure avoidance (§4.1).
+
+use super::{enable::EnableStage, recovery::RecoveryStage, subfunction::SubfStage, HostRt, Stage};
+use crate::action::Action;
+use crate::alarm::{AlarmId, LogId, Severity};
+use crate::config::HeartbeatFailureAction;
+use crate::core::Maintenance;
+use crate::host::ArCause;
+use crate::io::*;
+use crate::state::*;
+use crate::task;
+
+impl Maintenance {
+    pub(crate) fn apply_event(&mut self, h: &mut HostRt, event: Event) {
+        let name = h.name().to_string();
+        match event {
+            Event::Alive(a) => self.alive_report(h, a),
+            Event::CommandAck { command, .. } => {
+                if h.cmd.is_some_and(|(id, _)| id == command) {
+                    h.cmd_acked = true;
+                }
+            }
+            Event::GoEnabled { subfunction, passed, detail, .. } => {
+                let slot = if subfunction { &mut h.subf_goenabled } else { &mut h.goenabled };
+                *slot = Some((passed, detail));
+            }
+            Event::HostServices { passed, detail, .. } => h.services = Some((passed, detail)),
+            Event::Heartbeat { network, event, .. } => self.heartbeat_event(h, network, event),
+            Event::Bmc { request, outcome, .. } => {
+                if let BmcOutcome::Done(p) = &outcome {
+                    h.rec.power = *p;
+                }
+                if h.bmc_req == Some(request) {
+                    h.bmc_result = Some(outcome);
+                }
+            }
+            Event::BmcAccess { accessible, .. } => {
+                if h.rec.bmc_accessible != accessible && h.rec.bmc_provisioned() {
+                    h.rec.bmc_accessible = accessible;
+                    h.bmc_alarm_at =
+                        (!accessible).then(|| self.now + self.cfg.timeouts.bmc_access_alarm_delay.0);
+                    if accessible {
+                        self.clear(&name, AlarmId::BmcAccess);
+                    }
+                    self.changed(&name);
+                }
+            }
+            Event::Pmon { event, .. } => self.pmon_event(h, event),
+            Event::Hwmon { event, .. } => self.hwmon_event(h, event),
+            Event::SwactResult { .. } => {}
+        }
+        self.mark_dirty(&name);
+    }
+
+    fn alive_report(&mut self, h: &mut HostRt, a: AliveReport) {
+        let now = self.now;
+        let new_boot = h.alive.boot_id != Some(a.boot_id);
+        h.alive.last = Some(now);
+        h.alive.per_net[a.network.index()] = Some(now);
+        h.alive.boot_id = Some(a.boot_id);
+        h.alive.uptime = a.uptime;
+        h.alive.flags = a.flags;
+        h.alive.count += 1;
+        h.rec.uptime = a.uptime;
+        if h.offline_audit.is_some() {
+            // Any report pushes the offline decision out: a slow shutdown is not offline yet.
+            h.offline_audit = Some(super::OfflineAudit { deadline: now + self.offline_window() });
+        }
+        if new_boot && h.rec.power != PowerState::On {
+            h.rec.power = PowerState::On;
+        }
+        self.lock_flag_check(h, a.network);
+        // In service, flags are acted on at once (§3.5): the first go-enabled or services failure.
+        if h.rec.states.in_service() && h.rec.action == Action::None {
+            let f = a.flags;
+            if f.main_goenable_failed || f.main_services_failed {
+                let cause =
+                    if f.main_goenable_failed { ArCause::GoEnable } else { ArCause::HostServices };
+                if self.ar_manage(h, cause) {
+                    self.force_full_enable(h, "in-service test or services failure reported by the node");
+                }
+            }
+        }
+    }
+
+    /// Keep the node's lock flags in step with the admin state (§4.3, errata §9.5).
+    fn lock_flag_check(&mut self, h: &mut HostRt, network: Network) {
+        let reported = h.alive.flags.locked;
+        let persist = self.system.system_type != SystemType::AioSimplex;
+        let nets = vec![network];
+        if h.locked() && !reported && h.rec.action != Action::Lock && h.rec.action != Action::Unlock {
+            self.notify(h, NodeCommand::Locked { persist }, nets);
+        } else if h.unlocked()
+            && reported
+            && !matches!(h.rec.action, Action::Unlock | Action::Enable | Action::Lock | Action::ForceLock)
+        {
+            self.notify(h, NodeCommand::Unlocked, nets);
+        }
+    }
+
+    // ----- heartbeat (§5.1) and MNFA (§4.1) -----
+
+    fn heartbeat_event(&mut self, h: &mut HostRt, net: Network, ev: HeartbeatEvent) {
+        let action = self.cfg.policy.heartbeat_failure_action;
+        let i = net.index();
+        let name = h.name().to_string();
+        match ev {
+            HeartbeatEvent::MinorSet => {
+                h.hb[i].minor = true;
+                self.mnfa_add(h, net);
+            }
+            HeartbeatEvent::DegradeSet => {
+                if matches!(action, HeartbeatFailureAction::Fail | HeartbeatFailureAction::Degrade) {
+                    h.hb[i].degrade = true;
+                    if h.unlocked() {
+                        h.rec.degrade.set(net.degrade_bit());
+                    }
+                    self.mnfa_add(h, net);
+                }
+                self.raise(&name, hb_alarm(net), Severity::Major);
+            }
+            HeartbeatEvent::Loss => {
+                h.hb[i].lost = true;
+                self.raise(&name, hb_alarm(net), Severity::Critical);
+                match action {
+                    HeartbeatFailureAction::Fail => {
+                        let degrade_only = net == Network::Cluster && self.cfg.policy.cluster_degrade_only;
+                        if degrade_only {
+                            h.rec.degrade.set(net.degrade_bit());
+                        } else {
+                            self.heartbeat_failure(h, net);
+                        }
+                    }
+                    HeartbeatFailureAction::Degrade => h.rec.degrade.set(net.degrade_bit()),
+                    HeartbeatFailureAction::Alarm | HeartbeatFailureAction::None => {}
+                }
+            }
+            HeartbeatEvent::MinorClear | HeartbeatEvent::DegradeClear | HeartbeatEvent::LossClear => {
+                if ev == HeartbeatEvent::MinorClear {
+                    h.hb[i].minor = false;
+                }
+                if ev != HeartbeatEvent::MinorClear {
+                    h.hb[i].degrade = false;
+                    h.hb[i].lost = false;
+                    h.rec.degrade.clear(net.degrade_bit());
+                }
+                if !h.hb[i].lost && !h.hb[i].degrade {
+                    self.clear(&name, hb_alarm(net));
+                }
+                self.mnfa_clear(h, net);
+            }
+        }
+        self.changed(&name);
+    }
+
+    /// `manage_heartbeat_failure` (§5.1): an unlocked host stopped answering pulses.
+    fn heartbeat_failure(&mut self, h: &mut HostRt, net: Network) {
+        if !h.unlocked() {
+            return;
+        }
+        let name = h.name().to_string();
+        if self.mnfa.active && self.mnfa.pool.contains(&name) && !cfg!(feature = "mutation-skip-mnfa") {
+            return; // MNFA: pooled hosts are not failed or recovered.
+        }
+        if self.is_self(h) {
+            return; // The controller does not fail itself on its own heartbeat.
+        }
+        match h.stage {
+            Stage::Enable(EnableStage::HeartbeatSoak) | Stage::Subf(SubfStage::HeartbeatSoak) => {
+                h.hb_loss_in_soak = true;
+                return;
+            }
+            Stage::Add(super::add::AddStage::HeartbeatSoak) => {
+                h.hb_loss_in_soak = true;
+                return;
+            }
+            Stage::Recovery(RecoveryStage::HeartbeatSoak) => {
+                self.force_full_enable(h, "heartbeat loss during recovery soak");
+                return;
+            }
+            _ => {}
+        }
+        if h.rec.action == Action::Recover {
+            return; // already recovering
+        }
+        if matches!(h.rec.action, Action::Unlock | Action::Enable) {
+            if self.ar_manage(h, ArCause::Heartbeat) {
+                self.set_task(h, task::ENABLE_HEARTBEAT_FAILURE);
+                self.enable_failure(h);
+            }
+            return;
+        }
+        if h.rec.states.oper == OperState::Enabled && h.rec.action == Action::None {
+            let _ = net;
+            let avail =
+                if h.rec.power == PowerState::Off { Availability::PowerOff } else { Availability::Failed };
+            self.set_oper_avail(h, OperState::Disabled, avail);
+            self.set_action(h, Action::Recover, None);
+        }
+    }
+
+    fn mnfa_add(&mut self, h: &mut HostRt, net: Network) {
+        if !h.unlocked() || !self.mnfa_allowed() {
+            return;
+        }
+        let name = h.name().to_string();
+        if self.is_self(h) {
+            return;
+        }
+        self.mnfa.counted[net.index()].insert(name.clone());
+        if self.mnfa.active {
+            if h.rec.states.oper == OperState::Enabled {
+                self.mnfa_pool_add(h);
+            }
+            return;
+        }
+        if self.mnfa.counted[net.index()].len() as u32 >= self.cfg.thresholds.mnfa_threshold {
+            self.mnfa_enter(h);
+        }
+    }
+
+    fn mnfa_allowed(&self) -> bool {
+        matches!(
+            self.cfg.policy.heartbeat_failure_action,
+            HeartbeatFailureAction::Fail | HeartbeatFailureAction::Degrade
+        )
+    }
+
+    fn mnfa_pool_add(&mut self, h: &mut HostRt) {
+        let name = h.name().to_string();
+        if self.mnfa.pool.insert(name) {
+            h.mnfa_token = true;
+            self.set_task(h, task::GRACEFUL_RECOVERY_WAIT);
+        }
+    }
+
+    /// Enter MNFA with `h` as the host that crossed the threshold.
+    fn mnfa_enter(&mut self, h: &mut HostRt) {
+        self.mnfa.active = true;
+        let own = self.system.own_host.clone();
+        self.log(&own, LogId::Event, "multi-node failure avoidance entered".into());
+        self.emit(Effect::Heartbeat { host: None, control: HeartbeatControl::Backoff });
+        let t = self.cfg.timeouts.mnfa_timeout.0;
+        self.mnfa.timeout_at = (!t.is_zero()).then(|| self.now + t);
+        let counted: std::collections::BTreeSet<String> =
+            self.mnfa.counted.iter().flat_map(|s| s.iter().cloned()).collect();
+        if h.rec.states.oper == OperState::Enabled || h.rec.action == Action::Recover {
+            self.mnfa_pool_add(h);
+        }
+        for other in counted {
+            if other == h.name() {
+                continue;
+            }
+            if let Some(mut o) = self.hosts.remove(&other) {
+                if o.rec.states.oper == OperState::Enabled || o.rec.action == Action::Recover {
+                    self.mnfa_pool_add(&mut o);
+                    // A host already failed by the earlier loss waits in the pool instead of recovering.
+                    if o.rec.action == Action::Recover {
+                        o.timer = None;
+                        o.clear_pending_io();
+                        o.stage = Stage::Recovery(RecoveryStage::Start);
+                    }
+                }
+                self.hosts.insert(other.clone(), o);
+                self.mark_dirty(&other);
+            }
+        }
+    }
+
+    fn mnfa_clear(&mut self, h: &mut HostRt, net: Network) {
+        let name = h.name().to_string();
+        let i = net.index();
+        if h.hb[i].minor || h.hb[i].degrade || h.hb[i].lost {
+            return;
+        }
+        self.mnfa.counted[i].remove(&name);
+        if !self.mnfa.active {
+            return;
+        }
+        let clear_everywhere = h.hb.iter().all(|n| !n.minor && !n.degrade && !n.lost);
+        if clear_everywhere && self.mnfa.pool.remove(&name) {
+            self.mnfa_recover_host(h);
+        }
+        let below = self.mnfa.counted.iter().all(|c| (c.len() as u32) < self.cfg.thresholds.mnfa_threshold);
+        if below {
+            self.mnfa_exit(false);
+        }
+    }
+
+    /// A pooled host answers again: recover it gracefully (no reboot if it never went down).
+    fn mnfa_recover_host(&mut self, h: &mut HostRt) {
+        if !h.unlocked() {
+            h.mnfa_token = false;
+            return;
+        }
+        if h.rec.states.oper == OperState::Enabled && h.rec.action == Action::None {
+            // It never left service: only the task line needs clearing.
+            h.mnfa_token = false;
+            self.set_task(h, "");
+            return;
+        }
+        self.set_action(h, Action::Recover, None);
+        self.mark_dirty(h.name());
+    }
+
+    /// Leave MNFA. By timeout, pooled hosts are failed and fully re-enabled; otherwise each gets a
+    /// graceful recovery.
+    pub(crate) fn mnfa_exit(&mut self, timeout: bool) {
+        if !self.mnfa.active {
+            return;
+        }
+        self.mnfa.active = false;
+        self.mnfa.timeout_at = None;
+        let own = self.system.own_host.clone();
+        let how = if timeout { "exited by timeout" } else { "exited" };
+        self.log(&own, LogId::Event, format!("multi-node failure avoidance {how}"));
+        self.emit(Effect::Heartbeat { host: None, control: HeartbeatControl::Recover });
+        let pool = std::mem::take(&mut self.mnfa.pool);
+        for name in pool {
+            let Some(mut o) = self.hosts.remove(&name) else { continue };
+            if timeout {
+                o.mnfa_token = false;
+                self.force_full_enable(&mut o, "multi-node failure avoidance timed out");
+            } else if o.unlocked() {
+                let still_down = o.hb.iter().any(|n| n.lost || n.degrade);
+                if still_down || o.rec.states.oper == OperState::Disabled {
+                    self.set_action(&mut o, Action::Recover, None);
+                } else {
+                    o.mnfa_token = false;
+                    self.set_task(&mut o, "");
+                }
+            }
+            self.hosts.insert(name.clone(), o);
+            self.mark_dirty(&name);
+        }
+        self.mnfa.counted = Default::default();
+    }
+
+    // ----- process and hardware monitors (§5.2, §5.3) -----
+
+    fn pmon_event(&mut self, h: &mut HostRt, ev: PmonEvent) {
+        match ev {
+            PmonEvent::Clear => h.rec.degrade.clear(crate::state::DegradeMask::PMON),
+            PmonEvent::Major => {
+                if h.unlocked() {
+                    h.rec.degrade.set(crate::state::DegradeMask::PMON);
+                }
+            }
+            PmonEvent::Critical => {
+                if !h.rec.states.in_service() {
+                    return;
+                }
+                h.rec.degrade.set(crate::state::DegradeMask::PMON);
+                if self.is_self(h) {
+                    return; // degrade only: the active controller is never failed by its own pmon
+                }
+                if self.ar_manage(h, ArCause::HostServices) {
+                    self.force_full_enable(h, "critical process failure");
+                }
+            }
+        }
+        let name = h.name().to_string();
+        self.changed(&name);
+    }
+
+    fn hwmon_event(&mut self, h: &mut HostRt, ev: HwmonEvent) {
+        let name = h.name().to_string();
+        match ev {
+            HwmonEvent::DegradeSet => h.rec.degrade.set(crate::state::DegradeMask::HWMON),
+            HwmonEvent::DegradeClear => h.rec.degrade.clear(crate::state::DegradeMask::HWMON),
+            HwmonEvent::Reset => {
+                if self.is_self(h) || !h.bmc_usable() || h.rec.action != Action::None {
+                    self.log(&name, LogId::Command, format!("{name} critical sensor reset request ignored"));
+                    return;
+                }
+                if h.rec.states.in_service() {
+                    self.force_full_enable(h, "critical sensor");
+                } else {
+                    self.log(&name, LogId::Command, format!("{name} auto reset (critical sensor)"));
+                    self.set_action(h, Action::Reset, None);
+                    h.sensor_initiated = true;
+                }
+            }
+            HwmonEvent::PowerCycle => {
+                let pc = h.powercycle;
+                if self.is_self(h)
+                    || pc.blocked
+                    || !h.rec.bmc_provisioned()
+                    || !matches!(h.rec.action, Action::None | Action::Recover | Action::Enable)
+                {
+                    self.log(&name, LogId::Command, format!("{name} critical sensor power-cycle request ignored"));
+                    return;
+                }
+                self.log(&name, LogId::Command, format!("{name} auto power-cycle (critical sensor)"));
+                self.set_action(h, Action::PowerCycle, None);
+                h.sensor_initiated = true;
+            }
+        }
+        self.changed(&name);
+    }
+
+    pub(crate) fn swact_result(&mut self, completed: bool) {
+        let names: Vec<String> = self
+            .hosts
+            .values()
+            .filter(|h| matches!(h.stage, Stage::Swact(super::swact::SwactStage::Wait)))
+            .map(|h| h.name().to_string())
+            .collect();
+        for n in names {
+            if let Some(h) = self.hosts.get_mut(&n) {
+                h.swact_done = Some(completed);
+            }
+            self.mark_dirty(&n);
+        }
+    }
+}
+
+fn hb_alarm(net: Network) -> AlarmId {
+    match net {
+        Network::Mgmt => AlarmId::MgmtHeartbeat,
+        Network::Cluster => AlarmId::ClusterHeartbeat,
+    }
+}

@@ -1,0 +1,681 @@
+//! The maintenance handlers (reference: mtc-fsm.md §2). One module per handler; this one holds the
+//! per-host runtime record, the pass, and the helpers every handler shares (state writes, tasks,
+//! commands, BMC calls, action bookkeeping, auto-recovery accounting).
+
+mod add;
+mod audits;
+mod bmc_actions;
+mod delete;
+mod disable;
+mod enable;
+mod events;
+mod recovery;
+mod reinstall;
+mod reset_progression;
+mod subfunction;
+mod swact;
+
+pub(crate) use reset_progression::ResetProg;
+
+use crate::action::{Action, ActionId, ActionOutcome, OperatorAction};
+use crate::alarm::{AlarmId, LogId, Severity};
+use crate::config::{Config, HeartbeatFailureAction};
+use crate::core::Maintenance;
+use crate::dispatch::{self, DispatchInput, Route};
+use crate::host::{ArCause, HostRecord};
+use crate::io::*;
+use crate::state::*;
+use crate::task;
+use crate::time::Instant;
+use std::time::Duration;
+
+/// What the core last heard from a host's node agent.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AliveState {
+    pub last: Option<Instant>,
+    pub per_net: [Option<Instant>; 2],
+    pub boot_id: Option<u64>,
+    pub uptime: Duration,
+    pub flags: NodeFlags,
+    /// Counts alive reports since the counter was last reset (online/offline decisions).
+    pub count: u64,
+}
+
+/// Heartbeat status of one network of a host, as reported by heartbeat accounting.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct HbNet {
+    pub minor: bool,
+    pub degrade: bool,
+    pub lost: bool,
+}
+
+/// The offline audit: started by actions that take a host down; declares it offline after silence.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OfflineAudit {
+    pub deadline: Instant,
+}
+
+/// Powercycle recovery controls that live across actions (§2.11).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PowercycleCtl {
+    pub attempts: u32,
+    pub blocked: bool,
+    pub monitor_until: Option<Instant>,
+}
+
+/// Everything the core keeps per host besides the persisted record.
+pub(crate) struct HostRt {
+    pub rec: HostRecord,
+    pub alive: AliveState,
+    pub hb: [HbNet; 2],
+    pub ar_counts: [u32; 5],
+    /// The handler timer (the reference's general mtcTimer).
+    pub timer: Option<Instant>,
+    pub stage: Stage,
+    pub resetprog: Option<ResetProg>,
+    pub power_fsm: Option<bmc_actions::PowerFsm>,
+    /// Pending I/O the handlers wait for.
+    pub cmd: Option<(CommandId, NodeCommand)>,
+    pub cmd_acked: bool,
+    pub bmc_req: Option<BmcRequestId>,
+    pub bmc_result: Option<BmcOutcome>,
+    pub goenabled: Option<(bool, String)>,
+    pub subf_goenabled: Option<(bool, String)>,
+    pub services: Option<(bool, String)>,
+    pub hb_loss_in_soak: bool,
+    pub offline_audit: Option<OfflineAudit>,
+    pub online_next: Instant,
+    pub online_misses: u32,
+    pub online_hits: u32,
+    pub insv_next: Instant,
+    pub oos_next: Instant,
+    pub task_clear_at: Option<Instant>,
+    pub powered_on_at: Option<Instant>,
+    pub powercycle: PowercycleCtl,
+    /// When alarm 200.010 is due if the BMC is still not accessible.
+    pub bmc_alarm_at: Option<Instant>,
+    pub mnfa_token: bool,
+    pub forcing_full_enable: bool,
+    pub not_healthy_audits: u32,
+    pub graceful_count: u32,
+    /// Boot id the host had when a reboot was asked for: a report with the same id is from before.
+    pub boot_id_before: Option<u64>,
+    pub saved_uptime: Duration,
+    /// The action was started by a critical sensor, not by the operator.
+    pub sensor_initiated: bool,
+    /// The cause of the last counted auto-recovery failure; sets the retry interval.
+    pub last_ar_cause: Option<ArCause>,
+    pub swact_done: Option<bool>,
+    pub reboot_retries: u32,
+    /// Alive count when a wait for a fresh report began.
+    pub alive_count_mark: u64,
+    pub reboot_deadline: Option<Instant>,
+    /// A generic per-handler retry counter and a second deadline for handlers with two clocks.
+    pub retries: u32,
+    pub deadline2: Option<Instant>,
+    pub scheduled: Option<Instant>,
+    pub removed: bool,
+}
+
+/// The stage of the handler that owns the host. One handler owns a host at a time, so one field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Idle,
+    Add(add::AddStage),
+    Enable(enable::EnableStage),
+    Subf(subfunction::SubfStage),
+    Recovery(recovery::RecoveryStage),
+    Disable(disable::DisableStage),
+    Reboot(reset_progression::RebootStage),
+    Reset(bmc_actions::ResetStage),
+    Power(bmc_actions::PowerStage),
+    PowerCycle(bmc_actions::PcStage),
+    Reinstall(reinstall::ReinstallStage),
+    Swact(swact::SwactStage),
+    Delete,
+}
+
+impl HostRt {
+    pub fn new(rec: HostRecord, now: Instant, cfg: &Config) -> Self {
+        let t = &cfg.timeouts;
+        HostRt {
+            rec,
+            alive: AliveState::default(),
+            hb: [HbNet::default(); 2],
+            ar_counts: [0; 5],
+            timer: None,
+            stage: Stage::Idle,
+            resetprog: None,
+            power_fsm: None,
+            cmd: None,
+            cmd_acked: false,
+            bmc_req: None,
+            bmc_result: None,
+            goenabled: None,
+            subf_goenabled: None,
+            services: None,
+            hb_loss_in_soak: false,
+            offline_audit: None,
+            online_next: now + t.online_period.0,
+            online_misses: 0,
+            online_hits: 0,
+            insv_next: now + t.insv_test_period.0,
+            oos_next: now + t.oos_test_period.0,
+            task_clear_at: None,
+            powered_on_at: None,
+            powercycle: PowercycleCtl::default(),
+            bmc_alarm_at: Some(now + t.bmc_access_alarm_delay.0),
+            mnfa_token: false,
+            forcing_full_enable: false,
+            not_healthy_audits: 0,
+            graceful_count: 0,
+            boot_id_before: None,
+            saved_uptime: Duration::ZERO,
+            sensor_initiated: false,
+            last_ar_cause: None,
+            swact_done: None,
+            reboot_retries: 0,
+            alive_count_mark: 0,
+            reboot_deadline: None,
+            retries: 0,
+            deadline2: None,
+            scheduled: None,
+            removed: false,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.rec.spec.name
+    }
+
+    pub fn unlocked(&self) -> bool {
+        self.rec.states.admin == AdminState::Unlocked
+    }
+
+    pub fn locked(&self) -> bool {
+        self.rec.states.admin == AdminState::Locked
+    }
+
+    pub fn is_aio_controller(&self, system: SystemType) -> bool {
+        system.is_aio() && self.rec.spec.personality == Personality::Controller
+    }
+
+    /// The earliest moment this host needs a pass.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mut d = [
+            self.timer,
+            self.offline_audit.map(|o| o.deadline),
+            self.task_clear_at,
+            self.bmc_alarm_at.filter(|_| self.rec.bmc_provisioned() && !self.rec.bmc_accessible),
+            self.powercycle.monitor_until,
+            Some(self.online_next),
+            Some(self.insv_next),
+            Some(self.oos_next),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+        d.sort();
+        d.first().copied()
+    }
+
+    pub fn timer_rang(&self, now: Instant) -> bool {
+        self.timer.is_some_and(|t| now >= t)
+    }
+
+    /// Networks the host is provisioned on.
+    pub fn networks(&self) -> Vec<Network> {
+        if self.rec.spec.has_cluster_network() {
+            vec![Network::Mgmt, Network::Cluster]
+        } else {
+            vec![Network::Mgmt]
+        }
+    }
+
+    pub fn bmc_usable(&self) -> bool {
+        self.rec.bmc_provisioned() && self.rec.bmc_accessible
+    }
+
+    /// Take a finished BMC result.
+    pub fn take_bmc(&mut self) -> Option<BmcOutcome> {
+        if self.bmc_result.is_some() {
+            self.bmc_req = None;
+        }
+        self.bmc_result.take()
+    }
+
+    pub fn clear_pending_io(&mut self) {
+        self.cmd = None;
+        self.cmd_acked = false;
+        self.bmc_req = None;
+        self.bmc_result = None;
+        self.goenabled = None;
+        self.subf_goenabled = None;
+        self.services = None;
+    }
+
+    /// A report from a boot after `boot_id_before` was recorded.
+    pub fn rebooted_since_request(&self) -> bool {
+        match (self.boot_id_before, self.alive.boot_id) {
+            (Some(before), Some(now)) => before != now,
+            (None, Some(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Maintenance {
+    // ----- the pass -----
+
+    pub(crate) fn pass(&mut self, h: &mut HostRt) {
+        let now = self.now;
+        if let Some(at) = h.task_clear_at {
+            if now >= at {
+                h.task_clear_at = None;
+                self.set_task(h, "");
+            }
+        }
+        if let Some(until) = h.powercycle.monitor_until {
+            if now >= until {
+                // No new critical event for the whole monitor window: start counting afresh.
+                h.powercycle.monitor_until = None;
+                h.powercycle.attempts = 0;
+            }
+        }
+        self.bmc_access_audit(h);
+        self.degrade_audit(h);
+        self.offline_audit(h);
+        self.online_audit(h);
+
+        let d = dispatch::dispatch(&DispatchInput {
+            action: h.rec.action,
+            states: h.rec.states,
+            system: self.system.system_type,
+            ar_disabled: h.rec.ar_disabled.is_some(),
+            powercycle_idle: h.powercycle.attempts == 0 && !h.powercycle.blocked,
+        });
+        if d.insv_test {
+            self.insv_test(h);
+        }
+        if d.oos_test {
+            self.oos_test(h);
+        }
+        match d.route {
+            Route::Delete => self.delete_handler(h),
+            Route::Add => self.add_handler(h),
+            Route::PowerCycle => self.powercycle_handler(h),
+            Route::Reset => self.reset_handler(h),
+            Route::Reboot => self.reboot_handler(h),
+            Route::Enable => self.enable_handler(h),
+            Route::Recovery => self.recovery_handler(h),
+            Route::AutoPowerOn => {
+                self.log(h.name(), LogId::Command, format!("{} auto power-on", h.name()));
+                self.set_action(h, Action::PowerOn, None);
+                self.mark_dirty(h.name());
+            }
+            Route::EnableSubf => self.subf_handler(h),
+            Route::Disable => self.disable_handler(h),
+            Route::RejectOnUnlocked => {
+                let id = h.rec.action_id;
+                self.end_action(h, ActionOutcome::Failed { reason: "host is unlocked".into() });
+                let _ = id;
+                self.set_task(h, "");
+            }
+            Route::Reinstall => self.reinstall_handler(h),
+            Route::Power => self.power_handler(h),
+            Route::Swact => self.swact_handler(h),
+            Route::Idle => {}
+            Route::AutoCorrect => self.auto_correct(h),
+        }
+    }
+
+    /// Row 23: force an unsupported combination to a known one. Deliberate difference from the
+    /// reference: a locked host is corrected *without* the force-lock reboot, so auto-correction can
+    /// never reboot a locked host.
+    fn auto_correct(&mut self, h: &mut HostRt) {
+        let (states, action) = dispatch::auto_correction(h.rec.states.admin);
+        let from = h.rec.states;
+        self.log(h.name(), LogId::StateChange, format!("{} auto-corrected from unsupported state {from}", h.name()));
+        self.write_states(h, states);
+        self.set_action(h, action, None);
+        self.mark_dirty(h.name());
+    }
+
+    // ----- operator actions -----
+
+    pub(crate) fn operator_action(&mut self, h: &mut HostRt, op: OperatorAction, id: ActionId) {
+        let name = h.name().to_string();
+        h.sensor_initiated = false;
+        match op {
+            OperatorAction::Unlock => {
+                self.log(&name, LogId::Command, format!("{name} unlock"));
+                // Admin state changes with the action (§1.5): the node is told at once.
+                self.set_action(h, Action::Unlock, Some(id));
+                h.rec.ar_disabled = None;
+                h.ar_counts = [0; 5];
+                self.clear(&name, AlarmId::Locked);
+                let mut s = h.rec.states;
+                s.admin = AdminState::Unlocked;
+                self.write_states(h, s);
+                self.send(h, NodeCommand::Unlocked, vec![Network::Mgmt], Cause::Routine);
+            }
+            OperatorAction::Delete => {
+                self.log(&name, LogId::Command, format!("{name} delete"));
+                self.set_action(h, Action::Delete, Some(id));
+            }
+            other => {
+                let verb = match other {
+                    OperatorAction::Reboot => "manual reboot",
+                    OperatorAction::Reset => "manual reset",
+                    OperatorAction::PowerOn => "manual power-on",
+                    OperatorAction::PowerOff => "manual power-off",
+                    _ => other.action().as_str(),
+                };
+                self.log(&name, LogId::Command, format!("{name} {verb}"));
+                self.set_action(h, other.action(), Some(id));
+            }
+        }
+        self.mark_dirty(&name);
+    }
+
+    /// Change the host's action (reference §1.3): a new action replaces the current one, except
+    /// behind an add or a force-lock, where it waits in a queue of two. The replaced operator action
+    /// is journaled as superseded.
+    pub(crate) fn set_action(&mut self, h: &mut HostRt, action: Action, id: Option<ActionId>) {
+        let cur = h.rec.action;
+        if cur == action && id.is_none() {
+            return;
+        }
+        if matches!(cur, Action::Add | Action::ForceLock) && action != Action::None && cur != action {
+            let full = h.rec.queued.len() >= 2;
+            let dup = h.rec.queued.iter().any(|(a, _)| *a == action);
+            if !full && !dup {
+                h.rec.queued.push((action, id));
+                self.changed(h.name());
+                return;
+            }
+            if let Some(new_id) = id {
+                // No room: the newer request is not silently lost, it fails with a reason.
+                let name = h.name().to_string();
+                self.journal_end(&name, new_id, ActionOutcome::Failed {
+                    reason: format!("'{cur}' in progress and the action queue is full"),
+                });
+                return;
+            }
+            return;
+        }
+        if let Some(old) = h.rec.action_id.take() {
+            let name = h.name().to_string();
+            let outcome = match id {
+                Some(new) => ActionOutcome::SupersededBy { action: new },
+                None => ActionOutcome::Failed { reason: format!("interrupted by {action}") },
+            };
+            self.journal_end(&name, old, outcome);
+        }
+        h.rec.action = action;
+        h.rec.action_id = id;
+        h.timer = None;
+        h.clear_pending_io();
+        h.stage = match action {
+            Action::Add => Stage::Add(add::AddStage::StartDelay),
+            Action::Unlock | Action::Enable => Stage::Enable(enable::EnableStage::Start),
+            Action::EnableSubf => Stage::Subf(subfunction::SubfStage::Start),
+            Action::Recover => Stage::Recovery(recovery::RecoveryStage::Start),
+            Action::Lock | Action::ForceLock => Stage::Disable(disable::DisableStage::Start),
+            Action::Reboot => Stage::Reboot(reset_progression::RebootStage::Start),
+            Action::Reset => Stage::Reset(bmc_actions::ResetStage::Start),
+            Action::PowerOn | Action::PowerOff => Stage::Power(bmc_actions::PowerStage::Start),
+            Action::PowerCycle => Stage::PowerCycle(bmc_actions::PcStage::Start),
+            Action::Reinstall => Stage::Reinstall(reinstall::ReinstallStage::Start),
+            Action::Swact | Action::ForceSwact => Stage::Swact(swact::SwactStage::Start),
+            Action::Delete => Stage::Delete,
+            Action::None => Stage::Idle,
+        };
+        if action != Action::Enable && action != Action::EnableSubf {
+            h.resetprog = None;
+            h.power_fsm = None;
+        }
+        if action == Action::None {
+            if !h.rec.queued.is_empty() {
+                let (next, next_id) = h.rec.queued.remove(0);
+                self.set_action(h, next, next_id);
+                self.mark_dirty(h.name());
+            }
+        }
+        self.changed(h.name());
+    }
+
+    /// The current action is over: journal its outcome, clear it, start what was queued.
+    pub(crate) fn end_action(&mut self, h: &mut HostRt, outcome: ActionOutcome) {
+        if let Some(id) = h.rec.action_id.take() {
+            let name = h.name().to_string();
+            self.journal_end(&name, id, outcome);
+        }
+        h.sensor_initiated = false;
+        self.set_action(h, Action::None, None);
+    }
+
+    /// Why a destructive effect is being taken now.
+    pub(crate) fn cause(&self, h: &HostRt) -> Cause {
+        if let Some(id) = h.rec.action_id {
+            Cause::Operator { action: id }
+        } else if h.sensor_initiated || h.rec.action == Action::PowerCycle {
+            Cause::CriticalSensor
+        } else {
+            Cause::AutoRecovery
+        }
+    }
+
+    // ----- state writes, tasks, effects -----
+
+    /// Write the state triple with the customer logs of §1.5.
+    pub(crate) fn write_states(&mut self, h: &mut HostRt, new: HostStates) {
+        let old = h.rec.states;
+        if old == new {
+            return;
+        }
+        let name = h.name().to_string();
+        let into_failed = new.avail == Availability::Failed && old.avail != Availability::Failed;
+        if into_failed && new.oper == OperState::Disabled && old.oper == OperState::Enabled {
+            self.log(&name, LogId::StateChange, format!("{name} failed"));
+        } else {
+            if old.oper != new.oper {
+                let word = if new.oper == OperState::Enabled { "enabled" } else { "disabled" };
+                self.log(&name, LogId::StateChange, format!("{name} {word}"));
+            }
+            if into_failed {
+                self.log(&name, LogId::StateChange, format!("{name} failed"));
+            }
+        }
+        if new.avail != old.avail {
+            match new.avail {
+                Availability::Offline => self.log(&name, LogId::StateChange, format!("{name} offline")),
+                Availability::Online if old.avail == Availability::Offline => {
+                    self.log(&name, LogId::StateChange, format!("{name} online"))
+                }
+                Availability::PowerOff => {
+                    self.log(&name, LogId::StateChange, format!("{name} is powered off"))
+                }
+                _ => {}
+            }
+            if matches!(old.avail, Availability::Online | Availability::Offline) {
+                h.online_misses = 0;
+                h.online_hits = 0;
+            }
+        }
+        h.rec.states = new;
+        // The DOR window ends once every unlocked host checked in, in whatever state (errata §9.1).
+        if let Some(dor) = self.dor.as_mut() {
+            dor.checked_in.insert(name.clone());
+        }
+        self.dor_check_done();
+        self.changed(&name);
+    }
+
+    pub(crate) fn set_avail(&mut self, h: &mut HostRt, avail: Availability) {
+        let mut s = h.rec.states;
+        s.avail = avail;
+        self.write_states(h, s);
+    }
+
+    pub(crate) fn set_oper_avail(&mut self, h: &mut HostRt, oper: OperState, avail: Availability) {
+        let mut s = h.rec.states;
+        s.oper = oper;
+        s.avail = avail;
+        self.write_states(h, s);
+    }
+
+    pub(crate) fn set_subf(&mut self, h: &mut HostRt, oper: OperState, avail: Availability) {
+        if let Some(sf) = h.rec.subf.as_mut() {
+            if sf.oper != oper || sf.avail != avail {
+                *sf = SubfunctionStates { oper, avail };
+                let name = h.name().to_string();
+                self.changed(&name);
+            }
+        }
+    }
+
+    pub(crate) fn set_task(&mut self, h: &mut HostRt, text: &str) {
+        if h.rec.task != text {
+            h.rec.task = text.to_string();
+            h.task_clear_at = None;
+            let name = h.name().to_string();
+            self.changed(&name);
+        }
+    }
+
+    /// An outcome line, shown for `task_display` and then cleared.
+    pub(crate) fn hold_task(&mut self, h: &mut HostRt, text: &str) {
+        self.set_task(h, text);
+        h.task_clear_at = Some(self.now + self.cfg.timeouts.task_display.0);
+    }
+
+    pub(crate) fn send(&mut self, h: &mut HostRt, command: NodeCommand, networks: Vec<Network>, cause: Cause) -> CommandId {
+        let id = self.new_command_id();
+        h.cmd = Some((id, command));
+        h.cmd_acked = false;
+        self.emit(Effect::Send { host: h.name().to_string(), id, command, networks, cause });
+        id
+    }
+
+    /// Send without tracking an acknowledgement (flag corrections, alive requests).
+    pub(crate) fn notify(&mut self, h: &HostRt, command: NodeCommand, networks: Vec<Network>) {
+        let id = self.new_command_id();
+        self.emit(Effect::Send { host: h.name().to_string(), id, command, networks, cause: Cause::Routine });
+    }
+
+    pub(crate) fn bmc(&mut self, h: &mut HostRt, op: BmcOp) {
+        let id = self.new_bmc_id();
+        h.bmc_req = Some(id);
+        h.bmc_result = None;
+        let cause = if op.is_destructive() { self.cause(h) } else { Cause::Routine };
+        self.emit(Effect::Bmc { host: h.name().to_string(), id, op, cause });
+    }
+
+    pub(crate) fn heartbeat(&mut self, h: &HostRt, control: HeartbeatControl) {
+        self.emit(Effect::Heartbeat { host: Some(h.name().to_string()), control });
+    }
+
+    /// Start the offline audit: silence for `offline_period × offline_threshold` means offline.
+    pub(crate) fn start_offline_audit(&mut self, h: &mut HostRt) {
+        let window = self.offline_window();
+        h.offline_audit = Some(OfflineAudit { deadline: self.now + window });
+        self.notify(h, NodeCommand::RequestAlive, h.networks());
+    }
+
+    pub(crate) fn offline_window(&self) -> Duration {
+        self.cfg.timeouts.offline_period.0 * self.cfg.thresholds.offline_threshold
+    }
+
+    pub(crate) fn boot_timeout(&self, h: &HostRt) -> Duration {
+        if h.rec.spec.personality == Personality::Controller {
+            self.cfg.timeouts.controller_boot_timeout.0
+        } else {
+            self.cfg.timeouts.worker_boot_timeout.0
+        }
+    }
+
+    pub(crate) fn heartbeat_enabled(&self) -> bool {
+        self.cfg.policy.heartbeat_failure_action != HeartbeatFailureAction::None
+    }
+
+    // ----- auto-recovery accounting (§2.4) -----
+
+    fn ar_threshold(&self, c: ArCause) -> (u32, Duration) {
+        let t = &self.cfg.thresholds;
+        match c {
+            ArCause::Config => (t.ar_config_threshold, t.ar_config_interval.0),
+            ArCause::GoEnable => (t.ar_goenable_threshold, t.ar_goenable_interval.0),
+            ArCause::HostServices => (t.ar_services_threshold, t.ar_services_interval.0),
+            ArCause::Heartbeat => (t.ar_heartbeat_threshold, t.ar_heartbeat_interval.0),
+            ArCause::Luks => (t.ar_luks_threshold, t.ar_luks_interval.0),
+        }
+    }
+
+    pub(crate) fn ar_interval(&self, c: Option<ArCause>) -> Duration {
+        c.map(|c| self.ar_threshold(c).1).unwrap_or(self.cfg.timeouts.recovery_delay.0)
+    }
+
+    /// Count a failure of `cause`. Returns false when the threshold is passed and auto-recovery is now
+    /// disabled (the caller must stop); the host is then parked failed until lock/unlock.
+    pub(crate) fn ar_manage(&mut self, h: &mut HostRt, cause: ArCause) -> bool {
+        if !h.unlocked() || h.rec.ar_disabled.is_some() || h.forcing_full_enable {
+            return true;
+        }
+        h.ar_counts[cause.index()] += 1;
+        h.last_ar_cause = Some(cause);
+        let (threshold, _) = self.ar_threshold(cause);
+        if h.ar_counts[cause.index()] <= threshold {
+            return true;
+        }
+        let name = h.name().to_string();
+        if self.is_self(h) && self.system.system_type != SystemType::AioSimplex {
+            // The active controller never parks itself out of service: degrade and ask for a standby.
+            self.raise(&name, AlarmId::Enable, Severity::Critical);
+            self.set_oper_avail(h, OperState::Enabled, Availability::Degraded);
+            self.set_task(h, task::CRITICAL_NO_STANDBY);
+            return false;
+        }
+        h.rec.ar_disabled = Some(cause);
+        self.log(&name, LogId::StateChange, format!("{name} auto recovery disabled ({:?})", cause));
+        self.heartbeat(h, HeartbeatControl::Stop);
+        self.set_oper_avail(h, OperState::Disabled, Availability::Failed);
+        self.set_task(h, cause.banner());
+        self.end_action(h, ActionOutcome::Failed { reason: cause.banner().to_string() });
+        false
+    }
+
+    /// Re-arm auto-recovery after a success (§2.4 `ar_enable`).
+    pub(crate) fn ar_enable(&mut self, h: &mut HostRt) {
+        h.ar_counts = [0; 5];
+        h.rec.ar_disabled = None;
+    }
+
+    /// Fail the host and restart its enable from scratch (§2.21). Never overrides a lock.
+    pub(crate) fn force_full_enable(&mut self, h: &mut HostRt, why: &str) {
+        if h.rec.ar_disabled.is_some() || h.forcing_full_enable {
+            return;
+        }
+        if matches!(h.rec.action, Action::Lock | Action::ForceLock) || h.locked() {
+            return;
+        }
+        let name = h.name().to_string();
+        h.forcing_full_enable = true;
+        self.log(&name, LogId::StateChange, format!("{name} is FAILED: {why}"));
+        self.raise(&name, AlarmId::Enable, Severity::Critical);
+        if self.is_self(h) {
+            // The active controller degrades instead of failing itself out of service.
+            self.set_oper_avail(h, OperState::Enabled, Availability::Degraded);
+            self.set_task(h, task::CRITICAL_NO_STANDBY);
+            h.forcing_full_enable = false;
+            return;
+        }
+        self.heartbeat(h, HeartbeatControl::Stop);
+        self.set_oper_avail(h, OperState::Disabled, Availability::Failed);
+        self.end_action(h, ActionOutcome::Failed { reason: why.to_string() });
+        h.stage = Stage::Enable(enable::EnableStage::FailureWait);
+        let interval = self.ar_interval(h.last_ar_cause);
+        h.timer = Some(self.now + interval);
+        self.mark_dirty(&name);
+    }
+}

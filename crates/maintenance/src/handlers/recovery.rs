@@ -1,0 +1,247 @@
+//! Graceful recovery (reference: mtc-fsm.md §2.5): a host that lost heartbeat is given the chance to
+//! come back without a second reboot; if it stays silent it is rebooted through its agent and, after
+//! the kdump grace, reset through its BMC. During dead office recovery nothing is rebooted or reset:
+//! powered-off hosts are powered on and the rest are waited for.
+
+use super::{HostRt, Stage};
+use crate::action::{Action, ActionOutcome};
+use crate::alarm::{AlarmId, Severity};
+use crate::config::HeartbeatFailureAction;
+use crate::core::Maintenance;
+use crate::io::*;
+use crate::state::*;
+use crate::task;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RecoveryStage {
+    Start,
+    AliveWait,
+    Setup,
+    PowerQueryWait,
+    ResetSendWait,
+    ResetRecvWait,
+    PowerOnWait,
+    RebootedAliveWait,
+    GoEnabledWait,
+    HeartbeatSoak,
+}
+
+impl Maintenance {
+    pub(crate) fn recovery_handler(&mut self, h: &mut HostRt) {
+        let stage = match h.stage {
+            Stage::Recovery(s) => s,
+            _ => {
+                if h.rec.action != Action::Recover {
+                    self.set_action(h, Action::Recover, None);
+                }
+                RecoveryStage::Start
+            }
+        };
+        let name = h.name().to_string();
+        // Pooled hosts wait for MNFA to end; nothing destructive happens to them meanwhile.
+        if self.mnfa.active && self.mnfa.pool.contains(&name) && !cfg!(feature = "mutation-skip-mnfa") {
+            return;
+        }
+        let now = self.now;
+        let t = self.cfg.timeouts.clone();
+        match stage {
+            RecoveryStage::Start => {
+                if self.cfg.policy.heartbeat_failure_action != HeartbeatFailureAction::Fail {
+                    self.set_task(h, "");
+                    return self.end_action(h, ActionOutcome::Completed);
+                }
+                h.clear_pending_io();
+                self.heartbeat(h, HeartbeatControl::Stop);
+                h.graceful_count += 1;
+                if h.graceful_count > self.cfg.thresholds.max_fast_enables {
+                    h.graceful_count = 0;
+                    h.mnfa_token = false;
+                    return self.force_full_enable(h, "too many graceful recoveries in a row");
+                }
+                let text =
+                    if h.graceful_count > 1 { task::GRACEFUL_RECOVERY_RETRY } else { task::GRACEFUL_RECOVERY };
+                self.set_task(h, text);
+                h.saved_uptime = h.alive.uptime;
+                h.boot_id_before = h.alive.boot_id;
+                h.alive_count_mark = h.alive.count;
+                self.start_offline_audit(h);
+                // The node answers an alive request on every network, so the window is the period plus
+                // the configured margin (the reference waited only 5 s for a 5 s period, §7.4).
+                h.timer = Some(now + t.loc_recovery_timeout.0 + t.alive_period.0);
+                h.stage = Stage::Recovery(RecoveryStage::AliveWait);
+            }
+            RecoveryStage::AliveWait => {
+                if h.alive.count > h.alive_count_mark {
+                    let f = h.alive.flags;
+                    if !f.configured || f.not_healthy {
+                        self.raise(&name, AlarmId::Config, Severity::Critical);
+                        return self.force_full_enable(h, "configuration failure found during recovery");
+                    }
+                    let rebooted = h.rebooted_since_request()
+                        || h.alive.uptime < t.recovery_uptime_boundary.0 && !h.mnfa_token;
+                    h.offline_audit = None;
+                    if !rebooted {
+                        // It never went down: restart heartbeat, no tests, no service impact.
+                        return self.recovery_soak(h);
+                    }
+                    self.set_avail(h, Availability::InTest);
+                    self.raise(&name, AlarmId::Enable, Severity::Critical);
+                    return self.recovery_goenabled(h);
+                }
+                if h.timer_rang(now) {
+                    // Loss of communication: the host is failed, then rebooted.
+                    let avail = if h.rec.states.avail == Availability::PowerOff {
+                        Availability::PowerOff
+                    } else {
+                        Availability::Failed
+                    };
+                    self.set_oper_avail(h, OperState::Disabled, avail);
+                    if h.is_aio_controller(self.system.system_type) {
+                        self.set_subf(h, OperState::Disabled, Availability::Failed);
+                    }
+                    self.raise(&name, AlarmId::Enable, Severity::Critical);
+                    h.rec.degrade.clear_all_but_hwmon();
+                    h.stage = Stage::Recovery(RecoveryStage::Setup);
+                    self.recovery_handler(h);
+                }
+            }
+            RecoveryStage::Setup => {
+                self.set_task(h, task::GRACEFUL_RECOVERY_WAIT);
+                h.rec.uptime = Default::default();
+                let dor = self.dor.is_some();
+                let powered_off = h.rec.power == PowerState::Off;
+                if !dor && !powered_off {
+                    let cause = self.cause(h);
+                    let nets = h.networks();
+                    self.send(h, NodeCommand::Reboot, nets, cause);
+                    if h.bmc_usable() {
+                        self.bmc(h, BmcOp::PowerStatus);
+                        h.timer = Some(now + t.command_ack_timeout.0 * 3);
+                        h.stage = Stage::Recovery(RecoveryStage::PowerQueryWait);
+                        return;
+                    }
+                } else if h.bmc_usable() {
+                    // Dead office recovery or powered off: power on, never reboot or reset.
+                    self.bmc(h, BmcOp::PowerOn);
+                    h.timer = Some(now + t.command_ack_timeout.0 * 3);
+                    h.stage = Stage::Recovery(RecoveryStage::PowerOnWait);
+                    return;
+                }
+                h.timer = Some(now + self.boot_timeout(h));
+                h.stage = Stage::Recovery(RecoveryStage::RebootedAliveWait);
+            }
+            RecoveryStage::PowerQueryWait => {
+                if let Some(out) = h.take_bmc() {
+                    match out {
+                        BmcOutcome::Done(PowerState::Off) => {
+                            self.bmc(h, BmcOp::PowerOn);
+                            h.timer = Some(now + t.command_ack_timeout.0 * 3);
+                            h.stage = Stage::Recovery(RecoveryStage::PowerOnWait);
+                        }
+                        _ => {
+                            // Powered (or unknown): give kdump its grace before the BMC reset.
+                            h.timer = Some(now + t.bmc_reset_delay.0);
+                            h.stage = Stage::Recovery(RecoveryStage::ResetSendWait);
+                        }
+                    }
+                } else if h.timer_rang(now) {
+                    h.timer = Some(now + t.bmc_reset_delay.0);
+                    h.stage = Stage::Recovery(RecoveryStage::ResetSendWait);
+                }
+            }
+            RecoveryStage::ResetSendWait => {
+                // The host answered the reboot (ack or a report from a fresh boot): no BMC reset.
+                if h.cmd_acked || h.rebooted_since_request() {
+                    h.timer = Some(now + self.boot_timeout(h));
+                    h.stage = Stage::Recovery(RecoveryStage::RebootedAliveWait);
+                    return self.recovery_handler(h);
+                }
+                if h.timer_rang(now) {
+                    if h.bmc_usable() {
+                        self.bmc(h, BmcOp::PowerReset);
+                        h.timer = Some(now + t.command_ack_timeout.0 * 2);
+                        h.stage = Stage::Recovery(RecoveryStage::ResetRecvWait);
+                    } else {
+                        h.timer = Some(now + self.boot_timeout(h));
+                        h.stage = Stage::Recovery(RecoveryStage::RebootedAliveWait);
+                    }
+                }
+            }
+            RecoveryStage::ResetRecvWait | RecoveryStage::PowerOnWait => {
+                let done = h.take_bmc().is_some();
+                if done || h.timer_rang(now) {
+                    if stage == RecoveryStage::PowerOnWait {
+                        h.powered_on_at = Some(now);
+                    }
+                    h.timer = Some(now + self.boot_timeout(h));
+                    h.stage = Stage::Recovery(RecoveryStage::RebootedAliveWait);
+                }
+            }
+            RecoveryStage::RebootedAliveWait => {
+                if h.rebooted_since_request() {
+                    let f = h.alive.flags;
+                    if !f.configured || f.not_healthy {
+                        return self.force_full_enable(h, "configuration failure after recovery reboot");
+                    }
+                    self.set_oper_avail(h, OperState::Disabled, Availability::InTest);
+                    return self.recovery_goenabled(h);
+                }
+                if h.timer_rang(now) {
+                    self.set_task(h, task::GRACEFUL_RECOVERY_FAILED);
+                    self.force_full_enable(h, task::GRACEFUL_RECOVERY_FAILED);
+                }
+            }
+            RecoveryStage::GoEnabledWait => {
+                let f = h.alive.flags;
+                let r = h.goenabled.take();
+                if matches!(r, Some((false, _))) || f.main_goenable_failed || f.not_healthy {
+                    return self.force_full_enable(h, "go-enabled tests failed during recovery");
+                }
+                if matches!(r, Some((true, _))) || f.main_goenabled {
+                    return self.recovery_soak(h);
+                }
+                if h.timer_rang(now) {
+                    self.force_full_enable(h, "go-enabled tests timed out during recovery");
+                }
+            }
+            RecoveryStage::HeartbeatSoak => {
+                if h.timer_rang(now) {
+                    h.timer = None;
+                    self.set_task(h, task::GRACEFULLY_RECOVERED);
+                    let avail =
+                        if h.rec.degrade.is_empty() { Availability::Available } else { Availability::Degraded };
+                    self.set_oper_avail(h, OperState::Enabled, avail);
+                    if let Some(sf) = h.rec.subf {
+                        if sf.oper == OperState::Disabled {
+                            self.set_subf(h, OperState::Enabled, Availability::Available);
+                        }
+                    }
+                    self.clear(&name, AlarmId::Enable);
+                    h.graceful_count = 0;
+                    h.mnfa_token = false;
+                    self.dor_host_recovered(&name);
+                    self.hold_task(h, task::GRACEFULLY_RECOVERED);
+                    let held = h.task_clear_at;
+                    self.end_action(h, ActionOutcome::Completed);
+                    h.task_clear_at = held;
+                }
+            }
+        }
+    }
+
+    fn recovery_goenabled(&mut self, h: &mut HostRt) {
+        h.goenabled = None;
+        self.send(h, NodeCommand::MainGoEnabled, vec![Network::Mgmt], Cause::Routine);
+        h.timer = Some(self.now + self.cfg.timeouts.goenabled_timeout.0 + std::time::Duration::from_secs(3));
+        h.stage = Stage::Recovery(RecoveryStage::GoEnabledWait);
+    }
+
+    fn recovery_soak(&mut self, h: &mut HostRt) {
+        h.hb = Default::default();
+        if self.heartbeat_enabled() {
+            self.heartbeat(h, HeartbeatControl::Start);
+        }
+        h.timer = Some(self.now + self.cfg.timeouts.heartbeat_soak.0);
+        h.stage = Stage::Recovery(RecoveryStage::HeartbeatSoak);
+    }
+}

@@ -1,0 +1,255 @@
+//! The reset progression (reference: mtc-fsm.md §2.7) and the reboot handler (§2.8).
+//!
+//! A reset progression asks the node to reboot on every network, escalates to a BMC reset after
+//! `reboot_tries_before_bmc` unanswered tries and the kdump grace `bmc_reset_delay`, and finishes when
+//! the host is seen offline or, better, comes back with a new boot id. Enable, reboot and force-lock
+//! share it.
+
+use super::{HostRt, Stage};
+use crate::action::ActionOutcome;
+use crate::core::Maintenance;
+use crate::io::*;
+use crate::state::Availability;
+use crate::task;
+use crate::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RpStage {
+    Reboot,
+    AckWait,
+    BmcDelay,
+    BmcWait,
+    OfflineCheck,
+}
+
+/// Result of one step of a running progression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RpStatus {
+    Running,
+    Passed,
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ResetProg {
+    stage: RpStage,
+    deadline: Instant,
+    /// Extra whole progressions allowed after the first.
+    retries_allowed: u32,
+    progression: u32,
+    reboot_tries: u32,
+    /// Whether to show progress in the task line.
+    task_updates: bool,
+}
+
+/// Unanswered reboots before the whole progression restarts (§2.7 OFFLINE_CHECK).
+const REBOOT_TRIES_PER_PROGRESSION: u32 = 7;
+
+impl ResetProg {
+    pub fn new(now: Instant, retries_allowed: u32, task_updates: bool) -> Self {
+        ResetProg {
+            stage: RpStage::Reboot,
+            deadline: now,
+            retries_allowed,
+            progression: 0,
+            reboot_tries: 0,
+            task_updates,
+        }
+    }
+}
+
+impl Maintenance {
+    /// Start a reset progression on `h`. The boot id at this moment tells later whether it rebooted.
+    pub(crate) fn start_reset_progression(&mut self, h: &mut HostRt, retries: u32, task_updates: bool) {
+        h.boot_id_before = h.alive.boot_id;
+        h.resetprog = Some(ResetProg::new(self.now, retries, task_updates));
+        if task_updates {
+            self.set_task(h, task::REBOOT_REQUEST);
+        }
+        self.start_offline_audit(h);
+    }
+
+    /// Advance the progression; sets `h.timer` to its next deadline while running.
+    pub(crate) fn step_reset_progression(&mut self, h: &mut HostRt) -> RpStatus {
+        let Some(mut rp) = h.resetprog else { return RpStatus::Failed };
+        let now = self.now;
+        let t = self.cfg.timeouts.clone();
+        // The host came back from a fresh boot: whatever stage we are in, the reboot happened.
+        if h.rebooted_since_request() && h.alive.last.is_some() {
+            h.resetprog = None;
+            return RpStatus::Passed;
+        }
+        loop {
+            match rp.stage {
+                RpStage::Reboot => {
+                    let cause = self.cause(h);
+                    let nets = h.networks();
+                    self.send(h, NodeCommand::Reboot, nets, cause);
+                    rp.stage = RpStage::AckWait;
+                    rp.deadline = now + t.command_ack_timeout.0;
+                }
+                RpStage::AckWait => {
+                    if h.cmd_acked {
+                        h.cmd_acked = false;
+                        if rp.task_updates {
+                            self.set_task(h, task::REBOOTING);
+                        }
+                        rp.reboot_tries += 1;
+                        rp.stage = RpStage::OfflineCheck;
+                        rp.deadline = now + self.offline_window() * 3;
+                        if h.offline_audit.is_none() {
+                            self.start_offline_audit(h);
+                        }
+                        continue;
+                    }
+                    if now < rp.deadline {
+                        break;
+                    }
+                    if rp.task_updates && rp.reboot_tries == 0 {
+                        self.set_task(h, task::REBOOT_FAILED);
+                    }
+                    rp.reboot_tries += 1;
+                    if rp.reboot_tries >= self.cfg.thresholds.reboot_tries_before_bmc {
+                        // Escalate: give kdump its grace, then reset through the BMC.
+                        let used = t.command_ack_timeout.0 * rp.reboot_tries;
+                        rp.stage = RpStage::BmcDelay;
+                        rp.deadline = now + t.bmc_reset_delay.0.saturating_sub(used);
+                        continue;
+                    }
+                    rp.stage = RpStage::Reboot;
+                    continue;
+                }
+                RpStage::BmcDelay => {
+                    if now < rp.deadline {
+                        break;
+                    }
+                    if h.bmc_usable() {
+                        if rp.task_updates {
+                            self.set_task(h, task::RESET_REQUEST);
+                        }
+                        self.bmc(h, BmcOp::PowerReset);
+                        rp.stage = RpStage::BmcWait;
+                        rp.deadline = now + t.command_ack_timeout.0 * 2;
+                    } else {
+                        rp.stage = RpStage::OfflineCheck;
+                        rp.deadline = now + self.offline_window() * 3;
+                    }
+                    break;
+                }
+                RpStage::BmcWait => {
+                    if let Some(out) = h.take_bmc() {
+                        if rp.task_updates {
+                            let text = match out {
+                                BmcOutcome::Done(_) => task::RESETTING,
+                                BmcOutcome::Failed(_) => "Reset Failed",
+                            };
+                            self.set_task(h, text);
+                        }
+                    } else if now < rp.deadline {
+                        break;
+                    }
+                    rp.stage = RpStage::OfflineCheck;
+                    rp.deadline = now + self.offline_window() * 3;
+                    if h.offline_audit.is_none() {
+                        self.start_offline_audit(h);
+                    }
+                    break;
+                }
+                RpStage::OfflineCheck => {
+                    if matches!(h.rec.states.avail, Availability::Offline | Availability::PowerOff) {
+                        h.resetprog = None;
+                        return RpStatus::Passed;
+                    }
+                    if now < rp.deadline {
+                        break;
+                    }
+                    if rp.reboot_tries < REBOOT_TRIES_PER_PROGRESSION {
+                        rp.stage = RpStage::Reboot;
+                        continue;
+                    }
+                    rp.progression += 1;
+                    if rp.progression > rp.retries_allowed {
+                        h.resetprog = None;
+                        return RpStatus::Failed;
+                    }
+                    rp.reboot_tries = 0;
+                    rp.stage = RpStage::Reboot;
+                    continue;
+                }
+            }
+        }
+        h.timer = Some(rp.deadline);
+        h.resetprog = Some(rp);
+        RpStatus::Running
+    }
+
+    /// Reboot handler (§2.8): a locked host (or the simplex controller itself) is rebooted.
+    pub(crate) fn reboot_handler(&mut self, h: &mut HostRt) {
+        let Stage::Reboot(stage) = h.stage else {
+            h.stage = Stage::Reboot(RebootStage::Start);
+            return self.reboot_handler(h);
+        };
+        let now = self.now;
+        match stage {
+            RebootStage::Start => {
+                h.clear_pending_io();
+                if self.is_self(h) {
+                    self.set_task(h, task::SELF_REBOOT_STANDBY);
+                    let cause = self.cause(h);
+                    self.send(h, NodeCommand::LazyReboot, vec![crate::state::Network::Mgmt], cause);
+                    self.end_action(h, ActionOutcome::Completed);
+                    return;
+                }
+                self.set_task(h, task::REBOOTING_RESETTING_HOST);
+                self.start_reset_progression(h, 0, false);
+                h.reboot_retries = 0;
+                h.stage = Stage::Reboot(RebootStage::Wait);
+                h.reboot_deadline = Some(now + self.reset_progression_budget(h));
+                self.reboot_handler(h)
+            }
+            RebootStage::Wait => {
+                let overall = h.reboot_deadline.is_some_and(|d| now >= d);
+                match self.step_reset_progression(h) {
+                    RpStatus::Running if !overall => {}
+                    RpStatus::Passed => {
+                        self.set_task(h, "");
+                        self.end_action(h, ActionOutcome::Completed);
+                    }
+                    _ => {
+                        h.reboot_retries += 1;
+                        let max = self.cfg.thresholds.reboot_action_retries;
+                        if h.reboot_retries < max && !overall {
+                            let text = task::reboot_retrying(h.reboot_retries, max);
+                            self.set_task(h, &text);
+                            self.start_reset_progression(h, 0, false);
+                            self.step_reset_progression(h);
+                        } else {
+                            self.hold_task(h, task::REBOOT_FAILED_TRY_ONLINE);
+                            h.resetprog = None;
+                            let held = h.task_clear_at;
+                            self.end_action(h, ActionOutcome::Failed {
+                                reason: task::REBOOT_FAILED_TRY_ONLINE.into(),
+                            });
+                            h.task_clear_at = held;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Overall budget of one reset progression (§2.2 step 3).
+    pub(crate) fn reset_progression_budget(&self, h: &HostRt) -> std::time::Duration {
+        let t = &self.cfg.timeouts;
+        let bmc = if h.rec.bmc_provisioned() { t.command_ack_timeout.0 * 2 } else { Default::default() };
+        (t.command_ack_timeout.0 * 2 + bmc + t.command_ack_timeout.0 * 2 + t.bmc_reset_delay.0
+            + self.offline_window() * 3)
+            * (self.cfg.thresholds.reboot_tries_before_bmc + 2)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RebootStage {
+    Start,
+    Wait,
+}

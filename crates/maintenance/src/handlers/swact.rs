@@ -1,0 +1,64 @@
+//! Swact handler (reference: mtc-fsm.md §2.14): hand the active role to the enabled standby controller.
+//! The runtime carries out the hand-over (lease transfer) and reports back; a swact blocks every other
+//! action in the cluster while it runs.
+
+use super::{HostRt, Stage};
+use crate::action::ActionOutcome;
+use crate::core::Maintenance;
+use crate::io::Effect;
+use crate::state::Personality;
+use crate::task;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SwactStage {
+    Start,
+    Wait,
+}
+
+impl Maintenance {
+    pub(crate) fn swact_handler(&mut self, h: &mut HostRt) {
+        let now = self.now;
+        let stage = match h.stage {
+            Stage::Swact(s) => s,
+            _ => SwactStage::Start,
+        };
+        match stage {
+            SwactStage::Start => {
+                let target = self
+                    .hosts
+                    .values()
+                    .find(|o| o.rec.spec.personality == Personality::Controller && o.rec.states.in_service())
+                    .map(|o| o.name().to_string());
+                let Some(to) = target else {
+                    self.hold_task(h, task::SWACT_FAILED);
+                    let held = h.task_clear_at;
+                    self.end_action(h, ActionOutcome::Failed { reason: "no enabled standby controller".into() });
+                    h.task_clear_at = held;
+                    return;
+                };
+                self.swact_in_progress = true;
+                self.set_task(h, task::SWACT_IN_PROGRESS);
+                h.swact_done = None;
+                self.emit(Effect::Swact { to });
+                h.timer = Some(now + self.cfg.timeouts.swact_timeout.0);
+                h.stage = Stage::Swact(SwactStage::Wait);
+            }
+            SwactStage::Wait => {
+                let (text, outcome) = match h.swact_done.take() {
+                    Some(true) => (task::SWACT_COMPLETE, ActionOutcome::Completed),
+                    Some(false) => (task::SWACT_FAILED, ActionOutcome::Failed { reason: "standby did not take over".into() }),
+                    None if h.timer_rang(now) => {
+                        (task::SWACT_TIMEOUT, ActionOutcome::Failed { reason: "swact timed out".into() })
+                    }
+                    None => return,
+                };
+                self.swact_in_progress = false;
+                h.timer = None;
+                self.hold_task(h, text);
+                let held = h.task_clear_at;
+                self.end_action(h, outcome);
+                h.task_clear_at = held;
+            }
+        }
+    }
+}

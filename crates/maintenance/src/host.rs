@@ -1,0 +1,140 @@
+//! What the core knows about one host: its provisioning ([`HostSpec`]) and its persisted maintenance
+//! record ([`HostRecord`]). The record is what drivers store and what the API shows.
+
+use crate::action::{Action, ActionId};
+use crate::state::*;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How the controller talks to a host's BMC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BmcProtocol {
+    Ipmi,
+    Redfish,
+    /// Learn Redfish when the service root answers, else IPMI.
+    Dynamic,
+}
+
+/// BMC provisioning. The password is not here: the credential store holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BmcSpec {
+    pub protocol: BmcProtocol,
+    pub address: String,
+    pub username: String,
+}
+
+/// Provisioning data of a host, given by the operator at add time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSpec {
+    pub name: String,
+    pub uuid: String,
+    pub personality: Personality,
+    pub mgmt_ip: Option<String>,
+    pub mgmt_mac: Option<String>,
+    pub cluster_ip: Option<String>,
+    pub bmc: Option<BmcSpec>,
+}
+
+impl HostSpec {
+    pub fn has_cluster_network(&self) -> bool {
+        self.cluster_ip.is_some()
+    }
+}
+
+/// Auto-recovery failure causes (reference: mtc-fsm.md §2.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArCause {
+    Config,
+    GoEnable,
+    HostServices,
+    Heartbeat,
+    Luks,
+}
+
+impl ArCause {
+    pub const ALL: [ArCause; 5] =
+        [ArCause::Config, ArCause::GoEnable, ArCause::HostServices, ArCause::Heartbeat, ArCause::Luks];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The task banner shown while auto-recovery is disabled for this cause.
+    pub fn banner(self) -> &'static str {
+        use crate::task::*;
+        match self {
+            ArCause::Config => AR_CONFIG,
+            ArCause::GoEnable => AR_GOENABLE,
+            ArCause::HostServices => AR_SERVICES,
+            ArCause::Heartbeat => AR_HEARTBEAT,
+            ArCause::Luks => AR_LUKS,
+        }
+    }
+
+    pub fn from_banner(task: &str) -> Option<ArCause> {
+        ArCause::ALL.into_iter().find(|c| c.banner() == task)
+    }
+}
+
+/// The maintenance record of a host: everything a restarted controller needs to carry on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    pub spec: HostSpec,
+    pub states: HostStates,
+    /// Worker subfunction of an all-in-one controller.
+    pub subf: Option<SubfunctionStates>,
+    pub task: String,
+    /// The action in progress, and the operator action id it serves (None for internal actions).
+    pub action: Action,
+    pub action_id: Option<ActionId>,
+    /// An operator action waiting behind an add or force-lock (reference: §1.3 todo list).
+    pub queued: Vec<(Action, Option<ActionId>)>,
+    pub degrade: DegradeMask,
+    pub ar_disabled: Option<ArCause>,
+    pub power: PowerState,
+    pub bmc_accessible: bool,
+    pub uptime: Duration,
+}
+
+impl HostRecord {
+    /// A record for a host that was just provisioned: locked, and offline until its agent speaks.
+    pub fn new_install(spec: HostSpec, system: SystemType) -> Self {
+        let subf = (system.is_aio() && spec.personality == Personality::Controller).then_some(
+            SubfunctionStates { oper: OperState::Disabled, avail: Availability::Offline },
+        );
+        HostRecord {
+            spec,
+            states: HostStates::new(AdminState::Locked, OperState::Disabled, Availability::Offline),
+            subf,
+            task: String::new(),
+            action: Action::None,
+            action_id: None,
+            queued: Vec::new(),
+            degrade: DegradeMask::default(),
+            ar_disabled: None,
+            power: PowerState::Unknown,
+            bmc_accessible: false,
+            uptime: Duration::ZERO,
+        }
+    }
+
+    /// A record for a host that is part of a running cluster: unlocked, enabled, available.
+    pub fn in_service(spec: HostSpec, system: SystemType) -> Self {
+        let mut r = HostRecord::new_install(spec, system);
+        r.states = HostStates::new(AdminState::Unlocked, OperState::Enabled, Availability::Available);
+        if let Some(s) = r.subf.as_mut() {
+            *s = SubfunctionStates { oper: OperState::Enabled, avail: Availability::Available };
+        }
+        r
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn bmc_provisioned(&self) -> bool {
+        self.spec.bmc.is_some()
+    }
+}

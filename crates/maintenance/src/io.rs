@@ -1,0 +1,213 @@
+//! What goes into the core ([`Event`]) and what comes out ([`Effect`]).
+//!
+//! Drivers translate packets, BMC replies and heartbeat accounting into events, and carry effects out:
+//! send a command to a node, call a BMC, start heartbeat, raise an alarm, persist a host, journal an action.
+
+use crate::action::{ActionId, JournalEntry};
+use crate::alarm::{AlarmChange, CustomerLog};
+use crate::state::{Network, PowerState};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Identity of one command sent to a node, echoed in its acknowledgement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CommandId(pub u64);
+
+/// Identity of one BMC request, echoed in its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BmcRequestId(pub u64);
+
+/// Health flags a node reports in every alive report (reference: mtc-fsm.md §3.5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeFlags {
+    pub configured: bool,
+    pub not_healthy: bool,
+    pub healthy: bool,
+    pub locked: bool,
+    pub subf_configured: bool,
+    pub main_goenabled: bool,
+    pub subf_goenabled: bool,
+    pub sm_degraded: bool,
+    pub luks_failed: bool,
+    pub sm_unhealthy: bool,
+    pub main_goenable_failed: bool,
+    pub subf_goenable_failed: bool,
+    pub main_services_failed: bool,
+    pub subf_services_failed: bool,
+}
+
+/// One alive report from a node agent, received on one network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AliveReport {
+    pub host: String,
+    pub network: Network,
+    /// Changes on every boot; how the core knows a reboot really happened.
+    pub boot_id: u64,
+    pub uptime: Duration,
+    pub flags: NodeFlags,
+}
+
+/// Heartbeat accounting results for one host on one network (reference: mtc-fsm.md §5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeartbeatEvent {
+    MinorSet,
+    MinorClear,
+    DegradeSet,
+    DegradeClear,
+    Loss,
+    /// Pulses answered again after a loss.
+    LossClear,
+}
+
+/// Process monitor severities that reach the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PmonEvent {
+    Clear,
+    Major,
+    Critical,
+}
+
+/// Hardware monitor events that reach the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HwmonEvent {
+    DegradeSet,
+    DegradeClear,
+    /// A critical sensor asks for a reset.
+    Reset,
+    /// A critical sensor asks for a power cycle.
+    PowerCycle,
+}
+
+/// A BMC operation the core asks for. Power operations complete only when the BMC reads back the
+/// target state; the driver reports failure otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BmcOp {
+    PowerStatus,
+    PowerOn,
+    PowerOff,
+    PowerReset,
+    /// Next boot from the network (reinstall), once.
+    NetbootOnce,
+}
+
+impl BmcOp {
+    pub fn is_destructive(self) -> bool {
+        matches!(self, BmcOp::PowerOff | BmcOp::PowerReset)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BmcOutcome {
+    /// The operation was done; the power state read back afterwards.
+    Done(PowerState),
+    Failed(String),
+}
+
+/// Commands the controller sends to node agents (reference: mtc-fsm.md §3.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeCommand {
+    Reboot,
+    /// Reboot after draining, used by the active controller on itself.
+    LazyReboot,
+    WipeDisk,
+    /// Write both lock flags (`persist` = also the non-volatile backup).
+    Locked { persist: bool },
+    Unlocked,
+    RequestAlive,
+    MainGoEnabled,
+    SubfGoEnabled,
+    StopServices,
+}
+
+impl NodeCommand {
+    pub fn is_destructive(self) -> bool {
+        matches!(self, NodeCommand::Reboot | NodeCommand::LazyReboot | NodeCommand::WipeDisk)
+    }
+}
+
+/// Why a destructive effect happens. The simulator's safety invariants are checked against this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "cause")]
+pub enum Cause {
+    /// The operator asked for it (or for an action that needs it, like unlock's reboot).
+    Operator { action: ActionId },
+    /// Automatic recovery of a failed unlocked host.
+    AutoRecovery,
+    /// A critical sensor asked for it.
+    CriticalSensor,
+    /// Not destructive.
+    Routine,
+}
+
+/// Heartbeat monitoring control for one host or all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeartbeatControl {
+    /// Start counting misses for this host (after a soak starts).
+    Start,
+    /// Stop counting (host going down on purpose).
+    Stop,
+    /// Slow pulses down cluster-wide (MNFA entered).
+    Backoff,
+    /// Back to normal pulses (MNFA left).
+    Recover,
+}
+
+/// Inputs to the core.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Event {
+    Alive(AliveReport),
+    CommandAck { host: String, command: CommandId, network: Network },
+    GoEnabled { host: String, subfunction: bool, passed: bool, detail: String },
+    HostServices { host: String, passed: bool, detail: String },
+    Heartbeat { host: String, network: Network, event: HeartbeatEvent },
+    Bmc { host: String, request: BmcRequestId, outcome: BmcOutcome },
+    BmcAccess { host: String, accessible: bool },
+    Pmon { host: String, event: PmonEvent },
+    Hwmon { host: String, event: HwmonEvent },
+    /// The runtime reports whether the standby controller took over after a swact request.
+    SwactResult { completed: bool },
+}
+
+impl Event {
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Event::Alive(a) => Some(&a.host),
+            Event::CommandAck { host, .. }
+            | Event::GoEnabled { host, .. }
+            | Event::HostServices { host, .. }
+            | Event::Heartbeat { host, .. }
+            | Event::Bmc { host, .. }
+            | Event::BmcAccess { host, .. }
+            | Event::Pmon { host, .. }
+            | Event::Hwmon { host, .. } => Some(host),
+            Event::SwactResult { .. } => None,
+        }
+    }
+}
+
+/// Outputs of the core, in the order they must be carried out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "effect")]
+pub enum Effect {
+    /// Send a command to a node on the given networks.
+    Send { host: String, id: CommandId, command: NodeCommand, networks: Vec<Network>, cause: Cause },
+    /// Ask the host's BMC for something; the result comes back as [`Event::Bmc`].
+    Bmc { host: String, id: BmcRequestId, op: BmcOp, cause: Cause },
+    /// Start or stop heartbeat monitoring of a host (`host` None: cluster-wide control).
+    Heartbeat { host: Option<String>, control: HeartbeatControl },
+    Alarm(AlarmChange),
+    Log(CustomerLog),
+    /// The host's record changed: persist it (read it back with `Maintenance::host`).
+    HostChanged { host: String },
+    HostRemoved { host: String },
+    Journal(JournalEntry),
+    /// Hand the active role to the standby controller.
+    Swact { to: String },
+}

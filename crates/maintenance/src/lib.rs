@@ -1,0 +1,43 @@
+//! # steward-maintenance — the host maintenance core
+//!
+//! Every host's maintenance state machine as plain Rust with no I/O: the driver hands in events and the
+//! current time, the core hands back effects and the next deadline (the shape of `quinn-proto`).
+//!
+//! ```text
+//!  operator request ──► request() ──► admission ──► journal + action
+//!  node/BMC/heartbeat ─► handle_event() ─┐
+//!  time passes ───────► handle_timeout() ├─► per-host pass: audits, dispatch (§1.4), handler stage
+//!                                        └─► poll_effect(): Send / Bmc / Heartbeat / Alarm / Log /
+//!                                            HostChanged / Journal / Swact      poll_timeout(): next deadline
+//! ```
+//!
+//! Module map:
+//! - [`state`]: admin/oper/avail enums with wire strings, degrade mask, networks.
+//! - [`action`]: admin actions, action ids and the journal.
+//! - [`admission`]: accept or refuse an operator action, with the operator's message.
+//! - [`dispatch`]: the §1.4 dispatch table as a pure function.
+//! - [`config`]: every timeout and threshold, from TOML, validated.
+//! - [`alarm`]: alarm ids, customer logs, the raise-once/clear-once alarm book.
+//! - [`io`]: events in, effects out.
+//! - [`host`]: host provisioning and the persisted maintenance record.
+//! - `core` and `handlers/`: the engine and one module per maintenance handler.
+
+pub mod action;
+pub mod admission;
+pub mod alarm;
+pub mod config;
+pub mod dispatch;
+pub mod host;
+pub mod io;
+pub mod state;
+pub mod task;
+pub mod time;
+
+mod core;
+mod handlers;
+
+pub use crate::core::{Maintenance, RequestError, SystemConfig};
+pub use action::{Action, ActionId, ActionOutcome, JournalEntry, OperatorAction};
+pub use config::Config;
+pub use io::*;
+pub use time::Instant;
