@@ -84,7 +84,7 @@ pub struct IpmiClient {
     sdr_cache: SdrCache,
 }
 
-/// Re-reservations allowed per SDR walk before giving up (0xC5 storms).
+/// Re-reservations allowed per SDR record before giving up (0xC5 storms).
 const MAX_RESERVATION_RETRIES: u32 = 8;
 /// Upper bound on records walked, so a BMC with a cyclic next-id list ends.
 const MAX_SDR_RECORDS: usize = 4096;
@@ -217,7 +217,6 @@ impl IpmiClient {
 
     async fn walk_sdrs(&mut self) -> Result<Vec<Sdr>> {
         let mut resv = self.reserve_sdr().await?;
-        let mut resv_retries = 0;
         let mut out = Vec::new();
         let mut id = 0u16;
         let mut seen = std::collections::HashSet::new();
@@ -226,6 +225,9 @@ impl IpmiClient {
                 warn!(record = id, "SDR next-record chain loops; stopping walk");
                 break;
             }
+            // The re-reservation budget is per record: long walks on busy BMCs
+            // may legitimately see several cancellations in total.
+            let mut resv_retries = 0;
             let (next, head) = self
                 .read_sdr_part(&mut resv, &mut resv_retries, id, 0, SDR_HEADER_LEN as u8)
                 .await?;

@@ -161,6 +161,14 @@ impl Session {
                 Err(IpmiError::SessionRejected(st)) if st.is_cipher_rejection() => {
                     debug!(suite = suite.id(), status = %st, "cipher suite rejected, trying next");
                 }
+                // Some BMCs silently drop proposals they do not support. The BMC did
+                // answer Get Channel Auth Capabilities, so silence here is about the suite.
+                Err(IpmiError::Timeout { .. }) if tried.len() < cfg.cipher_suites.len() => {
+                    debug!(
+                        suite = suite.id(),
+                        "no answer for cipher suite, trying next"
+                    );
+                }
                 Err(e) => return Err(e),
             }
         }

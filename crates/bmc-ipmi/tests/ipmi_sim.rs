@@ -326,7 +326,7 @@ async fn threshold_crossing_via_console() {
     let mut c = sim.client().await;
     c.clear_sel().await.expect("clear");
     // Fault injection (anchors.md §3.4): 0xA5 = 165 °C is past UNR 160.
-    sim.console("sensor_set_value 0x20 0 1 0xa5 1").await;
+    let _console = sim.console("sensor_set_value 0x20 0 1 0xa5 1").await;
     let recs = c.sensor_records().await.expect("records");
     let cpu = recs.iter().find(|r| r.name == "CPUTmp").expect("CPUTmp");
     let r = c.read_sensor(cpu).await.expect("read");

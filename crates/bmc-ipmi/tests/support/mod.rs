@@ -273,30 +273,41 @@ console 127.0.0.1 {cport}
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Send one command to the sim's console (TCP, telnet-style `> ` prompt).
-    pub async fn console(&self, cmd: &str) {
+    /// Send one command to the sim's console (TCP, telnet-style `> ` prompt)
+    /// and wait for its echo and the next prompt. The connection is kept in
+    /// the returned stream: closing it while ipmi_sim still writes the echo
+    /// kills the simulator with SIGPIPE (observed), so callers hold it until
+    /// the sim is dropped.
+    pub async fn console(&self, cmd: &str) -> tokio::net::TcpStream {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = tokio::net::TcpStream::connect(self.console)
             .await
             .expect("console connect");
         let mut buf = [0u8; 512];
-        // Read the banner/prompt, then send the command and wait for the next prompt.
-        let _ = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+        let mut seen = String::new();
+        // Banner: telnet negotiation bytes, then the first prompt.
+        while !seen.contains("> ") {
+            match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => panic!("no console prompt: {seen:?}"),
+            }
+        }
         s.write_all(format!("{cmd}\n").as_bytes())
             .await
             .expect("console write");
         let mut seen = String::new();
-        for _ in 0..50 {
-            match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => {
-                    seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    if seen.contains("> ") {
-                        break;
-                    }
+        loop {
+            if let Some(i) = seen.find(cmd) {
+                if seen[i..].contains("> ") {
+                    break;
                 }
-                _ => break,
+            }
+            match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => panic!("console command not acknowledged: {seen:?}"),
             }
         }
+        s
     }
 }
 
