@@ -331,7 +331,7 @@ async fn self_signed_tls_needs_insecure() {
         if std::env::var_os("CI").is_some() {
             panic!("openssl CLI needed to make a self-signed certificate: apt-get install openssl");
         }
-        eprintln!("\n*** SKIPPED: openssl not available for the self-signed TLS test ***\n");
+        common::loud_skip("openssl not available for the self-signed TLS test");
         return;
     }
     let (c, k) = (cert.display().to_string(), key.display().to_string());
