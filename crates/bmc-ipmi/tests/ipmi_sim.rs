@@ -454,3 +454,30 @@ async fn debug_output_redacts_credentials() {
     let s = format!("{cfg:?}");
     assert!(!s.contains("s3cr3t-pw") && !s.contains("admin-user"), "{s}");
 }
+
+/// Prints native vs `ipmitool` subprocess time for one sensor read (SPEC target:
+/// native ≥ 10× faster). Measurement only: no wall-clock assertion, since the
+/// machine is shared and noisy.
+#[tokio::test]
+async fn sensor_read_timing_report() {
+    if !require_sim() {
+        return;
+    }
+    let sim = IpmiSim::start().await;
+    let mut c = sim.client().await;
+    let recs = c.sensor_records().await.expect("records");
+    let cpu = recs.iter().find(|r| r.name == "CPUTmp").expect("CPUTmp");
+    let n = 20;
+    let native = c.time_sensor_reads(cpu, n).await.expect("native reads") / n;
+    c.close().await.expect("close");
+    let m = 3;
+    let t = std::time::Instant::now();
+    for _ in 0..m {
+        sim.ipmitool(&["sensor", "reading", "CPUTmp"]).await;
+    }
+    let sub = t.elapsed() / m;
+    eprintln!(
+        "sensor read: native {native:?}/read, ipmitool subprocess {sub:?}/read, ratio {:.0}x",
+        sub.as_secs_f64() / native.as_secs_f64().max(1e-9)
+    );
+}
