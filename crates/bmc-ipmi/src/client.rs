@@ -233,6 +233,12 @@ impl IpmiClient {
                 .await?;
             let header = sdr::SdrHeader::decode(&head)?;
             let total = SDR_HEADER_LEN + usize::from(header.body_len);
+            // Get SDR's offset field is one byte: longer records are unreadable.
+            if total > 0x100 {
+                return Err(IpmiError::Sdr(format!(
+                    "record {id}: length {total} exceeds 256"
+                )));
+            }
             let mut rec = head;
             rec.truncate(SDR_HEADER_LEN);
             while rec.len() < total {

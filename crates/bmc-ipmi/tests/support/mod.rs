@@ -135,13 +135,17 @@ fn free_tcp_port() -> u16 {
         .unwrap_or(0)
 }
 
+/// Both the simulator and the reference peer must be on PATH.
 pub fn have_ipmi_sim() -> bool {
-    Command::new("ipmi_sim")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
+    let runs = |bin: &str, arg: &str| {
+        Command::new(bin)
+            .arg(arg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    };
+    runs("ipmi_sim", "--version") && runs("ipmitool", "-V")
 }
 
 /// True when the test should proceed; on CI a missing sim is a failure.
@@ -150,9 +154,15 @@ pub fn require_sim() -> bool {
         return true;
     }
     if std::env::var_os("CI").is_some() {
-        panic!("ipmi_sim not installed: run `apt-get install -y openipmi ipmitool`");
+        panic!("ipmi_sim/ipmitool not installed: run `apt-get install -y openipmi ipmitool`");
     }
-    eprintln!("\n*** SKIPPED: ipmi_sim not installed (apt-get install -y openipmi ipmitool) ***\n");
+    // Write to the real stderr, not eprintln!: libtest captures the macros for
+    // passing tests, and a skip must be visible.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** SKIPPED: ipmi_sim not installed (or ipmitool missing; apt-get install -y openipmi ipmitool) ***\n"
+    );
     false
 }
 
