@@ -297,6 +297,19 @@ impl RedfishClient {
             .connect_timeout(cfg.connect_timeout)
             .timeout(cfg.request_timeout)
             .user_agent(concat!("steward-bmc-redfish/", env!("CARGO_PKG_VERSION")))
+            // Follow BMC http->https style redirects only on the same host: reqwest strips
+            // Authorization across hosts but not our X-Auth-Token header.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let same_host = attempt
+                    .previous()
+                    .first()
+                    .is_some_and(|first| first.host_str() == attempt.url().host_str());
+                if attempt.previous().len() >= 5 || !same_host {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
             .build()
             .map_err(|e| RedfishError::Client(error_chain(&e)))?;
         let mut client = Self {

@@ -401,8 +401,26 @@ impl RedfishClient {
     pub async fn power(&self, action: PowerAction) -> Result<ResetType> {
         let allowed = self.allowed_reset_types().await?;
         let rt = choose_reset_type(action, allowed.as_deref())?;
-        self.reset(rt).await?;
-        Ok(rt)
+        match self.reset(rt).await {
+            // iDRAC answers 409 (PSU501 "already on") when the system is already in the
+            // requested state; retries are exhausted by then, so check the state itself.
+            Err(e @ RedfishError::Http { status: 409, .. }) => {
+                let want = match action {
+                    PowerAction::On => Some(PowerState::On),
+                    PowerAction::OffGraceful | PowerAction::OffForced => Some(PowerState::Off),
+                    _ => None,
+                };
+                match want {
+                    Some(w) if self.power_state().await? == w => {
+                        info!(system = %self.topology.system, ?w, "409 but already in target state");
+                        Ok(rt)
+                    }
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+            Ok(()) => Ok(rt),
+        }
     }
 
     /// Poll `PowerState` until it equals `want` (no wall-clock assumptions beyond `timeout`).

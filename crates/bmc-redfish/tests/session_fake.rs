@@ -316,6 +316,11 @@ async fn conflicts_and_busy_are_retried_boundedly() {
     }
     // 1 first attempt + max_retries (3) consumed from the 100 injected conflicts.
     assert_eq!(fake.with(|s| s.conflicts_left), 96);
+    // Persistent 409 while already in the target state ("already on", iDRAC PSU501): success.
+    bmc.power(PowerAction::On)
+        .await
+        .expect("409 but already On");
+    assert_eq!(fake.with(|s| s.conflicts_left), 92);
     bmc.close().await.expect("close");
 }
 
