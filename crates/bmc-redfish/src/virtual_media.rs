@@ -59,6 +59,18 @@ impl VirtualMediaSlot {
     }
 }
 
+/// Image URL for logs: drop any `user:password@` part.
+fn loggable(image: &str) -> String {
+    match url::Url::parse(image) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => image.to_owned(),
+    }
+}
+
 fn transfer_protocol(image: &str) -> &'static str {
     if image.to_ascii_lowercase().starts_with("https:") {
         "HTTPS"
@@ -247,13 +259,16 @@ impl RedfishClient {
                 Ok(()) => {
                     let back = self.read_slot(&slot.odata_id).await?;
                     if back.inserted != Some(false) && back.image.as_deref() == Some(image) {
-                        info!(slot = %slot.odata_id, image, "virtual media inserted");
+                        info!(slot = %slot.odata_id, image = %loggable(image), "virtual media inserted");
                         return Ok(back);
                     }
                     last_err = Some(RedfishError::NotApplied {
                         detail: format!(
-                            "{} reads back Inserted={:?} Image={:?} after InsertMedia of {image}",
-                            slot.odata_id, back.inserted, back.image
+                            "{} reads back Inserted={:?} Image={:?} after InsertMedia of {}",
+                            slot.odata_id,
+                            back.inserted,
+                            back.image.as_deref().map(loggable),
+                            loggable(image)
                         ),
                     });
                 }
@@ -300,6 +315,13 @@ mod tests {
         let floppy =
             VirtualMediaSlot::from_json("/f", &json!({"MediaTypes": ["Floppy", "USBStick"]}));
         assert!(!floppy.is_cd());
+    }
+
+    #[test]
+    fn image_credentials_not_logged() {
+        assert_eq!(loggable("http://u:secret@h/x.iso"), "http://h/x.iso");
+        assert_eq!(loggable("http://h/x.iso"), "http://h/x.iso");
+        assert_eq!(loggable("not a url"), "not a url");
     }
 
     #[test]
