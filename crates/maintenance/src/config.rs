@@ -112,8 +112,6 @@ pub struct Timeouts {
     pub oos_test_period: Seconds,
     /// BMC not accessible for this long raises alarm 200.010.
     pub bmc_access_alarm_delay: Seconds,
-    /// A host whose uptime exceeds this when it speaks again during graceful recovery did not reboot.
-    pub recovery_uptime_boundary: Seconds,
     /// Power applied less than this long ago skips the reset progression of an enable.
     pub recent_power_on: Seconds,
 }
@@ -154,7 +152,6 @@ impl Default for Timeouts {
             insv_test_period: s(10),
             oos_test_period: s(300),
             bmc_access_alarm_delay: s(120),
-            recovery_uptime_boundary: s(900),
             recent_power_on: s(120),
         }
     }

@@ -323,7 +323,17 @@ impl Maintenance {
                     continue;
                 }
                 let mut h = self.take(&name);
+                let before = h.timer;
                 self.pass(&mut h);
+                if h.timer.is_some_and(|t| t <= self.now) {
+                    if h.timer == before {
+                        // Seen by this pass and not re-armed: a stale timer would make the driver spin.
+                        h.timer = None;
+                    } else {
+                        // Re-armed for "now" (a wait configured to zero): run the host again.
+                        self.dirty.insert(name.clone());
+                    }
+                }
                 self.put(h);
             }
         }

@@ -308,6 +308,7 @@ impl Maintenance {
             Route::Reboot => self.reboot_handler(h),
             Route::Enable => self.enable_handler(h),
             Route::Recovery => self.recovery_handler(h),
+            Route::AutoPowerOn if !h.bmc_usable() => {} // nothing can power it on; the BMC audit alarms
             Route::AutoPowerOn => {
                 self.log(h.name(), LogId::Command, format!("{} auto power-on", h.name()));
                 self.set_action(h, Action::PowerOn, None);

@@ -77,8 +77,9 @@ impl Maintenance {
                         self.raise(&name, AlarmId::Config, Severity::Critical);
                         return self.force_full_enable(h, "configuration failure found during recovery");
                     }
-                    let rebooted = h.rebooted_since_request()
-                        || h.alive.uptime < t.recovery_uptime_boundary.0 && !h.mnfa_token;
+                    // The boot id answers "did it reboot?" exactly; the reference's uptime guess
+                    // (15 minutes) is only used when the node does not report a boot id change.
+                    let rebooted = h.rebooted_since_request();
                     h.offline_audit = None;
                     if !rebooted {
                         // It never went down: restart heartbeat, no tests, no service impact.

@@ -1,0 +1,59 @@
+//! `steward`: one binary, subcommands grouped by noun. Each daemon and tool of the project is a
+//! subcommand; this file only parses the command line and hands over to the crate that does the work.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use steward_maintenance::config::Config;
+
+#[derive(Parser)]
+#[command(name = "steward", version, about = "Bare-metal node and hardware maintenance", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Maintenance configuration: print the reference defaults or check a file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print every timeout and threshold with its reference default, as TOML.
+    Defaults,
+    /// Validate a configuration file; errors name the offending key.
+    Check {
+        /// The TOML file (the `[timeouts]`, `[thresholds]` and `[policy]` tables).
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Config(ConfigCommand::Defaults) => {
+            print!("{}", Config::default().to_toml());
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            Config::from_toml(&text).with_context(|| format!("{} is not a valid configuration", file.display()))?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+    }
+}
