@@ -1,0 +1,69 @@
+//! # steward-simulator — deterministic simulation of the maintenance core
+//!
+//! Runs the **real** [`steward_maintenance::Maintenance`] core against a simulated cluster, in the
+//! style of TigerBeetle's VOPR: one seed fixes every random choice, time is simulated, faults are
+//! injected, and invariants are checked after every step. A failing seed prints a one-line replay
+//! command.
+//!
+//! ## World model
+//!
+//! - **Clock** ([`world`]): simulated milliseconds. The world jumps to the earlier of the core's
+//!   `poll_timeout()` and the head of its own event queue (a binary heap ordered by time, then by
+//!   insertion sequence, so that ties replay identically). After every core call all effects are drained,
+//!   checked, and turned into scheduled events.
+//! - **Hosts** ([`node`]): each simulated host is powered, booting, up or hung. A boot takes a random time
+//!   and gets a new random boot id; uptime counts from the boot. While up, the node agent sends an alive
+//!   report every `alive_period` on each of its networks (management, and cluster if provisioned) and
+//!   answers `RequestAlive` at once. It acknowledges commands on the network they came on (executing a
+//!   duplicate only once), reboots on `Reboot`/`LazyReboot`, comes back as a fresh install after
+//!   `WipeDisk`, keeps a volatile and a non-volatile lock flag (`Locked{persist}`/`Unlocked`; the
+//!   volatile one is restored from the backup at boot), runs go-enabled tests after a delay and stops host
+//!   services on request.
+//! - **BMCs**: most hosts have one (Redfish, address `sim`). Operations take 1–11 s (scaled); power
+//!   operations act on the simulated host and report the power read back; an unreachable BMC fails every
+//!   operation and its access changes reach the core as `BmcAccess` events.
+//! - **Networks** ([`network`]): one link per host per network with loss, delay, duplication and a cut
+//!   switch; alive reports, acks, test results and commands all cross them.
+//! - **Heartbeat** ([`heartbeat`]): modelled at event level, not per pulse: a monitored host that becomes
+//!   unreachable on a network yields minor (management only) at +400 ms, degrade at +600 ms and loss at
+//!   +1000 ms; once reachable again, what was raised clears after one second of good pulses.
+//! - **Faults** ([`Fault`]): crash (power loss), hang, boot failure, go-enabled failures, partitions of
+//!   one host or of many (to drive multi-node failure avoidance), lossy links, unreachable BMCs, heal.
+//!   The active controller (the host the core runs on) is never faulted.
+//!
+//! ## Invariants ([`Invariant`])
+//!
+//! - `no_auto_destruction_of_locked_or_pooled`: no reboot, wipe, power-off or reset caused by automatic
+//!   recovery against a host that is locked, or that is in the MNFA pool while MNFA is active.
+//! - `active_controller_self_protection`: nothing destructive against the active controller except an
+//!   operator's lazy reboot.
+//! - `actions_journaled_and_ended`: every accepted request is journaled as accepted, and ends exactly once
+//!   (checked at the end); no end without acceptance, no double end.
+//! - `legal_steady_state_after_quiescence`: after healing and settling every host has no action and rests
+//!   in a legal steady state (`dispatch::is_legal_steady_state`).
+//! - `alarm_raised_once_cleared_once`: no raise of an alarm already active at the same severity, no clear
+//!   of an inactive one; after settling no 200.004 or heartbeat alarm on an available host, 200.001 active
+//!   exactly on locked hosts, nothing left for deleted hosts, and the core's alarm book matches the effects.
+//! - `admin_state_only_by_operator`: the administrative state only moves to what an accepted lock,
+//!   force-lock or unlock asked for.
+//!
+//! ## Entry points
+//!
+//! - [`Simulation`] with [`SimConfig::for_seed`]: the randomized runner used by `tests/seeds.rs`.
+//! - [`Scenario`]: scripted timelines with assertions, used by `tests/scenarios.rs`.
+
+pub mod heartbeat;
+pub mod invariants;
+pub mod network;
+pub mod node;
+pub mod prng;
+pub mod runner;
+pub mod scenario;
+pub mod world;
+
+pub use invariants::{Destructive, Invariant, Violation};
+pub use network::LinkParams;
+pub use prng::Rng;
+pub use runner::{replay_command, FaultWeights, OperatorWeights, Report, SimConfig, Simulation};
+pub use scenario::Scenario;
+pub use world::{request, Fault, HostSetup, Step, Timing, World, WorldConfig};

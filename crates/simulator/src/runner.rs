@@ -1,0 +1,446 @@
+//! The randomized runner: build a cluster from a seed, throw operator actions and faults at it, heal,
+//! settle, and check the quiescence invariants.
+
+use crate::invariants::Violation;
+use crate::network::LinkParams;
+use crate::prng::Rng;
+use crate::world::{Fault, HostSetup, Stats, Timing, World, WorldConfig};
+use std::time::Duration;
+use steward_maintenance::action::OperatorAction;
+use steward_maintenance::state::{Network, Personality, SystemType};
+use steward_maintenance::{Config, Instant};
+
+/// Relative weights of the faults the runner injects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultWeights {
+    pub crash: u32,
+    pub hang: u32,
+    pub boot_failure: u32,
+    pub goenabled_failure: u32,
+    /// Partition one network of one host.
+    pub cut_one: u32,
+    /// Partition the management network of many hosts at once (MNFA).
+    pub cut_mass: u32,
+    pub bmc_unreachable: u32,
+    /// Make one link lossy/slow/duplicating.
+    pub bad_link: u32,
+    /// Heal one host early.
+    pub heal_one: u32,
+}
+
+impl Default for FaultWeights {
+    fn default() -> Self {
+        FaultWeights {
+            crash: 10,
+            hang: 6,
+            boot_failure: 4,
+            goenabled_failure: 6,
+            cut_one: 8,
+            cut_mass: 6,
+            bmc_unreachable: 4,
+            bad_link: 3,
+            heal_one: 10,
+        }
+    }
+}
+
+/// Relative weights of operator actions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OperatorWeights(pub Vec<(OperatorAction, u32)>);
+
+impl Default for OperatorWeights {
+    fn default() -> Self {
+        use OperatorAction::*;
+        OperatorWeights(vec![
+            (Unlock, 20),
+            (Lock, 14),
+            (ForceLock, 5),
+            (Reboot, 8),
+            (Reset, 5),
+            (PowerOff, 5),
+            (PowerOn, 6),
+            (Reinstall, 3),
+            (Swact, 3),
+            (ForceSwact, 1),
+            (Delete, 1),
+        ])
+    }
+}
+
+/// One randomized run.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub hosts: usize,
+    pub system_type: SystemType,
+    /// Timers of the core and of the simulated hardware are divided by this.
+    pub scale: u32,
+    /// Chaos period: operator actions and faults.
+    pub duration: Duration,
+    /// After healing, run at most this long waiting for every host to settle.
+    pub settle_max: Duration,
+    /// ... and require this long of continuous quiescence before the final checks.
+    pub settle_stable: Duration,
+    /// Mean time between faults (0: no faults).
+    pub fault_interval: Duration,
+    pub faults: FaultWeights,
+    /// Mean time between operator requests (0: none).
+    pub operator_interval: Duration,
+    pub operator: OperatorWeights,
+    /// Share of hosts that start locked.
+    pub locked_fraction: f64,
+    /// Share of hosts without a BMC.
+    pub no_bmc_fraction: f64,
+    /// Share of hosts with a cluster network.
+    pub cluster_fraction: f64,
+    pub link: LinkParams,
+    /// Start as after a whole-site power loss (dead office recovery).
+    pub dead_office: bool,
+    pub core: Config,
+}
+
+impl SimConfig {
+    /// A quiet configuration: no faults, no operator actions, clean links.
+    pub fn quiet(seed: u64, hosts: usize) -> SimConfig {
+        let scale = 10;
+        SimConfig {
+            seed,
+            hosts,
+            system_type: SystemType::Standard,
+            scale,
+            duration: Duration::from_secs(120),
+            settle_max: Duration::from_secs(1200),
+            settle_stable: Duration::from_secs(60),
+            fault_interval: Duration::ZERO,
+            faults: FaultWeights::default(),
+            operator_interval: Duration::ZERO,
+            operator: OperatorWeights::default(),
+            locked_fraction: 0.0,
+            no_bmc_fraction: 0.0,
+            cluster_fraction: 1.0,
+            link: LinkParams::CLEAN,
+            dead_office: false,
+            core: Config::default().scaled(scale),
+        }
+    }
+
+    /// Everything derived from the seed and the host count, so that those two numbers replay a run.
+    pub fn for_seed(seed: u64, hosts: usize) -> SimConfig {
+        let mut r = Rng::new(seed ^ 0x5157_5741_5244_0001);
+        let hosts = hosts.max(1);
+        let system_type = if hosts == 1 {
+            SystemType::AioSimplex
+        } else {
+            match r.below(10) {
+                0..=6 => SystemType::Standard,
+                _ => SystemType::AioDuplex,
+            }
+        };
+        let mut c = SimConfig::quiet(seed, hosts);
+        c.system_type = system_type;
+        // Big clusters: shorter chaos, proportionally more events.
+        let big = hosts > 100;
+        c.duration = if big {
+            Duration::from_secs(r.range(120, 240))
+        } else {
+            Duration::from_secs(r.range(300, 1200))
+        };
+        let per_host = |base_ms: u64| Duration::from_millis((base_ms / hosts as u64).max(50));
+        c.fault_interval = per_host(r.range(60_000, 300_000));
+        c.operator_interval = per_host(r.range(30_000, 200_000));
+        c.locked_fraction = [0.0, 0.1, 0.25][r.below(3) as usize];
+        c.no_bmc_fraction = [0.0, 0.0, 0.2, 0.5][r.below(4) as usize];
+        c.cluster_fraction = [0.0, 0.5, 1.0][r.below(3) as usize];
+        c.link = LinkParams {
+            loss: [0.0, 0.001, 0.01][r.below(3) as usize],
+            delay_min: Duration::from_millis(1),
+            delay_max: Duration::from_millis(r.range(1, 30)),
+            duplicate: [0.0, 0.01][r.below(2) as usize],
+        };
+        c.dead_office = r.chance(0.05);
+        c
+    }
+}
+
+/// What a passing run did.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub seed: u64,
+    pub hosts: usize,
+    pub system_type: SystemType,
+    pub sim_time: Duration,
+    /// Simulated time from heal to quiescence.
+    pub settle_time: Duration,
+    pub stats: Stats,
+}
+
+/// The one-line command that replays a seed.
+pub fn replay_command(seed: u64, hosts: usize) -> String {
+    let mut features = Vec::new();
+    if cfg!(feature = "mutation-skip-mnfa") {
+        features.push("mutation-skip-mnfa");
+    }
+    if cfg!(feature = "mutation-recover-locked") {
+        features.push("mutation-recover-locked");
+    }
+    if cfg!(feature = "mutation-drop-journal") {
+        features.push("mutation-drop-journal");
+    }
+    let f = if features.is_empty() { String::new() } else { format!(" --features {}", features.join(",")) };
+    format!(
+        "STEWARD_SIM_SEED={seed} STEWARD_SIM_HOSTS={hosts} cargo test -p steward-simulator{f} --test seeds replay -- --nocapture"
+    )
+}
+
+/// Host names and roles for a cluster of `n` hosts.
+pub fn cluster_layout(n: usize, system: SystemType, rng: Option<&mut Rng>) -> Vec<(String, Personality)> {
+    let mut out = Vec::with_capacity(n);
+    let controllers = if system == SystemType::AioSimplex { 1 } else { 2.min(n) };
+    for i in 0..controllers {
+        out.push((format!("controller-{i}"), Personality::Controller));
+    }
+    let with_storage = match rng {
+        Some(r) => system == SystemType::Standard && n >= 6 && r.chance(0.3),
+        None => false,
+    };
+    let storage = if with_storage { 2 } else { 0 };
+    for i in 0..storage.min(n.saturating_sub(out.len())) {
+        out.push((format!("storage-{i}"), Personality::Storage));
+    }
+    let mut w = 0;
+    while out.len() < n {
+        out.push((format!("worker-{w}"), Personality::Worker));
+        w += 1;
+    }
+    out
+}
+
+/// A randomized simulation of one seed.
+pub struct Simulation {
+    pub cfg: SimConfig,
+    pub world: World,
+    rng: Rng,
+}
+
+impl Simulation {
+    pub fn new(cfg: SimConfig) -> Result<Simulation, Violation> {
+        let mut rng = Rng::new(cfg.seed);
+        let layout = cluster_layout(cfg.hosts, cfg.system_type, Some(&mut rng));
+        let hosts = layout
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, personality))| {
+                // The two controllers stay unlocked and BMC-equipped so the cluster has a standby.
+                let controller = personality == Personality::Controller;
+                HostSetup {
+                    name,
+                    personality,
+                    locked: !controller && i > 1 && rng.chance(cfg.locked_fraction),
+                    bmc: controller || !rng.chance(cfg.no_bmc_fraction),
+                    cluster: rng.chance(cfg.cluster_fraction),
+                    link: cfg.link,
+                }
+            })
+            .collect::<Vec<_>>();
+        let timing = Timing::scaled(cfg.scale, &cfg.core);
+        let controller_uptime =
+            if cfg.dead_office { Duration::from_secs(60) } else { Duration::from_secs(30 * 86_400) };
+        let world = World::new(WorldConfig {
+            seed: rng.next_u64(),
+            system_type: cfg.system_type,
+            own_host: "controller-0".into(),
+            controller_uptime,
+            core: cfg.core.clone(),
+            timing,
+            hosts,
+        })
+        .map_err(|v| with_replay(v, &cfg))?;
+        Ok(Simulation { cfg, world, rng })
+    }
+
+    /// Run chaos, heal, settle, check. The violation carries its replay command and recent trace.
+    pub fn run(mut self) -> Result<Report, Violation> {
+        let cfg = self.cfg.clone();
+        self.run_inner().map_err(|v| with_replay(v, &cfg))
+    }
+
+    fn next_gap(rng: &mut Rng, mean: Duration) -> Option<Duration> {
+        if mean.is_zero() {
+            return None;
+        }
+        let m = mean.as_millis() as u64;
+        Some(Duration::from_millis(rng.range(m / 4, m * 7 / 4).max(1)))
+    }
+
+    fn run_inner(&mut self) -> Result<Report, Violation> {
+        let end = Instant::ZERO + self.cfg.duration;
+        let mut next_fault = Self::next_gap(&mut self.rng, self.cfg.fault_interval).map(|d| Instant::ZERO + d);
+        let mut next_op = Self::next_gap(&mut self.rng, self.cfg.operator_interval).map(|d| Instant::ZERO + d);
+        loop {
+            let t = [next_fault, next_op].into_iter().flatten().min().unwrap_or(end).min(end);
+            self.world.run_until(t)?;
+            if t >= end {
+                break;
+            }
+            if next_fault == Some(t) {
+                self.random_fault();
+                next_fault = Self::next_gap(&mut self.rng, self.cfg.fault_interval).map(|d| t + d);
+            } else if next_op == Some(t) {
+                self.random_request()?;
+                next_op = Self::next_gap(&mut self.rng, self.cfg.operator_interval).map(|d| t + d);
+            }
+        }
+        // Heal everything and let the cluster settle.
+        self.world.inject(Fault::HealAll);
+        let healed = self.world.now;
+        let limit = healed + self.cfg.settle_max;
+        let chunk = Duration::from_secs(5);
+        let mut stable_since: Option<Instant> = None;
+        while self.world.now < limit {
+            let t = self.world.now + chunk;
+            self.world.run_until(t)?;
+            if self.world.quiescent() {
+                let since = *stable_since.get_or_insert(self.world.now);
+                if self.world.now.since(since) >= self.cfg.settle_stable {
+                    break;
+                }
+            } else {
+                stable_since = None;
+            }
+        }
+        self.world.check_quiescence()?;
+        Ok(Report {
+            seed: self.cfg.seed,
+            hosts: self.cfg.hosts,
+            system_type: self.cfg.system_type,
+            sim_time: self.world.now.since(Instant::ZERO),
+            settle_time: stable_since.unwrap_or(self.world.now).since(healed),
+            stats: self.world.stats.clone(),
+        })
+    }
+
+    /// A random host other than the active controller, if there is one.
+    fn victim(&mut self) -> Option<String> {
+        let own = self.world.own_host().to_string();
+        let candidates: Vec<&str> =
+            self.world.nodes.iter().filter(|n| n.name != own && !n.removed).map(|n| n.name.as_str()).collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        Some(self.rng.pick(&candidates).to_string())
+    }
+
+    fn heal_later(&mut self, fault: Fault, after_ms: (u64, u64)) {
+        let d = Duration::from_millis(self.rng.range(after_ms.0, after_ms.1) / self.cfg.scale.max(1) as u64);
+        let at = self.world.now + d;
+        self.world.schedule_step(at, fault.into());
+    }
+
+    fn random_fault(&mut self) {
+        let w = &self.cfg.faults;
+        let weights = [
+            w.crash,
+            w.hang,
+            w.boot_failure,
+            w.goenabled_failure,
+            w.cut_one,
+            w.cut_mass,
+            w.bmc_unreachable,
+            w.bad_link,
+            w.heal_one,
+        ];
+        if weights.iter().all(|w| *w == 0) {
+            return;
+        }
+        let Some(host) = self.victim() else { return };
+        match self.rng.weighted(&weights) {
+            0 => {
+                self.world.inject(Fault::Crash(host.clone()));
+                if self.rng.chance(0.5) {
+                    self.heal_later(Fault::Heal(host), (30_000, 600_000));
+                }
+            }
+            1 => {
+                self.world.inject(Fault::Hang(host.clone()));
+                if self.rng.chance(0.5) {
+                    self.heal_later(Fault::Heal(host), (5_000, 600_000));
+                }
+            }
+            2 => self.world.inject(Fault::BootFailure(host)),
+            3 => {
+                let times = self.rng.range(1, 4) as u32;
+                self.world.inject(Fault::GoEnabledFailure { host, times });
+            }
+            4 => {
+                let network = if self.rng.chance(0.7) { Network::Mgmt } else { Network::Cluster };
+                self.world.inject(Fault::Cut { hosts: vec![host.clone()], network });
+                // Heartbeat timing is not scaled: outages from a blip to minutes.
+                let d = Duration::from_millis(self.rng.range(200, 120_000));
+                let at = self.world.now + d;
+                self.world.schedule_step(at, Fault::Restore { hosts: vec![host], network }.into());
+            }
+            5 => {
+                let own = self.world.own_host().to_string();
+                let share = [0.3, 0.6, 1.0][self.rng.below(3) as usize];
+                let hosts: Vec<String> = self
+                    .world
+                    .nodes
+                    .iter()
+                    .filter(|n| n.name != own)
+                    .map(|n| n.name.clone())
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .filter(|_| self.rng.chance(share))
+                    .collect();
+                let network = if self.rng.chance(0.8) { Network::Mgmt } else { Network::Cluster };
+                self.world.inject(Fault::Cut { hosts: hosts.clone(), network });
+                let d = Duration::from_millis(self.rng.range(500, 60_000));
+                let at = self.world.now + d;
+                self.world.schedule_step(at, Fault::Restore { hosts, network }.into());
+            }
+            6 => {
+                self.world.inject(Fault::BmcUnreachable(host.clone()));
+                if self.rng.chance(0.7) {
+                    self.heal_later(Fault::BmcReachable(host), (10_000, 900_000));
+                }
+            }
+            7 => {
+                let network = if self.rng.chance(0.5) { Network::Mgmt } else { Network::Cluster };
+                let params = LinkParams {
+                    loss: [0.05, 0.2, 0.5][self.rng.below(3) as usize],
+                    delay_min: Duration::from_millis(1),
+                    delay_max: Duration::from_millis(self.rng.range(10, 500)),
+                    duplicate: 0.05,
+                };
+                self.world.inject(Fault::Link { host, network, params });
+            }
+            _ => self.world.inject(Fault::Heal(host)),
+        }
+    }
+
+    fn random_request(&mut self) -> Result<(), Violation> {
+        let weights: Vec<u32> = self.cfg.operator.0.iter().map(|(_, w)| *w).collect();
+        if weights.iter().all(|w| *w == 0) {
+            return Ok(());
+        }
+        let action = self.cfg.operator.0[self.rng.weighted(&weights)].0;
+        // Mostly other hosts; sometimes the active controller itself, to exercise its protection.
+        let names: Vec<String> =
+            self.world.nodes.iter().filter(|n| !n.removed).map(|n| n.name.clone()).collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let host = if self.rng.chance(0.05) {
+            self.world.own_host().to_string()
+        } else {
+            self.rng.pick(&names).clone()
+        };
+        let _refusal_is_fine = self.world.request(&host, action)?;
+        Ok(())
+    }
+}
+
+fn with_replay(mut v: Violation, cfg: &SimConfig) -> Violation {
+    v.replay = Some(replay_command(cfg.seed, cfg.hosts));
+    v
+}
