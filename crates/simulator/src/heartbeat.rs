@@ -43,6 +43,9 @@ pub struct HbLink {
     pub gen: u64,
     /// Minor is only raised on the management network.
     pub mgmt: bool,
+    /// Model variant: what was raised survives a stop, and a later start of a reachable host clears it
+    /// after one second of good pulses (instead of starting from a silent clean slate).
+    pub clear_after_restart: bool,
 }
 
 impl HbLink {
@@ -68,10 +71,17 @@ impl HbLink {
     /// Monitoring starts: counting begins from a clean slate.
     pub fn start(&mut self) -> Vec<HbTimer> {
         self.monitored = true;
+        self.gen += 1;
+        if self.clear_after_restart && self.raised() {
+            return if self.reachable {
+                vec![HbTimer { after: CLEAR_AFTER, step: HbStep::Clear, gen: self.gen }]
+            } else {
+                self.ladder()
+            };
+        }
         self.minor = false;
         self.degrade = false;
         self.lost = false;
-        self.gen += 1;
         if self.reachable {
             Vec::new()
         } else {
@@ -82,10 +92,13 @@ impl HbLink {
     /// Monitoring stops: no more events, and counting state is forgotten (as the real service does).
     pub fn stop(&mut self) {
         self.monitored = false;
+        self.gen += 1;
+        if self.clear_after_restart {
+            return;
+        }
         self.minor = false;
         self.degrade = false;
         self.lost = false;
-        self.gen += 1;
     }
 
     /// The host became reachable or unreachable on this network.
@@ -201,6 +214,18 @@ mod tests {
         l.stop();
         assert!(l.set_reachable(true).is_empty());
         assert!(!l.lost);
+    }
+
+    #[test]
+    fn clear_after_restart_variant_reports_recovery_of_what_was_raised() {
+        let mut l = HbLink { clear_after_restart: true, ..HbLink::new(true, true) };
+        l.start();
+        let t = l.set_reachable(false);
+        fire_all(&mut l, &t);
+        l.stop();
+        assert!(l.set_reachable(true).is_empty(), "not monitored: nothing scheduled");
+        let c = l.start();
+        assert_eq!(fire_all(&mut l, &c), vec![LossClear, DegradeClear, MinorClear]);
     }
 
     #[test]

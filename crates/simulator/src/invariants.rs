@@ -391,8 +391,13 @@ impl Checker {
                     now,
                     Some(name),
                     format!(
-                        "after settling: states {}, action {}, ar_disabled {:?}, task '{}'",
-                        rec.states, rec.action, rec.ar_disabled, rec.task
+                        "after settling: states {}, action {}, ar_disabled {:?}, task '{}' (mnfa active {}, in pool {})",
+                        rec.states,
+                        rec.action,
+                        rec.ar_disabled,
+                        rec.task,
+                        core.mnfa_active(),
+                        core.in_mnfa_pool(name)
                     ),
                 ));
             }

@@ -97,6 +97,12 @@ pub struct SimConfig {
     /// Start as after a whole-site power loss (dead office recovery).
     pub dead_office: bool,
     pub core: Config,
+    /// Defer a deadline the core asks for again instead of failing `deadlines_make_progress`
+    /// (default from env `STEWARD_SIM_LENIENT_DEADLINES`).
+    pub lenient_deadlines: bool,
+    /// Heartbeat model variant, see [`Timing::hb_clear_after_restart`] (default from env
+    /// `STEWARD_SIM_HB_CLEAR_AFTER_RESTART`).
+    pub hb_clear_after_restart: bool,
 }
 
 impl SimConfig {
@@ -121,6 +127,8 @@ impl SimConfig {
             link: LinkParams::CLEAN,
             dead_office: false,
             core: Config::default().scaled(scale),
+            lenient_deadlines: std::env::var_os("STEWARD_SIM_LENIENT_DEADLINES").is_some(),
+            hb_clear_after_restart: std::env::var_os("STEWARD_SIM_HB_CLEAR_AFTER_RESTART").is_some(),
         }
     }
 
@@ -176,6 +184,17 @@ pub struct Report {
 
 /// The one-line command that replays a seed.
 pub fn replay_command(seed: u64, hosts: usize) -> String {
+    replay_command_with(seed, hosts, &SimConfig::quiet(seed, hosts))
+}
+
+fn replay_command_with(seed: u64, hosts: usize, cfg: &SimConfig) -> String {
+    let mut env = String::new();
+    if cfg.lenient_deadlines {
+        env.push_str("STEWARD_SIM_LENIENT_DEADLINES=1 ");
+    }
+    if cfg.hb_clear_after_restart {
+        env.push_str("STEWARD_SIM_HB_CLEAR_AFTER_RESTART=1 ");
+    }
     let mut features = Vec::new();
     if cfg!(feature = "mutation-skip-mnfa") {
         features.push("mutation-skip-mnfa");
@@ -188,7 +207,7 @@ pub fn replay_command(seed: u64, hosts: usize) -> String {
     }
     let f = if features.is_empty() { String::new() } else { format!(" --features {}", features.join(",")) };
     format!(
-        "STEWARD_SIM_SEED={seed} STEWARD_SIM_HOSTS={hosts} cargo test -p steward-simulator{f} --test seeds replay -- --nocapture"
+        "{env}STEWARD_SIM_SEED={seed} STEWARD_SIM_HOSTS={hosts} cargo test -p steward-simulator{f} --test seeds replay -- --nocapture"
     )
 }
 
@@ -242,7 +261,8 @@ impl Simulation {
                 }
             })
             .collect::<Vec<_>>();
-        let timing = Timing::scaled(cfg.scale, &cfg.core);
+        let mut timing = Timing::scaled(cfg.scale, &cfg.core);
+        timing.hb_clear_after_restart = cfg.hb_clear_after_restart;
         let controller_uptime =
             if cfg.dead_office { Duration::from_secs(60) } else { Duration::from_secs(30 * 86_400) };
         let world = World::new(WorldConfig {
@@ -255,6 +275,8 @@ impl Simulation {
             hosts,
         })
         .map_err(|v| with_replay(v, &cfg))?;
+        let mut world = world;
+        world.strict_deadlines = !cfg.lenient_deadlines;
         Ok(Simulation { cfg, world, rng })
     }
 
@@ -441,6 +463,6 @@ impl Simulation {
 }
 
 fn with_replay(mut v: Violation, cfg: &SimConfig) -> Violation {
-    v.replay = Some(replay_command(cfg.seed, cfg.hosts));
+    v.replay = Some(replay_command_with(cfg.seed, cfg.hosts, cfg));
     v
 }

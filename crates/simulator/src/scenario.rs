@@ -42,6 +42,7 @@ pub struct Scenario {
     pending: Vec<(Instant, Step)>,
     world: Option<World>,
     verbose: bool,
+    lenient_deadlines: bool,
 }
 
 fn at_secs(t: f64) -> Instant {
@@ -68,6 +69,7 @@ impl Scenario {
             pending: Vec::new(),
             world: None,
             verbose: std::env::var_os("STEWARD_SIM_VERBOSE").is_some(),
+            lenient_deadlines: std::env::var_os("STEWARD_SIM_LENIENT_DEADLINES").is_some(),
         }
     }
 
@@ -131,6 +133,12 @@ impl Scenario {
         self
     }
 
+    /// Defer a deadline the core asks for again instead of failing `deadlines_make_progress`.
+    pub fn lenient_deadlines(mut self) -> Self {
+        self.lenient_deadlines = true;
+        self
+    }
+
     /// Print the trace as it happens (also with env `STEWARD_SIM_VERBOSE=1`).
     pub fn verbose(mut self) -> Self {
         self.verbose = true;
@@ -181,6 +189,7 @@ impl Scenario {
             hosts,
         })?;
         w.verbose = self.verbose;
+        w.strict_deadlines = !self.lenient_deadlines;
         for (at, step) in self.pending.drain(..) {
             w.schedule_step(at, step);
         }

@@ -1,0 +1,162 @@
+//! Scripted scenarios: a timeline of faults and operator requests against a small cluster, then
+//! assertions on what the core shows (states, task strings, alarms, journal, destructive effects).
+//! The invariants are checked all along.
+
+use steward_maintenance::action::{ActionOutcome, JournalEntry, OperatorAction as Op};
+use steward_maintenance::alarm::{AlarmId, Severity};
+use steward_maintenance::host::ArCause;
+use steward_maintenance::state::Network;
+use steward_maintenance::{task, Cause};
+use steward_simulator::{request, Fault, Scenario};
+
+fn accepted_id(s: &Scenario, host: &str, action: Op) -> steward_maintenance::ActionId {
+    s.requests()
+        .iter()
+        .find(|r| r.host == host && r.action == action)
+        .and_then(|r| r.result.clone().ok())
+        .unwrap_or_else(|| panic!("{action} {host} was not accepted: {:?}\n{}", s.requests(), s.trace()))
+}
+
+fn ok<T>(s: &Scenario, r: Result<T, steward_simulator::Violation>) -> T {
+    r.unwrap_or_else(|v| panic!("{v}\n--- trace ---\n{}", s.trace_or_empty()))
+}
+
+trait TraceOrEmpty {
+    fn trace_or_empty(&self) -> String;
+}
+impl TraceOrEmpty for Scenario {
+    fn trace_or_empty(&self) -> String {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.trace())).unwrap_or_default()
+    }
+}
+
+#[test]
+fn unlock_of_a_locked_worker_ends_unlocked_enabled_available() {
+    let mut s = Scenario::new(4).locked("worker-0").at(5.0, request("worker-0", Op::Unlock));
+    let r = s.run_until(4.0);
+    ok(&s, r);
+    assert_eq!(s.state("worker-0"), "locked-disabled-online", "{}", s.trace());
+    assert_eq!(s.alarm(AlarmId::Locked, "worker-0"), Some(Severity::Warning));
+    let r = s.run_until(200.0);
+    ok(&s, r);
+    assert_eq!(s.state("worker-0"), "unlocked-enabled-available", "{}", s.trace());
+    assert_eq!(s.task("worker-0"), "");
+    assert_eq!(s.alarm(AlarmId::Locked, "worker-0"), None);
+    let id = accepted_id(&s, "worker-0", Op::Unlock);
+    assert_eq!(s.outcome(id), Some(&ActionOutcome::Completed));
+    // The unlock rebooted the host on the operator's behalf, never automatically.
+    assert!(s.destructive().iter().any(|d| d.host == "worker-0" && d.cause == Cause::Operator { action: id }));
+    assert!(!s.destructive().iter().any(|d| d.cause == Cause::AutoRecovery));
+    let r = s.settle(300.0);
+    ok(&s, r);
+}
+
+#[test]
+fn lock_ends_locked_disabled_online_with_the_lock_alarm() {
+    let mut s = Scenario::new(4).at(5.0, request("worker-1", Op::Lock));
+    let r = s.run_until(60.0);
+    ok(&s, r);
+    assert_eq!(s.state("worker-1"), "locked-disabled-online", "{}", s.trace());
+    assert_eq!(s.alarm(AlarmId::Locked, "worker-1"), Some(Severity::Warning));
+    let id = accepted_id(&s, "worker-1", Op::Lock);
+    assert_eq!(s.outcome(id), Some(&ActionOutcome::Completed));
+    assert!(s.destructive().is_empty(), "a plain lock reboots nothing: {:?}", s.destructive());
+    let node = s.world().node("worker-1").unwrap();
+    assert!(node.lock_volatile && node.lock_persist, "the node was told it is locked");
+    let r = s.settle(120.0);
+    ok(&s, r);
+}
+
+#[test]
+fn crash_of_an_unlocked_worker_is_detected_and_recovered() {
+    let mut s = Scenario::new(4).at(10.0, Fault::Crash("worker-1".into()));
+    let r = s.run_until(9.0);
+    ok(&s, r);
+    assert_eq!(s.state("worker-1"), "unlocked-enabled-available");
+    // Heartbeat loss one second after the crash fails the host.
+    let r = s.run_until(12.0);
+    ok(&s, r);
+    let st = s.states("worker-1");
+    assert_eq!(st.oper.as_str(), "disabled", "{}", s.trace());
+    assert_eq!(s.alarm(AlarmId::MgmtHeartbeat, "worker-1"), Some(Severity::Critical));
+    // Power is back only through the BMC: recovery must power or reset it.
+    let r = s.run_until(400.0);
+    ok(&s, r);
+    assert_eq!(s.state("worker-1"), "unlocked-enabled-available", "{}", s.trace());
+    assert!(
+        s.destructive().iter().any(|d| d.host == "worker-1" && d.cause == Cause::AutoRecovery)
+            || s.world().trace().any(|l| l.contains("bmc PowerOn -> worker-1")),
+        "recovery went through a reboot, reset or power-on:\n{}",
+        s.trace()
+    );
+    assert_eq!(s.alarm(AlarmId::Enable, "worker-1"), None);
+    let r = s.settle(300.0);
+    ok(&s, r);
+}
+
+#[test]
+fn repeated_goenabled_failure_disables_auto_recovery_until_lock_unlock() {
+    let mut s = Scenario::new(4)
+        .locked("worker-0")
+        .at(1.0, Fault::GoEnabledFailure { host: "worker-0".into(), times: 100 })
+        .at(5.0, request("worker-0", Op::Unlock));
+    let r = s.run_until(900.0);
+    ok(&s, r);
+    assert_eq!(s.task("worker-0"), task::AR_GOENABLE, "{}", s.trace());
+    assert_eq!(s.record("worker-0").ar_disabled, Some(ArCause::GoEnable));
+    assert_eq!(s.state("worker-0"), "unlocked-disabled-failed");
+    assert_eq!(s.alarm(AlarmId::Enable, "worker-0"), Some(Severity::Critical));
+    // Nothing more happens to it on its own.
+    let reboots = s.destructive().iter().filter(|d| d.host == "worker-0").count();
+    let r = s.run_until(1200.0);
+    ok(&s, r);
+    assert_eq!(s.destructive().iter().filter(|d| d.host == "worker-0").count(), reboots);
+    // Lock/unlock retries once the fault is gone.
+    s.add(1201.0, Fault::Heal("worker-0".into()));
+    s.add(1202.0, request("worker-0", Op::Lock));
+    s.add(1240.0, request("worker-0", Op::Unlock));
+    let r = s.run_until(1500.0);
+    ok(&s, r);
+    assert_eq!(s.state("worker-0"), "unlocked-enabled-available", "{}", s.trace());
+    assert_eq!(s.record("worker-0").ar_disabled, None);
+    let r = s.settle(300.0);
+    ok(&s, r);
+}
+
+#[test]
+fn mgmt_cut_of_all_hosts_enters_mnfa_without_destruction_and_exits_on_heal() {
+    let mut s = Scenario::new(8)
+        .at(10.0, Fault::CutAll(Network::Mgmt))
+        .at(40.0, Fault::RestoreAll(Network::Mgmt));
+    let r = s.run_until(30.0);
+    ok(&s, r);
+    assert!(s.core().mnfa_active(), "{}", s.trace());
+    for w in ["controller-1", "worker-0", "worker-5"] {
+        assert!(s.core().in_mnfa_pool(w), "{w} pooled");
+    }
+    assert!(
+        !s.destructive().iter().any(|d| d.cause == Cause::AutoRecovery),
+        "no reboot storm: {:?}",
+        s.destructive()
+    );
+    let r = s.run_until(120.0);
+    ok(&s, r);
+    assert!(!s.core().mnfa_active(), "{}", s.trace());
+    for w in ["controller-1", "worker-0", "worker-5"] {
+        assert_eq!(s.state(w), "unlocked-enabled-available", "{}", s.trace());
+        assert_eq!(s.alarm(AlarmId::MgmtHeartbeat, w), None);
+    }
+    assert!(!s.destructive().iter().any(|d| d.cause == Cause::AutoRecovery));
+    let r = s.settle(300.0);
+    ok(&s, r);
+}
+
+#[test]
+fn active_controller_refuses_lock_and_journal_records_nothing() {
+    let mut s = Scenario::new(3).at(5.0, request("controller-0", Op::Lock));
+    let r = s.run_until(10.0);
+    ok(&s, r);
+    let req = &s.requests()[0];
+    assert!(req.result.is_err(), "{:?}", req.result);
+    assert!(s.journal().iter().all(|e| !matches!(e, JournalEntry::Accepted { host, .. } if host == "controller-0")));
+}
