@@ -1,0 +1,28 @@
+//! # steward-bmc
+//!
+//! One [`Bmc`] interface over the two native clients, `steward-bmc-ipmi` and
+//! `steward-bmc-redfish` (SPEC §3 "BMC access", hwmon-bmc.md §1).
+//!
+//! - [`BmcProtocol::Dynamic`] learns Redfish when the service root answers with
+//!   `RedfishVersion` ≥ 1.0, else IPMI, and remembers the result
+//!   ([`Bmc::protocol`]); callers persist it like StarlingX's `mtce_info.bmc_protocol`.
+//! - [`Bmc::power`] returns only once the BMC **reads back** the target state
+//!   (poll interval and timeout in [`BmcConfig`]); power cycle falls back to
+//!   off + on when the BMC cannot cycle.
+//! - Sensors from either protocol are normalized to one [`SensorReading`].
+//! - [`scheduler`]: per-BMC serialized, spaced operations, power actions ahead of
+//!   audits, a global concurrency bound, results through oneshot channels.
+//!
+//! Credentials never appear in `Debug` output or logs.
+
+mod bmc;
+mod error;
+pub mod scheduler;
+mod types;
+
+pub use bmc::{Bmc, BmcConfig};
+pub use error::{BmcError, Result};
+pub use types::{
+    parse_address, BmcAddress, BmcInfo, BmcProtocol, BootTarget, PowerAction, PowerState,
+    SelRecord, SensorKind, SensorReading, SensorStatus, Thresholds,
+};
