@@ -644,7 +644,7 @@ pub(crate) fn from_redfish_sensor(s: &rf::SensorReading) -> SensorReading {
     let enabled = s
         .state
         .as_deref()
-        .is_none_or(|st| st.eq_ignore_ascii_case("Enabled"));
+        .map_or(true, |st| st.eq_ignore_ascii_case("Enabled"));
     let status = match (enabled, s.reading) {
         (false, _) | (true, None) => SensorStatus::Unavailable,
         (true, Some(v)) => {
