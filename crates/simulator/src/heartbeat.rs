@@ -50,17 +50,33 @@ pub struct HbLink {
 
 impl HbLink {
     pub fn new(mgmt: bool, reachable: bool) -> HbLink {
-        HbLink { mgmt, reachable, ..HbLink::default() }
+        HbLink {
+            mgmt,
+            reachable,
+            ..HbLink::default()
+        }
     }
 
     fn ladder(&self) -> Vec<HbTimer> {
         let gen = self.gen;
         let mut v = Vec::with_capacity(3);
         if self.mgmt {
-            v.push(HbTimer { after: MINOR_AFTER, step: HbStep::Minor, gen });
+            v.push(HbTimer {
+                after: MINOR_AFTER,
+                step: HbStep::Minor,
+                gen,
+            });
         }
-        v.push(HbTimer { after: DEGRADE_AFTER, step: HbStep::Degrade, gen });
-        v.push(HbTimer { after: LOSS_AFTER, step: HbStep::Loss, gen });
+        v.push(HbTimer {
+            after: DEGRADE_AFTER,
+            step: HbStep::Degrade,
+            gen,
+        });
+        v.push(HbTimer {
+            after: LOSS_AFTER,
+            step: HbStep::Loss,
+            gen,
+        });
         v
     }
 
@@ -74,7 +90,11 @@ impl HbLink {
         self.gen += 1;
         if self.clear_after_restart && self.raised() {
             return if self.reachable {
-                vec![HbTimer { after: CLEAR_AFTER, step: HbStep::Clear, gen: self.gen }]
+                vec![HbTimer {
+                    after: CLEAR_AFTER,
+                    step: HbStep::Clear,
+                    gen: self.gen,
+                }]
             } else {
                 self.ladder()
             };
@@ -114,7 +134,11 @@ impl HbLink {
         if !reachable {
             self.ladder()
         } else if self.raised() {
-            vec![HbTimer { after: CLEAR_AFTER, step: HbStep::Clear, gen: self.gen }]
+            vec![HbTimer {
+                after: CLEAR_AFTER,
+                step: HbStep::Clear,
+                gen: self.gen,
+            }]
         } else {
             Vec::new()
         }
@@ -173,12 +197,18 @@ mod tests {
         let mut l = HbLink::new(true, true);
         assert!(l.start().is_empty());
         let t = l.set_reachable(false);
-        assert_eq!(t.iter().map(|t| t.after.as_millis()).collect::<Vec<_>>(), vec![400, 600, 1000]);
+        assert_eq!(
+            t.iter().map(|t| t.after.as_millis()).collect::<Vec<_>>(),
+            vec![400, 600, 1000]
+        );
         assert_eq!(fire_all(&mut l, &t), vec![MinorSet, DegradeSet, Loss]);
         let t = l.set_reachable(true);
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].after, CLEAR_AFTER);
-        assert_eq!(fire_all(&mut l, &t), vec![LossClear, DegradeClear, MinorClear]);
+        assert_eq!(
+            fire_all(&mut l, &t),
+            vec![LossClear, DegradeClear, MinorClear]
+        );
         assert!(!l.minor && !l.degrade && !l.lost);
     }
 
@@ -201,7 +231,10 @@ mod tests {
         let t = l.set_reachable(false);
         assert_eq!(l.fire(t[0].step, t[0].gen), vec![MinorSet]);
         let c = l.set_reachable(true);
-        assert!(fire_all(&mut l, &t).is_empty(), "degrade/loss timers are stale");
+        assert!(
+            fire_all(&mut l, &t).is_empty(),
+            "degrade/loss timers are stale"
+        );
         assert_eq!(fire_all(&mut l, &c), vec![MinorClear]);
     }
 
@@ -218,14 +251,23 @@ mod tests {
 
     #[test]
     fn clear_after_restart_variant_reports_recovery_of_what_was_raised() {
-        let mut l = HbLink { clear_after_restart: true, ..HbLink::new(true, true) };
+        let mut l = HbLink {
+            clear_after_restart: true,
+            ..HbLink::new(true, true)
+        };
         l.start();
         let t = l.set_reachable(false);
         fire_all(&mut l, &t);
         l.stop();
-        assert!(l.set_reachable(true).is_empty(), "not monitored: nothing scheduled");
+        assert!(
+            l.set_reachable(true).is_empty(),
+            "not monitored: nothing scheduled"
+        );
         let c = l.start();
-        assert_eq!(fire_all(&mut l, &c), vec![LossClear, DegradeClear, MinorClear]);
+        assert_eq!(
+            fire_all(&mut l, &c),
+            vec![LossClear, DegradeClear, MinorClear]
+        );
     }
 
     #[test]
@@ -236,8 +278,14 @@ mod tests {
         fire_all(&mut l, &t);
         let c = l.set_reachable(true);
         let t2 = l.set_reachable(false);
-        assert!(fire_all(&mut l, &c).is_empty(), "clear cancelled by the new outage");
-        assert!(fire_all(&mut l, &t2).is_empty(), "already raised: no duplicate events");
+        assert!(
+            fire_all(&mut l, &c).is_empty(),
+            "clear cancelled by the new outage"
+        );
+        assert!(
+            fire_all(&mut l, &t2).is_empty(),
+            "already raised: no duplicate events"
+        );
         assert!(l.lost);
     }
 }

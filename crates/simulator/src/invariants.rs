@@ -45,7 +45,9 @@ impl Invariant {
 
     pub const fn name(self) -> &'static str {
         match self {
-            Invariant::NoAutoDestructionOfLockedOrPooled => "no_auto_destruction_of_locked_or_pooled",
+            Invariant::NoAutoDestructionOfLockedOrPooled => {
+                "no_auto_destruction_of_locked_or_pooled"
+            }
             Invariant::ActiveControllerSelfProtection => "active_controller_self_protection",
             Invariant::ActionsJournaledAndEnded => "actions_journaled_and_ended",
             Invariant::LegalSteadyStateAfterQuiescence => "legal_steady_state_after_quiescence",
@@ -76,7 +78,12 @@ pub struct Violation {
 }
 
 impl Violation {
-    pub fn new(invariant: Invariant, at: Instant, host: Option<&str>, description: impl Into<String>) -> Self {
+    pub fn new(
+        invariant: Invariant,
+        at: Instant,
+        host: Option<&str>,
+        description: impl Into<String>,
+    ) -> Self {
         Violation {
             invariant,
             at,
@@ -147,22 +154,36 @@ impl Checker {
     }
 
     /// Call after `request()` returned, before draining its effects.
-    pub fn on_request(&mut self, now: Instant, host: &str, action: OperatorAction, r: &Result<ActionId, RequestError>) {
+    pub fn on_request(
+        &mut self,
+        now: Instant,
+        host: &str,
+        action: OperatorAction,
+        r: &Result<ActionId, RequestError>,
+    ) {
         let Ok(id) = r else { return };
-        self.accepted_by_request.insert(*id, (host.to_string(), action, now));
+        self.accepted_by_request
+            .insert(*id, (host.to_string(), action, now));
         match action {
             OperatorAction::Lock | OperatorAction::ForceLock => {
-                self.allowed_admin.insert(host.to_string(), AdminState::Locked);
+                self.allowed_admin
+                    .insert(host.to_string(), AdminState::Locked);
             }
             OperatorAction::Unlock => {
-                self.allowed_admin.insert(host.to_string(), AdminState::Unlocked);
+                self.allowed_admin
+                    .insert(host.to_string(), AdminState::Unlocked);
             }
             _ => {}
         }
     }
 
     /// Call after the effects of an accepted request were drained.
-    pub fn after_request(&self, now: Instant, host: &str, r: &Result<ActionId, RequestError>) -> Result<(), Violation> {
+    pub fn after_request(
+        &self,
+        now: Instant,
+        host: &str,
+        r: &Result<ActionId, RequestError>,
+    ) -> Result<(), Violation> {
         if let Ok(id) = r {
             if !self.journal_accepted.contains(id) {
                 return Err(Violation::new(
@@ -178,14 +199,38 @@ impl Checker {
 
     /// Check one effect against the step invariants. `core` is the state right after the call that
     /// produced it.
-    pub fn on_effect(&mut self, core: &Maintenance, now: Instant, e: &Effect) -> Result<(), Violation> {
+    pub fn on_effect(
+        &mut self,
+        core: &Maintenance,
+        now: Instant,
+        e: &Effect,
+    ) -> Result<(), Violation> {
         match e {
-            Effect::Send { host, command, cause, .. } if command.is_destructive() => {
-                self.destructive_effect(core, now, host, format!("{command:?}"), *cause, Some(*command), None)
-            }
-            Effect::Bmc { host, op, cause, .. } if op.is_destructive() => {
-                self.destructive_effect(core, now, host, format!("bmc {op:?}"), *cause, None, Some(*op))
-            }
+            Effect::Send {
+                host,
+                command,
+                cause,
+                ..
+            } if command.is_destructive() => self.destructive_effect(
+                core,
+                now,
+                host,
+                format!("{command:?}"),
+                *cause,
+                Some(*command),
+                None,
+            ),
+            Effect::Bmc {
+                host, op, cause, ..
+            } if op.is_destructive() => self.destructive_effect(
+                core,
+                now,
+                host,
+                format!("bmc {op:?}"),
+                *cause,
+                None,
+                Some(*op),
+            ),
             Effect::Alarm(change) => self.alarm(now, change),
             Effect::Journal(entry) => {
                 self.journal.push(entry.clone());
@@ -213,7 +258,12 @@ impl Checker {
         command: Option<NodeCommand>,
         _op: Option<BmcOp>,
     ) -> Result<(), Violation> {
-        self.destructive.push(Destructive { at: now, host: host.to_string(), what: what.clone(), cause });
+        self.destructive.push(Destructive {
+            at: now,
+            host: host.to_string(),
+            what: what.clone(),
+            cause,
+        });
         if host == core.system().own_host {
             let lazy_by_operator =
                 command == Some(NodeCommand::LazyReboot) && matches!(cause, Cause::Operator { .. });
@@ -227,7 +277,10 @@ impl Checker {
             }
         }
         if cause == Cause::AutoRecovery {
-            let locked = core.host(host).map(|r| r.states.admin == AdminState::Locked).unwrap_or(false);
+            let locked = core
+                .host(host)
+                .map(|r| r.states.admin == AdminState::Locked)
+                .unwrap_or(false);
             if locked {
                 let rec = core.host(host).expect("checked");
                 return Err(Violation::new(
@@ -245,7 +298,9 @@ impl Checker {
                     Invariant::NoAutoDestructionOfLockedOrPooled,
                     now,
                     Some(host),
-                    format!("automatic {what} against a host in the MNFA pool while MNFA is active"),
+                    format!(
+                        "automatic {what} against a host in the MNFA pool while MNFA is active"
+                    ),
                 ));
             }
         }
@@ -261,7 +316,10 @@ impl Checker {
                         Invariant::AlarmRaisedOnceClearedOnce,
                         now,
                         Some(&a.host),
-                        format!("alarm {} raised again at the same severity {:?}", a.id, a.severity),
+                        format!(
+                            "alarm {} raised again at the same severity {:?}",
+                            a.id, a.severity
+                        ),
                     ));
                 }
                 self.alarms.insert(key, a.severity);
@@ -314,8 +372,15 @@ impl Checker {
         Ok(())
     }
 
-    fn host_changed(&mut self, core: &Maintenance, now: Instant, host: &str) -> Result<(), Violation> {
-        let Some(rec) = core.host(host) else { return Ok(()) };
+    fn host_changed(
+        &mut self,
+        core: &Maintenance,
+        now: Instant,
+        host: &str,
+    ) -> Result<(), Violation> {
+        let Some(rec) = core.host(host) else {
+            return Ok(());
+        };
         let new = rec.states.admin;
         match self.admin.get(host).copied() {
             None => {
@@ -360,7 +425,10 @@ impl Checker {
                         Invariant::AdminStateOnlyByOperator,
                         now,
                         Some(name),
-                        format!("admin state is {} but the last HostChanged showed {seen}", rec.states.admin),
+                        format!(
+                            "admin state is {} but the last HostChanged showed {seen}",
+                            rec.states.admin
+                        ),
                     ));
                 }
             }
@@ -369,7 +437,12 @@ impl Checker {
             if !self.journal_ended.contains(id) {
                 let state = core
                     .host(host)
-                    .map(|r| format!("states {}, action {}, task '{}'", r.states, r.action, r.task))
+                    .map(|r| {
+                        format!(
+                            "states {}, action {}, task '{}'",
+                            r.states, r.action, r.task
+                        )
+                    })
                     .unwrap_or_else(|| "host removed".into());
                 return Err(Violation::new(
                     Invariant::ActionsJournaledAndEnded,
@@ -437,7 +510,7 @@ impl Checker {
                 ));
             }
         }
-        for ((id, host), _) in &self.alarms {
+        for (id, host) in self.alarms.keys() {
             if self.removed.contains(host) {
                 return Err(Violation::new(
                     Invariant::AlarmRaisedOnceClearedOnce,
@@ -448,11 +521,21 @@ impl Checker {
             }
         }
         // The effects and the core's own book must agree.
-        let book: BTreeMap<(AlarmId, String), Severity> =
-            core.alarms().iter().map(|(id, h, s)| ((id, h.to_string()), s)).collect();
+        let book: BTreeMap<(AlarmId, String), Severity> = core
+            .alarms()
+            .iter()
+            .map(|(id, h, s)| ((id, h.to_string()), s))
+            .collect();
         if book != self.alarms {
-            let only_core: Vec<_> = book.keys().filter(|k| !self.alarms.contains_key(*k)).collect();
-            let only_fx: Vec<_> = self.alarms.keys().filter(|k| !book.contains_key(*k)).collect();
+            let only_core: Vec<_> = book
+                .keys()
+                .filter(|k| !self.alarms.contains_key(*k))
+                .collect();
+            let only_fx: Vec<_> = self
+                .alarms
+                .keys()
+                .filter(|k| !book.contains_key(*k))
+                .collect();
             return Err(Violation::new(
                 Invariant::AlarmRaisedOnceClearedOnce,
                 now,

@@ -19,8 +19,12 @@ pub struct LinkParams {
 
 impl LinkParams {
     /// A perfect link: no loss, 1 ms, no duplicates.
-    pub const CLEAN: LinkParams =
-        LinkParams { loss: 0.0, delay_min: Duration::from_millis(1), delay_max: Duration::from_millis(1), duplicate: 0.0 };
+    pub const CLEAN: LinkParams = LinkParams {
+        loss: 0.0,
+        delay_min: Duration::from_millis(1),
+        delay_max: Duration::from_millis(1),
+        duplicate: 0.0,
+    };
 }
 
 impl Default for LinkParams {
@@ -71,11 +75,17 @@ mod tests {
     #[test]
     fn cut_link_drops_everything_and_clean_link_delivers() {
         let mut rng = Rng::new(1);
-        let cut = Link { params: LinkParams::CLEAN, cut: true };
+        let cut = Link {
+            params: LinkParams::CLEAN,
+            cut: true,
+        };
         let clean = Link::default();
         for _ in 0..100 {
             assert_eq!(cut.transmit(&mut rng), Delivery::Dropped);
-            assert_eq!(clean.transmit(&mut rng), Delivery::Once(Duration::from_millis(1)));
+            assert_eq!(
+                clean.transmit(&mut rng),
+                Delivery::Once(Duration::from_millis(1))
+            );
         }
     }
 
@@ -95,7 +105,9 @@ mod tests {
         for _ in 0..10_000 {
             match link.transmit(&mut rng) {
                 Delivery::Dropped => lost += 1,
-                Delivery::Once(d) => assert!(d >= Duration::from_millis(2) && d <= Duration::from_millis(9)),
+                Delivery::Once(d) => {
+                    assert!(d >= Duration::from_millis(2) && d <= Duration::from_millis(9))
+                }
                 Delivery::Twice(..) => dup += 1,
             }
         }

@@ -128,7 +128,8 @@ impl SimConfig {
             dead_office: false,
             core: Config::default().scaled(scale),
             lenient_deadlines: std::env::var_os("STEWARD_SIM_LENIENT_DEADLINES").is_some(),
-            hb_clear_after_restart: std::env::var_os("STEWARD_SIM_HB_CLEAR_AFTER_RESTART").is_some(),
+            hb_clear_after_restart: std::env::var_os("STEWARD_SIM_HB_CLEAR_AFTER_RESTART")
+                .is_some(),
         }
     }
 
@@ -205,16 +206,28 @@ fn replay_command_with(seed: u64, hosts: usize, cfg: &SimConfig) -> String {
     if cfg!(feature = "mutation-drop-journal") {
         features.push("mutation-drop-journal");
     }
-    let f = if features.is_empty() { String::new() } else { format!(" --features {}", features.join(",")) };
+    let f = if features.is_empty() {
+        String::new()
+    } else {
+        format!(" --features {}", features.join(","))
+    };
     format!(
         "{env}STEWARD_SIM_SEED={seed} STEWARD_SIM_HOSTS={hosts} cargo test -p steward-simulator{f} --test seeds replay -- --nocapture"
     )
 }
 
 /// Host names and roles for a cluster of `n` hosts.
-pub fn cluster_layout(n: usize, system: SystemType, rng: Option<&mut Rng>) -> Vec<(String, Personality)> {
+pub fn cluster_layout(
+    n: usize,
+    system: SystemType,
+    rng: Option<&mut Rng>,
+) -> Vec<(String, Personality)> {
     let mut out = Vec::with_capacity(n);
-    let controllers = if system == SystemType::AioSimplex { 1 } else { 2.min(n) };
+    let controllers = if system == SystemType::AioSimplex {
+        1
+    } else {
+        2.min(n)
+    };
     for i in 0..controllers {
         out.push((format!("controller-{i}"), Personality::Controller));
     }
@@ -263,8 +276,11 @@ impl Simulation {
             .collect::<Vec<_>>();
         let mut timing = Timing::scaled(cfg.scale, &cfg.core);
         timing.hb_clear_after_restart = cfg.hb_clear_after_restart;
-        let controller_uptime =
-            if cfg.dead_office { Duration::from_secs(60) } else { Duration::from_secs(30 * 86_400) };
+        let controller_uptime = if cfg.dead_office {
+            Duration::from_secs(60)
+        } else {
+            Duration::from_secs(30 * 86_400)
+        };
         let world = World::new(WorldConfig {
             seed: rng.next_u64(),
             system_type: cfg.system_type,
@@ -296,10 +312,17 @@ impl Simulation {
 
     fn run_inner(&mut self) -> Result<Report, Violation> {
         let end = Instant::ZERO + self.cfg.duration;
-        let mut next_fault = Self::next_gap(&mut self.rng, self.cfg.fault_interval).map(|d| Instant::ZERO + d);
-        let mut next_op = Self::next_gap(&mut self.rng, self.cfg.operator_interval).map(|d| Instant::ZERO + d);
+        let mut next_fault =
+            Self::next_gap(&mut self.rng, self.cfg.fault_interval).map(|d| Instant::ZERO + d);
+        let mut next_op =
+            Self::next_gap(&mut self.rng, self.cfg.operator_interval).map(|d| Instant::ZERO + d);
         loop {
-            let t = [next_fault, next_op].into_iter().flatten().min().unwrap_or(end).min(end);
+            let t = [next_fault, next_op]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(end)
+                .min(end);
             self.world.run_until(t)?;
             if t >= end {
                 break;
@@ -344,8 +367,13 @@ impl Simulation {
     /// A random host other than the active controller, if there is one.
     fn victim(&mut self) -> Option<String> {
         let own = self.world.own_host().to_string();
-        let candidates: Vec<&str> =
-            self.world.nodes.iter().filter(|n| n.name != own && !n.removed).map(|n| n.name.as_str()).collect();
+        let candidates: Vec<&str> = self
+            .world
+            .nodes
+            .iter()
+            .filter(|n| n.name != own && !n.removed)
+            .map(|n| n.name.as_str())
+            .collect();
         if candidates.is_empty() {
             return None;
         }
@@ -353,7 +381,9 @@ impl Simulation {
     }
 
     fn heal_later(&mut self, fault: Fault, after_ms: (u64, u64)) {
-        let d = Duration::from_millis(self.rng.range(after_ms.0, after_ms.1) / self.cfg.scale.max(1) as u64);
+        let d = Duration::from_millis(
+            self.rng.range(after_ms.0, after_ms.1) / self.cfg.scale.max(1) as u64,
+        );
         let at = self.world.now + d;
         self.world.schedule_step(at, fault.into());
     }
@@ -394,12 +424,26 @@ impl Simulation {
                 self.world.inject(Fault::GoEnabledFailure { host, times });
             }
             4 => {
-                let network = if self.rng.chance(0.7) { Network::Mgmt } else { Network::Cluster };
-                self.world.inject(Fault::Cut { hosts: vec![host.clone()], network });
+                let network = if self.rng.chance(0.7) {
+                    Network::Mgmt
+                } else {
+                    Network::Cluster
+                };
+                self.world.inject(Fault::Cut {
+                    hosts: vec![host.clone()],
+                    network,
+                });
                 // Heartbeat timing is not scaled: outages from a blip to minutes.
                 let d = Duration::from_millis(self.rng.range(200, 120_000));
                 let at = self.world.now + d;
-                self.world.schedule_step(at, Fault::Restore { hosts: vec![host], network }.into());
+                self.world.schedule_step(
+                    at,
+                    Fault::Restore {
+                        hosts: vec![host],
+                        network,
+                    }
+                    .into(),
+                );
             }
             5 => {
                 let own = self.world.own_host().to_string();
@@ -414,11 +458,19 @@ impl Simulation {
                     .into_iter()
                     .filter(|_| self.rng.chance(share))
                     .collect();
-                let network = if self.rng.chance(0.8) { Network::Mgmt } else { Network::Cluster };
-                self.world.inject(Fault::Cut { hosts: hosts.clone(), network });
+                let network = if self.rng.chance(0.8) {
+                    Network::Mgmt
+                } else {
+                    Network::Cluster
+                };
+                self.world.inject(Fault::Cut {
+                    hosts: hosts.clone(),
+                    network,
+                });
                 let d = Duration::from_millis(self.rng.range(500, 60_000));
                 let at = self.world.now + d;
-                self.world.schedule_step(at, Fault::Restore { hosts, network }.into());
+                self.world
+                    .schedule_step(at, Fault::Restore { hosts, network }.into());
             }
             6 => {
                 self.world.inject(Fault::BmcUnreachable(host.clone()));
@@ -427,14 +479,22 @@ impl Simulation {
                 }
             }
             7 => {
-                let network = if self.rng.chance(0.5) { Network::Mgmt } else { Network::Cluster };
+                let network = if self.rng.chance(0.5) {
+                    Network::Mgmt
+                } else {
+                    Network::Cluster
+                };
                 let params = LinkParams {
                     loss: [0.05, 0.2, 0.5][self.rng.below(3) as usize],
                     delay_min: Duration::from_millis(1),
                     delay_max: Duration::from_millis(self.rng.range(10, 500)),
                     duplicate: 0.05,
                 };
-                self.world.inject(Fault::Link { host, network, params });
+                self.world.inject(Fault::Link {
+                    host,
+                    network,
+                    params,
+                });
             }
             _ => self.world.inject(Fault::Heal(host)),
         }
@@ -447,8 +507,13 @@ impl Simulation {
         }
         let action = self.cfg.operator.0[self.rng.weighted(&weights)].0;
         // Mostly other hosts; sometimes the active controller itself, to exercise its protection.
-        let names: Vec<String> =
-            self.world.nodes.iter().filter(|n| !n.removed).map(|n| n.name.clone()).collect();
+        let names: Vec<String> = self
+            .world
+            .nodes
+            .iter()
+            .filter(|n| !n.removed)
+            .map(|n| n.name.clone())
+            .collect();
         if names.is_empty() {
             return Ok(());
         }

@@ -121,7 +121,10 @@ impl Scenario {
 
     /// Adjust the simulated hardware timing.
     pub fn timing(mut self, f: impl FnOnce(&mut Timing)) -> Self {
-        let mut t = self.timing.take().unwrap_or_else(|| Timing::scaled(self.scale, &self.core));
+        let mut t = self
+            .timing
+            .take()
+            .unwrap_or_else(|| Timing::scaled(self.scale, &self.core));
         f(&mut t);
         self.timing = Some(t);
         self
@@ -176,9 +179,15 @@ impl Scenario {
                 personality,
             })
             .collect();
-        let timing = self.timing.clone().unwrap_or_else(|| Timing::scaled(self.scale, &self.core));
-        let controller_uptime =
-            if self.dead_office { Duration::from_secs(60) } else { Duration::from_secs(30 * 86_400) };
+        let timing = self
+            .timing
+            .clone()
+            .unwrap_or_else(|| Timing::scaled(self.scale, &self.core));
+        let controller_uptime = if self.dead_office {
+            Duration::from_secs(60)
+        } else {
+            Duration::from_secs(30 * 86_400)
+        };
         let mut w = World::new(WorldConfig {
             seed: self.seed,
             system_type: self.system_type,
@@ -235,7 +244,9 @@ impl Scenario {
     }
 
     pub fn record(&self, host: &str) -> &HostRecord {
-        self.core().host(host).unwrap_or_else(|| panic!("the core has no host '{host}'"))
+        self.core()
+            .host(host)
+            .unwrap_or_else(|| panic!("the core has no host '{host}'"))
     }
 
     pub fn states(&self, host: &str) -> HostStates {

@@ -15,10 +15,12 @@ use std::time::Duration;
 use steward_maintenance::action::{Action, ActionId, JournalEntry, OperatorAction};
 use steward_maintenance::alarm::AlarmChange;
 use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
-use steward_maintenance::state::{AdminState, HostStates, Network, Personality, PowerState, SystemType};
+use steward_maintenance::state::{
+    AdminState, HostStates, Network, Personality, PowerState, SystemType,
+};
 use steward_maintenance::{
-    AliveReport, BmcOp, BmcOutcome, BmcRequestId, CommandId, Config, Effect, Event, HeartbeatControl, Instant,
-    Maintenance, NodeCommand, RequestError, SystemConfig,
+    AliveReport, BmcOp, BmcOutcome, BmcRequestId, CommandId, Config, Effect, Event,
+    HeartbeatControl, Instant, Maintenance, NodeCommand, RequestError, SystemConfig,
 };
 
 /// How long simulated things take. Everything but the heartbeat ladder scales with the core's timers.
@@ -62,7 +64,8 @@ impl Timing {
             bmc_access_detect: s(5),
             swact_delay: s(10),
             swact_completes: false,
-            hb_clear_after_restart: std::env::var_os("STEWARD_SIM_HB_CLEAR_AFTER_RESTART").is_some(),
+            hb_clear_after_restart: std::env::var_os("STEWARD_SIM_HB_CLEAR_AFTER_RESTART")
+                .is_some(),
         }
     }
 }
@@ -103,18 +106,31 @@ pub enum Fault {
     /// The next boot never completes.
     BootFailure(String),
     /// The next `times` go-enabled tests fail.
-    GoEnabledFailure { host: String, times: u32 },
+    GoEnabledFailure {
+        host: String,
+        times: u32,
+    },
     /// Partition these hosts on one network.
-    Cut { hosts: Vec<String>, network: Network },
+    Cut {
+        hosts: Vec<String>,
+        network: Network,
+    },
     /// Undo a cut.
-    Restore { hosts: Vec<String>, network: Network },
+    Restore {
+        hosts: Vec<String>,
+        network: Network,
+    },
     /// Partition every host but the active controller on one network.
     CutAll(Network),
     RestoreAll(Network),
     BmcUnreachable(String),
     BmcReachable(String),
     /// Change a link's loss/delay/duplication.
-    Link { host: String, network: Network, params: LinkParams },
+    Link {
+        host: String,
+        network: Network,
+        params: LinkParams,
+    },
     /// Undo every fault of one host (crashed hosts get power back, hung ones resume).
     Heal(String),
     HealAll,
@@ -124,7 +140,10 @@ pub enum Fault {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
     Fault(Fault),
-    Request { host: String, action: OperatorAction },
+    Request {
+        host: String,
+        action: OperatorAction,
+    },
 }
 
 impl From<Fault> for Step {
@@ -135,20 +154,52 @@ impl From<Fault> for Step {
 
 /// Shorthand for a scripted operator request.
 pub fn request(host: &str, action: OperatorAction) -> Step {
-    Step::Request { host: host.to_string(), action }
+    Step::Request {
+        host: host.to_string(),
+        action,
+    }
 }
 
 #[derive(Clone, Debug)]
 enum SimEvent {
     ToCore(Event),
-    NodeCmd { host: usize, id: CommandId, command: NodeCommand, net: Network },
-    BootDone { host: usize, epoch: u64 },
-    AliveTick { host: usize, epoch: u64 },
-    TestDone { host: usize, epoch: u64, subf: bool },
-    ServicesDone { host: usize, epoch: u64 },
-    BmcDone { host: usize, id: BmcRequestId, op: BmcOp },
-    Hb { host: usize, net: Network, step: HbStep, gen: u64 },
-    SwactDone { completed: bool },
+    NodeCmd {
+        host: usize,
+        id: CommandId,
+        command: NodeCommand,
+        net: Network,
+    },
+    BootDone {
+        host: usize,
+        epoch: u64,
+    },
+    AliveTick {
+        host: usize,
+        epoch: u64,
+    },
+    TestDone {
+        host: usize,
+        epoch: u64,
+        subf: bool,
+    },
+    ServicesDone {
+        host: usize,
+        epoch: u64,
+    },
+    BmcDone {
+        host: usize,
+        id: BmcRequestId,
+        op: BmcOp,
+    },
+    Hb {
+        host: usize,
+        net: Network,
+        step: HbStep,
+        gen: u64,
+    },
+    SwactDone {
+        completed: bool,
+    },
     Step(Step),
 }
 
@@ -246,8 +297,12 @@ impl World {
         let mut nodes = Vec::with_capacity(cfg.hosts.len());
         let mut index = HashMap::new();
         for (i, h) in cfg.hosts.iter().enumerate() {
-            let link = Link { params: h.link, cut: false };
-            let aio_controller = cfg.system_type.is_aio() && h.personality == Personality::Controller;
+            let link = Link {
+                params: h.link,
+                cut: false,
+            };
+            let aio_controller =
+                cfg.system_type.is_aio() && h.personality == Personality::Controller;
             nodes.push(SimNode {
                 name: h.name.clone(),
                 personality: h.personality,
@@ -267,8 +322,14 @@ impl World {
                 fresh_install_pending: false,
                 links: [link, link],
                 hb: [
-                    crate::heartbeat::HbLink { clear_after_restart: cfg.timing.hb_clear_after_restart, ..crate::heartbeat::HbLink::new(true, true) },
-                    crate::heartbeat::HbLink { clear_after_restart: cfg.timing.hb_clear_after_restart, ..crate::heartbeat::HbLink::new(false, h.cluster) },
+                    crate::heartbeat::HbLink {
+                        clear_after_restart: cfg.timing.hb_clear_after_restart,
+                        ..crate::heartbeat::HbLink::new(true, true)
+                    },
+                    crate::heartbeat::HbLink {
+                        clear_after_restart: cfg.timing.hb_clear_after_restart,
+                        ..crate::heartbeat::HbLink::new(false, h.cluster)
+                    },
                 ],
                 bmc: h.bmc.then_some(SimBmc { reachable: true }),
                 seen_commands: VecDeque::new(),
@@ -280,7 +341,9 @@ impl World {
             });
             index.insert(h.name.clone(), i);
         }
-        let own = *index.get(&cfg.own_host).expect("own_host is one of the hosts");
+        let own = *index
+            .get(&cfg.own_host)
+            .expect("own_host is one of the hosts");
         let n = nodes.len();
         let mut w = World {
             core,
@@ -308,8 +371,15 @@ impl World {
                 uuid: format!("{:08x}-0000-4000-8000-{:012x}", w.rng.next_u64() as u32, i),
                 personality: h.personality,
                 mgmt_ip: Some(format!("10.{}.{}.{}", 1, i / 250, i % 250 + 2)),
-                mgmt_mac: Some(format!("52:54:00:{:02x}:{:02x}:{:02x}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff)),
-                cluster_ip: h.cluster.then(|| format!("10.{}.{}.{}", 2, i / 250, i % 250 + 2)),
+                mgmt_mac: Some(format!(
+                    "52:54:00:{:02x}:{:02x}:{:02x}",
+                    (i >> 16) & 0xff,
+                    (i >> 8) & 0xff,
+                    i & 0xff
+                )),
+                cluster_ip: h
+                    .cluster
+                    .then(|| format!("10.{}.{}.{}", 2, i / 250, i % 250 + 2)),
                 bmc: h.bmc.then(|| BmcSpec {
                     protocol: BmcProtocol::Redfish,
                     address: format!("sim-bmc-{i}"),
@@ -328,11 +398,19 @@ impl World {
             }
             w.drain()?;
             // Alive reports start at a random phase so that hosts do not all speak in the same millisecond.
-            let phase = w.rng.duration(Duration::from_millis(1), w.timing.alive_period);
+            let phase = w
+                .rng
+                .duration(Duration::from_millis(1), w.timing.alive_period);
             w.schedule(phase, SimEvent::AliveTick { host: i, epoch: 1 });
             if h.bmc {
                 let d = w.rng.duration(Duration::from_millis(1), w.timing.bmc_max);
-                w.schedule(d, SimEvent::ToCore(Event::BmcAccess { host: h.name.clone(), accessible: true }));
+                w.schedule(
+                    d,
+                    SimEvent::ToCore(Event::BmcAccess {
+                        host: h.name.clone(),
+                        accessible: true,
+                    }),
+                );
             }
         }
         Ok(w)
@@ -346,7 +424,11 @@ impl World {
 
     fn schedule_at(&mut self, at: Instant, ev: SimEvent) {
         self.seq += 1;
-        self.queue.push(Scheduled { at, seq: self.seq, ev });
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            ev,
+        });
     }
 
     /// Schedule a scripted step at an absolute time.
@@ -385,7 +467,11 @@ impl World {
                 (None, Some(_)) => false,
                 (None, None) => break,
             };
-            let at = if core_first { core_t.expect("some") } else { sim_t.expect("some") };
+            let at = if core_first {
+                core_t.expect("some")
+            } else {
+                sim_t.expect("some")
+            };
             if at > end {
                 break;
             }
@@ -397,7 +483,15 @@ impl World {
                         .hosts()
                         .filter(|r| r.action != Action::None || !r.task.is_empty())
                         .take(6)
-                        .map(|r| format!("{} {} action={} task='{}'", r.name(), r.states, r.action, r.task))
+                        .map(|r| {
+                            format!(
+                                "{} {} action={} task='{}'",
+                                r.name(),
+                                r.states,
+                                r.action,
+                                r.task
+                            )
+                        })
                         .collect();
                     let v = Violation::new(
                         crate::invariants::Invariant::DeadlinesMakeProgress,
@@ -440,7 +534,11 @@ impl World {
     }
 
     /// Ask the core for an operator action (refusals are recorded, not errors).
-    pub fn request(&mut self, host: &str, action: OperatorAction) -> Result<Result<ActionId, RequestError>, Violation> {
+    pub fn request(
+        &mut self,
+        host: &str,
+        action: OperatorAction,
+    ) -> Result<Result<ActionId, RequestError>, Violation> {
         let r = self.core.request(self.now, host, action);
         self.checker.on_request(self.now, host, action, &r);
         match &r {
@@ -455,7 +553,12 @@ impl World {
         }
         self.drain()?;
         self.checker.after_request(self.now, host, &r)?;
-        self.requests.push(RequestRecord { at: self.now, host: host.to_string(), action, result: r.clone() });
+        self.requests.push(RequestRecord {
+            at: self.now,
+            host: host.to_string(),
+            action,
+            result: r.clone(),
+        });
         Ok(r)
     }
 
@@ -496,11 +599,18 @@ impl World {
 
     fn observe(&mut self, e: &Effect) {
         match e {
-            Effect::Send { host, command, cause, .. } if command.is_destructive() => {
+            Effect::Send {
+                host,
+                command,
+                cause,
+                ..
+            } if command.is_destructive() => {
                 self.count_cause(*cause);
                 self.note(format!("effect {command:?} -> {host} ({cause:?})"));
             }
-            Effect::Bmc { host, op, cause, .. } if *op != BmcOp::PowerStatus => {
+            Effect::Bmc {
+                host, op, cause, ..
+            } if *op != BmcOp::PowerStatus => {
                 if op.is_destructive() {
                     self.count_cause(*cause);
                 }
@@ -510,7 +620,9 @@ impl World {
                 self.stats.alarms_raised += 1;
                 self.note(format!("alarm raise {} {} {:?}", a.id, a.host, a.severity));
             }
-            Effect::Alarm(AlarmChange::Clear { id, host }) => self.note(format!("alarm clear {id} {host}")),
+            Effect::Alarm(AlarmChange::Clear { id, host }) => {
+                self.note(format!("alarm clear {id} {host}"))
+            }
             Effect::Journal(JournalEntry::Accepted { id, host, action }) => {
                 self.note(format!("journal accepted {id} {action} {host}"))
             }
@@ -527,7 +639,8 @@ impl World {
                 if let (Some(&i), Some(rec)) = (self.index.get(host), self.core.host(host)) {
                     let now = (rec.states, rec.action, rec.task.clone());
                     if self.last_seen[i].as_ref() != Some(&now) {
-                        let line = format!("host {host} {} action={} task='{}'", now.0, now.1, now.2);
+                        let line =
+                            format!("host {host} {} action={} task='{}'", now.0, now.1, now.2);
                         self.last_seen[i] = Some(now);
                         self.note(line);
                     }
@@ -551,34 +664,77 @@ impl World {
 
     fn carry_out(&mut self, e: Effect) {
         match e {
-            Effect::Send { host, id, command, networks, .. } => {
-                let Some(&i) = self.index.get(&host) else { return };
+            Effect::Send {
+                host,
+                id,
+                command,
+                networks,
+                ..
+            } => {
+                let Some(&i) = self.index.get(&host) else {
+                    return;
+                };
                 for net in networks {
                     if !self.nodes[i].has(net) {
                         continue;
                     }
                     match self.transmit(i, net) {
                         Delivery::Dropped => {}
-                        Delivery::Once(d) => self.schedule(d, SimEvent::NodeCmd { host: i, id, command, net }),
+                        Delivery::Once(d) => self.schedule(
+                            d,
+                            SimEvent::NodeCmd {
+                                host: i,
+                                id,
+                                command,
+                                net,
+                            },
+                        ),
                         Delivery::Twice(d1, d2) => {
-                            self.schedule(d1, SimEvent::NodeCmd { host: i, id, command, net });
-                            self.schedule(d2, SimEvent::NodeCmd { host: i, id, command, net });
+                            self.schedule(
+                                d1,
+                                SimEvent::NodeCmd {
+                                    host: i,
+                                    id,
+                                    command,
+                                    net,
+                                },
+                            );
+                            self.schedule(
+                                d2,
+                                SimEvent::NodeCmd {
+                                    host: i,
+                                    id,
+                                    command,
+                                    net,
+                                },
+                            );
                         }
                     }
                 }
             }
             Effect::Bmc { host, id, op, .. } => {
-                let Some(&i) = self.index.get(&host) else { return };
+                let Some(&i) = self.index.get(&host) else {
+                    return;
+                };
                 if self.nodes[i].bmc.is_none() {
-                    let ev = Event::Bmc { host, request: id, outcome: BmcOutcome::Failed("not provisioned".into()) };
+                    let ev = Event::Bmc {
+                        host,
+                        request: id,
+                        outcome: BmcOutcome::Failed("not provisioned".into()),
+                    };
                     self.schedule(Duration::from_millis(1), SimEvent::ToCore(ev));
                     return;
                 }
                 let d = self.rng.duration(self.timing.bmc_min, self.timing.bmc_max);
                 self.schedule(d, SimEvent::BmcDone { host: i, id, op });
             }
-            Effect::Heartbeat { host: Some(host), control } => {
-                let Some(&i) = self.index.get(&host) else { return };
+            Effect::Heartbeat {
+                host: Some(host),
+                control,
+            } => {
+                let Some(&i) = self.index.get(&host) else {
+                    return;
+                };
                 match control {
                     HeartbeatControl::Start => {
                         for net in Network::ALL {
@@ -587,7 +743,15 @@ impl World {
                             }
                             let timers = self.nodes[i].hb[net.index()].start();
                             for t in timers {
-                                self.schedule(t.after, SimEvent::Hb { host: i, net, step: t.step, gen: t.gen });
+                                self.schedule(
+                                    t.after,
+                                    SimEvent::Hb {
+                                        host: i,
+                                        net,
+                                        step: t.step,
+                                        gen: t.gen,
+                                    },
+                                );
                             }
                         }
                     }
@@ -664,7 +828,12 @@ impl World {
     fn process(&mut self, ev: SimEvent) -> Result<(), Violation> {
         match ev {
             SimEvent::ToCore(ev) => self.deliver(ev)?,
-            SimEvent::NodeCmd { host, id, command, net } => self.node_command(host, id, command, net),
+            SimEvent::NodeCmd {
+                host,
+                id,
+                command,
+                net,
+            } => self.node_command(host, id, command, net),
             SimEvent::BootDone { host, epoch } => {
                 let n = &self.nodes[host];
                 if n.epoch == epoch && n.phase == Phase::Booting {
@@ -696,24 +865,46 @@ impl World {
                         n.main_goenabled = passed;
                         n.main_goenable_failed = !passed;
                     }
-                    let detail = if passed { String::new() } else { "simulated go-enabled test failure".into() };
-                    let ev = Event::GoEnabled { host: n.name.clone(), subfunction: subf, passed, detail };
+                    let detail = if passed {
+                        String::new()
+                    } else {
+                        "simulated go-enabled test failure".into()
+                    };
+                    let ev = Event::GoEnabled {
+                        host: n.name.clone(),
+                        subfunction: subf,
+                        passed,
+                        detail,
+                    };
                     self.node_send(host, Network::Mgmt, ev);
                 }
             }
             SimEvent::ServicesDone { host, epoch } => {
                 let n = &self.nodes[host];
                 if n.epoch == epoch && n.phase == Phase::Up {
-                    let ev = Event::HostServices { host: n.name.clone(), passed: true, detail: String::new() };
+                    let ev = Event::HostServices {
+                        host: n.name.clone(),
+                        passed: true,
+                        detail: String::new(),
+                    };
                     self.node_send(host, Network::Mgmt, ev);
                 }
             }
             SimEvent::BmcDone { host, id, op } => self.bmc_done(host, id, op)?,
-            SimEvent::Hb { host, net, step, gen } => {
+            SimEvent::Hb {
+                host,
+                net,
+                step,
+                gen,
+            } => {
                 let events = self.nodes[host].hb[net.index()].fire(step, gen);
                 let name = self.nodes[host].name.clone();
                 for event in events {
-                    self.deliver(Event::Heartbeat { host: name.clone(), network: net, event })?;
+                    self.deliver(Event::Heartbeat {
+                        host: name.clone(),
+                        network: net,
+                        event,
+                    })?;
                 }
             }
             SimEvent::SwactDone { completed } => self.deliver(Event::SwactResult { completed })?,
@@ -727,7 +918,11 @@ impl World {
             return; // nobody home
         }
         let name = self.nodes[i].name.clone();
-        let ack = Event::CommandAck { host: name.clone(), command: id, network: net };
+        let ack = Event::CommandAck {
+            host: name.clone(),
+            command: id,
+            network: net,
+        };
         if command == NodeCommand::RequestAlive {
             let ev = self.alive(i, net);
             self.node_send(i, net, ev);
@@ -758,12 +953,23 @@ impl World {
                 n.lock_persist = false;
             }
             NodeCommand::MainGoEnabled | NodeCommand::SubfGoEnabled => {
-                let d = self.rng.duration(self.timing.goenabled_min, self.timing.goenabled_max);
+                let d = self
+                    .rng
+                    .duration(self.timing.goenabled_min, self.timing.goenabled_max);
                 let subf = command == NodeCommand::SubfGoEnabled;
-                self.schedule(d, SimEvent::TestDone { host: i, epoch, subf });
+                self.schedule(
+                    d,
+                    SimEvent::TestDone {
+                        host: i,
+                        epoch,
+                        subf,
+                    },
+                );
             }
             NodeCommand::StopServices => {
-                let d = self.rng.duration(self.timing.services_min, self.timing.services_max);
+                let d = self
+                    .rng
+                    .duration(self.timing.services_min, self.timing.services_max);
                 self.schedule(d, SimEvent::ServicesDone { host: i, epoch });
             }
             NodeCommand::RequestAlive => unreachable!("handled above"),
@@ -788,7 +994,9 @@ impl World {
             n.boot_stuck = true;
         } else {
             n.boot_stuck = false;
-            let d = self.rng.duration(self.timing.boot_min, self.timing.boot_max);
+            let d = self
+                .rng
+                .duration(self.timing.boot_min, self.timing.boot_max);
             self.schedule(d, SimEvent::BootDone { host: i, epoch });
         }
         self.refresh_reach(i);
@@ -829,7 +1037,15 @@ impl World {
             let r = self.nodes[i].reachable(net);
             let timers = self.nodes[i].hb[net.index()].set_reachable(r);
             for t in timers {
-                self.schedule(t.after, SimEvent::Hb { host: i, net, step: t.step, gen: t.gen });
+                self.schedule(
+                    t.after,
+                    SimEvent::Hb {
+                        host: i,
+                        net,
+                        step: t.step,
+                        gen: t.gen,
+                    },
+                );
             }
         }
     }
@@ -868,7 +1084,11 @@ impl World {
                 }
             }
         };
-        self.deliver(Event::Bmc { host: name, request: id, outcome })
+        self.deliver(Event::Bmc {
+            host: name,
+            request: id,
+            outcome,
+        })
     }
 
     fn power_state(&self, i: usize) -> PowerState {
@@ -892,7 +1112,10 @@ impl World {
     }
 
     fn host_index(&self, name: &str) -> usize {
-        *self.index.get(name).unwrap_or_else(|| panic!("no simulated host named '{name}'"))
+        *self
+            .index
+            .get(name)
+            .unwrap_or_else(|| panic!("no simulated host named '{name}'"))
     }
 
     /// Inject a fault now.
@@ -954,7 +1177,11 @@ impl World {
                 let i = self.host_index(&h);
                 self.set_bmc_reachable(i, true);
             }
-            Fault::Link { host, network, params } => {
+            Fault::Link {
+                host,
+                network,
+                params,
+            } => {
                 let i = self.host_index(&host);
                 self.nodes[i].links[network.index()].params = params;
             }
@@ -978,12 +1205,17 @@ impl World {
     }
 
     fn set_bmc_reachable(&mut self, i: usize, reachable: bool) {
-        let Some(b) = self.nodes[i].bmc.as_mut() else { return };
+        let Some(b) = self.nodes[i].bmc.as_mut() else {
+            return;
+        };
         if b.reachable == reachable {
             return;
         }
         b.reachable = reachable;
-        let ev = Event::BmcAccess { host: self.nodes[i].name.clone(), accessible: reachable };
+        let ev = Event::BmcAccess {
+            host: self.nodes[i].name.clone(),
+            accessible: reachable,
+        };
         self.schedule(self.timing.bmc_access_detect, SimEvent::ToCore(ev));
     }
 
@@ -1023,13 +1255,19 @@ impl World {
         let system = self.core.system().system_type;
         self.core.hosts().all(|r| {
             r.action == Action::None
-                && steward_maintenance::dispatch::is_legal_steady_state(r.states, system, r.ar_disabled.is_some())
+                && steward_maintenance::dispatch::is_legal_steady_state(
+                    r.states,
+                    system,
+                    r.ar_disabled.is_some(),
+                )
         })
     }
 
     /// Check the quiescence invariants now.
     pub fn check_quiescence(&self) -> Result<(), Violation> {
-        self.checker.at_quiescence(&self.core, self.now).map_err(|v| self.decorate(v))
+        self.checker
+            .at_quiescence(&self.core, self.now)
+            .map_err(|v| self.decorate(v))
     }
 
     /// Admin state of a host in the core.

@@ -14,7 +14,13 @@ fn accepted_id(s: &Scenario, host: &str, action: Op) -> steward_maintenance::Act
         .iter()
         .find(|r| r.host == host && r.action == action)
         .and_then(|r| r.result.clone().ok())
-        .unwrap_or_else(|| panic!("{action} {host} was not accepted: {:?}\n{}", s.requests(), s.trace()))
+        .unwrap_or_else(|| {
+            panic!(
+                "{action} {host} was not accepted: {:?}\n{}",
+                s.requests(),
+                s.trace()
+            )
+        })
 }
 
 fn ok<T>(s: &Scenario, r: Result<T, steward_simulator::Violation>) -> T {
@@ -32,21 +38,42 @@ impl TraceOrEmpty for Scenario {
 
 #[test]
 fn unlock_of_a_locked_worker_ends_unlocked_enabled_available() {
-    let mut s = Scenario::new(4).locked("worker-0").at(5.0, request("worker-0", Op::Unlock));
+    let mut s = Scenario::new(4)
+        .locked("worker-0")
+        .at(5.0, request("worker-0", Op::Unlock));
     let r = s.run_until(4.0);
     ok(&s, r);
-    assert_eq!(s.state("worker-0"), "locked-disabled-online", "{}", s.trace());
-    assert_eq!(s.alarm(AlarmId::Locked, "worker-0"), Some(Severity::Warning));
+    assert_eq!(
+        s.state("worker-0"),
+        "locked-disabled-online",
+        "{}",
+        s.trace()
+    );
+    assert_eq!(
+        s.alarm(AlarmId::Locked, "worker-0"),
+        Some(Severity::Warning)
+    );
     let r = s.run_until(200.0);
     ok(&s, r);
-    assert_eq!(s.state("worker-0"), "unlocked-enabled-available", "{}", s.trace());
+    assert_eq!(
+        s.state("worker-0"),
+        "unlocked-enabled-available",
+        "{}",
+        s.trace()
+    );
     assert_eq!(s.task("worker-0"), "");
     assert_eq!(s.alarm(AlarmId::Locked, "worker-0"), None);
     let id = accepted_id(&s, "worker-0", Op::Unlock);
     assert_eq!(s.outcome(id), Some(&ActionOutcome::Completed));
     // The unlock rebooted the host on the operator's behalf, never automatically.
-    assert!(s.destructive().iter().any(|d| d.host == "worker-0" && d.cause == Cause::Operator { action: id }));
-    assert!(!s.destructive().iter().any(|d| d.cause == Cause::AutoRecovery));
+    assert!(s
+        .destructive()
+        .iter()
+        .any(|d| d.host == "worker-0" && d.cause == Cause::Operator { action: id }));
+    assert!(!s
+        .destructive()
+        .iter()
+        .any(|d| d.cause == Cause::AutoRecovery));
     let r = s.settle(300.0);
     ok(&s, r);
 }
@@ -56,13 +83,28 @@ fn lock_ends_locked_disabled_online_with_the_lock_alarm() {
     let mut s = Scenario::new(4).at(5.0, request("worker-1", Op::Lock));
     let r = s.run_until(60.0);
     ok(&s, r);
-    assert_eq!(s.state("worker-1"), "locked-disabled-online", "{}", s.trace());
-    assert_eq!(s.alarm(AlarmId::Locked, "worker-1"), Some(Severity::Warning));
+    assert_eq!(
+        s.state("worker-1"),
+        "locked-disabled-online",
+        "{}",
+        s.trace()
+    );
+    assert_eq!(
+        s.alarm(AlarmId::Locked, "worker-1"),
+        Some(Severity::Warning)
+    );
     let id = accepted_id(&s, "worker-1", Op::Lock);
     assert_eq!(s.outcome(id), Some(&ActionOutcome::Completed));
-    assert!(s.destructive().is_empty(), "a plain lock reboots nothing: {:?}", s.destructive());
+    assert!(
+        s.destructive().is_empty(),
+        "a plain lock reboots nothing: {:?}",
+        s.destructive()
+    );
     let node = s.world().node("worker-1").unwrap();
-    assert!(node.lock_volatile && node.lock_persist, "the node was told it is locked");
+    assert!(
+        node.lock_volatile && node.lock_persist,
+        "the node was told it is locked"
+    );
     let r = s.settle(120.0);
     ok(&s, r);
 }
@@ -78,14 +120,26 @@ fn crash_of_an_unlocked_worker_is_detected_and_recovered() {
     ok(&s, r);
     let st = s.states("worker-1");
     assert_eq!(st.oper.as_str(), "disabled", "{}", s.trace());
-    assert_eq!(s.alarm(AlarmId::MgmtHeartbeat, "worker-1"), Some(Severity::Critical));
+    assert_eq!(
+        s.alarm(AlarmId::MgmtHeartbeat, "worker-1"),
+        Some(Severity::Critical)
+    );
     // Power is back only through the BMC: recovery must power or reset it.
     let r = s.run_until(400.0);
     ok(&s, r);
-    assert_eq!(s.state("worker-1"), "unlocked-enabled-available", "{}", s.trace());
+    assert_eq!(
+        s.state("worker-1"),
+        "unlocked-enabled-available",
+        "{}",
+        s.trace()
+    );
     assert!(
-        s.destructive().iter().any(|d| d.host == "worker-1" && d.cause == Cause::AutoRecovery)
-            || s.world().trace().any(|l| l.contains("bmc PowerOn -> worker-1")),
+        s.destructive()
+            .iter()
+            .any(|d| d.host == "worker-1" && d.cause == Cause::AutoRecovery)
+            || s.world()
+                .trace()
+                .any(|l| l.contains("bmc PowerOn -> worker-1")),
         "recovery went through a reboot, reset or power-on:\n{}",
         s.trace()
     );
@@ -98,26 +152,50 @@ fn crash_of_an_unlocked_worker_is_detected_and_recovered() {
 fn repeated_goenabled_failure_disables_auto_recovery_until_lock_unlock() {
     let mut s = Scenario::new(4)
         .locked("worker-0")
-        .at(1.0, Fault::GoEnabledFailure { host: "worker-0".into(), times: 100 })
+        .at(
+            1.0,
+            Fault::GoEnabledFailure {
+                host: "worker-0".into(),
+                times: 100,
+            },
+        )
         .at(5.0, request("worker-0", Op::Unlock));
     let r = s.run_until(900.0);
     ok(&s, r);
     assert_eq!(s.task("worker-0"), task::AR_GOENABLE, "{}", s.trace());
     assert_eq!(s.record("worker-0").ar_disabled, Some(ArCause::GoEnable));
     assert_eq!(s.state("worker-0"), "unlocked-disabled-failed");
-    assert_eq!(s.alarm(AlarmId::Enable, "worker-0"), Some(Severity::Critical));
+    assert_eq!(
+        s.alarm(AlarmId::Enable, "worker-0"),
+        Some(Severity::Critical)
+    );
     // Nothing more happens to it on its own.
-    let reboots = s.destructive().iter().filter(|d| d.host == "worker-0").count();
+    let reboots = s
+        .destructive()
+        .iter()
+        .filter(|d| d.host == "worker-0")
+        .count();
     let r = s.run_until(1200.0);
     ok(&s, r);
-    assert_eq!(s.destructive().iter().filter(|d| d.host == "worker-0").count(), reboots);
+    assert_eq!(
+        s.destructive()
+            .iter()
+            .filter(|d| d.host == "worker-0")
+            .count(),
+        reboots
+    );
     // Lock/unlock retries once the fault is gone.
     s.add(1201.0, Fault::Heal("worker-0".into()));
     s.add(1202.0, request("worker-0", Op::Lock));
     s.add(1240.0, request("worker-0", Op::Unlock));
     let r = s.run_until(1500.0);
     ok(&s, r);
-    assert_eq!(s.state("worker-0"), "unlocked-enabled-available", "{}", s.trace());
+    assert_eq!(
+        s.state("worker-0"),
+        "unlocked-enabled-available",
+        "{}",
+        s.trace()
+    );
     assert_eq!(s.record("worker-0").ar_disabled, None);
     let r = s.settle(300.0);
     ok(&s, r);
@@ -135,7 +213,9 @@ fn mgmt_cut_of_all_hosts_enters_mnfa_without_destruction_and_exits_on_heal() {
         assert!(s.core().in_mnfa_pool(w), "{w} pooled");
     }
     assert!(
-        !s.destructive().iter().any(|d| d.cause == Cause::AutoRecovery),
+        !s.destructive()
+            .iter()
+            .any(|d| d.cause == Cause::AutoRecovery),
         "no reboot storm: {:?}",
         s.destructive()
     );
@@ -146,7 +226,10 @@ fn mgmt_cut_of_all_hosts_enters_mnfa_without_destruction_and_exits_on_heal() {
         assert_eq!(s.state(w), "unlocked-enabled-available", "{}", s.trace());
         assert_eq!(s.alarm(AlarmId::MgmtHeartbeat, w), None);
     }
-    assert!(!s.destructive().iter().any(|d| d.cause == Cause::AutoRecovery));
+    assert!(!s
+        .destructive()
+        .iter()
+        .any(|d| d.cause == Cause::AutoRecovery));
     let r = s.settle(300.0);
     ok(&s, r);
 }
@@ -158,5 +241,60 @@ fn active_controller_refuses_lock_and_journal_records_nothing() {
     ok(&s, r);
     let req = &s.requests()[0];
     assert!(req.result.is_err(), "{:?}", req.result);
-    assert!(s.journal().iter().all(|e| !matches!(e, JournalEntry::Accepted { host, .. } if host == "controller-0")));
+    assert!(s
+        .journal()
+        .iter()
+        .all(|e| !matches!(e, JournalEntry::Accepted { host, .. } if host == "controller-0")));
+}
+
+#[test]
+fn crashed_locked_host_is_left_alone() {
+    let mut s = Scenario::new(4)
+        .at(5.0, request("worker-0", Op::Lock))
+        .at(60.0, Fault::Crash("worker-0".into()));
+    let r = s.run_until(300.0);
+    ok(&s, r);
+    assert_eq!(
+        s.state("worker-0"),
+        "locked-disabled-offline",
+        "{}",
+        s.trace()
+    );
+    assert!(
+        !s.destructive().iter().any(|d| d.host == "worker-0"),
+        "{:?}",
+        s.destructive()
+    );
+    // Power comes back with the operator's power-on (the heal here is the BMC's job).
+    s.add(301.0, request("worker-0", Op::PowerOn));
+    let r = s.run_until(500.0);
+    ok(&s, r);
+    assert_eq!(
+        s.state("worker-0"),
+        "locked-disabled-online",
+        "{}",
+        s.trace()
+    );
+}
+
+#[test]
+fn lock_unlock_rounds_all_end_in_the_journal() {
+    let mut s = Scenario::new(6);
+    for (i, w) in ["worker-0", "worker-1", "worker-2", "worker-3"]
+        .iter()
+        .enumerate()
+    {
+        s.add(5.0 + i as f64, request(w, Op::Lock));
+        s.add(60.0 + i as f64, request(w, Op::Unlock));
+    }
+    let r = s.run_until(400.0);
+    ok(&s, r);
+    let ended = s
+        .journal()
+        .iter()
+        .filter(|e| matches!(e, JournalEntry::Ended { .. }))
+        .count();
+    assert_eq!(ended, 8, "{:?}", s.journal());
+    let r = s.settle(600.0);
+    ok(&s, r);
 }

@@ -9,7 +9,10 @@ use std::time::Instant as WallClock;
 use steward_simulator::{SimConfig, Simulation, Violation};
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn run(seed: u64, hosts: usize) -> Result<steward_simulator::Report, Violation> {
@@ -40,7 +43,11 @@ fn tier(first: u64, count: u64, hosts_for: impl Fn(u64) -> usize + Sync) -> Vec<
 }
 
 fn report(name: &str, failures: &[Violation], started: WallClock, count: u64) {
-    eprintln!("{name}: {count} seeds in {:.1?}, {} failed", started.elapsed(), failures.len());
+    eprintln!(
+        "{name}: {count} seeds in {:.1?}, {} failed",
+        started.elapsed(),
+        failures.len()
+    );
     if !failures.is_empty() {
         let mut by_invariant = std::collections::BTreeMap::<&str, u32>::new();
         for v in failures {
@@ -48,9 +55,16 @@ fn report(name: &str, failures: &[Violation], started: WallClock, count: u64) {
         }
         eprintln!("failures by invariant: {by_invariant:?}");
         for v in failures.iter().take(10) {
-            eprintln!("  {} -> {}", v.invariant, v.replay.as_deref().unwrap_or("?"));
+            eprintln!(
+                "  {} -> {}",
+                v.invariant,
+                v.replay.as_deref().unwrap_or("?")
+            );
         }
-        panic!("{} of {count} seeds violated an invariant; replay lines above", failures.len());
+        panic!(
+            "{} of {count} seeds violated an invariant; replay lines above",
+            failures.len()
+        );
     }
 }
 
