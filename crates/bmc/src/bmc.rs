@@ -106,6 +106,7 @@ pub struct Bmc {
     cfg: BmcConfig,
     addr: BmcAddress,
     conn: Conn,
+    reopens: u32,
 }
 
 impl fmt::Debug for Bmc {
@@ -118,7 +119,61 @@ impl fmt::Debug for Bmc {
     }
 }
 
+/// Run one IPMI client call. When the session is lost (no reply, socket error, closed:
+/// BMC reboot, session inactivity timeout) open a new session once and retry the call.
+macro_rules! ipmi_call {
+    ($self:ident, $c:ident => $call:expr) => {{
+        let first = match &mut $self.conn {
+            Conn::Ipmi($c) => $call.await,
+            Conn::Redfish(_) => unreachable!("IPMI call on a Redfish connection"),
+        };
+        match first {
+            Ok(v) => Ok(v),
+            Err(e) if session_lost(&e) => {
+                debug!(bmc = %$self.cfg.address, error = %e, "IPMI session lost; opening a new one");
+                match $self.reopen_ipmi().await {
+                    Ok(()) => match &mut $self.conn {
+                        Conn::Ipmi($c) => $call
+                            .await
+                            .map_err(|e| BmcError::from_ipmi(&$self.cfg.address, e)),
+                        Conn::Redfish(_) => unreachable!("IPMI call on a Redfish connection"),
+                    },
+                    Err(re) => Err(re),
+                }
+            }
+            Err(e) => Err(BmcError::from_ipmi(&$self.cfg.address, e)),
+        }
+    }};
+}
+
+fn session_lost(e: &ipmi::IpmiError) -> bool {
+    matches!(
+        e,
+        ipmi::IpmiError::Timeout { .. } | ipmi::IpmiError::Io(_) | ipmi::IpmiError::Closed
+    )
+}
+
 impl Bmc {
+    /// Replace the IPMI session with a fresh one.
+    async fn reopen_ipmi(&mut self) -> Result<()> {
+        let c = connect_ipmi(&self.cfg, &self.addr).await?;
+        self.conn = Conn::Ipmi(c);
+        self.reopens += 1;
+        Ok(())
+    }
+
+    fn is_ipmi(&self) -> bool {
+        matches!(self.conn, Conn::Ipmi(_))
+    }
+
+    /// The Redfish client; only called when `!is_ipmi()`.
+    fn redfish(&self) -> &rf::RedfishClient {
+        match &self.conn {
+            Conn::Redfish(c) => c,
+            Conn::Ipmi(_) => unreachable!("Redfish call on an IPMI connection"),
+        }
+    }
+
     /// Connect with the configured protocol; `Dynamic` learns it (see crate docs).
     pub async fn connect(cfg: BmcConfig) -> Result<Bmc> {
         let addr = parse_address(&cfg.address)?;
@@ -141,7 +196,12 @@ impl Bmc {
             )),
             BmcProtocol::Dynamic => learn(&cfg, &addr).await?,
         };
-        Ok(Bmc { cfg, addr, conn })
+        Ok(Bmc {
+            cfg,
+            addr,
+            conn,
+            reopens: 0,
+        })
     }
 
     /// The protocol in use: the configured one, or the learned one for `Dynamic`.
@@ -151,6 +211,11 @@ impl Bmc {
             Conn::Ipmi(_) => BmcProtocol::Ipmi,
             Conn::Redfish(_) => BmcProtocol::Redfish,
         }
+    }
+
+    /// How many times a lost IPMI session was replaced by a new one.
+    pub fn session_reopens(&self) -> u32 {
+        self.reopens
     }
 
     /// The protocol as configured (may be `Dynamic`).
@@ -169,59 +234,53 @@ impl Bmc {
     /// Manufacturer, model and firmware where the protocol says.
     pub async fn info(&mut self) -> Result<BmcInfo> {
         let address = self.cfg.address.clone();
-        match &mut self.conn {
-            Conn::Ipmi(c) => {
-                let id = c
-                    .device_id()
-                    .await
-                    .map_err(|e| BmcError::from_ipmi(&address, e))?;
-                Ok(BmcInfo {
-                    protocol: Some(BmcProtocol::Ipmi),
-                    manufacturer: Some(iana_name(id.manufacturer_id)),
-                    model: Some(format!("product 0x{:04X}", id.product_id)),
-                    firmware: Some(format!("{}.{:02}", id.firmware_major, id.firmware_minor)),
-                    protocol_version: Some(format!("{}.{}", id.ipmi_version.0, id.ipmi_version.1)),
-                    serial_number: None,
-                })
-            }
-            Conn::Redfish(c) => {
-                let topo = c.topology().clone();
-                let sys = c
-                    .system()
-                    .await
-                    .map_err(|e| BmcError::from_redfish(&address, e))?;
-                let firmware = match &topo.firmware {
-                    Some(f) => Some(f.clone()),
-                    None => c.manager_info().await.ok().and_then(|m| m.firmware_version),
-                };
-                Ok(BmcInfo {
-                    protocol: Some(BmcProtocol::Redfish),
-                    manufacturer: sys.manufacturer.or(topo.manufacturer),
-                    model: sys.model.or(topo.model),
-                    firmware,
-                    protocol_version: c.service_root().redfish_version.clone(),
-                    serial_number: sys.serial_number,
-                })
-            }
+        if self.is_ipmi() {
+            let id = ipmi_call!(self, c => c.device_id())?;
+            return Ok(BmcInfo {
+                protocol: Some(BmcProtocol::Ipmi),
+                manufacturer: Some(iana_name(id.manufacturer_id)),
+                model: Some(format!("product 0x{:04X}", id.product_id)),
+                firmware: Some(format!("{}.{:02}", id.firmware_major, id.firmware_minor)),
+                protocol_version: Some(format!("{}.{}", id.ipmi_version.0, id.ipmi_version.1)),
+                serial_number: None,
+            });
+        }
+        {
+            let c = self.redfish();
+            let topo = c.topology().clone();
+            let sys = c
+                .system()
+                .await
+                .map_err(|e| BmcError::from_redfish(&address, e))?;
+            let firmware = match &topo.firmware {
+                Some(f) => Some(f.clone()),
+                None => c.manager_info().await.ok().and_then(|m| m.firmware_version),
+            };
+            Ok(BmcInfo {
+                protocol: Some(BmcProtocol::Redfish),
+                manufacturer: sys.manufacturer.or(topo.manufacturer),
+                model: sys.model.or(topo.model),
+                firmware,
+                protocol_version: c.service_root().redfish_version.clone(),
+                serial_number: sys.serial_number,
+            })
         }
     }
 
     /// Current power state as the BMC reports it.
     pub async fn power_state(&mut self) -> Result<PowerState> {
         let address = self.cfg.address.clone();
-        match &mut self.conn {
-            Conn::Ipmi(c) => {
-                let s = c
-                    .chassis_status()
-                    .await
-                    .map_err(|e| BmcError::from_ipmi(&address, e))?;
-                Ok(if s.power_on {
-                    PowerState::On
-                } else {
-                    PowerState::Off
-                })
-            }
-            Conn::Redfish(c) => Ok(
+        if self.is_ipmi() {
+            let s = ipmi_call!(self, c => c.chassis_status())?;
+            return Ok(if s.power_on {
+                PowerState::On
+            } else {
+                PowerState::Off
+            });
+        }
+        {
+            let c = self.redfish();
+            Ok(
                 match c
                     .power_state()
                     .await
@@ -234,7 +293,7 @@ impl Bmc {
                     rf::PowerState::Paused => PowerState::Unknown("Paused".into()),
                     rf::PowerState::Other(s) => PowerState::Unknown(s),
                 },
-            ),
+            )
         }
     }
 
@@ -252,32 +311,40 @@ impl Bmc {
     /// Send one power command without waiting.
     async fn send_power(&mut self, action: PowerAction) -> Result<()> {
         let address = self.cfg.address.clone();
-        match &mut self.conn {
-            Conn::Ipmi(c) => {
-                let op = match action {
-                    PowerAction::On => ipmi::ChassisControl::PowerOn,
-                    PowerAction::Off => ipmi::ChassisControl::PowerOff,
-                    PowerAction::Cycle => ipmi::ChassisControl::PowerCycle,
-                    PowerAction::Reset => ipmi::ChassisControl::HardReset,
-                    PowerAction::SoftOff => ipmi::ChassisControl::SoftOff,
-                };
-                c.chassis_control(op)
-                    .await
-                    .map_err(|e| BmcError::from_ipmi(&address, e))
-            }
-            Conn::Redfish(c) => {
-                let a = match action {
-                    PowerAction::On => rf::PowerAction::On,
-                    PowerAction::Off => rf::PowerAction::OffForced,
-                    PowerAction::Cycle => rf::PowerAction::Cycle,
-                    PowerAction::Reset => rf::PowerAction::Reset,
-                    PowerAction::SoftOff => rf::PowerAction::OffGraceful,
-                };
-                c.power(a)
-                    .await
-                    .map(|rt| debug!(reset_type = %rt, "ComputerSystem.Reset sent"))
-                    .map_err(|e| BmcError::from_redfish(&address, e))
-            }
+        if self.is_ipmi() {
+            let op = match action {
+                PowerAction::On => ipmi::ChassisControl::PowerOn,
+                PowerAction::Off => ipmi::ChassisControl::PowerOff,
+                PowerAction::Cycle => ipmi::ChassisControl::PowerCycle,
+                PowerAction::Reset => ipmi::ChassisControl::HardReset,
+                PowerAction::SoftOff => ipmi::ChassisControl::SoftOff,
+            };
+            // On/off are idempotent and safe to resend on a new session; a reset or
+            // cycle whose reply was lost may already have happened, so it is not resent.
+            return match action {
+                PowerAction::Reset | PowerAction::Cycle => match &mut self.conn {
+                    Conn::Ipmi(c) => c
+                        .chassis_control(op)
+                        .await
+                        .map_err(|e| BmcError::from_ipmi(&address, e)),
+                    Conn::Redfish(_) => unreachable!(),
+                },
+                _ => ipmi_call!(self, c => c.chassis_control(op)),
+            };
+        }
+        {
+            let c = self.redfish();
+            let a = match action {
+                PowerAction::On => rf::PowerAction::On,
+                PowerAction::Off => rf::PowerAction::OffForced,
+                PowerAction::Cycle => rf::PowerAction::Cycle,
+                PowerAction::Reset => rf::PowerAction::Reset,
+                PowerAction::SoftOff => rf::PowerAction::OffGraceful,
+            };
+            c.power(a)
+                .await
+                .map(|rt| debug!(reset_type = %rt, "ComputerSystem.Reset sent"))
+                .map_err(|e| BmcError::from_redfish(&address, e))
         }
     }
 
@@ -396,83 +463,69 @@ impl Bmc {
         let address = self.cfg.address.clone();
         let uefi = self.cfg.uefi_boot;
         info!(bmc = %address, %target, once, "set boot device");
-        match &mut self.conn {
-            Conn::Ipmi(c) => {
-                let dev = match target {
-                    BootTarget::Pxe => ipmi::BootDevice::Pxe,
-                    BootTarget::Cd => ipmi::BootDevice::Cdrom,
-                    BootTarget::Disk => ipmi::BootDevice::Disk,
-                    BootTarget::Bios => ipmi::BootDevice::Bios,
-                };
-                c.set_boot_device(
-                    dev,
-                    ipmi::BootOptions {
-                        persistent: !once,
-                        uefi,
-                    },
-                )
+        if self.is_ipmi() {
+            let dev = match target {
+                BootTarget::Pxe => ipmi::BootDevice::Pxe,
+                BootTarget::Cd => ipmi::BootDevice::Cdrom,
+                BootTarget::Disk => ipmi::BootDevice::Disk,
+                BootTarget::Bios => ipmi::BootDevice::Bios,
+            };
+            let opts = ipmi::BootOptions {
+                persistent: !once,
+                uefi,
+            };
+            return ipmi_call!(self, c => c.set_boot_device(dev, opts));
+        }
+        {
+            let c = self.redfish();
+            let t = match target {
+                BootTarget::Pxe => rf::BootTarget::Pxe,
+                BootTarget::Cd => rf::BootTarget::Cd,
+                BootTarget::Disk => rf::BootTarget::Hdd,
+                BootTarget::Bios => rf::BootTarget::BiosSetup,
+            };
+            let req = rf::BootOverride {
+                target: t,
+                enabled: if once {
+                    rf::BootEnabled::Once
+                } else {
+                    rf::BootEnabled::Continuous
+                },
+                mode: None,
+            };
+            c.set_boot_override(&req)
                 .await
-                .map_err(|e| BmcError::from_ipmi(&address, e))
-            }
-            Conn::Redfish(c) => {
-                let t = match target {
-                    BootTarget::Pxe => rf::BootTarget::Pxe,
-                    BootTarget::Cd => rf::BootTarget::Cd,
-                    BootTarget::Disk => rf::BootTarget::Hdd,
-                    BootTarget::Bios => rf::BootTarget::BiosSetup,
-                };
-                let req = rf::BootOverride {
-                    target: t,
-                    enabled: if once {
-                        rf::BootEnabled::Once
-                    } else {
-                        rf::BootEnabled::Continuous
-                    },
-                    mode: None,
-                };
-                c.set_boot_override(&req)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| BmcError::from_redfish(&address, e))
-            }
+                .map(|_| ())
+                .map_err(|e| BmcError::from_redfish(&address, e))
         }
     }
 
     /// All sensors, normalized.
     pub async fn sensors(&mut self) -> Result<Vec<SensorReading>> {
+        if self.is_ipmi() {
+            let s = ipmi_call!(self, c => c.sensors())?;
+            return Ok(s.iter().map(from_ipmi_sensor).collect());
+        }
         let address = self.cfg.address.clone();
-        match &mut self.conn {
-            Conn::Ipmi(c) => Ok(c
-                .sensors()
-                .await
-                .map_err(|e| BmcError::from_ipmi(&address, e))?
-                .iter()
-                .map(from_ipmi_sensor)
-                .collect()),
-            Conn::Redfish(c) => Ok(c
-                .sensors(None)
+        {
+            let c = self.redfish();
+            Ok(c.sensors(None)
                 .await
                 .map_err(|e| BmcError::from_redfish(&address, e))?
                 .readings
                 .iter()
                 .map(from_redfish_sensor)
-                .collect()),
+                .collect())
         }
     }
 
     /// Event log: the IPMI SEL, or the Redfish manager's LogService entries.
     pub async fn sel(&mut self) -> Result<Vec<SelRecord>> {
-        let address = self.cfg.address.clone();
-        match &mut self.conn {
-            Conn::Ipmi(c) => Ok(c
-                .sel_entries()
-                .await
-                .map_err(|e| BmcError::from_ipmi(&address, e))?
-                .iter()
-                .map(from_sel_entry)
-                .collect()),
-            Conn::Redfish(c) => redfish_log(c, &address).await,
+        if self.is_ipmi() {
+            let s = ipmi_call!(self, c => c.sel_entries())?;
+            return Ok(s.iter().map(from_sel_entry).collect());
         }
+        redfish_log(self.redfish(), &self.cfg.address).await
     }
 
     /// Release the session (IPMI Close Session, Redfish logout).

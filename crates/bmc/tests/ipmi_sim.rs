@@ -248,3 +248,26 @@ async fn scheduler_serializes_concurrent_operations_on_one_bmc() {
     let bmc = join.await.unwrap();
     bmc.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_lost_on_bmc_restart_is_reopened() {
+    if !require_ipmi_sim() {
+        return;
+    }
+    let mut sim = IpmiSim::start().await;
+    let mut cfg = sim.config(BmcProtocol::Dynamic);
+    cfg.ipmi_timeout = Duration::from_millis(500);
+    cfg.ipmi_retries = 1;
+    let mut bmc = Bmc::connect(cfg).await.expect("connect");
+    assert_eq!(bmc.power_state().await.unwrap(), PowerState::On);
+    // The BMC "reboots": our session id means nothing to the new process.
+    sim.restart().await;
+    assert_eq!(
+        bmc.power_state().await.expect("reopened session"),
+        PowerState::On
+    );
+    // The learned protocol is kept: no relearning on reconnect.
+    assert_eq!(bmc.protocol(), BmcProtocol::Ipmi);
+    assert_eq!(bmc.power(PowerAction::Off).await.unwrap(), PowerState::Off);
+    bmc.close().await.unwrap();
+}

@@ -175,37 +175,36 @@ console 127.0.0.1 {cport}
         std::fs::write(d.join("lan.conf"), lan).expect("write lan.conf");
         std::fs::write(d.join("sim1.emu"), EMU).expect("write emu");
         std::fs::create_dir_all(d.join("state")).expect("state dir");
-        let log = std::fs::File::create(d.join("sim.log")).expect("log");
-        let log2 = log.try_clone().expect("log clone");
-        let child = Command::new("ipmi_sim")
-            .arg("-c")
-            .arg(d.join("lan.conf"))
-            .arg("-f")
-            .arg(d.join("sim1.emu"))
-            .arg("-s")
-            .arg(d.join("state"))
-            .arg("-n")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .expect("spawn ipmi_sim");
+        let child = spawn_sim(d);
         let sim = IpmiSim {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             dir,
         };
+        sim.wait_ready().await;
+        sim
+    }
+
+    async fn wait_ready(&self) {
         for _ in 0..300 {
-            let mut c = sim.config(BmcProtocol::Ipmi);
+            let mut c = self.config(BmcProtocol::Ipmi);
             c.ipmi_timeout = Duration::from_millis(100);
             c.ipmi_retries = 0;
             if let Ok(b) = Bmc::connect(c).await {
                 let _ = b.close().await;
-                return sim;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("ipmi_sim did not come up; log:\n{}", sim.log());
+        panic!("ipmi_sim did not come up; log:\n{}", self.log());
+    }
+
+    /// Kill and restart the simulator on the same port (a BMC reboot: sessions are gone).
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_sim(self.dir.path());
+        self.wait_ready().await;
     }
 
     pub fn address(&self) -> String {
@@ -246,6 +245,29 @@ impl Drop for IpmiSim {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn spawn_sim(d: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(d.join("sim.log"))
+        .expect("log");
+    let log2 = log.try_clone().expect("log clone");
+    // -n: no interactive console on stdin.
+    Command::new("ipmi_sim")
+        .arg("-c")
+        .arg(d.join("lan.conf"))
+        .arg("-f")
+        .arg(d.join("sim1.emu"))
+        .arg("-s")
+        .arg(d.join("state"))
+        .arg("-n")
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .spawn()
+        .expect("spawn ipmi_sim")
 }
 
 /// `sushy-emulator --fake` on loopback, private state dir, killed on Drop.
