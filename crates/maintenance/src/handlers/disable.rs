@@ -61,6 +61,7 @@ impl Maintenance {
                 if reachable && !matches!(h.rec.states.avail, Availability::Offline | Availability::PowerOff) {
                     self.send(h, NodeCommand::StopServices, vec![Network::Mgmt], Cause::Routine);
                     h.services = None;
+                    h.deadline2 = Some(now + t.command_ack_timeout.0);
                     h.timer = Some(now + t.command_ack_timeout.0 + t.host_services_timeout.0);
                     h.stage = Stage::Disable(DisableStage::ServicesWait);
                     return;
@@ -69,6 +70,19 @@ impl Maintenance {
                 self.disable_handler(h)
             }
             DisableStage::ServicesWait => {
+                // No acknowledgement: the node never got the command (it may be rebooting); the
+                // reference treats that as a failed stop, which is only logged.
+                let unacked = !h.cmd_acked && h.deadline2.is_some_and(|d| now >= d);
+                if unacked {
+                    self.log(&name, LogId::Command, format!("{name} stop host services not acknowledged"));
+                    h.deadline2 = None;
+                    h.timer = None;
+                    h.stage = Stage::Disable(DisableStage::ForceLockReset);
+                    return self.disable_handler(h);
+                }
+                if !h.cmd_acked {
+                    h.timer = h.deadline2.min(h.timer);
+                }
                 let result = h.services.take();
                 if let Some((passed, detail)) = &result {
                     if !passed {

@@ -328,6 +328,14 @@ impl Maintenance {
             Route::Idle => {}
             Route::AutoCorrect => self.auto_correct(h),
         }
+        // Audits not dispatched this pass wait for their next period rather than stay due.
+        let t = &self.cfg.timeouts;
+        if now >= h.insv_next {
+            h.insv_next = now + t.insv_test_period.0;
+        }
+        if now >= h.oos_next {
+            h.oos_next = now + t.oos_test_period.0;
+        }
     }
 
     /// Row 23: force an unsupported combination to a known one. Deliberate difference from the
