@@ -108,6 +108,17 @@ pub fn require_sushy() -> bool {
     require("sushy-emulator", "--help", "pip install sushy-tools")
 }
 
+pub fn require_sushy_static() -> bool {
+    require("sushy-static", "--help", "pip install sushy-tools")
+}
+
+/// Write `body` as `<root>/<rel>/index.json` (sushy-static's layout under /redfish/v1).
+pub fn put(root: &Path, rel: &str, body: serde_json::Value) {
+    let dir = root.join(rel);
+    std::fs::create_dir_all(&dir).expect("mkdir mockup");
+    std::fs::write(dir.join("index.json"), body.to_string()).expect("write mockup");
+}
+
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
@@ -279,6 +290,7 @@ pub struct Sushy {
 }
 
 impl Sushy {
+    /// `sushy-emulator --fake` with a private state dir.
     pub fn start() -> Sushy {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state");
@@ -293,25 +305,39 @@ impl Sushy {
             ),
         )
         .expect("write config");
+        let conf = conf.display().to_string();
+        Self::spawn(
+            "sushy-emulator",
+            &["--fake", "-i", "127.0.0.1", "--config", &conf],
+            dir,
+        )
+    }
+
+    /// `sushy-static` serving the mockup tree in `tree` (layout `<rel>/index.json`).
+    pub fn start_static(tree: tempfile::TempDir) -> Sushy {
+        let root = tree.path().display().to_string();
+        Self::spawn("sushy-static", &["-i", "127.0.0.1", "-m", &root], tree)
+    }
+
+    fn spawn(bin: &str, args: &[&str], dir: tempfile::TempDir) -> Sushy {
         let mut last = String::new();
         for attempt in 0..3 {
             let port = free_tcp_port();
-            let log = dir.path().join(format!("sushy-{attempt}.log"));
+            let log = dir.path().join(format!("{bin}-{attempt}.log"));
             let out = std::fs::File::create(&log).expect("log");
             let err = out.try_clone().expect("dup");
-            let mut child = Command::new("sushy-emulator")
-                .args(["--fake", "-i", "127.0.0.1", "--config"])
-                .arg(&conf)
+            let mut child = Command::new(bin)
+                .args(args)
                 .args(["-p", &port.to_string()])
                 .env("PYTHONUNBUFFERED", "1")
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)
                 .spawn()
-                .expect("spawn sushy-emulator");
+                .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
             for _ in 0..480 {
                 if let Ok(Some(_)) = child.try_wait() {
-                    break;
+                    break; // lost the port race
                 }
                 if http_status(port, "/redfish/v1/") == Some(200) {
                     return Sushy {
@@ -327,7 +353,7 @@ impl Sushy {
             let _ = child.wait();
             last = std::fs::read_to_string(&log).unwrap_or_default();
         }
-        panic!("sushy-emulator did not become ready; log:\n{last}");
+        panic!("{bin} did not become ready; log:\n{last}");
     }
 
     pub fn address(&self) -> String {
