@@ -110,6 +110,12 @@ pub fn parse_address(s: &str) -> Result<BmcAddress, BmcError> {
         ))
     };
     let t = s.trim();
+    if t.contains('@') {
+        // Do not echo the address: it may hold a password.
+        return Err(BmcError::InvalidConfig(
+            "the BMC address must not embed credentials (user:password@host); give the username and password separately".into(),
+        ));
+    }
     let (scheme, rest) = match t.split_once("://") {
         Some((sch, rest)) => {
             let sch = sch.to_ascii_lowercase();
@@ -398,6 +404,13 @@ mod tests {
         assert_eq!((a.host.as_str(), a.port), ("fd00::1", None));
         let a = parse_address("http://127.0.0.1:8000/").unwrap();
         assert_eq!(a.redfish_endpoint(), "http://127.0.0.1:8000");
+        let e = parse_address("https://root:hunter2@10.0.0.5")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains("hunter2") && e.contains("must not embed credentials"),
+            "{e}"
+        );
         for bad in [
             "",
             "ftp://x",
