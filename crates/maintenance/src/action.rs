@@ -60,7 +60,11 @@ impl Action {
     pub fn is_destructive(self) -> bool {
         matches!(
             self,
-            Action::Reset | Action::Reboot | Action::Reinstall | Action::PowerOff | Action::PowerCycle
+            Action::Reset
+                | Action::Reboot
+                | Action::Reinstall
+                | Action::PowerOff
+                | Action::PowerCycle
         )
     }
 }
@@ -120,7 +124,9 @@ impl OperatorAction {
     }
 
     pub fn parse(s: &str) -> Option<OperatorAction> {
-        OperatorAction::ALL.into_iter().find(|a| a.action().as_str() == s)
+        OperatorAction::ALL
+            .into_iter()
+            .find(|a| a.action().as_str() == s)
     }
 }
 
@@ -153,6 +159,14 @@ pub enum ActionOutcome {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "entry")]
 pub enum JournalEntry {
-    Accepted { id: ActionId, host: String, action: Action },
-    Ended { id: ActionId, host: String, outcome: ActionOutcome },
+    Accepted {
+        id: ActionId,
+        host: String,
+        action: Action,
+    },
+    Ended {
+        id: ActionId,
+        host: String,
+        outcome: ActionOutcome,
+    },
 }

@@ -38,7 +38,12 @@ fn refuse<T>(msg: impl Into<String>) -> Result<T, Refusal> {
 fn is_internal(a: Action) -> bool {
     matches!(
         a,
-        Action::None | Action::Add | Action::Enable | Action::EnableSubf | Action::Recover | Action::PowerCycle
+        Action::None
+            | Action::Add
+            | Action::Enable
+            | Action::EnableSubf
+            | Action::Recover
+            | Action::PowerCycle
     )
 }
 
@@ -61,7 +66,10 @@ pub fn admit(input: &AdmissionInput) -> Result<(), Refusal> {
     let running = input.in_progress;
     if !is_internal(running) {
         let may_supersede = match act {
-            Op::ForceLock => !matches!(running, Action::Swact | Action::ForceSwact | Action::ForceLock),
+            Op::ForceLock => !matches!(
+                running,
+                Action::Swact | Action::ForceSwact | Action::ForceLock
+            ),
             Op::Lock => running == Action::Unlock,
             Op::PowerOn => running == Action::PowerOff,
             Op::PowerOff => running == Action::PowerOn,
@@ -71,7 +79,11 @@ pub fn admit(input: &AdmissionInput) -> Result<(), Refusal> {
             return refuse(format!(
                 "Operation in progress: '{}' is running on this host; wait for it to finish{}.",
                 running,
-                if act == Op::Lock { " or use force-lock" } else { "" }
+                if act == Op::Lock {
+                    " or use force-lock"
+                } else {
+                    ""
+                }
             ));
         }
     }
@@ -108,8 +120,12 @@ pub fn admit(input: &AdmissionInput) -> Result<(), Refusal> {
                 return refuse("The host is already locked.");
             }
             // On a simplex system the only controller can be locked: it stays enabled (§1.4 row 19).
-            if input.is_active_controller && !(input.system == SystemType::AioSimplex && act == Op::Lock) {
-                return refuse("Cannot lock the active controller; swact to the standby controller first.");
+            if input.is_active_controller
+                && !(input.system == SystemType::AioSimplex && act == Op::Lock)
+            {
+                return refuse(
+                    "Cannot lock the active controller; swact to the standby controller first.",
+                );
             }
             Ok(())
         }
@@ -181,12 +197,20 @@ pub fn admit(input: &AdmissionInput) -> Result<(), Refusal> {
 }
 
 /// Decide whether a new host may be added next to the existing ones.
-pub fn admit_add(spec: &HostSpec, existing: &[&HostSpec], system: SystemType) -> Result<(), Refusal> {
+pub fn admit_add(
+    spec: &HostSpec,
+    existing: &[&HostSpec],
+    system: SystemType,
+) -> Result<(), Refusal> {
     let name = spec.name.trim();
     if name.is_empty() || name == "none" {
         return refuse("A host needs a hostname ('none' and empty names are reserved).");
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') || name.len() > 63 {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        || name.len() > 63
+    {
         return refuse(format!(
             "'{name}' is not a valid hostname: use at most 63 letters, digits, '-' and '.'."
         ));
@@ -205,8 +229,15 @@ pub fn admit_add(spec: &HostSpec, existing: &[&HostSpec], system: SystemType) ->
         }
     }
     if spec.personality == Personality::Controller {
-        let controllers = existing.iter().filter(|h| h.personality == Personality::Controller).count();
-        let max = if system == SystemType::AioSimplex { 1 } else { 2 };
+        let controllers = existing
+            .iter()
+            .filter(|h| h.personality == Personality::Controller)
+            .count();
+        let max = if system == SystemType::AioSimplex {
+            1
+        } else {
+            2
+        };
         if controllers >= max {
             return refuse(format!(
                 "This {system} system already has {controllers} controller(s); a {} is not allowed.",
@@ -215,14 +246,19 @@ pub fn admit_add(spec: &HostSpec, existing: &[&HostSpec], system: SystemType) ->
         }
     }
     if spec.personality == Personality::Storage && system.is_aio() {
-        return refuse("Storage hosts are only allowed in a standard system, not in an all-in-one system.");
+        return refuse(
+            "Storage hosts are only allowed in a standard system, not in an all-in-one system.",
+        );
     }
     for other in existing {
         if other.name == spec.name {
             return refuse(format!("A host named '{}' already exists.", spec.name));
         }
         if other.uuid == spec.uuid {
-            return refuse(format!("A host with uuid {} already exists ({}).", spec.uuid, other.name));
+            return refuse(format!(
+                "A host with uuid {} already exists ({}).",
+                spec.uuid, other.name
+            ));
         }
         if spec.mgmt_ip.is_some() && other.mgmt_ip == spec.mgmt_ip {
             return refuse(format!(
@@ -240,7 +276,10 @@ pub fn admit_add(spec: &HostSpec, existing: &[&HostSpec], system: SystemType) ->
         }
         if let (Some(a), Some(b)) = (&spec.bmc, &other.bmc) {
             if a.address == b.address {
-                return refuse(format!("BMC address {} is already used by {}.", a.address, other.name));
+                return refuse(format!(
+                    "BMC address {} is already used by {}.",
+                    a.address, other.name
+                ));
             }
         }
     }

@@ -58,15 +58,21 @@ impl AlarmId {
                 "Check cabling and the pxeboot network of the host.",
             ),
             AlarmId::Enable => (
-                format!("{host} experienced a service-affecting failure; auto-recovery in progress."),
+                format!(
+                    "{host} experienced a service-affecting failure; auto-recovery in progress."
+                ),
                 "If auto-recovery is consistently unable to recover the host, lock and unlock it.",
             ),
             AlarmId::MgmtHeartbeat => (
-                format!("{host} is experiencing a persistent heartbeat loss on its management network."),
+                format!(
+                    "{host} is experiencing a persistent heartbeat loss on its management network."
+                ),
                 "Check the management network link and switch of the host.",
             ),
             AlarmId::ClusterHeartbeat => (
-                format!("{host} is experiencing a persistent heartbeat loss on its cluster network."),
+                format!(
+                    "{host} is experiencing a persistent heartbeat loss on its cluster network."
+                ),
                 "Check the cluster network link and switch of the host.",
             ),
             AlarmId::BmcAccess => (
@@ -205,14 +211,23 @@ impl AlarmBook {
     pub fn clear(&mut self, id: AlarmId, host: &str) -> Option<AlarmChange> {
         self.active
             .remove(&(id, host.to_string()))
-            .map(|_| AlarmChange::Clear { id, host: host.to_string() })
+            .map(|_| AlarmChange::Clear {
+                id,
+                host: host.to_string(),
+            })
     }
 
     /// Every alarm of a host, for deletion.
     pub fn clear_host(&mut self, host: &str) -> Vec<AlarmChange> {
-        let ids: Vec<AlarmId> =
-            self.active.keys().filter(|(_, h)| h == host).map(|(id, _)| *id).collect();
-        ids.into_iter().filter_map(|id| self.clear(id, host)).collect()
+        let ids: Vec<AlarmId> = self
+            .active
+            .keys()
+            .filter(|(_, h)| h == host)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| self.clear(id, host))
+            .collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (AlarmId, &str, Severity)> {
@@ -229,7 +244,10 @@ mod tests {
         let mut b = AlarmBook::default();
         assert!(b.raise(AlarmId::Enable, "w0", Severity::Critical).is_some());
         assert!(b.raise(AlarmId::Enable, "w0", Severity::Critical).is_none());
-        assert!(b.raise(AlarmId::Enable, "w0", Severity::Major).is_some(), "severity change re-raises");
+        assert!(
+            b.raise(AlarmId::Enable, "w0", Severity::Major).is_some(),
+            "severity change re-raises"
+        );
         assert!(b.clear(AlarmId::Enable, "w0").is_some());
         assert!(b.clear(AlarmId::Enable, "w0").is_none());
     }

@@ -34,7 +34,7 @@ fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error>
 impl<'de> Deserialize<'de> for Seconds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = f64::deserialize(d)?;
-        if !v.is_finite() || v < 0.0 || v > 86_400.0 * 7.0 {
+        if !v.is_finite() || !(0.0..=86_400.0 * 7.0).contains(&v) {
             return Err(serde::de::Error::custom(format!(
                 "{v} is not a duration in seconds between 0 and one week"
             )));
@@ -228,7 +228,10 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { heartbeat_failure_action: HeartbeatFailureAction::Fail, cluster_degrade_only: false }
+        Policy {
+            heartbeat_failure_action: HeartbeatFailureAction::Fail,
+            cluster_degrade_only: false,
+        }
     }
 }
 
@@ -261,7 +264,9 @@ const REQUIRED: &[(&str, &str, &str)] = &[
 impl Config {
     /// Parse and validate a TOML document. Errors name the offending key.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
         for (section, key, default) in REQUIRED {
             let present = table
                 .get(*section)
@@ -293,20 +298,32 @@ impl Config {
             ("timeouts.offline_period", t.offline_period),
             ("timeouts.online_period", t.online_period),
             ("timeouts.loc_recovery_timeout", t.loc_recovery_timeout),
-            ("timeouts.controller_boot_timeout", t.controller_boot_timeout),
+            (
+                "timeouts.controller_boot_timeout",
+                t.controller_boot_timeout,
+            ),
             ("timeouts.worker_boot_timeout", t.worker_boot_timeout),
             ("timeouts.goenabled_timeout", t.goenabled_timeout),
             ("timeouts.host_services_timeout", t.host_services_timeout),
             ("timeouts.command_ack_timeout", t.command_ack_timeout),
             ("timeouts.reset_offline_timeout", t.reset_offline_timeout),
-            ("timeouts.power_off_offline_timeout", t.power_off_offline_timeout),
-            ("timeouts.power_on_online_timeout", t.power_on_online_timeout),
+            (
+                "timeouts.power_off_offline_timeout",
+                t.power_off_offline_timeout,
+            ),
+            (
+                "timeouts.power_on_online_timeout",
+                t.power_on_online_timeout,
+            ),
             ("timeouts.insv_test_period", t.insv_test_period),
             ("timeouts.oos_test_period", t.oos_test_period),
         ];
         for (key, v) in positive {
             if v.0.is_zero() {
-                return Err(ConfigError::Invalid { key, reason: "must be greater than 0".into() });
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be greater than 0".into(),
+                });
             }
         }
         if t.swact_timeout.0 < Duration::from_secs(60) {
@@ -333,7 +350,8 @@ impl Config {
         if th.mnfa_threshold < 2 {
             return Err(ConfigError::Invalid {
                 key: "thresholds.mnfa_threshold",
-                reason: "must be at least 2 (one failing host is never a multi-node failure)".into(),
+                reason: "must be at least 2 (one failing host is never a multi-node failure)"
+                    .into(),
             });
         }
         Ok(())
@@ -400,7 +418,10 @@ mod tests {
         let c = Config::from_toml(MINIMAL).unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.timeouts.bmc_reset_delay.0, Duration::from_secs(300));
-        assert_eq!(c.thresholds.ar_heartbeat_interval.0, Duration::from_secs(600));
+        assert_eq!(
+            c.thresholds.ar_heartbeat_interval.0,
+            Duration::from_secs(600)
+        );
     }
 
     #[test]
@@ -423,10 +444,13 @@ mod tests {
         assert!(e.to_string().contains("timeouts.swact_timeout"), "{e}");
         let e = Config::from_toml(&format!("{MINIMAL}online_period = -1\n")).unwrap_err();
         assert!(e.to_string().contains("online_period"), "{e}");
-        let e = Config::from_toml(&format!("{MINIMAL}[thresholds]\nmnfa_threshold = 1\n")).unwrap_err();
+        let e =
+            Config::from_toml(&format!("{MINIMAL}[thresholds]\nmnfa_threshold = 1\n")).unwrap_err();
         assert!(e.to_string().contains("thresholds.mnfa_threshold"), "{e}");
-        let e = Config::from_toml(&format!("{MINIMAL}[policy]\nheartbeat_failure_action = \"explode\"\n"))
-            .unwrap_err();
+        let e = Config::from_toml(&format!(
+            "{MINIMAL}[policy]\nheartbeat_failure_action = \"explode\"\n"
+        ))
+        .unwrap_err();
         assert!(e.to_string().contains("explode"), "{e}");
     }
 
@@ -438,7 +462,9 @@ mod tests {
 
     #[test]
     fn fractional_seconds_allowed() {
-        let c = Config::from_toml("[timeouts]\ngoenabled_timeout = 0.5\nloc_recovery_timeout = 0.25\n").unwrap();
+        let c =
+            Config::from_toml("[timeouts]\ngoenabled_timeout = 0.5\nloc_recovery_timeout = 0.25\n")
+                .unwrap();
         assert_eq!(c.timeouts.goenabled_timeout.0, Duration::from_millis(500));
     }
 }

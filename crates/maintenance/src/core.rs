@@ -116,7 +116,10 @@ impl Maintenance {
         }
         if let Some(dor) = self.dor.as_mut() {
             // The timeout grows with the number of hosts to recover (§4.2).
-            let enabled = records.iter().filter(|r| r.states.oper == OperState::Enabled).count();
+            let enabled = records
+                .iter()
+                .filter(|r| r.states.oper == OperState::Enabled)
+                .count();
             dor.until = dor.until + Duration::from_secs(enabled as u64);
         }
         for rec in records {
@@ -139,16 +142,25 @@ impl Maintenance {
         self.log(&name, LogId::Event, format!("{name} host add"));
         self.begin_add(&mut h);
         self.hosts.insert(name.clone(), h);
-        self.effects.push_back(Effect::HostChanged { host: name.clone() });
+        self.effects
+            .push_back(Effect::HostChanged { host: name.clone() });
         self.dirty.insert(name);
         self.run_dirty();
         Ok(())
     }
 
     /// Change or remove a host's BMC provisioning.
-    pub fn set_bmc(&mut self, now: Instant, host: &str, bmc: Option<BmcSpec>) -> Result<(), RequestError> {
+    pub fn set_bmc(
+        &mut self,
+        now: Instant,
+        host: &str,
+        bmc: Option<BmcSpec>,
+    ) -> Result<(), RequestError> {
         self.now = now;
-        let h = self.hosts.get_mut(host).ok_or_else(|| RequestError::UnknownHost(host.into()))?;
+        let h = self
+            .hosts
+            .get_mut(host)
+            .ok_or_else(|| RequestError::UnknownHost(host.into()))?;
         let was = h.rec.spec.bmc.is_some();
         h.rec.spec.bmc = bmc;
         h.rec.bmc_accessible = false;
@@ -162,7 +174,11 @@ impl Maintenance {
             let c = self.alarms.clear(AlarmId::BmcAccess, host);
             self.push_alarm(c);
         }
-        self.log(host, LogId::Command, format!("{host} board management controller {what}"));
+        self.log(
+            host,
+            LogId::Command,
+            format!("{host} board management controller {what}"),
+        );
         self.changed(host);
         self.dirty.insert(host.to_string());
         self.run_dirty();
@@ -170,9 +186,17 @@ impl Maintenance {
     }
 
     /// An operator asks for an action. Accepted actions are journaled and their id returned.
-    pub fn request(&mut self, now: Instant, host: &str, action: OperatorAction) -> Result<ActionId, RequestError> {
+    pub fn request(
+        &mut self,
+        now: Instant,
+        host: &str,
+        action: OperatorAction,
+    ) -> Result<ActionId, RequestError> {
         self.now = now;
-        let h = self.hosts.get(host).ok_or_else(|| RequestError::UnknownHost(host.into()))?;
+        let h = self
+            .hosts
+            .get(host)
+            .ok_or_else(|| RequestError::UnknownHost(host.into()))?;
         let input = AdmissionInput {
             action,
             states: h.rec.states,
@@ -187,11 +211,12 @@ impl Maintenance {
         admission::admit(&input)?;
         let id = ActionId(self.next_action);
         self.next_action += 1;
-        self.effects.push_back(Effect::Journal(JournalEntry::Accepted {
-            id,
-            host: host.to_string(),
-            action: action.action(),
-        }));
+        self.effects
+            .push_back(Effect::Journal(JournalEntry::Accepted {
+                id,
+                host: host.to_string(),
+                action: action.action(),
+            }));
         let mut h = self.take(host);
         self.operator_action(&mut h, action, id);
         self.put(h);
@@ -207,7 +232,9 @@ impl Maintenance {
             self.run_dirty();
             return;
         }
-        let Some(name) = event.host().map(str::to_string) else { return };
+        let Some(name) = event.host().map(str::to_string) else {
+            return;
+        };
         if !self.hosts.contains_key(&name) {
             // Unknown hosts are the driver's business to count; the core ignores them.
             return;
@@ -287,7 +314,10 @@ impl Maintenance {
     // ----- internals shared by the handlers -----
 
     fn take(&mut self, name: &str) -> HostRt {
-        let h = self.hosts.remove(name).expect("caller checked the host exists");
+        let h = self
+            .hosts
+            .remove(name)
+            .expect("caller checked the host exists");
         if let Some(at) = h.scheduled {
             self.wakeups.remove(&(at, name.to_string()));
         }
@@ -361,14 +391,21 @@ impl Maintenance {
 
     pub(crate) fn log(&mut self, host: &str, id: LogId, text: String) {
         let critical = text.contains("reinstall failed");
-        self.effects.push_back(Effect::Log(CustomerLog { id, host: host.to_string(), text, critical }));
+        self.effects.push_back(Effect::Log(CustomerLog {
+            id,
+            host: host.to_string(),
+            text,
+            critical,
+        }));
     }
 
     pub(crate) fn changed(&mut self, host: &str) {
         // Coalesce: one persist per host per burst is enough, the driver reads the latest record.
         let dup = matches!(self.effects.back(), Some(Effect::HostChanged { host: h }) if h == host);
         if !dup {
-            self.effects.push_back(Effect::HostChanged { host: host.to_string() });
+            self.effects.push_back(Effect::HostChanged {
+                host: host.to_string(),
+            });
         }
     }
 
@@ -393,7 +430,11 @@ impl Maintenance {
         if matches!(outcome, ActionOutcome::Completed) && id.0 % 7 == 3 {
             return; // deliberate bug: a lost journal write
         }
-        self.effects.push_back(Effect::Journal(JournalEntry::Ended { id, host: host.to_string(), outcome }));
+        self.effects.push_back(Effect::Journal(JournalEntry::Ended {
+            id,
+            host: host.to_string(),
+            outcome,
+        }));
     }
 
     /// Another controller than `host` is unlocked-enabled (in service).
@@ -426,7 +467,11 @@ impl Maintenance {
     pub(crate) fn dor_end(&mut self, why: &str) {
         if self.dor.take().is_some() {
             let own = self.system.own_host.clone();
-            self.log(&own, LogId::Event, format!("dead office recovery ended ({why})"));
+            self.log(
+                &own,
+                LogId::Event,
+                format!("dead office recovery ended ({why})"),
+            );
         }
     }
 }

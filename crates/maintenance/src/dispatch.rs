@@ -66,11 +66,21 @@ pub fn dispatch(d: &DispatchInput) -> Dispatch {
     let locked = s.admin == Locked;
     let ue_in_service = s.in_service();
     let insv = !d.ar_disabled && ue_in_service;
-    let r = |route, row, oos| Dispatch { route, insv_test: insv, oos_test: oos, row };
+    let r = |route, row, oos| Dispatch {
+        route,
+        insv_test: insv,
+        oos_test: oos,
+        row,
+    };
 
     // Row 1 (row 2, the password handler, is not carried: no /etc/shadow watching in steward).
     if d.action == A::Delete {
-        return Dispatch { route: Route::Delete, insv_test: false, oos_test: false, row: 1 };
+        return Dispatch {
+            route: Route::Delete,
+            insv_test: false,
+            oos_test: false,
+            row: 1,
+        };
     }
     if d.action == A::Add {
         return r(Route::Add, 4, false);
@@ -87,13 +97,18 @@ pub fn dispatch(d: &DispatchInput) -> Dispatch {
     if d.action == A::Reboot {
         return r(Route::Reboot, 8, false);
     }
-    if (d.action == A::None && unlocked && s.oper == Enabled && s.avail == Av::Failed) || d.action == A::Enable {
+    if (d.action == A::None && unlocked && s.oper == Enabled && s.avail == Av::Failed)
+        || d.action == A::Enable
+    {
         return r(Route::Enable, 9, false);
     }
     if d.action == A::None
         && locked
         && s.oper == Disabled
-        && matches!(s.avail, Av::Offline | Av::Online | Av::OffDuty | Av::PowerOff)
+        && matches!(
+            s.avail,
+            Av::Offline | Av::Online | Av::OffDuty | Av::PowerOff
+        )
     {
         return r(Route::Idle, 10, true);
     }
@@ -126,7 +141,12 @@ pub fn dispatch(d: &DispatchInput) -> Dispatch {
         return r(Route::Reinstall, 18, false);
     }
     if d.system == SystemType::AioSimplex && d.action == A::None && locked {
-        return Dispatch { route: Route::Idle, insv_test: true, oos_test: true, row: 19 };
+        return Dispatch {
+            route: Route::Idle,
+            insv_test: true,
+            oos_test: true,
+            row: 19,
+        };
     }
     if matches!(d.action, A::PowerOff | A::PowerOn) {
         return r(Route::Power, 20, true);
@@ -144,11 +164,19 @@ pub fn dispatch(d: &DispatchInput) -> Dispatch {
 pub fn auto_correction(admin: AdminState) -> (HostStates, Action) {
     match admin {
         AdminState::Unlocked => (
-            HostStates::new(AdminState::Unlocked, OperState::Disabled, Availability::Online),
+            HostStates::new(
+                AdminState::Unlocked,
+                OperState::Disabled,
+                Availability::Online,
+            ),
             Action::Unlock,
         ),
         AdminState::Locked => (
-            HostStates::new(AdminState::Locked, OperState::Disabled, Availability::Offline),
+            HostStates::new(
+                AdminState::Locked,
+                OperState::Disabled,
+                Availability::Offline,
+            ),
             Action::ForceLock,
         ),
     }
@@ -159,9 +187,14 @@ pub fn is_legal_steady_state(s: HostStates, system: SystemType, ar_disabled: boo
     use Availability as Av;
     match (s.admin, s.oper) {
         (AdminState::Locked, OperState::Disabled) => {
-            matches!(s.avail, Av::Offline | Av::Online | Av::PowerOff | Av::OffDuty)
+            matches!(
+                s.avail,
+                Av::Offline | Av::Online | Av::PowerOff | Av::OffDuty
+            )
         }
-        (AdminState::Unlocked, OperState::Enabled) => matches!(s.avail, Av::Available | Av::Degraded),
+        (AdminState::Unlocked, OperState::Enabled) => {
+            matches!(s.avail, Av::Available | Av::Degraded)
+        }
         (AdminState::Locked, OperState::Enabled) => {
             system == SystemType::AioSimplex && s.avail == Av::Available
         }

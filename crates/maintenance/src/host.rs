@@ -54,8 +54,13 @@ pub enum ArCause {
 }
 
 impl ArCause {
-    pub const ALL: [ArCause; 5] =
-        [ArCause::Config, ArCause::GoEnable, ArCause::HostServices, ArCause::Heartbeat, ArCause::Luks];
+    pub const ALL: [ArCause; 5] = [
+        ArCause::Config,
+        ArCause::GoEnable,
+        ArCause::HostServices,
+        ArCause::Heartbeat,
+        ArCause::Luks,
+    ];
 
     pub fn index(self) -> usize {
         self as usize
@@ -102,11 +107,18 @@ impl HostRecord {
     /// A record for a host that was just provisioned: locked, and offline until its agent speaks.
     pub fn new_install(spec: HostSpec, system: SystemType) -> Self {
         let subf = (system.is_aio() && spec.personality == Personality::Controller).then_some(
-            SubfunctionStates { oper: OperState::Disabled, avail: Availability::Offline },
+            SubfunctionStates {
+                oper: OperState::Disabled,
+                avail: Availability::Offline,
+            },
         );
         HostRecord {
             spec,
-            states: HostStates::new(AdminState::Locked, OperState::Disabled, Availability::Offline),
+            states: HostStates::new(
+                AdminState::Locked,
+                OperState::Disabled,
+                Availability::Offline,
+            ),
             subf,
             task: String::new(),
             action: Action::None,
@@ -123,9 +135,16 @@ impl HostRecord {
     /// A record for a host that is part of a running cluster: unlocked, enabled, available.
     pub fn in_service(spec: HostSpec, system: SystemType) -> Self {
         let mut r = HostRecord::new_install(spec, system);
-        r.states = HostStates::new(AdminState::Unlocked, OperState::Enabled, Availability::Available);
+        r.states = HostStates::new(
+            AdminState::Unlocked,
+            OperState::Enabled,
+            Availability::Available,
+        );
         if let Some(s) = r.subf.as_mut() {
-            *s = SubfunctionStates { oper: OperState::Enabled, avail: Availability::Available };
+            *s = SubfunctionStates {
+                oper: OperState::Enabled,
+                avail: Availability::Available,
+            };
         }
         r
     }

@@ -116,7 +116,9 @@ pub enum NodeCommand {
     LazyReboot,
     WipeDisk,
     /// Write both lock flags (`persist` = also the non-volatile backup).
-    Locked { persist: bool },
+    Locked {
+        persist: bool,
+    },
     Unlocked,
     RequestAlive,
     MainGoEnabled,
@@ -126,7 +128,10 @@ pub enum NodeCommand {
 
 impl NodeCommand {
     pub fn is_destructive(self) -> bool {
-        matches!(self, NodeCommand::Reboot | NodeCommand::LazyReboot | NodeCommand::WipeDisk)
+        matches!(
+            self,
+            NodeCommand::Reboot | NodeCommand::LazyReboot | NodeCommand::WipeDisk
+        )
     }
 }
 
@@ -163,16 +168,48 @@ pub enum HeartbeatControl {
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Event {
     Alive(AliveReport),
-    CommandAck { host: String, command: CommandId, network: Network },
-    GoEnabled { host: String, subfunction: bool, passed: bool, detail: String },
-    HostServices { host: String, passed: bool, detail: String },
-    Heartbeat { host: String, network: Network, event: HeartbeatEvent },
-    Bmc { host: String, request: BmcRequestId, outcome: BmcOutcome },
-    BmcAccess { host: String, accessible: bool },
-    Pmon { host: String, event: PmonEvent },
-    Hwmon { host: String, event: HwmonEvent },
+    CommandAck {
+        host: String,
+        command: CommandId,
+        network: Network,
+    },
+    GoEnabled {
+        host: String,
+        subfunction: bool,
+        passed: bool,
+        detail: String,
+    },
+    HostServices {
+        host: String,
+        passed: bool,
+        detail: String,
+    },
+    Heartbeat {
+        host: String,
+        network: Network,
+        event: HeartbeatEvent,
+    },
+    Bmc {
+        host: String,
+        request: BmcRequestId,
+        outcome: BmcOutcome,
+    },
+    BmcAccess {
+        host: String,
+        accessible: bool,
+    },
+    Pmon {
+        host: String,
+        event: PmonEvent,
+    },
+    Hwmon {
+        host: String,
+        event: HwmonEvent,
+    },
     /// The runtime reports whether the standby controller took over after a swact request.
-    SwactResult { completed: bool },
+    SwactResult {
+        completed: bool,
+    },
 }
 
 impl Event {
@@ -197,17 +234,37 @@ impl Event {
 #[serde(rename_all = "kebab-case", tag = "effect")]
 pub enum Effect {
     /// Send a command to a node on the given networks.
-    Send { host: String, id: CommandId, command: NodeCommand, networks: Vec<Network>, cause: Cause },
+    Send {
+        host: String,
+        id: CommandId,
+        command: NodeCommand,
+        networks: Vec<Network>,
+        cause: Cause,
+    },
     /// Ask the host's BMC for something; the result comes back as [`Event::Bmc`].
-    Bmc { host: String, id: BmcRequestId, op: BmcOp, cause: Cause },
+    Bmc {
+        host: String,
+        id: BmcRequestId,
+        op: BmcOp,
+        cause: Cause,
+    },
     /// Start or stop heartbeat monitoring of a host (`host` None: cluster-wide control).
-    Heartbeat { host: Option<String>, control: HeartbeatControl },
+    Heartbeat {
+        host: Option<String>,
+        control: HeartbeatControl,
+    },
     Alarm(AlarmChange),
     Log(CustomerLog),
     /// The host's record changed: persist it (read it back with `Maintenance::host`).
-    HostChanged { host: String },
-    HostRemoved { host: String },
+    HostChanged {
+        host: String,
+    },
+    HostRemoved {
+        host: String,
+    },
     Journal(JournalEntry),
     /// Hand the active role to the standby controller.
-    Swact { to: String },
+    Swact {
+        to: String,
+    },
 }

@@ -209,7 +209,10 @@ mod tests {
         for a in Availability::ALL {
             assert_eq!(a.as_str().parse::<Availability>().unwrap(), *a);
         }
-        assert_eq!("compute".parse::<Personality>().unwrap(), Personality::Worker);
+        assert_eq!(
+            "compute".parse::<Personality>().unwrap(),
+            Personality::Worker
+        );
         assert!("Locked".parse::<AdminState>().is_err(), "parsing is strict");
         let json = serde_json_like(&Availability::PowerOff);
         assert_eq!(json, "power-off");

@@ -59,7 +59,8 @@ pub const POWERING_OFF: &str = "Powering Off";
 pub const POWER_OFF_FAILED: &str = "Power-Off Failed";
 pub const POWER_OFF_COMPLETED: &str = "Power-Off Completed";
 
-pub const CRITICAL_POWER_DOWN: &str = "Critical Event Power-Down ; due to persistent critical sensor";
+pub const CRITICAL_POWER_DOWN: &str =
+    "Critical Event Power-Down ; due to persistent critical sensor";
 
 pub const REINSTALLING: &str = "Reinstalling";
 pub const REINSTALL_WAIT_BMC: &str = "Reinstall Wait ; BMC not accessible";
@@ -72,9 +73,11 @@ pub const SWACT_COMPLETE: &str = "Swact: Complete";
 pub const SWACT_FAILED: &str = "Swact: Failed";
 pub const SWACT_TIMEOUT: &str = "Swact: Timeout";
 
-pub const SELF_REBOOT_STANDBY: &str = "Please stand-by while the active controller gracefully reboots";
+pub const SELF_REBOOT_STANDBY: &str =
+    "Please stand-by while the active controller gracefully reboots";
 pub const SELF_UNLOCK: &str = "Unlocking active controller, please stand-by while it reboots";
-pub const CRITICAL_REQUEST_SWACT: &str = "Critical failure.Requesting SWACT to enabled standby controller";
+pub const CRITICAL_REQUEST_SWACT: &str =
+    "Critical failure.Requesting SWACT to enabled standby controller";
 pub const CRITICAL_NO_STANDBY: &str = "Critical failure.Please provision/enable standby controller";
 
 /// Powercycle task lines carry counters.

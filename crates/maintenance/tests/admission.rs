@@ -61,19 +61,28 @@ fn every_combination_obeys_the_rules() {
         let r = admit(&i);
         let locked = i.states.admin == AdminState::Locked;
         if let Err(refusal) = &r {
-            assert!(refusal.0.len() > 10 && refusal.0.ends_with('.'), "vague refusal {refusal:?} for {i:?}");
+            assert!(
+                refusal.0.len() > 10 && refusal.0.ends_with('.'),
+                "vague refusal {refusal:?} for {i:?}"
+            );
             continue;
         }
         accepted += 1;
         let ctx = format!("accepted {i:?}");
-        assert!(!i.swact_in_progress, "a running swact blocks everything: {ctx}");
+        assert!(
+            !i.swact_in_progress,
+            "a running swact blocks everything: {ctx}"
+        );
         assert_ne!(i.in_progress, Action::Delete, "{ctx}");
         use OperatorAction as Op;
         match i.action {
             Op::Lock | Op::ForceLock => {
                 assert!(!locked, "{ctx}");
                 if i.is_active_controller {
-                    assert!(i.system == SystemType::AioSimplex && i.action == Op::Lock, "{ctx}");
+                    assert!(
+                        i.system == SystemType::AioSimplex && i.action == Op::Lock,
+                        "{ctx}"
+                    );
                 }
             }
             Op::Unlock => assert!(locked, "{ctx}"),
@@ -101,10 +110,16 @@ fn every_combination_obeys_the_rules() {
                 (Op::ForceLock, _) | (Op::Lock, Action::Unlock) | (Op::PowerOn, Action::PowerOff)
             );
             assert!(ok, "{ctx}");
-            assert!(!matches!(running, Action::Swact | Action::ForceLock), "{ctx}");
+            assert!(
+                !matches!(running, Action::Swact | Action::ForceLock),
+                "{ctx}"
+            );
         }
     }
-    assert!(total > 500_000, "the enumeration covers the space ({total})");
+    assert!(
+        total > 500_000,
+        "the enumeration covers the space ({total})"
+    );
     assert!(accepted > 1000);
 }
 
@@ -112,7 +127,11 @@ fn every_combination_obeys_the_rules() {
 fn operator_messages_match_the_reference() {
     let base = AdmissionInput {
         action: OperatorAction::Lock,
-        states: HostStates::new(AdminState::Unlocked, OperState::Enabled, Availability::Available),
+        states: HostStates::new(
+            AdminState::Unlocked,
+            OperState::Enabled,
+            Availability::Available,
+        ),
         personality: Personality::Controller,
         system: SystemType::Standard,
         is_active_controller: true,
@@ -121,19 +140,43 @@ fn operator_messages_match_the_reference() {
         bmc_provisioned: true,
         swact_in_progress: false,
     };
-    assert!(admit(&base).unwrap_err().0.starts_with("Cannot lock the active controller"));
-    let unlocked_delete = AdmissionInput { action: OperatorAction::Delete, is_active_controller: false, ..base };
-    assert!(admit(&unlocked_delete).unwrap_err().0.contains("lock it first"));
+    assert!(admit(&base)
+        .unwrap_err()
+        .0
+        .starts_with("Cannot lock the active controller"));
+    let unlocked_delete = AdmissionInput {
+        action: OperatorAction::Delete,
+        is_active_controller: false,
+        ..base
+    };
+    assert!(admit(&unlocked_delete)
+        .unwrap_err()
+        .0
+        .contains("lock it first"));
     let no_bmc = AdmissionInput {
         action: OperatorAction::Reset,
         is_active_controller: false,
         bmc_provisioned: false,
-        states: HostStates::new(AdminState::Locked, OperState::Disabled, Availability::Online),
+        states: HostStates::new(
+            AdminState::Locked,
+            OperState::Disabled,
+            Availability::Online,
+        ),
         ..base
     };
-    assert!(admit(&no_bmc).unwrap_err().0.contains("BMC is not provisioned"));
-    let no_standby = AdmissionInput { action: OperatorAction::Swact, standby_enabled: false, ..base };
-    assert!(admit(&no_standby).unwrap_err().0.contains("No enabled standby"));
+    assert!(admit(&no_bmc)
+        .unwrap_err()
+        .0
+        .contains("BMC is not provisioned"));
+    let no_standby = AdmissionInput {
+        action: OperatorAction::Swact,
+        standby_enabled: false,
+        ..base
+    };
+    assert!(admit(&no_standby)
+        .unwrap_err()
+        .0
+        .contains("No enabled standby"));
 }
 
 fn spec(name: &str, p: Personality, ip: &str) -> HostSpec {
@@ -144,7 +187,11 @@ fn spec(name: &str, p: Personality, ip: &str) -> HostSpec {
         mgmt_ip: Some(ip.into()),
         mgmt_mac: Some(format!("mac-{ip}")),
         cluster_ip: None,
-        bmc: Some(BmcSpec { protocol: BmcProtocol::Redfish, address: format!("bmc-{ip}"), username: "root".into() }),
+        bmc: Some(BmcSpec {
+            protocol: BmcProtocol::Redfish,
+            address: format!("bmc-{ip}"),
+            username: "root".into(),
+        }),
     }
 }
 
@@ -155,24 +202,42 @@ fn add_refuses_duplicates_reserved_names_and_a_third_controller() {
     let existing = [&c0, &c1];
     let sys = SystemType::Standard;
     let third = spec("controller-2", Personality::Controller, "10.0.0.3");
-    assert!(admit_add(&third, &existing, sys).unwrap_err().0.contains("third"));
+    assert!(admit_add(&third, &existing, sys)
+        .unwrap_err()
+        .0
+        .contains("third"));
     let second_sx = admit_add(&c1, &[&c0], SystemType::AioSimplex).unwrap_err();
     assert!(second_sx.0.contains("second"), "{second_sx}");
     let reserved = spec("storage-0", Personality::Worker, "10.0.0.4");
-    assert!(admit_add(&reserved, &existing, sys).unwrap_err().0.contains("reserved"));
+    assert!(admit_add(&reserved, &existing, sys)
+        .unwrap_err()
+        .0
+        .contains("reserved"));
     let dup_name = spec("controller-1", Personality::Controller, "10.0.0.9");
-    assert!(admit_add(&dup_name, &[&c0], sys).is_ok(), "one controller so far");
+    assert!(
+        admit_add(&dup_name, &[&c0], sys).is_ok(),
+        "one controller so far"
+    );
     let w = spec("worker-0", Personality::Worker, "10.0.0.5");
     assert!(admit_add(&w, &existing, sys).is_ok());
     let dup_ip = spec("worker-1", Personality::Worker, "10.0.0.1");
-    assert!(admit_add(&dup_ip, &existing, sys).unwrap_err().0.contains("already used"));
+    assert!(admit_add(&dup_ip, &existing, sys)
+        .unwrap_err()
+        .0
+        .contains("already used"));
     let mut dup_mac = spec("worker-2", Personality::Worker, "10.0.0.6");
     dup_mac.mgmt_mac = c0.mgmt_mac.clone();
-    assert!(admit_add(&dup_mac, &existing, sys).unwrap_err().0.contains("MAC"));
+    assert!(admit_add(&dup_mac, &existing, sys)
+        .unwrap_err()
+        .0
+        .contains("MAC"));
     let mut none = spec("none", Personality::Worker, "10.0.0.7");
     assert!(admit_add(&none, &existing, sys).is_err());
     none.name = "bad name!".into();
-    assert!(admit_add(&none, &existing, sys).unwrap_err().0.contains("not a valid hostname"));
+    assert!(admit_add(&none, &existing, sys)
+        .unwrap_err()
+        .0
+        .contains("not a valid hostname"));
     let storage_aio = spec("storage-1", Personality::Storage, "10.0.0.8");
     assert!(admit_add(&storage_aio, &[&c0], SystemType::AioDuplex).is_err());
 }

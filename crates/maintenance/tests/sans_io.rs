@@ -8,9 +8,14 @@ const ALLOWED_DEPENDENCIES: &[&str] = &["serde", "thiserror", "toml"];
 
 #[test]
 fn cargo_toml_names_only_pure_crates() {
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
     let doc: toml::Table = manifest.parse().unwrap();
-    let deps = doc.get("dependencies").and_then(|d| d.as_table()).cloned().unwrap_or_default();
+    let deps = doc
+        .get("dependencies")
+        .and_then(|d| d.as_table())
+        .cloned()
+        .unwrap_or_default();
     for name in deps.keys() {
         assert!(
             ALLOWED_DEPENDENCIES.contains(&name.as_str()),
@@ -22,7 +27,13 @@ fn cargo_toml_names_only_pure_crates() {
 #[test]
 fn sources_use_no_io_threads_or_clock() {
     let forbidden = [
-        "std::net", "std::fs", "std::thread", "std::process", "SystemTime", "std::time::Instant", "tokio",
+        "std::net",
+        "std::fs",
+        "std::thread",
+        "std::process",
+        "SystemTime",
+        "std::time::Instant",
+        "tokio",
         "std::io::",
     ];
     let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
@@ -35,7 +46,11 @@ fn sources_use_no_io_threads_or_clock() {
             }
             let text = std::fs::read_to_string(&path).unwrap();
             for f in forbidden {
-                assert!(!text.contains(f), "{} uses `{f}`: the core must stay sans-IO", path.display());
+                assert!(
+                    !text.contains(f),
+                    "{} uses `{f}`: the core must stay sans-IO",
+                    path.display()
+                );
             }
         }
     }

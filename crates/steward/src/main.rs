@@ -49,9 +49,10 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Config(ConfigCommand::Check { file }) => {
-            let text =
-                std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            Config::from_toml(&text).with_context(|| format!("{} is not a valid configuration", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            Config::from_toml(&text)
+                .with_context(|| format!("{} is not a valid configuration", file.display()))?;
             println!("{}: ok", file.display());
             Ok(())
         }

@@ -52,9 +52,9 @@ impl Maintenance {
                 if !(s.admin == AdminState::Unlocked && s.oper == OperState::Disabled) {
                     self.clear(&name, AlarmId::Enable);
                 }
-                if s.admin == AdminState::Locked && s.oper == OperState::Disabled
-                    || s.admin == AdminState::Locked && self.system.system_type == SystemType::AioSimplex
-                {
+                let locked_steady = s.oper == OperState::Disabled
+                    || self.system.system_type == SystemType::AioSimplex;
+                if s.admin == AdminState::Locked && locked_steady {
                     self.raise(&name, AlarmId::Locked, Severity::Warning);
                 } else {
                     self.clear(&name, AlarmId::Locked);
@@ -74,9 +74,17 @@ impl Maintenance {
                         }
                         let self_host = self.is_self(h);
                         let states = if self_host {
-                            HostStates::new(AdminState::Unlocked, OperState::Enabled, Availability::Degraded)
+                            HostStates::new(
+                                AdminState::Unlocked,
+                                OperState::Enabled,
+                                Availability::Degraded,
+                            )
                         } else {
-                            HostStates::new(AdminState::Unlocked, OperState::Disabled, Availability::Failed)
+                            HostStates::new(
+                                AdminState::Unlocked,
+                                OperState::Disabled,
+                                Availability::Failed,
+                            )
                         };
                         self.write_states(h, states);
                         h.rec.queued.clear();
@@ -107,10 +115,15 @@ impl Maintenance {
                     h.hb_loss_in_soak = false;
                     h.timer = None;
                     // Lost during the add soak: graceful recovery takes over.
-                    let avail =
-                        if h.rec.power == PowerState::Off { Availability::PowerOff } else { Availability::Failed };
+                    let avail = if h.rec.power == PowerState::Off {
+                        Availability::PowerOff
+                    } else {
+                        Availability::Failed
+                    };
                     self.set_oper_avail(h, OperState::Disabled, avail);
-                    h.rec.queued.retain(|(a, _)| !matches!(a, Action::Enable | Action::Recover));
+                    h.rec
+                        .queued
+                        .retain(|(a, _)| !matches!(a, Action::Enable | Action::Recover));
                     self.add_done(h);
                     if h.rec.action == Action::None {
                         self.set_action(h, Action::Recover, None);

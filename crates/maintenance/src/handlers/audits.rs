@@ -52,10 +52,16 @@ impl Maintenance {
         let s = h.rec.states;
         let watched = !matches!(
             s.avail,
-            Availability::Available | Availability::Degraded | Availability::OffDuty | Availability::InTest
+            Availability::Available
+                | Availability::Degraded
+                | Availability::OffDuty
+                | Availability::InTest
                 | Availability::NotInstalled
         ) && h.rec.ar_disabled.is_none()
-            && !matches!(h.stage, super::Stage::Enable(super::enable::EnableStage::FailureWait));
+            && !matches!(
+                h.stage,
+                super::Stage::Enable(super::enable::EnableStage::FailureWait)
+            );
         if h.locked() {
             let persist = self.system.system_type != SystemType::AioSimplex;
             if h.alive.last.is_some_and(|t| now.since(t) < period * 3) {
@@ -70,8 +76,15 @@ impl Maintenance {
             h.online_misses = 0;
             h.online_hits += 1;
             // From power-off, five good periods in a row are needed (a BMC can glitch).
-            let needed = if s.avail == Availability::PowerOff { 5 } else { 1 };
-            if s.avail != Availability::Online && h.online_hits >= needed && h.rec.action != Action::PowerOff {
+            let needed = if s.avail == Availability::PowerOff {
+                5
+            } else {
+                1
+            };
+            if s.avail != Availability::Online
+                && h.online_hits >= needed
+                && h.rec.action != Action::PowerOff
+            {
                 self.set_avail(h, Availability::Online);
                 if h.rec.subf.is_some() && h.locked() {
                     self.set_subf(h, OperState::Disabled, Availability::Online);
@@ -91,12 +104,10 @@ impl Maintenance {
     }
 
     /// A locked host went silent. Nothing is done to it: a locked host is never auto-recovered.
+    #[cfg_attr(not(feature = "mutation-recover-locked"), allow(unused_variables))]
     fn locked_host_went_offline(&mut self, h: &mut HostRt) {
-        if !h.locked() {
-            return;
-        }
         #[cfg(feature = "mutation-recover-locked")]
-        if h.rec.bmc_provisioned() && h.rec.action == Action::None {
+        if h.locked() && h.rec.bmc_provisioned() && h.rec.action == Action::None {
             // Deliberate bug: "recover" a locked host with a BMC reset.
             self.bmc(h, crate::io::BmcOp::PowerReset);
             h.bmc_req = None;
@@ -146,7 +157,10 @@ impl Maintenance {
         // AIO controller: the worker subfunction recovers on its own when it fails in service.
         if h.is_aio_controller(self.system.system_type) && h.unlocked() {
             if let Some(sf) = h.rec.subf {
-                if sf.oper == OperState::Disabled && h.rec.action == Action::None && h.rec.states.in_service() {
+                if sf.oper == OperState::Disabled
+                    && h.rec.action == Action::None
+                    && h.rec.states.in_service()
+                {
                     self.set_action(h, Action::EnableSubf, None);
                 }
             }

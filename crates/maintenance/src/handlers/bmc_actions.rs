@@ -38,18 +38,29 @@ pub(crate) struct PowerFsm {
 
 impl PowerFsm {
     pub fn new(on: bool, now: Instant) -> Self {
-        PowerFsm { on, stage: PfStage::Query, deadline: now, attempts: 0 }
+        PowerFsm {
+            on,
+            stage: PfStage::Query,
+            deadline: now,
+            attempts: 0,
+        }
     }
 }
 
 impl Maintenance {
     /// Advance the power sub-FSM stored in `h.power_fsm`.
     pub(crate) fn step_power(&mut self, h: &mut HostRt) -> PfStatus {
-        let Some(mut f) = h.power_fsm else { return PfStatus::Failed("no power action".into()) };
+        let Some(mut f) = h.power_fsm else {
+            return PfStatus::Failed("no power action".into());
+        };
         let now = self.now;
         let t = self.cfg.timeouts.clone();
         let max = self.cfg.thresholds.power_action_retries;
-        let goal = if f.on { PowerState::On } else { PowerState::Off };
+        let goal = if f.on {
+            PowerState::On
+        } else {
+            PowerState::Off
+        };
         if !h.rec.bmc_provisioned() {
             h.power_fsm = None;
             return PfStatus::Failed("BMC is not provisioned".into());
@@ -80,7 +91,11 @@ impl Maintenance {
                         }
                         Some(BmcOutcome::Done(_)) => {
                             // Query errors count as "not in goal state": act.
-                            let op = if f.on { BmcOp::PowerOn } else { BmcOp::PowerOff };
+                            let op = if f.on {
+                                BmcOp::PowerOn
+                            } else {
+                                BmcOp::PowerOff
+                            };
                             self.bmc(h, op);
                             f.stage = PfStage::ActWait;
                             f.deadline = now + t.command_ack_timeout.0 * 6;
@@ -96,7 +111,12 @@ impl Maintenance {
                         return PfStatus::Failed("could not query power state".into());
                     }
                     f.stage = PfStage::RetryWait;
-                    f.deadline = now + if f.on { t.power_on_retry_wait.0 } else { t.power_off_retry_wait.0 };
+                    f.deadline = now
+                        + if f.on {
+                            t.power_on_retry_wait.0
+                        } else {
+                            t.power_off_retry_wait.0
+                        };
                     self.power_retry_task(h, f.on, f.attempts, max);
                     break;
                 }
@@ -113,10 +133,18 @@ impl Maintenance {
                     f.attempts += 1;
                     if f.attempts > max {
                         h.power_fsm = None;
-                        return PfStatus::Failed(format!("power {} not confirmed by the BMC", if f.on { "on" } else { "off" }));
+                        return PfStatus::Failed(format!(
+                            "power {} not confirmed by the BMC",
+                            if f.on { "on" } else { "off" }
+                        ));
                     }
                     f.stage = PfStage::RetryWait;
-                    f.deadline = now + if f.on { t.power_on_retry_wait.0 } else { t.power_off_retry_wait.0 };
+                    f.deadline = now
+                        + if f.on {
+                            t.power_on_retry_wait.0
+                        } else {
+                            t.power_off_retry_wait.0
+                        };
                     self.power_retry_task(h, f.on, f.attempts, max);
                     break;
                 }
@@ -147,7 +175,14 @@ impl Maintenance {
         let on = h.rec.action == Action::PowerOn;
         let now = self.now;
         if let Stage::Power(PowerStage::Start) = h.stage {
-            self.set_task(h, if on { task::POWER_ON_REQUESTED } else { task::POWER_OFF_REQUESTED });
+            self.set_task(
+                h,
+                if on {
+                    task::POWER_ON_REQUESTED
+                } else {
+                    task::POWER_OFF_REQUESTED
+                },
+            );
             if !on {
                 self.heartbeat(h, HeartbeatControl::Stop);
             }
@@ -156,7 +191,11 @@ impl Maintenance {
         }
         match self.step_power(h) {
             PfStatus::Running => {
-                let busy = if on { task::POWERING_ON } else { task::POWERING_OFF };
+                let busy = if on {
+                    task::POWERING_ON
+                } else {
+                    task::POWERING_OFF
+                };
                 if !h.rec.task.contains("retrying") {
                     self.set_task(h, busy);
                 }
@@ -166,6 +205,8 @@ impl Maintenance {
                 let name = h.name().to_string();
                 if on {
                     h.powered_on_at = Some(now);
+                    // The operator powered it on: a permanent critical-sensor power-down is over.
+                    h.powercycle = Default::default();
                     h.online_hits = 0;
                     if h.rec.states.avail == Availability::PowerOff {
                         self.set_avail(h, Availability::Offline);
@@ -175,7 +216,11 @@ impl Maintenance {
                     h.offline_audit = None;
                     self.set_avail(h, Availability::PowerOff);
                 }
-                let text = if on { task::POWER_ON_COMPLETED } else { task::POWER_OFF_COMPLETED };
+                let text = if on {
+                    task::POWER_ON_COMPLETED
+                } else {
+                    task::POWER_OFF_COMPLETED
+                };
                 self.hold_task(h, text);
                 let held = h.task_clear_at;
                 self.ar_enable(h);
@@ -184,7 +229,11 @@ impl Maintenance {
             }
             PfStatus::Failed(why) => {
                 h.timer = None;
-                let base = if on { task::POWER_ON_FAILED } else { task::POWER_OFF_FAILED };
+                let base = if on {
+                    task::POWER_ON_FAILED
+                } else {
+                    task::POWER_OFF_FAILED
+                };
                 let text = format!("{base} - {why}");
                 self.hold_task(h, &text);
                 let held = h.task_clear_at;
@@ -250,7 +299,10 @@ impl Maintenance {
                 None => {}
             },
             ResetStage::OfflineWait => {
-                let down = matches!(h.rec.states.avail, Availability::Offline | Availability::PowerOff);
+                let down = matches!(
+                    h.rec.states.avail,
+                    Availability::Offline | Availability::PowerOff
+                );
                 if down || h.rebooted_since_request() {
                     h.timer = None;
                     self.hold_task(h, task::RESET_COMPLETED);
@@ -275,17 +327,28 @@ impl Maintenance {
         let max = self.cfg.thresholds.reset_action_retries;
         h.retries += 1;
         if h.retries > max {
-            let text = if inaccessible { task::RESET_FAILED_NOT_ACCESSIBLE } else { "Reset Failed" };
+            let text = if inaccessible {
+                task::RESET_FAILED_NOT_ACCESSIBLE
+            } else {
+                "Reset Failed"
+            };
             return self.reset_fail(h, text);
         }
         let text = if inaccessible {
-            format!("Reset Failed - BMC not accessible, retry {} of {max}", h.retries)
+            format!(
+                "Reset Failed - BMC not accessible, retry {} of {max}",
+                h.retries
+            )
         } else {
             task::reset_retrying(h.retries, max)
         };
         self.set_task(h, &text);
         let t = &self.cfg.timeouts;
-        let wait = if inaccessible { t.bmc_inaccessible_retry_wait.0 } else { t.command_ack_timeout.0 };
+        let wait = if inaccessible {
+            t.bmc_inaccessible_retry_wait.0
+        } else {
+            t.command_ack_timeout.0
+        };
         h.timer = Some(self.now + wait);
         h.stage = Stage::Reset(ResetStage::RetryWait);
     }
@@ -294,7 +357,12 @@ impl Maintenance {
         h.timer = None;
         self.hold_task(h, text);
         let held = h.task_clear_at;
-        self.end_action(h, ActionOutcome::Failed { reason: text.to_string() });
+        self.end_action(
+            h,
+            ActionOutcome::Failed {
+                reason: text.to_string(),
+            },
+        );
         h.task_clear_at = held;
     }
 
@@ -337,14 +405,23 @@ impl Maintenance {
                 PfStatus::Done => {
                     self.set_avail(h, Availability::PowerOff);
                     if h.powercycle.blocked {
-                        // Permanent power-down: the action stays set on an unlocked host so nothing
-                        // auto-recovers it; the operator must lock it.
+                        // Permanent power-down. On an unlocked host the action stays set so nothing
+                        // auto-recovers it until the operator locks it; a locked host is simply done.
                         h.timer = None;
-                        h.stage = Stage::PowerCycle(PcStage::Blocked);
+                        if h.unlocked() {
+                            h.stage = Stage::PowerCycle(PcStage::Blocked);
+                        } else {
+                            let text = h.rec.task.clone();
+                            self.end_action(h, ActionOutcome::Completed);
+                            self.set_task(h, &text);
+                        }
                         return;
                     }
                     let mins = t.powercycle_cooloff.0.as_secs().div_ceil(60);
-                    let text = task::powercycle(h.powercycle.attempts, &format!("power-on in {mins} minute(s)"));
+                    let text = task::powercycle(
+                        h.powercycle.attempts,
+                        &format!("power-on in {mins} minute(s)"),
+                    );
                     self.set_task(h, &text);
                     h.timer = Some(now + t.powercycle_cooloff.0);
                     h.stage = Stage::PowerCycle(PcStage::Cooloff);
@@ -375,7 +452,10 @@ impl Maintenance {
             PcStage::OnlineWait => {
                 if h.rebooted_since_request() {
                     let mins = t.powercycle_holdoff.0.as_secs().div_ceil(60);
-                    let text = task::powercycle(h.powercycle.attempts, &format!("recovery in {mins} minute(s)"));
+                    let text = task::powercycle(
+                        h.powercycle.attempts,
+                        &format!("recovery in {mins} minute(s)"),
+                    );
                     self.set_task(h, &text);
                     h.timer = Some(now + t.powercycle_holdoff.0);
                     h.stage = Stage::PowerCycle(PcStage::Holdoff);
@@ -394,14 +474,7 @@ impl Maintenance {
                     }
                 }
             }
-            PcStage::Blocked => {
-                if h.locked() {
-                    h.powercycle.blocked = false;
-                    h.powercycle.attempts = 0;
-                    self.set_task(h, "");
-                    self.end_action(h, ActionOutcome::Completed);
-                }
-            }
+            PcStage::Blocked => {} // waits for the operator's lock, which replaces this action
         }
     }
 
@@ -409,8 +482,14 @@ impl Maintenance {
         h.timer = None;
         let text = task::powercycle(h.powercycle.attempts, "failed");
         self.set_task(h, &text);
-        h.powercycle.monitor_until = Some(self.now + self.cfg.timeouts.powercycle_recovery_monitor.0);
-        self.end_action(h, ActionOutcome::Failed { reason: why.to_string() });
+        h.powercycle.monitor_until =
+            Some(self.now + self.cfg.timeouts.powercycle_recovery_monitor.0);
+        self.end_action(
+            h,
+            ActionOutcome::Failed {
+                reason: why.to_string(),
+            },
+        );
     }
 }
 

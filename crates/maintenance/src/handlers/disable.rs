@@ -46,7 +46,11 @@ impl Maintenance {
                 if force {
                     s.oper = OperState::Disabled;
                     if !matches!(s.avail, Availability::PowerOff | Availability::Offline) {
-                        s.avail = if was_in_service { Availability::Online } else { Availability::Offline };
+                        s.avail = if was_in_service {
+                            Availability::Online
+                        } else {
+                            Availability::Offline
+                        };
                     }
                 }
                 self.write_states(h, s);
@@ -57,9 +61,22 @@ impl Maintenance {
                 }
                 self.heartbeat(h, HeartbeatControl::Stop);
                 h.hb = Default::default();
-                let reachable = h.alive.last.is_some_and(|l| now.since(l) < t.alive_period.0 * 3);
-                if reachable && !matches!(h.rec.states.avail, Availability::Offline | Availability::PowerOff) {
-                    self.send(h, NodeCommand::StopServices, vec![Network::Mgmt], Cause::Routine);
+                let reachable = h
+                    .alive
+                    .last
+                    .is_some_and(|l| now.since(l) < t.alive_period.0 * 3);
+                if reachable
+                    && !matches!(
+                        h.rec.states.avail,
+                        Availability::Offline | Availability::PowerOff
+                    )
+                {
+                    self.send(
+                        h,
+                        NodeCommand::StopServices,
+                        vec![Network::Mgmt],
+                        Cause::Routine,
+                    );
                     h.services = None;
                     h.deadline2 = Some(now + t.command_ack_timeout.0);
                     h.timer = Some(now + t.command_ack_timeout.0 + t.host_services_timeout.0);
@@ -74,7 +91,11 @@ impl Maintenance {
                 // reference treats that as a failed stop, which is only logged.
                 let unacked = !h.cmd_acked && h.deadline2.is_some_and(|d| now >= d);
                 if unacked {
-                    self.log(&name, LogId::Command, format!("{name} stop host services not acknowledged"));
+                    self.log(
+                        &name,
+                        LogId::Command,
+                        format!("{name} stop host services not acknowledged"),
+                    );
                     h.deadline2 = None;
                     h.timer = None;
                     h.stage = Stage::Disable(DisableStage::ForceLockReset);
@@ -86,12 +107,20 @@ impl Maintenance {
                 let result = h.services.take();
                 if let Some((passed, detail)) = &result {
                     if !passed {
-                        self.log(&name, LogId::Command, format!("{name} stop host services failed: {detail}"));
+                        self.log(
+                            &name,
+                            LogId::Command,
+                            format!("{name} stop host services failed: {detail}"),
+                        );
                     }
                 }
                 if result.is_some() || h.timer_rang(now) {
                     if result.is_none() {
-                        self.log(&name, LogId::Command, format!("{name} stop host services timed out"));
+                        self.log(
+                            &name,
+                            LogId::Command,
+                            format!("{name} stop host services timed out"),
+                        );
                     }
                     h.timer = None;
                     h.stage = Stage::Disable(DisableStage::ForceLockReset);
@@ -102,7 +131,10 @@ impl Maintenance {
                 // Only an operator's force-lock reboots the host; an auto-corrected lock never does.
                 let reboot = force
                     && h.rec.action_id.is_some()
-                    && !matches!(h.rec.states.avail, Availability::Offline | Availability::PowerOff);
+                    && !matches!(
+                        h.rec.states.avail,
+                        Availability::Offline | Availability::PowerOff
+                    );
                 if !reboot {
                     h.stage = Stage::Disable(DisableStage::TaskStateUpdate);
                     return self.disable_handler(h);
@@ -129,7 +161,10 @@ impl Maintenance {
             DisableStage::TaskStateUpdate => {
                 let persist = self.system.system_type != SystemType::AioSimplex;
                 self.notify(h, NodeCommand::Locked { persist }, h.networks());
-                let heard = h.alive.last.is_some_and(|l| now.since(l) < t.alive_period.0 * 3);
+                let heard = h
+                    .alive
+                    .last
+                    .is_some_and(|l| now.since(l) < t.alive_period.0 * 3);
                 let avail = match h.rec.states.avail {
                     Availability::PowerOff => Availability::PowerOff,
                     Availability::Offline | Availability::Failed => Availability::Offline,
@@ -137,7 +172,8 @@ impl Maintenance {
                     _ => Availability::Offline,
                 };
                 // A simplex controller locked on itself stays enabled (§1.4 row 19).
-                let simplex_self = self.system.system_type == SystemType::AioSimplex && self.is_self(h);
+                let simplex_self =
+                    self.system.system_type == SystemType::AioSimplex && self.is_self(h);
                 let (oper, avail) = if simplex_self {
                     (OperState::Enabled, Availability::Available)
                 } else {

@@ -81,7 +81,9 @@ impl Maintenance {
                 }
                 self.set_oper_avail(h, OperState::Disabled, avail);
                 self.heartbeat(h, HeartbeatControl::Stop);
-                let recently_powered = h.powered_on_at.is_some_and(|p| now.since(p) < t.recent_power_on.0);
+                let recently_powered = h
+                    .powered_on_at
+                    .is_some_and(|p| now.since(p) < t.recent_power_on.0);
                 if recently_powered {
                     self.set_task(h, task::BOOTING);
                     h.boot_id_before = h.alive.boot_id.filter(|_| false);
@@ -155,8 +157,18 @@ impl Maintenance {
                     if h.rec.states.avail != Availability::Online {
                         self.set_avail(h, Availability::Online);
                     }
-                    self.send(h, NodeCommand::Unlocked, vec![Network::Mgmt], Cause::Routine);
-                    self.send(h, NodeCommand::MainGoEnabled, vec![Network::Mgmt], Cause::Routine);
+                    self.send(
+                        h,
+                        NodeCommand::Unlocked,
+                        vec![Network::Mgmt],
+                        Cause::Routine,
+                    );
+                    self.send(
+                        h,
+                        NodeCommand::MainGoEnabled,
+                        vec![Network::Mgmt],
+                        Cause::Routine,
+                    );
                     h.goenabled = None;
                     self.set_avail(h, Availability::InTest);
                     self.set_task(h, task::TESTING);
@@ -176,7 +188,8 @@ impl Maintenance {
             EnableStage::GoEnabledWait => {
                 let f = h.alive.flags;
                 let result = h.goenabled.take();
-                let failed = matches!(result, Some((false, _))) || f.main_goenable_failed || f.not_healthy;
+                let failed =
+                    matches!(result, Some((false, _))) || f.main_goenable_failed || f.not_healthy;
                 if failed {
                     self.set_task(h, task::INTEST_FAILED_REENABLING);
                     return self.enable_fail(h, Some(ArCause::GoEnable));
@@ -217,8 +230,11 @@ impl Maintenance {
             EnableStage::StateChange => {
                 h.timer = None;
                 self.set_task(h, "");
-                let avail =
-                    if h.rec.degrade.is_empty() { Availability::Available } else { Availability::Degraded };
+                let avail = if h.rec.degrade.is_empty() {
+                    Availability::Available
+                } else {
+                    Availability::Degraded
+                };
                 self.set_oper_avail(h, OperState::Enabled, avail);
                 self.clear(&name, AlarmId::Enable);
                 self.clear(&name, AlarmId::Config);
@@ -270,7 +286,11 @@ impl Maintenance {
     /// instead), end the operator's unlock as failed, retry after the cause's interval.
     pub(crate) fn enable_failure(&mut self, h: &mut HostRt) {
         let name = h.name().to_string();
-        let reason = if h.rec.task.is_empty() { "enable failed".to_string() } else { h.rec.task.clone() };
+        let reason = if h.rec.task.is_empty() {
+            "enable failed".to_string()
+        } else {
+            h.rec.task.clone()
+        };
         self.heartbeat(h, HeartbeatControl::Stop);
         self.raise(&name, AlarmId::Enable, Severity::Critical);
         h.clear_pending_io();

@@ -21,13 +21,24 @@ impl Maintenance {
                     h.cmd_acked = true;
                 }
             }
-            Event::GoEnabled { subfunction, passed, detail, .. } => {
-                let slot = if subfunction { &mut h.subf_goenabled } else { &mut h.goenabled };
+            Event::GoEnabled {
+                subfunction,
+                passed,
+                detail,
+                ..
+            } => {
+                let slot = if subfunction {
+                    &mut h.subf_goenabled
+                } else {
+                    &mut h.goenabled
+                };
                 *slot = Some((passed, detail));
             }
             Event::HostServices { passed, detail, .. } => h.services = Some((passed, detail)),
             Event::Heartbeat { network, event, .. } => self.heartbeat_event(h, network, event),
-            Event::Bmc { request, outcome, .. } => {
+            Event::Bmc {
+                request, outcome, ..
+            } => {
                 if let BmcOutcome::Done(p) = &outcome {
                     h.rec.power = *p;
                 }
@@ -38,8 +49,8 @@ impl Maintenance {
             Event::BmcAccess { accessible, .. } => {
                 if h.rec.bmc_accessible != accessible && h.rec.bmc_provisioned() {
                     h.rec.bmc_accessible = accessible;
-                    h.bmc_alarm_at =
-                        (!accessible).then(|| self.now + self.cfg.timeouts.bmc_access_alarm_delay.0);
+                    h.bmc_alarm_at = (!accessible)
+                        .then(|| self.now + self.cfg.timeouts.bmc_access_alarm_delay.0);
                     if accessible {
                         self.clear(&name, AlarmId::BmcAccess);
                     }
@@ -65,7 +76,9 @@ impl Maintenance {
         h.rec.uptime = a.uptime;
         if h.offline_audit.is_some() {
             // Any report pushes the offline decision out: a slow shutdown is not offline yet.
-            h.offline_audit = Some(super::OfflineAudit { deadline: now + self.offline_window() });
+            h.offline_audit = Some(super::OfflineAudit {
+                deadline: now + self.offline_window(),
+            });
         }
         if new_boot && h.rec.power != PowerState::On {
             h.rec.power = PowerState::On;
@@ -75,10 +88,16 @@ impl Maintenance {
         if h.rec.states.in_service() && h.rec.action == Action::None {
             let f = a.flags;
             if f.main_goenable_failed || f.main_services_failed {
-                let cause =
-                    if f.main_goenable_failed { ArCause::GoEnable } else { ArCause::HostServices };
+                let cause = if f.main_goenable_failed {
+                    ArCause::GoEnable
+                } else {
+                    ArCause::HostServices
+                };
                 if self.ar_manage(h, cause) {
-                    self.force_full_enable(h, "in-service test or services failure reported by the node");
+                    self.force_full_enable(
+                        h,
+                        "in-service test or services failure reported by the node",
+                    );
                 }
             }
         }
@@ -89,11 +108,15 @@ impl Maintenance {
         let reported = h.alive.flags.locked;
         let persist = self.system.system_type != SystemType::AioSimplex;
         let nets = vec![network];
-        if h.locked() && !reported && h.rec.action != Action::Lock && h.rec.action != Action::Unlock {
+        if h.locked() && !reported && h.rec.action != Action::Lock && h.rec.action != Action::Unlock
+        {
             self.notify(h, NodeCommand::Locked { persist }, nets);
         } else if h.unlocked()
             && reported
-            && !matches!(h.rec.action, Action::Unlock | Action::Enable | Action::Lock | Action::ForceLock)
+            && !matches!(
+                h.rec.action,
+                Action::Unlock | Action::Enable | Action::Lock | Action::ForceLock
+            )
         {
             self.notify(h, NodeCommand::Unlocked, nets);
         }
@@ -111,7 +134,10 @@ impl Maintenance {
                 self.mnfa_add(h, net);
             }
             HeartbeatEvent::DegradeSet => {
-                if matches!(action, HeartbeatFailureAction::Fail | HeartbeatFailureAction::Degrade) {
+                if matches!(
+                    action,
+                    HeartbeatFailureAction::Fail | HeartbeatFailureAction::Degrade
+                ) {
                     h.hb[i].degrade = true;
                     if h.unlocked() {
                         h.rec.degrade.set(net.degrade_bit());
@@ -125,7 +151,8 @@ impl Maintenance {
                 self.raise(&name, hb_alarm(net), Severity::Critical);
                 match action {
                     HeartbeatFailureAction::Fail => {
-                        let degrade_only = net == Network::Cluster && self.cfg.policy.cluster_degrade_only;
+                        let degrade_only =
+                            net == Network::Cluster && self.cfg.policy.cluster_degrade_only;
                         if degrade_only {
                             h.rec.degrade.set(net.degrade_bit());
                         } else {
@@ -136,7 +163,9 @@ impl Maintenance {
                     HeartbeatFailureAction::Alarm | HeartbeatFailureAction::None => {}
                 }
             }
-            HeartbeatEvent::MinorClear | HeartbeatEvent::DegradeClear | HeartbeatEvent::LossClear => {
+            HeartbeatEvent::MinorClear
+            | HeartbeatEvent::DegradeClear
+            | HeartbeatEvent::LossClear => {
                 if ev == HeartbeatEvent::MinorClear {
                     h.hb[i].minor = false;
                 }
@@ -160,7 +189,10 @@ impl Maintenance {
             return;
         }
         let name = h.name().to_string();
-        if self.mnfa.active && self.mnfa.pool.contains(&name) && !cfg!(feature = "mutation-skip-mnfa") {
+        if self.mnfa.active
+            && self.mnfa.pool.contains(&name)
+            && !cfg!(feature = "mutation-skip-mnfa")
+        {
             return; // MNFA: pooled hosts are not failed or recovered.
         }
         if self.is_self(h) {
@@ -193,8 +225,11 @@ impl Maintenance {
         }
         if h.rec.states.oper == OperState::Enabled && h.rec.action == Action::None {
             let _ = net;
-            let avail =
-                if h.rec.power == PowerState::Off { Availability::PowerOff } else { Availability::Failed };
+            let avail = if h.rec.power == PowerState::Off {
+                Availability::PowerOff
+            } else {
+                Availability::Failed
+            };
             self.set_oper_avail(h, OperState::Disabled, avail);
             self.set_action(h, Action::Recover, None);
         }
@@ -239,12 +274,23 @@ impl Maintenance {
     fn mnfa_enter(&mut self, h: &mut HostRt) {
         self.mnfa.active = true;
         let own = self.system.own_host.clone();
-        self.log(&own, LogId::Event, "multi-node failure avoidance entered".into());
-        self.emit(Effect::Heartbeat { host: None, control: HeartbeatControl::Backoff });
+        self.log(
+            &own,
+            LogId::Event,
+            "multi-node failure avoidance entered".into(),
+        );
+        self.emit(Effect::Heartbeat {
+            host: None,
+            control: HeartbeatControl::Backoff,
+        });
         let t = self.cfg.timeouts.mnfa_timeout.0;
         self.mnfa.timeout_at = (!t.is_zero()).then(|| self.now + t);
-        let counted: std::collections::BTreeSet<String> =
-            self.mnfa.counted.iter().flat_map(|s| s.iter().cloned()).collect();
+        let counted: std::collections::BTreeSet<String> = self
+            .mnfa
+            .counted
+            .iter()
+            .flat_map(|s| s.iter().cloned())
+            .collect();
         if h.rec.states.oper == OperState::Enabled || h.rec.action == Action::Recover {
             self.mnfa_pool_add(h);
         }
@@ -282,7 +328,11 @@ impl Maintenance {
         if clear_everywhere && self.mnfa.pool.remove(&name) {
             self.mnfa_recover_host(h);
         }
-        let below = self.mnfa.counted.iter().all(|c| (c.len() as u32) < self.cfg.thresholds.mnfa_threshold);
+        let below = self
+            .mnfa
+            .counted
+            .iter()
+            .all(|c| (c.len() as u32) < self.cfg.thresholds.mnfa_threshold);
         if below {
             self.mnfa_exit(false);
         }
@@ -313,12 +363,25 @@ impl Maintenance {
         self.mnfa.active = false;
         self.mnfa.timeout_at = None;
         let own = self.system.own_host.clone();
-        let how = if timeout { "exited by timeout" } else { "exited" };
-        self.log(&own, LogId::Event, format!("multi-node failure avoidance {how}"));
-        self.emit(Effect::Heartbeat { host: None, control: HeartbeatControl::Recover });
+        let how = if timeout {
+            "exited by timeout"
+        } else {
+            "exited"
+        };
+        self.log(
+            &own,
+            LogId::Event,
+            format!("multi-node failure avoidance {how}"),
+        );
+        self.emit(Effect::Heartbeat {
+            host: None,
+            control: HeartbeatControl::Recover,
+        });
         let pool = std::mem::take(&mut self.mnfa.pool);
         for name in pool {
-            let Some(mut o) = self.hosts.remove(&name) else { continue };
+            let Some(mut o) = self.hosts.remove(&name) else {
+                continue;
+            };
             if timeout {
                 o.mnfa_token = false;
                 self.force_full_enable(&mut o, "multi-node failure avoidance timed out");
@@ -371,13 +434,21 @@ impl Maintenance {
             HwmonEvent::DegradeClear => h.rec.degrade.clear(crate::state::DegradeMask::HWMON),
             HwmonEvent::Reset => {
                 if self.is_self(h) || !h.bmc_usable() || h.rec.action != Action::None {
-                    self.log(&name, LogId::Command, format!("{name} critical sensor reset request ignored"));
+                    self.log(
+                        &name,
+                        LogId::Command,
+                        format!("{name} critical sensor reset request ignored"),
+                    );
                     return;
                 }
                 if h.rec.states.in_service() {
                     self.force_full_enable(h, "critical sensor");
                 } else {
-                    self.log(&name, LogId::Command, format!("{name} auto reset (critical sensor)"));
+                    self.log(
+                        &name,
+                        LogId::Command,
+                        format!("{name} auto reset (critical sensor)"),
+                    );
                     self.set_action(h, Action::Reset, None);
                     h.sensor_initiated = true;
                 }
@@ -387,12 +458,23 @@ impl Maintenance {
                 if self.is_self(h)
                     || pc.blocked
                     || !h.rec.bmc_provisioned()
-                    || !matches!(h.rec.action, Action::None | Action::Recover | Action::Enable)
+                    || !matches!(
+                        h.rec.action,
+                        Action::None | Action::Recover | Action::Enable
+                    )
                 {
-                    self.log(&name, LogId::Command, format!("{name} critical sensor power-cycle request ignored"));
+                    self.log(
+                        &name,
+                        LogId::Command,
+                        format!("{name} critical sensor power-cycle request ignored"),
+                    );
                     return;
                 }
-                self.log(&name, LogId::Command, format!("{name} auto power-cycle (critical sensor)"));
+                self.log(
+                    &name,
+                    LogId::Command,
+                    format!("{name} auto power-cycle (critical sensor)"),
+                );
                 self.set_action(h, Action::PowerCycle, None);
                 h.sensor_initiated = true;
             }

@@ -100,7 +100,8 @@ pub(crate) struct HostRt {
     pub graceful_count: u32,
     /// Boot id the host had when a reboot was asked for: a report with the same id is from before.
     pub boot_id_before: Option<u64>,
-    pub saved_uptime: Duration,
+    /// This recovery began during dead office recovery: power on, never reboot or reset.
+    pub dor_recovery: bool,
     /// The action was started by a critical sensor, not by the operator.
     pub sensor_initiated: bool,
     /// The cause of the last counted auto-recovery failure; sets the retry interval.
@@ -170,7 +171,7 @@ impl HostRt {
             not_healthy_audits: 0,
             graceful_count: 0,
             boot_id_before: None,
-            saved_uptime: Duration::ZERO,
+            dor_recovery: false,
             sensor_initiated: false,
             last_ar_cause: None,
             swact_done: None,
@@ -206,7 +207,8 @@ impl HostRt {
             self.timer,
             self.offline_audit.map(|o| o.deadline),
             self.task_clear_at,
-            self.bmc_alarm_at.filter(|_| self.rec.bmc_provisioned() && !self.rec.bmc_accessible),
+            self.bmc_alarm_at
+                .filter(|_| self.rec.bmc_provisioned() && !self.rec.bmc_accessible),
             self.powercycle.monitor_until,
             Some(self.online_next),
             Some(self.insv_next),
@@ -310,7 +312,11 @@ impl Maintenance {
             Route::Recovery => self.recovery_handler(h),
             Route::AutoPowerOn if !h.bmc_usable() => {} // nothing can power it on; the BMC audit alarms
             Route::AutoPowerOn => {
-                self.log(h.name(), LogId::Command, format!("{} auto power-on", h.name()));
+                self.log(
+                    h.name(),
+                    LogId::Command,
+                    format!("{} auto power-on", h.name()),
+                );
                 self.set_action(h, Action::PowerOn, None);
                 self.mark_dirty(h.name());
             }
@@ -318,7 +324,12 @@ impl Maintenance {
             Route::Disable => self.disable_handler(h),
             Route::RejectOnUnlocked => {
                 let id = h.rec.action_id;
-                self.end_action(h, ActionOutcome::Failed { reason: "host is unlocked".into() });
+                self.end_action(
+                    h,
+                    ActionOutcome::Failed {
+                        reason: "host is unlocked".into(),
+                    },
+                );
                 let _ = id;
                 self.set_task(h, "");
             }
@@ -344,7 +355,11 @@ impl Maintenance {
     fn auto_correct(&mut self, h: &mut HostRt) {
         let (states, action) = dispatch::auto_correction(h.rec.states.admin);
         let from = h.rec.states;
-        self.log(h.name(), LogId::StateChange, format!("{} auto-corrected from unsupported state {from}", h.name()));
+        self.log(
+            h.name(),
+            LogId::StateChange,
+            format!("{} auto-corrected from unsupported state {from}", h.name()),
+        );
         self.write_states(h, states);
         self.set_action(h, action, None);
         self.mark_dirty(h.name());
@@ -366,7 +381,12 @@ impl Maintenance {
                 let mut s = h.rec.states;
                 s.admin = AdminState::Unlocked;
                 self.write_states(h, s);
-                self.send(h, NodeCommand::Unlocked, vec![Network::Mgmt], Cause::Routine);
+                self.send(
+                    h,
+                    NodeCommand::Unlocked,
+                    vec![Network::Mgmt],
+                    Cause::Routine,
+                );
             }
             OperatorAction::Delete => {
                 self.log(&name, LogId::Command, format!("{name} delete"));
@@ -395,7 +415,8 @@ impl Maintenance {
         if cur == action && id.is_none() {
             return;
         }
-        if matches!(cur, Action::Add | Action::ForceLock) && action != Action::None && cur != action {
+        if matches!(cur, Action::Add | Action::ForceLock) && action != Action::None && cur != action
+        {
             let full = h.rec.queued.len() >= 2;
             let dup = h.rec.queued.iter().any(|(a, _)| *a == action);
             if !full && !dup {
@@ -406,9 +427,13 @@ impl Maintenance {
             if let Some(new_id) = id {
                 // No room: the newer request is not silently lost, it fails with a reason.
                 let name = h.name().to_string();
-                self.journal_end(&name, new_id, ActionOutcome::Failed {
-                    reason: format!("'{cur}' in progress and the action queue is full"),
-                });
+                self.journal_end(
+                    &name,
+                    new_id,
+                    ActionOutcome::Failed {
+                        reason: format!("'{cur}' in progress and the action queue is full"),
+                    },
+                );
                 return;
             }
             return;
@@ -417,9 +442,14 @@ impl Maintenance {
             let name = h.name().to_string();
             let outcome = match id {
                 Some(new) => ActionOutcome::SupersededBy { action: new },
-                None => ActionOutcome::Failed { reason: format!("interrupted by {action}") },
+                None => ActionOutcome::Failed {
+                    reason: format!("interrupted by {action}"),
+                },
             };
             self.journal_end(&name, old, outcome);
+        }
+        if !matches!(action, Action::Recover | Action::None) {
+            h.dor_recovery = false;
         }
         h.rec.action = action;
         h.rec.action_id = id;
@@ -444,12 +474,10 @@ impl Maintenance {
             h.resetprog = None;
             h.power_fsm = None;
         }
-        if action == Action::None {
-            if !h.rec.queued.is_empty() {
-                let (next, next_id) = h.rec.queued.remove(0);
-                self.set_action(h, next, next_id);
-                self.mark_dirty(h.name());
-            }
+        if action == Action::None && !h.rec.queued.is_empty() {
+            let (next, next_id) = h.rec.queued.remove(0);
+            self.set_action(h, next, next_id);
+            self.mark_dirty(h.name());
         }
         self.changed(h.name());
     }
@@ -483,13 +511,22 @@ impl Maintenance {
         if old == new {
             return;
         }
+        // A host that fails while dead office recovery is active is recovered by its rules, even
+        // though this very failure may be the check-in that ends the DOR window.
+        if new.avail == Availability::Failed && self.dor.is_some() {
+            h.dor_recovery = true;
+        }
         let name = h.name().to_string();
         let into_failed = new.avail == Availability::Failed && old.avail != Availability::Failed;
         if into_failed && new.oper == OperState::Disabled && old.oper == OperState::Enabled {
             self.log(&name, LogId::StateChange, format!("{name} failed"));
         } else {
             if old.oper != new.oper {
-                let word = if new.oper == OperState::Enabled { "enabled" } else { "disabled" };
+                let word = if new.oper == OperState::Enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                };
                 self.log(&name, LogId::StateChange, format!("{name} {word}"));
             }
             if into_failed {
@@ -498,7 +535,9 @@ impl Maintenance {
         }
         if new.avail != old.avail {
             match new.avail {
-                Availability::Offline => self.log(&name, LogId::StateChange, format!("{name} offline")),
+                Availability::Offline => {
+                    self.log(&name, LogId::StateChange, format!("{name} offline"))
+                }
                 Availability::Online if old.avail == Availability::Offline => {
                     self.log(&name, LogId::StateChange, format!("{name} online"))
                 }
@@ -559,36 +598,75 @@ impl Maintenance {
         h.task_clear_at = Some(self.now + self.cfg.timeouts.task_display.0);
     }
 
-    pub(crate) fn send(&mut self, h: &mut HostRt, command: NodeCommand, networks: Vec<Network>, cause: Cause) -> CommandId {
+    pub(crate) fn send(
+        &mut self,
+        h: &mut HostRt,
+        command: NodeCommand,
+        networks: Vec<Network>,
+        cause: Cause,
+    ) -> CommandId {
         let id = self.new_command_id();
         h.cmd = Some((id, command));
         h.cmd_acked = false;
-        self.emit(Effect::Send { host: h.name().to_string(), id, command, networks, cause });
+        self.emit(Effect::Send {
+            host: h.name().to_string(),
+            id,
+            command,
+            networks,
+            cause,
+        });
         id
     }
 
     /// Send without tracking an acknowledgement (flag corrections, alive requests).
     pub(crate) fn notify(&mut self, h: &HostRt, command: NodeCommand, networks: Vec<Network>) {
         let id = self.new_command_id();
-        self.emit(Effect::Send { host: h.name().to_string(), id, command, networks, cause: Cause::Routine });
+        self.emit(Effect::Send {
+            host: h.name().to_string(),
+            id,
+            command,
+            networks,
+            cause: Cause::Routine,
+        });
     }
 
     pub(crate) fn bmc(&mut self, h: &mut HostRt, op: BmcOp) {
         let id = self.new_bmc_id();
         h.bmc_req = Some(id);
         h.bmc_result = None;
-        let cause = if op.is_destructive() { self.cause(h) } else { Cause::Routine };
-        self.emit(Effect::Bmc { host: h.name().to_string(), id, op, cause });
+        let cause = if op.is_destructive() {
+            self.cause(h)
+        } else {
+            Cause::Routine
+        };
+        self.emit(Effect::Bmc {
+            host: h.name().to_string(),
+            id,
+            op,
+            cause,
+        });
     }
 
-    pub(crate) fn heartbeat(&mut self, h: &HostRt, control: HeartbeatControl) {
-        self.emit(Effect::Heartbeat { host: Some(h.name().to_string()), control });
+    pub(crate) fn heartbeat(&mut self, h: &mut HostRt, control: HeartbeatControl) {
+        if control == HeartbeatControl::Start {
+            // Monitoring starts afresh: earlier misses no longer count (reference §3.8: START_HOST
+            // clears the heartbeat-failed flags and degrade bits).
+            h.hb = Default::default();
+            h.rec.degrade.clear(DegradeMask::HEARTBEAT_MGMT);
+            h.rec.degrade.clear(DegradeMask::HEARTBEAT_CLUSTER);
+        }
+        self.emit(Effect::Heartbeat {
+            host: Some(h.name().to_string()),
+            control,
+        });
     }
 
     /// Start the offline audit: silence for `offline_period × offline_threshold` means offline.
     pub(crate) fn start_offline_audit(&mut self, h: &mut HostRt) {
         let window = self.offline_window();
-        h.offline_audit = Some(OfflineAudit { deadline: self.now + window });
+        h.offline_audit = Some(OfflineAudit {
+            deadline: self.now + window,
+        });
         self.notify(h, NodeCommand::RequestAlive, h.networks());
     }
 
@@ -622,7 +700,8 @@ impl Maintenance {
     }
 
     pub(crate) fn ar_interval(&self, c: Option<ArCause>) -> Duration {
-        c.map(|c| self.ar_threshold(c).1).unwrap_or(self.cfg.timeouts.recovery_delay.0)
+        c.map(|c| self.ar_threshold(c).1)
+            .unwrap_or(self.cfg.timeouts.recovery_delay.0)
     }
 
     /// Count a failure of `cause`. Returns false when the threshold is passed and auto-recovery is now
@@ -646,11 +725,20 @@ impl Maintenance {
             return false;
         }
         h.rec.ar_disabled = Some(cause);
-        self.log(&name, LogId::StateChange, format!("{name} auto recovery disabled ({:?})", cause));
+        self.log(
+            &name,
+            LogId::StateChange,
+            format!("{name} auto recovery disabled ({:?})", cause),
+        );
         self.heartbeat(h, HeartbeatControl::Stop);
         self.set_oper_avail(h, OperState::Disabled, Availability::Failed);
         self.set_task(h, cause.banner());
-        self.end_action(h, ActionOutcome::Failed { reason: cause.banner().to_string() });
+        self.end_action(
+            h,
+            ActionOutcome::Failed {
+                reason: cause.banner().to_string(),
+            },
+        );
         false
     }
 
@@ -670,7 +758,12 @@ impl Maintenance {
         }
         let name = h.name().to_string();
         h.forcing_full_enable = true;
-        self.log(&name, LogId::StateChange, format!("{name} is FAILED: {why}"));
+        h.dor_recovery = false;
+        self.log(
+            &name,
+            LogId::StateChange,
+            format!("{name} is FAILED: {why}"),
+        );
         self.raise(&name, AlarmId::Enable, Severity::Critical);
         if self.is_self(h) {
             // The active controller degrades instead of failing itself out of service.
@@ -681,7 +774,12 @@ impl Maintenance {
         }
         self.heartbeat(h, HeartbeatControl::Stop);
         self.set_oper_avail(h, OperState::Disabled, Availability::Failed);
-        self.end_action(h, ActionOutcome::Failed { reason: why.to_string() });
+        self.end_action(
+            h,
+            ActionOutcome::Failed {
+                reason: why.to_string(),
+            },
+        );
         h.stage = Stage::Enable(enable::EnableStage::FailureWait);
         let interval = self.ar_interval(h.last_ar_cause);
         h.timer = Some(self.now + interval);

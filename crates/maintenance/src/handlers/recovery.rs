@@ -39,7 +39,10 @@ impl Maintenance {
         };
         let name = h.name().to_string();
         // Pooled hosts wait for MNFA to end; nothing destructive happens to them meanwhile.
-        if self.mnfa.active && self.mnfa.pool.contains(&name) && !cfg!(feature = "mutation-skip-mnfa") {
+        if self.mnfa.active
+            && self.mnfa.pool.contains(&name)
+            && !cfg!(feature = "mutation-skip-mnfa")
+        {
             return;
         }
         let now = self.now;
@@ -56,12 +59,18 @@ impl Maintenance {
                 if h.graceful_count > self.cfg.thresholds.max_fast_enables {
                     h.graceful_count = 0;
                     h.mnfa_token = false;
+                    h.dor_recovery = false;
                     return self.force_full_enable(h, "too many graceful recoveries in a row");
                 }
-                let text =
-                    if h.graceful_count > 1 { task::GRACEFUL_RECOVERY_RETRY } else { task::GRACEFUL_RECOVERY };
+                let text = if h.graceful_count > 1 {
+                    task::GRACEFUL_RECOVERY_RETRY
+                } else {
+                    task::GRACEFUL_RECOVERY
+                };
                 self.set_task(h, text);
-                h.saved_uptime = h.alive.uptime;
+                // A recovery that starts during dead office recovery keeps its rules to the end, even
+                // if the DOR window closes meanwhile (its failure counts as a check-in, errata §9.1).
+                h.dor_recovery |= self.dor.is_some();
                 h.boot_id_before = h.alive.boot_id;
                 h.alive_count_mark = h.alive.count;
                 self.start_offline_audit(h);
@@ -75,7 +84,8 @@ impl Maintenance {
                     let f = h.alive.flags;
                     if !f.configured || f.not_healthy {
                         self.raise(&name, AlarmId::Config, Severity::Critical);
-                        return self.force_full_enable(h, "configuration failure found during recovery");
+                        return self
+                            .force_full_enable(h, "configuration failure found during recovery");
                     }
                     // The boot id answers "did it reboot?" exactly; the reference's uptime guess
                     // (15 minutes) is only used when the node does not report a boot id change.
@@ -109,7 +119,7 @@ impl Maintenance {
             RecoveryStage::Setup => {
                 self.set_task(h, task::GRACEFUL_RECOVERY_WAIT);
                 h.rec.uptime = Default::default();
-                let dor = self.dor.is_some();
+                let dor = h.dor_recovery || self.dor.is_some();
                 let powered_off = h.rec.power == PowerState::Off;
                 if !dor && !powered_off {
                     let cause = self.cause(h);
@@ -182,7 +192,8 @@ impl Maintenance {
                 if h.rebooted_since_request() {
                     let f = h.alive.flags;
                     if !f.configured || f.not_healthy {
-                        return self.force_full_enable(h, "configuration failure after recovery reboot");
+                        return self
+                            .force_full_enable(h, "configuration failure after recovery reboot");
                     }
                     self.set_oper_avail(h, OperState::Disabled, Availability::InTest);
                     return self.recovery_goenabled(h);
@@ -209,8 +220,11 @@ impl Maintenance {
                 if h.timer_rang(now) {
                     h.timer = None;
                     self.set_task(h, task::GRACEFULLY_RECOVERED);
-                    let avail =
-                        if h.rec.degrade.is_empty() { Availability::Available } else { Availability::Degraded };
+                    let avail = if h.rec.degrade.is_empty() {
+                        Availability::Available
+                    } else {
+                        Availability::Degraded
+                    };
                     self.set_oper_avail(h, OperState::Enabled, avail);
                     if let Some(sf) = h.rec.subf {
                         if sf.oper == OperState::Disabled {
@@ -220,6 +234,7 @@ impl Maintenance {
                     self.clear(&name, AlarmId::Enable);
                     h.graceful_count = 0;
                     h.mnfa_token = false;
+                    h.dor_recovery = false;
                     self.dor_host_recovered(&name);
                     self.hold_task(h, task::GRACEFULLY_RECOVERED);
                     let held = h.task_clear_at;
@@ -232,13 +247,19 @@ impl Maintenance {
 
     fn recovery_goenabled(&mut self, h: &mut HostRt) {
         h.goenabled = None;
-        self.send(h, NodeCommand::MainGoEnabled, vec![Network::Mgmt], Cause::Routine);
-        h.timer = Some(self.now + self.cfg.timeouts.goenabled_timeout.0 + std::time::Duration::from_secs(3));
+        self.send(
+            h,
+            NodeCommand::MainGoEnabled,
+            vec![Network::Mgmt],
+            Cause::Routine,
+        );
+        h.timer = Some(
+            self.now + self.cfg.timeouts.goenabled_timeout.0 + std::time::Duration::from_secs(3),
+        );
         h.stage = Stage::Recovery(RecoveryStage::GoEnabledWait);
     }
 
     fn recovery_soak(&mut self, h: &mut HostRt) {
-        h.hb = Default::default();
         if self.heartbeat_enabled() {
             self.heartbeat(h, HeartbeatControl::Start);
         }

@@ -31,7 +31,12 @@ impl Maintenance {
             _ => ReinstallStage::Start,
         };
         // A BMC that disappears mid-install cannot be trusted with the rest of it.
-        if h.rec.spec.bmc.is_none() && matches!(stage, ReinstallStage::PowerOff | ReinstallStage::NetbootWait | ReinstallStage::PowerOn) {
+        if h.rec.spec.bmc.is_none()
+            && matches!(
+                stage,
+                ReinstallStage::PowerOff | ReinstallStage::NetbootWait | ReinstallStage::PowerOn
+            )
+        {
             return self.reinstall_fail(h, "BMC connectivity lost");
         }
         match stage {
@@ -104,7 +109,11 @@ impl Maintenance {
                 if h.rebooted_since_request() {
                     h.timer = None;
                     let name = h.name().to_string();
-                    self.log(&name, LogId::StateChange, format!("{name} reinstall completed successfully"));
+                    self.log(
+                        &name,
+                        LogId::StateChange,
+                        format!("{name} reinstall completed successfully"),
+                    );
                     self.set_avail(h, Availability::Online);
                     self.hold_task(h, task::REINSTALL_SUCCEEDED);
                     let held = h.task_clear_at;
@@ -120,7 +129,11 @@ impl Maintenance {
     fn reinstall_fail(&mut self, h: &mut HostRt, why: &str) {
         h.timer = None;
         let name = h.name().to_string();
-        self.log(&name, LogId::StateChange, format!("{name} reinstall failed: {why}"));
+        self.log(
+            &name,
+            LogId::StateChange,
+            format!("{name} reinstall failed: {why}"),
+        );
         let text = task::reinstall_failed(why);
         self.hold_task(h, &text);
         let held = h.task_clear_at;

@@ -60,7 +60,12 @@ impl ResetProg {
 
 impl Maintenance {
     /// Start a reset progression on `h`. The boot id at this moment tells later whether it rebooted.
-    pub(crate) fn start_reset_progression(&mut self, h: &mut HostRt, retries: u32, task_updates: bool) {
+    pub(crate) fn start_reset_progression(
+        &mut self,
+        h: &mut HostRt,
+        retries: u32,
+        task_updates: bool,
+    ) {
         h.boot_id_before = h.alive.boot_id;
         h.resetprog = Some(ResetProg::new(self.now, retries, task_updates));
         if task_updates {
@@ -71,7 +76,9 @@ impl Maintenance {
 
     /// Advance the progression; sets `h.timer` to its next deadline while running.
     pub(crate) fn step_reset_progression(&mut self, h: &mut HostRt) -> RpStatus {
-        let Some(mut rp) = h.resetprog else { return RpStatus::Failed };
+        let Some(mut rp) = h.resetprog else {
+            return RpStatus::Failed;
+        };
         let now = self.now;
         let t = self.cfg.timeouts.clone();
         // The host came back from a fresh boot: whatever stage we are in, the reboot happened.
@@ -156,7 +163,10 @@ impl Maintenance {
                     break;
                 }
                 RpStage::OfflineCheck => {
-                    if matches!(h.rec.states.avail, Availability::Offline | Availability::PowerOff) {
+                    if matches!(
+                        h.rec.states.avail,
+                        Availability::Offline | Availability::PowerOff
+                    ) {
                         h.resetprog = None;
                         return RpStatus::Passed;
                     }
@@ -196,7 +206,12 @@ impl Maintenance {
                 if self.is_self(h) {
                     self.set_task(h, task::SELF_REBOOT_STANDBY);
                     let cause = self.cause(h);
-                    self.send(h, NodeCommand::LazyReboot, vec![crate::state::Network::Mgmt], cause);
+                    self.send(
+                        h,
+                        NodeCommand::LazyReboot,
+                        vec![crate::state::Network::Mgmt],
+                        cause,
+                    );
                     self.end_action(h, ActionOutcome::Completed);
                     return;
                 }
@@ -227,9 +242,12 @@ impl Maintenance {
                             self.hold_task(h, task::REBOOT_FAILED_TRY_ONLINE);
                             h.resetprog = None;
                             let held = h.task_clear_at;
-                            self.end_action(h, ActionOutcome::Failed {
-                                reason: task::REBOOT_FAILED_TRY_ONLINE.into(),
-                            });
+                            self.end_action(
+                                h,
+                                ActionOutcome::Failed {
+                                    reason: task::REBOOT_FAILED_TRY_ONLINE.into(),
+                                },
+                            );
                             h.task_clear_at = held;
                         }
                     }
@@ -241,8 +259,15 @@ impl Maintenance {
     /// Overall budget of one reset progression (§2.2 step 3).
     pub(crate) fn reset_progression_budget(&self, h: &HostRt) -> std::time::Duration {
         let t = &self.cfg.timeouts;
-        let bmc = if h.rec.bmc_provisioned() { t.command_ack_timeout.0 * 2 } else { Default::default() };
-        (t.command_ack_timeout.0 * 2 + bmc + t.command_ack_timeout.0 * 2 + t.bmc_reset_delay.0
+        let bmc = if h.rec.bmc_provisioned() {
+            t.command_ack_timeout.0 * 2
+        } else {
+            Default::default()
+        };
+        (t.command_ack_timeout.0 * 2
+            + bmc
+            + t.command_ack_timeout.0 * 2
+            + t.bmc_reset_delay.0
             + self.offline_window() * 3)
             * (self.cfg.thresholds.reboot_tries_before_bmc + 2)
     }

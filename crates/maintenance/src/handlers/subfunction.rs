@@ -51,7 +51,12 @@ impl Maintenance {
                 if f.subf_configured {
                     self.clear(&name, AlarmId::Config);
                     h.subf_goenabled = None;
-                    self.send(h, NodeCommand::SubfGoEnabled, vec![Network::Mgmt], Cause::Routine);
+                    self.send(
+                        h,
+                        NodeCommand::SubfGoEnabled,
+                        vec![Network::Mgmt],
+                        Cause::Routine,
+                    );
                     h.timer = Some(now + t.goenabled_timeout.0 + std::time::Duration::from_secs(3));
                     h.stage = Stage::Subf(SubfStage::GoEnabledWait);
                     return;
@@ -99,8 +104,11 @@ impl Maintenance {
             SubfStage::StateChange => {
                 h.timer = None;
                 self.set_subf(h, OperState::Enabled, Availability::Available);
-                let avail =
-                    if h.rec.degrade.is_empty() { Availability::Available } else { Availability::Degraded };
+                let avail = if h.rec.degrade.is_empty() {
+                    Availability::Available
+                } else {
+                    Availability::Degraded
+                };
                 self.set_oper_avail(h, OperState::Enabled, avail);
                 self.clear(&name, AlarmId::ComputeFunction);
                 self.set_task(h, "");

@@ -27,12 +27,20 @@ impl Maintenance {
                 let target = self
                     .hosts
                     .values()
-                    .find(|o| o.rec.spec.personality == Personality::Controller && o.rec.states.in_service())
+                    .find(|o| {
+                        o.rec.spec.personality == Personality::Controller
+                            && o.rec.states.in_service()
+                    })
                     .map(|o| o.name().to_string());
                 let Some(to) = target else {
                     self.hold_task(h, task::SWACT_FAILED);
                     let held = h.task_clear_at;
-                    self.end_action(h, ActionOutcome::Failed { reason: "no enabled standby controller".into() });
+                    self.end_action(
+                        h,
+                        ActionOutcome::Failed {
+                            reason: "no enabled standby controller".into(),
+                        },
+                    );
                     h.task_clear_at = held;
                     return;
                 };
@@ -46,10 +54,18 @@ impl Maintenance {
             SwactStage::Wait => {
                 let (text, outcome) = match h.swact_done.take() {
                     Some(true) => (task::SWACT_COMPLETE, ActionOutcome::Completed),
-                    Some(false) => (task::SWACT_FAILED, ActionOutcome::Failed { reason: "standby did not take over".into() }),
-                    None if h.timer_rang(now) => {
-                        (task::SWACT_TIMEOUT, ActionOutcome::Failed { reason: "swact timed out".into() })
-                    }
+                    Some(false) => (
+                        task::SWACT_FAILED,
+                        ActionOutcome::Failed {
+                            reason: "standby did not take over".into(),
+                        },
+                    ),
+                    None if h.timer_rang(now) => (
+                        task::SWACT_TIMEOUT,
+                        ActionOutcome::Failed {
+                            reason: "swact timed out".into(),
+                        },
+                    ),
                     None => return,
                 };
                 self.swact_in_progress = false;

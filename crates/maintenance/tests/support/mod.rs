@@ -45,7 +45,11 @@ impl Node {
             goenabled_answers: true,
             reboots_on_command: true,
             locked_flag: false,
-            flags: NodeFlags { configured: true, healthy: true, ..Default::default() },
+            flags: NodeFlags {
+                configured: true,
+                healthy: true,
+                ..Default::default()
+            },
             cluster: false,
             power: PowerState::On,
             bmc_reachable: true,
@@ -134,7 +138,13 @@ impl Harness {
         self.nodes.insert(name.into(), node);
         self.core.add_host(self.now, rec).expect("add accepted");
         if bmc {
-            self.core.handle_event(self.now, Event::BmcAccess { host: name.into(), accessible: true });
+            self.core.handle_event(
+                self.now,
+                Event::BmcAccess {
+                    host: name.into(),
+                    accessible: true,
+                },
+            );
         }
         self.drain();
         self.report(name);
@@ -163,7 +173,11 @@ impl Harness {
         self.drain();
     }
 
-    pub fn request(&mut self, name: &str, action: OperatorAction) -> Result<ActionId, RequestError> {
+    pub fn request(
+        &mut self,
+        name: &str,
+        action: OperatorAction,
+    ) -> Result<ActionId, RequestError> {
         let r = self.core.request(self.now, name, action);
         self.drain();
         r
@@ -185,13 +199,21 @@ impl Harness {
     fn react(&mut self, e: &Effect) {
         let now = self.now;
         match e {
-            Effect::Send { host, id, command, .. } => {
-                let Some(n) = self.nodes.get_mut(host) else { return };
+            Effect::Send {
+                host, id, command, ..
+            } => {
+                let Some(n) = self.nodes.get_mut(host) else {
+                    return;
+                };
                 if !n.up {
                     return;
                 }
                 if n.acks && !matches!(command, NodeCommand::RequestAlive) {
-                    let ack = Event::CommandAck { host: host.clone(), command: *id, network: Network::Mgmt };
+                    let ack = Event::CommandAck {
+                        host: host.clone(),
+                        command: *id,
+                        network: Network::Mgmt,
+                    };
                     self.pending.push((now + Duration::from_millis(10), ack));
                 }
                 match command {
@@ -208,25 +230,39 @@ impl Harness {
                     NodeCommand::RequestAlive => {
                         if n.answers {
                             let h = host.clone();
-                            self.pending.push((now + Duration::from_millis(5), Event::Alive(self.alive_of(&h))));
+                            self.pending.push((
+                                now + Duration::from_millis(5),
+                                Event::Alive(self.alive_of(&h)),
+                            ));
                         }
                     }
                     NodeCommand::MainGoEnabled | NodeCommand::SubfGoEnabled => {
                         if n.goenabled_answers {
                             let passed = n.goenabled_passes;
                             let subfunction = *command == NodeCommand::SubfGoEnabled;
-                            let ev = Event::GoEnabled { host: host.clone(), subfunction, passed, detail: String::new() };
+                            let ev = Event::GoEnabled {
+                                host: host.clone(),
+                                subfunction,
+                                passed,
+                                detail: String::new(),
+                            };
                             self.pending.push((now + Duration::from_secs(5), ev));
                         }
                     }
                     NodeCommand::StopServices => {
-                        let ev = Event::HostServices { host: host.clone(), passed: true, detail: String::new() };
+                        let ev = Event::HostServices {
+                            host: host.clone(),
+                            passed: true,
+                            detail: String::new(),
+                        };
                         self.pending.push((now + Duration::from_secs(2), ev));
                     }
                 }
             }
             Effect::Bmc { host, id, op, .. } => {
-                let Some(n) = self.nodes.get_mut(host) else { return };
+                let Some(n) = self.nodes.get_mut(host) else {
+                    return;
+                };
                 if !n.bmc_answers {
                     return;
                 }
@@ -255,7 +291,11 @@ impl Harness {
                         }
                     }
                 };
-                let ev = Event::Bmc { host: host.clone(), request: *id, outcome };
+                let ev = Event::Bmc {
+                    host: host.clone(),
+                    request: *id,
+                    outcome,
+                };
                 self.pending.push((now + Duration::from_secs(2), ev));
             }
             _ => {}
@@ -310,7 +350,8 @@ impl Harness {
             }
             let due: Vec<Event> = {
                 let now = self.now;
-                let (due, rest): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|(t, _)| *t <= now);
+                let (due, rest): (Vec<_>, Vec<_>) =
+                    self.pending.drain(..).partition(|(t, _)| *t <= now);
                 self.pending = rest;
                 due.into_iter().map(|(_, e)| e).collect()
             };
@@ -319,9 +360,7 @@ impl Harness {
                 let drop = match &e {
                     Event::Alive(a) => !self.nodes.get(&a.host).is_some_and(|n| n.up && n.answers),
                     // An acknowledgement leaves the node before it acts on the command.
-                    Event::GoEnabled { host, .. } => {
-                        !self.nodes.get(host).is_some_and(|n| n.up)
-                    }
+                    Event::GoEnabled { host, .. } => !self.nodes.get(host).is_some_and(|n| n.up),
                     _ => false,
                 };
                 if !drop {
@@ -344,7 +383,11 @@ impl Harness {
     }
 
     /// Advance until `pred` holds (checked after each second), at most `limit`. Returns the time taken.
-    pub fn until(&mut self, limit: Duration, mut pred: impl FnMut(&Harness) -> bool) -> Option<Duration> {
+    pub fn until(
+        &mut self,
+        limit: Duration,
+        mut pred: impl FnMut(&Harness) -> bool,
+    ) -> Option<Duration> {
         let start = self.now;
         while self.now.since(start) < limit {
             if pred(self) {
@@ -356,15 +399,24 @@ impl Harness {
     }
 
     pub fn states(&self, name: &str) -> String {
-        self.core.host(name).map(|h| h.states.to_string()).unwrap_or_default()
+        self.core
+            .host(name)
+            .map(|h| h.states.to_string())
+            .unwrap_or_default()
     }
 
     pub fn task(&self, name: &str) -> String {
-        self.core.host(name).map(|h| h.task.clone()).unwrap_or_default()
+        self.core
+            .host(name)
+            .map(|h| h.task.clone())
+            .unwrap_or_default()
     }
 
     pub fn action(&self, name: &str) -> Action {
-        self.core.host(name).map(|h| h.action).unwrap_or(Action::None)
+        self.core
+            .host(name)
+            .map(|h| h.action)
+            .unwrap_or(Action::None)
     }
 
     pub fn alarm(&self, name: &str, id: AlarmId) -> bool {
@@ -381,7 +433,9 @@ impl Harness {
 
     pub fn journal_end(&self, id: ActionId) -> Option<ActionOutcome> {
         self.effects.iter().find_map(|e| match e {
-            Effect::Journal(JournalEntry::Ended { id: i, outcome, .. }) if *i == id => Some(outcome.clone()),
+            Effect::Journal(JournalEntry::Ended { id: i, outcome, .. }) if *i == id => {
+                Some(outcome.clone())
+            }
             _ => None,
         })
     }
@@ -407,14 +461,30 @@ impl Harness {
 
     /// Heartbeat loss on the management network (what heartbeat accounting reports after 10 misses).
     pub fn heartbeat_loss(&mut self, name: &str) {
-        for ev in [HeartbeatEvent::MinorSet, HeartbeatEvent::DegradeSet, HeartbeatEvent::Loss] {
-            self.event(Event::Heartbeat { host: name.into(), network: Network::Mgmt, event: ev });
+        for ev in [
+            HeartbeatEvent::MinorSet,
+            HeartbeatEvent::DegradeSet,
+            HeartbeatEvent::Loss,
+        ] {
+            self.event(Event::Heartbeat {
+                host: name.into(),
+                network: Network::Mgmt,
+                event: ev,
+            });
         }
     }
 
     pub fn heartbeat_clear(&mut self, name: &str) {
-        for ev in [HeartbeatEvent::LossClear, HeartbeatEvent::DegradeClear, HeartbeatEvent::MinorClear] {
-            self.event(Event::Heartbeat { host: name.into(), network: Network::Mgmt, event: ev });
+        for ev in [
+            HeartbeatEvent::LossClear,
+            HeartbeatEvent::DegradeClear,
+            HeartbeatEvent::MinorClear,
+        ] {
+            self.event(Event::Heartbeat {
+                host: name.into(),
+                network: Network::Mgmt,
+                event: ev,
+            });
         }
     }
 
