@@ -40,10 +40,11 @@ impl Maintenance {
                 h.offline_audit = None;
                 h.rec.degrade.clear_all_but_hwmon();
                 h.forcing_full_enable = false;
-                let was_in_service = h.rec.states.oper == OperState::Enabled;
-                let mut s = h.rec.states;
-                s.admin = AdminState::Locked;
+                // The admin state turns locked when the lock is done (TASK_STATE_UPDATE); a force-lock
+                // takes the host out of service at once.
                 if force {
+                    let was_in_service = h.rec.states.oper == OperState::Enabled;
+                    let mut s = h.rec.states;
                     s.oper = OperState::Disabled;
                     if !matches!(s.avail, Availability::PowerOff | Availability::Offline) {
                         s.avail = if was_in_service {
@@ -52,8 +53,8 @@ impl Maintenance {
                             Availability::Offline
                         };
                     }
+                    self.write_states(h, s);
                 }
-                self.write_states(h, s);
                 if h.rec.spec.personality == Personality::Controller {
                     self.set_task(h, task::DISABLING_CONTROLLER);
                 } else {
@@ -179,7 +180,7 @@ impl Maintenance {
                 } else {
                     (OperState::Disabled, avail)
                 };
-                self.set_oper_avail(h, oper, avail);
+                self.write_states(h, HostStates::new(AdminState::Locked, oper, avail));
                 if !simplex_self {
                     self.set_subf(h, OperState::Disabled, avail);
                 }

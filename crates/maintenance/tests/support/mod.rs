@@ -67,6 +67,8 @@ pub struct Harness {
     /// Scripted replies the harness owes the core, in time order.
     pending: Vec<(Instant, Event)>,
     next_boot: u64,
+    /// When the nodes send their next periodic alive report (every 5 s).
+    next_alive: Instant,
     pub system: SystemType,
 }
 
@@ -95,6 +97,7 @@ impl Harness {
             nodes: BTreeMap::new(),
             pending: Vec::new(),
             next_boot: 100,
+            next_alive: now + Duration::from_secs(5),
             system,
         }
     }
@@ -191,6 +194,21 @@ impl Harness {
     /// Collect effects and script the nodes' and BMCs' answers.
     pub fn drain(&mut self) {
         while let Some(e) = self.core.poll_effect() {
+            if std::env::var("DBG").is_ok() {
+                let t = self.now.as_millis() / 1000;
+                match &e {
+                    Effect::HostChanged { host } => {
+                        if let Some(r) = self.core.host(host) {
+                            eprintln!("{t:>8} {host} {} '{}' {}", r.states, r.task, r.action);
+                        }
+                    }
+                    Effect::Send { host, command, .. } => {
+                        eprintln!("{t:>8} {host} send {command:?}")
+                    }
+                    Effect::Bmc { host, op, .. } => eprintln!("{t:>8} {host} bmc {op:?}"),
+                    _ => {}
+                }
+            }
             self.react(&e);
             self.effects.push(e);
         }
@@ -320,12 +338,11 @@ impl Harness {
     pub fn advance(&mut self, d: Duration) {
         let end = self.now + d;
         let alive_period = Duration::from_secs(5);
-        let mut next_alive = self.now + alive_period;
         loop {
             let next_pending = self.pending.iter().map(|(t, _)| *t).min();
             let next_boot = self.nodes.values().filter_map(|n| n.boot_at).min();
             let next_core = self.core.poll_timeout();
-            let next = [next_pending, next_boot, next_core, Some(next_alive)]
+            let next = [next_pending, next_boot, next_core, Some(self.next_alive)]
                 .into_iter()
                 .flatten()
                 .min()
@@ -360,7 +377,9 @@ impl Harness {
                 let drop = match &e {
                     Event::Alive(a) => !self.nodes.get(&a.host).is_some_and(|n| n.up && n.answers),
                     // An acknowledgement leaves the node before it acts on the command.
-                    Event::GoEnabled { host, .. } => !self.nodes.get(host).is_some_and(|n| n.up),
+                    Event::GoEnabled { host, .. } | Event::HostServices { host, .. } => {
+                        !self.nodes.get(host).is_some_and(|n| n.up)
+                    }
                     _ => false,
                 };
                 if !drop {
@@ -368,8 +387,8 @@ impl Harness {
                     self.drain();
                 }
             }
-            if self.now >= next_alive {
-                next_alive = self.now + alive_period;
+            if self.now >= self.next_alive {
+                self.next_alive = self.now + alive_period;
                 for name in &names {
                     self.report(name);
                 }
