@@ -299,7 +299,15 @@ impl Checker {
                     now,
                     Some(host),
                     format!(
-                        "automatic {what} against a host in the MNFA pool while MNFA is active"
+                        "automatic {what} against a host in the MNFA pool while MNFA is active \
+                         (states {}, action {}, task '{}')",
+                        core.host(host)
+                            .map(|r| r.states.to_string())
+                            .unwrap_or_default(),
+                        core.host(host)
+                            .map(|r| r.action.to_string())
+                            .unwrap_or_default(),
+                        core.host(host).map(|r| r.task.clone()).unwrap_or_default(),
                     ),
                 ));
             }

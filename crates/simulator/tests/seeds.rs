@@ -105,3 +105,22 @@ fn replay() {
         Err(v) => panic!("seed {seed} failed:\n{v}"),
     }
 }
+
+/// A seed is a complete description of a run: two runs of one seed agree event for event.
+#[test]
+fn same_seed_same_run() {
+    for (seed, hosts) in [(7u64, 12usize), (8, 5)] {
+        let outcome = || match run(seed, hosts) {
+            Ok(r) => format!("ok {:?} {:?}", r.sim_time, r.stats),
+            Err(v) => format!(
+                "err {} at {} {:?}: {}\n{:?}",
+                v.invariant,
+                v.at.as_millis(),
+                v.host,
+                v.description,
+                v.trace
+            ),
+        };
+        assert_eq!(outcome(), outcome(), "seed {seed} is not deterministic");
+    }
+}
