@@ -47,6 +47,25 @@
 //! - `admin_state_only_by_operator`: the administrative state only moves to what an accepted lock,
 //!   force-lock or unlock asked for.
 //!
+//! - `deadlines_make_progress`: after `handle_timeout(t)` the core never asks for `t` (or earlier) again
+//!   forever; a real driver would spin.
+//!
+//! ## Running and replaying
+//!
+//! ```text
+//! cargo test --release -p steward-simulator --test seeds            # the seed tier (1,000 small + 20 large)
+//! STEWARD_SIM_SEED=1234 STEWARD_SIM_HOSTS=20 cargo test -p steward-simulator --test seeds replay -- --nocapture
+//! cargo test -p steward-simulator --test scenarios                  # scripted scenarios
+//! cargo test -p steward-simulator --features mutation-skip-mnfa --test mutations
+//! ```
+//!
+//! Environment: `STEWARD_SIM_SEEDS`, `STEWARD_SIM_FIRST_SEED`, `STEWARD_SIM_LARGE_SEEDS`,
+//! `STEWARD_SIM_LARGE_HOSTS`, `STEWARD_SIM_THREADS` size the tier; `STEWARD_SIM_VERBOSE=1` prints the
+//! trace as it happens. Two model switches exist to look past known core issues (a failing seed's replay
+//! line carries them): `STEWARD_SIM_LENIENT_DEADLINES=1` defers a deadline the core asks for again
+//! instead of failing, and `STEWARD_SIM_HB_CLEAR_AFTER_RESTART=1` makes the heartbeat model report
+//! losses raised before a monitoring stop as cleared once monitoring restarts on a reachable host.
+//!
 //! ## Entry points
 //!
 //! - [`Simulation`] with [`SimConfig::for_seed`]: the randomized runner used by `tests/seeds.rs`.

@@ -298,3 +298,106 @@ fn lock_unlock_rounds_all_end_in_the_journal() {
     let r = s.settle(600.0);
     ok(&s, r);
 }
+
+#[test]
+fn power_off_then_on_of_a_locked_worker() {
+    let mut s = Scenario::new(4)
+        .at(5.0, request("worker-0", Op::Lock))
+        .at(30.0, request("worker-0", Op::PowerOff));
+    let r = s.run_until(120.0);
+    ok(&s, r);
+    assert_eq!(
+        s.state("worker-0"),
+        "locked-disabled-power-off",
+        "{}",
+        s.trace()
+    );
+    assert!(!s.world().node("worker-0").unwrap().powered());
+    let off = accepted_id(&s, "worker-0", Op::PowerOff);
+    assert_eq!(s.outcome(off), Some(&ActionOutcome::Completed));
+    s.add(121.0, request("worker-0", Op::PowerOn));
+    let r = s.run_until(300.0);
+    ok(&s, r);
+    assert_eq!(
+        s.state("worker-0"),
+        "locked-disabled-online",
+        "{}",
+        s.trace()
+    );
+    let on = accepted_id(&s, "worker-0", Op::PowerOn);
+    assert_eq!(s.outcome(on), Some(&ActionOutcome::Completed));
+    let r = s.settle(120.0);
+    ok(&s, r);
+}
+
+#[test]
+fn reinstall_of_a_locked_worker_comes_back_as_a_fresh_install() {
+    let mut s = Scenario::new(4)
+        .at(5.0, request("worker-1", Op::Lock))
+        .at(30.0, request("worker-1", Op::Reinstall));
+    let boot_id_before = {
+        let r = s.run_until(29.0);
+        ok(&s, r);
+        s.world().node("worker-1").unwrap().boot_id
+    };
+    let r = s.run_until(600.0);
+    ok(&s, r);
+    assert_eq!(
+        s.state("worker-1"),
+        "locked-disabled-online",
+        "{}",
+        s.trace()
+    );
+    assert_ne!(
+        s.world().node("worker-1").unwrap().boot_id,
+        boot_id_before,
+        "it rebooted"
+    );
+    let id = accepted_id(&s, "worker-1", Op::Reinstall);
+    assert_eq!(
+        s.outcome(id),
+        Some(&ActionOutcome::Completed),
+        "{}",
+        s.trace()
+    );
+    // The core put the lock flag back on the freshly installed node.
+    assert!(
+        s.world().node("worker-1").unwrap().lock_volatile,
+        "{}",
+        s.trace()
+    );
+    let r = s.settle(300.0);
+    ok(&s, r);
+}
+
+#[test]
+fn unlocked_host_without_bmc_recovers_from_a_hang_once_healed() {
+    let mut s = Scenario::new(4)
+        .no_bmc("worker-1")
+        .at(10.0, Fault::Hang("worker-1".into()))
+        .at(100.0, Fault::Heal("worker-1".into()));
+    let r = s.run_until(99.0);
+    ok(&s, r);
+    assert_ne!(
+        s.state("worker-1"),
+        "unlocked-enabled-available",
+        "{}",
+        s.trace()
+    );
+    // Without a BMC nothing can reset it: the core may only send reboots over the network.
+    assert!(s
+        .destructive()
+        .iter()
+        .filter(|d| d.host == "worker-1")
+        .all(|d| !d.what.starts_with("bmc")));
+    let r = s.run_until(400.0);
+    ok(&s, r);
+    assert_eq!(
+        s.state("worker-1"),
+        "unlocked-enabled-available",
+        "{}",
+        s.trace()
+    );
+    let r = s.settle(300.0);
+    ok(&s, r);
+}
