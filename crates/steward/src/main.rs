@@ -1,6 +1,8 @@
 //! `steward`: one binary, subcommands grouped by noun. Each daemon and tool of the project is a
 //! subcommand; this file only parses the command line and hands over to the crate that does the work.
 
+mod bmc_cli;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -16,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Talk to one BMC directly (IPMI or Redfish): info, power, boot device, sensors, SEL.
+    Bmc(bmc_cli::BmcArgs),
     /// Maintenance configuration: print the reference defaults or check a file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Bmc(args) => bmc_cli::run(args),
         Command::Config(ConfigCommand::Defaults) => {
             print!("{}", Config::default().to_toml());
             Ok(())
