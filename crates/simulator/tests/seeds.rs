@@ -31,7 +31,13 @@ fn tier(first: u64, count: u64, hosts_for: impl Fn(u64) -> usize + Sync) -> Vec<
                 let mut seed = first + t;
                 while seed < first + count {
                     if let Err(v) = run(seed, hosts_for(seed)) {
-                        eprintln!("seed {seed} FAILED: {v}\n");
+                        eprintln!(
+                            "seed {seed} FAILED: invariant {} violated at t={}ms host={}: {}",
+                            v.invariant,
+                            v.at.as_millis(),
+                            v.host.as_deref().unwrap_or("-"),
+                            v.description
+                        );
                         failures.lock().unwrap().push(v);
                     }
                     seed += threads;
@@ -54,6 +60,7 @@ fn report(name: &str, failures: &[Violation], started: WallClock, count: u64) {
             *by_invariant.entry(v.invariant.name()).or_default() += 1;
         }
         eprintln!("failures by invariant: {by_invariant:?}");
+        eprintln!("\nfirst failure in full:\n{}\n", failures[0]);
         for v in failures.iter().take(10) {
             eprintln!(
                 "  {} -> {}",
