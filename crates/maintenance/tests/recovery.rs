@@ -172,8 +172,19 @@ fn the_active_controller_degrades_instead_of_failing_itself() {
 fn mass_heartbeat_loss_enters_mnfa_and_reboots_nobody() {
     let mut h = cluster_with(cfg(), 4);
     let workers: Vec<String> = (0..4).map(|i| format!("worker-{i}")).collect();
-    for w in &workers {
-        h.heartbeat_loss(w);
+    // A switch dies: every host misses its 4th pulse at about the same time, then its 6th, then its 10th.
+    for ev in [
+        HeartbeatEvent::MinorSet,
+        HeartbeatEvent::DegradeSet,
+        HeartbeatEvent::Loss,
+    ] {
+        for w in &workers {
+            h.event(Event::Heartbeat {
+                host: w.clone(),
+                network: Network::Mgmt,
+                event: ev,
+            });
+        }
     }
     assert!(h.core.mnfa_active());
     for w in &workers {

@@ -293,6 +293,8 @@ impl Simulation {
         .map_err(|v| with_replay(v, &cfg))?;
         let mut world = world;
         world.strict_deadlines = !cfg.lenient_deadlines;
+        // `STEWARD_SIM_VERBOSE=1` prints the whole trace as it happens (replays of a failing seed).
+        world.verbose = std::env::var_os("STEWARD_SIM_VERBOSE").is_some();
         Ok(Simulation { cfg, world, rng })
     }
 

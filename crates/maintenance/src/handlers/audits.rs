@@ -33,7 +33,8 @@ impl Maintenance {
         if self.now >= audit.deadline {
             h.offline_audit = None;
             h.alive.count = 0;
-            if h.rec.states.avail != Availability::PowerOff {
+            // A parked host (auto-recovery disabled) keeps showing `failed` until lock/unlock.
+            if h.rec.states.avail != Availability::PowerOff && h.rec.ar_disabled.is_none() {
                 self.set_avail(h, Availability::Offline);
             }
             self.locked_host_went_offline(h);

@@ -17,10 +17,7 @@ impl Maintenance {
         for c in self.alarms.clear_host(&name) {
             self.emit(Effect::Alarm(c));
         }
-        for set in self.mnfa.counted.iter_mut() {
-            set.remove(&name);
-        }
-        self.mnfa.pool.remove(&name);
+        self.mnfa_forget(h);
         if let Some(d) = self.dor.as_mut() {
             d.checked_in.remove(&name);
         }

@@ -61,7 +61,7 @@ impl Maintenance {
                     self.set_task(h, task::DISABLING_SERVICES);
                 }
                 self.heartbeat(h, HeartbeatControl::Stop);
-                h.hb = Default::default();
+                self.heartbeat_fresh_start(h);
                 let reachable = h
                     .alive
                     .last

@@ -33,6 +33,13 @@ impl Maintenance {
         if h.rec.ar_disabled.is_some() {
             return; // parked until lock/unlock
         }
+        // An automatic re-enable (reboot) waits while multi-node failure avoidance holds the host.
+        if h.rec.action_id.is_none()
+            && self.in_mnfa_pool(h.name())
+            && !cfg!(feature = "mutation-skip-mnfa")
+        {
+            return;
+        }
         let stage = match h.stage {
             Stage::Enable(s) => s,
             _ => {

@@ -291,7 +291,9 @@ impl Maintenance {
             .iter()
             .flat_map(|s| s.iter().cloned())
             .collect();
-        if h.rec.states.oper == OperState::Enabled || h.rec.action == Action::Recover {
+        // Only hosts still in service join the pool (errata §9.10); one already failed and recovering
+        // keeps recovering: it was lost before the multi-node event began.
+        if h.rec.states.oper == OperState::Enabled {
             self.mnfa_pool_add(h);
         }
         for other in counted {
@@ -299,19 +301,41 @@ impl Maintenance {
                 continue;
             }
             if let Some(mut o) = self.hosts.remove(&other) {
-                if o.rec.states.oper == OperState::Enabled || o.rec.action == Action::Recover {
+                if o.rec.states.oper == OperState::Enabled {
                     self.mnfa_pool_add(&mut o);
-                    // A host already failed by the earlier loss waits in the pool instead of recovering.
-                    if o.rec.action == Action::Recover {
-                        o.timer = None;
-                        o.clear_pending_io();
-                        o.stage = Stage::Recovery(RecoveryStage::Start);
-                    }
                 }
                 self.hosts.insert(other.clone(), o);
                 self.mark_dirty(&other);
             }
         }
+    }
+
+    /// The host no longer takes part in multi-node failure accounting: the operator took it over,
+    /// or its heartbeat monitoring restarted from zero. MNFA ends if the count drops below threshold.
+    pub(crate) fn mnfa_forget(&mut self, h: &mut HostRt) {
+        let name = h.name().to_string();
+        let mut changed = false;
+        for set in self.mnfa.counted.iter_mut() {
+            changed |= set.remove(&name);
+        }
+        if self.mnfa.pool.remove(&name) {
+            h.mnfa_token = false;
+            if h.rec.task == task::GRACEFUL_RECOVERY_WAIT {
+                self.set_task(h, "");
+            }
+            changed = true;
+        }
+        if changed && self.mnfa.active && self.mnfa_below_threshold() {
+            self.mnfa_exit(false);
+        }
+    }
+
+    fn mnfa_below_threshold(&self) -> bool {
+        let threshold = self.cfg.thresholds.mnfa_threshold;
+        self.mnfa
+            .counted
+            .iter()
+            .all(|c| (c.len() as u32) < threshold)
     }
 
     fn mnfa_clear(&mut self, h: &mut HostRt, net: Network) {
@@ -328,12 +352,7 @@ impl Maintenance {
         if clear_everywhere && self.mnfa.pool.remove(&name) {
             self.mnfa_recover_host(h);
         }
-        let below = self
-            .mnfa
-            .counted
-            .iter()
-            .all(|c| (c.len() as u32) < self.cfg.thresholds.mnfa_threshold);
-        if below {
+        if self.mnfa_below_threshold() {
             self.mnfa_exit(false);
         }
     }
@@ -350,7 +369,20 @@ impl Maintenance {
             self.set_task(h, "");
             return;
         }
-        self.set_action(h, Action::Recover, None);
+        self.restart_recovery(h);
+        self.mark_dirty(h.name());
+    }
+
+    /// (Re)start graceful recovery from its first stage. A host held in the MNFA pool may have been
+    /// mid-recovery; its stage timers were dropped while it waited, so it starts over.
+    fn restart_recovery(&mut self, h: &mut HostRt) {
+        if h.rec.action == Action::Recover {
+            h.timer = None;
+            h.clear_pending_io();
+            h.stage = Stage::Recovery(RecoveryStage::Start);
+        } else {
+            self.set_action(h, Action::Recover, None);
+        }
         self.mark_dirty(h.name());
     }
 
@@ -388,7 +420,7 @@ impl Maintenance {
             } else if o.unlocked() {
                 let still_down = o.hb.iter().any(|n| n.lost || n.degrade);
                 if still_down || o.rec.states.oper == OperState::Disabled {
-                    self.set_action(&mut o, Action::Recover, None);
+                    self.restart_recovery(&mut o);
                 } else {
                     o.mnfa_token = false;
                     self.set_task(&mut o, "");

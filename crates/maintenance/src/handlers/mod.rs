@@ -370,6 +370,8 @@ impl Maintenance {
     pub(crate) fn operator_action(&mut self, h: &mut HostRt, op: OperatorAction, id: ActionId) {
         let name = h.name().to_string();
         h.sensor_initiated = false;
+        // The operator takes this host over: multi-node failure avoidance no longer holds it.
+        self.mnfa_forget(h);
         match op {
             OperatorAction::Unlock => {
                 self.log(&name, LogId::Command, format!("{name} unlock"));
@@ -450,6 +452,10 @@ impl Maintenance {
         }
         if !matches!(action, Action::Recover | Action::None) {
             h.dor_recovery = false;
+        }
+        if action != Action::None {
+            // A new action is a new attempt: a forced full enable that never started is void.
+            h.forcing_full_enable = false;
         }
         h.rec.action = action;
         h.rec.action_id = id;
@@ -649,16 +655,23 @@ impl Maintenance {
 
     pub(crate) fn heartbeat(&mut self, h: &mut HostRt, control: HeartbeatControl) {
         if control == HeartbeatControl::Start {
-            // Monitoring starts afresh: earlier misses no longer count (reference §3.8: START_HOST
-            // clears the heartbeat-failed flags and degrade bits).
-            h.hb = Default::default();
-            h.rec.degrade.clear(DegradeMask::HEARTBEAT_MGMT);
-            h.rec.degrade.clear(DegradeMask::HEARTBEAT_CLUSTER);
+            self.heartbeat_fresh_start(h);
         }
-        self.emit(Effect::Heartbeat {
-            host: Some(h.name().to_string()),
-            control,
-        });
+        let host = Some(h.name().to_string());
+        self.emit(Effect::Heartbeat { host, control });
+    }
+
+    /// Monitoring starts afresh (or ends on purpose): earlier misses no longer count (reference §3.8:
+    /// START_HOST clears the heartbeat-failed flags and degrade bits), and neither do their alarms —
+    /// accounting that restarts from zero would never clear them otherwise.
+    pub(crate) fn heartbeat_fresh_start(&mut self, h: &mut HostRt) {
+        let name = h.name().to_string();
+        h.hb = Default::default();
+        h.rec.degrade.clear(DegradeMask::HEARTBEAT_MGMT);
+        h.rec.degrade.clear(DegradeMask::HEARTBEAT_CLUSTER);
+        self.clear(&name, AlarmId::MgmtHeartbeat);
+        self.clear(&name, AlarmId::ClusterHeartbeat);
+        self.mnfa_forget(h);
     }
 
     /// Start the offline audit: silence for `offline_period × offline_threshold` means offline.
@@ -725,6 +738,7 @@ impl Maintenance {
             return false;
         }
         h.rec.ar_disabled = Some(cause);
+        h.offline_audit = None;
         self.log(
             &name,
             LogId::StateChange,
