@@ -394,3 +394,61 @@ fn restart_resumes_an_interrupted_unlock_and_keeps_alarms() {
     .expect("unlock resumed");
     assert_eq!(h.journal_end(unlock), Some(ActionOutcome::Completed));
 }
+
+// ----- regressions found by the simulator -----
+
+#[test]
+fn operator_lock_of_a_pooled_host_releases_it_and_mnfa_ends_below_threshold() {
+    // Simulator seed 37/18: a pooled host locked by the operator stayed pooled and counted.
+    let mut h = cluster_with(cfg(), 2);
+    for ev in [
+        HeartbeatEvent::MinorSet,
+        HeartbeatEvent::DegradeSet,
+        HeartbeatEvent::Loss,
+    ] {
+        for w in ["worker-0", "worker-1"] {
+            h.event(Event::Heartbeat {
+                host: w.into(),
+                network: Network::Mgmt,
+                event: ev,
+            });
+        }
+    }
+    assert!(h.core.mnfa_active());
+    h.request("worker-0", OperatorAction::Lock).unwrap();
+    assert!(!h.core.in_mnfa_pool("worker-0"));
+    assert!(
+        !h.core.mnfa_active(),
+        "one counted host is below the threshold of 2"
+    );
+}
+
+#[test]
+fn heartbeat_alarm_clears_when_monitoring_restarts_on_a_healthy_host() {
+    // Simulator: a restarted heartbeat never reports a clear for misses it did not see.
+    let mut h = cluster();
+    h.heartbeat_loss("worker-0");
+    assert!(h.alarm("worker-0", AlarmId::MgmtHeartbeat));
+    h.until(secs(60), |h| {
+        h.states("worker-0") == "unlocked-enabled-available"
+    })
+    .expect("recovered");
+    assert!(!h.alarm("worker-0", AlarmId::MgmtHeartbeat));
+}
+
+#[test]
+fn a_parked_host_stays_failed_when_it_goes_silent() {
+    // Simulator seed 36/17: the offline audit turned a parked host offline for good.
+    let mut h = cluster();
+    h.node("worker-0").goenabled_passes = false;
+    h.request("worker-0", OperatorAction::Lock).unwrap();
+    h.advance(secs(5));
+    h.request("worker-0", OperatorAction::Unlock).unwrap();
+    h.until(secs(3600), |h| {
+        h.core.host("worker-0").unwrap().ar_disabled.is_some()
+    })
+    .expect("parked");
+    h.hang("worker-0");
+    h.advance(secs(600));
+    assert_eq!(h.states("worker-0"), "unlocked-disabled-failed");
+}

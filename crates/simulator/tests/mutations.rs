@@ -50,11 +50,13 @@ fn seed_search(expected: Invariant, signature: &str) -> Option<(u64, Violation)>
 #[cfg(feature = "mutation-skip-mnfa")]
 #[test]
 fn skip_mnfa_is_caught() {
-    // Scripted: every host loses management for 30 s; pooled hosts must not be recovered.
+    // Scripted: a switch carrying both networks dies for 30 s; pooled hosts must not be recovered.
     let mut s = Scenario::new(8)
         .lenient_deadlines()
         .at(10.0, Fault::CutAll(Network::Mgmt))
-        .at(40.0, Fault::RestoreAll(Network::Mgmt));
+        .at(10.0, Fault::CutAll(Network::Cluster))
+        .at(40.0, Fault::RestoreAll(Network::Mgmt))
+        .at(40.0, Fault::RestoreAll(Network::Cluster));
     let r = s.run_until(120.0);
     let v = r.expect_err("the scripted mass partition must catch mutation-skip-mnfa");
     assert_eq!(
