@@ -105,19 +105,11 @@ impl Maintenance {
                         None if now < f.deadline => break,
                         None => {}
                     }
-                    f.attempts += 1;
-                    if f.attempts > max {
-                        h.power_fsm = None;
-                        return PfStatus::Failed("could not query power state".into());
+                    if let Some(failed) =
+                        self.power_retry(h, &mut f, "could not query power state".into())
+                    {
+                        return failed;
                     }
-                    f.stage = PfStage::RetryWait;
-                    f.deadline = now
-                        + if f.on {
-                            t.power_on_retry_wait.0
-                        } else {
-                            t.power_off_retry_wait.0
-                        };
-                    self.power_retry_task(h, f.on, f.attempts, max);
                     break;
                 }
                 PfStage::ActWait => {
@@ -130,22 +122,13 @@ impl Maintenance {
                         None if now < f.deadline => break,
                         None => {}
                     }
-                    f.attempts += 1;
-                    if f.attempts > max {
-                        h.power_fsm = None;
-                        return PfStatus::Failed(format!(
-                            "power {} not confirmed by the BMC",
-                            if f.on { "on" } else { "off" }
-                        ));
+                    let why = format!(
+                        "power {} not confirmed by the BMC",
+                        if f.on { "on" } else { "off" }
+                    );
+                    if let Some(failed) = self.power_retry(h, &mut f, why) {
+                        return failed;
                     }
-                    f.stage = PfStage::RetryWait;
-                    f.deadline = now
-                        + if f.on {
-                            t.power_on_retry_wait.0
-                        } else {
-                            t.power_off_retry_wait.0
-                        };
-                    self.power_retry_task(h, f.on, f.attempts, max);
                     break;
                 }
                 PfStage::RetryWait => {
@@ -162,11 +145,27 @@ impl Maintenance {
         PfStatus::Running
     }
 
-    fn power_retry_task(&mut self, h: &mut HostRt, on: bool, n: u32, max: u32) {
+    /// One attempt failed: wait and try again, or give up with `why` once the budget is spent.
+    fn power_retry(&mut self, h: &mut HostRt, f: &mut PowerFsm, why: String) -> Option<PfStatus> {
+        let max = self.cfg.thresholds.power_action_retries;
+        f.attempts += 1;
+        if f.attempts > max {
+            h.power_fsm = None;
+            return Some(PfStatus::Failed(why));
+        }
+        let t = &self.cfg.timeouts;
+        let wait = if f.on {
+            t.power_on_retry_wait.0
+        } else {
+            t.power_off_retry_wait.0
+        };
+        f.stage = PfStage::RetryWait;
+        f.deadline = self.now + wait;
         if matches!(h.rec.action, Action::PowerOn | Action::PowerOff) {
-            let text = task::power_retrying(on, n, max);
+            let text = task::power_retrying(f.on, f.attempts, max);
             self.set_task(h, &text);
         }
+        None
     }
 
     /// Power handler (§2.10): operator power-on / power-off, and the automatic power-on of an unlocked
