@@ -1,0 +1,376 @@
+//! The typed layer: the maintenance core's records on the generic [`Store`], in the key layout of
+//! the crate docs. Values are serde_json; BMC passwords are sealed by a [`SecretBox`].
+//!
+//! Single records are read and written with [`TypedStore`]'s methods; everything one core step
+//! produces (host record, alarm changes, customer logs, journal entries, action id) goes into one
+//! [`Batch`] and commits atomically.
+
+use crate::{
+    log_seq, Committed, Expect, Op, Password, Sealed, SecretBox, Store, StoreError, Versioned,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use steward_maintenance::alarm::{Alarm, AlarmId, CustomerLog};
+use steward_maintenance::host::HostRecord;
+use steward_maintenance::{ActionId, JournalEntry};
+
+/// Key names and prefixes.
+pub mod keys {
+    use steward_maintenance::alarm::AlarmId;
+
+    pub const HOSTS: &str = "hosts/";
+    pub const BMC: &str = "bmc/";
+    pub const ALARMS: &str = "alarms/";
+    pub const EVENTS: &str = "events/";
+    pub const JOURNAL: &str = "journal/";
+    pub const NEXT_ACTION_ID: &str = "meta/next_action_id";
+
+    pub fn host(name: &str) -> String {
+        format!("{HOSTS}{name}")
+    }
+
+    pub fn bmc(host: &str) -> String {
+        format!("{BMC}{host}")
+    }
+
+    pub fn alarm(id: AlarmId, host: &str) -> String {
+        format!("{ALARMS}{}/{host}", id.code())
+    }
+}
+
+/// A log entry with the wall-clock time it was recorded (milliseconds since the Unix epoch).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamped<T> {
+    pub at_ms: u64,
+    pub entry: T,
+}
+
+/// The credentials of a host's BMC. The password is sealed in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BmcCredential {
+    pub username: String,
+    pub password: Password,
+}
+
+/// How a [`BmcCredential`] is stored.
+#[derive(Serialize, Deserialize)]
+struct StoredBmc {
+    username: String,
+    password: Sealed,
+}
+
+/// Milliseconds since the Unix epoch, for [`Stamped::at_ms`].
+pub fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn encode<T: Serialize>(key: &str, v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Backend(format!("encoding {key}: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(key: &str, v: &Versioned) -> Result<T, StoreError> {
+    serde_json::from_slice(&v.value).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Typed access to the store as the writer of one epoch.
+pub struct TypedStore {
+    store: Arc<dyn Store>,
+    secrets: SecretBox,
+    epoch: u64,
+}
+
+impl std::fmt::Debug for TypedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedStore")
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TypedStore {
+    /// Writes are made as `epoch`, which the caller has acquired (or 0 on a store that never had one).
+    pub fn new(store: Arc<dyn Store>, secrets: SecretBox, epoch: u64) -> Self {
+        TypedStore {
+            store,
+            secrets,
+            epoch,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<(T, u64)>, StoreError> {
+        match self.store.get(key)? {
+            Some(v) => Ok(Some((decode(key, &v)?, v.revision))),
+            None => Ok(None),
+        }
+    }
+
+    fn list<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T, u64)>, StoreError> {
+        self.store
+            .list(prefix)?
+            .into_iter()
+            .map(|(k, v)| Ok((k.clone(), decode(&k, &v)?, v.revision)))
+            .collect()
+    }
+
+    /// A batch of writes committed together by [`Batch::commit`].
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            typed: self,
+            ops: Vec::new(),
+        }
+    }
+
+    // --- hosts ---
+
+    /// A host's record and its revision.
+    pub fn host(&self, name: &str) -> Result<Option<(HostRecord, u64)>, StoreError> {
+        self.get(&keys::host(name))
+    }
+
+    /// Every host's record and revision, by name.
+    pub fn hosts(&self) -> Result<Vec<(HostRecord, u64)>, StoreError> {
+        Ok(self
+            .list(keys::HOSTS)?
+            .into_iter()
+            .map(|(_, r, rev)| (r, rev))
+            .collect())
+    }
+
+    pub fn put_host(&self, record: &HostRecord, expect: Expect) -> Result<u64, StoreError> {
+        let mut b = self.batch();
+        b.put_host(record, expect)?;
+        Ok(b.commit()?.revision)
+    }
+
+    /// Delete a host with its BMC credentials and active alarms, in one commit.
+    pub fn remove_host(&self, name: &str, expect: Expect) -> Result<u64, StoreError> {
+        let mut ops = vec![
+            Op::Delete {
+                key: keys::host(name),
+                expect,
+            },
+            Op::Delete {
+                key: keys::bmc(name),
+                expect: Expect::Any,
+            },
+        ];
+        for (k, alarm, _) in self.list::<Alarm>(keys::ALARMS)? {
+            if alarm.host == name {
+                ops.push(Op::Delete {
+                    key: k,
+                    expect: Expect::Any,
+                });
+            }
+        }
+        Ok(self.store.txn(&ops, self.epoch)?.revision)
+    }
+
+    // --- BMC credentials ---
+
+    pub fn bmc(&self, host: &str) -> Result<Option<BmcCredential>, StoreError> {
+        let key = keys::bmc(host);
+        match self.get::<StoredBmc>(&key)? {
+            Some((s, _)) => Ok(Some(BmcCredential {
+                password: self.secrets.open_password(&key, &s.password)?,
+                username: s.username,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_bmc(&self, host: &str, cred: &BmcCredential) -> Result<u64, StoreError> {
+        let mut b = self.batch();
+        b.put_bmc(host, cred)?;
+        Ok(b.commit()?.revision)
+    }
+
+    pub fn delete_bmc(&self, host: &str) -> Result<u64, StoreError> {
+        self.store.delete(&keys::bmc(host), Expect::Any, self.epoch)
+    }
+
+    // --- alarms ---
+
+    /// The active alarm set, ordered by (id, host).
+    pub fn alarms(&self) -> Result<Vec<Alarm>, StoreError> {
+        Ok(self
+            .list(keys::ALARMS)?
+            .into_iter()
+            .map(|(_, a, _)| a)
+            .collect())
+    }
+
+    pub fn alarm(&self, id: AlarmId, host: &str) -> Result<Option<Alarm>, StoreError> {
+        Ok(self.get(&keys::alarm(id, host))?.map(|(a, _)| a))
+    }
+
+    // --- logs ---
+
+    /// The retained customer logs with their sequence numbers, oldest first.
+    pub fn events(&self) -> Result<Vec<(u64, Stamped<CustomerLog>)>, StoreError> {
+        self.log(keys::EVENTS)
+    }
+
+    /// The retained action journal with sequence numbers, oldest first.
+    pub fn journal(&self) -> Result<Vec<(u64, Stamped<JournalEntry>)>, StoreError> {
+        self.log(keys::JOURNAL)
+    }
+
+    fn log<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(u64, T)>, StoreError> {
+        self.list(prefix)?
+            .into_iter()
+            .map(|(k, v, _)| {
+                let seq = log_seq(prefix, &k).ok_or_else(|| StoreError::Corrupt {
+                    key: k.clone(),
+                    reason: "not a log key".into(),
+                })?;
+                Ok((seq, v))
+            })
+            .collect()
+    }
+
+    // --- action ids ---
+
+    /// The id the next [`TypedStore::allocate_action_id`] would hand out.
+    pub fn peek_action_id(&self) -> Result<ActionId, StoreError> {
+        Ok(ActionId(
+            self.get::<u64>(keys::NEXT_ACTION_ID)?
+                .map(|(n, _)| n)
+                .unwrap_or(1),
+        ))
+    }
+
+    /// Hand out a new action id, unique for the life of the store (compare-and-swap, retried on
+    /// conflict).
+    pub fn allocate_action_id(&self) -> Result<ActionId, StoreError> {
+        loop {
+            let mut b = self.batch();
+            let id = b.claim_action_id()?;
+            match b.commit() {
+                Ok(_) => return Ok(id),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Writes gathered for one atomic commit.
+pub struct Batch<'a> {
+    typed: &'a TypedStore,
+    ops: Vec<Op>,
+}
+
+impl Batch<'_> {
+    pub fn put_host(
+        &mut self,
+        record: &HostRecord,
+        expect: Expect,
+    ) -> Result<&mut Self, StoreError> {
+        let key = keys::host(&record.spec.name);
+        let value = encode(&key, record)?;
+        self.ops.push(Op::Put { key, value, expect });
+        Ok(self)
+    }
+
+    pub fn put_bmc(&mut self, host: &str, cred: &BmcCredential) -> Result<&mut Self, StoreError> {
+        let key = keys::bmc(host);
+        let stored = StoredBmc {
+            username: cred.username.clone(),
+            password: self.typed.secrets.seal_password(&key, &cred.password)?,
+        };
+        let value = encode(&key, &stored)?;
+        self.ops.push(Op::Put {
+            key,
+            value,
+            expect: Expect::Any,
+        });
+        Ok(self)
+    }
+
+    /// Make `alarm` active (replacing the same (id, host) at another severity).
+    pub fn raise_alarm(&mut self, alarm: &Alarm) -> Result<&mut Self, StoreError> {
+        let key = keys::alarm(alarm.id, &alarm.host);
+        let value = encode(&key, alarm)?;
+        self.ops.push(Op::Put {
+            key,
+            value,
+            expect: Expect::Any,
+        });
+        Ok(self)
+    }
+
+    pub fn clear_alarm(&mut self, id: AlarmId, host: &str) -> &mut Self {
+        self.ops.push(Op::Delete {
+            key: keys::alarm(id, host),
+            expect: Expect::Any,
+        });
+        self
+    }
+
+    pub fn event(&mut self, at_ms: u64, log: &CustomerLog) -> Result<&mut Self, StoreError> {
+        let value = encode(keys::EVENTS, &Stamped { at_ms, entry: log })?;
+        self.ops.push(Op::Append {
+            prefix: keys::EVENTS.into(),
+            value,
+        });
+        Ok(self)
+    }
+
+    pub fn journal(&mut self, at_ms: u64, entry: &JournalEntry) -> Result<&mut Self, StoreError> {
+        let value = encode(keys::JOURNAL, &Stamped { at_ms, entry })?;
+        self.ops.push(Op::Append {
+            prefix: keys::JOURNAL.into(),
+            value,
+        });
+        Ok(self)
+    }
+
+    /// Claim the next action id in this batch: the commit fails with a conflict if another writer
+    /// claimed it first.
+    pub fn claim_action_id(&mut self) -> Result<ActionId, StoreError> {
+        let current = self.typed.store.get(keys::NEXT_ACTION_ID)?;
+        let (next, expect) = match &current {
+            Some(v) => (
+                decode::<u64>(keys::NEXT_ACTION_ID, v)?,
+                Expect::Revision(v.revision),
+            ),
+            None => (1, Expect::Absent),
+        };
+        self.ops.push(Op::Put {
+            key: keys::NEXT_ACTION_ID.into(),
+            value: encode(keys::NEXT_ACTION_ID, &(next + 1))?,
+            expect,
+        });
+        Ok(ActionId(next))
+    }
+
+    /// A raw op, for records this layer does not know.
+    pub fn op(&mut self, op: Op) -> &mut Self {
+        self.ops.push(op);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Commit every write of the batch, or none.
+    pub fn commit(self) -> Result<Committed, StoreError> {
+        self.typed.store.txn(&self.ops, self.typed.epoch)
+    }
+}
