@@ -86,6 +86,71 @@ fn open_error(path: &Path, e: DatabaseError) -> StoreError {
     })
 }
 
+const TMP_PREFIX: &str = "steward.redb.creating.";
+
+fn init_tables(db: &Database) -> Result<(), StoreError> {
+    let wtx = db.begin_write().map_err(backend)?;
+    {
+        wtx.open_table(RECORDS).map_err(backend)?;
+        wtx.open_table(SYS).map_err(backend)?;
+    }
+    wtx.commit().map_err(backend)
+}
+
+/// Create a new, initialised store file under a temporary name and link it into place: redb's own
+/// file creation is not atomic, and a controller killed while creating it would leave a file that
+/// does not open.
+fn create_atomically(data_dir: &Path, path: &Path) -> Result<(), StoreError> {
+    let tmp = data_dir.join(format!("{TMP_PREFIX}{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let db = Database::create(&tmp).map_err(|e| open_error(&tmp, e))?;
+    init_tables(&db)?;
+    drop(db);
+    let io = |what: &str, e: std::io::Error| {
+        StoreError::Open(format!(
+            "cannot {what} {}: {e}; fix the data dir's permissions or pass another --data-dir",
+            path.display()
+        ))
+    };
+    // The store is the controller's alone (BMC passwords are sealed, but hosts and alarms are not).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io("set the mode of", e))?;
+    }
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("sync the new store", e))?;
+    // Link, not rename: never replace a store another process created meanwhile.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        // Another process created it (and may have removed our temporary as stale): use theirs.
+        Err(e)
+            if matches!(e.kind(), ErrorKind::AlreadyExists | ErrorKind::NotFound)
+                && path.exists() => {}
+        Err(e) => return Err(io("create", e)),
+    }
+    std::fs::File::open(data_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("sync the data dir of", e))
+}
+
+/// Temporaries left by controllers killed while creating the store. Called with the store open, so
+/// the store exists and no creation can still be under way.
+fn remove_stale_temporaries(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 impl RedbStore {
     /// Open (creating if needed) the store in `data_dir`, which is created if missing. A file left by
     /// a killed controller is recovered on open.
@@ -97,13 +162,12 @@ impl RedbStore {
             ))
         })?;
         let path = data_dir.join(DB_FILE);
-        let db = Database::create(&path).map_err(|e| open_error(&path, e))?;
-        let wtx = db.begin_write().map_err(backend)?;
-        {
-            wtx.open_table(RECORDS).map_err(backend)?;
-            wtx.open_table(SYS).map_err(backend)?;
+        if !path.exists() {
+            create_atomically(data_dir, &path)?;
         }
-        wtx.commit().map_err(backend)?;
+        let db = Database::open(&path).map_err(|e| open_error(&path, e))?;
+        init_tables(&db)?;
+        remove_stale_temporaries(data_dir);
         Ok(RedbStore {
             db,
             path,
