@@ -21,6 +21,9 @@
 //!   fall back to 3), sequence numbers, timeouts and retries, Close Session.
 //! - [`client`]: [`IpmiClient`], the high-level API.
 //!
+//! Test and benchmark peers: [`lab`] (the ipmi_sim lab configuration) and [`fake`]
+//! (an in-process fake lanplus BMC serving the same sensors, suites 3 and 17).
+//!
 //! Received bytes are never trusted: truncated, forged or wrong-session packets
 //! become [`DecodeError`]s (wrapped in [`IpmiError`]), never panics.
 //! Credentials are redacted from all `Debug` output and never logged.
@@ -29,6 +32,8 @@ pub mod client;
 pub mod commands;
 pub mod crypto;
 pub mod error;
+pub mod fake;
+pub mod lab;
 pub mod packet;
 pub mod rakp;
 pub mod sdr;
