@@ -8,6 +8,21 @@
 //! * [`MemStore`]: an in-memory reference implementation, used as the model in property tests and
 //!   handy for tests of the layers above.
 //!
+//! A controller opens its data dir like this:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use steward_store::{typed::TypedStore, RedbStore, Retention, SecretBox, Store};
+//! # fn main() -> Result<(), steward_store::StoreError> {
+//! let dir = std::path::Path::new("/var/lib/steward");
+//! let store: Arc<dyn Store> = Arc::new(RedbStore::open(dir, Retention::default())?);
+//! let epoch = store.epoch()? + 1; // single controller; with etcd the lease gives the epoch
+//! store.acquire_epoch(epoch)?;
+//! let typed = TypedStore::new(store, SecretBox::load_or_create(dir)?, epoch);
+//! typed.verify_bmc_secrets()?;
+//! # Ok(()) }
+//! ```
+//!
 //! The [`typed`] module maps the maintenance core's records onto keys; [`SecretBox`] encrypts BMC
 //! passwords at rest.
 //!
@@ -50,6 +65,12 @@
 //! * **Logs.** [`Store::append`] gives a log entry the next sequence number of its prefix (from 1,
 //!   never reused) under the key `<prefix><seq:020>`, so keys sort in append order; a [`Retention`]
 //!   bound per prefix trims the oldest entries in the same commit.
+//! * **Crash-safe creation.** A new store file is built under a temporary name and linked into
+//!   place, so a controller killed on its very first start leaves either no store or a complete one.
+//! * **Files.** `steward.redb` and `secret.key` are created with mode 0600; a `secret.key` readable by
+//!   others is refused. BMC passwords are sealed (ChaCha20-Poly1305, random nonce per record, the
+//!   record's key as associated data): neither the stored JSON nor any byte of the file holds them.
+//!   [`typed::TypedStore::verify_bmc_secrets`] reports a lost or replaced key at start.
 //! * **Single writer.** The redb file is locked: a second controller on the same data dir is refused
 //!   at open ("another steward controller is using this data dir").
 

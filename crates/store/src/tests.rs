@@ -295,7 +295,8 @@ mod model {
         Put(u8, u8, ExpectGen),
         Delete(u8, ExpectGen),
         Append(bool, u8),
-        Txn(Vec<(bool, u8, u8, ExpectGen)>),
+        /// (0: put, 1: delete, 2: append to `j/`), key, value, expectation.
+        Txn(Vec<(u8, u8, u8, ExpectGen)>),
         Acquire(u64),
         Epoch(u64),
         Reopen,
@@ -341,7 +342,7 @@ mod model {
             4 => (any::<u8>(), any::<u8>(), expect_gen()).prop_map(|(k, v, e)| Step::Put(k, v, e)),
             2 => (any::<u8>(), expect_gen()).prop_map(|(k, e)| Step::Delete(k, e)),
             2 => (any::<bool>(), any::<u8>()).prop_map(|(j, v)| Step::Append(j, v)),
-            2 => prop::collection::vec((any::<bool>(), any::<u8>(), any::<u8>(), expect_gen()), 0..4)
+            2 => prop::collection::vec((0u8..3, any::<u8>(), any::<u8>(), expect_gen()), 0..5)
                 .prop_map(Step::Txn),
             1 => (0u64..4).prop_map(Step::Acquire),
             1 => (0u64..4).prop_map(Step::Epoch),
@@ -387,10 +388,14 @@ mod model {
                         (f(&model), f(&real))
                     }
                     Step::Txn(ops) => {
-                        let ops: Vec<Op> = ops.iter().map(|(del, k, v, e)| {
+                        let ops: Vec<Op> = ops.iter().map(|(kind, k, v, e)| {
                             let key = key(*k);
                             let expect = expect(&model, &key, *e);
-                            if *del { Op::Delete { key, expect } } else { Op::Put { key, value: vec![*v], expect } }
+                            match kind {
+                                0 => Op::Put { key, value: vec![*v], expect },
+                                1 => Op::Delete { key, expect },
+                                _ => Op::Append { prefix: "j/".into(), value: vec![*v] },
+                            }
                         }).collect();
                         (model.txn(&ops, epoch), real.txn(&ops, epoch))
                     }
@@ -417,4 +422,14 @@ mod model {
             }
         }
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn store_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let s = RedbStore::open(dir.path(), Retention::default()).unwrap();
+    let mode = std::fs::metadata(s.path()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
 }

@@ -199,6 +199,31 @@ impl TypedStore {
         Ok(b.commit()?.revision)
     }
 
+    /// Open every stored BMC credential: a controller calls this at start so that a lost or
+    /// replaced `secret.key` (a new one is created when the file is missing) is reported at once,
+    /// naming the records it cannot read, instead of at the first BMC operation.
+    pub fn verify_bmc_secrets(&self) -> Result<usize, StoreError> {
+        let records = self.list::<StoredBmc>(keys::BMC)?;
+        let mut unreadable = Vec::new();
+        for (key, stored, _) in &records {
+            if self.secrets.open(key, &stored.password).is_err() {
+                unreadable.push(key.clone());
+            }
+        }
+        if unreadable.is_empty() {
+            Ok(records.len())
+        } else {
+            Err(StoreError::SecretKey {
+                path: self.secrets.path().to_owned(),
+                reason: format!(
+                    "cannot decrypt {}: the key file is not the one these passwords were sealed with; \
+                     restore the original secret.key, or re-provision these BMCs' passwords",
+                    unreadable.join(", ")
+                ),
+            })
+        }
+    }
+
     pub fn delete_bmc(&self, host: &str) -> Result<u64, StoreError> {
         self.store.delete(&keys::bmc(host), Expect::Any, self.epoch)
     }

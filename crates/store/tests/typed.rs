@@ -286,3 +286,22 @@ fn bmc_password_is_encrypted_at_rest() {
         Err(StoreError::Decrypt { .. })
     ));
 }
+
+#[test]
+fn a_lost_key_file_is_reported_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = open(dir.path());
+    assert_eq!(t.verify_bmc_secrets().unwrap(), 0);
+    let cred = BmcCredential {
+        username: "admin".into(),
+        password: Password::new("pw"),
+    };
+    t.put_bmc("worker-0", &cred).unwrap();
+    assert_eq!(t.verify_bmc_secrets().unwrap(), 1);
+    drop(t);
+    std::fs::remove_file(dir.path().join(steward_store::KEY_FILE)).unwrap();
+    let t = open(dir.path());
+    let e = t.verify_bmc_secrets().unwrap_err();
+    assert!(e.to_string().contains("bmc/worker-0"), "{e}");
+    assert!(e.to_string().contains("secret.key"), "{e}");
+}
