@@ -1,6 +1,7 @@
 //! `steward`: one binary, subcommands grouped by noun. Each daemon and tool of the project is a
 //! subcommand; this file only parses the command line and hands over to the crate that does the work.
 
+mod bench_cli;
 mod bmc_cli;
 
 use anyhow::{Context, Result};
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Talk to one BMC directly (IPMI or Redfish): info, power, boot device, sensors, SEL.
     Bmc(bmc_cli::BmcArgs),
+    /// Benchmarks of SPEC §5; each prints the figure and the peer it was compared with.
+    Bench(bench_cli::BenchArgs),
     /// Maintenance configuration: print the reference defaults or check a file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Bmc(args) => bmc_cli::run(args),
+        Command::Bench(args) => bench_cli::run(args),
         Command::Config(ConfigCommand::Defaults) => {
             print!("{}", Config::default().to_toml());
             Ok(())
