@@ -159,6 +159,9 @@ pub struct FakeConfig {
     /// Largest partial SDR read answered; larger ones get 0xCA.
     pub max_chunk: u8,
     pub sensors: Vec<FakeSensor>,
+    /// Processing time per in-session reply (a real BMC takes milliseconds per command);
+    /// requests to one fake are handled one at a time, like a BMC's single LAN channel.
+    pub reply_delay: std::time::Duration,
 }
 
 impl FakeConfig {
@@ -175,6 +178,7 @@ impl FakeConfig {
             cancel_every: 0,
             max_chunk: 32,
             sensors: sensors_from_emu(crate::lab::EMU),
+            reply_delay: std::time::Duration::ZERO,
         }
     }
 }
@@ -275,7 +279,15 @@ pub async fn serve(sock: UdpSocket, cfg: Arc<FakeConfig>, state: Arc<FakeState>)
         let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
             return;
         };
-        for out in bmc.handle(&buf[..n]) {
+        let outs = bmc.handle(&buf[..n]);
+        if !bmc.cfg.reply_delay.is_zero()
+            && !outs.is_empty()
+            && buf[4] == 0x06
+            && buf[5] & 0x3f == 0
+        {
+            tokio::time::sleep(bmc.cfg.reply_delay).await;
+        }
+        for out in outs {
             let _ = sock.send_to(&out, peer).await;
         }
     }

@@ -72,6 +72,9 @@ pub struct BmcBenchArgs {
     /// Target: every BMC read within this many seconds.
     #[arg(long, default_value_t = 10)]
     pub interval_secs: u64,
+    /// Simulated BMC processing time per in-session reply in part B (0 = answer at once).
+    #[arg(long, default_value_t = 0)]
+    pub bmc_latency_ms: u64,
     /// Skip part A (ipmi_sim vs ipmitool).
     #[arg(long)]
     pub skip_ipmi_sim: bool,
@@ -85,6 +88,9 @@ pub struct FarmArgs {
     /// First UDP port (consecutive ports); 0 = any free ports.
     #[arg(long, default_value_t = 0)]
     pub base_port: u16,
+    /// Processing time per in-session reply, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
     /// Worker threads of the farm's runtime.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -275,8 +281,8 @@ fn bench_bmc(a: BmcBenchArgs) -> Result<()> {
     }
     if let Some(p) = &part_b {
         println!(
-            "B. audit of {} simulated BMCs (separate process: steward bench bmc-farm; IPMI 2.0 lanplus, cipher suite 17, {} sensors each; scheduler max_concurrent {}):",
-            p.bmcs, p.sensors_per_bmc, a.concurrency
+            "B. audit of {} simulated BMCs (separate process: steward bench bmc-farm; IPMI 2.0 lanplus, cipher suite 17, {} sensors each, {} ms BMC latency per reply; scheduler max_concurrent {}):",
+            p.bmcs, p.sensors_per_bmc, a.bmc_latency_ms, a.concurrency
         );
         println!(
             "   sessions opened in {:.0} ms; warm-up round (SDR walk) {:.0} ms",
@@ -488,10 +494,11 @@ impl Drop for Farm {
     }
 }
 
-fn start_farm(count: usize) -> Result<Farm> {
+fn start_farm(count: usize, latency_ms: u64) -> Result<Farm> {
     let exe = std::env::current_exe().context("own executable")?;
     let mut child = Command::new(exe)
         .args(["bench", "bmc-farm", "--count", &count.to_string()])
+        .args(["--latency-ms", &latency_ms.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -522,7 +529,7 @@ fn start_farm(count: usize) -> Result<Farm> {
 
 fn part_b(a: &BmcBenchArgs) -> Result<PartB> {
     let n = a.bmcs;
-    let farm = start_farm(n)?;
+    let farm = start_farm(n, a.bmc_latency_ms)?;
     let farm_pid = farm.child.id();
     println!(
         "B. bmc-farm pid {farm_pid}: {n} fake IPMI lanplus BMCs on 127.0.0.1 ports {}..{}",
@@ -655,7 +662,10 @@ fn farm(a: FarmArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    let cfg = Arc::new(FakeConfig::lab());
+    let cfg = Arc::new(FakeConfig {
+        reply_delay: Duration::from_millis(a.latency_ms),
+        ..FakeConfig::lab()
+    });
     rt.block_on(async {
         let mut socks = Vec::with_capacity(a.count);
         for i in 0..a.count {
