@@ -1,0 +1,257 @@
+//! The actor: one task owns the core, the store and the links. It feeds the core commands, events and
+//! deadlines with the current time, persists what the core decided, then carries out its effects.
+
+use crate::handle::{Command, ControllerHandle, HandleError};
+use crate::links::{EventSender, Links};
+use crate::persist::{self, Caches};
+use std::sync::Arc;
+use std::time::Duration;
+use steward_maintenance::{
+    Config, Effect, Event, Instant, Maintenance, RequestError, SystemConfig,
+};
+use steward_store::typed::TypedStore;
+use steward_store::{SecretBox, Store, StoreError};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant as TokioInstant;
+
+/// What the controller runs with.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    pub maintenance: Config,
+    pub system: SystemConfig,
+    /// Capacity of the event queue from the links (backpressure beyond it, nothing dropped).
+    pub event_queue: usize,
+}
+
+impl ControllerConfig {
+    pub fn new(maintenance: Config, system: SystemConfig) -> Self {
+        ControllerConfig {
+            maintenance,
+            system,
+            event_queue: 65_536,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot load the controller's state from the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("invalid maintenance configuration: {0}")]
+    Config(String),
+}
+
+struct Actor {
+    core: Maintenance,
+    store: TypedStore,
+    caches: Caches,
+    links: Links,
+    origin: TokioInstant,
+    /// A store write failed: stop before acting on anything else.
+    failed: bool,
+}
+
+/// Load the stored state, start the actor, and return its handle, the sender links deliver events
+/// through, and the actor's task.
+///
+/// The controller takes a new fencing epoch, one above the store's: from then on a controller that
+/// started earlier (a deposed active) can no longer write.
+pub fn spawn(
+    cfg: ControllerConfig,
+    store: Arc<dyn Store>,
+    secrets: SecretBox,
+    links: Links,
+) -> Result<(ControllerHandle, EventSender, JoinHandle<()>), StartError> {
+    cfg.maintenance
+        .validate()
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let epoch = store.epoch()? + 1;
+    store.acquire_epoch(epoch)?;
+    let store = TypedStore::new(store, secrets, epoch);
+    let origin = TokioInstant::now();
+    let mut core = Maintenance::new(cfg.maintenance.clone(), cfg.system.clone(), Instant::ZERO);
+    let records: Vec<_> = store.hosts()?.into_iter().map(|(r, _)| r).collect();
+    let alarms = store
+        .alarms()?
+        .into_iter()
+        .map(|a| (a.id, a.host.clone(), a.severity))
+        .collect();
+    let next = store.peek_action_id()?.0;
+    let caches = Caches::load(&store)?;
+    core.restore(Instant::ZERO, records, alarms, next);
+    let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+    let (ev_tx, ev_rx) = mpsc::channel(cfg.event_queue.max(1));
+    let mut actor = Actor {
+        core,
+        store,
+        caches,
+        links,
+        origin,
+        failed: false,
+    };
+    // Effects of the restore (the add handler's reconciliation) are persisted before anything else.
+    if let Err(e) = actor.flush() {
+        return Err(StartError::Store(e));
+    }
+    let task = tokio::spawn(actor.run(cmd_rx, ev_rx));
+    Ok((ControllerHandle { tx: cmd_tx }, EventSender(ev_tx), task))
+}
+
+impl Actor {
+    fn now(&self) -> Instant {
+        Instant::from_millis(self.origin.elapsed().as_millis() as u64)
+    }
+
+    fn deadline(&self) -> Option<TokioInstant> {
+        self.core
+            .poll_timeout()
+            .map(|t| self.origin + Duration::from_millis(t.as_millis()))
+    }
+
+    async fn run(mut self, mut cmds: mpsc::Receiver<Command>, mut events: mpsc::Receiver<Event>) {
+        loop {
+            let deadline = self.deadline();
+            tokio::select! {
+                biased;
+                cmd = cmds.recv() => match cmd {
+                    None => break,
+                    Some(Command::Shutdown(reply)) => {
+                        let _ = reply.send(());
+                        break;
+                    }
+                    Some(cmd) => self.command(cmd),
+                },
+                Some(ev) = events.recv() => {
+                    let now = self.now();
+                    self.core.handle_event(now, ev);
+                }
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    let now = self.now();
+                    self.core.handle_timeout(now);
+                }
+            }
+            if self.failed {
+                tracing::error!("store write failed, controller stops");
+                break;
+            }
+            if let Err(e) = self.flush() {
+                // Fail-stop: acting on decisions that are not durable would let the store and the
+                // cluster disagree after a restart. The supervisor restarts the controller.
+                tracing::error!("store write failed, controller stops: {e}");
+                break;
+            }
+        }
+    }
+
+    /// Persist the core's decisions, then carry out the effects on the outside world.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        let outside = persist::drain(&mut self.core, &self.store, &mut self.caches)?;
+        for effect in outside {
+            match effect {
+                Effect::Send {
+                    host,
+                    id,
+                    command,
+                    networks,
+                    ..
+                } => self.links.node.send(&host, id, command, &networks),
+                Effect::Bmc { host, id, op, .. } => self.links.bmc.submit(&host, id, op),
+                Effect::Heartbeat { host, control } => {
+                    self.links.heartbeat.control(host.as_deref(), control)
+                }
+                Effect::Swact { to } => self.links.swact.swact(&to),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolve a hostname or uuid to the hostname.
+    fn resolve(&self, id: &str) -> Option<String> {
+        if self.core.host(id).is_some() {
+            return Some(id.to_string());
+        }
+        self.core
+            .hosts()
+            .find(|h| h.spec.uuid == id)
+            .map(|h| h.spec.name.clone())
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = self.now();
+        match cmd {
+            Command::Hosts(r) => {
+                let _ = r.send(self.core.hosts().cloned().collect());
+            }
+            Command::Host(id, r) => {
+                let rec = self.resolve(&id).and_then(|n| self.core.host(&n).cloned());
+                let _ = r.send(rec);
+            }
+            Command::AddHost(rec, r) => {
+                let name = rec.spec.name.clone();
+                let result = match self.core.add_host(now, *rec) {
+                    Ok(()) => self.flush_then(|a| {
+                        a.core
+                            .host(&name)
+                            .cloned()
+                            .ok_or_else(|| HandleError::UnknownHost(name.clone()))
+                    }),
+                    Err(refusal) => Err(HandleError::Refused(refusal.0)),
+                };
+                let _ = r.send(result);
+            }
+            Command::Request(id, action, r) => {
+                let result = match self.resolve(&id) {
+                    None => Err(HandleError::UnknownHost(id)),
+                    Some(name) => match self.core.request(now, &name, action) {
+                        Ok(aid) => self.flush_then(|_| Ok(aid)),
+                        Err(RequestError::UnknownHost(n)) => Err(HandleError::UnknownHost(n)),
+                        Err(RequestError::Refused(refusal)) => Err(HandleError::Refused(refusal.0)),
+                    },
+                };
+                let _ = r.send(result);
+            }
+            Command::SetBmc(id, bmc, r) => {
+                let result = match self.resolve(&id) {
+                    None => Err(HandleError::UnknownHost(id)),
+                    Some(name) => match self.core.set_bmc(now, &name, bmc) {
+                        Ok(()) => self.flush_then(|_| Ok(())),
+                        Err(e) => Err(HandleError::Refused(e.to_string())),
+                    },
+                };
+                let _ = r.send(result);
+            }
+            Command::Alarms(r) => {
+                let _ = r.send(self.caches.alarms.values().cloned().collect());
+            }
+            Command::Events(limit, r) => {
+                let skip = self.caches.events.len().saturating_sub(limit);
+                let _ = r.send(self.caches.events.iter().skip(skip).cloned().collect());
+            }
+            Command::Action(id, r) => {
+                let _ = r.send(self.caches.actions.get(&id).cloned());
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    /// Make the change durable before answering: an acknowledged request survives a crash.
+    fn flush_then<T>(
+        &mut self,
+        answer: impl FnOnce(&Self) -> Result<T, HandleError>,
+    ) -> Result<T, HandleError> {
+        if let Err(e) = self.flush() {
+            self.failed = true;
+            return Err(HandleError::Store(e.to_string()));
+        }
+        answer(self)
+    }
+}
+
+async fn sleep_until(deadline: Option<TokioInstant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

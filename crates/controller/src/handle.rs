@@ -1,0 +1,134 @@
+//! The controller's API for the REST server and the CLI: a cheap, cloneable handle that talks to the
+//! actor over a channel. Every call is answered from the actor's current state.
+
+use std::time::Duration;
+use steward_maintenance::action::{ActionId, ActionOutcome, OperatorAction};
+use steward_maintenance::alarm::{Alarm, CustomerLog};
+use steward_maintenance::host::{BmcSpec, HostRecord};
+use steward_store::typed::Stamped;
+use tokio::sync::{mpsc, oneshot};
+
+/// Why a handle call did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandleError {
+    #[error("host '{0}' not found; `steward host list` shows the known hosts")]
+    UnknownHost(String),
+    /// The core's admission refused the action (the API answers 409 with this text).
+    #[error("{0}")]
+    Refused(String),
+    #[error("the controller could not persist the change: {0}")]
+    Store(String),
+    #[error("the controller is shutting down")]
+    Stopped,
+}
+
+/// Where an accepted action stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionStatus {
+    Running {
+        host: String,
+    },
+    Ended {
+        host: String,
+        outcome: ActionOutcome,
+    },
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<T>;
+
+pub(crate) enum Command {
+    Hosts(Reply<Vec<HostRecord>>),
+    Host(String, Reply<Option<HostRecord>>),
+    AddHost(Box<HostRecord>, Reply<Result<HostRecord, HandleError>>),
+    Request(String, OperatorAction, Reply<Result<ActionId, HandleError>>),
+    SetBmc(String, Option<BmcSpec>, Reply<Result<(), HandleError>>),
+    Alarms(Reply<Vec<Alarm>>),
+    Events(usize, Reply<Vec<Stamped<CustomerLog>>>),
+    Action(ActionId, Reply<Option<ActionStatus>>),
+    Shutdown(Reply<()>),
+}
+
+/// A cloneable handle on a running controller.
+#[derive(Clone, Debug)]
+pub struct ControllerHandle {
+    pub(crate) tx: mpsc::Sender<Command>,
+}
+
+impl ControllerHandle {
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| HandleError::Stopped)?;
+        rx.await.map_err(|_| HandleError::Stopped)
+    }
+
+    /// Every host, ordered by name.
+    pub async fn hosts(&self) -> Result<Vec<HostRecord>, HandleError> {
+        self.call(Command::Hosts).await
+    }
+
+    /// One host by hostname or uuid.
+    pub async fn host(&self, id: &str) -> Result<Option<HostRecord>, HandleError> {
+        self.call(|r| Command::Host(id.to_string(), r)).await
+    }
+
+    pub async fn add_host(&self, record: HostRecord) -> Result<HostRecord, HandleError> {
+        self.call(|r| Command::AddHost(Box::new(record), r)).await?
+    }
+
+    /// Ask for an operator action on a host (hostname or uuid). Accepted actions are journaled.
+    pub async fn request(&self, id: &str, action: OperatorAction) -> Result<ActionId, HandleError> {
+        self.call(|r| Command::Request(id.to_string(), action, r))
+            .await?
+    }
+
+    pub async fn set_bmc(&self, id: &str, bmc: Option<BmcSpec>) -> Result<(), HandleError> {
+        self.call(|r| Command::SetBmc(id.to_string(), bmc, r))
+            .await?
+    }
+
+    pub async fn alarms(&self) -> Result<Vec<Alarm>, HandleError> {
+        self.call(Command::Alarms).await
+    }
+
+    /// The newest `limit` customer-log events, oldest first.
+    pub async fn events(&self, limit: usize) -> Result<Vec<Stamped<CustomerLog>>, HandleError> {
+        self.call(|r| Command::Events(limit, r)).await
+    }
+
+    pub async fn action(&self, id: ActionId) -> Result<Option<ActionStatus>, HandleError> {
+        self.call(|r| Command::Action(id, r)).await
+    }
+
+    /// Follow an action until it ends, calling `progress` with the host's task line when it changes.
+    pub async fn wait(
+        &self,
+        id: ActionId,
+        poll: Duration,
+        mut progress: impl FnMut(&HostRecord),
+    ) -> Result<ActionOutcome, HandleError> {
+        let mut last_task = None;
+        loop {
+            match self.action(id).await? {
+                Some(ActionStatus::Ended { outcome, .. }) => return Ok(outcome),
+                Some(ActionStatus::Running { host }) => {
+                    if let Some(rec) = self.host(&host).await? {
+                        if last_task.as_ref() != Some(&rec.task) {
+                            last_task = Some(rec.task.clone());
+                            progress(&rec);
+                        }
+                    }
+                }
+                None => return Err(HandleError::Refused(format!("no action {id}"))),
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// Stop the actor after it finished the current step.
+    pub async fn shutdown(&self) -> Result<(), HandleError> {
+        self.call(Command::Shutdown).await
+    }
+}

@@ -1,0 +1,28 @@
+//! # steward-controller — the maintenance controller runtime
+//!
+//! Drives the sans-IO core (`steward-maintenance`) with real time and real inputs:
+//!
+//! ```text
+//!  ControllerHandle ──(commands)──►┐
+//!  links (node, BMC, heartbeat) ──(events)──► actor: core.handle_*(now, …)
+//!                                  │          └─► effects ─► 1. one store txn (hosts, alarms, events,
+//!                                  │                            journal, next action id) — write-ahead
+//!                                  │                        ─► 2. Send / Bmc / Heartbeat / Swact to links
+//!  tokio::time::sleep_until(core.poll_timeout()) ─► core.handle_timeout(now)
+//! ```
+//!
+//! Everything the core decides is persisted before anything is done about it, so a controller killed at
+//! any instant restarts into the same state (`Maintenance::restore` from the store) and resumes the
+//! interrupted action.
+//!
+//! Module map: [`handle`] (the API the REST server and CLI use), [`links`] (how effects reach nodes,
+//! BMCs and heartbeat), `actor` (the loop), `persist` (effects to store writes).
+
+mod actor;
+pub mod handle;
+pub mod links;
+mod persist;
+
+pub use actor::{spawn, ControllerConfig, StartError};
+pub use handle::{ActionStatus, ControllerHandle, HandleError};
+pub use links::{EventSender, Links};

@@ -1,0 +1,53 @@
+//! How the controller's effects reach the outside: node agents, BMCs, heartbeat. Each is a trait so
+//! the lab can plug simulated hosts in process and the real daemons plug sockets and BMC clients. Results
+//! come back as core events through an [`EventSender`].
+
+use steward_maintenance::io::{
+    BmcOp, BmcRequestId, CommandId, Event, HeartbeatControl, NodeCommand,
+};
+use steward_maintenance::state::Network;
+use tokio::sync::mpsc;
+
+/// Where links deliver what they learn (acks, alive reports, BMC results, heartbeat events).
+#[derive(Clone, Debug)]
+pub struct EventSender(pub(crate) mpsc::Sender<Event>);
+
+impl EventSender {
+    /// Deliver an event; waits when the controller is busy (backpressure, nothing is dropped).
+    pub async fn send(&self, event: Event) -> bool {
+        self.0.send(event).await.is_ok()
+    }
+
+    /// Deliver from synchronous code; false when the queue is full or the controller is gone.
+    pub fn try_send(&self, event: Event) -> bool {
+        self.0.try_send(event).is_ok()
+    }
+}
+
+/// Sends commands to node agents.
+pub trait NodeLink: Send + 'static {
+    fn send(&mut self, host: &str, id: CommandId, command: NodeCommand, networks: &[Network]);
+}
+
+/// Hands operations to BMC workers; results return as `Event::Bmc`.
+pub trait BmcLink: Send + 'static {
+    fn submit(&mut self, host: &str, id: BmcRequestId, op: BmcOp);
+}
+
+/// Starts and stops heartbeat monitoring (`host` None: cluster-wide backoff/recover).
+pub trait HeartbeatLink: Send + 'static {
+    fn control(&mut self, host: Option<&str>, control: HeartbeatControl);
+}
+
+/// Hands the active role to the standby controller; the result returns as `Event::SwactResult`.
+pub trait SwactLink: Send + 'static {
+    fn swact(&mut self, to: &str);
+}
+
+/// The controller's outside world.
+pub struct Links {
+    pub node: Box<dyn NodeLink>,
+    pub bmc: Box<dyn BmcLink>,
+    pub heartbeat: Box<dyn HeartbeatLink>,
+    pub swact: Box<dyn SwactLink>,
+}
