@@ -220,11 +220,8 @@ impl Maintenance {
                 } else {
                     task::POWER_OFF_COMPLETED
                 };
-                self.hold_task(h, text);
-                let held = h.task_clear_at;
                 self.ar_enable(h);
-                self.end_action(h, ActionOutcome::Completed);
-                h.task_clear_at = held;
+                self.end_with_task(h, text, ActionOutcome::Completed);
             }
             PfStatus::Failed(why) => {
                 h.timer = None;
@@ -234,10 +231,7 @@ impl Maintenance {
                     task::POWER_OFF_FAILED
                 };
                 let text = format!("{base} - {why}");
-                self.hold_task(h, &text);
-                let held = h.task_clear_at;
-                self.end_action(h, ActionOutcome::Failed { reason: text });
-                h.task_clear_at = held;
+                self.end_with_task(h, &text.clone(), ActionOutcome::Failed { reason: text });
             }
         }
     }
@@ -304,10 +298,7 @@ impl Maintenance {
                 );
                 if down || h.rebooted_since_request() {
                     h.timer = None;
-                    self.hold_task(h, task::RESET_COMPLETED);
-                    let held = h.task_clear_at;
-                    self.end_action(h, ActionOutcome::Completed);
-                    h.task_clear_at = held;
+                    self.end_with_task(h, task::RESET_COMPLETED, ActionOutcome::Completed);
                 } else if h.timer_rang(now) {
                     self.reset_fail(h, "Reset Failed");
                 }
@@ -354,15 +345,13 @@ impl Maintenance {
 
     fn reset_fail(&mut self, h: &mut HostRt, text: &str) {
         h.timer = None;
-        self.hold_task(h, text);
-        let held = h.task_clear_at;
-        self.end_action(
+        self.end_with_task(
             h,
+            text,
             ActionOutcome::Failed {
                 reason: text.to_string(),
             },
         );
-        h.task_clear_at = held;
     }
 
     /// Powercycle handler (§2.11): a critical sensor asks for the host to be power-cycled; after

@@ -598,6 +598,12 @@ impl Maintenance {
         }
     }
 
+    /// End the current action with an outcome line that stays visible for `task_display`.
+    pub(crate) fn end_with_task(&mut self, h: &mut HostRt, text: &str, outcome: ActionOutcome) {
+        self.hold_task(h, text);
+        self.end_action(h, outcome);
+    }
+
     /// An outcome line, shown for `task_display` and then cleared.
     pub(crate) fn hold_task(&mut self, h: &mut HostRt, text: &str) {
         self.set_task(h, text);

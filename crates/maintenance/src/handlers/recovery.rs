@@ -236,10 +236,7 @@ impl Maintenance {
                     h.mnfa_token = false;
                     h.dor_recovery = false;
                     self.dor_host_recovered(&name);
-                    self.hold_task(h, task::GRACEFULLY_RECOVERED);
-                    let held = h.task_clear_at;
-                    self.end_action(h, ActionOutcome::Completed);
-                    h.task_clear_at = held;
+                    self.end_with_task(h, task::GRACEFULLY_RECOVERED, ActionOutcome::Completed);
                 }
             }
         }

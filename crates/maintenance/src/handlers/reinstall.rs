@@ -115,10 +115,7 @@ impl Maintenance {
                         format!("{name} reinstall completed successfully"),
                     );
                     self.set_avail(h, Availability::Online);
-                    self.hold_task(h, task::REINSTALL_SUCCEEDED);
-                    let held = h.task_clear_at;
-                    self.end_action(h, ActionOutcome::Completed);
-                    h.task_clear_at = held;
+                    self.end_with_task(h, task::REINSTALL_SUCCEEDED, ActionOutcome::Completed);
                 } else if h.timer_rang(now) {
                     self.reinstall_fail(h, "timeout waiting for online");
                 }
@@ -135,9 +132,6 @@ impl Maintenance {
             format!("{name} reinstall failed: {why}"),
         );
         let text = task::reinstall_failed(why);
-        self.hold_task(h, &text);
-        let held = h.task_clear_at;
-        self.end_action(h, ActionOutcome::Failed { reason: text });
-        h.task_clear_at = held;
+        self.end_with_task(h, &text.clone(), ActionOutcome::Failed { reason: text });
     }
 }

@@ -239,16 +239,10 @@ impl Maintenance {
                             self.start_reset_progression(h, 0, false);
                             self.step_reset_progression(h);
                         } else {
-                            self.hold_task(h, task::REBOOT_FAILED_TRY_ONLINE);
                             h.resetprog = None;
-                            let held = h.task_clear_at;
-                            self.end_action(
-                                h,
-                                ActionOutcome::Failed {
-                                    reason: task::REBOOT_FAILED_TRY_ONLINE.into(),
-                                },
-                            );
-                            h.task_clear_at = held;
+                            let reason = task::REBOOT_FAILED_TRY_ONLINE.into();
+                            let failed = ActionOutcome::Failed { reason };
+                            self.end_with_task(h, task::REBOOT_FAILED_TRY_ONLINE, failed);
                         }
                     }
                 }

@@ -33,15 +33,13 @@ impl Maintenance {
                     })
                     .map(|o| o.name().to_string());
                 let Some(to) = target else {
-                    self.hold_task(h, task::SWACT_FAILED);
-                    let held = h.task_clear_at;
-                    self.end_action(
+                    self.end_with_task(
                         h,
+                        task::SWACT_FAILED,
                         ActionOutcome::Failed {
                             reason: "no enabled standby controller".into(),
                         },
                     );
-                    h.task_clear_at = held;
                     return;
                 };
                 self.swact_in_progress = true;
@@ -70,10 +68,7 @@ impl Maintenance {
                 };
                 self.swact_in_progress = false;
                 h.timer = None;
-                self.hold_task(h, text);
-                let held = h.task_clear_at;
-                self.end_action(h, outcome);
-                h.task_clear_at = held;
+                self.end_with_task(h, text, outcome);
             }
         }
     }
