@@ -15,7 +15,7 @@ async fn dynamic_learns_redfish_info_sensors_sel_bootdev() {
         return;
     }
     let peer = Sushy::start();
-    let mut bmc = Bmc::connect(peer.config(BmcProtocol::Dynamic))
+    let mut bmc = Bmc::connect(support::sushy_config(&peer, BmcProtocol::Dynamic))
         .await
         .unwrap_or_else(|e| panic!("connect: {e}\n{}", peer.log_tail()));
     assert_eq!(bmc.protocol(), BmcProtocol::Redfish);
@@ -55,7 +55,7 @@ async fn power_actions_read_back() {
         return;
     }
     let peer = Sushy::start();
-    let mut bmc = Bmc::connect(peer.config(BmcProtocol::Redfish))
+    let mut bmc = Bmc::connect(support::sushy_config(&peer, BmcProtocol::Redfish))
         .await
         .expect("connect");
     assert_eq!(bmc.power_state().await.unwrap(), PowerState::Off);

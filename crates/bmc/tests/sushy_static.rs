@@ -115,7 +115,7 @@ async fn manager_log_service_and_sensors_normalized() {
         return;
     }
     let peer = Sushy::start_static(tree("1.6.0"));
-    let mut bmc = Bmc::connect(peer.config(BmcProtocol::Dynamic))
+    let mut bmc = Bmc::connect(support::sushy_config(&peer, BmcProtocol::Dynamic))
         .await
         .unwrap_or_else(|e| panic!("connect: {e}\n{}", peer.log_tail()));
     assert_eq!(bmc.protocol(), BmcProtocol::Redfish);
@@ -174,13 +174,13 @@ async fn pre_1_0_redfish_is_not_learned() {
     }
     let peer = Sushy::start_static(tree("0.9.5"));
     // Explicit Redfish still works (the operator asked for it)...
-    let bmc = Bmc::connect(peer.config(BmcProtocol::Redfish))
+    let bmc = Bmc::connect(support::sushy_config(&peer, BmcProtocol::Redfish))
         .await
         .expect("explicit redfish");
     assert_eq!(bmc.protocol(), BmcProtocol::Redfish);
     bmc.close().await.unwrap();
     // ...but learning picks IPMI, which nothing answers here: a typed IPMI error.
-    let mut cfg = peer.config(BmcProtocol::Dynamic);
+    let mut cfg = support::sushy_config(&peer, BmcProtocol::Dynamic);
     cfg.ipmi_timeout = Duration::from_millis(200);
     cfg.ipmi_retries = 0;
     match Bmc::connect(cfg).await {
