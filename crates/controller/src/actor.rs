@@ -2,15 +2,16 @@
 //! deadlines with the current time, persists what the core decided, then carries out its effects.
 
 use crate::handle::{Command, ControllerHandle, HandleError};
-use crate::links::{EventSender, Links};
+use crate::links::{BmcAccess, EventSender, Links};
 use crate::persist::{self, Caches};
 use std::sync::Arc;
 use std::time::Duration;
+use steward_maintenance::host::BmcSpec;
 use steward_maintenance::{
     Config, Effect, Event, Instant, Maintenance, RequestError, SystemConfig,
 };
-use steward_store::typed::TypedStore;
-use steward_store::{SecretBox, Store, StoreError};
+use steward_store::typed::{BmcCredential, TypedStore};
+use steward_store::{Password, SecretBox, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant as TokioInstant;
@@ -82,6 +83,18 @@ pub fn spawn(
     core.restore(Instant::ZERO, records, alarms, next);
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let (ev_tx, ev_rx) = mpsc::channel(cfg.event_queue.max(1));
+    let mut links = links;
+    // The BMC workers learn every provisioned BMC with its stored password.
+    for rec in core.hosts() {
+        let Some(spec) = &rec.spec.bmc else { continue };
+        match store.bmc(&rec.spec.name)? {
+            Some(cred) => {
+                let access = access_of(spec, cred.password.expose().to_string());
+                links.bmc.provision(&rec.spec.name, Some(access));
+            }
+            None => tracing::warn!(host = %rec.spec.name, "BMC provisioned but no password stored"),
+        }
+    }
     let mut actor = Actor {
         core,
         store,
@@ -222,6 +235,13 @@ impl Actor {
                 };
                 let _ = r.send(result);
             }
+            Command::SetBmcCredentials(id, spec, password, r) => {
+                let result = match self.resolve(&id) {
+                    None => Err(HandleError::UnknownHost(id)),
+                    Some(name) => self.set_bmc_credentials(now, &name, spec, password),
+                };
+                let _ = r.send(result);
+            }
             Command::Alarms(r) => {
                 let _ = r.send(self.caches.alarms.values().cloned().collect());
             }
@@ -236,6 +256,29 @@ impl Actor {
         }
     }
 
+    fn set_bmc_credentials(
+        &mut self,
+        now: Instant,
+        name: &str,
+        spec: BmcSpec,
+        password: String,
+    ) -> Result<(), HandleError> {
+        let cred = BmcCredential {
+            username: spec.username.clone(),
+            password: Password::new(password.clone()),
+        };
+        self.store
+            .put_bmc(name, &cred)
+            .map_err(|e| HandleError::Store(e.to_string()))?;
+        let access = access_of(&spec, password);
+        self.core
+            .set_bmc(now, name, Some(spec))
+            .map_err(|e| HandleError::Refused(e.to_string()))?;
+        self.flush_then(|_| Ok(()))?;
+        self.links.bmc.provision(name, Some(access));
+        Ok(())
+    }
+
     /// Make the change durable before answering: an acknowledged request survives a crash.
     fn flush_then<T>(
         &mut self,
@@ -246,6 +289,15 @@ impl Actor {
             return Err(HandleError::Store(e.to_string()));
         }
         answer(self)
+    }
+}
+
+fn access_of(spec: &BmcSpec, password: String) -> BmcAccess {
+    BmcAccess {
+        address: spec.address.clone(),
+        protocol: spec.protocol,
+        username: spec.username.clone(),
+        password,
     }
 }
 

@@ -42,6 +42,7 @@ pub(crate) enum Command {
     AddHost(Box<HostRecord>, Reply<Result<HostRecord, HandleError>>),
     Request(String, OperatorAction, Reply<Result<ActionId, HandleError>>),
     SetBmc(String, Option<BmcSpec>, Reply<Result<(), HandleError>>),
+    SetBmcCredentials(String, BmcSpec, String, Reply<Result<(), HandleError>>),
     Alarms(Reply<Vec<Alarm>>),
     Events(usize, Reply<Vec<Stamped<CustomerLog>>>),
     Action(ActionId, Reply<Option<ActionStatus>>),
@@ -86,6 +87,18 @@ impl ControllerHandle {
 
     pub async fn set_bmc(&self, id: &str, bmc: Option<BmcSpec>) -> Result<(), HandleError> {
         self.call(|r| Command::SetBmc(id.to_string(), bmc, r))
+            .await?
+    }
+
+    /// Provision a host's BMC with its password: the password is stored encrypted, then the BMC
+    /// workers start auditing it.
+    pub async fn set_bmc_credentials(
+        &self,
+        id: &str,
+        bmc: BmcSpec,
+        password: String,
+    ) -> Result<(), HandleError> {
+        self.call(|r| Command::SetBmcCredentials(id.to_string(), bmc, password, r))
             .await?
     }
 

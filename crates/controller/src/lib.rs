@@ -16,9 +16,10 @@
 //! interrupted action.
 //!
 //! Module map: [`handle`] (the API the REST server and CLI use), [`links`] (how effects reach nodes,
-//! BMCs and heartbeat), `actor` (the loop), `persist` (effects to store writes).
+//! BMCs and heartbeat), [`bmc_workers`] (the real BMC link over `steward-bmc`), `actor` (the loop), `persist` (effects to store writes).
 
 mod actor;
+pub mod bmc_workers;
 pub mod handle;
 pub mod links;
 mod persist;

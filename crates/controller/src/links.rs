@@ -29,9 +29,33 @@ pub trait NodeLink: Send + 'static {
     fn send(&mut self, host: &str, id: CommandId, command: NodeCommand, networks: &[Network]);
 }
 
-/// Hands operations to BMC workers; results return as `Event::Bmc`.
+/// How to reach one host's BMC, password included (it comes decrypted from the store, never logged).
+#[derive(Clone)]
+pub struct BmcAccess {
+    pub address: String,
+    pub protocol: steward_maintenance::host::BmcProtocol,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for BmcAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BmcAccess")
+            .field("address", &self.address)
+            .field("protocol", &self.protocol)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Hands operations to BMC workers; results return as `Event::Bmc`, reachability as
+/// `Event::BmcAccess`.
 pub trait BmcLink: Send + 'static {
     fn submit(&mut self, host: &str, id: BmcRequestId, op: BmcOp);
+
+    /// The BMC of `host` was provisioned (or changed, or removed with `None`).
+    fn provision(&mut self, _host: &str, _access: Option<BmcAccess>) {}
 }
 
 /// Starts and stops heartbeat monitoring (`host` None: cluster-wide backoff/recover).

@@ -78,6 +78,12 @@ pub struct Timeouts {
     pub worker_config_timeout: Seconds,
     /// Acknowledgement of a command sent to a node.
     pub command_ack_timeout: Seconds,
+    /// How long a BMC query (power status, boot device) may take, queueing behind the BMC's other
+    /// operations included.
+    pub bmc_query_timeout: Seconds,
+    /// How long a BMC power action may take to be confirmed by read-back (above the BMC workers'
+    /// own power timeout, so the core does not give up on an action that is still running).
+    pub bmc_action_timeout: Seconds,
     /// Kdump grace between the last unanswered reboot and the BMC reset.
     pub bmc_reset_delay: Seconds,
     /// Pause between reset progressions of a failing enable.
@@ -131,6 +137,8 @@ impl Default for Timeouts {
             host_services_timeout: s(300),
             worker_config_timeout: s(840),
             command_ack_timeout: s(10),
+            bmc_query_timeout: s(30),
+            bmc_action_timeout: s(200),
             bmc_reset_delay: s(300),
             recovery_delay: s(16),
             swact_timeout: s(120),
@@ -293,7 +301,9 @@ impl Config {
     /// Check ranges; called by `from_toml` and by drivers that build a config in code.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let t = &self.timeouts;
-        let positive: [(&'static str, Seconds); 14] = [
+        let positive: [(&'static str, Seconds); 16] = [
+            ("timeouts.bmc_query_timeout", t.bmc_query_timeout),
+            ("timeouts.bmc_action_timeout", t.bmc_action_timeout),
             ("timeouts.alive_period", t.alive_period),
             ("timeouts.offline_period", t.offline_period),
             ("timeouts.online_period", t.online_period),
@@ -374,6 +384,8 @@ impl Config {
             &mut t.host_services_timeout,
             &mut t.worker_config_timeout,
             &mut t.command_ack_timeout,
+            &mut t.bmc_query_timeout,
+            &mut t.bmc_action_timeout,
             &mut t.bmc_reset_delay,
             &mut t.recovery_delay,
             &mut t.power_on_retry_wait,

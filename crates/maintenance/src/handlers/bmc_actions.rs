@@ -80,7 +80,7 @@ impl Maintenance {
                     }
                     self.bmc(h, BmcOp::PowerStatus);
                     f.stage = PfStage::QueryWait;
-                    f.deadline = now + t.command_ack_timeout.0 * 3;
+                    f.deadline = now + t.bmc_query_timeout.0;
                     break;
                 }
                 PfStage::QueryWait => {
@@ -98,7 +98,7 @@ impl Maintenance {
                             };
                             self.bmc(h, op);
                             f.stage = PfStage::ActWait;
-                            f.deadline = now + t.command_ack_timeout.0 * 6;
+                            f.deadline = now + t.bmc_action_timeout.0;
                             break;
                         }
                         Some(BmcOutcome::Failed(_)) => {}
@@ -261,7 +261,7 @@ impl Maintenance {
                     return self.reset_retry(h, true);
                 }
                 self.bmc(h, BmcOp::PowerStatus);
-                h.timer = Some(now + t.command_ack_timeout.0 * 3);
+                h.timer = Some(now + t.bmc_query_timeout.0);
                 h.stage = Stage::Reset(ResetStage::QueryWait);
             }
             ResetStage::QueryWait => match h.take_bmc() {
@@ -273,7 +273,7 @@ impl Maintenance {
                 Some(BmcOutcome::Done(_)) => {
                     self.heartbeat(h, HeartbeatControl::Stop);
                     self.bmc(h, BmcOp::PowerReset);
-                    h.timer = Some(now + t.command_ack_timeout.0 * 6);
+                    h.timer = Some(now + t.bmc_action_timeout.0);
                     h.stage = Stage::Reset(ResetStage::ActWait);
                 }
                 Some(BmcOutcome::Failed(_)) => self.reset_retry(h, false),

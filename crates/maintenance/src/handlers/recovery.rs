@@ -127,14 +127,14 @@ impl Maintenance {
                     self.send(h, NodeCommand::Reboot, nets, cause);
                     if h.bmc_usable() {
                         self.bmc(h, BmcOp::PowerStatus);
-                        h.timer = Some(now + t.command_ack_timeout.0 * 3);
+                        h.timer = Some(now + t.bmc_query_timeout.0);
                         h.stage = Stage::Recovery(RecoveryStage::PowerQueryWait);
                         return;
                     }
                 } else if h.bmc_usable() {
                     // Dead office recovery or powered off: power on, never reboot or reset.
                     self.bmc(h, BmcOp::PowerOn);
-                    h.timer = Some(now + t.command_ack_timeout.0 * 3);
+                    h.timer = Some(now + t.bmc_action_timeout.0);
                     h.stage = Stage::Recovery(RecoveryStage::PowerOnWait);
                     return;
                 }
@@ -146,7 +146,7 @@ impl Maintenance {
                     match out {
                         BmcOutcome::Done(PowerState::Off) => {
                             self.bmc(h, BmcOp::PowerOn);
-                            h.timer = Some(now + t.command_ack_timeout.0 * 3);
+                            h.timer = Some(now + t.bmc_action_timeout.0);
                             h.stage = Stage::Recovery(RecoveryStage::PowerOnWait);
                         }
                         _ => {
@@ -170,7 +170,7 @@ impl Maintenance {
                 if h.timer_rang(now) {
                     if h.bmc_usable() {
                         self.bmc(h, BmcOp::PowerReset);
-                        h.timer = Some(now + t.command_ack_timeout.0 * 2);
+                        h.timer = Some(now + t.bmc_action_timeout.0);
                         h.stage = Stage::Recovery(RecoveryStage::ResetRecvWait);
                     } else {
                         h.timer = Some(now + self.boot_timeout(h));

@@ -72,7 +72,7 @@ impl Maintenance {
                 PfStatus::Done => {
                     self.set_avail(h, Availability::PowerOff);
                     self.bmc(h, BmcOp::NetbootOnce);
-                    h.timer = Some(now + t.command_ack_timeout.0 * 3);
+                    h.timer = Some(now + t.bmc_query_timeout.0);
                     h.stage = Stage::Reinstall(ReinstallStage::NetbootWait);
                 }
             },

@@ -136,7 +136,7 @@ impl Maintenance {
                         }
                         self.bmc(h, BmcOp::PowerReset);
                         rp.stage = RpStage::BmcWait;
-                        rp.deadline = now + t.command_ack_timeout.0 * 2;
+                        rp.deadline = now + t.bmc_action_timeout.0;
                     } else {
                         rp.stage = RpStage::OfflineCheck;
                         rp.deadline = now + self.offline_window() * 3;
@@ -254,7 +254,7 @@ impl Maintenance {
     pub(crate) fn reset_progression_budget(&self, h: &HostRt) -> std::time::Duration {
         let t = &self.cfg.timeouts;
         let bmc = if h.rec.bmc_provisioned() {
-            t.command_ack_timeout.0 * 2
+            t.bmc_action_timeout.0
         } else {
             Default::default()
         };

@@ -1,0 +1,199 @@
+//! The real BMC link: every provisioned BMC gets a worker of the `steward-bmc` scheduler (operations
+//! serialized and spaced per BMC, power first, globally bounded), connected lazily with the protocol
+//! it was provisioned with (`dynamic` learns Redfish or IPMI). Results return to the core as events;
+//! nothing here ever blocks the controller's loop.
+//!
+//! The access audit probes each BMC every `audit_period` with a real protocol request (a power-state
+//! read: ICMP cannot tell a dead emulator on loopback) and reports `BmcAccess` to the core, which owns
+//! alarm 200.010.
+
+use crate::links::{BmcAccess, BmcLink, EventSender};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use steward_bmc::scheduler::{BmcHandle, Scheduler, SchedulerConfig};
+use steward_bmc::{Bmc, BmcConfig, BmcProtocol, BootTarget, PowerAction};
+use steward_maintenance::host::BmcProtocol as SpecProtocol;
+use steward_maintenance::io::{BmcOp, BmcOutcome, BmcRequestId, Event};
+use steward_maintenance::state::PowerState;
+use tokio::sync::Mutex;
+
+/// Timing of the BMC workers.
+#[derive(Clone, Debug)]
+pub struct BmcWorkerConfig {
+    pub scheduler: SchedulerConfig,
+    /// How often each BMC is probed for reachability (reference: 60 s).
+    pub audit_period: Duration,
+    /// Accept self-signed Redfish certificates (lab and test BMCs).
+    pub insecure: bool,
+    /// How long a power action may take to read back its target state.
+    pub power_timeout: Duration,
+}
+
+impl Default for BmcWorkerConfig {
+    fn default() -> Self {
+        BmcWorkerConfig {
+            scheduler: SchedulerConfig::default(),
+            audit_period: Duration::from_secs(60),
+            insecure: false,
+            power_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+struct Inner {
+    cfg: BmcWorkerConfig,
+    scheduler: Scheduler,
+    events: EventSender,
+    access: Mutex<HashMap<String, BmcAccess>>,
+    workers: Mutex<HashMap<String, BmcHandle<Bmc>>>,
+}
+
+/// The BMC link of a real controller. Cheap to clone; all clones share the workers.
+#[derive(Clone)]
+pub struct BmcWorkers {
+    inner: Arc<Inner>,
+}
+
+impl BmcWorkers {
+    /// Start the workers and the access audit. Must run inside a tokio runtime.
+    pub fn start(cfg: BmcWorkerConfig, events: EventSender) -> BmcWorkers {
+        let inner = Arc::new(Inner {
+            scheduler: Scheduler::new(cfg.scheduler.clone()),
+            cfg,
+            events,
+            access: Mutex::default(),
+            workers: Mutex::default(),
+        });
+        let audit = inner.clone();
+        tokio::spawn(async move { audit.audit_loop().await });
+        BmcWorkers { inner }
+    }
+}
+
+impl BmcLink for BmcWorkers {
+    fn submit(&mut self, host: &str, id: BmcRequestId, op: BmcOp) {
+        let inner = self.inner.clone();
+        let host = host.to_string();
+        tokio::spawn(async move {
+            let outcome = inner.run(&host, op).await;
+            inner
+                .events
+                .send(Event::Bmc {
+                    host,
+                    request: id,
+                    outcome,
+                })
+                .await;
+        });
+    }
+
+    fn provision(&mut self, host: &str, access: Option<BmcAccess>) {
+        let inner = self.inner.clone();
+        let host = host.to_string();
+        tokio::spawn(async move {
+            // A changed BMC gets a fresh connection with the new address or credentials.
+            inner.workers.lock().await.remove(&host);
+            let mut map = inner.access.lock().await;
+            match access {
+                Some(a) => {
+                    map.insert(host.clone(), a);
+                    drop(map);
+                    inner.probe(&host).await;
+                }
+                None => {
+                    map.remove(&host);
+                }
+            }
+        });
+    }
+}
+
+impl Inner {
+    /// The worker of `host`, connecting on first use.
+    async fn worker(&self, host: &str) -> Result<BmcHandle<Bmc>, String> {
+        if let Some(w) = self.workers.lock().await.get(host) {
+            return Ok(w.clone());
+        }
+        let access = self.access.lock().await.get(host).cloned().ok_or_else(|| {
+            format!("{host}: BMC not provisioned (or no password stored); set bm_ip, bm_username and the password")
+        })?;
+        let protocol = match access.protocol {
+            SpecProtocol::Ipmi => BmcProtocol::Ipmi,
+            SpecProtocol::Redfish => BmcProtocol::Redfish,
+            SpecProtocol::Dynamic => BmcProtocol::Dynamic,
+        };
+        let mut cfg = BmcConfig::new(access.address, protocol, access.username, access.password);
+        cfg.insecure = self.cfg.insecure;
+        cfg.power_timeout = self.cfg.power_timeout;
+        let bmc = Bmc::connect(cfg).await.map_err(|e| e.to_string())?;
+        let (handle, _task) = self.scheduler.add(bmc);
+        self.workers
+            .lock()
+            .await
+            .insert(host.to_string(), handle.clone());
+        Ok(handle)
+    }
+
+    async fn run(&self, host: &str, op: BmcOp) -> BmcOutcome {
+        let worker = match self.worker(host).await {
+            Ok(w) => w,
+            Err(e) => return BmcOutcome::Failed(e),
+        };
+        let result = match op {
+            BmcOp::PowerStatus => worker.power_state().await,
+            BmcOp::PowerOn => worker.power(PowerAction::On).await,
+            BmcOp::PowerOff => worker.power(PowerAction::Off).await,
+            BmcOp::PowerReset => worker.power(PowerAction::Reset).await,
+            BmcOp::NetbootOnce => match worker.set_boot_device(BootTarget::Pxe, true).await {
+                Ok(()) => worker.power_state().await,
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok(state) => BmcOutcome::Done(power_of(&state)),
+            Err(e) => {
+                // The next operation reconnects: a session may have died with the error.
+                self.workers.lock().await.remove(host);
+                BmcOutcome::Failed(e.to_string())
+            }
+        }
+    }
+
+    async fn probe(&self, host: &str) {
+        let accessible = match self.worker(host).await {
+            Ok(w) => w.power_state().await.is_ok(),
+            Err(_) => false,
+        };
+        if !accessible {
+            self.workers.lock().await.remove(host);
+        }
+        self.events
+            .send(Event::BmcAccess {
+                host: host.to_string(),
+                accessible,
+            })
+            .await;
+    }
+
+    async fn audit_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.cfg.audit_period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let hosts: Vec<String> = self.access.lock().await.keys().cloned().collect();
+            for host in hosts {
+                let me = self.clone();
+                tokio::spawn(async move { me.probe(&host).await });
+            }
+        }
+    }
+}
+
+fn power_of(state: &steward_bmc::PowerState) -> PowerState {
+    match state {
+        steward_bmc::PowerState::On | steward_bmc::PowerState::PoweringOff => PowerState::On,
+        steward_bmc::PowerState::Off | steward_bmc::PowerState::PoweringOn => PowerState::Off,
+        steward_bmc::PowerState::Unknown(_) => PowerState::Unknown,
+    }
+}
