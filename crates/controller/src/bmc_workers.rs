@@ -59,7 +59,7 @@ impl BmcWorkers {
     /// Start the workers and the access audit. Must run inside a tokio runtime.
     pub fn start(cfg: BmcWorkerConfig, events: EventSender) -> BmcWorkers {
         let inner = Arc::new(Inner {
-            scheduler: Scheduler::new(cfg.scheduler.clone()),
+            scheduler: Scheduler::new(cfg.scheduler),
             cfg,
             events,
             access: Mutex::default(),
