@@ -1,0 +1,161 @@
+use super::*;
+use proptest::prelude::*;
+
+const P: u64 = 100;
+
+fn events(m: &mut Monitor) -> Vec<(String, Network, HeartbeatEvent)> {
+    let mut v = Vec::new();
+    while let Some(o) = m.poll() {
+        if let Output::Event {
+            host,
+            network,
+            event,
+        } = o
+        {
+            v.push((host, network, event));
+        }
+    }
+    v
+}
+
+/// Run `rounds` ticks at the exact period; `answers(round, host)` says who answers.
+fn run(
+    m: &mut Monitor,
+    start: u64,
+    rounds: u64,
+    answers: impl Fn(u64, &str) -> bool,
+) -> Vec<(u64, HeartbeatEvent)> {
+    let mut out = Vec::new();
+    for r in 0..rounds {
+        let now = Instant::from_millis(start + r * P);
+        m.on_tick(now);
+        let mut pulses = Vec::new();
+        while let Some(o) = m.poll() {
+            match o {
+                Output::Pulse {
+                    network,
+                    seq,
+                    hosts,
+                } => pulses.push((network, seq, hosts)),
+                Output::Event { event, .. } => out.push((r, event)),
+            }
+        }
+        for (network, seq, hosts) in pulses {
+            for h in hosts {
+                if answers(r, &h) {
+                    m.on_reply(&h, network, seq);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn dead_host_is_lost_after_exactly_ten_missed_pulses() {
+    let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
+    m.start("w0", Network::Mgmt);
+    // Answers rounds 0..5, then dies: rounds 5.. are missed.
+    let ev = run(&mut m, 0, 30, |r, _| r < 5);
+    let at = |e| ev.iter().find(|(_, x)| *x == e).map(|(r, _)| *r);
+    // Round k's misses are counted when round k closes, at tick k+1.
+    assert_eq!(at(HeartbeatEvent::MinorSet), Some(5 + 4));
+    assert_eq!(at(HeartbeatEvent::DegradeSet), Some(5 + 6));
+    assert_eq!(at(HeartbeatEvent::Loss), Some(5 + 10));
+    assert_eq!(
+        ev.iter()
+            .filter(|(_, e)| *e == HeartbeatEvent::Loss)
+            .count(),
+        1,
+        "raised once"
+    );
+}
+
+#[test]
+fn loss_clears_after_ten_good_rounds_and_blips_clear_at_once() {
+    let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
+    m.start("w0", Network::Mgmt);
+    // Silent for rounds 2..14 (loss), back from 14.
+    let ev = run(&mut m, 0, 40, |r, _| !(2..14).contains(&r));
+    let clear = ev
+        .iter()
+        .find(|(_, e)| *e == HeartbeatEvent::LossClear)
+        .map(|(r, _)| *r);
+    assert_eq!(clear, Some(14 + 10), "ten answered rounds after the loss");
+    let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
+    m.start("w0", Network::Mgmt);
+    let ev = run(&mut m, 0, 20, |r, _| !(2..8).contains(&r));
+    let kinds: Vec<_> = ev.iter().map(|(_, e)| *e).collect();
+    assert!(
+        kinds.contains(&HeartbeatEvent::DegradeSet)
+            && kinds.contains(&HeartbeatEvent::DegradeClear)
+    );
+    assert!(!kinds.contains(&HeartbeatEvent::Loss));
+}
+
+#[test]
+fn cluster_network_has_no_minor() {
+    let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
+    m.start("w0", Network::Cluster);
+    let ev = run(&mut m, 0, 20, |_, _| false);
+    assert!(ev.iter().all(|(_, e)| *e != HeartbeatEvent::MinorSet));
+    assert!(ev.iter().any(|(_, e)| *e == HeartbeatEvent::Loss));
+}
+
+#[test]
+fn a_stalled_controller_accuses_nobody() {
+    let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
+    m.start("w0", Network::Mgmt);
+    run(&mut m, 0, 5, |_, _| true);
+    // The controller is SIGSTOPped for 2 s: the next tick comes 2 s late. Replies to the open round
+    // were sent, but the pulses that should have gone out meanwhile never did.
+    m.on_tick(Instant::from_millis(5 * P + 2000));
+    assert_eq!(m.void_rounds, 1);
+    let ev = run(&mut m, 5 * P + 2000 + P, 30, |_, _| true);
+    assert!(ev.is_empty(), "{ev:?}");
+}
+
+#[test]
+fn replies_to_closed_rounds_do_not_count() {
+    let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
+    m.start("w0", Network::Mgmt);
+    m.on_tick(Instant::ZERO);
+    m.on_tick(Instant::from_millis(P)); // round 1 closed unanswered
+    m.on_reply("w0", Network::Mgmt, 1); // too late
+    for r in 2..12 {
+        m.on_tick(Instant::from_millis(r * P));
+    }
+    assert!(events(&mut m)
+        .iter()
+        .any(|(_, _, e)| *e == HeartbeatEvent::Loss));
+}
+
+#[test]
+fn config_validation_names_the_key() {
+    let bad = HeartbeatConfig {
+        minor_threshold: 7,
+        ..Default::default()
+    };
+    assert!(bad.validate().unwrap_err().0.contains("minor_threshold"));
+    let bad = HeartbeatConfig {
+        period: Duration::ZERO,
+        ..Default::default()
+    };
+    assert!(bad.validate().unwrap_err().0.contains("heartbeat.period"));
+}
+
+proptest! {
+    /// 5% random loss per pulse never produces a loss event (ten in a row is 1e-13 per window).
+    #[test]
+    fn five_percent_loss_never_loses(seed in any::<u64>()) {
+        let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
+        for i in 0..20 {
+            m.start(&format!("w{i}"), Network::Mgmt);
+        }
+        let mut state = seed | 1;
+        let mut rnd = move || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state };
+        let answers: Vec<Vec<bool>> = (0..600).map(|_| (0..20).map(|_| rnd() % 100 >= 5).collect()).collect();
+        let ev = run(&mut m, 0, 600, |r, h| answers[r as usize][h[1..].parse::<usize>().unwrap()]);
+        prop_assert!(ev.iter().all(|(_, e)| *e != HeartbeatEvent::Loss));
+    }
+}
