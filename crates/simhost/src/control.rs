@@ -1,0 +1,111 @@
+//! The simulated BMC's control socket `<dir>/bmc.sock`: one text command per line, one reply line.
+//!
+//! | command | effect | reply |
+//! |---|---|---|
+//! | `status` | — | `ok power=on\|off agent=off\|booting\|up\|hung boot_id=<hex>` |
+//! | `on`, `off`, `reset`, `cycle` | BMC power operation | `ok power=<state read back>` |
+//! | `hang`, `crash`, `heal` | lab faults | `ok` plus the status |
+//!
+//! Anything else answers `error unknown command '…' (status|on|off|reset|cycle|hang|crash|heal)`.
+
+use crate::host::SimHost;
+use std::io::{self, BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use steward_maintenance::state::PowerState;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinHandle;
+
+/// The control socket of the simulated host whose directory is `dir`.
+pub fn socket_path(dir: &Path) -> PathBuf {
+    dir.join("bmc.sock")
+}
+
+fn power_word(p: PowerState) -> &'static str {
+    match p {
+        PowerState::On => "on",
+        PowerState::Off => "off",
+        PowerState::Unknown => "unknown",
+    }
+}
+
+fn status_line(host: &SimHost) -> String {
+    let s = host.status();
+    format!(
+        "ok power={} agent={} boot_id={:016x}",
+        power_word(s.power),
+        s.agent.as_str(),
+        s.boot_id
+    )
+}
+
+/// Carry out one command line; the reply line (without newline).
+pub(crate) fn execute(host: &SimHost, line: &str) -> String {
+    match line.trim() {
+        "status" => status_line(host),
+        "on" => format!("ok power={}", power_word(host.power_on())),
+        "off" => format!("ok power={}", power_word(host.power_off())),
+        "reset" => format!("ok power={}", power_word(host.power_reset())),
+        "cycle" => format!("ok power={}", power_word(host.power_cycle())),
+        "hang" | "fail" => {
+            host.hang();
+            status_line(host)
+        }
+        "crash" => {
+            host.crash();
+            status_line(host)
+        }
+        "heal" => {
+            host.heal();
+            status_line(host)
+        }
+        other => {
+            format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal)")
+        }
+    }
+}
+
+pub(crate) fn serve(host: SimHost) -> io::Result<JoinHandle<()>> {
+    let path = socket_path(host.dir());
+    // A socket left by an earlier run (the lab was killed) would make bind fail.
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let host = host.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let reply = execute(&host, &line);
+                    if w.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }))
+}
+
+/// Send one command to the control socket of the host in `dir`; the reply line.
+pub async fn control(dir: &Path, command: &str) -> io::Result<String> {
+    let mut s = UnixStream::connect(socket_path(dir)).await?;
+    s.write_all(format!("{command}\n").as_bytes()).await?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).await?;
+    Ok(line.trim_end().to_string())
+}
+
+/// [`control`] without a runtime (for the CLI).
+pub fn control_blocking(dir: &Path, command: &str) -> io::Result<String> {
+    let mut s = std::os::unix::net::UnixStream::connect(socket_path(dir))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(format!("{command}\n").as_bytes())?;
+    let mut line = String::new();
+    io::BufReader::new(s).read_line(&mut line)?;
+    Ok(line.trim_end().to_string())
+}
