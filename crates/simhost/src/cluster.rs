@@ -111,15 +111,17 @@ impl SimCluster {
         }
     }
 
-    fn sink(&self) -> Option<EventSender> {
-        self.inner.sink.lock().unwrap().clone()
-    }
-
+    /// Delivers `ev` after `after` to the sink set by then (links may be used before
+    /// [`SimCluster::set_events`], e.g. while the controller starts).
     fn emit_later(&self, after: Duration, ev: Event) {
-        let Some(sink) = self.sink() else { return };
+        let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
-            sink.send(ev).await;
+            let Some(inner) = weak.upgrade() else { return };
+            let sink = inner.sink.lock().unwrap().clone();
+            if let Some(sink) = sink {
+                sink.send(ev).await;
+            }
         });
     }
 
@@ -171,12 +173,15 @@ impl NodeLink for SimCluster {
 
 impl BmcLink for SimCluster {
     fn submit(&mut self, host: &str, id: BmcRequestId, op: BmcOp) {
-        let Some(sink) = self.sink() else { return };
         let sim = self.host(host);
         let latency = self.bmc_latency();
         let host = host.to_string();
+        let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             tokio::time::sleep(latency).await;
+            let Some(sink) = weak.upgrade().and_then(|i| i.sink.lock().unwrap().clone()) else {
+                return;
+            };
             let outcome = match sim {
                 None => BmcOutcome::Failed(format!("no simulated BMC for {host}")),
                 Some(h) => BmcOutcome::Done(match op {

@@ -3,6 +3,7 @@
 
 mod bench_cli;
 mod bmc_cli;
+mod lab_cli;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ enum Command {
     /// Maintenance configuration: print the reference defaults or check a file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// A controller plus N simulated hosts in one process; `lab fail|crash|heal HOST` injects faults.
+    Lab(lab_cli::LabArgs),
 }
 
 #[derive(Subcommand)]
@@ -53,6 +56,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Bmc(args) => bmc_cli::run(args),
         Command::Bench(args) => bench_cli::run(args),
+        Command::Lab(args) => lab_cli::run(args),
         Command::Config(ConfigCommand::Defaults) => {
             print!("{}", Config::default().to_toml());
             Ok(())
