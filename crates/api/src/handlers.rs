@@ -1,0 +1,391 @@
+//! The handlers: parse, call the controller handle, shape the answer. Nothing else.
+
+use crate::bulk;
+use crate::error::ApiError;
+use crate::ihost::{self, IHost, NewHost, Patch, PatchOp};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use steward_controller::ActionStatus;
+use steward_maintenance::action::{ActionId, ActionOutcome, OperatorAction};
+use steward_maintenance::host::{BmcSpec, HostRecord};
+use steward_maintenance::state::{Personality, SystemType};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn unknown_host(id: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "host '{id}' not found; GET /v1/ihosts (steward host list) shows the known hosts"
+    ))
+}
+
+async fn find(st: &AppState, id: &str) -> ApiResult<HostRecord> {
+    st.handle.host(id).await?.ok_or_else(|| unknown_host(id))
+}
+
+pub async fn list_hosts(State(st): State<AppState>) -> ApiResult<Json<Value>> {
+    let hosts: Vec<IHost> = st
+        .handle
+        .hosts()
+        .await?
+        .iter()
+        .map(IHost::from_record)
+        .collect();
+    Ok(Json(json!({ "ihosts": hosts })))
+}
+
+pub async fn show_host(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<IHost>> {
+    Ok(Json(IHost::from_record(&find(&st, &id).await?)))
+}
+
+/// The handle does not tell the system type: a system whose controllers run the worker subfunction
+/// is all-in-one. (A first AIO controller is added by the bootstrap, not through this API.)
+async fn system_type(st: &AppState) -> ApiResult<SystemType> {
+    let aio = st
+        .handle
+        .hosts()
+        .await?
+        .iter()
+        .any(|h| h.spec.personality == Personality::Controller && h.subf.is_some());
+    Ok(if aio {
+        SystemType::AioDuplex
+    } else {
+        SystemType::Standard
+    })
+}
+
+async fn provision(st: &AppState, new: NewHost) -> ApiResult<HostRecord> {
+    let p = new.into_provision(system_type(st).await?)?;
+    let name = p.record.spec.name.clone();
+    let mut rec = st.handle.add_host(p.record).await?;
+    if let Some((spec, password)) = p.bmc {
+        st.handle.set_bmc_credentials(&name, spec, password).await?;
+        rec = find(st, &name).await?;
+    }
+    Ok(rec)
+}
+
+pub async fn add_host(State(st): State<AppState>, body: Bytes) -> ApiResult<impl IntoResponse> {
+    let new: NewHost = ihost::parse_json(&body, "host")?;
+    let rec = provision(&st, new).await?;
+    Ok((StatusCode::CREATED, Json(IHost::from_record(&rec))))
+}
+
+async fn act(st: &AppState, id: &str, action: OperatorAction) -> ApiResult<IHost> {
+    // Resolve first so that an unknown host is a 404, not counted as a refusal.
+    find(st, id).await?;
+    match st.handle.request(id, action).await {
+        Ok(aid) => {
+            st.metrics.count(action.action().as_str(), true);
+            let rec = find(st, id).await;
+            // A deleted host may already be gone.
+            let shown = match rec {
+                Ok(r) => IHost::from_record(&r),
+                Err(_) => return Ok(deleted_stub(id).with_action(aid)),
+            };
+            Ok(shown.with_action(aid))
+        }
+        Err(e) => {
+            if matches!(e, steward_controller::HandleError::Refused(_)) {
+                st.metrics.count(action.action().as_str(), false);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+fn deleted_stub(id: &str) -> IHost {
+    IHost {
+        uuid: String::new(),
+        hostname: id.to_string(),
+        personality: "",
+        subfunctions: None,
+        administrative: "locked",
+        operational: "disabled",
+        availability: "offline",
+        task: "Deleting".into(),
+        action: "delete",
+        mgmt_ip: None,
+        mgmt_mac: None,
+        cluster_ip: None,
+        bm_type: None,
+        bm_ip: None,
+        bm_username: None,
+        uptime: 0,
+        subfunction_oper: None,
+        subfunction_avail: None,
+        action_id: None,
+    }
+}
+
+pub async fn patch_host(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<IHost>> {
+    let ops: Vec<PatchOp> = ihost::parse_json(&body, "PATCH list")?;
+    let patch = ihost::parse_patch(ops)?;
+    let rec = find(&st, &id).await?;
+    match patch {
+        Patch::Action(a) => Ok(Json(act(&st, &id, a).await?)),
+        Patch::Bmc {
+            bm_type,
+            bm_ip,
+            bm_username,
+            bm_password,
+        } => {
+            let cur = rec.spec.bmc.clone();
+            let protocol = match bm_type {
+                Some(t) => ihost::parse_bm_type(&t)?,
+                None => cur.as_ref().map(|b| b.protocol),
+            };
+            let name = rec.spec.name.clone();
+            match protocol {
+                None => st.handle.set_bmc(&name, None).await?,
+                Some(protocol) => {
+                    let address = bm_ip
+                        .or_else(|| cur.as_ref().map(|b| b.address.clone()))
+                        .filter(|s| !s.is_empty());
+                    let username = bm_username
+                        .or_else(|| cur.as_ref().map(|b| b.username.clone()))
+                        .filter(|s| !s.is_empty());
+                    let (Some(address), Some(username)) = (address, username) else {
+                        return Err(ApiError::BadRequest(
+                            "a BMC needs bm_ip and bm_username; patch them together with bm_type"
+                                .into(),
+                        ));
+                    };
+                    let spec = BmcSpec {
+                        protocol,
+                        address,
+                        username,
+                    };
+                    match bm_password.filter(|p| !p.is_empty()) {
+                        Some(pw) => st.handle.set_bmc_credentials(&name, spec, pw).await?,
+                        None => st.handle.set_bmc(&name, Some(spec)).await?,
+                    }
+                }
+            }
+            Ok(Json(IHost::from_record(&find(&st, &name).await?)))
+        }
+    }
+}
+
+pub async fn delete_host(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<IHost>> {
+    Ok(Json(act(&st, &id, OperatorAction::Delete).await?))
+}
+
+pub async fn bulk_add(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.contains("json"));
+    let hosts: Vec<NewHost> = if is_json {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Many {
+            ihosts: Vec<NewHost>,
+        }
+        ihost::parse_json::<Many>(&body, "bulk_add body ({\"ihosts\": [...]})")?.ihosts
+    } else {
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| ApiError::BadRequest("the hosts file is not UTF-8 text".into()))?;
+        bulk::parse_hosts_xml(text)?
+    };
+    let (mut ok, mut errors) = (Vec::new(), Vec::new());
+    for (i, h) in hosts.into_iter().enumerate() {
+        let label = h
+            .hostname
+            .clone()
+            .unwrap_or_else(|| format!("host #{}", i + 1));
+        match provision(&st, h).await {
+            Ok(r) => ok.push(r.spec.name),
+            Err(e) => errors.push(format!("{label}: Host-add Rejected: {e}")),
+        }
+    }
+    Ok(Json(
+        json!({ "success": ok.join(", "), "error": errors.join("; ") }),
+    ))
+}
+
+pub async fn bulk_export(State(st): State<AppState>) -> ApiResult<Json<Value>> {
+    let hosts = st.handle.hosts().await?;
+    Ok(Json(json!({ "content": bulk::export_hosts_xml(&hosts) })))
+}
+
+/// `a12` or `12`.
+fn parse_action_id(s: &str) -> ApiResult<ActionId> {
+    s.strip_prefix('a')
+        .unwrap_or(s)
+        .parse::<u64>()
+        .map(ActionId)
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "'{s}' is not an action id; use the action_id a PATCH or DELETE returned (a number)"
+            ))
+        })
+}
+
+pub fn action_json(id: ActionId, status: &ActionStatus) -> Value {
+    match status {
+        ActionStatus::Running { host } => {
+            json!({ "action_id": id.0, "hostname": host, "state": "running" })
+        }
+        ActionStatus::Ended { host, outcome } => match outcome {
+            ActionOutcome::Completed => {
+                json!({ "action_id": id.0, "hostname": host, "state": "completed" })
+            }
+            ActionOutcome::Failed { reason } => {
+                json!({ "action_id": id.0, "hostname": host, "state": "failed", "reason": reason })
+            }
+            ActionOutcome::SupersededBy { action } => json!({
+                "action_id": id.0, "hostname": host, "state": "superseded",
+                "superseded_by": action.0,
+                "reason": format!("superseded by action {}", action.0),
+            }),
+        },
+    }
+}
+
+pub async fn show_action(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let aid = parse_action_id(&id)?;
+    let status = st.handle.action(aid).await?.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no action {}; action ids come from PATCH /v1/ihosts/{{id}} and DELETE",
+            aid.0
+        ))
+    })?;
+    Ok(Json(action_json(aid, &status)))
+}
+
+pub async fn list_alarms(State(st): State<AppState>) -> ApiResult<Json<Value>> {
+    let alarms: Vec<Value> = st
+        .handle
+        .alarms()
+        .await?
+        .iter()
+        .map(|a| {
+            json!({
+                "alarm_id": a.id.code(),
+                "entity_instance_id": a.entity(),
+                "hostname": a.host,
+                "severity": a.severity,
+                "reason_text": a.reason,
+                "proposed_repair_action": a.repair,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "alarms": alarms })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    limit: Option<usize>,
+}
+
+pub async fn list_events(
+    State(st): State<AppState>,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = query.map_err(|e| {
+        ApiError::BadRequest(format!("{}; the only parameter is limit=N", e.body_text()))
+    })?;
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let events: Vec<Value> = st
+        .handle
+        .events(limit)
+        .await?
+        .iter()
+        .map(|e| {
+            json!({
+                "event_log_id": e.entry.id.code(),
+                "entity_instance_id": format!("host={}", e.entry.host),
+                "hostname": e.entry.host,
+                "reason_text": e.entry.text,
+                "severity": if e.entry.critical { "critical" } else { "not-applicable" },
+                "timestamp": rfc3339(e.at_ms),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "events": events })))
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil-from-days, H. Hinnant).
+pub fn rfc3339(at_ms: u64) -> String {
+    let secs = at_ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        at_ms % 1000
+    )
+}
+
+pub async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+}
+
+pub async fn metrics(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let hosts = st.handle.hosts().await?;
+    let alarms = st.handle.alarms().await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.metrics.render(&hosts, &alarms),
+    ))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound(
+        "no such endpoint; GET /v1/openapi.json lists them (/v1/ihosts, /v1/actions/{id}, /v1/alarms, /v1/events, /metrics)".into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_formats_epoch_milliseconds() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::rfc3339(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(super::rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

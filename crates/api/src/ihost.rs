@@ -1,0 +1,312 @@
+//! The sysinv `ihost` shapes: what a host looks like on the wire, what `POST /v1/ihosts` takes and
+//! what a `PATCH` list may change. Only fields steward has are shown; absent ones are omitted.
+
+use crate::error::ApiError;
+use serde::{Deserialize, Serialize};
+use steward_maintenance::action::{ActionId, OperatorAction};
+use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
+use steward_maintenance::state::{Personality, SystemType};
+
+/// One host as the API shows it (field names of `api-ref-sysinv-v1-metal.rst`).
+#[derive(Clone, Debug, Serialize)]
+pub struct IHost {
+    pub uuid: String,
+    pub hostname: String,
+    pub personality: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subfunctions: Option<String>,
+    pub administrative: &'static str,
+    pub operational: &'static str,
+    pub availability: &'static str,
+    pub task: String,
+    pub action: &'static str,
+    pub mgmt_ip: Option<String>,
+    pub mgmt_mac: Option<String>,
+    /// steward's addition: the cluster-host network address heartbeat uses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_ip: Option<String>,
+    pub bm_type: Option<&'static str>,
+    pub bm_ip: Option<String>,
+    pub bm_username: Option<String>,
+    /// Seconds since the host's last boot, as the node agent last reported it.
+    pub uptime: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subfunction_oper: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subfunction_avail: Option<&'static str>,
+    /// steward's addition: the id of an action accepted by this request (PATCH, DELETE).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<u64>,
+}
+
+pub fn bm_type_str(p: BmcProtocol) -> &'static str {
+    match p {
+        BmcProtocol::Ipmi => "ipmi",
+        BmcProtocol::Redfish => "redfish",
+        BmcProtocol::Dynamic => "dynamic",
+    }
+}
+
+impl IHost {
+    pub fn from_record(r: &HostRecord) -> IHost {
+        let s = &r.spec;
+        IHost {
+            uuid: s.uuid.clone(),
+            hostname: s.name.clone(),
+            personality: s.personality.as_str(),
+            subfunctions: r.subf.map(|_| format!("{},worker", s.personality.as_str())),
+            administrative: r.states.admin.as_str(),
+            operational: r.states.oper.as_str(),
+            availability: r.states.avail.as_str(),
+            task: r.task.clone(),
+            action: r.action.as_str(),
+            mgmt_ip: s.mgmt_ip.clone(),
+            mgmt_mac: s.mgmt_mac.clone(),
+            cluster_ip: s.cluster_ip.clone(),
+            bm_type: s.bmc.as_ref().map(|b| bm_type_str(b.protocol)),
+            bm_ip: s.bmc.as_ref().map(|b| b.address.clone()),
+            bm_username: s.bmc.as_ref().map(|b| b.username.clone()),
+            uptime: r.uptime.as_secs(),
+            subfunction_oper: r.subf.map(|f| f.oper.as_str()),
+            subfunction_avail: r.subf.map(|f| f.avail.as_str()),
+            action_id: None,
+        }
+    }
+
+    pub fn with_action(mut self, id: ActionId) -> IHost {
+        self.action_id = Some(id.0);
+        self
+    }
+}
+
+/// The body of `POST /v1/ihosts` (and one host of `bulk_add`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewHost {
+    pub hostname: Option<String>,
+    pub personality: Option<String>,
+    pub uuid: Option<String>,
+    pub mgmt_ip: Option<String>,
+    pub mgmt_mac: Option<String>,
+    pub cluster_ip: Option<String>,
+    pub bm_type: Option<String>,
+    pub bm_ip: Option<String>,
+    pub bm_username: Option<String>,
+    /// Write-only: stored encrypted, never shown.
+    pub bm_password: Option<String>,
+}
+
+/// A validated [`NewHost`]: the record to add and the BMC password to store, if any.
+pub struct Provision {
+    pub record: HostRecord,
+    pub bmc: Option<(BmcSpec, String)>,
+}
+
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// `bm_type` to a protocol; `None` means no BMC.
+pub fn parse_bm_type(v: &str) -> Result<Option<BmcProtocol>, ApiError> {
+    match v {
+        "" | "none" => Ok(None),
+        "bmc" | "dynamic" => Ok(Some(BmcProtocol::Dynamic)),
+        "ipmi" => Ok(Some(BmcProtocol::Ipmi)),
+        "redfish" => Ok(Some(BmcProtocol::Redfish)),
+        other => Err(ApiError::BadRequest(format!(
+            "'{other}' is not a valid bm_type; use one of none, bmc (same as dynamic), dynamic, ipmi, redfish"
+        ))),
+    }
+}
+
+/// Host names are DNS labels: letters, digits and '-', starting with a letter or digit.
+pub fn check_hostname(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "'{name}' is not a valid hostname; use letters, digits and '-' (at most 63, not starting with '-')"
+        )))
+    }
+}
+
+impl NewHost {
+    pub fn into_provision(self, system: SystemType) -> Result<Provision, ApiError> {
+        let name = nonempty(&self.hostname).ok_or_else(|| {
+            ApiError::BadRequest("hostname is required; add \"hostname\": \"worker-3\"".into())
+        })?;
+        check_hostname(&name)?;
+        let personality: Personality = nonempty(&self.personality)
+            .ok_or_else(|| {
+                ApiError::BadRequest(
+                    "personality is required; use controller, worker (or compute) or storage"
+                        .into(),
+                )
+            })?
+            .parse()
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "{e}; use controller, worker (or compute) or storage"
+                ))
+            })?;
+        let uuid = match nonempty(&self.uuid) {
+            Some(u) => uuid::Uuid::parse_str(&u)
+                .map_err(|e| {
+                    ApiError::BadRequest(format!(
+                        "uuid '{u}' is not a UUID ({e}); leave it out and steward makes one"
+                    ))
+                })?
+                .to_string(),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let protocol = match nonempty(&self.bm_type) {
+            Some(t) => parse_bm_type(&t)?,
+            None => None,
+        };
+        let bmc = match protocol {
+            None => {
+                if nonempty(&self.bm_ip).is_some() || nonempty(&self.bm_username).is_some() {
+                    return Err(ApiError::BadRequest(
+                        "bm_ip and bm_username need bm_type; add \"bm_type\": \"dynamic\" (or ipmi, redfish)".into(),
+                    ));
+                }
+                None
+            }
+            Some(protocol) => {
+                let need = |v: &Option<String>, field: &str| {
+                    nonempty(v).ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "{field} is required with bm_type; give bm_ip, bm_username and bm_password together"
+                        ))
+                    })
+                };
+                let spec = BmcSpec {
+                    protocol,
+                    address: need(&self.bm_ip, "bm_ip")?,
+                    username: need(&self.bm_username, "bm_username")?,
+                };
+                let password = self.bm_password.clone().filter(|p| !p.is_empty()).ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "bm_password is required with bm_type; give bm_ip, bm_username and bm_password together".into(),
+                    )
+                })?;
+                Some((spec, password))
+            }
+        };
+        let spec = HostSpec {
+            name,
+            uuid,
+            personality,
+            mgmt_ip: nonempty(&self.mgmt_ip),
+            mgmt_mac: nonempty(&self.mgmt_mac),
+            cluster_ip: nonempty(&self.cluster_ip),
+            bmc: None,
+        };
+        Ok(Provision {
+            record: HostRecord::new_install(spec, system),
+            bmc,
+        })
+    }
+}
+
+/// One element of a `PATCH /v1/ihosts/{id}` list.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchOp {
+    pub op: String,
+    pub path: String,
+    #[serde(default)]
+    pub value: serde_json::Value,
+}
+
+/// What a validated PATCH list asks for.
+pub enum Patch {
+    Action(OperatorAction),
+    Bmc {
+        bm_type: Option<String>,
+        bm_ip: Option<String>,
+        bm_username: Option<String>,
+        bm_password: Option<String>,
+    },
+}
+
+const ACTIONS: &str =
+    "unlock, lock, force-lock, swact, force-swact, reboot, reset, power-on, power-off, reinstall";
+
+/// Validate a PATCH list completely before anything is changed.
+pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
+    if ops.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the PATCH list is empty; send [{\"op\":\"replace\",\"path\":\"/action\",\"value\":\"lock\"}]".into(),
+        ));
+    }
+    let mut action = None;
+    let (mut bm_type, mut bm_ip, mut bm_username, mut bm_password) = (None, None, None, None);
+    for op in &ops {
+        if op.op != "replace" && op.op != "add" {
+            return Err(ApiError::BadRequest(format!(
+                "op '{}' is not supported on {}; use \"replace\"",
+                op.op, op.path
+            )));
+        }
+        let text = match &op.value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "the value of {} must be a string, not {other}",
+                    op.path
+                )))
+            }
+        };
+        match op.path.as_str() {
+            "/action" => {
+                let a = OperatorAction::parse(&text)
+                    .filter(|a| *a != OperatorAction::Delete)
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "'{text}' is not a host action; use one of {ACTIONS} (DELETE /v1/ihosts/{{id}} deletes)"
+                        ))
+                    })?;
+                action = Some(a);
+            }
+            "/bm_type" => bm_type = Some(text),
+            "/bm_ip" => bm_ip = Some(text),
+            "/bm_username" => bm_username = Some(text),
+            "/bm_password" => bm_password = Some(text),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "path '{other}' cannot be patched; use /action, /bm_type, /bm_ip, /bm_username or /bm_password"
+                )))
+            }
+        }
+    }
+    match action {
+        Some(a) if ops.len() == 1 => Ok(Patch::Action(a)),
+        Some(_) => Err(ApiError::BadRequest(
+            "/action must be the only operation of its PATCH; send the bm_* changes in a separate PATCH".into(),
+        )),
+        None => Ok(Patch::Bmc {
+            bm_type,
+            bm_ip,
+            bm_username,
+            bm_password,
+        }),
+    }
+}
+
+/// Parse a JSON body into `T` with a message that names the problem.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "invalid {what}: {e}; see GET /v1/openapi.json for the shape"
+        ))
+    })
+}

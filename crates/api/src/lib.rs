@@ -1,0 +1,95 @@
+//! # steward-api — the REST API of the maintenance controller
+//!
+//! An axum router over a [`ControllerHandle`]. Host resources use the field names and JSON shapes of
+//! the StarlingX sysinv `ihosts` API (`reference/api-ref-sysinv-v1-metal.rst`), so existing tooling
+//! reads them; alarms and events use the FM names (`alarm_id`, `entity_instance_id`, `reason_text`).
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `GET /v1/ihosts` | `{"ihosts": [ihost…]}` |
+//! | `POST /v1/ihosts` | add a host (locked, new install); `bm_password` is stored encrypted, never echoed |
+//! | `GET /v1/ihosts/{id}` | one ihost (`id` = uuid or hostname) |
+//! | `PATCH /v1/ihosts/{id}` | JSON-patch list: `/action` (lock, unlock, …) or the `bm_*` fields |
+//! | `DELETE /v1/ihosts/{id}` | the `delete` action |
+//! | `POST /v1/ihosts/bulk_add` | sysinv hosts XML (or `{"ihosts":[…]}` JSON) → `{"success": "...", "error": "..."}` |
+//! | `GET /v1/ihosts/bulk_export` | `{"content": hosts XML}` |
+//! | `GET /v1/actions/{id}` | where an accepted action stands (steward's addition) |
+//! | `GET /v1/alarms`, `GET /v1/events?limit=N` | active alarms, newest customer-log events |
+//! | `GET /v1/openapi.json` | OpenAPI 3 description of all of this |
+//! | `GET /metrics` | Prometheus text format |
+//!
+//! Handlers are thin: parse, call the handle, map [`ApiError`] to a status and `{"error": "..."}`.
+//! Accepted actions answer with an `action_id` that `GET /v1/actions/{id}` follows.
+
+mod auth;
+mod bulk;
+mod error;
+mod handlers;
+mod ihost;
+mod metrics;
+
+pub use auth::{Auth, TOKEN_FILE};
+pub use error::ApiError;
+
+use axum::routing::get;
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use steward_controller::ControllerHandle;
+
+/// What every handler gets: the controller handle and the metrics registry.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub handle: ControllerHandle,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+/// The API as a router. It must be served with connect info (`into_make_service_with_connect_info::<SocketAddr>()`,
+/// as [`serve`] does) for the loopback exemption to apply; without it every request needs a token.
+pub fn router(handle: ControllerHandle, auth: Auth) -> Router {
+    let state = AppState {
+        handle,
+        metrics: Arc::new(metrics::Metrics::new()),
+    };
+    let v1 = Router::new()
+        .route(
+            "/v1/ihosts",
+            get(handlers::list_hosts).post(handlers::add_host),
+        )
+        .route(
+            "/v1/ihosts/bulk_add",
+            axum::routing::post(handlers::bulk_add),
+        )
+        .route("/v1/ihosts/bulk_export", get(handlers::bulk_export))
+        .route(
+            "/v1/ihosts/{id}",
+            get(handlers::show_host)
+                .patch(handlers::patch_host)
+                .delete(handlers::delete_host),
+        )
+        .route("/v1/actions/{id}", get(handlers::show_action))
+        .route("/v1/alarms", get(handlers::list_alarms))
+        .route("/v1/events", get(handlers::list_events))
+        .route("/v1/openapi.json", get(handlers::openapi))
+        .route("/metrics", get(handlers::metrics));
+    v1.fallback(handlers::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(auth),
+            auth::require_token,
+        ))
+        .with_state(state)
+}
+
+/// Serve the API on `listener` until the process ends.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    handle: ControllerHandle,
+    auth: Auth,
+) -> std::io::Result<()> {
+    let app = router(handle, auth);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}

@@ -1,0 +1,119 @@
+//! Prometheus metrics. Counters of actions are kept as requests pass; host and alarm gauges are
+//! refreshed from the controller at each scrape.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use steward_maintenance::alarm::Alarm;
+use steward_maintenance::host::HostRecord;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub administrative: String,
+    pub operational: String,
+    pub availability: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeverityLabels {
+    pub severity: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    hosts: Family<StateLabels, Gauge>,
+    alarms: Family<SeverityLabels, Gauge>,
+    pub accepted: Family<ActionLabels, Counter>,
+    pub refused: Family<ActionLabels, Counter>,
+    /// Scrapes clear and refill the gauges: one at a time.
+    scrape: std::sync::Mutex<()>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("steward");
+        let hosts = Family::<StateLabels, Gauge>::default();
+        let alarms = Family::<SeverityLabels, Gauge>::default();
+        let accepted = Family::<ActionLabels, Counter>::default();
+        let refused = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "hosts",
+            "Hosts by administrative, operational and availability state",
+            hosts.clone(),
+        );
+        registry.register("alarms_active", "Active alarms by severity", alarms.clone());
+        registry.register(
+            "actions_accepted",
+            "Operator actions accepted by the core's admission",
+            accepted.clone(),
+        );
+        registry.register(
+            "actions_refused",
+            "Operator actions refused by the core's admission",
+            refused.clone(),
+        );
+        Metrics {
+            registry,
+            hosts,
+            alarms,
+            accepted,
+            refused,
+            scrape: std::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn count(&self, action: &str, accepted: bool) {
+        let labels = ActionLabels {
+            action: action.to_string(),
+        };
+        let family = if accepted {
+            &self.accepted
+        } else {
+            &self.refused
+        };
+        family.get_or_create(&labels).inc();
+    }
+
+    /// Refresh the gauges from the controller's view and encode everything.
+    pub fn render(&self, hosts: &[HostRecord], alarms: &[Alarm]) -> String {
+        let _one = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        self.hosts.clear();
+        for h in hosts {
+            self.hosts
+                .get_or_create(&StateLabels {
+                    administrative: h.states.admin.to_string(),
+                    operational: h.states.oper.to_string(),
+                    availability: h.states.avail.to_string(),
+                })
+                .inc();
+        }
+        self.alarms.clear();
+        for sev in ["warning", "minor", "major", "critical"] {
+            self.alarms
+                .get_or_create(&SeverityLabels {
+                    severity: sev.into(),
+                })
+                .set(0);
+        }
+        for a in alarms {
+            let sev = serde_json::to_value(a.severity)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            self.alarms
+                .get_or_create(&SeverityLabels { severity: sev })
+                .inc();
+        }
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
