@@ -188,6 +188,12 @@ async fn a_controller_locks_and_unlocks_simulated_hosts() {
     for (i, n) in names.into_iter().enumerate() {
         let rec = HostRecord::in_service(spec(n, i as u8 + 1), SystemType::Standard);
         handle.add_host(rec).await.unwrap();
+        // The password makes the controller provision the (simulated) BMC: it becomes accessible.
+        let bmc = spec(n, i as u8 + 1).bmc.unwrap();
+        handle
+            .set_bmc_credentials(n, bmc, "secret".into())
+            .await
+            .unwrap();
     }
 
     // Self-protection: the controller's own host cannot be locked.
@@ -239,6 +245,30 @@ async fn a_controller_locks_and_unlocks_simulated_hosts() {
         "unlock rebooted the host"
     );
     assert!(!sim.locked_flag());
+
+    // Power loss: heartbeat loss, then the controller powers the host on through its BMC and it
+    // comes back in service with a new boot.
+    let boot_before = sim.status().boot_id;
+    sim.crash();
+    let mut seen_failure = false;
+    for _ in 0..1500 {
+        let w = handle.host("worker-0").await.unwrap().unwrap();
+        let s = w.states.to_string();
+        if s != "unlocked-enabled-available" {
+            seen_failure = true;
+        } else if seen_failure && sim.status().boot_id != boot_before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen_failure, "the controller noticed the power loss");
+    let w = handle.host("worker-0").await.unwrap().unwrap();
+    assert_eq!(w.states.to_string(), "unlocked-enabled-available");
+    assert_eq!(
+        sim.status().agent,
+        AgentState::Up,
+        "powered on by the controller"
+    );
 
     // The others were untouched.
     for n in ["controller-0", "controller-1"] {
