@@ -307,6 +307,9 @@ async fn lab(args: RunArgs) -> Result<()> {
     println!("  steward lab heal {example}{dd}");
     if api.is_some() {
         println!("  curl -s {url}/v1/ihosts");
+        println!(
+            "  curl -s -X PATCH {url}/v1/ihosts/{example} -H 'Content-Type: application/json' \\\n      -d '[{{\"op\": \"replace\", \"path\": \"/action\", \"value\": \"lock\"}}]'"
+        );
     }
     println!("Ctrl-C stops the lab; host state changes follow.");
 
@@ -328,21 +331,34 @@ async fn lab(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// The REST API on `listener`; None (and a loud note) while the API crate is not built yet.
+/// The REST API on `listener` (loopback clients need no token), its URL and token printed, the URL
+/// written to `url_file`.
 fn start_api(
     listener: tokio::net::TcpListener,
-    _handle: ControllerHandle,
-    _data_dir: &Path,
-    _url: &str,
-    _url_file: Option<&Path>,
+    handle: ControllerHandle,
+    data_dir: &Path,
+    url: &str,
+    url_file: Option<&Path>,
 ) -> Result<Option<tokio::task::JoinHandle<()>>> {
-    // TODO(lab): wire the REST API once crates/api lands:
-    //   let auth = steward_api::Auth { loopback_without_token: true, ..steward_api::Auth::load_or_create(data_dir)? };
-    //   print the URL and token, write `url` to url_file, and
-    //   tokio::spawn(steward_api::serve(listener, handle, auth)).
-    drop(listener);
-    println!("REST API not built yet (crates/api): no URL to serve; the lab runs without it");
-    Ok(None)
+    let mut auth = steward_api::Auth::load_or_create(data_dir)
+        .with_context(|| format!("cannot load the API token in {}", data_dir.display()))?;
+    auth.loopback_without_token = true;
+    let token = auth.tokens.first().cloned().unwrap_or_default();
+    let api = tokio::spawn(async move {
+        if let Err(e) = steward_api::serve(listener, handle, auth).await {
+            eprintln!("the REST API stopped: {e}");
+        }
+    });
+    println!("API: {url}");
+    println!(
+        "token: {token}  (in {}; loopback clients need none)",
+        data_dir.join(steward_api::TOKEN_FILE).display()
+    );
+    if let Some(f) = url_file {
+        std::fs::write(f, format!("{url}\n"))
+            .with_context(|| format!("cannot write the URL to {}", f.display()))?;
+    }
+    Ok(Some(api))
 }
 
 /// Prints a line whenever a host's states or task change.
