@@ -1,8 +1,10 @@
 //! `steward`: one binary, subcommands grouped by noun. Each daemon and tool of the project is a
 //! subcommand; this file only parses the command line and hands over to the crate that does the work.
 
+mod api_client;
 mod bench_cli;
 mod bmc_cli;
+mod host_cli;
 mod lab_cli;
 
 use anyhow::{Context, Result};
@@ -29,6 +31,12 @@ enum Command {
     Config(ConfigCommand),
     /// A controller plus N simulated hosts in one process; `lab fail|crash|heal HOST` injects faults.
     Lab(lab_cli::LabArgs),
+    /// Hosts through the REST API: list, show, add, delete, lock, unlock, reboot, … (`--wait` follows).
+    Host(host_cli::HostArgs),
+    /// Alarms through the REST API: `alarm list`.
+    Alarm(host_cli::AlarmArgs),
+    /// Customer-log events through the REST API: `event list`.
+    Event(host_cli::EventArgs),
 }
 
 #[derive(Subcommand)]
@@ -57,6 +65,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bmc(args) => bmc_cli::run(args),
         Command::Bench(args) => bench_cli::run(args),
         Command::Lab(args) => lab_cli::run(args),
+        Command::Host(args) => host_cli::run_host(args),
+        Command::Alarm(args) => host_cli::run_alarm(args),
+        Command::Event(args) => host_cli::run_event(args),
         Command::Config(ConfigCommand::Defaults) => {
             print!("{}", Config::default().to_toml());
             Ok(())
