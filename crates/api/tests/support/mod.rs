@@ -222,7 +222,7 @@ impl SwactLink for Nodes {
     fn swact(&mut self, _to: &str) {}
 }
 
-fn links(nodes: &Nodes) -> Links {
+pub fn links(nodes: &Nodes) -> Links {
     Links {
         node: Box::new(nodes.clone()),
         bmc: Box::new(nodes.clone()),
@@ -251,7 +251,7 @@ pub fn spec(name: &str, i: u8) -> HostSpec {
     }
 }
 
-fn config() -> ControllerConfig {
+pub fn config() -> ControllerConfig {
     let mut c = Config::default().scaled(10);
     c.timeouts.host_add_delay.0 = Duration::from_millis(100);
     ControllerConfig::new(
