@@ -268,6 +268,16 @@ async fn lab(args: RunArgs) -> Result<()> {
             .with_context(|| format!("cannot provision the BMC of {name}"))?;
     }
 
+    for rec in handle.hosts().await? {
+        if !hosts.iter().any(|(n, _)| n == rec.name()) {
+            println!(
+                "note: {} is in the store from an earlier run but has no simulated host now \
+                 (start with --fresh, or with as many --hosts as before)",
+                rec.name()
+            );
+        }
+    }
+
     let url = format!("http://{}", listener.local_addr()?);
     let api = start_api(
         listener,
