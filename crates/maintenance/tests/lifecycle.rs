@@ -289,3 +289,28 @@ fn lock_flags_are_corrected_from_alive_reports() {
     h.advance(secs(6));
     assert!(!h.node("controller-1").locked_flag);
 }
+
+#[test]
+fn unlock_right_after_power_on_waits_for_the_new_boot() {
+    // Found in the lab: a report from before the power-off was taken for the new boot, go-enabled
+    // went to a host still booting, and the unlock failed with an in-test timeout.
+    let mut h = cluster();
+    h.request("worker-0", OperatorAction::Lock).unwrap();
+    h.advance(secs(5));
+    h.request("worker-0", OperatorAction::PowerOff).unwrap();
+    h.until(secs(60), |h| h.action("worker-0") == Action::None)
+        .unwrap();
+    h.request("worker-0", OperatorAction::PowerOn).unwrap();
+    h.until(secs(60), |h| h.action("worker-0") == Action::None)
+        .unwrap();
+    let id = h.request("worker-0", OperatorAction::Unlock).unwrap();
+    h.until(secs(300), |h| h.action("worker-0") == Action::None)
+        .unwrap();
+    assert_eq!(h.journal_end(id), Some(ActionOutcome::Completed));
+    assert_eq!(h.states("worker-0"), "unlocked-enabled-available");
+    assert_eq!(
+        h.sent("worker-0", |c| *c == NodeCommand::Reboot),
+        0,
+        "freshly powered on: no reboot"
+    );
+}

@@ -93,7 +93,8 @@ impl Maintenance {
                     .is_some_and(|p| now.since(p) < t.recent_power_on.0);
                 if recently_powered {
                     self.set_task(h, task::BOOTING);
-                    h.boot_id_before = h.alive.boot_id.filter(|_| false);
+                    // Only a report from the boot that power-on started counts, not one from before.
+                    h.boot_id_before = h.boot_id_at_power_on;
                     h.stage = Stage::Enable(EnableStage::IntestStart);
                     return self.enable_handler(h);
                 }

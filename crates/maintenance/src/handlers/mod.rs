@@ -108,6 +108,8 @@ pub(crate) struct HostRt {
     pub last_ar_cause: Option<ArCause>,
     pub swact_done: Option<bool>,
     pub reboot_retries: u32,
+    /// The boot id known when power-on was last asked for: reports with it predate the boot.
+    pub boot_id_at_power_on: Option<u64>,
     /// Alive count when a wait for a fresh report began.
     pub alive_count_mark: u64,
     pub reboot_deadline: Option<Instant>,
@@ -176,6 +178,7 @@ impl HostRt {
             last_ar_cause: None,
             swact_done: None,
             reboot_retries: 0,
+            boot_id_at_power_on: None,
             alive_count_mark: 0,
             reboot_deadline: None,
             retries: 0,
@@ -646,6 +649,9 @@ impl Maintenance {
         let id = self.new_bmc_id();
         h.bmc_req = Some(id);
         h.bmc_result = None;
+        if op == BmcOp::PowerOn {
+            h.boot_id_at_power_on = h.alive.boot_id;
+        }
         let cause = if op.is_destructive() {
             self.cause(h)
         } else {
