@@ -765,8 +765,17 @@ fn valid_datagram() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// 512 cases, or `STEWARD_FUZZ_CASES` (scripts/fuzz's fallback loop raises it).
+fn cases() -> ProptestConfig {
+    let n = std::env::var("STEWARD_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512);
+    ProptestConfig::with_cases(n)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(cases())]
 
     #[test]
     fn every_message_round_trips(
@@ -863,5 +872,33 @@ proptest! {
                 match &mut w { Some(w) => w.commit(1, s), None => w = Some(ReplayWindow::new(1, s)) }
             }
         }
+    }
+}
+
+/// Writes one valid datagram of every message shape as fuzz seeds:
+/// `STEWARD_FUZZ_SEEDS=crates/protocol/fuzz/seeds/decode cargo test -p steward-protocol write_fuzz_seeds -- --ignored`
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let dir = std::env::var("STEWARD_FUZZ_SEEDS").expect("STEWARD_FUZZ_SEEDS");
+    std::fs::create_dir_all(&dir).unwrap();
+    use proptest::strategy::ValueTree;
+    let runner_cfg = ProptestConfig::default();
+    let mut runner = proptest::test_runner::TestRunner::new_with_rng(
+        runner_cfg,
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    );
+    let strat = message();
+    for i in 0..40 {
+        let m = strat.new_tree(&mut runner).unwrap().current();
+        let d = seal_frame(
+            &secret().node_key("compute-0"),
+            &header("compute-0", m.direction(), Network::Mgmt, 1, i),
+            &m,
+        )
+        .unwrap();
+        std::fs::write(format!("{dir}/seed-{i:02}"), d).unwrap();
     }
 }
