@@ -137,18 +137,20 @@ pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
     };
     let mut ext = <HmacSha256 as Mac>::new_from_slice(salt).expect("any key length");
     ext.update(ikm);
-    let mut prk = [0u8; 32];
-    prk.copy_from_slice(&ext.finalize().into_bytes());
-    let prk = Zeroizing::new(prk);
+    let mut prk = Zeroizing::new([0u8; 32]);
+    let mut t = ext.finalize().into_bytes();
+    prk.copy_from_slice(&t);
+    t.as_mut_slice().zeroize();
     let mut prev = Zeroizing::new(Vec::<u8>::new());
     for (i, chunk) in out.chunks_mut(32).enumerate() {
         let mut m = <HmacSha256 as Mac>::new_from_slice(&prk[..]).expect("any key length");
         m.update(&prev);
         m.update(info);
         m.update(&[(i + 1) as u8]);
-        let t = m.finalize().into_bytes();
+        let mut t = m.finalize().into_bytes();
         chunk.copy_from_slice(&t[..chunk.len()]);
         prev.clear();
         prev.extend_from_slice(&t);
+        t.as_mut_slice().zeroize();
     }
 }

@@ -4,6 +4,16 @@
 //! commands, acks, go-enabled / host-services results, monitor events, inventory); the framing is
 //! our own: versioned, big-endian, length-checked, authenticated.
 //!
+//! # API in one breath
+//!
+//! - Send: [`Sealer::seal`] (sender name, direction, session; one sequence counter per network).
+//! - Receive: [`Verifier::controller`] / [`Verifier::node`], [`Verifier::allow`] each peer's
+//!   addresses per network, then [`Verifier::accept`] → [`Accepted`] or [`Drop`] (counted in
+//!   [`DropCounters`], logged through a [`RateLimitedLog`]).
+//! - Translate: [`Accepted::to_core_event`] gives the core's `steward_maintenance::Event`; commands
+//!   carry the core's `NodeCommand` and `CommandId` as they are ([`WireCommand::Known`]).
+//! - Unverified parsing (fuzzed): [`decode`].
+//!
 //! # Wire format (version 1)
 //!
 //! One UDP datagram = one frame, at most [`MAX_DATAGRAM`] = 1,400 bytes. All integers big-endian.
