@@ -98,7 +98,7 @@
 //! with a *higher* session than the recorded one is accepted whatever its sequence and starts a
 //! new window; a *lower* session is a replay of an earlier run and is dropped. Senders must pick a
 //! session strictly greater than any earlier run's: `max(wall clock µs at start, persisted last
-//! session + 1)`, persisted before the first frame is sent. (The node's boot id in Alive is a
+//! session + 1)` ([`next_session`]), persisted before the first frame is sent. (The node's boot id in Alive is a
 //! different thing — it tells the core that a reboot happened; a restart of the agent alone also
 //! needs a new session.) Limits: a receiver that restarts has no windows and accepts the first
 //! frame of each sender's current or an older session (frames captured earlier can be replayed to
@@ -122,8 +122,8 @@ pub use keys::{
     MIN_SECRET_LEN, NODE_KEY_LABEL,
 };
 pub use verify::{
-    seal_frame, Accepted, Drop, DropCounters, RateLimitedLog, ReplayWindow, Sealer, Verifier,
-    REPLAY_WINDOW,
+    next_session, seal_frame, Accepted, Drop, DropCounters, RateLimitedLog, ReplayWindow, Sealer,
+    Verifier, REPLAY_WINDOW,
 };
 pub use wire::{
     command_code, decode, flags_from_bits, flags_to_bits, kind, monitor_code, valid_hostname, Ack,

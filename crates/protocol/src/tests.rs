@@ -355,6 +355,15 @@ fn restarted_node_with_new_session_is_accepted_old_session_is_not() {
 }
 
 #[test]
+fn next_session_is_strictly_increasing() {
+    assert_eq!(next_session(1_000, None), 1_000);
+    assert_eq!(next_session(1_000, Some(5_000)), 5_001);
+    assert_eq!(next_session(9_000, Some(5_000)), 9_000);
+    assert_eq!(next_session(0, None), 1);
+    assert_eq!(next_session(0, Some(u64::MAX)), u64::MAX);
+}
+
+#[test]
 fn replay_window_unit() {
     let mut w = ReplayWindow::new(1, 5);
     assert!(!w.check(1, 5));

@@ -24,6 +24,14 @@ pub fn seal_frame(
     Ok(bytes)
 }
 
+/// The session a sender should use when it starts: strictly greater than the last one it used
+/// (persisted before the first frame is sent) and than the clock, so it survives a lost file as
+/// long as the clock is sane, and a clock in the past as long as the file is there.
+pub fn next_session(now_unix_us: u64, last_persisted: Option<u64>) -> u64 {
+    let after_last = last_persisted.map_or(0, |l| l.saturating_add(1));
+    now_unix_us.max(after_last).max(1)
+}
+
 /// Send-side state of one sender: its name, direction, session and a sequence counter per network.
 #[derive(Debug, Clone)]
 pub struct Sealer {
