@@ -84,8 +84,11 @@ pub fn spawn(
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let (ev_tx, ev_rx) = mpsc::channel(cfg.event_queue.max(1));
     let mut links = links;
-    // The BMC workers learn every provisioned BMC with its stored password.
+    // The node and heartbeat links learn every host's addresses, the BMC workers every provisioned
+    // BMC with its stored password.
     for rec in core.hosts() {
+        links.node.provision(&rec.spec);
+        links.heartbeat.provision(&rec.spec);
         let Some(spec) = &rec.spec.bmc else { continue };
         match store.bmc(&rec.spec.name)? {
             Some(cred) => {
@@ -108,7 +111,11 @@ pub fn spawn(
         return Err(StartError::Store(e));
     }
     let task = tokio::spawn(actor.run(cmd_rx, ev_rx));
-    Ok((ControllerHandle { tx: cmd_tx }, EventSender(ev_tx), task))
+    Ok((
+        ControllerHandle { tx: cmd_tx, epoch },
+        EventSender(ev_tx),
+        task,
+    ))
 }
 
 impl Actor {
@@ -174,6 +181,11 @@ impl Actor {
                     self.links.heartbeat.control(host.as_deref(), control)
                 }
                 Effect::Swact { to } => self.links.swact.swact(&to),
+                Effect::HostRemoved { host } => {
+                    self.links.node.forget(&host);
+                    self.links.heartbeat.forget(&host);
+                    self.links.bmc.provision(&host, None);
+                }
                 _ => {}
             }
         }
@@ -203,6 +215,12 @@ impl Actor {
             }
             Command::AddHost(rec, r) => {
                 let name = rec.spec.name.clone();
+                // The links must know the host before the add handler's first command goes out.
+                let spec = rec.spec.clone();
+                if self.core.host(&name).is_none() {
+                    self.links.node.provision(&spec);
+                    self.links.heartbeat.provision(&spec);
+                }
                 let result = match self.core.add_host(now, *rec) {
                     Ok(()) => self.flush_then(|a| {
                         a.core
@@ -210,7 +228,13 @@ impl Actor {
                             .cloned()
                             .ok_or_else(|| HandleError::UnknownHost(name.clone()))
                     }),
-                    Err(refusal) => Err(HandleError::Refused(refusal.0)),
+                    Err(refusal) => {
+                        if self.core.host(&name).is_none() {
+                            self.links.node.forget(&name);
+                            self.links.heartbeat.forget(&name);
+                        }
+                        Err(HandleError::Refused(refusal.0))
+                    }
                 };
                 let _ = r.send(result);
             }

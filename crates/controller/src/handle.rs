@@ -53,9 +53,15 @@ pub(crate) enum Command {
 #[derive(Clone, Debug)]
 pub struct ControllerHandle {
     pub(crate) tx: mpsc::Sender<Command>,
+    pub(crate) epoch: u64,
 }
 
 impl ControllerHandle {
+    /// The fencing epoch this controller took at start; every message to nodes carries it.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {
         let (tx, rx) = oneshot::channel();
         self.tx

@@ -5,6 +5,7 @@
 use steward_maintenance::io::{
     BmcOp, BmcRequestId, CommandId, Event, HeartbeatControl, NodeCommand,
 };
+use steward_maintenance::host::HostSpec;
 use steward_maintenance::state::Network;
 use tokio::sync::mpsc;
 
@@ -13,6 +14,12 @@ use tokio::sync::mpsc;
 pub struct EventSender(pub(crate) mpsc::Sender<Event>);
 
 impl EventSender {
+    /// A sender and its receiving end, for links tested (or driven) without a controller.
+    pub fn channel(capacity: usize) -> (EventSender, mpsc::Receiver<Event>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (EventSender(tx), rx)
+    }
+
     /// Deliver an event; waits when the controller is busy (backpressure, nothing is dropped).
     pub async fn send(&self, event: Event) -> bool {
         self.0.send(event).await.is_ok()
@@ -27,6 +34,12 @@ impl EventSender {
 /// Sends commands to node agents.
 pub trait NodeLink: Send + 'static {
     fn send(&mut self, host: &str, id: CommandId, command: NodeCommand, networks: &[Network]);
+
+    /// `host` is known (at start, and when added): where its agent is reached on each network.
+    fn provision(&mut self, _spec: &HostSpec) {}
+
+    /// `host` was deleted: stop talking to it and accepting its messages.
+    fn forget(&mut self, _host: &str) {}
 }
 
 /// How to reach one host's BMC, password included (it comes decrypted from the store, never logged).
@@ -61,6 +74,12 @@ pub trait BmcLink: Send + 'static {
 /// Starts and stops heartbeat monitoring (`host` None: cluster-wide backoff/recover).
 pub trait HeartbeatLink: Send + 'static {
     fn control(&mut self, host: Option<&str>, control: HeartbeatControl);
+
+    /// `host` is known (at start, and when added): where it answers pulses on each network.
+    fn provision(&mut self, _spec: &HostSpec) {}
+
+    /// `host` was deleted.
+    fn forget(&mut self, _host: &str) {}
 }
 
 /// Hands the active role to the standby controller; the result returns as `Event::SwactResult`.

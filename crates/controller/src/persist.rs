@@ -91,6 +91,8 @@ pub(crate) fn drain(
                     key: keys::bmc(&host),
                     expect: Expect::Any,
                 });
+                // The links forget the host too, once the delete is durable.
+                outside.push(Effect::HostRemoved { host });
             }
             Effect::Alarm(change) => {
                 match &change {
