@@ -64,6 +64,20 @@ pub fn spawn(
     secrets: SecretBox,
     links: Links,
 ) -> Result<(ControllerHandle, EventSender, JoinHandle<()>), StartError> {
+    let events = EventSender::channel(cfg.event_queue);
+    spawn_with_events(cfg, store, secrets, links, events)
+}
+
+/// As [`spawn`], with the event queue made beforehand ([`EventSender::channel`]), so links that need
+/// the sender when they start (the BMC workers' first probes) can have it.
+pub fn spawn_with_events(
+    cfg: ControllerConfig,
+    store: Arc<dyn Store>,
+    secrets: SecretBox,
+    links: Links,
+    events: (EventSender, mpsc::Receiver<Event>),
+) -> Result<(ControllerHandle, EventSender, JoinHandle<()>), StartError> {
+    let (ev_sender, ev_rx) = events;
     cfg.maintenance
         .validate()
         .map_err(|e| StartError::Config(e.to_string()))?;
@@ -82,7 +96,6 @@ pub fn spawn(
     let caches = Caches::load(&store)?;
     core.restore(Instant::ZERO, records, alarms, next);
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
-    let (ev_tx, ev_rx) = mpsc::channel(cfg.event_queue.max(1));
     let mut links = links;
     // The node and heartbeat links learn every host's addresses, the BMC workers every provisioned
     // BMC with its stored password.
@@ -111,11 +124,7 @@ pub fn spawn(
         return Err(StartError::Store(e));
     }
     let task = tokio::spawn(actor.run(cmd_rx, ev_rx));
-    Ok((
-        ControllerHandle { tx: cmd_tx, epoch },
-        EventSender(ev_tx),
-        task,
-    ))
+    Ok((ControllerHandle { tx: cmd_tx, epoch }, ev_sender, task))
 }
 
 impl Actor {

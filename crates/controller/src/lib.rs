@@ -24,6 +24,6 @@ pub mod handle;
 pub mod links;
 mod persist;
 
-pub use actor::{spawn, ControllerConfig, StartError};
+pub use actor::{spawn, spawn_with_events, ControllerConfig, StartError};
 pub use handle::{ActionStatus, ControllerHandle, HandleError};
 pub use links::{EventSender, Links};

@@ -2,10 +2,10 @@
 //! the lab can plug simulated hosts in process and the real daemons plug sockets and BMC clients. Results
 //! come back as core events through an [`EventSender`].
 
+use steward_maintenance::host::HostSpec;
 use steward_maintenance::io::{
     BmcOp, BmcRequestId, CommandId, Event, HeartbeatControl, NodeCommand,
 };
-use steward_maintenance::host::HostSpec;
 use steward_maintenance::state::Network;
 use tokio::sync::mpsc;
 

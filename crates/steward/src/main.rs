@@ -4,6 +4,8 @@
 mod api_client;
 mod bench_cli;
 mod bmc_cli;
+mod controller_cli;
+mod controller_runtime;
 mod host_cli;
 mod lab_cli;
 
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// Talk to one BMC directly (IPMI or Redfish): info, power, boot device, sensors, SEL.
     Bmc(bmc_cli::BmcArgs),
+    /// The maintenance controller daemon: store, host state machines, node link, BMCs, REST API.
+    Controller(controller_cli::ControllerArgs),
     /// Benchmarks of SPEC §5; each prints the figure and the peer it was compared with.
     Bench(bench_cli::BenchArgs),
     /// Maintenance configuration: print the reference defaults or check a file.
@@ -50,6 +54,16 @@ enum ConfigCommand {
     },
 }
 
+/// Daemons log to stderr; `STEWARD_LOG` sets the filter (default `info`, e.g. `steward_node_link=debug`).
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -64,6 +78,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Bmc(args) => bmc_cli::run(args),
         Command::Bench(args) => bench_cli::run(args),
+        Command::Controller(args) => controller_cli::run(args),
         Command::Lab(args) => lab_cli::run(args),
         Command::Host(args) => host_cli::run_host(args),
         Command::Alarm(args) => host_cli::run_alarm(args),

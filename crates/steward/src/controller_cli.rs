@@ -1,0 +1,144 @@
+//! `steward controller`: the maintenance controller daemon — store, core, node link, BMC workers and
+//! the REST API, until SIGINT/SIGTERM.
+
+use crate::controller_runtime::{self, RuntimeOptions};
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use steward_maintenance::config::Config;
+use steward_maintenance::state::SystemType;
+
+#[derive(Args)]
+pub struct ControllerArgs {
+    /// Where the store, the keys and the API token live.
+    #[arg(long, env = "STEWARD_DATA_DIR")]
+    data_dir: PathBuf,
+    /// The REST API's address.
+    #[arg(long, default_value = "127.0.0.1:6385")]
+    listen: SocketAddr,
+    /// This controller's hostname (it protects itself from being locked or rebooted).
+    #[arg(long, default_value = "controller-0")]
+    hostname: String,
+    /// UDP address for the node protocol on the management network.
+    #[arg(long, default_value_t = SocketAddr::from(([0, 0, 0, 0], steward_node_link::DEFAULT_CONTROLLER_PORT)))]
+    mgmt_bind: SocketAddr,
+    /// UDP address for the node protocol on the cluster network (if the cluster has one).
+    #[arg(long)]
+    cluster_bind: Option<SocketAddr>,
+    /// The UDP port node agents listen on.
+    #[arg(long, default_value_t = steward_node_link::DEFAULT_NODE_PORT)]
+    node_port: u16,
+    /// Maintenance timers and thresholds (TOML; `steward config defaults` prints every key).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Divide every timer by this factor (labs and tests; 1 = reference values).
+    #[arg(long, default_value_t = 1, hide = true)]
+    time_scale: u32,
+    #[arg(long, value_enum, default_value_t = SystemKind::Standard)]
+    system_type: SystemKind,
+    /// Lab mode: API clients on loopback need no token, BMC certificates are not verified.
+    #[arg(long)]
+    lab: bool,
+    /// Gap between two operations on one BMC, in milliseconds (reference: 5000).
+    #[arg(long, hide = true)]
+    bmc_gap_ms: Option<u64>,
+    /// BMC access audit period, in milliseconds (reference: 60000).
+    #[arg(long, hide = true)]
+    bmc_audit_ms: Option<u64>,
+    /// Write the API URL to this file once it serves.
+    #[arg(long)]
+    url_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SystemKind {
+    Standard,
+    AioSimplex,
+    AioDuplex,
+}
+
+impl From<SystemKind> for SystemType {
+    fn from(k: SystemKind) -> SystemType {
+        match k {
+            SystemKind::Standard => SystemType::Standard,
+            SystemKind::AioSimplex => SystemType::AioSimplex,
+            SystemKind::AioDuplex => SystemType::AioDuplex,
+        }
+    }
+}
+
+pub fn run(args: ControllerArgs) -> Result<()> {
+    crate::init_logging();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: ControllerArgs) -> Result<()> {
+    let mut config = match &args.config {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read {}", f.display()))?;
+            Config::from_toml(&text)
+                .with_context(|| format!("{} is not a valid configuration", f.display()))?
+        }
+        None => Config::default(),
+    };
+    if args.time_scale > 1 {
+        config = config.scaled(args.time_scale);
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
+    let running = controller_runtime::start(RuntimeOptions {
+        data_dir: args.data_dir.clone(),
+        hostname: args.hostname.clone(),
+        config,
+        system_type: args.system_type.into(),
+        mgmt_bind: args.mgmt_bind,
+        cluster_bind: args.cluster_bind,
+        node_port: args.node_port,
+        listener,
+        lab: args.lab,
+        bmc_spacing: args.bmc_gap_ms.map(Duration::from_millis),
+        bmc_audit_period: args.bmc_audit_ms.map(Duration::from_millis),
+    })
+    .await?;
+    println!(
+        "steward controller {} (epoch {})",
+        args.hostname,
+        running.handle.epoch()
+    );
+    println!("API: {}", running.url);
+    println!(
+        "node protocol: {} (agents on port {})",
+        running
+            .node_link
+            .local_addr(steward_maintenance::state::Network::Mgmt)
+            .map_or_else(|| "-".into(), |a| a.to_string()),
+        args.node_port
+    );
+    if let Some(f) = &args.url_file {
+        std::fs::write(f, format!("{}\n", running.url))
+            .with_context(|| format!("cannot write the URL to {}", f.display()))?;
+    }
+    wait_for_stop().await?;
+    println!("stopping");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+pub async fn wait_for_stop() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot watch SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! Wiring of one running controller, shared by `steward controller` and `steward lab`: the store and
+//! its keys in the data dir, the core's actor, the node link (UDP), the BMC workers, the REST API.
+//!
+//! ```text
+//!  <data-dir>/store/          redb store + secret.key (BMC passwords at rest)
+//!  <data-dir>/cluster.secret  the node protocol's cluster secret (0600; node keys derive from it)
+//!  <data-dir>/api.token       the API's bearer token
+//!  <data-dir>/node-link.session  the node link's sender session (grows across restarts)
+//! ```
+
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use steward_controller::bmc_workers::{BmcWorkerConfig, BmcWorkers};
+use steward_controller::links::{HeartbeatLink, Links, SwactLink};
+use steward_controller::{spawn_with_events, ControllerConfig, ControllerHandle, EventSender};
+use steward_maintenance::config::Config;
+use steward_maintenance::io::{Event, HeartbeatControl};
+use steward_maintenance::state::SystemType;
+use steward_maintenance::SystemConfig;
+use steward_node_link::{NodeLinkConfig, UdpNodeLink};
+use steward_protocol::ClusterSecret;
+use steward_store::{RedbStore, Retention, SecretBox, Store};
+use tokio::task::JoinHandle;
+
+/// The cluster secret's file in the data dir.
+pub const CLUSTER_SECRET_FILE: &str = "cluster.secret";
+
+pub struct RuntimeOptions {
+    pub data_dir: PathBuf,
+    /// The controller's own hostname (self-protection; the node protocol's sender name).
+    pub hostname: String,
+    pub config: Config,
+    pub system_type: SystemType,
+    pub mgmt_bind: SocketAddr,
+    pub cluster_bind: Option<SocketAddr>,
+    pub node_port: u16,
+    /// The API's listener (bound by the caller, so "port in use" fails before anything starts).
+    pub listener: tokio::net::TcpListener,
+    /// Lab mode: loopback API clients need no token; BMC certificates are not verified.
+    pub lab: bool,
+    /// BMC operations and audits are spaced by this much (reference: ≥ 5 s between operations).
+    pub bmc_spacing: Option<Duration>,
+    pub bmc_audit_period: Option<Duration>,
+}
+
+pub struct Running {
+    pub handle: ControllerHandle,
+    pub node_link: UdpNodeLink,
+    pub url: String,
+    pub token: String,
+    pub secret: ClusterSecret,
+    api: JoinHandle<()>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the API and the actor (the store is consistent at every step, so this is only tidy).
+    pub async fn shutdown(self) {
+        self.api.abort();
+        let _ = self.handle.shutdown().await;
+        let _ = self.task.await;
+    }
+}
+
+pub async fn start(opts: RuntimeOptions) -> Result<Running> {
+    let data_dir = &opts.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+    let store_dir = data_dir.join("store");
+    std::fs::create_dir_all(&store_dir)?;
+    let store: Arc<dyn Store> = Arc::new(
+        RedbStore::open(&store_dir, Retention::default()).with_context(|| {
+            format!(
+                "cannot open the store in {} (is another controller using this data dir?)",
+                store_dir.display()
+            )
+        })?,
+    );
+    let secrets = SecretBox::load_or_create(&store_dir)
+        .with_context(|| format!("cannot load the secret key in {}", store_dir.display()))?;
+    let secret = load_or_create_cluster_secret(data_dir)?;
+
+    let mut link_cfg = NodeLinkConfig::new(
+        opts.hostname.clone(),
+        opts.mgmt_bind,
+        data_dir.join("node-link.session"),
+    );
+    link_cfg.cluster_bind = opts.cluster_bind;
+    link_cfg.node_port = opts.node_port;
+    let (node_link, attach) = UdpNodeLink::start(link_cfg, secret.clone())
+        .await
+        .context("cannot start the node link")?;
+
+    let cfg = ControllerConfig::new(
+        opts.config.clone(),
+        SystemConfig {
+            system_type: opts.system_type,
+            own_host: opts.hostname.clone(),
+            controller_uptime: Duration::from_secs(86_400),
+        },
+    );
+    let (events, events_rx) = EventSender::channel(cfg.event_queue);
+    let mut bmc_cfg = BmcWorkerConfig {
+        insecure: opts.lab,
+        ..BmcWorkerConfig::default()
+    };
+    if let Some(s) = opts.bmc_spacing {
+        bmc_cfg.scheduler.gap = s;
+    }
+    if let Some(p) = opts.bmc_audit_period {
+        bmc_cfg.audit_period = p;
+    }
+    let bmc = BmcWorkers::start(bmc_cfg, events.clone());
+    let links = Links {
+        node: Box::new(node_link.clone()),
+        bmc: Box::new(bmc),
+        heartbeat: Box::new(NoHeartbeat::new()),
+        swact: Box::new(NoStandby(events.clone())),
+    };
+    let (handle, events, task) = spawn_with_events(cfg, store, secrets, links, (events, events_rx))
+        .context("cannot start the controller")?;
+    attach.attach(events, handle.epoch());
+
+    let url = format!("http://{}", opts.listener.local_addr()?);
+    let mut auth = steward_api::Auth::load_or_create(data_dir)
+        .with_context(|| format!("cannot load the API token in {}", data_dir.display()))?;
+    auth.loopback_without_token = opts.lab;
+    let token = auth.tokens.first().cloned().unwrap_or_default();
+    let api_handle = handle.clone();
+    let listener = opts.listener;
+    let api = tokio::spawn(async move {
+        if let Err(e) = steward_api::serve(listener, api_handle, auth).await {
+            eprintln!("the REST API stopped: {e}");
+        }
+    });
+    Ok(Running {
+        handle,
+        node_link,
+        url,
+        token,
+        secret,
+        api,
+        task,
+    })
+}
+
+/// `<data-dir>/cluster.secret`: 32 random bytes, hex, mode 0600; created on first start.
+pub fn load_or_create_cluster_secret(data_dir: &Path) -> Result<ClusterSecret> {
+    let path = data_dir.join(CLUSTER_SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let bytes = hex_decode(text.trim()).with_context(|| {
+                format!("{} is not a hex-encoded secret; restore it from a backup (nodes' keys derive from it)", path.display())
+            })?;
+            ClusterSecret::new(&bytes).with_context(|| format!("{} is unusable", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            getrandom::getrandom(&mut bytes).context("the OS random source failed")?;
+            write_private(&path, hex_encode(&bytes).as_bytes())?;
+            Ok(ClusterSecret::new(&bytes)?)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Writes a file readable by its owner only, atomically (temporary file, then rename).
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn hex_decode(text: &str) -> Result<Vec<u8>> {
+    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        anyhow::bail!("expected an even number of hex digits");
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).context("bad hex digit"))
+        .collect()
+}
+
+/// Heartbeat until the UDP pulse service is wired in: monitoring requests are logged once and
+/// otherwise ignored, so failures are found by the alive reports and audits only.
+struct NoHeartbeat {
+    warned: bool,
+}
+
+impl NoHeartbeat {
+    fn new() -> Self {
+        NoHeartbeat { warned: false }
+    }
+}
+
+impl HeartbeatLink for NoHeartbeat {
+    fn control(&mut self, _host: Option<&str>, control: HeartbeatControl) {
+        if !self.warned && control == HeartbeatControl::Start {
+            self.warned = true;
+            tracing::warn!("heartbeat pulses are not running in this controller: host failures are detected by missing alive reports only");
+        }
+    }
+}
+
+/// One controller runs: a swact has no standby to go to.
+struct NoStandby(EventSender);
+
+impl SwactLink for NoStandby {
+    fn swact(&mut self, to: &str) {
+        tracing::warn!(
+            to,
+            "swact requested but no standby controller runtime is running"
+        );
+        let events = self.0.clone();
+        tokio::spawn(async move {
+            events.send(Event::SwactResult { completed: false }).await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_secret_is_created_private_and_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let a = load_or_create_cluster_secret(dir.path()).unwrap();
+        let b = load_or_create_cluster_secret(dir.path()).unwrap();
+        assert_eq!(a.node_key("worker-0"), b.node_key("worker-0"));
+        let mode = std::fs::metadata(dir.path().join(CLUSTER_SECRET_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::write(dir.path().join(CLUSTER_SECRET_FILE), "xyz").unwrap();
+        let e = load_or_create_cluster_secret(dir.path()).unwrap_err();
+        assert!(format!("{e:#}").contains("not a hex-encoded secret"));
+    }
+}
