@@ -31,6 +31,7 @@
 //! | `/Systems/{host}/Actions/ComputerSystem.Reset` | POST | `ResetType` ∈ On, ForceOff, GracefulShutdown, ForceRestart, GracefulRestart, PowerCycle, Nmi → 204 |
 //! | `/Systems/{host}/ResetActionInfo` | GET | the same allowable values as an ActionInfo |
 //! | `/redfish/v1/Managers`, `/Managers/BMC` | GET | `ManagerType` BMC, `FirmwareVersion` |
+//! | `/Managers/BMC/LogServices/SEL/Entries[/{n}]` | GET | event log (ring of 256): resets, boot override changes, refused logins |
 //! | `/redfish/v1/Chassis`, `/Chassis/{host}` | GET | links `Sensors` and legacy `Thermal` |
 //! | `/Chassis/{host}/Sensors`, `/Sensors/{id}` | GET | inlet and CPU temperature, one fan (CPU and fan read `null` while the host is off) |
 //! | `/Chassis/{host}/Thermal` | GET | the same three readings in the legacy shape |
@@ -62,6 +63,7 @@
 //! # Ok(()) }
 //! ```
 
+mod eventlog;
 mod fault;
 mod gate;
 mod service;

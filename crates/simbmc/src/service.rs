@@ -18,6 +18,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use tracing::{debug, info, warn};
 
+use crate::eventlog::{self, EventLog};
 use crate::fault::{echo, Fault};
 use crate::sessions::{Session, Sessions};
 use crate::{BootDevice, Power, PowerTarget, SimBmcConfig};
@@ -26,6 +27,8 @@ const V1: &str = "/redfish/v1";
 const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
 /// The one manager; real BMCs use a fixed id too (OpenBMC `bmc`, iDRAC `iDRAC.Embedded.1`).
 const MANAGER_ID: &str = "BMC";
+/// The manager's one LogService, named like IPMI's System Event Log.
+const LOG_ID: &str = "SEL";
 
 /// The ResetType values this BMC performs, in the order it advertises them.
 const RESET_TYPES: [&str; 7] = [
@@ -81,6 +84,7 @@ pub(crate) struct Shared {
     pub requests: AtomicU64,
     sessions: Mutex<Sessions>,
     boot: Mutex<BootState>,
+    events: Mutex<EventLog>,
 }
 
 /// Lock, ignoring poisoning: the guarded data stays consistent at every await-free step, and
@@ -103,7 +107,12 @@ impl Shared {
                 mode: "UEFI",
                 generation: 0,
             }),
+            events: Mutex::new(EventLog::default()),
         }
+    }
+
+    fn event(&self, severity: &'static str, message: String) {
+        lock(&self.events).record(severity, message);
     }
 
     pub fn clear_sessions(&self) {
@@ -116,6 +125,14 @@ impl Shared {
 
     fn system_path(&self) -> String {
         format!("{V1}/Systems/{}", self.cfg.system_id)
+    }
+
+    fn manager_path(&self) -> String {
+        format!("{V1}/Managers/{MANAGER_ID}")
+    }
+
+    fn log_path(&self) -> String {
+        format!("{}/LogServices/{LOG_ID}", self.manager_path())
     }
 
     fn chassis_path(&self) -> String {
@@ -172,6 +189,19 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/redfish/v1/Managers", get(managers))
         .route("/redfish/v1/Managers/{id}", get(manager))
+        .route("/redfish/v1/Managers/{id}/LogServices", get(log_services))
+        .route(
+            "/redfish/v1/Managers/{id}/LogServices/{log}",
+            get(log_service),
+        )
+        .route(
+            "/redfish/v1/Managers/{id}/LogServices/{log}/Entries",
+            get(log_entries),
+        )
+        .route(
+            "/redfish/v1/Managers/{id}/LogServices/{log}/Entries/{entry}",
+            get(log_entry),
+        )
         .route("/redfish/v1/Chassis", get(chassis_collection))
         .route("/redfish/v1/Chassis/{id}", get(chassis))
         .route("/redfish/v1/Chassis/{id}/Sensors", get(sensors))
@@ -415,6 +445,10 @@ async fn login(State(sh): State<Arc<Shared>>, JsonBody(body): JsonBody) -> Resul
     let password = text("Password")?;
     if !credentials_ok(&sh.cfg, user, password) {
         warn!(system = %sh.cfg.system_id, user = %echo(user), "simulated BMC: login refused");
+        sh.event(
+            "Warning",
+            format!("Session login refused for user '{}'", echo(user)),
+        );
         return Err(Fault::BadCredentials);
     }
     let token = new_token()?;
@@ -642,6 +676,12 @@ async fn patch_system(
         }
         boot.generation += 1;
         info!(system = %sh.cfg.system_id, target = boot.target, enabled = boot.enabled, mode = boot.mode, "simulated BMC: boot override set");
+        let msg = format!(
+            "Boot override set: target {}, enabled {}, mode {}",
+            boot.target, boot.enabled, boot.mode
+        );
+        drop(boot);
+        sh.event("OK", msg);
     }
     let (doc, etag) = system_doc(&sh);
     Ok(with_etag(doc, &etag))
@@ -701,6 +741,14 @@ async fn reset(
         }
         other => return Err(Fault::ResetTypeNotInList(other.to_owned())),
     }
+    sh.event(
+        "OK",
+        format!(
+            "ComputerSystem.Reset {reset_type}: power {} -> {}",
+            power_str(before),
+            power_str(t.power())
+        ),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -757,11 +805,97 @@ async fn manager(
         "FirmwareVersion": sh.cfg.firmware_version,
         "UUID": uuid_for(&sh.cfg.system_id, 1),
         "Status": { "State": "Enabled", "Health": "OK" },
+        "LogServices": { "@odata.id": format!("{}/LogServices", sh.manager_path()) },
         "Links": {
             "ManagerForServers": [{ "@odata.id": sh.system_path() }],
             "ManagerForChassis": [{ "@odata.id": sh.chassis_path() }],
         },
     })))
+}
+
+fn check_log(id: &str, log: &str) -> Result<(), Fault> {
+    if id != MANAGER_ID {
+        return Err(Fault::ResourceNotFound {
+            kind: "Manager",
+            name: echo(id),
+        });
+    }
+    if log != LOG_ID {
+        return Err(Fault::ResourceNotFound {
+            kind: "LogService",
+            name: echo(log),
+        });
+    }
+    Ok(())
+}
+
+async fn log_services(
+    _: Authed,
+    State(sh): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Fault> {
+    check_log(&id, LOG_ID)?;
+    Ok(collection(
+        &format!("{}/LogServices", sh.manager_path()),
+        "#LogServiceCollection.LogServiceCollection",
+        "Log Service Collection",
+        &[sh.log_path()],
+    ))
+}
+
+async fn log_service(
+    _: Authed,
+    State(sh): State<Arc<Shared>>,
+    Path((id, log)): Path<(String, String)>,
+) -> Result<Json<Value>, Fault> {
+    check_log(&id, &log)?;
+    let path = sh.log_path();
+    Ok(Json(json!({
+        "@odata.id": path,
+        "@odata.type": "#LogService.v1_5_0.LogService",
+        "Id": LOG_ID,
+        "Name": "System Event Log",
+        "ServiceEnabled": true,
+        "MaxNumberOfRecords": eventlog::CAPACITY,
+        "OverWritePolicy": "WrapsWhenFull",
+        "LogEntryType": "Event",
+        "Entries": { "@odata.id": format!("{path}/Entries") },
+    })))
+}
+
+async fn log_entries(
+    _: Authed,
+    State(sh): State<Arc<Shared>>,
+    Path((id, log)): Path<(String, String)>,
+) -> Result<Json<Value>, Fault> {
+    check_log(&id, &log)?;
+    let path = format!("{}/Entries", sh.log_path());
+    // Members are expanded, as BMCs commonly do for logs: one request reads the whole log.
+    let members: Vec<Value> = lock(&sh.events).entries().map(|e| e.doc(&path)).collect();
+    Ok(Json(json!({
+        "@odata.id": path,
+        "@odata.type": "#LogEntryCollection.LogEntryCollection",
+        "Name": "Log Entry Collection",
+        "Members@odata.count": members.len(),
+        "Members": members,
+    })))
+}
+
+async fn log_entry(
+    _: Authed,
+    State(sh): State<Arc<Shared>>,
+    Path((id, log, entry)): Path<(String, String, String)>,
+) -> Result<Json<Value>, Fault> {
+    check_log(&id, &log)?;
+    let path = format!("{}/Entries", sh.log_path());
+    lock(&sh.events)
+        .entries()
+        .find(|e| e.id.to_string() == entry)
+        .map(|e| Json(e.doc(&path)))
+        .ok_or(Fault::ResourceNotFound {
+            kind: "LogEntry",
+            name: echo(&entry),
+        })
 }
 
 // ---- chassis and sensors ----

@@ -451,6 +451,14 @@ async fn bmc_interface_over_redfish_and_dynamic() {
             .expect("bootdev");
         let sensors = b.sensors().await.expect("sensors");
         assert_eq!(sensors.len(), 3);
+        // The BMC's event log records what was done through it.
+        let sel = b.sel().await.expect("sel");
+        assert!(
+            sel.iter()
+                .any(|r| r.message.starts_with("ComputerSystem.Reset PowerCycle")),
+            "{sel:?}"
+        );
+        assert!(sel.iter().all(|r| r.timestamp.is_some()));
         b.close().await.expect("close");
     }
     let per_round = ["on", "reset", "cycle", "off", "on", "off"];
