@@ -30,16 +30,51 @@ const MANAGER_ID: &str = "BMC";
 /// The manager's one LogService, named like IPMI's System Event Log.
 const LOG_ID: &str = "SEL";
 
-/// The ResetType values this BMC performs, in the order it advertises them.
-const RESET_TYPES: [&str; 7] = [
-    "On",
-    "ForceOff",
-    "GracefulShutdown",
-    "ForceRestart",
-    "GracefulRestart",
-    "PowerCycle",
-    "Nmi",
-];
+/// The ResetType values this BMC performs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ResetType {
+    On,
+    ForceOff,
+    GracefulShutdown,
+    ForceRestart,
+    GracefulRestart,
+    PowerCycle,
+    Nmi,
+}
+
+impl ResetType {
+    /// In the order the BMC advertises them.
+    const ALL: [ResetType; 7] = [
+        ResetType::On,
+        ResetType::ForceOff,
+        ResetType::GracefulShutdown,
+        ResetType::ForceRestart,
+        ResetType::GracefulRestart,
+        ResetType::PowerCycle,
+        ResetType::Nmi,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ResetType::On => "On",
+            ResetType::ForceOff => "ForceOff",
+            ResetType::GracefulShutdown => "GracefulShutdown",
+            ResetType::ForceRestart => "ForceRestart",
+            ResetType::GracefulRestart => "GracefulRestart",
+            ResetType::PowerCycle => "PowerCycle",
+            ResetType::Nmi => "Nmi",
+        }
+    }
+
+    fn parse(s: &str) -> Option<ResetType> {
+        ResetType::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// `ResetType@Redfish.AllowableValues`.
+    fn allowable() -> Vec<&'static str> {
+        ResetType::ALL.iter().map(|r| r.as_str()).collect()
+    }
+}
 const BOOT_TARGETS: [&str; 5] = ["None", "Pxe", "Cd", "Hdd", "BiosSetup"];
 const BOOT_ENABLED: [&str; 3] = ["Disabled", "Once", "Continuous"];
 const BOOT_MODES: [&str; 2] = ["UEFI", "Legacy"];
@@ -565,7 +600,7 @@ fn system_doc(sh: &Shared) -> (Value, String) {
         "Actions": {
             "#ComputerSystem.Reset": {
                 "target": format!("{path}/Actions/ComputerSystem.Reset"),
-                "ResetType@Redfish.AllowableValues": RESET_TYPES,
+                "ResetType@Redfish.AllowableValues": ResetType::allowable(),
                 "@Redfish.ActionInfo": format!("{path}/ResetActionInfo"),
             }
         },
@@ -696,16 +731,14 @@ async fn reset(
     sh.check_system(&id)?;
     let reset_type = match body.get("ResetType") {
         None => return Err(Fault::ResetTypeMissing),
-        Some(Value::String(s)) => RESET_TYPES
-            .iter()
-            .find(|r| **r == s.as_str())
-            .copied()
-            .ok_or_else(|| Fault::ResetTypeNotInList(echo(s)))?,
+        Some(Value::String(s)) => {
+            ResetType::parse(s).ok_or_else(|| Fault::ResetTypeNotInList(echo(s)))?
+        }
         Some(other) => return Err(Fault::ResetTypeNotInList(echo(&other.to_string()))),
     };
     let t = &sh.target;
     let before = t.power();
-    info!(system = %sh.cfg.system_id, reset_type, power = ?before, "simulated BMC: ComputerSystem.Reset");
+    info!(system = %sh.cfg.system_id, reset_type = reset_type.as_str(), power = ?before, "simulated BMC: ComputerSystem.Reset");
     // The boot override is consumed only by actions that really boot the machine.
     let boot = || {
         let device = lock(&sh.boot).consume();
@@ -714,7 +747,7 @@ async fn reset(
     match reset_type {
         // Already in the requested state: succeed without touching the machine, as OpenBMC
         // does (iDRAC answers 409, which only costs the client retries).
-        "On" => {
+        ResetType::On => {
             if before == Power::Off {
                 boot();
                 t.power_on();
@@ -722,29 +755,29 @@ async fn reset(
         }
         // The simhost has no OS to shut down in an orderly way; graceful and forced off are
         // the same hard off.
-        "ForceOff" | "GracefulShutdown" => {
+        ResetType::ForceOff | ResetType::GracefulShutdown => {
             if before == Power::On {
                 t.power_off();
             }
         }
-        "ForceRestart" | "GracefulRestart" => {
+        ResetType::ForceRestart | ResetType::GracefulRestart => {
             boot();
             t.reset();
         }
-        "PowerCycle" => {
+        ResetType::PowerCycle => {
             boot();
             t.power_cycle();
         }
         // No kernel to interrupt: accepted and logged, so diagnostics flows can be exercised.
-        "Nmi" => {
+        ResetType::Nmi => {
             info!(system = %sh.cfg.system_id, "simulated BMC: NMI (no effect on a simulated host)");
         }
-        other => return Err(Fault::ResetTypeNotInList(other.to_owned())),
     }
     sh.event(
         "OK",
         format!(
-            "ComputerSystem.Reset {reset_type}: power {} -> {}",
+            "ComputerSystem.Reset {}: power {} -> {}",
+            reset_type.as_str(),
             power_str(before),
             power_str(t.power())
         ),
@@ -767,7 +800,7 @@ async fn reset_action_info(
             "Name": "ResetType",
             "Required": true,
             "DataType": "String",
-            "AllowableValues": RESET_TYPES,
+            "AllowableValues": ResetType::allowable(),
         }],
     })))
 }
