@@ -10,7 +10,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -51,15 +51,25 @@ impl Gate {
     }
 }
 
-/// A TCP listener that drops connections while its gate is closed.
+/// Open connections one BMC serves at once. Real BMCs have a small web server with a few
+/// slots; steward holds one keep-alive connection per client, so this is generous, and it
+/// keeps a misbehaving client from growing the task count without limit.
+pub(crate) const MAX_CONNECTIONS: usize = 64;
+
+/// A TCP listener that drops connections while its gate is closed or all slots are taken.
 pub(crate) struct GatedListener {
     inner: TcpListener,
     gate: Arc<Gate>,
+    open: Arc<AtomicUsize>,
 }
 
 impl GatedListener {
     pub fn new(inner: TcpListener, gate: Arc<Gate>) -> Self {
-        GatedListener { inner, gate }
+        GatedListener {
+            inner,
+            gate,
+            open: Arc::new(AtomicUsize::new(0)),
+        }
     }
 }
 
@@ -70,16 +80,24 @@ impl axum::serve::Listener for GatedListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             match self.inner.accept().await {
-                Ok((stream, peer)) if self.gate.open() => {
+                Ok((stream, peer))
+                    if self.gate.open() && self.open.load(Ordering::SeqCst) < MAX_CONNECTIONS =>
+                {
                     // Small JSON replies: send them now rather than waiting for Nagle.
                     let _ = stream.set_nodelay(true);
+                    self.open.fetch_add(1, Ordering::SeqCst);
                     return (
                         GatedStream {
                             inner: stream,
                             gate: self.gate.clone(),
+                            open: self.open.clone(),
                         },
                         peer,
                     );
+                }
+                Ok((stream, peer)) if self.gate.open() => {
+                    warn!(%peer, limit = MAX_CONNECTIONS, "simulated BMC connection limit reached: dropping connection");
+                    drop(stream);
                 }
                 Ok((stream, peer)) => {
                     debug!(%peer, "simulated BMC unreachable: dropping connection");
@@ -99,10 +117,17 @@ impl axum::serve::Listener for GatedListener {
     }
 }
 
-/// A connection that fails as soon as its gate closes.
+/// A connection that fails as soon as its gate closes; holds one connection slot.
 pub(crate) struct GatedStream {
     inner: TcpStream,
     gate: Arc<Gate>,
+    open: Arc<AtomicUsize>,
+}
+
+impl Drop for GatedStream {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn closed() -> io::Error {

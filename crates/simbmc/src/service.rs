@@ -335,6 +335,26 @@ impl FromRequestParts<Arc<Shared>> for Authed {
     }
 }
 
+// ---- request parts ----
+
+/// Path parameters, with a Redfish 404 instead of axum's plain-text rejection when a segment
+/// cannot be decoded (bad percent-encoding, invalid UTF-8).
+struct RfPath<T>(T);
+
+impl<T> FromRequestParts<Arc<Shared>> for RfPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = Fault;
+
+    async fn from_request_parts(parts: &mut Parts, sh: &Arc<Shared>) -> Result<Self, Fault> {
+        match Path::<T>::from_request_parts(parts, sh).await {
+            Ok(Path(v)) => Ok(RfPath(v)),
+            Err(_) => Err(Fault::ResourceMissingAtUri(echo(parts.uri.path()))),
+        }
+    }
+}
+
 // ---- request bodies ----
 
 /// A JSON object request body, size-bounded, with Redfish errors for every way it can be bad.
@@ -506,7 +526,7 @@ async fn login(State(sh): State<Arc<Shared>>, JsonBody(body): JsonBody) -> Resul
 async fn get_session(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    RfPath(id): RfPath<String>,
 ) -> Result<Json<Value>, Fault> {
     lock(&sh.sessions)
         .get(&id, Instant::now())
@@ -520,7 +540,7 @@ async fn get_session(
 async fn logout(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    RfPath(id): RfPath<String>,
 ) -> Result<StatusCode, Fault> {
     if lock(&sh.sessions).remove(&id) {
         info!(system = %sh.cfg.system_id, session = %echo(&id), "simulated BMC: session closed");
@@ -624,7 +644,7 @@ fn with_etag(doc: Value, etag: &str) -> Response {
 async fn get_system(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    RfPath(id): RfPath<String>,
 ) -> Result<Response, Fault> {
     sh.check_system(&id)?;
     let (doc, etag) = system_doc(&sh);
@@ -658,7 +678,7 @@ fn if_match_ok(header: &str, etag: &str) -> bool {
 async fn patch_system(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    RfPath(id): RfPath<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, Fault> {
@@ -725,7 +745,7 @@ async fn patch_system(
 async fn reset(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    RfPath(id): RfPath<String>,
     JsonBody(body): JsonBody,
 ) -> Result<StatusCode, Fault> {
     sh.check_system(&id)?;
@@ -788,7 +808,7 @@ async fn reset(
 async fn reset_action_info(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    RfPath(id): RfPath<String>,
 ) -> Result<Json<Value>, Fault> {
     sh.check_system(&id)?;
     Ok(Json(json!({
@@ -819,7 +839,7 @@ async fn managers(_: Authed) -> Json<Value> {
 async fn manager(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    RfPath(id): RfPath<String>,
 ) -> Result<Json<Value>, Fault> {
     if id != MANAGER_ID {
         return Err(Fault::ResourceNotFound {
@@ -865,7 +885,7 @@ fn check_log(id: &str, log: &str) -> Result<(), Fault> {
 async fn log_services(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    RfPath(id): RfPath<String>,
 ) -> Result<Json<Value>, Fault> {
     check_log(&id, LOG_ID)?;
     Ok(collection(
@@ -879,7 +899,7 @@ async fn log_services(
 async fn log_service(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path((id, log)): Path<(String, String)>,
+    RfPath((id, log)): RfPath<(String, String)>,
 ) -> Result<Json<Value>, Fault> {
     check_log(&id, &log)?;
     let path = sh.log_path();
@@ -899,7 +919,7 @@ async fn log_service(
 async fn log_entries(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path((id, log)): Path<(String, String)>,
+    RfPath((id, log)): RfPath<(String, String)>,
 ) -> Result<Json<Value>, Fault> {
     check_log(&id, &log)?;
     let path = format!("{}/Entries", sh.log_path());
@@ -917,7 +937,7 @@ async fn log_entries(
 async fn log_entry(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path((id, log, entry)): Path<(String, String, String)>,
+    RfPath((id, log, entry)): RfPath<(String, String, String)>,
 ) -> Result<Json<Value>, Fault> {
     check_log(&id, &log)?;
     let path = format!("{}/Entries", sh.log_path());
@@ -945,7 +965,7 @@ async fn chassis_collection(_: Authed, State(sh): State<Arc<Shared>>) -> Json<Va
 async fn chassis(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    RfPath(id): RfPath<String>,
 ) -> Result<Json<Value>, Fault> {
     sh.check_chassis(&id)?;
     let path = sh.chassis_path();
@@ -1064,7 +1084,7 @@ impl SimSensor {
 async fn sensors(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    RfPath(id): RfPath<String>,
 ) -> Result<Json<Value>, Fault> {
     sh.check_chassis(&id)?;
     let chassis = sh.chassis_path();
@@ -1083,7 +1103,7 @@ async fn sensors(
 async fn sensor(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path((id, sensor)): Path<(String, String)>,
+    RfPath((id, sensor)): RfPath<(String, String)>,
 ) -> Result<Json<Value>, Fault> {
     sh.check_chassis(&id)?;
     let s = SENSORS
@@ -1099,7 +1119,7 @@ async fn sensor(
 async fn thermal(
     _: Authed,
     State(sh): State<Arc<Shared>>,
-    Path(id): Path<String>,
+    RfPath(id): RfPath<String>,
 ) -> Result<Json<Value>, Fault> {
     sh.check_chassis(&id)?;
     let power = sh.target.power();

@@ -707,6 +707,11 @@ async fn bad_requests_get_redfish_errors() {
         (r.status, code(&r)),
         (404, "Base.1.18.ResourceNotFound".into())
     );
+    let r = raw(a, "GET", "/redfish/v1/Systems/%FF%FE", &auth(), None).await;
+    assert_eq!(
+        (r.status, code(&r)),
+        (404, "Base.1.18.ResourceMissingAtURI".into())
+    );
     let r = raw(a, "GET", "/redfish/v1/Nope", &auth(), None).await;
     assert_eq!(
         (r.status, code(&r)),
