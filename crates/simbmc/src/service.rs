@@ -75,6 +75,7 @@ impl ResetType {
         ResetType::ALL.iter().map(|r| r.as_str()).collect()
     }
 }
+
 const BOOT_TARGETS: [&str; 5] = ["None", "Pxe", "Cd", "Hdd", "BiosSetup"];
 const BOOT_ENABLED: [&str; 3] = ["Disabled", "Once", "Continuous"];
 const BOOT_MODES: [&str; 2] = ["UEFI", "Legacy"];
@@ -120,10 +121,13 @@ pub(crate) struct Shared {
     sessions: Mutex<Sessions>,
     boot: Mutex<BootState>,
     events: Mutex<EventLog>,
+    /// Held from reading the power state to acting on it, so two concurrent resets cannot
+    /// both see "off" and both power on (the trait promises `power_on` only while off).
+    power_action: Mutex<()>,
 }
 
-/// Lock, ignoring poisoning: the guarded data stays consistent at every await-free step, and
-/// a panicked handler must not take the whole BMC down with it.
+/// Lock, ignoring poisoning: every critical section here is a few assignments that leave the
+/// data consistent, and one panicked handler must not take the whole BMC down with it.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -143,6 +147,7 @@ impl Shared {
                 generation: 0,
             }),
             events: Mutex::new(EventLog::default()),
+            power_action: Mutex::new(()),
         }
     }
 
@@ -757,6 +762,7 @@ async fn reset(
         Some(other) => return Err(Fault::ResetTypeNotInList(echo(&other.to_string()))),
     };
     let t = &sh.target;
+    let _serial = lock(&sh.power_action);
     let before = t.power();
     info!(system = %sh.cfg.system_id, reset_type = reset_type.as_str(), power = ?before, "simulated BMC: ComputerSystem.Reset");
     // The boot override is consumed only by actions that really boot the machine.
