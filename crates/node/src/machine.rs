@@ -112,11 +112,12 @@ impl LinuxMachine {
                 _ => {}
             }
         }
-        let mut model = model;
-        model.truncate(64.min(model.len()));
-        while !model.is_char_boundary(model.len()) {
-            model.pop();
+        // The wire allows 64 bytes of model name; cut at a character boundary.
+        let mut cut = model.len().min(64);
+        while !model.is_char_boundary(cut) {
+            cut -= 1;
         }
+        model.truncate(cut);
         CpuSummary {
             sockets: (sockets.len() as u16).max(1),
             cores: if cores.is_empty() {
