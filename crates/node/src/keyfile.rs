@@ -1,0 +1,174 @@
+//! The node's key file: `{"hostname": "...", "own": "<64 hex>", "controller": "<64 hex>"}`,
+//! mode 0600, written atomically. Provisioned once per node from the cluster secret
+//! (`ClusterSecret::node_keys`); the node never sees the secret itself.
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use steward_protocol::{MacKey, NodeKeys};
+
+/// Why a key file could not be used. Each message names the file and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("key file {path} does not exist; provision it from the controller (hostname, own and controller keys)")]
+    Missing { path: PathBuf },
+    #[error("cannot read key file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "key file {path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`"
+    )]
+    Permissions { path: PathBuf, mode: u32 },
+    #[error("key file {path} is not valid: {reason}")]
+    Malformed { path: PathBuf, reason: String },
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyFileJson {
+    hostname: String,
+    own: String,
+    controller: String,
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+fn from_hex32(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim().as_bytes();
+    if s.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = [0u8; 32];
+    for (i, pair) in s.chunks(2).enumerate() {
+        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+/// Write the key file atomically (a temporary file in the same directory, then rename), mode
+/// 0600 from its creation so the keys are never readable by others, not even briefly.
+pub fn save(path: &Path, hostname: &str, keys: &NodeKeys) -> std::io::Result<()> {
+    let json = KeyFileJson {
+        hostname: hostname.to_string(),
+        own: to_hex(keys.own.expose_bytes()),
+        controller: to_hex(keys.controller.expose_bytes()),
+    };
+    let text = serde_json::to_vec_pretty(&json).map_err(std::io::Error::other)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(&text)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
+/// Read and check a key file: it exists, only its owner can read it, and it holds a valid
+/// hostname and two 32-byte keys.
+pub fn load(path: &Path) -> Result<(String, NodeKeys), KeyFileError> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => KeyFileError::Missing {
+            path: path.to_path_buf(),
+        },
+        _ => KeyFileError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyFileError::Permissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    // A key file is a few hundred bytes; refuse anything absurd before reading it.
+    if meta.len() > 64 * 1024 {
+        return Err(KeyFileError::Malformed {
+            path: path.to_path_buf(),
+            reason: format!("{} bytes is far too large for a key file", meta.len()),
+        });
+    }
+    let text = std::fs::read(path).map_err(|e| KeyFileError::Read {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let bad = |reason: String| KeyFileError::Malformed {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let json: KeyFileJson = serde_json::from_slice(&text).map_err(|e| {
+        bad(format!(
+            "{e} (expected {{\"hostname\", \"own\", \"controller\"}} with 64 hex digits per key)"
+        ))
+    })?;
+    if !steward_protocol::valid_hostname(&json.hostname) {
+        return Err(bad(format!("hostname {:?} is not valid", json.hostname)));
+    }
+    let own = from_hex32(&json.own).ok_or_else(|| bad("\"own\" must be 64 hex digits".into()))?;
+    let controller = from_hex32(&json.controller)
+        .ok_or_else(|| bad("\"controller\" must be 64 hex digits".into()))?;
+    Ok((
+        json.hostname,
+        NodeKeys {
+            own: MacKey::from_bytes(own),
+            controller: MacKey::from_bytes(controller),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use steward_protocol::ClusterSecret;
+
+    #[test]
+    fn round_trip_and_errors() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("sub/keys.json");
+        let secret = ClusterSecret::new(&[7u8; 32]).unwrap_or_else(|e| panic!("{e}"));
+        let keys = secret.node_keys("worker-1");
+        save(&path, "worker-1", &keys).unwrap_or_else(|e| panic!("{e}"));
+        let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o600));
+        let (h, k) = load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(h, "worker-1");
+        assert_eq!(k.own, keys.own);
+        assert_eq!(k.controller, keys.controller);
+
+        let missing = load(&dir.path().join("nope")).err().map(|e| e.to_string());
+        assert!(missing.is_some_and(|m| m.contains("does not exist")));
+
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644));
+        let perm = load(&path).err().map(|e| e.to_string());
+        assert!(perm.is_some_and(|m| m.contains("chmod 600")));
+
+        let _ = std::fs::write(
+            &path,
+            b"{\"hostname\":\"a\",\"own\":\"zz\",\"controller\":\"00\"}",
+        );
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        let bad = load(&path).err().map(|e| e.to_string());
+        assert!(bad.is_some_and(|m| m.contains("64 hex digits")));
+    }
+}

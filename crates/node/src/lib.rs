@@ -1,0 +1,48 @@
+//! # steward-node — the node agent daemon (`steward node`)
+//!
+//! The thin tokio driver around the sans-IO [`steward_agent::Agent`]: it owns the sockets, the
+//! clock, the files and the child processes, and carries out the agent's effects in order.
+//!
+//! ```text
+//!   UDP mgmt ─┐                          ┌─► seal (Sealer) ─► UDP to each controller
+//!   UDP clstr ┴► Verifier::accept ─► Agent ├─► lock flag files, node-state.json
+//!   timer (alive 5 s, audit 1 s) ───►      ├─► scripts (goenabled.d, services.d)
+//!   script results ─────────────────►      └─► Machine::reboot / wipe_disk / inventory
+//! ```
+//!
+//! - One UDP socket per network, bound to the configured address; the [`steward_protocol::Verifier`]
+//!   accepts controller frames only from the configured controllers' IPs on that network. Every
+//!   datagram that fails verification is dropped, counted ([`NodeStats`]) and logged
+//!   rate-limited; nothing a peer sends can stop the loop.
+//! - `<state_dir>/node-state.json` (non-volatile, written atomically) keeps the session
+//!   high-water mark (a restarted agent signs with a greater session, chosen with
+//!   [`steward_protocol::next_session`] and persisted before the first frame), the admin state
+//!   the controller last confirmed, and the highest controller epoch accepted.
+//! - Aborting the agent at any point is safe: every file is written atomically or is an empty
+//!   flag, and scripts are killed with the task (`kill_on_drop`). A simulated machine "reboots"
+//!   by aborting the agent and spawning a fresh one.
+//!
+//! ## Module map
+//!
+//! - [`config`]: [`NodeConfig`], [`NodeNetwork`], [`ControllerPeer`], default ports.
+//! - [`machine`]: the [`Machine`] trait and [`LinuxMachine`] (/proc, /sys, reboot command).
+//! - [`keyfile`]: the node's key file (JSON, hex, mode 0600, atomic).
+//! - [`state`]: the non-volatile agent state file.
+//! - [`scripts`]: running a script directory in parallel with timeouts.
+//! - `runtime`: [`spawn`], [`NodeHandle`], [`NodeStats`].
+
+pub mod config;
+pub mod keyfile;
+pub mod machine;
+mod runtime;
+pub mod scripts;
+pub mod state;
+
+pub use config::{
+    ControllerPeer, NodeConfig, NodeNetwork, DEFAULT_CONTROLLER_PORT, DEFAULT_NODE_PORT,
+};
+pub use keyfile::KeyFileError;
+pub use machine::{BootInfo, LinuxMachine, Machine};
+pub use runtime::{spawn, NodeHandle, NodeStats};
+pub use steward_maintenance::state::Network;
+pub use steward_protocol::NodeKeys;

@@ -1,0 +1,485 @@
+//! The tokio driver: sockets, timers, script runs and files around one [`Agent`].
+
+use crate::config::{ControllerPeer, NodeConfig};
+use crate::machine::Machine;
+use crate::state::NodeState;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use steward_agent::{
+    Agent, AgentConfig, Destination, Effect, FlagFile, FlagPair, Level, RunId, RunOutcome,
+    ScriptSet, Startup,
+};
+use steward_maintenance::state::Network;
+use steward_protocol::{
+    next_session, Direction, DropCounters, MacKey, Message, RateLimitedLog, Sealer, Verifier,
+    MAX_DATAGRAM,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+/// Counters of one running agent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Verifier drops per reason, and `accepted`.
+    pub drops: DropCounters,
+    /// Datagrams received on any network.
+    pub frames_in: u64,
+    /// Datagrams sent.
+    pub frames_out: u64,
+    /// Verified commands handed to the agent (repeats included).
+    pub commands: u64,
+    /// Verified frames that named another network than the socket they came in on.
+    pub misrouted: u64,
+    /// Verified frames that were not commands (a controller never sends those).
+    pub unexpected: u64,
+    pub send_errors: u64,
+    pub recv_errors: u64,
+    /// Reboots and wipes ordered by a command.
+    pub reboots: u64,
+}
+
+/// A running agent. Dropping it aborts the agent (safe at any point).
+#[derive(Debug)]
+pub struct NodeHandle {
+    task: Option<JoinHandle<()>>,
+    stop: Option<oneshot::Sender<()>>,
+    stats: Arc<Mutex<NodeStats>>,
+    local: Vec<(Network, SocketAddr)>,
+    session: u64,
+}
+
+impl NodeHandle {
+    pub fn stats(&self) -> NodeStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The address the socket of `network` is bound to (useful when binding port 0).
+    pub fn local_addr(&self, network: Network) -> Option<SocketAddr> {
+        self.local
+            .iter()
+            .find(|(n, _)| *n == network)
+            .map(|(_, a)| *a)
+    }
+
+    /// The session this run signs its frames with.
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// Stop: the loop ends between two inputs; running scripts are killed.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Stop at once, wherever the agent is (what a power loss does).
+    pub fn abort(&self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+
+    /// The agent task ended (it never does by itself; a panic would).
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().map_or(true, |t| t.is_finished())
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
+fn io_err(kind: std::io::ErrorKind, msg: String) -> std::io::Error {
+    std::io::Error::new(kind, msg)
+}
+
+fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros().min(u64::MAX as u128) as u64)
+}
+
+fn observe(cfg: &NodeConfig) -> FlagPair {
+    FlagPair {
+        volatile: cfg.lock_flag.exists(),
+        backup: cfg.lock_flag_backup.exists(),
+    }
+}
+
+/// Start the agent: read the state, pick and persist a new session, bind one UDP socket per
+/// network, restore the lock flag, and spawn the loop. Must run inside a tokio runtime.
+pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<NodeHandle> {
+    cfg.validate()
+        .map_err(|m| io_err(std::io::ErrorKind::InvalidInput, m))?;
+    let mut state = match NodeState::load(&cfg.state_dir) {
+        Ok(s) => s,
+        Err(msg) => {
+            tracing::warn!(host = %cfg.hostname, "{msg}");
+            NodeState::default()
+        }
+    };
+    // The session must be persisted before the first frame: a restart (or a simulated reboot
+    // that aborts this agent) then always picks a greater one and its frames are not replays.
+    let session = next_session(unix_us(), state.session);
+    state.session = Some(session);
+    state.save(&cfg.state_dir).map_err(|e| {
+        io_err(
+            e.kind(),
+            format!(
+                "cannot write the agent state in {}: {e}",
+                cfg.state_dir.display()
+            ),
+        )
+    })?;
+    let sealer = Sealer::new(&cfg.hostname, Direction::NodeToController, session)
+        .map_err(|e| io_err(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let mut verifier = Verifier::node(cfg.keys.controller.clone());
+    verifier.raise_epoch(state.highest_epoch);
+    verifier.set_log_limit(cfg.drop_log_per_minute, 60_000);
+    let mut sockets: [Option<Arc<UdpSocket>>; 2] = [None, None];
+    let mut peers: [Vec<ControllerPeer>; 2] = [Vec::new(), Vec::new()];
+    let mut local = Vec::new();
+    for n in &cfg.networks {
+        let std_sock = std::net::UdpSocket::bind(n.bind).map_err(|e| {
+            io_err(
+                e.kind(),
+                format!("cannot bind UDP {} for {:?}: {e}", n.bind, n.network),
+            )
+        })?;
+        std_sock.set_nonblocking(true)?;
+        let sock = UdpSocket::from_std(std_sock)?;
+        local.push((n.network, sock.local_addr()?));
+        sockets[n.network.index()] = Some(Arc::new(sock));
+        let mut by_name: BTreeMap<&str, Vec<IpAddr>> = BTreeMap::new();
+        for c in &n.controllers {
+            by_name
+                .entry(c.name.as_str())
+                .or_default()
+                .push(c.addr.ip());
+        }
+        for (name, addrs) in by_name {
+            verifier.allow(name, n.network, addrs);
+        }
+        peers[n.network.index()] = n.controllers.clone();
+    }
+    let stats = Arc::new(Mutex::new(NodeStats::default()));
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as u64;
+    let agent_cfg = AgentConfig {
+        networks: cfg.networks.iter().map(|n| n.network).collect(),
+        alive_period_ms: ms(cfg.alive_period),
+        flag_audit_period_ms: ms(cfg.flag_audit_period),
+        inventory_period_ms: ms(cfg.inventory_period),
+        goenabled_at_start: cfg.goenabled_at_start,
+        ..AgentConfig::default()
+    };
+    let rt = Runtime {
+        own_key: cfg.keys.own.clone(),
+        cfg,
+        machine,
+        sealer,
+        verifier,
+        sockets,
+        peers,
+        state,
+        stats: stats.clone(),
+        started: Instant::now(),
+        send_log: RateLimitedLog::new(10, 60_000),
+        scripts: JoinSet::new(),
+    };
+    let task = tokio::spawn(rt.run(agent_cfg, stop_rx));
+    Ok(NodeHandle {
+        task: Some(task),
+        stop: Some(stop_tx),
+        stats,
+        local,
+        session,
+    })
+}
+
+struct Runtime {
+    cfg: NodeConfig,
+    own_key: MacKey,
+    machine: Arc<dyn Machine>,
+    sealer: Sealer,
+    verifier: Verifier,
+    sockets: [Option<Arc<UdpSocket>>; 2],
+    peers: [Vec<ControllerPeer>; 2],
+    state: NodeState,
+    stats: Arc<Mutex<NodeStats>>,
+    started: Instant,
+    send_log: RateLimitedLog,
+    /// Script runs in flight; dropped (aborted, children killed) with the runtime.
+    scripts: JoinSet<()>,
+}
+
+async fn recv_on(
+    sock: &Option<Arc<UdpSocket>>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match sock {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Runtime {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis().min(u64::MAX as u128) as u64
+    }
+
+    fn stat(&self, f: impl FnOnce(&mut NodeStats)) {
+        if let Ok(mut s) = self.stats.lock() {
+            f(&mut s);
+        }
+    }
+
+    async fn run(mut self, agent_cfg: AgentConfig, mut stop: oneshot::Receiver<()>) {
+        let boot = self.machine.boot();
+        // The flags as found, before anything else: the agent restores the volatile one first.
+        let startup = Startup {
+            now_ms: 0,
+            boot_id: boot.boot_id,
+            uptime_ms: boot.uptime.as_millis().min(u64::MAX as u128) as u64,
+            flags: observe(&self.cfg),
+            confirmed: self.state.lock_state,
+        };
+        let (mut agent, fx) = Agent::start(agent_cfg, startup);
+        let (done_tx, mut done_rx) = mpsc::channel::<(RunId, RunOutcome)>(8);
+        self.apply(fx, &done_tx).await;
+        // One buffer byte more than the limit, so an oversized datagram is seen as such.
+        let mut buf_m = vec![0u8; MAX_DATAGRAM + 1];
+        let mut buf_c = vec![0u8; MAX_DATAGRAM + 1];
+        let sock_m = self.sockets[0].clone();
+        let sock_c = self.sockets[1].clone();
+        loop {
+            let deadline = self.started + Duration::from_millis(agent.poll_timeout());
+            let fx = tokio::select! {
+                _ = &mut stop => break,
+                r = recv_on(&sock_m, &mut buf_m) => self.datagram(&mut agent, Network::Mgmt, r, &buf_m),
+                r = recv_on(&sock_c, &mut buf_c) => self.datagram(&mut agent, Network::Cluster, r, &buf_c),
+                Some((run, outcome)) = done_rx.recv() => {
+                    agent.script_finished(self.now_ms(), run, outcome)
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    let observed = observe(&self.cfg);
+                    agent.handle_timeout(self.now_ms(), observed)
+                }
+            };
+            self.apply(fx, &done_tx).await;
+        }
+        tracing::info!(host = %self.cfg.hostname, "node agent stopped");
+    }
+
+    fn datagram(
+        &mut self,
+        agent: &mut Agent,
+        net: Network,
+        r: std::io::Result<(usize, SocketAddr)>,
+        buf: &[u8],
+    ) -> Vec<Effect> {
+        let now = self.now_ms();
+        let (len, src) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                // E.g. ECONNREFUSED echoed from an ICMP error of an earlier send: never fatal.
+                self.stat(|s| s.recv_errors += 1);
+                if self.send_log.allow(now).is_some() {
+                    tracing::warn!(host = %self.cfg.hostname, network = ?net, "receive error: {e}");
+                }
+                return Vec::new();
+            }
+        };
+        let result = self.verifier.accept(&buf[..len], src.ip(), now);
+        let drops = self.verifier.counters().clone();
+        self.stat(|s| {
+            s.frames_in += 1;
+            s.drops = drops;
+        });
+        let Ok(acc) = result else {
+            return Vec::new();
+        };
+        if self.verifier.highest_epoch() > self.state.highest_epoch {
+            self.state.highest_epoch = self.verifier.highest_epoch();
+            self.persist_state();
+        }
+        if acc.network != net {
+            self.stat(|s| s.misrouted += 1);
+            return Vec::new();
+        }
+        match acc.message {
+            Message::Command(c) => {
+                self.stat(|s| s.commands += 1);
+                agent.handle_command(now, acc.network, &acc.sender, c)
+            }
+            _ => {
+                self.stat(|s| s.unexpected += 1);
+                Vec::new()
+            }
+        }
+    }
+
+    fn persist_state(&mut self) {
+        if let Err(e) = self.state.save(&self.cfg.state_dir) {
+            tracing::error!(host = %self.cfg.hostname, "cannot persist the agent state: {e}");
+        }
+    }
+
+    async fn apply(&mut self, fx: Vec<Effect>, done: &mpsc::Sender<(RunId, RunOutcome)>) {
+        for e in fx {
+            match e {
+                Effect::Send { to, message } => self.send(&to, &message).await,
+                Effect::SendInventory { networks } => {
+                    let inv = self.machine.inventory();
+                    self.send(
+                        &Destination::Controllers(networks),
+                        &Message::Inventory(inv),
+                    )
+                    .await;
+                }
+                Effect::SetFlag { file, present } => {
+                    let path = match file {
+                        FlagFile::Volatile => &self.cfg.lock_flag,
+                        FlagFile::Backup => &self.cfg.lock_flag_backup,
+                    };
+                    if let Err(e) = set_flag(path, present) {
+                        // The next audit tries again.
+                        tracing::error!(host = %self.cfg.hostname, "cannot {} {}: {e}",
+                            if present { "create" } else { "remove" }, path.display());
+                    }
+                }
+                Effect::PersistLockState(s) => {
+                    self.state.lock_state = Some(s);
+                    self.persist_state();
+                }
+                Effect::RunScripts { run, set } => self.start_scripts(run, set, done.clone()),
+                Effect::Reboot => {
+                    self.stat(|s| s.reboots += 1);
+                    self.machine.reboot();
+                }
+                Effect::WipeDisk => {
+                    self.stat(|s| s.reboots += 1);
+                    self.machine.wipe_disk();
+                }
+                Effect::Log { level, line } => {
+                    let host = &self.cfg.hostname;
+                    match level {
+                        Level::Debug => tracing::debug!(host = %host, "{line}"),
+                        Level::Info => tracing::info!(host = %host, "{line}"),
+                        Level::Warn => tracing::warn!(host = %host, "{line}"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_scripts(
+        &mut self,
+        run: RunId,
+        set: ScriptSet,
+        done: mpsc::Sender<(RunId, RunOutcome)>,
+    ) {
+        let (dir, timeout) = match set {
+            ScriptSet::MainGoEnabled => (
+                Some(self.cfg.goenabled_dir.clone()),
+                self.cfg.goenabled_timeout,
+            ),
+            ScriptSet::SubfGoEnabled => (
+                self.cfg.goenabled_subf_dir.clone(),
+                self.cfg.goenabled_timeout,
+            ),
+            ScriptSet::ServicesStart | ScriptSet::ServicesStop => (
+                Some(self.cfg.services_dir.clone()),
+                self.cfg.services_timeout,
+            ),
+        };
+        self.scripts.spawn(async move {
+            let outcome = match dir {
+                Some(d) => crate::scripts::run_dir(&d, set.arg(), timeout).await,
+                None => RunOutcome {
+                    passed: true,
+                    detail: "no subfunction tests configured".into(),
+                },
+            };
+            let _ = done.send((run, outcome)).await;
+        });
+        // Reap finished runs so the set does not grow.
+        while self.scripts.try_join_next().is_some() {}
+    }
+
+    async fn send(&mut self, to: &Destination, message: &Message) {
+        let targets: Vec<(Network, Vec<SocketAddr>)> = match to {
+            Destination::Controllers(nets) => nets
+                .iter()
+                .map(|n| (*n, self.peers[n.index()].iter().map(|p| p.addr).collect()))
+                .collect(),
+            Destination::Controller { name, network } => vec![(
+                *network,
+                self.peers[network.index()]
+                    .iter()
+                    .filter(|p| &p.name == name)
+                    .map(|p| p.addr)
+                    .collect(),
+            )],
+        };
+        let epoch = self.verifier.highest_epoch();
+        for (net, addrs) in targets {
+            let Some(sock) = self.sockets[net.index()].clone() else {
+                continue;
+            };
+            if addrs.is_empty() {
+                continue;
+            }
+            let bytes = match self.sealer.seal(&self.own_key, net, epoch, message) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(host = %self.cfg.hostname, "cannot encode {message:?}: {e}");
+                    continue;
+                }
+            };
+            for addr in addrs {
+                match sock.send_to(&bytes, addr).await {
+                    Ok(_) => self.stat(|s| s.frames_out += 1),
+                    Err(e) => {
+                        self.stat(|s| s.send_errors += 1);
+                        if self.send_log.allow(self.now_ms()).is_some() {
+                            tracing::warn!(host = %self.cfg.hostname, %addr, "send error: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn set_flag(path: &Path, present: bool) -> std::io::Result<()> {
+    if present {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map(|_| ())
+    } else {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
