@@ -90,7 +90,10 @@ impl NodeHandle {
 
     /// The agent task ended (it never does by itself; a panic would).
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().map_or(true, |t| t.is_finished())
+        match &self.task {
+            Some(t) => t.is_finished(),
+            None => true,
+        }
     }
 }
 
