@@ -6,6 +6,7 @@ mod bench_cli;
 mod bmc_cli;
 mod host_cli;
 mod lab_cli;
+mod node_cli;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -37,6 +38,8 @@ enum Command {
     Alarm(host_cli::AlarmArgs),
     /// Customer-log events through the REST API: `event list`.
     Event(host_cli::EventArgs),
+    /// The node agent on every host: alive reports, commands, lock flags, go-enabled tests.
+    Node(node_cli::NodeArgs),
 }
 
 #[derive(Subcommand)]
@@ -68,6 +71,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Host(args) => host_cli::run_host(args),
         Command::Alarm(args) => host_cli::run_alarm(args),
         Command::Event(args) => host_cli::run_event(args),
+        Command::Node(args) => node_cli::run(args),
         Command::Config(ConfigCommand::Defaults) => {
             print!("{}", Config::default().to_toml());
             Ok(())
