@@ -514,3 +514,56 @@ async fn hostile_datagrams_are_dropped_and_counted() {
     assert_eq!(c.ack(Network::Mgmt, id).await, AckResult::Ok);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborting_anywhere_leaves_a_usable_state_and_increasing_sessions() {
+    let s = Setup::new().await;
+    let cfg = s.config();
+    let mut last = 0u64;
+    for i in 0..20u64 {
+        let h =
+            spawn(cfg.clone(), Arc::new(FakeMachine::default())).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            h.session() > last,
+            "run {i}: session {} after {last}",
+            h.session()
+        );
+        last = h.session();
+        // Abort at a different point of start-up or of the loop each time.
+        tokio::time::sleep(Duration::from_micros(i * 700)).await;
+        h.abort();
+        drop(h);
+        let text = std::fs::read(cfg.state_dir.join("node-state.json")).unwrap_or_default();
+        let parsed: Result<steward_node::state::NodeState, _> = serde_json::from_slice(&text);
+        assert!(parsed.is_ok(), "state file unreadable after abort {i}");
+    }
+    // And a fresh run still works end to end.
+    let (h, mut c) = s.start(cfg.clone(), Arc::default()).await;
+    let id = c.command(Network::Mgmt, NodeCommand::RequestAlive).await;
+    assert_eq!(c.ack(Network::Mgmt, id).await, AckResult::Ok);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_epoch_survives_a_restart() {
+    let s = Setup::new().await;
+    let cfg = s.config();
+    let (h, mut c) = s.start(cfg.clone(), Arc::default()).await;
+    c.epoch = 10;
+    let id = c.command(Network::Mgmt, NodeCommand::RequestAlive).await;
+    c.ack(Network::Mgmt, id).await;
+    h.shutdown().await;
+    // A deposed controller (older epoch) is not obeyed by the restarted agent.
+    let m = Arc::new(FakeMachine::default());
+    let (h, mut c) = s.start(cfg.clone(), m.clone()).await;
+    c.alive(Network::Mgmt).await;
+    c.epoch = 9;
+    c.command(Network::Mgmt, NodeCommand::Reboot).await;
+    let deadline = Instant::now() + WAIT;
+    while h.stats().drops.get(Drop::StaleEpoch) == 0 {
+        assert!(Instant::now() < deadline, "{:?}", h.stats());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(m.reboots.load(Ordering::SeqCst), 0);
+    h.shutdown().await;
+}
