@@ -369,13 +369,17 @@ impl Runtime {
                     self.persist_state();
                 }
                 Effect::RunScripts { run, set } => self.start_scripts(run, set, done.clone()),
+                // On a blocking thread: a reboot or wipe command may take its time, and the loop
+                // must keep answering (acks to retries) until the machine really goes down.
                 Effect::Reboot => {
                     self.stat(|s| s.reboots += 1);
-                    self.machine.reboot();
+                    let m = self.machine.clone();
+                    tokio::task::spawn_blocking(move || m.reboot());
                 }
                 Effect::WipeDisk => {
                     self.stat(|s| s.reboots += 1);
-                    self.machine.wipe_disk();
+                    let m = self.machine.clone();
+                    tokio::task::spawn_blocking(move || m.wipe_disk());
                 }
                 Effect::Log { level, line } => {
                     let host = &self.cfg.hostname;

@@ -315,6 +315,12 @@ async fn repeated_id_runs_once_acks_twice_and_unknown_is_unsupported() {
     // The same id again, on the cluster network (as a controller's duplicate would be).
     c.command_id(Network::Cluster, 7, NodeCommand::Reboot).await;
     assert_eq!(c.ack(Network::Cluster, 7).await, AckResult::Ok);
+    // Machine::reboot runs on a blocking thread: give it a moment.
+    let deadline = Instant::now() + WAIT;
+    while m.reboots.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(m.reboots.load(Ordering::SeqCst), 1);
     assert_eq!(h.stats().reboots, 1);
     let f = c.frame(Network::Mgmt, 8, WireCommand::Unsupported { code: 4242 });
