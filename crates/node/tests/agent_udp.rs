@@ -573,3 +573,36 @@ async fn controller_epoch_survives_a_restart() {
     assert_eq!(m.reboots.load(Ordering::SeqCst), 0);
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_over_one_network_while_the_other_is_down() {
+    for down in [Network::Cluster, Network::Mgmt] {
+        let s = Setup::new().await;
+        let mut cfg = s.config();
+        let up = if down == Network::Mgmt {
+            Network::Cluster
+        } else {
+            Network::Mgmt
+        };
+        // The controller on the "down" network is gone: its address is a closed port, so the
+        // agent's reports there bounce (ICMP port unreachable) and no command comes that way.
+        let last = if down == Network::Mgmt { 1 } else { 4 };
+        let dead = std::net::UdpSocket::bind(SocketAddr::new(ip(last), 0))
+            .and_then(|d| d.local_addr())
+            .unwrap_or_else(|e| panic!("{e}"));
+        cfg.networks[down.index()].controllers[0].addr = dead;
+        let (h, mut c) = s.start(cfg.clone(), Arc::default()).await;
+        c.alive(up).await;
+        let id = c.command(up, NodeCommand::Unlocked).await;
+        assert_eq!(c.ack(up, id).await, AckResult::Ok);
+        assert_eq!(flags(&cfg), (false, false));
+        let id = c.command(up, NodeCommand::Locked { persist: true }).await;
+        assert_eq!(c.ack(up, id).await, AckResult::Ok);
+        assert_eq!(flags(&cfg), (true, true));
+        // Tampering is still corrected.
+        let _ = std::fs::remove_file(&cfg.lock_flag_backup);
+        wait_flags(&cfg, (true, true), Duration::from_secs(5)).await;
+        assert!(!h.is_finished());
+        h.shutdown().await;
+    }
+}
