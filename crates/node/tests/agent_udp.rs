@@ -606,3 +606,82 @@ async fn managed_over_one_network_while_the_other_is_down() {
         h.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_start_after_boot_pass_when_unlocked_and_stop_on_command() {
+    let s = Setup::new().await;
+    let mut cfg = s.config();
+    cfg.goenabled_at_start = true;
+    let marks = s.dir.path().join("marks");
+    let _ = std::fs::create_dir_all(&marks);
+    script(&cfg.goenabled_dir, "10-ok", "exit 0");
+    script(
+        &cfg.services_dir,
+        "svc",
+        &format!("touch {}/\"$1\"", marks.display()),
+    );
+    // Confirmed unlocked before this boot.
+    let st = steward_node::state::NodeState {
+        lock_state: Some(steward_agent::LockState::Unlocked),
+        ..Default::default()
+    };
+    st.save(&cfg.state_dir).unwrap_or_else(|e| panic!("{e}"));
+    let m = Arc::new(FakeMachine::default());
+    let (h, mut c) = s.start(cfg.clone(), m.clone()).await;
+    let services = |a: &Accepted| match &a.message {
+        Message::Event(NodeEvent::HostServices { passed, detail }) => {
+            Some((*passed, detail.clone()))
+        }
+        _ => None,
+    };
+    let (passed, detail) = c.recv_until(Network::Mgmt, services).await;
+    assert!(passed, "{detail}");
+    assert!(marks.join("start").exists());
+    c.command(Network::Mgmt, NodeCommand::StopServices).await;
+    let (passed, _) = c.recv_until(Network::Mgmt, services).await;
+    assert!(passed);
+    assert!(marks.join("stop").exists());
+    // Wipe-disk: refused while unlocked, carried out once locked.
+    let id = c.command(Network::Mgmt, NodeCommand::WipeDisk).await;
+    assert!(matches!(
+        c.ack(Network::Mgmt, id).await,
+        AckResult::Failed(_)
+    ));
+    let id = c
+        .command(Network::Mgmt, NodeCommand::Locked { persist: true })
+        .await;
+    c.ack(Network::Mgmt, id).await;
+    let id = c.command(Network::Mgmt, NodeCommand::WipeDisk).await;
+    assert_eq!(c.ack(Network::Mgmt, id).await, AckResult::Ok);
+    let deadline = Instant::now() + WAIT;
+    while m.wipes.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "wipe_disk not called");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_host_does_not_start_services_at_boot() {
+    let s = Setup::new().await;
+    let mut cfg = s.config();
+    cfg.goenabled_at_start = true;
+    let marks = s.dir.path().join("marks");
+    let _ = std::fs::create_dir_all(&marks);
+    script(
+        &cfg.services_dir,
+        "svc",
+        &format!("touch {}/\"$1\"", marks.display()),
+    );
+    // No confirmed state: a new install, locked.
+    let (h, mut c) = s.start(cfg.clone(), Arc::default()).await;
+    // Wait until the start-time go-enabled run has passed (reported in alive), then a bit more.
+    c.recv_until(Network::Mgmt, |a| match &a.message {
+        Message::Alive(x) if x.main_goenabled == steward_protocol::TestState::Passed => Some(()),
+        _ => None,
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!marks.join("start").exists());
+    h.shutdown().await;
+}
