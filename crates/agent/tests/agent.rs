@@ -246,6 +246,23 @@ fn repeated_command_id_runs_once_and_acks_twice() {
 }
 
 #[test]
+fn unlock_removes_both_flags_before_the_unlock_reboot() {
+    let (mut a, mut w) = start(
+        FlagPair::BOTH,
+        Some(LockState::Locked { persist: true }),
+        cfg(),
+    );
+    let mut fx = a.handle_command(1, Network::Mgmt, "c0", cmd(1, NodeCommand::Unlocked));
+    fx.extend(a.handle_command(2, Network::Mgmt, "c0", cmd(2, NodeCommand::Reboot)));
+    let last_flag = fx.iter().rposition(|e| matches!(e, Effect::SetFlag { .. }));
+    let reboot = fx.iter().position(|e| *e == Effect::Reboot);
+    assert!(last_flag < reboot);
+    w.apply(fx);
+    assert_eq!(w.disk, FlagPair::ABSENT);
+    assert_eq!(w.persisted, Some(LockState::Unlocked));
+}
+
+#[test]
 fn ack_precedes_reboot() {
     let (mut a, _) = start(FlagPair::ABSENT, Some(LockState::Unlocked), cfg());
     let fx = a.handle_command(1, Network::Mgmt, "c0", cmd(5, NodeCommand::Reboot));

@@ -37,10 +37,7 @@ use steward_maintenance::state::Network;
 use steward_protocol::{ClusterSecret, Drop, Inventory};
 use tokio::sync::{mpsc, oneshot};
 
-/// UDP port node agents listen on.
-pub const DEFAULT_NODE_PORT: u16 = 2101;
-/// UDP port the controller listens on.
-pub const DEFAULT_CONTROLLER_PORT: u16 = 2102;
+pub use steward_protocol::{DEFAULT_CONTROLLER_PORT, DEFAULT_NODE_PORT};
 
 /// Where the link listens and how it names itself.
 #[derive(Clone, Debug)]

@@ -6,10 +6,7 @@ use std::time::Duration;
 use steward_maintenance::state::Network;
 use steward_protocol::NodeKeys;
 
-/// UDP port a node agent listens on.
-pub const DEFAULT_NODE_PORT: u16 = 2101;
-/// UDP port a controller listens on (alive reports, acks, events go there).
-pub const DEFAULT_CONTROLLER_PORT: u16 = 2102;
+pub use steward_protocol::{DEFAULT_CONTROLLER_PORT, DEFAULT_NODE_PORT};
 
 /// One controller reachable on one network. `name` is the sender name in its frames.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use steward_protocol::{MacKey, NodeKeys};
+use steward_protocol::{ClusterSecret, MacKey, NodeKeys};
+use zeroize::{Zeroize, Zeroizing};
 
 /// Why a key file could not be used. Each message names the file and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,26 @@ struct KeyFileJson {
     hostname: String,
     own: String,
     controller: String,
+}
+
+impl Drop for KeyFileJson {
+    // The hex copies of the keys are as secret as the keys.
+    fn drop(&mut self) {
+        self.own.zeroize();
+        self.controller.zeroize();
+    }
+}
+
+/// Derive node `hostname`'s keys from the cluster secret and write its key file (what a
+/// controller or an installer does once per host).
+pub fn provision(path: &Path, secret: &ClusterSecret, hostname: &str) -> std::io::Result<()> {
+    if !steward_protocol::valid_hostname(hostname) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{hostname:?} is not a valid hostname"),
+        ));
+    }
+    save(path, hostname, &secret.node_keys(hostname))
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -64,7 +85,7 @@ pub fn save(path: &Path, hostname: &str, keys: &NodeKeys) -> std::io::Result<()>
         own: to_hex(keys.own.expose_bytes()),
         controller: to_hex(keys.controller.expose_bytes()),
     };
-    let text = serde_json::to_vec_pretty(&json).map_err(std::io::Error::other)?;
+    let text = Zeroizing::new(serde_json::to_vec_pretty(&json).map_err(std::io::Error::other)?);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -109,10 +130,10 @@ pub fn load(path: &Path) -> Result<(String, NodeKeys), KeyFileError> {
             reason: format!("{} bytes is far too large for a key file", meta.len()),
         });
     }
-    let text = std::fs::read(path).map_err(|e| KeyFileError::Read {
+    let text = Zeroizing::new(std::fs::read(path).map_err(|e| KeyFileError::Read {
         path: path.to_path_buf(),
         source: e,
-    })?;
+    })?);
     let bad = |reason: String| KeyFileError::Malformed {
         path: path.to_path_buf(),
         reason,
@@ -125,16 +146,17 @@ pub fn load(path: &Path) -> Result<(String, NodeKeys), KeyFileError> {
     if !steward_protocol::valid_hostname(&json.hostname) {
         return Err(bad(format!("hostname {:?} is not valid", json.hostname)));
     }
-    let own = from_hex32(&json.own).ok_or_else(|| bad("\"own\" must be 64 hex digits".into()))?;
-    let controller = from_hex32(&json.controller)
+    let mut own =
+        from_hex32(&json.own).ok_or_else(|| bad("\"own\" must be 64 hex digits".into()))?;
+    let mut controller = from_hex32(&json.controller)
         .ok_or_else(|| bad("\"controller\" must be 64 hex digits".into()))?;
-    Ok((
-        json.hostname,
-        NodeKeys {
-            own: MacKey::from_bytes(own),
-            controller: MacKey::from_bytes(controller),
-        },
-    ))
+    let keys = NodeKeys {
+        own: MacKey::from_bytes(own),
+        controller: MacKey::from_bytes(controller),
+    };
+    own.zeroize();
+    controller.zeroize();
+    Ok((json.hostname.clone(), keys))
 }
 
 #[cfg(test)]

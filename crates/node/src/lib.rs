@@ -44,5 +44,7 @@ pub use config::{
 pub use keyfile::KeyFileError;
 pub use machine::{BootInfo, LinuxMachine, Machine};
 pub use runtime::{spawn, NodeHandle, NodeStats};
+pub use state::NodeState;
+pub use steward_agent::LockState;
 pub use steward_maintenance::state::Network;
 pub use steward_protocol::NodeKeys;

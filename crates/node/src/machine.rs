@@ -21,9 +21,10 @@ pub struct BootInfo {
 /// The machine the agent runs on.
 pub trait Machine: Send + Sync + 'static {
     fn boot(&self) -> BootInfo;
-    /// Reboot (the agent has acked the command already). May not return.
+    /// Reboot (the agent has acked the command already). Called on a blocking thread (tokio
+    /// `spawn_blocking`, inside the runtime); may not return.
     fn reboot(&self);
-    /// Wipe the disk, then reboot.
+    /// Wipe the disk, then reboot. Called on a blocking thread, as `reboot`.
     fn wipe_disk(&self);
     fn inventory(&self) -> Inventory;
 }

@@ -90,7 +90,10 @@ impl NodeHandle {
 
     /// The agent task ended (it never does by itself; a panic would).
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().map_or(true, |t| t.is_finished())
+        match &self.task {
+            Some(t) => t.is_finished(),
+            None => true,
+        }
     }
 }
 
@@ -199,6 +202,7 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         started: Instant::now(),
         send_log: RateLimitedLog::new(10, 60_000),
         scripts: JoinSet::new(),
+        recv_failed: false,
     };
     let task = tokio::spawn(rt.run(agent_cfg, stop_rx));
     Ok(NodeHandle {
@@ -224,6 +228,7 @@ struct Runtime {
     send_log: RateLimitedLog,
     /// Script runs in flight; dropped (aborted, children killed) with the runtime.
     scripts: JoinSet<()>,
+    recv_failed: bool,
 }
 
 async fn recv_on(
@@ -280,6 +285,10 @@ impl Runtime {
                 }
             };
             self.apply(fx, &done_tx).await;
+            if std::mem::take(&mut self.recv_failed) {
+                // A socket that keeps failing must not turn the loop into a busy spin.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
         tracing::info!(host = %self.cfg.hostname, "node agent stopped");
     }
@@ -297,6 +306,7 @@ impl Runtime {
             Err(e) => {
                 // E.g. ECONNREFUSED echoed from an ICMP error of an earlier send: never fatal.
                 self.stat(|s| s.recv_errors += 1);
+                self.recv_failed = true;
                 if self.send_log.allow(now).is_some() {
                     tracing::warn!(host = %self.cfg.hostname, network = ?net, "receive error: {e}");
                 }
@@ -366,13 +376,17 @@ impl Runtime {
                     self.persist_state();
                 }
                 Effect::RunScripts { run, set } => self.start_scripts(run, set, done.clone()),
+                // On a blocking thread: a reboot or wipe command may take its time, and the loop
+                // must keep answering (acks to retries) until the machine really goes down.
                 Effect::Reboot => {
                     self.stat(|s| s.reboots += 1);
-                    self.machine.reboot();
+                    let m = self.machine.clone();
+                    tokio::task::spawn_blocking(move || m.reboot());
                 }
                 Effect::WipeDisk => {
                     self.stat(|s| s.reboots += 1);
-                    self.machine.wipe_disk();
+                    let m = self.machine.clone();
+                    tokio::task::spawn_blocking(move || m.wipe_disk());
                 }
                 Effect::Log { level, line } => {
                     let host = &self.cfg.hostname;

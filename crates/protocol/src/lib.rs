@@ -137,6 +137,10 @@ pub use wire::{
 pub const MAX_DATAGRAM: usize = 1400;
 /// Length of the truncated HMAC-SHA256 tag.
 pub const MAC_LEN: usize = 16;
+/// UDP port node agents listen on.
+pub const DEFAULT_NODE_PORT: u16 = 2101;
+/// UDP port controllers listen on (alive reports, acks and events go there).
+pub const DEFAULT_CONTROLLER_PORT: u16 = 2102;
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ mod controller_cli;
 mod controller_runtime;
 mod host_cli;
 mod lab_cli;
+mod node_cli;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -41,6 +42,8 @@ enum Command {
     Alarm(host_cli::AlarmArgs),
     /// Customer-log events through the REST API: `event list`.
     Event(host_cli::EventArgs),
+    /// The node agent on every host: alive reports, commands, lock flags, go-enabled tests.
+    Node(node_cli::NodeArgs),
 }
 
 #[derive(Subcommand)]
@@ -54,9 +57,11 @@ enum ConfigCommand {
     },
 }
 
-/// Daemons log to stderr; `STEWARD_LOG` sets the filter (default `info`, e.g. `steward_node_link=debug`).
+/// Daemons log to stderr; `STEWARD_LOG` (or `RUST_LOG`) sets the filter (default `info`, e.g.
+/// `steward_node_link=debug`).
 pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -83,6 +88,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Host(args) => host_cli::run_host(args),
         Command::Alarm(args) => host_cli::run_alarm(args),
         Command::Event(args) => host_cli::run_event(args),
+        Command::Node(args) => node_cli::run(args),
         Command::Config(ConfigCommand::Defaults) => {
             print!("{}", Config::default().to_toml());
             Ok(())

@@ -1,0 +1,266 @@
+//! `steward node`: the node agent daemon on one host. Parses the command line into a
+//! `steward_node::NodeConfig`, loads the key file, and runs until SIGINT or SIGTERM.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use steward_node::{
+    ControllerPeer, LinuxMachine, Network, NodeConfig, NodeNetwork, DEFAULT_CONTROLLER_PORT,
+    DEFAULT_NODE_PORT,
+};
+
+/// Run the node agent: alive reports, commands, lock flags, go-enabled tests, host services.
+///
+/// The agent reports alive every 5 s to each controller on each network, carries out the
+/// controller's commands (reboot, lock, unlock, go-enabled, stop services), and keeps the
+/// node-locked flag pair (volatile + non-volatile backup) in step with the last admin state the
+/// controller confirmed. Keys come from a file provisioned by the controller (mode 0600).
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  steward node --keys /etc/steward/node-keys.json \\\n      --mgmt-bind 192.168.204.11:2101 --controller controller-0=192.168.204.2:2102"
+)]
+pub struct NodeArgs {
+    /// This host's name; must match the key file (default: the name in the key file).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Key file: JSON {"hostname","own","controller"} with 64 hex digits per key, mode 0600.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/steward/node-keys.json"
+    )]
+    keys: PathBuf,
+    /// Management network socket.
+    #[arg(long, value_name = "ADDR:PORT", default_value_t = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_NODE_PORT))]
+    mgmt_bind: SocketAddr,
+    /// A controller on the management network, NAME=ADDR[:PORT] (port default 2102); repeatable.
+    #[arg(long = "controller", value_name = "NAME=ADDR:PORT", required = true, value_parser = parse_peer)]
+    controllers: Vec<ControllerPeer>,
+    /// Cluster network socket (optional; needs --cluster-controller).
+    #[arg(long, value_name = "ADDR:PORT")]
+    cluster_bind: Option<SocketAddr>,
+    /// A controller on the cluster network, NAME=ADDR[:PORT]; repeatable.
+    #[arg(long = "cluster-controller", value_name = "NAME=ADDR:PORT", value_parser = parse_peer)]
+    cluster_controllers: Vec<ControllerPeer>,
+    /// Volatile lock flag (cleared by reboot).
+    #[arg(long, default_value = "/run/steward/node_locked")]
+    lock_flag: PathBuf,
+    /// Non-volatile lock flag backup (survives reboot).
+    #[arg(long, default_value = "/var/lib/steward/node_locked")]
+    lock_flag_backup: PathBuf,
+    /// Non-volatile agent state (session, confirmed admin state, controller epoch).
+    #[arg(long, default_value = "/var/lib/steward")]
+    state_dir: PathBuf,
+    /// Main go-enabled test scripts (every executable runs with `start`).
+    #[arg(long, default_value = "/etc/steward/goenabled.d")]
+    goenabled_dir: PathBuf,
+    /// Subfunction go-enabled scripts (none: the subfunction tests pass).
+    #[arg(long)]
+    goenabled_subf_dir: Option<PathBuf>,
+    /// Host services scripts (run with `start` / `stop`).
+    #[arg(long, default_value = "/etc/steward/services.d")]
+    services_dir: PathBuf,
+    /// Per go-enabled script, e.g. 300s, 5m.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    goenabled_timeout: Duration,
+    /// Per host services script.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    services_timeout: Duration,
+    /// Alive report period.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    alive_period: Duration,
+    /// Lock flag audit period.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    flag_audit_period: Duration,
+    /// Reboot command (split on spaces).
+    #[arg(long, default_value = "systemctl reboot")]
+    reboot_command: String,
+    /// Command run before the reboot on wipe-disk (split on spaces; none: reboot only).
+    #[arg(long)]
+    wipe_command: Option<String>,
+    /// Do not run the main go-enabled tests at start.
+    #[arg(long)]
+    no_goenabled_at_start: bool,
+}
+
+/// `NAME=ADDR[:PORT]`.
+fn parse_peer(s: &str) -> Result<ControllerPeer, String> {
+    let (name, addr) = s.split_once('=').ok_or_else(|| {
+        format!("{s:?}: expected NAME=ADDR:PORT, e.g. controller-0=192.168.204.2:2102")
+    })?;
+    if !steward_protocol::valid_hostname(name) {
+        return Err(format!(
+            "{name:?} is not a valid controller name ([A-Za-z0-9._-], 1..=64)"
+        ));
+    }
+    let addr = match addr.parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => addr
+            .parse::<IpAddr>()
+            .map(|ip| SocketAddr::new(ip, DEFAULT_CONTROLLER_PORT))
+            .map_err(|_| format!("{addr:?} is not an IP address or IP:PORT"))?,
+    };
+    Ok(ControllerPeer {
+        name: name.to_string(),
+        addr,
+    })
+}
+
+/// `500ms`, `5s`, `2m`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration like 500ms, 5s or 2m"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s or m)")),
+    };
+    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
+        return Err(format!("{s:?}: must be more than 0 and at most a day"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+/// The configuration and machine the arguments describe (the key file is read here).
+pub fn build(args: &NodeArgs) -> Result<(NodeConfig, LinuxMachine)> {
+    let (file_host, keys) = steward_node::keyfile::load(&args.keys)?;
+    let hostname = match &args.hostname {
+        Some(h) if *h != file_host => bail!(
+            "--hostname {h} does not match the key file {} (made for {file_host}); keys are per host",
+            args.keys.display()
+        ),
+        Some(h) => h.clone(),
+        None => file_host,
+    };
+    let mut networks = vec![NodeNetwork {
+        network: Network::Mgmt,
+        bind: args.mgmt_bind,
+        controllers: args.controllers.clone(),
+    }];
+    match (args.cluster_bind, args.cluster_controllers.is_empty()) {
+        (Some(bind), false) => networks.push(NodeNetwork {
+            network: Network::Cluster,
+            bind,
+            controllers: args.cluster_controllers.clone(),
+        }),
+        (None, true) => {}
+        (Some(_), true) => {
+            bail!("--cluster-bind needs at least one --cluster-controller NAME=ADDR:PORT")
+        }
+        (None, false) => bail!("--cluster-controller needs --cluster-bind ADDR:PORT"),
+    }
+    let mut cfg = NodeConfig::new(hostname, keys, networks);
+    cfg.lock_flag = args.lock_flag.clone();
+    cfg.lock_flag_backup = args.lock_flag_backup.clone();
+    cfg.state_dir = args.state_dir.clone();
+    cfg.goenabled_dir = args.goenabled_dir.clone();
+    cfg.goenabled_subf_dir = args.goenabled_subf_dir.clone();
+    cfg.services_dir = args.services_dir.clone();
+    cfg.goenabled_timeout = args.goenabled_timeout;
+    cfg.services_timeout = args.services_timeout;
+    cfg.alive_period = args.alive_period;
+    cfg.flag_audit_period = args.flag_audit_period;
+    cfg.goenabled_at_start = !args.no_goenabled_at_start;
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    let reboot = words(&args.reboot_command);
+    if reboot.is_empty() {
+        bail!("--reboot-command must not be empty");
+    }
+    let machine = LinuxMachine {
+        reboot_command: reboot,
+        wipe_command: args.wipe_command.as_deref().map(words),
+        ..LinuxMachine::default()
+    };
+    Ok((cfg, machine))
+}
+
+pub fn run(args: NodeArgs) -> Result<()> {
+    crate::init_logging();
+    let (cfg, machine) = build(&args)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let host = cfg.hostname.clone();
+        let handle = steward_node::spawn(cfg, Arc::new(machine))
+            .with_context(|| format!("cannot start the node agent for {host}"))?;
+        for n in [Network::Mgmt, Network::Cluster] {
+            if let Some(a) = handle.local_addr(n) {
+                tracing::info!(host = %host, "listening on {a} ({n:?})");
+            }
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot install the SIGTERM handler")?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!(host = %host, "stopping");
+        handle.shutdown().await;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        node: NodeArgs,
+    }
+
+    #[test]
+    fn parses_peers_and_durations() {
+        let p = parse_peer("controller-0=10.0.0.2").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.addr.port(), DEFAULT_CONTROLLER_PORT);
+        let p = parse_peer("c1=10.0.0.3:9000").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.addr.port(), 9000);
+        assert!(parse_peer("10.0.0.3:9000").is_err());
+        assert!(parse_peer("bad name=10.0.0.3").is_err());
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn missing_key_file_names_the_file() {
+        let t = T::try_parse_from([
+            "x",
+            "--keys",
+            "/nonexistent/keys.json",
+            "--controller",
+            "c0=127.0.0.1",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.node.mgmt_bind.port(), DEFAULT_NODE_PORT);
+        let err = build(&t.node)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("/nonexistent/keys.json"), "{err}");
+        assert!(
+            T::try_parse_from(["x", "--keys", "k"]).is_err(),
+            "--controller is required"
+        );
+    }
+}
