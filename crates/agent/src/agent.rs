@@ -444,18 +444,25 @@ impl Agent {
             present: target.backup,
         });
         self.flags = target;
-        let line = if old == new {
-            format!("{} confirmed by the controller", lock_word(new))
+        // The controller re-sends the lock state on every online audit: only a change is news.
+        let entry = if old == new {
+            log(
+                Level::Debug,
+                format!("{} confirmed by the controller", lock_word(new)),
+            )
         } else {
-            format!(
-                "host {} by the controller (was {}); lock flags volatile={} backup={}",
-                lock_word(new),
-                lock_word(old),
-                target.volatile,
-                target.backup
+            log(
+                Level::Info,
+                format!(
+                    "host {} by the controller (was {}); lock flags volatile={} backup={}",
+                    lock_word(new),
+                    lock_word(old),
+                    target.volatile,
+                    target.backup
+                ),
             )
         };
-        fx.push(log(Level::Info, line));
+        fx.push(entry);
     }
 
     fn is_active(&self, set: ScriptSet) -> bool {

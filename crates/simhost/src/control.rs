@@ -5,8 +5,9 @@
 //! | `status` | — | `ok power=on\|off agent=off\|booting\|up\|hung boot_id=<hex>` |
 //! | `on`, `off`, `reset`, `cycle` | BMC power operation | `ok power=<state read back>` |
 //! | `hang`, `crash`, `heal` | lab faults | `ok` plus the status |
+//! | `bmc-down`, `bmc-up` | the Redfish BMC drops connections / serves again | `ok` plus the status |
 //!
-//! Anything else answers `error unknown command '…' (status|on|off|reset|cycle|hang|crash|heal)`.
+//! Anything else answers `error unknown command '…' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up)`.
 
 use crate::host::SimHost;
 use std::io::{self, BufRead, Write};
@@ -60,8 +61,16 @@ pub(crate) fn execute(host: &SimHost, line: &str) -> String {
             host.heal();
             status_line(host)
         }
+        "bmc-down" => {
+            host.set_bmc_reachable(false);
+            status_line(host)
+        }
+        "bmc-up" => {
+            host.set_bmc_reachable(true);
+            status_line(host)
+        }
         other => {
-            format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal)")
+            format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up)")
         }
     }
 }

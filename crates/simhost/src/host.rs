@@ -1,20 +1,21 @@
-//! One simulated machine: disk, boot, power, faults and the minimal node agent.
+//! One simulated machine: disk, boot, power, faults; the real node agent runs on it while it is up,
+//! and a Redfish BMC stands in front of its power.
 
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use steward_controller::EventSender;
-use steward_maintenance::io::{AliveReport, CommandId, Event, NodeCommand, NodeFlags};
-use steward_maintenance::state::{Network, PowerState};
-use tokio::sync::{mpsc, watch};
+use steward_maintenance::state::PowerState;
+use steward_node::{BootInfo, Machine, NodeConfig, NodeHandle};
+use steward_protocol::{CpuSummary, Disk, Inventory, MemorySummary, Port};
+use steward_simbmc::{Power, PowerTarget, SimBmc, SimBmcConfig};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-const LOCK_FLAG: &str = "node_locked";
 const BOOT_RECORD: &str = "boot.json";
 
 /// How one simulated machine behaves.
@@ -25,38 +26,36 @@ pub struct SimHostConfig {
     pub dir: PathBuf,
     /// From power-on (or reset) until the agent speaks.
     pub boot_delay: Duration,
-    /// The agent's alive report period (the core's `timeouts.alive_period`).
-    pub alive_period: Duration,
-    /// How long the go-enabled tests take before they pass.
-    pub goenabled_delay: Duration,
-    /// Serve the BMC control socket `<dir>/bmc.sock`.
+    /// Serve the lab's control socket `<dir>/bmc.sock` (faults, status).
     pub control_socket: bool,
+    /// The node agent started at every boot. Its files belong under `volatile/` and `persistent/`
+    /// (see [`SimHostConfig::agent_dirs`]); `None`: the machine powers and boots, nothing speaks.
+    pub agent: Option<NodeConfig>,
+    /// The Redfish BMC in front of the machine's power.
+    pub bmc: Option<SimBmcConfig>,
 }
 
 impl SimHostConfig {
-    /// Reference-like timings: 20 s boot, 5 s alive period, 2 s go-enabled; control socket on.
+    /// A 20 s boot, control socket on, no agent and no BMC yet.
     pub fn new(name: impl Into<String>, dir: impl Into<PathBuf>) -> SimHostConfig {
         SimHostConfig {
             name: name.into(),
             dir: dir.into(),
             boot_delay: Duration::from_secs(20),
-            alive_period: Duration::from_secs(5),
-            goenabled_delay: Duration::from_secs(2),
             control_socket: true,
+            agent: None,
+            bmc: None,
         }
     }
 
-    /// Every timing divided by `factor` (as `Config::scaled` does for the core).
-    pub fn scaled(mut self, factor: u32) -> SimHostConfig {
-        let f = factor.max(1);
-        self.boot_delay /= f;
-        self.alive_period /= f;
-        self.goenabled_delay /= f;
-        self
+    /// Where the agent's files go on this machine: the lock flag in `volatile/` (wiped at boot),
+    /// its backup, state and scripts in `persistent/`.
+    pub fn agent_dirs(&self, agent: NodeConfig) -> NodeConfig {
+        agent.under_dirs(&self.dir.join("volatile"), &self.dir.join("persistent"))
     }
 }
 
-/// What the agent is doing.
+/// What the machine is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AgentState {
     /// Power is off.
@@ -88,7 +87,7 @@ pub struct Status {
     pub boot_id: u64,
 }
 
-/// `<dir>/persistent/boot.json`: written at every boot, reported by the agent.
+/// `<dir>/persistent/boot.json`: written at every boot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootRecord {
     pub host: String,
@@ -101,23 +100,23 @@ pub struct BootRecord {
 
 struct State {
     power: bool,
-    /// Booted (the agent runs), regardless of hang.
+    /// Booted, regardless of hang.
     up: bool,
     hung: bool,
     /// Bumped by every power change, so a pending boot of an earlier power-on is ignored.
     gen: u64,
     boot_id: u64,
     booted_at: Instant,
+    /// The running agent; dropping it aborts it (a power loss or reboot kills the agent).
+    agent: Option<NodeHandle>,
 }
 
 struct Inner {
     cfg: SimHostConfig,
     state: Mutex<State>,
-    /// Ordered outbox of the agent; a forwarder task hands it to the sink.
-    out: mpsc::UnboundedSender<Event>,
-    sink: Mutex<Option<EventSender>>,
     answering: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    bmc: Mutex<Option<SimBmc>>,
 }
 
 /// One simulated machine. Cheap to clone; all clones are the same machine.
@@ -146,15 +145,20 @@ fn random_u64() -> u64 {
     h.finish()
 }
 
+/// A poisoned lock means a panic elsewhere mid-update; the machine state is still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl SimHost {
-    /// Creates the disk directories and starts the machine's tasks (must run inside a tokio runtime).
-    /// `powered`: the machine is already up (booted at once, without the boot delay), as in a running
-    /// cluster; otherwise it waits, powered off, for its BMC.
-    pub fn start(cfg: SimHostConfig, powered: bool) -> io::Result<SimHost> {
+    /// Creates the disk directories, starts the BMC and the control socket (inside a tokio
+    /// runtime). `powered`: the machine is already up (booted at once, without the boot delay), as
+    /// in a running cluster; otherwise it waits, powered off, for its BMC.
+    pub async fn start(cfg: SimHostConfig, powered: bool) -> io::Result<SimHost> {
         std::fs::create_dir_all(cfg.dir.join("volatile"))?;
         std::fs::create_dir_all(cfg.dir.join("persistent"))?;
-        let (out, mut out_rx) = mpsc::unbounded_channel::<Event>();
         let (answering, _) = watch::channel(false);
+        let bmc_cfg = cfg.bmc.clone();
         let host = SimHost {
             inner: Arc::new(Inner {
                 cfg,
@@ -165,48 +169,25 @@ impl SimHost {
                     gen: 0,
                     boot_id: 0,
                     booted_at: Instant::now(),
+                    agent: None,
                 }),
-                out,
-                sink: Mutex::new(None),
                 answering,
                 tasks: Mutex::new(Vec::new()),
+                bmc: Mutex::new(None),
             }),
         };
-        let mut tasks = Vec::new();
-        // Forwarder: the agent's messages, in order, to whoever listens.
-        let weak = Arc::downgrade(&host.inner);
-        tasks.push(tokio::spawn(async move {
-            while let Some(ev) = out_rx.recv().await {
-                let Some(inner) = weak.upgrade() else { return };
-                let sink = inner.sink.lock().unwrap().clone();
-                drop(inner);
-                if let Some(sink) = sink {
-                    sink.send(ev).await;
-                }
-            }
-        }));
-        // The alive loop.
-        let weak = Arc::downgrade(&host.inner);
-        let period = host.inner.cfg.alive_period.max(Duration::from_millis(10));
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                let h = SimHost { inner };
-                if let Some(r) = h.alive_report() {
-                    let _ = h.inner.out.send(Event::Alive(r));
-                }
-            }
-        }));
-        if host.inner.cfg.control_socket {
-            tasks.push(crate::control::serve(host.clone())?);
+        if let Some(bc) = bmc_cfg {
+            let target = Arc::new(BmcTarget(Arc::downgrade(&host.inner)));
+            let bmc = SimBmc::start(bc, target).await?;
+            *lock(&host.inner.bmc) = Some(bmc);
         }
-        *host.inner.tasks.lock().unwrap() = tasks;
+        if host.inner.cfg.control_socket {
+            let t = crate::control::serve(host.clone())?;
+            lock(&host.inner.tasks).push(t);
+        }
         if powered {
             let gen = {
-                let mut st = host.inner.state.lock().unwrap();
+                let mut st = lock(&host.inner.state);
                 st.power = true;
                 st.gen += 1;
                 st.gen
@@ -228,18 +209,35 @@ impl SimHost {
         &self.inner.cfg
     }
 
-    /// Where the agent's messages go (the controller's event queue).
-    pub fn set_sink(&self, sink: EventSender) {
-        *self.inner.sink.lock().unwrap() = Some(sink);
+    /// The Redfish BMC's base URL (`http://127.x.y.z:port`), if it has one.
+    pub fn bmc_url(&self) -> Option<String> {
+        lock(&self.inner.bmc).as_ref().map(|b| b.url())
     }
 
-    /// True while booted and not hung; changes drive the heartbeat model.
+    /// The Redfish BMC's address, if it has one.
+    pub fn bmc_addr(&self) -> Option<std::net::SocketAddr> {
+        lock(&self.inner.bmc).as_ref().map(|b| b.addr())
+    }
+
+    /// Fault injection on the BMC: unreachable (connections dropped) or back.
+    pub fn set_bmc_reachable(&self, on: bool) {
+        if let Some(b) = lock(&self.inner.bmc).as_ref() {
+            b.set_reachable(on);
+        }
+    }
+
+    /// True while booted and not hung (what a heartbeat would see).
     pub fn answering(&self) -> watch::Receiver<bool> {
         self.inner.answering.subscribe()
     }
 
+    /// Statistics of the running agent, if one runs.
+    pub fn agent_stats(&self) -> Option<steward_node::NodeStats> {
+        lock(&self.inner.state).agent.as_ref().map(|a| a.stats())
+    }
+
     pub fn status(&self) -> Status {
-        let st = self.inner.state.lock().unwrap();
+        let st = lock(&self.inner.state);
         Status {
             power: if st.power {
                 PowerState::On
@@ -270,9 +268,10 @@ impl SimHost {
         serde_json::from_slice(&text).ok()
     }
 
-    /// The lock flag the agent reports (`volatile/node_locked` exists).
-    pub fn locked_flag(&self) -> bool {
-        self.volatile().join(LOCK_FLAG).exists()
+    /// Both lock flag files, if the machine has an agent: (volatile, backup).
+    pub fn lock_flags(&self) -> Option<(bool, bool)> {
+        let a = self.inner.cfg.agent.as_ref()?;
+        Some((a.lock_flag.exists(), a.lock_flag_backup.exists()))
     }
 
     fn volatile(&self) -> PathBuf {
@@ -296,7 +295,7 @@ impl SimHost {
 
     /// Power on (a no-op when already on); the agent speaks after the boot delay.
     pub fn power_on(&self) -> PowerState {
-        let mut st = self.inner.state.lock().unwrap();
+        let mut st = lock(&self.inner.state);
         if !st.power {
             self.boot_locked(&mut st);
         }
@@ -305,18 +304,19 @@ impl SimHost {
 
     /// Power off at once (a hard off, as a BMC does).
     pub fn power_off(&self) -> PowerState {
-        let mut st = self.inner.state.lock().unwrap();
+        let mut st = lock(&self.inner.state);
         st.power = false;
         st.up = false;
         st.hung = false;
         st.gen += 1;
+        st.agent = None;
         self.set_answering(&st);
         PowerState::Off
     }
 
     /// Hard reset: the machine reboots (and powers on if it was off).
     pub fn power_reset(&self) -> PowerState {
-        let mut st = self.inner.state.lock().unwrap();
+        let mut st = lock(&self.inner.state);
         self.boot_locked(&mut st);
         PowerState::On
     }
@@ -331,6 +331,8 @@ impl SimHost {
         st.up = false;
         st.hung = false;
         st.gen += 1;
+        // The old boot's agent dies with it.
+        st.agent = None;
         self.set_answering(st);
         let gen = st.gen;
         let me = Arc::downgrade(&self.inner);
@@ -343,10 +345,10 @@ impl SimHost {
         });
     }
 
-    /// The boot of power generation `gen` completes: wipe the volatile part, restore the lock flag from
-    /// its backup before anything else, write the boot record, start the agent.
+    /// The boot of power generation `gen` completes: wipe the volatile part, write the boot record,
+    /// start the agent (which restores the lock flag from its backup before anything else).
     fn finish_boot(&self, gen: u64) {
-        let mut st = self.inner.state.lock().unwrap();
+        let mut st = lock(&self.inner.state);
         if st.gen != gen || !st.power || st.up {
             return;
         }
@@ -354,10 +356,6 @@ impl SimHost {
         let _ = std::fs::remove_dir_all(&vol);
         if let Err(e) = std::fs::create_dir_all(&vol) {
             tracing::warn!(host = self.name(), "cannot create {}: {e}", vol.display());
-        }
-        let backup = self.persistent().join(LOCK_FLAG);
-        if backup.exists() {
-            let _ = std::fs::write(vol.join(LOCK_FLAG), b"");
         }
         let _ = std::fs::create_dir_all(self.persistent());
         let boot_count = self.boot_record().map_or(0, |r| r.boot_count) + 1;
@@ -385,19 +383,28 @@ impl SimHost {
         st.booted_at = Instant::now();
         st.up = true;
         st.hung = false;
+        self.start_agent(&mut st);
         self.set_answering(&st);
-        drop(st);
-        if let Some(r) = self.alive_report() {
-            let _ = self.inner.out.send(Event::Alive(r));
+    }
+
+    fn start_agent(&self, st: &mut State) {
+        let Some(cfg) = self.inner.cfg.agent.clone() else {
+            return;
+        };
+        let machine = Arc::new(SimMachine(Arc::downgrade(&self.inner)));
+        match steward_node::spawn(cfg, machine) {
+            Ok(h) => st.agent = Some(h),
+            Err(e) => tracing::error!(host = self.name(), "the node agent cannot start: {e}"),
         }
     }
 
     // ---- faults ----
 
-    /// The machine stops answering (agent and heartbeat), power stays on.
+    /// The machine stops answering (agent frozen: it neither sends nor answers), power stays on.
     pub fn hang(&self) {
-        let mut st = self.inner.state.lock().unwrap();
+        let mut st = lock(&self.inner.state);
         st.hung = true;
+        st.agent = None;
         self.set_answering(&st);
     }
 
@@ -406,126 +413,158 @@ impl SimHost {
         self.power_off();
     }
 
-    /// Undo faults: a hung machine answers again, a machine without power is powered on (and boots).
+    /// Undo faults: a hung machine answers again (its agent restarts), a machine without power is
+    /// powered on (and boots).
     pub fn heal(&self) {
-        let mut st = self.inner.state.lock().unwrap();
-        st.hung = false;
+        let mut st = lock(&self.inner.state);
+        if st.hung {
+            st.hung = false;
+            if st.up && st.agent.is_none() {
+                self.start_agent(&mut st);
+            }
+        }
         self.set_answering(&st);
         if !st.power {
             self.boot_locked(&mut st);
         }
     }
 
-    // ---- the agent ----
-
-    /// The alive report the agent would send now (None when it is not answering).
-    pub fn alive_report(&self) -> Option<AliveReport> {
-        let st = self.inner.state.lock().unwrap();
-        if !(st.power && st.up && !st.hung) {
-            return None;
-        }
-        Some(AliveReport {
-            host: self.name().to_string(),
-            network: Network::Mgmt,
-            boot_id: st.boot_id,
-            uptime: st.booted_at.elapsed(),
-            flags: NodeFlags {
-                configured: true,
-                healthy: true,
-                locked: self.locked_flag(),
-                ..NodeFlags::default()
-            },
-        })
-    }
-
-    fn answers(&self) -> bool {
-        let st = self.inner.state.lock().unwrap();
-        st.power && st.up && !st.hung
-    }
-
-    fn emit(&self, ev: Event) {
-        let _ = self.inner.out.send(ev);
-    }
-
-    /// A command from the controller reaches the agent (dropped when it is not answering).
-    pub fn deliver(&self, id: CommandId, command: NodeCommand) {
-        if !self.answers() {
-            return;
-        }
-        let host = self.name().to_string();
-        if command != NodeCommand::RequestAlive {
-            self.emit(Event::CommandAck {
-                host: host.clone(),
-                command: id,
-                network: Network::Mgmt,
-            });
-        }
-        match command {
-            NodeCommand::RequestAlive => {
-                if let Some(r) = self.alive_report() {
-                    self.emit(Event::Alive(r));
-                }
-            }
-            NodeCommand::Reboot | NodeCommand::LazyReboot => self.reboot(),
-            NodeCommand::WipeDisk => {
-                let p = self.persistent();
-                let _ = std::fs::remove_dir_all(&p);
-                let _ = std::fs::create_dir_all(&p);
-                self.reboot();
-            }
-            NodeCommand::Locked { persist } => {
-                let _ = std::fs::write(self.volatile().join(LOCK_FLAG), b"");
-                if persist {
-                    let _ = std::fs::write(self.persistent().join(LOCK_FLAG), b"");
-                }
-            }
-            NodeCommand::Unlocked => {
-                let _ = std::fs::remove_file(self.volatile().join(LOCK_FLAG));
-                let _ = std::fs::remove_file(self.persistent().join(LOCK_FLAG));
-            }
-            NodeCommand::MainGoEnabled | NodeCommand::SubfGoEnabled => {
-                let subfunction = command == NodeCommand::SubfGoEnabled;
-                let me = self.clone();
-                let gen = self.inner.state.lock().unwrap().gen;
-                let delay = self.inner.cfg.goenabled_delay;
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    // Only if the same boot is still answering.
-                    let same = me.inner.state.lock().unwrap().gen == gen;
-                    if same && me.answers() {
-                        me.emit(Event::GoEnabled {
-                            host,
-                            subfunction,
-                            passed: true,
-                            detail: String::new(),
-                        });
-                    }
-                });
-            }
-            NodeCommand::StopServices => self.emit(Event::HostServices {
-                host,
-                passed: true,
-                detail: String::new(),
-            }),
-        }
-    }
-
-    /// The agent reboots its machine: down now, back after the boot delay.
+    /// A reboot requested from inside the machine (the agent's reboot command).
     pub fn reboot(&self) {
-        let mut st = self.inner.state.lock().unwrap();
+        let mut st = lock(&self.inner.state);
         if st.power {
             self.boot_locked(&mut st);
         }
     }
 
-    /// Stops the machine's tasks and removes its control socket (the disk stays).
-    pub fn shutdown(&self) {
+    /// What the agent reports as this machine's hardware (fixed, derived from the name).
+    pub fn inventory(&self) -> Inventory {
+        let mut mac = [0x52, 0x54, 0x00, 0, 0, 0];
+        let mut h: u32 = 2166136261;
+        for b in self.name().bytes() {
+            h = (h ^ b as u32).wrapping_mul(16777619);
+        }
+        mac[3..].copy_from_slice(&h.to_be_bytes()[1..]);
+        Inventory {
+            cpus: CpuSummary {
+                sockets: 2,
+                cores: 16,
+                threads: 32,
+                model: "Steward Simulated CPU @ 2.40GHz".into(),
+            },
+            memory: MemorySummary {
+                total_mib: 65_536,
+                available_mib: 61_440,
+            },
+            disks: vec![Disk {
+                device: "sda".into(),
+                size_mib: 476_940,
+                rotational: false,
+                serial: format!("SIM{h:08X}"),
+            }],
+            ports: vec![Port {
+                name: "enp0s3".into(),
+                mac,
+                speed_mbps: 10_000,
+                link_up: true,
+            }],
+        }
+    }
+
+    /// Stops the machine: agent, BMC, control socket (the disk stays).
+    pub async fn shutdown(&self) {
         self.power_off();
-        for t in self.inner.tasks.lock().unwrap().drain(..) {
+        for t in lock(&self.inner.tasks).drain(..) {
             t.abort();
+        }
+        let bmc = lock(&self.inner.bmc).take();
+        if let Some(b) = bmc {
+            b.shutdown().await;
         }
         if self.inner.cfg.control_socket {
             let _ = std::fs::remove_file(crate::control::socket_path(&self.inner.cfg.dir));
+        }
+    }
+}
+
+/// The machine as its agent sees it. Weak: the agent must not keep a powered-off machine alive.
+struct SimMachine(Weak<Inner>);
+
+impl SimMachine {
+    fn host(&self) -> Option<SimHost> {
+        self.0.upgrade().map(|inner| SimHost { inner })
+    }
+}
+
+impl Machine for SimMachine {
+    fn boot(&self) -> BootInfo {
+        match self.host() {
+            Some(h) => {
+                let st = lock(&h.inner.state);
+                BootInfo {
+                    boot_id: st.boot_id,
+                    uptime: st.booted_at.elapsed(),
+                }
+            }
+            None => BootInfo {
+                boot_id: 0,
+                uptime: Duration::ZERO,
+            },
+        }
+    }
+
+    fn reboot(&self) {
+        if let Some(h) = self.host() {
+            h.reboot();
+        }
+    }
+
+    fn wipe_disk(&self) {
+        if let Some(h) = self.host() {
+            let p = h.persistent();
+            let _ = std::fs::remove_dir_all(&p);
+            let _ = std::fs::create_dir_all(&p);
+            h.reboot();
+        }
+    }
+
+    fn inventory(&self) -> Inventory {
+        self.host().map(|h| h.inventory()).unwrap_or_default()
+    }
+}
+
+/// The machine as its BMC sees it.
+struct BmcTarget(Weak<Inner>);
+
+impl PowerTarget for BmcTarget {
+    fn power(&self) -> Power {
+        match self.0.upgrade() {
+            Some(inner) if lock(&inner.state).power => Power::On,
+            _ => Power::Off,
+        }
+    }
+
+    fn power_on(&self) {
+        if let Some(inner) = self.0.upgrade() {
+            SimHost { inner }.power_on();
+        }
+    }
+
+    fn power_off(&self) {
+        if let Some(inner) = self.0.upgrade() {
+            SimHost { inner }.power_off();
+        }
+    }
+
+    fn reset(&self) {
+        if let Some(inner) = self.0.upgrade() {
+            SimHost { inner }.power_reset();
+        }
+    }
+
+    fn power_cycle(&self) {
+        if let Some(inner) = self.0.upgrade() {
+            SimHost { inner }.power_cycle();
         }
     }
 }

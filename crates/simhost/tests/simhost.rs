@@ -1,24 +1,30 @@
-//! Simulated hosts with real tokio time and scaled timers: disk across reboots, boot records, the lock
-//! flag backup, faults through the control socket, and a real controller driving three of them.
+//! Simulated hosts with real time, the real node agent over UDP (to the controller's real node
+//! link) and the Redfish BMC (through the project's BMC client): disk across reboots, boot ids,
+//! the lock flag pair across reboots, power through Redfish, faults through the control socket.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use steward_controller::{spawn, ControllerConfig};
-use steward_maintenance::config::Config;
-use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
-use steward_maintenance::io::{CommandId, NodeCommand};
-use steward_maintenance::state::{Personality, PowerState, SystemType};
-use steward_maintenance::{ActionOutcome, OperatorAction, SystemConfig};
-use steward_simhost::{control, AgentState, SimCluster, SimHost, SimHostConfig};
-use steward_store::{RedbStore, Retention, SecretBox, Store};
+use steward_bmc::{Bmc, BmcConfig, BmcProtocol, PowerAction};
+use steward_controller::links::NodeLink;
+use steward_controller::EventSender;
+use steward_maintenance::host::HostSpec;
+use steward_maintenance::io::{CommandId, Event, NodeCommand};
+use steward_maintenance::state::{Network, Personality, PowerState};
+use steward_node_link::{NodeLinkConfig, UdpNodeLink};
+use steward_protocol::ClusterSecret;
+use steward_simhost::lab::{host_address, LabHost};
+use steward_simhost::{control, AgentState, SimHost, SimHostConfig};
+use tokio::sync::mpsc;
 
-fn cfg(name: &str, dir: &Path) -> SimHostConfig {
-    let mut c = SimHostConfig::new(name, dir.join(name));
-    c.boot_delay = Duration::from_millis(150);
-    c.alive_period = Duration::from_millis(100);
-    c.goenabled_delay = Duration::from_millis(50);
-    c
+const PASSWORD: &str = "simhost-test-password";
+
+/// Each test host gets its own loopback addresses (tests run in parallel in one process).
+static NEXT: AtomicUsize = AtomicUsize::new(7000);
+
+fn secret() -> ClusterSecret {
+    ClusterSecret::new(b"simhost tests: a secret of at least 32 bytes").unwrap()
 }
 
 /// Polls `f` every 20 ms until it holds; panics after a generous bound (not a timing assertion).
@@ -32,10 +38,85 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
     panic!("never happened: {what}");
 }
 
-#[tokio::test]
-async fn volatile_wiped_persistent_kept_and_boot_id_changes() {
+struct Rig {
+    host: SimHost,
+    link: UdpNodeLink,
+    events: mpsc::Receiver<Event>,
+    _dir: tempfile::TempDir,
+}
+
+/// A controller-side node link and one simulated host with agent and BMC, both on loopback.
+async fn rig(name: &str) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let h = SimHost::start(cfg("worker-0", dir.path()), true).unwrap();
+    let i = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mgmt: IpAddr = host_address(Some(Network::Mgmt), i).into();
+    // A port of our own: the link sends every command to it.
+    let node_port = std::net::UdpSocket::bind((mgmt, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut lc = NodeLinkConfig::new(
+        "controller-0",
+        SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
+        dir.path().join("session"),
+    );
+    lc.node_port = node_port;
+    let (mut link, attach) = UdpNodeLink::start(lc, secret()).await.unwrap();
+    let (tx, events) = EventSender::channel(1024);
+    attach.attach(tx, 1);
+    let lab = LabHost {
+        name: name.into(),
+        dir: dir.path().join(name),
+        keys: secret().node_keys(name),
+        mgmt_ip: mgmt,
+        cluster_ip: None,
+        node_port,
+        controller: "controller-0".into(),
+        controller_mgmt: link.local_addr(Network::Mgmt).unwrap(),
+        controller_cluster: None,
+        bmc_bind: Some(SocketAddr::new(host_address(None, i).into(), 0)),
+        bmc_password: PASSWORD.into(),
+        scale: 100,
+        alive_period: Duration::from_millis(100),
+    };
+    link.provision(&HostSpec {
+        name: name.into(),
+        uuid: format!("uuid-{name}"),
+        personality: Personality::Worker,
+        mgmt_ip: Some(mgmt.to_string()),
+        mgmt_mac: None,
+        cluster_ip: None,
+        bmc: None,
+    });
+    let host = SimHost::start(lab.config(), true).await.unwrap();
+    Rig {
+        host,
+        link,
+        events,
+        _dir: dir,
+    }
+}
+
+/// The next alive report, skipping other events.
+async fn next_alive(rx: &mut mpsc::Receiver<Event>) -> steward_maintenance::io::AliveReport {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("an alive report within 30 s")
+            .expect("link running");
+        if let Event::Alive(r) = ev {
+            return r;
+        }
+    }
+}
+
+#[tokio::test]
+async fn disk_and_boot_record_across_reboots() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = SimHostConfig::new("worker-0", dir.path().join("worker-0"));
+    c.boot_delay = Duration::from_millis(100);
+    let h = SimHost::start(c, true).await.unwrap();
     assert_eq!(h.status().agent, AgentState::Up);
     let first = h.boot_record().expect("boot record written at boot");
     assert_eq!(first.boot_id, h.status().boot_id);
@@ -44,238 +125,153 @@ async fn volatile_wiped_persistent_kept_and_boot_id_changes() {
     let per = h.dir().join("persistent/keep");
     std::fs::write(&vol, "x").unwrap();
     std::fs::write(&per, "y").unwrap();
-
-    h.deliver(CommandId(1), NodeCommand::Reboot);
+    h.reboot();
     assert_eq!(h.status().agent, AgentState::Booting);
-    assert!(h.alive_report().is_none(), "silent while booting");
     until("rebooted", || h.status().agent == AgentState::Up).await;
-
     assert!(!vol.exists(), "volatile part wiped at boot");
     assert_eq!(std::fs::read_to_string(&per).unwrap(), "y");
     let second = h.boot_record().unwrap();
     assert_ne!(second.boot_id, first.boot_id);
     assert_eq!(second.boot_count, 2);
-    assert_eq!(h.alive_report().unwrap().boot_id, second.boot_id);
-
-    // A wipe clears the persistent part too: a fresh install.
-    h.deliver(CommandId(2), NodeCommand::WipeDisk);
-    until("reinstalled", || h.status().agent == AgentState::Up).await;
-    assert!(!per.exists());
-    assert_eq!(h.boot_record().unwrap().boot_count, 1);
-    h.shutdown();
+    h.shutdown().await;
 }
 
 #[tokio::test]
-async fn lock_flag_restored_from_backup_at_boot() {
-    let dir = tempfile::tempdir().unwrap();
-    let h = SimHost::start(cfg("worker-1", dir.path()), true).unwrap();
-    assert!(!h.alive_report().unwrap().flags.locked);
+async fn the_real_agent_reports_boots_and_keeps_the_lock_flag_pair_across_reboots() {
+    let mut r = rig("worker-1").await;
+    let a = next_alive(&mut r.events).await;
+    assert_eq!(a.boot_id, r.host.status().boot_id);
 
-    // Volatile only: gone after a reboot.
-    h.deliver(CommandId(1), NodeCommand::Locked { persist: false });
-    assert!(h.alive_report().unwrap().flags.locked);
-    h.deliver(CommandId(2), NodeCommand::Reboot);
-    until("rebooted", || h.status().agent == AgentState::Up).await;
-    assert!(!h.alive_report().unwrap().flags.locked);
+    // Locked with persist: both files; a reboot (by command, through the agent) keeps both and
+    // the first report of the new boot already says locked.
+    r.link.send(
+        "worker-1",
+        CommandId(1),
+        NodeCommand::Locked { persist: true },
+        &[Network::Mgmt],
+    );
+    until("both flags", || r.host.lock_flags() == Some((true, true))).await;
+    let before = r.host.status().boot_id;
+    r.link.send(
+        "worker-1",
+        CommandId(2),
+        NodeCommand::Reboot,
+        &[Network::Mgmt],
+    );
+    let after = loop {
+        let a = next_alive(&mut r.events).await;
+        if a.boot_id != before {
+            break a;
+        }
+    };
+    assert!(
+        after.flags.locked,
+        "restored from the backup before the first report"
+    );
+    assert!(after.uptime < Duration::from_secs(10));
+    assert_eq!(r.host.lock_flags(), Some((true, true)));
 
-    // With the backup: restored at boot, reported in the very first alive report.
-    h.deliver(CommandId(3), NodeCommand::Locked { persist: true });
+    // Unlocked: both gone, and they stay gone across a BMC reset.
+    r.link.send(
+        "worker-1",
+        CommandId(3),
+        NodeCommand::Unlocked,
+        &[Network::Mgmt],
+    );
+    until("no flags", || r.host.lock_flags() == Some((false, false))).await;
+    r.host.power_reset();
+    until("back up", || r.host.status().agent == AgentState::Up).await;
+    let a = loop {
+        let a = next_alive(&mut r.events).await;
+        if a.boot_id == r.host.status().boot_id {
+            break a;
+        }
+    };
+    assert!(!a.flags.locked);
+    assert!(
+        r.link.inventory("worker-1").is_some(),
+        "inventory reported at start"
+    );
+    r.host.shutdown().await;
+}
+
+async fn bmc_client(h: &SimHost) -> Bmc {
+    let mut c = BmcConfig::new(
+        h.bmc_url().unwrap(),
+        BmcProtocol::Redfish,
+        "admin",
+        PASSWORD,
+    );
+    c.poll_interval = Duration::from_millis(20);
+    c.power_timeout = Duration::from_secs(20);
+    Bmc::connect(c).await.unwrap()
+}
+
+#[tokio::test]
+async fn power_through_the_redfish_bmc_acts_on_the_machine() {
+    let r = rig("worker-2").await;
+    let h = &r.host;
+    let mut bmc = bmc_client(h).await;
     let id = h.status().boot_id;
-    h.power_reset();
-    until("reset", || {
+    bmc.power(PowerAction::Reset).await.unwrap();
+    until("reset seen as a new boot", || {
         h.status().boot_id != id && h.status().agent == AgentState::Up
     })
     .await;
-    assert!(h.locked_flag());
-    assert!(h.alive_report().unwrap().flags.locked);
-
-    h.deliver(CommandId(4), NodeCommand::Unlocked);
-    assert!(!h.locked_flag());
-    assert!(!h.dir().join("persistent/node_locked").exists());
-    h.shutdown();
+    bmc.power(PowerAction::Off).await.unwrap();
+    assert_eq!(h.power(), PowerState::Off);
+    assert!(h.agent_stats().is_none(), "the agent dies with the power");
+    bmc.power(PowerAction::On).await.unwrap();
+    until("booted", || h.status().agent == AgentState::Up).await;
+    assert!(h.agent_stats().is_some());
+    h.shutdown().await;
 }
 
 #[tokio::test]
-async fn faults_and_power_through_the_control_socket() {
-    let dir = tempfile::tempdir().unwrap();
-    let h = SimHost::start(cfg("storage-0", dir.path()), true).unwrap();
+async fn faults_through_the_control_socket() {
+    let r = rig("storage-0").await;
+    let h = &r.host;
     let d = h.dir().to_path_buf();
     let st = control(&d, "status").await.unwrap();
     assert!(st.starts_with("ok power=on agent=up"), "{st}");
 
-    let r = control(&d, "hang").await.unwrap();
-    assert!(r.contains("power=on agent=hung"), "{r}");
-    assert!(h.alive_report().is_none(), "a hung host stops answering");
-    let r = control(&d, "heal").await.unwrap();
-    assert!(r.contains("agent=up"), "{r}");
+    let r2 = control(&d, "hang").await.unwrap();
+    assert!(r2.contains("power=on agent=hung"), "{r2}");
+    assert!(h.agent_stats().is_none(), "a hung host's agent is silent");
+    let r2 = control(&d, "heal").await.unwrap();
+    assert!(r2.contains("agent=up"), "{r2}");
+    assert!(h.agent_stats().is_some());
 
-    let r = control(&d, "crash").await.unwrap();
-    assert!(r.contains("power=off agent=off"), "{r}");
-    assert_eq!(h.power(), PowerState::Off);
-    // Power loss lasts until the BMC powers it on.
+    let r2 = control(&d, "crash").await.unwrap();
+    assert!(r2.contains("power=off agent=off"), "{r2}");
     assert_eq!(control(&d, "on").await.unwrap(), "ok power=on");
     until("booted after power-on", || {
         h.status().agent == AgentState::Up
     })
     .await;
 
-    assert_eq!(control(&d, "off").await.unwrap(), "ok power=off");
-    let r = control(&d, "heal").await.unwrap();
-    assert!(r.contains("power=on agent=booting"), "{r}");
-    until("healed", || h.status().agent == AgentState::Up).await;
+    // BMC unreachable and back: the client sees it.
+    control(&d, "bmc-down").await.unwrap();
+    let mut c = BmcConfig::new(
+        h.bmc_url().unwrap(),
+        BmcProtocol::Redfish,
+        "admin",
+        PASSWORD,
+    );
+    c.power_timeout = Duration::from_secs(5);
+    assert!(Bmc::connect(c).await.is_err(), "an unreachable BMC refuses");
+    control(&d, "bmc-up").await.unwrap();
+    let mut bmc = bmc_client(h).await;
+    assert_eq!(
+        bmc.power_state().await.unwrap(),
+        steward_bmc::PowerState::On
+    );
 
-    // From another thread without a runtime, as the `steward lab` CLI does.
     let d2 = d.clone();
-    let r = tokio::task::spawn_blocking(move || steward_simhost::control_blocking(&d2, "cycle"))
+    let out = tokio::task::spawn_blocking(move || steward_simhost::control_blocking(&d2, "bogus"))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(r, "ok power=on");
-    let r = control(&d, "bogus").await.unwrap();
-    assert!(r.starts_with("error unknown command"), "{r}");
-    h.shutdown();
-}
-
-fn spec(name: &str, i: u8) -> HostSpec {
-    HostSpec {
-        name: name.into(),
-        uuid: format!("00000000-0000-0000-0000-0000000000{i:02}"),
-        personality: if name.starts_with("controller") {
-            Personality::Controller
-        } else {
-            Personality::Worker
-        },
-        mgmt_ip: Some(format!("192.0.2.{i}")),
-        mgmt_mac: None,
-        cluster_ip: None,
-        bmc: Some(BmcSpec {
-            protocol: BmcProtocol::Redfish,
-            address: format!("127.0.0.1:sim-{i}"),
-            username: "admin".into(),
-        }),
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_controller_locks_and_unlocks_simulated_hosts() {
-    const SCALE: u32 = 20;
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::default().scaled(SCALE);
-    let cluster = SimCluster::new(SCALE);
-    let names = ["controller-0", "controller-1", "worker-0"];
-    for n in names {
-        let mut c = SimHostConfig::new(n, dir.path().join(n)).scaled(SCALE);
-        c.alive_period = config.timeouts.alive_period.0;
-        cluster.add(SimHost::start(c, true).unwrap());
-    }
-    let store: Arc<dyn Store> =
-        Arc::new(RedbStore::open(&dir.path().join("store"), Retention::default()).unwrap());
-    let (handle, events, task) = spawn(
-        ControllerConfig::new(
-            config,
-            SystemConfig {
-                system_type: SystemType::Standard,
-                own_host: "controller-0".into(),
-                controller_uptime: Duration::from_secs(86_400),
-            },
-        ),
-        store,
-        SecretBox::from_key([3; 32]),
-        cluster.links(),
-    )
-    .unwrap();
-    cluster.set_events(events);
-    for (i, n) in names.into_iter().enumerate() {
-        let rec = HostRecord::in_service(spec(n, i as u8 + 1), SystemType::Standard);
-        handle.add_host(rec).await.unwrap();
-        // The password makes the controller provision the (simulated) BMC: it becomes accessible.
-        let bmc = spec(n, i as u8 + 1).bmc.unwrap();
-        handle
-            .set_bmc_credentials(n, bmc, "secret".into())
-            .await
-            .unwrap();
-    }
-
-    // Self-protection: the controller's own host cannot be locked.
-    let refused = handle
-        .request("controller-0", OperatorAction::Lock)
-        .await
-        .unwrap_err();
-    assert!(refused.to_string().starts_with("Cannot lock"), "{refused}");
-
-    // Lock a worker: locked-disabled-online, and its agent holds the lock flag.
-    let mut lock = None;
-    for _ in 0..300 {
-        match handle.request("worker-0", OperatorAction::Lock).await {
-            Ok(id) => {
-                lock = Some(id);
-                break;
-            }
-            // Still settling after the add (e.g. a pending add delay): try again shortly.
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    let lock = lock.expect("lock accepted");
-    let outcome = handle
-        .wait(lock, Duration::from_millis(50), |_| {})
-        .await
-        .unwrap();
-    assert_eq!(outcome, ActionOutcome::Completed);
-    let w = handle.host("worker-0").await.unwrap().unwrap();
-    assert_eq!(w.states.to_string(), "locked-disabled-online");
-    let sim = cluster.host("worker-0").unwrap();
-    until("lock flag set on the host", || sim.locked_flag()).await;
-    let boot_before = sim.status().boot_id;
-
-    // Unlock: the host reboots and comes back enabled and available.
-    let unlock = handle
-        .request("worker-0", OperatorAction::Unlock)
-        .await
-        .unwrap();
-    let outcome = handle
-        .wait(unlock, Duration::from_millis(50), |_| {})
-        .await
-        .unwrap();
-    assert_eq!(outcome, ActionOutcome::Completed);
-    let w = handle.host("worker-0").await.unwrap().unwrap();
-    assert_eq!(w.states.to_string(), "unlocked-enabled-available");
-    assert_ne!(
-        sim.status().boot_id,
-        boot_before,
-        "unlock rebooted the host"
-    );
-    assert!(!sim.locked_flag());
-
-    // Power loss: heartbeat loss, then the controller powers the host on through its BMC and it
-    // comes back in service with a new boot.
-    let boot_before = sim.status().boot_id;
-    sim.crash();
-    let mut seen_failure = false;
-    for _ in 0..1500 {
-        let w = handle.host("worker-0").await.unwrap().unwrap();
-        let s = w.states.to_string();
-        if s != "unlocked-enabled-available" {
-            seen_failure = true;
-        } else if seen_failure && sim.status().boot_id != boot_before {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(seen_failure, "the controller noticed the power loss");
-    let w = handle.host("worker-0").await.unwrap().unwrap();
-    assert_eq!(w.states.to_string(), "unlocked-enabled-available");
-    assert_eq!(
-        sim.status().agent,
-        AgentState::Up,
-        "powered on by the controller"
-    );
-
-    // The others were untouched.
-    for n in ["controller-0", "controller-1"] {
-        let h = handle.host(n).await.unwrap().unwrap();
-        assert_eq!(h.states.to_string(), "unlocked-enabled-available", "{n}");
-    }
-    handle.shutdown().await.unwrap();
-    task.await.unwrap();
-    cluster.shutdown();
+    assert!(out.starts_with("error unknown command"), "{out}");
+    h.shutdown().await;
 }

@@ -1,19 +1,19 @@
-//! `steward lab`: the embedded default — a controller plus N simulated hosts in one process, and
-//! `steward lab fail|crash|heal|status` fault injection through each simulated BMC's control socket.
+//! `steward lab`: the embedded default — a controller plus N simulated hosts (each with the real node
+//! agent over UDP and a Redfish BMC on loopback; in this process or `--processes`), and
+//! `steward lab fail|crash|heal|status` fault injection through each host's control socket.
 
+use crate::controller_runtime::{self, RuntimeOptions};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
-use steward_controller::{spawn, ControllerConfig, ControllerHandle};
+use steward_controller::ControllerHandle;
 use steward_maintenance::config::Config;
 use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
-use steward_maintenance::state::{Personality, SystemType};
-use steward_maintenance::SystemConfig;
-use steward_simhost::{control_blocking, SimCluster, SimHost, SimHostConfig};
-use steward_store::{RedbStore, Retention, SecretBox, Store};
+use steward_maintenance::state::{Network, Personality, SystemType};
+use steward_simhost::lab::{self, LabHost};
+use steward_simhost::{control_blocking, SimHost};
 
 /// The password every simulated BMC accepts (stored encrypted like a real one).
 const LAB_BMC_PASSWORD: &str = "lab-bmc-password";
@@ -52,8 +52,7 @@ struct RunArgs {
     /// The REST API's address.
     #[arg(long, default_value = "127.0.0.1:6385")]
     listen: SocketAddr,
-    /// Run each simulated host as its own `steward simhost` process. NOT IMPLEMENTED YET: every
-    /// simulated host runs in the lab process.
+    /// Run each simulated host as its own `steward simhost` process (default: all in this one).
     #[arg(long)]
     processes: bool,
 }
@@ -173,32 +172,147 @@ fn plan(hosts: usize, storage: usize) -> Result<Vec<(String, Personality)>> {
     Ok(v)
 }
 
-fn spec(i: usize, name: &str, personality: Personality) -> HostSpec {
+fn spec(i: usize, name: &str, personality: Personality, bmc: Option<BmcSpec>) -> HostSpec {
     HostSpec {
         name: name.to_string(),
         uuid: format!("5eed1ab0-0000-4000-8000-{:012}", i + 1),
         personality,
-        mgmt_ip: Some(format!("192.168.204.{}", 10 + i)),
+        mgmt_ip: Some(lab::host_address(Some(Network::Mgmt), i).to_string()),
         mgmt_mac: None,
-        cluster_ip: None,
-        bmc: Some(bmc_spec(i)),
+        cluster_ip: Some(lab::host_address(Some(Network::Cluster), i).to_string()),
+        bmc,
     }
 }
 
-fn bmc_spec(i: usize) -> BmcSpec {
-    BmcSpec {
-        protocol: BmcProtocol::Redfish,
-        // Unique per host; the simulated BMC is reached in process (no Redfish endpoint yet).
-        address: format!("127.0.0.1:sim-{}", i + 1),
-        username: "admin".into(),
+/// One lab host's machine: its files, addresses, keys and BMC.
+fn lab_host(
+    i: usize,
+    name: &str,
+    data_dir: &Path,
+    secret: &steward_protocol::ClusterSecret,
+    scale: u32,
+    alive_period: Duration,
+) -> Result<LabHost> {
+    let dir = data_dir.join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let keys_path = dir.join("node.keys");
+    steward_node::keyfile::provision(&keys_path, secret, name)
+        .with_context(|| format!("cannot write {}", keys_path.display()))?;
+    Ok(LabHost {
+        name: name.to_string(),
+        dir,
+        keys: secret.node_keys(name),
+        mgmt_ip: lab::host_address(Some(Network::Mgmt), i).into(),
+        cluster_ip: Some(lab::host_address(Some(Network::Cluster), i).into()),
+        node_port: steward_protocol::DEFAULT_NODE_PORT,
+        controller: "controller-0".into(),
+        controller_mgmt: SocketAddr::new(
+            lab::controller_address(Network::Mgmt).into(),
+            steward_protocol::DEFAULT_CONTROLLER_PORT,
+        ),
+        controller_cluster: Some(SocketAddr::new(
+            lab::controller_address(Network::Cluster).into(),
+            steward_protocol::DEFAULT_CONTROLLER_PORT,
+        )),
+        bmc_bind: Some(SocketAddr::new(
+            lab::host_address(None, i).into(),
+            lab::LAB_BMC_PORT,
+        )),
+        bmc_password: LAB_BMC_PASSWORD.into(),
+        scale,
+        alive_period,
+    })
+}
+
+/// The simulated machines: in this process, or one `steward simhost` child each.
+enum Machines {
+    InProcess(Vec<SimHost>),
+    Processes(Vec<tokio::process::Child>),
+}
+
+impl Machines {
+    async fn stop(self) {
+        match self {
+            Machines::InProcess(hosts) => {
+                for h in hosts {
+                    h.shutdown().await;
+                }
+            }
+            Machines::Processes(children) => {
+                for mut c in children {
+                    if let Some(pid) = c.id() {
+                        // SAFETY: kill(2) with a pid we own; no memory is involved.
+                        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                    }
+                    let _ = tokio::time::timeout(Duration::from_secs(5), c.wait()).await;
+                    let _ = c.kill().await;
+                }
+            }
+        }
     }
+}
+
+async fn start_machines(hosts: &[LabHost], processes: bool, data_dir: &Path) -> Result<Machines> {
+    if !processes {
+        let mut v = Vec::with_capacity(hosts.len());
+        for h in hosts {
+            v.push(
+                SimHost::start(h.config(), true)
+                    .await
+                    .with_context(|| format!("cannot start simulated host {}", h.name))?,
+            );
+        }
+        return Ok(Machines::InProcess(v));
+    }
+    let exe = std::env::current_exe().context("cannot find the steward executable")?;
+    let pw_file = data_dir.join("bmc-password");
+    crate::controller_runtime::write_private(&pw_file, LAB_BMC_PASSWORD.as_bytes())?;
+    let mut children = Vec::with_capacity(hosts.len());
+    for h in hosts {
+        let mut cmd = tokio::process::Command::new(&exe);
+        cmd.arg("simhost")
+            .arg("--name")
+            .arg(&h.name)
+            .arg("--dir")
+            .arg(&h.dir)
+            .arg("--mgmt-ip")
+            .arg(h.mgmt_ip.to_string())
+            .arg("--node-port")
+            .arg(h.node_port.to_string())
+            .arg("--controller")
+            .arg(format!("{}={}", h.controller, h.controller_mgmt))
+            .arg("--time-scale")
+            .arg(h.scale.to_string())
+            .arg("--alive-period-ms")
+            .arg(h.alive_period.as_millis().to_string())
+            .arg("--bmc-password-file")
+            .arg(&pw_file)
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if std::env::var_os("STEWARD_LOG").is_none() {
+            // The lab's terminal shows host state lines; the hosts' logs only when something is wrong.
+            cmd.env("STEWARD_LOG", "warn");
+        }
+        if let (Some(ip), Some(c)) = (h.cluster_ip, h.controller_cluster) {
+            cmd.arg("--cluster-ip")
+                .arg(ip.to_string())
+                .arg("--controller-cluster")
+                .arg(c.to_string());
+        }
+        if let Some(b) = h.bmc_bind {
+            cmd.arg("--bmc-listen").arg(b.to_string());
+        }
+        children.push(
+            cmd.spawn()
+                .with_context(|| format!("cannot start `steward simhost` for {}", h.name))?,
+        );
+    }
+    Ok(Machines::Processes(children))
 }
 
 async fn lab(args: RunArgs) -> Result<()> {
-    if args.processes {
-        bail!("--processes is not implemented yet: every simulated host runs inside the lab process (leave the flag out)");
-    }
-    let hosts = plan(args.hosts, args.storage)?;
+    crate::init_logging_with("warn");
+    let plan = plan(args.hosts, args.storage)?;
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     if args.fresh && data_dir.exists() {
         std::fs::remove_dir_all(&data_dir)
@@ -208,51 +322,59 @@ async fn lab(args: RunArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let scale = if args.fast { 20 } else { 1 };
     let config = Config::default().scaled(scale);
+    let alive_period = config.timeouts.alive_period.0;
 
     // Bind the API's port first: a second lab fails here, before touching anything.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
-
-    let store_dir = data_dir.join("store");
-    std::fs::create_dir_all(&store_dir)?;
-    let store: Arc<dyn Store> = Arc::new(
-        RedbStore::open(&store_dir, Retention::default())
-            .with_context(|| format!("cannot open the store in {}", store_dir.display()))?,
-    );
-    let secrets = SecretBox::load_or_create(&store_dir)
-        .with_context(|| format!("cannot load the secret key in {}", store_dir.display()))?;
-
-    let cluster = SimCluster::new(scale);
-    for (name, _) in &hosts {
-        let mut c = SimHostConfig::new(name, data_dir.join(name)).scaled(scale);
-        c.alive_period = config.timeouts.alive_period.0;
-        let sim = SimHost::start(c, true)
-            .with_context(|| format!("cannot start simulated host {name}"))?;
-        cluster.add(sim);
-    }
-    let (handle, events, task) = spawn(
-        ControllerConfig::new(
-            config,
-            SystemConfig {
-                system_type: SystemType::Standard,
-                own_host: "controller-0".into(),
-                controller_uptime: Duration::from_secs(86_400),
-            },
+    let running = controller_runtime::start(RuntimeOptions {
+        data_dir: data_dir.clone(),
+        hostname: "controller-0".into(),
+        config,
+        system_type: SystemType::Standard,
+        mgmt_bind: SocketAddr::new(
+            lab::controller_address(Network::Mgmt).into(),
+            steward_protocol::DEFAULT_CONTROLLER_PORT,
         ),
-        store,
-        secrets,
-        cluster.links(),
-    )
-    .context("cannot start the controller")?;
-    cluster.set_events(events);
+        cluster_bind: Some(SocketAddr::new(
+            lab::controller_address(Network::Cluster).into(),
+            steward_protocol::DEFAULT_CONTROLLER_PORT,
+        )),
+        node_port: steward_protocol::DEFAULT_NODE_PORT,
+        listener,
+        lab: true,
+        // BMC operations are spaced 5 s on real hardware; the lab's BMCs answer at once.
+        bmc_spacing: Some(Duration::from_millis(5000 / u64::from(scale))),
+        bmc_audit_period: Some(Duration::from_secs(60) / scale),
+    })
+    .await?;
+    let handle = running.handle.clone();
+
+    let mut lab_hosts = Vec::with_capacity(plan.len());
+    for (i, (name, _)) in plan.iter().enumerate() {
+        lab_hosts.push(lab_host(
+            i,
+            name,
+            &data_dir,
+            &running.secret,
+            scale,
+            alive_period,
+        )?);
+    }
+    let machines = start_machines(&lab_hosts, args.processes, &data_dir).await?;
 
     let system = SystemType::Standard;
-    for (i, (name, personality)) in hosts.iter().enumerate() {
+    for (i, ((name, personality), lh)) in plan.iter().zip(&lab_hosts).enumerate() {
         if handle.host(name).await?.is_some() {
             continue; // the store remembers it from an earlier run
         }
-        let spec = spec(i, name, *personality);
+        let bmc = lh.bmc_address().map(|address| BmcSpec {
+            protocol: BmcProtocol::Redfish,
+            address,
+            username: lab::LAB_BMC_USERNAME.into(),
+        });
+        let spec = spec(i, name, *personality, None);
         let rec = if args.fresh {
             HostRecord::new_install(spec, system)
         } else {
@@ -262,14 +384,16 @@ async fn lab(args: RunArgs) -> Result<()> {
             .add_host(rec)
             .await
             .with_context(|| format!("cannot add {name}"))?;
-        handle
-            .set_bmc_credentials(name, bmc_spec(i), LAB_BMC_PASSWORD.into())
-            .await
-            .with_context(|| format!("cannot provision the BMC of {name}"))?;
+        if let Some(bmc) = bmc {
+            handle
+                .set_bmc_credentials(name, bmc, LAB_BMC_PASSWORD.into())
+                .await
+                .with_context(|| format!("cannot provision the BMC of {name}"))?;
+        }
     }
 
     for rec in handle.hosts().await? {
-        if !hosts.iter().any(|(n, _)| n == rec.name()) {
+        if !plan.iter().any(|(n, _)| n == rec.name()) {
             println!(
                 "note: {} is in the store from an earlier run but has no simulated host now \
                  (start with --fresh, or with as many --hosts as before)",
@@ -278,19 +402,15 @@ async fn lab(args: RunArgs) -> Result<()> {
         }
     }
 
-    let url = format!("http://{}", listener.local_addr()?);
-    let api = start_api(
-        listener,
-        handle.clone(),
-        &data_dir,
-        &url,
-        args.url_file.as_deref(),
-    )?;
-
-    let names: Vec<&str> = hosts.iter().map(|(n, _)| n.as_str()).collect();
+    let url = running.url.clone();
+    if let Some(f) = &args.url_file {
+        std::fs::write(f, format!("{url}\n"))
+            .with_context(|| format!("cannot write the URL to {}", f.display()))?;
+    }
+    let names: Vec<&str> = plan.iter().map(|(n, _)| n.as_str()).collect();
     println!(
-        "steward lab: {} simulated hosts ({}), {}, timers {}",
-        hosts.len(),
+        "steward lab: {} simulated hosts ({}), {}, timers {}, {}",
+        plan.len(),
         names.join(" "),
         if args.fresh {
             "new installs (locked)"
@@ -301,7 +421,18 @@ async fn lab(args: RunArgs) -> Result<()> {
             "scaled 1/20"
         } else {
             "at reference values"
+        },
+        if args.processes {
+            "one `steward simhost` process per host"
+        } else {
+            "hosts in this process"
         }
+    );
+    println!("API: {url}");
+    println!(
+        "token: {}  (in {}; loopback clients need none)",
+        running.token,
+        data_dir.join(steward_api::TOKEN_FILE).display()
     );
     println!("data dir: {}", data_dir.display());
     let dd = if args.data_dir.is_some() {
@@ -311,64 +442,24 @@ async fn lab(args: RunArgs) -> Result<()> {
     };
     let example = names.get(2).or(names.last()).copied().unwrap_or("worker-0");
     println!("try (in another terminal):");
+    println!("  steward host list");
+    println!("  steward host lock {example} --wait");
     println!("  steward lab status{dd}");
     println!("  steward lab crash {example}{dd}    # power loss: watch the controller recover it");
     println!("  steward lab fail {example}{dd}     # hang: stops answering, power stays on");
     println!("  steward lab heal {example}{dd}");
-    if api.is_some() {
-        println!("  curl -s {url}/v1/ihosts");
-        println!(
-            "  curl -s -X PATCH {url}/v1/ihosts/{example} -H 'Content-Type: application/json' \\\n      -d '[{{\"op\": \"replace\", \"path\": \"/action\", \"value\": \"lock\"}}]'"
-        );
-    }
     println!("Ctrl-C stops the lab; host state changes follow.");
 
     let watcher = tokio::spawn(watch_hosts(handle.clone()));
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    crate::controller_cli::wait_for_stop().await?;
     println!("\nstopping the lab");
     watcher.abort();
-    if let Some(api) = api {
-        api.abort();
-    }
-    let _ = handle.shutdown().await;
-    let _ = task.await;
-    cluster.shutdown();
+    running.shutdown().await;
+    machines.stop().await;
     if let Some(f) = &args.url_file {
         let _ = std::fs::remove_file(f);
     }
     Ok(())
-}
-
-/// The REST API on `listener` (loopback clients need no token), its URL and token printed, the URL
-/// written to `url_file`.
-fn start_api(
-    listener: tokio::net::TcpListener,
-    handle: ControllerHandle,
-    data_dir: &Path,
-    url: &str,
-    url_file: Option<&Path>,
-) -> Result<Option<tokio::task::JoinHandle<()>>> {
-    let mut auth = steward_api::Auth::load_or_create(data_dir)
-        .with_context(|| format!("cannot load the API token in {}", data_dir.display()))?;
-    auth.loopback_without_token = true;
-    let token = auth.tokens.first().cloned().unwrap_or_default();
-    let api = tokio::spawn(async move {
-        if let Err(e) = steward_api::serve(listener, handle, auth).await {
-            eprintln!("the REST API stopped: {e}");
-        }
-    });
-    println!("API: {url}");
-    println!(
-        "token: {token}  (in {}; loopback clients need none)",
-        data_dir.join(steward_api::TOKEN_FILE).display()
-    );
-    if let Some(f) = url_file {
-        std::fs::write(f, format!("{url}\n"))
-            .with_context(|| format!("cannot write the URL to {}", f.display()))?;
-    }
-    Ok(Some(api))
 }
 
 /// Prints a line whenever a host's states or task change.

@@ -9,6 +9,7 @@ mod controller_runtime;
 mod host_cli;
 mod lab_cli;
 mod node_cli;
+mod simhost_cli;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -36,6 +37,8 @@ enum Command {
     Config(ConfigCommand),
     /// A controller plus N simulated hosts in one process; `lab fail|crash|heal HOST` injects faults.
     Lab(lab_cli::LabArgs),
+    /// One simulated machine (disk, boot, real node agent, Redfish BMC) as its own process.
+    Simhost(simhost_cli::SimhostArgs),
     /// Hosts through the REST API: list, show, add, delete, lock, unlock, reboot, … (`--wait` follows).
     Host(host_cli::HostArgs),
     /// Alarms through the REST API: `alarm list`.
@@ -60,9 +63,15 @@ enum ConfigCommand {
 /// Daemons log to stderr; `STEWARD_LOG` (or `RUST_LOG`) sets the filter (default `info`, e.g.
 /// `steward_node_link=debug`).
 pub(crate) fn init_logging() {
+    init_logging_with("info")
+}
+
+/// As [`init_logging`] with another default filter (the lab prints its own lines; logs are noise
+/// there unless something is wrong).
+pub(crate) fn init_logging_with(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -85,6 +94,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench_cli::run(args),
         Command::Controller(args) => controller_cli::run(args),
         Command::Lab(args) => lab_cli::run(args),
+        Command::Simhost(args) => simhost_cli::run(args),
         Command::Host(args) => host_cli::run_host(args),
         Command::Alarm(args) => host_cli::run_alarm(args),
         Command::Event(args) => host_cli::run_event(args),

@@ -1,0 +1,134 @@
+//! How a lab lays out its simulated hosts: loopback addresses per network, ports, timings. Shared by
+//! `steward lab` (hosts in process) and `steward simhost` (one host per process), so both build the
+//! same machine.
+//!
+//! Linux routes all of 127.0.0.0/8 to `lo`, so every host gets addresses of its own and the node
+//! protocol's source-address check is real:
+//!
+//! | network | controller | host *i* (0-based) |
+//! |---|---|---|
+//! | management | 127.1.0.1 | 127.1.*a*.*b* with *a*.*b* = 10 + *i* in base 250 (+1) |
+//! | cluster | 127.2.0.1 | 127.2.*a*.*b* |
+//! | BMC (Redfish, port [`LAB_BMC_PORT`]) | — | 127.3.*a*.*b* |
+
+use crate::host::SimHostConfig;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+use steward_maintenance::state::Network;
+use steward_node::{ControllerPeer, NodeConfig, NodeNetwork};
+use steward_protocol::NodeKeys;
+use steward_simbmc::SimBmcConfig;
+
+/// The Redfish port of every lab BMC (each on its own address).
+pub const LAB_BMC_PORT: u16 = 8000;
+/// The user every lab BMC accepts.
+pub const LAB_BMC_USERNAME: &str = "admin";
+
+/// Second octet per network: 1 management, 2 cluster, 3 BMC.
+fn octet(network: Option<Network>) -> u8 {
+    match network {
+        Some(Network::Mgmt) => 1,
+        Some(Network::Cluster) => 2,
+        None => 3,
+    }
+}
+
+/// Address of lab host `index` on `network` (`None`: its BMC).
+pub fn host_address(network: Option<Network>, index: usize) -> Ipv4Addr {
+    let j = index + 10;
+    Ipv4Addr::new(127, octet(network), (j / 250) as u8, (j % 250) as u8 + 1)
+}
+
+/// The lab controller's address on `network`.
+pub fn controller_address(network: Network) -> Ipv4Addr {
+    Ipv4Addr::new(127, octet(Some(network)), 0, 1)
+}
+
+/// Everything that makes one lab host.
+#[derive(Clone, Debug)]
+pub struct LabHost {
+    pub name: String,
+    pub dir: PathBuf,
+    pub keys: NodeKeys,
+    pub mgmt_ip: IpAddr,
+    pub cluster_ip: Option<IpAddr>,
+    /// The port the agent listens on (the same for every host).
+    pub node_port: u16,
+    /// The controller's name and node-protocol addresses (management, cluster).
+    pub controller: String,
+    pub controller_mgmt: SocketAddr,
+    pub controller_cluster: Option<SocketAddr>,
+    /// Where its Redfish BMC listens; `None`: no BMC.
+    pub bmc_bind: Option<SocketAddr>,
+    pub bmc_password: String,
+    /// Timers divided by this (1 = reference values).
+    pub scale: u32,
+    /// The agent's alive period (the core's `timeouts.alive_period`, scaled).
+    pub alive_period: Duration,
+}
+
+impl LabHost {
+    pub fn config(&self) -> SimHostConfig {
+        let scale = self.scale.max(1);
+        let mut c = SimHostConfig::new(&self.name, &self.dir);
+        c.boot_delay = Duration::from_secs(20) / scale;
+        let mut networks = vec![NodeNetwork {
+            network: Network::Mgmt,
+            bind: SocketAddr::new(self.mgmt_ip, self.node_port),
+            controllers: vec![ControllerPeer {
+                name: self.controller.clone(),
+                addr: self.controller_mgmt,
+            }],
+        }];
+        if let (Some(ip), Some(ctl)) = (self.cluster_ip, self.controller_cluster) {
+            networks.push(NodeNetwork {
+                network: Network::Cluster,
+                bind: SocketAddr::new(ip, self.node_port),
+                controllers: vec![ControllerPeer {
+                    name: self.controller.clone(),
+                    addr: ctl,
+                }],
+            });
+        }
+        let mut agent = NodeConfig::new(&self.name, self.keys.clone(), networks);
+        agent.alive_period = self.alive_period;
+        // The flag audit stays at its 1 s reference unless the lab runs faster than 5×.
+        agent.flag_audit_period = Duration::from_secs(1).min(Duration::from_secs(5) / scale);
+        agent.goenabled_timeout = Duration::from_secs(300) / scale;
+        agent.services_timeout = Duration::from_secs(300) / scale;
+        c.agent = Some(c.agent_dirs(agent));
+        c.bmc = self.bmc_bind.map(|bind| {
+            let mut b = SimBmcConfig::new(&self.name, LAB_BMC_USERNAME, &self.bmc_password);
+            b.bind = bind;
+            b
+        });
+        c
+    }
+
+    /// The BMC address to provision on the controller (`http://127.3.a.b:8000`).
+    pub fn bmc_address(&self) -> Option<String> {
+        self.bmc_bind.map(|a| format!("http://{a}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_distinct_and_never_network_or_broadcast_like() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..20_000 {
+            let a = host_address(Some(Network::Mgmt), i);
+            assert!(a.octets()[3] >= 1 && a.octets()[3] <= 250, "{a}");
+            assert!(seen.insert(a), "duplicate {a}");
+            assert_ne!(a, controller_address(Network::Mgmt));
+        }
+        assert_eq!(host_address(None, 0), Ipv4Addr::new(127, 3, 0, 11));
+        assert_eq!(
+            host_address(Some(Network::Cluster), 245),
+            Ipv4Addr::new(127, 2, 1, 6)
+        );
+    }
+}

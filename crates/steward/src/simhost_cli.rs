@@ -1,0 +1,137 @@
+//! `steward simhost`: one simulated machine as its own process — disk, boot, the real node agent over
+//! UDP, a Redfish BMC on loopback, the lab control socket. `steward lab --processes` starts one per
+//! host; tests start them to kill the controller without killing the hosts.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+use steward_simhost::lab::LabHost;
+use steward_simhost::SimHost;
+
+#[derive(Args, Clone, Debug)]
+pub struct SimhostArgs {
+    /// The host name, e.g. worker-0.
+    #[arg(long)]
+    pub name: String,
+    /// The machine's directory (`volatile/`, `persistent/`, `bmc.sock`).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The node key file (`steward_node::keyfile` format, mode 0600) [default: <dir>/node.keys].
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    /// The agent's management address.
+    #[arg(long)]
+    pub mgmt_ip: IpAddr,
+    /// The agent's cluster address (with --controller-cluster).
+    #[arg(long)]
+    pub cluster_ip: Option<IpAddr>,
+    /// UDP port the agent listens on.
+    #[arg(long, default_value_t = steward_protocol::DEFAULT_NODE_PORT)]
+    pub node_port: u16,
+    /// The controller as NAME=ADDR:PORT on the management network.
+    #[arg(long, value_parser = parse_peer)]
+    pub controller: (String, SocketAddr),
+    /// The controller's node-protocol address on the cluster network.
+    #[arg(long)]
+    pub controller_cluster: Option<SocketAddr>,
+    /// Serve a Redfish BMC here (loopback only).
+    #[arg(long)]
+    pub bmc_listen: Option<SocketAddr>,
+    /// File holding the BMC password (user `admin`).
+    #[arg(long)]
+    pub bmc_password_file: Option<PathBuf>,
+    /// Divide the boot delay and agent timers by this factor.
+    #[arg(long, default_value_t = 1)]
+    pub time_scale: u32,
+    /// The agent's alive report period in milliseconds [default: 5000 / time scale].
+    #[arg(long)]
+    pub alive_period_ms: Option<u64>,
+    /// Start powered off (waiting for a BMC power-on) instead of running.
+    #[arg(long)]
+    pub powered_off: bool,
+}
+
+fn parse_peer(s: &str) -> Result<(String, SocketAddr), String> {
+    let (name, addr) = s.split_once('=').ok_or_else(|| {
+        format!("'{s}': expected NAME=ADDR:PORT, e.g. controller-0=127.1.0.1:2102")
+    })?;
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("'{addr}' is not ADDR:PORT: {e}"))?;
+    Ok((name.to_string(), addr))
+}
+
+impl SimhostArgs {
+    /// The machine this command line describes.
+    pub fn lab_host(&self) -> Result<LabHost> {
+        let keys_path = self
+            .keys
+            .clone()
+            .unwrap_or_else(|| self.dir.join("node.keys"));
+        let (key_host, keys) = steward_node::keyfile::load(&keys_path)?;
+        if key_host != self.name {
+            bail!(
+                "{} holds the keys of '{key_host}', not of '{}'",
+                keys_path.display(),
+                self.name
+            );
+        }
+        let bmc_password = match &self.bmc_password_file {
+            Some(f) => std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read the BMC password file {}", f.display()))?
+                .trim()
+                .to_string(),
+            None if self.bmc_listen.is_some() => {
+                bail!("--bmc-listen needs --bmc-password-file")
+            }
+            None => String::new(),
+        };
+        let scale = self.time_scale.max(1);
+        Ok(LabHost {
+            name: self.name.clone(),
+            dir: self.dir.clone(),
+            keys,
+            mgmt_ip: self.mgmt_ip,
+            cluster_ip: self.cluster_ip,
+            node_port: self.node_port,
+            controller: self.controller.0.clone(),
+            controller_mgmt: self.controller.1,
+            controller_cluster: self.controller_cluster,
+            bmc_bind: self.bmc_listen,
+            bmc_password,
+            scale,
+            alive_period: self
+                .alive_period_ms
+                .map(Duration::from_millis)
+                .unwrap_or(Duration::from_secs(5) / scale),
+        })
+    }
+}
+
+pub fn run(args: SimhostArgs) -> Result<()> {
+    crate::init_logging();
+    let lab_host = args.lab_host()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let host = SimHost::start(lab_host.config(), !args.powered_off)
+            .await
+            .with_context(|| format!("cannot start simulated host {}", args.name))?;
+        println!(
+            "simhost {}: agent on {}:{}, BMC {}, control socket {}",
+            args.name,
+            args.mgmt_ip,
+            args.node_port,
+            host.bmc_url().unwrap_or_else(|| "none".into()),
+            steward_simhost::socket_path(&args.dir).display()
+        );
+        crate::controller_cli::wait_for_stop().await?;
+        host.shutdown().await;
+        Ok(())
+    })
+}
