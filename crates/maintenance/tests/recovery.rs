@@ -395,6 +395,40 @@ fn restart_resumes_an_interrupted_unlock_and_keeps_alarms() {
     assert_eq!(h.journal_end(unlock), Some(ActionOutcome::Completed));
 }
 
+#[test]
+fn a_raised_bmc_access_alarm_survives_a_controller_restart_without_flapping() {
+    // Found by the SIGKILL test of the process lab: the add handler cleared 200.010 at start
+    // (as StarlingX does) and raised it again 2 minutes later — lost, then duplicated.
+    let mut h = cluster();
+    h.event(Event::BmcAccess {
+        host: "worker-0".into(),
+        accessible: false,
+    });
+    h.advance(secs(121));
+    assert!(h.alarm("worker-0", AlarmId::BmcAccess));
+    let records: Vec<_> = h.core.hosts().cloned().collect();
+    let alarms: Vec<_> = h
+        .core
+        .alarms()
+        .iter()
+        .map(|(id, host, sev)| (id, host.to_string(), sev))
+        .collect();
+    let next = h.core.next_action_id();
+    let sys = h.core.system().clone();
+    let c = h.core.config().clone();
+    h.core = Maintenance::new(c, sys, h.now);
+    h.core.restore(h.now, records, alarms, next);
+    h.drain();
+    h.advance(secs(600));
+    assert!(h.alarm("worker-0", AlarmId::BmcAccess), "still raised");
+    assert_eq!(h.raised("worker-0", AlarmId::BmcAccess), 1, "raised once");
+    h.event(Event::BmcAccess {
+        host: "worker-0".into(),
+        accessible: true,
+    });
+    assert!(!h.alarm("worker-0", AlarmId::BmcAccess));
+}
+
 // ----- regressions found by the simulator -----
 
 #[test]

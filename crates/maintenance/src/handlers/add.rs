@@ -59,8 +59,13 @@ impl Maintenance {
                 } else {
                     self.clear(&name, AlarmId::Locked);
                 }
-                if h.rec.bmc_provisioned() {
-                    self.clear(&name, AlarmId::BmcAccess);
+                if h.rec.bmc_provisioned() && self.alarms.is_active(AlarmId::BmcAccess, &name) {
+                    // Deliberate difference (errata §9.9): StarlingX clears 200.010 here and
+                    // re-raises it 2 minutes later if the BMC is still out. A controller restart
+                    // proves nothing about the BMC, so an active alarm stays raised (no flap, no
+                    // duplicate) and clears only when the BMC is seen accessible again.
+                    h.rec.bmc_accessible = false;
+                    h.bmc_alarm_at = None;
                 }
                 if self.alarms.is_active(AlarmId::Config, &name) {
                     h.rec.degrade.set(DegradeMask::CONFIG);

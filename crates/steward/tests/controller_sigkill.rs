@@ -1,0 +1,352 @@
+//! Crash safety (issue 4): the controller and the hosts run as separate processes (`steward
+//! controller`, `steward simhost` with the real node agent over UDP and a Redfish BMC); the controller
+//! is SIGKILLed in the middle of an unlock and of a lock, restarted on the same data dir, and the
+//! action completes, the host ends in the right state, and no alarm is duplicated or lost.
+
+use serde_json::Value;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use steward_protocol::ClusterSecret;
+
+const BIN: &str = env!("CARGO_BIN_EXE_steward");
+const SCALE: &str = "20";
+const BMC_PASSWORD: &str = "sigkill-test-bmc";
+
+/// Kills its process when dropped, so a failing test leaves nothing behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_tcp() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_udp(ip: Ipv4Addr) -> u16 {
+    std::net::UdpSocket::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Cluster {
+    dir: PathBuf,
+    api_port: u16,
+    ctl_addr: SocketAddr,
+    node_port: u16,
+    url: String,
+}
+
+impl Cluster {
+    fn controller(&self) -> Proc {
+        let url_file = self.dir.join("url");
+        let _ = std::fs::remove_file(&url_file);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("controller.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["controller", "--lab", "--time-scale", SCALE])
+            .arg("--data-dir")
+            .arg(self.dir.join("ctl"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.api_port))
+            .arg("--mgmt-bind")
+            .arg(self.ctl_addr.to_string())
+            .arg("--node-port")
+            .arg(self.node_port.to_string())
+            .args(["--bmc-gap-ms", "100", "--bmc-audit-ms", "300"])
+            .arg("--url-file")
+            .arg(&url_file)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let p = Proc(child);
+        wait_until("the controller serves", Duration::from_secs(60), || {
+            url_file.exists()
+        });
+        p
+    }
+
+    fn simhost(&self, name: &str, ip: Ipv4Addr, bmc: Option<SocketAddr>) -> Proc {
+        let dir = self.dir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let keys = dir.join("node.keys");
+        if !keys.exists() {
+            let text = std::fs::read_to_string(self.dir.join("ctl/cluster.secret")).unwrap();
+            let bytes: Vec<u8> = (0..text.trim().len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&text.trim()[i..i + 2], 16).unwrap())
+                .collect();
+            let secret = ClusterSecret::new(&bytes).unwrap();
+            steward_node::keyfile::provision(&keys, &secret, name).unwrap();
+        }
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.args(["simhost", "--name", name, "--time-scale", SCALE])
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--mgmt-ip")
+            .arg(ip.to_string())
+            .arg("--node-port")
+            .arg(self.node_port.to_string())
+            .arg("--controller")
+            .arg(format!("controller-0={}", self.ctl_addr))
+            .stdout(Stdio::null())
+            .stderr(log);
+        if let Some(b) = bmc {
+            let pw = self.dir.join("bmc-password");
+            std::fs::write(&pw, BMC_PASSWORD).unwrap();
+            cmd.arg("--bmc-listen")
+                .arg(b.to_string())
+                .arg("--bmc-password-file")
+                .arg(pw);
+        }
+        let p = Proc(cmd.spawn().unwrap());
+        let sock = dir.join("bmc.sock");
+        wait_until(&format!("{name} runs"), Duration::from_secs(30), || {
+            sock.exists()
+        });
+        p
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("STEWARD_URL", &self.url)
+            .env_remove("STEWARD_TOKEN")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.cli(args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "steward {args:?} failed: {text}");
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+
+    fn host(&self, name: &str) -> Value {
+        serde_json::from_str(&self.ok(&["host", "show", name, "--json"])).unwrap()
+    }
+
+    /// The host's "admin-oper-avail", or None while the controller is down.
+    fn states(&self, name: &str) -> Option<String> {
+        let o = self.cli(&["host", "show", name, "--json"]);
+        if !o.status.success() {
+            return None;
+        }
+        let v: Value = serde_json::from_slice(&o.stdout).ok()?;
+        Some(format!(
+            "{}-{}-{}",
+            v["administrative"].as_str()?,
+            v["operational"].as_str()?,
+            v["availability"].as_str()?
+        ))
+    }
+
+    fn alarms(&self) -> Vec<(String, String)> {
+        let v: Value = serde_json::from_str(&self.ok(&["alarm", "list", "--json"])).unwrap();
+        let list = v["alarms"].as_array().cloned().unwrap_or_default();
+        list.iter()
+            .map(|a| {
+                (
+                    a["alarm_id"].as_str().unwrap_or("").to_string(),
+                    a["entity_instance_id"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Starts `action` on `host` and SIGKILLs the controller while the action runs (the host's
+    /// task line is set and the action has not ended), returning the action id.
+    fn kill_during(&self, ctl: Proc, host: &str, action: &str) -> u64 {
+        let accepted: Value =
+            serde_json::from_str(&self.ok(&["host", action, host, "--json"])).unwrap();
+        let id = accepted["action_id"].as_u64().expect("an action id");
+        let mut ctl = ctl;
+        wait_until(
+            &format!("{action} of {host} in progress"),
+            Duration::from_secs(30),
+            || {
+                let h = self.host(host);
+                !h["task"].as_str().unwrap_or("").is_empty()
+                    && h["action"].as_str().unwrap_or("none") != "none"
+            },
+        );
+        ctl.0.kill().unwrap(); // SIGKILL
+        ctl.0.wait().unwrap();
+        std::mem::forget(ctl);
+        id
+    }
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what}: not within {limit:?}");
+}
+
+fn wait_state(c: &Cluster, host: &str, want: &str) {
+    let mut last = None;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(90) {
+        last = c.states(host);
+        if last.as_deref() == Some(want) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{host}: expected {want}, still {last:?}\ncontroller log tail:\n{}",
+        tail(&c.dir.join("controller.log"))
+    );
+}
+
+fn tail(p: &Path) -> String {
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+#[test]
+fn controller_sigkilled_mid_unlock_and_mid_lock_resumes_and_keeps_alarms_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ctl_ip = Ipv4Addr::new(127, 6, 0, 1);
+    let c0 = Ipv4Addr::new(127, 6, 0, 10);
+    let w0 = Ipv4Addr::new(127, 6, 0, 11);
+    let w1 = Ipv4Addr::new(127, 6, 0, 12);
+    let bmc_w1 = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 6, 1, 12)), free_tcp());
+    let mut c = Cluster {
+        dir: tmp.path().to_path_buf(),
+        api_port: free_tcp(),
+        ctl_addr: SocketAddr::new(ctl_ip.into(), free_udp(ctl_ip)),
+        node_port: free_udp(c0),
+        url: String::new(),
+    };
+    c.url = format!("http://127.0.0.1:{}", c.api_port);
+    let ctl = c.controller();
+    let _h0 = c.simhost("controller-0", c0, None);
+    let _h1 = c.simhost("worker-0", w0, None);
+    let _h2 = c.simhost("worker-1", w1, Some(bmc_w1));
+    c.ok(&[
+        "host",
+        "add",
+        "controller-0",
+        "--personality",
+        "controller",
+        "--mgmt-ip",
+        "127.6.0.10",
+    ]);
+    c.ok(&[
+        "host",
+        "add",
+        "worker-0",
+        "--personality",
+        "worker",
+        "--mgmt-ip",
+        "127.6.0.11",
+    ]);
+    let pw = c.dir.join("bmc-password");
+    c.ok(&[
+        "host",
+        "add",
+        "worker-1",
+        "--personality",
+        "worker",
+        "--mgmt-ip",
+        "127.6.0.12",
+        "--bm-type",
+        "redfish",
+        "--bm-ip",
+        &format!("http://{bmc_w1}"),
+        "--bm-username",
+        "admin",
+        "--bm-password-file",
+        pw.to_str().unwrap(),
+    ]);
+    wait_state(&c, "worker-0", "locked-disabled-online");
+    wait_state(&c, "worker-1", "locked-disabled-online");
+
+    // An alarm that spans the crashes: worker-1's BMC stops answering → 200.010.
+    steward_simhost::control_blocking(&c.dir.join("worker-1"), "bmc-down").unwrap();
+    wait_until("200.010 raised", Duration::from_secs(60), || {
+        c.alarms()
+            .contains(&("200.010".into(), "host=worker-1".into()))
+    });
+
+    // 1. SIGKILL in the middle of an unlock; restart; the unlock completes.
+    let unlock = c.kill_during(ctl, "worker-0", "unlock");
+    let ctl = c.controller();
+    wait_state(&c, "worker-0", "unlocked-enabled-available");
+    assert!(unlock > 0);
+    let flags = |h: &str| {
+        (
+            c.dir.join(h).join("volatile/node_locked").exists(),
+            c.dir.join(h).join("persistent/node_locked").exists(),
+        )
+    };
+    wait_until(
+        "worker-0's lock flags gone",
+        Duration::from_secs(10),
+        || flags("worker-0") == (false, false),
+    );
+
+    // 2. SIGKILL in the middle of a lock; restart; the lock completes. A host-services stop
+    // script that takes 2 s keeps the lock running long enough to be interrupted.
+    let services = c.dir.join("worker-0/persistent/services.d");
+    std::fs::create_dir_all(&services).unwrap();
+    let script = services.join("slow-stop");
+    std::fs::write(&script, "#!/bin/sh\n[ \"$1\" = stop ] && sleep 2\nexit 0\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let lock = c.kill_during(ctl, "worker-0", "lock");
+    let _ctl = c.controller();
+    wait_state(&c, "worker-0", "locked-disabled-online");
+    assert!(lock > unlock);
+    wait_until(
+        "worker-0's lock flags back",
+        Duration::from_secs(10),
+        || flags("worker-0") == (true, true),
+    );
+
+    // Alarms: the one raised before the crashes is there exactly once, nothing else appeared.
+    let alarms = c.alarms();
+    let n = alarms
+        .iter()
+        .filter(|a| a.0 == "200.010" && a.1 == "host=worker-1")
+        .count();
+    assert_eq!(n, 1, "200.010 exactly once after two crashes: {alarms:?}");
+    let mut dedup = alarms.clone();
+    dedup.sort();
+    dedup.dedup();
+    assert_eq!(dedup.len(), alarms.len(), "no duplicates: {alarms:?}");
+    // …and it clears once the BMC answers again.
+    steward_simhost::control_blocking(&c.dir.join("worker-1"), "bmc-up").unwrap();
+    wait_until("200.010 cleared", Duration::from_secs(60), || {
+        !c.alarms()
+            .contains(&("200.010".into(), "host=worker-1".into()))
+    });
+}
