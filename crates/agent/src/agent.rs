@@ -231,6 +231,22 @@ impl Agent {
             going_down: false,
             cfg,
         };
+        // 3. Bring the files to that state now (a new install creates both): part of starting,
+        // not a tampering the audit should warn about.
+        let target = confirmed.target();
+        for (file, present) in agent.flags.corrections(target) {
+            fx.push(Effect::SetFlag { file, present });
+            fx.push(log(
+                Level::Info,
+                format!(
+                    "start: {} lock flag {} for the {} admin state",
+                    file.as_str(),
+                    if present { "created" } else { "removed" },
+                    lock_word(confirmed)
+                ),
+            ));
+        }
+        agent.flags = target;
         fx.push(log(
             Level::Info,
             format!(

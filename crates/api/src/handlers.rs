@@ -3,6 +3,7 @@
 use crate::bulk;
 use crate::error::ApiError;
 use crate::ihost::{self, IHost, NewHost, Patch, PatchOp};
+use crate::inventory;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -44,6 +45,53 @@ pub async fn list_hosts(State(st): State<AppState>) -> ApiResult<Json<IHostList>
         .map(IHost::from_record)
         .collect();
     Ok(Json(IHostList { ihosts }))
+}
+
+/// The latest inventory of host `id` (uuid or name) with the host's uuid.
+async fn inventory_of(st: &AppState, id: &str) -> ApiResult<(steward_protocol::Inventory, String)> {
+    let rec = find(st, id).await?;
+    let src = st.inventory.as_ref().ok_or_else(|| {
+        ApiError::NotFound("this controller has no node link: no inventory is collected".into())
+    })?;
+    let (inv, _) = src.inventory(rec.name()).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no inventory from {} yet: its node agent reports it at start and every minute",
+            rec.name()
+        ))
+    })?;
+    Ok((inv, rec.spec.uuid.clone()))
+}
+
+pub async fn host_cpus(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (inv, uuid) = inventory_of(&st, &id).await?;
+    Ok(Json(json!({ "icpus": inventory::cpus(&inv, &uuid) })))
+}
+
+pub async fn host_memory(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (inv, uuid) = inventory_of(&st, &id).await?;
+    Ok(Json(json!({ "imemorys": inventory::memory(&inv, &uuid) })))
+}
+
+pub async fn host_disks(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (inv, uuid) = inventory_of(&st, &id).await?;
+    Ok(Json(json!({ "idisks": inventory::disks(&inv, &uuid) })))
+}
+
+pub async fn host_ports(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (inv, uuid) = inventory_of(&st, &id).await?;
+    Ok(Json(json!({ "ports": inventory::ports(&inv, &uuid) })))
 }
 
 pub async fn show_host(

@@ -13,6 +13,7 @@
 //! | `DELETE /v1/ihosts/{id}` | the `delete` action |
 //! | `POST /v1/ihosts/bulk_add` | sysinv hosts XML (or `{"ihosts":[…]}` JSON) → `{"success": "...", "error": "..."}` |
 //! | `GET /v1/ihosts/bulk_export` | `{"content": hosts XML}` |
+//! | `GET /v1/ihosts/{id}/icpus`, `imemorys`, `idisks`, `ports` | hardware the host's node agent reported |
 //! | `GET /v1/actions/{id}` | where an accepted action stands (steward's addition) |
 //! | `GET /v1/alarms`, `GET /v1/events?limit=N` | active alarms, newest customer-log events |
 //! | `GET /v1/openapi.json` | OpenAPI 3 description of all of this |
@@ -26,10 +27,12 @@ mod bulk;
 mod error;
 mod handlers;
 mod ihost;
+pub mod inventory;
 mod metrics;
 
 pub use auth::{Auth, TOKEN_FILE};
 pub use error::ApiError;
+pub use inventory::InventorySource;
 
 use axum::routing::get;
 use axum::Router;
@@ -42,14 +45,26 @@ use steward_controller::ControllerHandle;
 pub(crate) struct AppState {
     pub handle: ControllerHandle,
     pub metrics: Arc<metrics::Metrics>,
+    pub inventory: Option<Arc<dyn InventorySource>>,
 }
 
 /// The API as a router. It must be served with connect info (`into_make_service_with_connect_info::<SocketAddr>()`,
 /// as [`serve`] does) for the loopback exemption to apply; without it every request needs a token.
 pub fn router(handle: ControllerHandle, auth: Auth) -> Router {
+    router_with(handle, auth, None)
+}
+
+/// As [`router`], with the hosts' hardware inventory (the node link) behind
+/// `/v1/ihosts/{id}/icpus|imemorys|idisks|ports`; without it those answer 404.
+pub fn router_with(
+    handle: ControllerHandle,
+    auth: Auth,
+    inventory: Option<Arc<dyn InventorySource>>,
+) -> Router {
     let state = AppState {
         handle,
         metrics: Arc::new(metrics::Metrics::new()),
+        inventory,
     };
     let v1 = Router::new()
         .route(
@@ -67,6 +82,10 @@ pub fn router(handle: ControllerHandle, auth: Auth) -> Router {
                 .patch(handlers::patch_host)
                 .delete(handlers::delete_host),
         )
+        .route("/v1/ihosts/{id}/icpus", get(handlers::host_cpus))
+        .route("/v1/ihosts/{id}/imemorys", get(handlers::host_memory))
+        .route("/v1/ihosts/{id}/idisks", get(handlers::host_disks))
+        .route("/v1/ihosts/{id}/ports", get(handlers::host_ports))
         .route("/v1/actions/{id}", get(handlers::show_action))
         .route("/v1/alarms", get(handlers::list_alarms))
         .route("/v1/events", get(handlers::list_events))
@@ -86,7 +105,17 @@ pub async fn serve(
     handle: ControllerHandle,
     auth: Auth,
 ) -> std::io::Result<()> {
-    let app = router(handle, auth);
+    serve_with(listener, handle, auth, None).await
+}
+
+/// As [`serve`], with the inventory source of [`router_with`].
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    handle: ControllerHandle,
+    auth: Auth,
+    inventory: Option<Arc<dyn InventorySource>>,
+) -> std::io::Result<()> {
+    let app = router_with(handle, auth, inventory);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

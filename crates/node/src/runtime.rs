@@ -203,6 +203,7 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         send_log: RateLimitedLog::new(10, 60_000),
         scripts: JoinSet::new(),
         recv_failed: false,
+        controller_sessions: Default::default(),
     };
     let task = tokio::spawn(rt.run(agent_cfg, stop_rx));
     Ok(NodeHandle {
@@ -229,6 +230,9 @@ struct Runtime {
     /// Script runs in flight; dropped (aborted, children killed) with the runtime.
     scripts: JoinSet<()>,
     recv_failed: bool,
+    /// The last session seen from each controller: a new one (a controller restarted, or heard
+    /// from us for the first time) gets the inventory at once — it keeps inventory in memory.
+    controller_sessions: std::collections::HashMap<String, u64>,
 }
 
 async fn recv_on(
@@ -330,10 +334,21 @@ impl Runtime {
             self.stat(|s| s.misrouted += 1);
             return Vec::new();
         }
+        let new_session = self.controller_sessions.get(&acc.sender) != Some(&acc.session);
+        if new_session {
+            self.controller_sessions
+                .insert(acc.sender.clone(), acc.session);
+        }
         match acc.message {
             Message::Command(c) => {
                 self.stat(|s| s.commands += 1);
-                agent.handle_command(now, acc.network, &acc.sender, c)
+                let mut fx = agent.handle_command(now, acc.network, &acc.sender, c);
+                if new_session {
+                    fx.push(Effect::SendInventory {
+                        networks: self.cfg.networks.iter().map(|n| n.network).collect(),
+                    });
+                }
+                fx
             }
             _ => {
                 self.stat(|s| s.unexpected += 1);

@@ -131,8 +131,10 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
     let token = auth.tokens.first().cloned().unwrap_or_default();
     let api_handle = handle.clone();
     let listener = opts.listener;
+    let inventory: Arc<dyn steward_api::InventorySource> =
+        Arc::new(LinkInventory(node_link.clone()));
     let api = tokio::spawn(async move {
-        if let Err(e) = steward_api::serve(listener, api_handle, auth).await {
+        if let Err(e) = steward_api::serve_with(listener, api_handle, auth, Some(inventory)).await {
             eprintln!("the REST API stopped: {e}");
         }
     });
@@ -145,6 +147,15 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
         api,
         task,
     })
+}
+
+/// The node link's latest inventory reports, for the API.
+struct LinkInventory(UdpNodeLink);
+
+impl steward_api::InventorySource for LinkInventory {
+    fn inventory(&self, host: &str) -> Option<(steward_protocol::Inventory, u64)> {
+        self.0.inventory(host).map(|r| (r.inventory, r.at_ms))
+    }
 }
 
 /// `<data-dir>/cluster.secret`: 32 random bytes, hex, mode 0600; created on first start.

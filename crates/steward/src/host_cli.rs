@@ -192,36 +192,30 @@ async fn host(args: HostArgs) -> Result<(), CliError> {
             if json_out {
                 return print_json(&body);
             }
+            let cols = [
+                "hostname",
+                "personality",
+                "administrative",
+                "operational",
+                "availability",
+                "uptime",
+                "task",
+            ];
             let rows: Vec<Vec<String>> = body["ihosts"]
                 .as_array()
                 .map(Vec::as_slice)
                 .unwrap_or_default()
                 .iter()
                 .map(|h| {
-                    [
-                        "hostname",
-                        "personality",
-                        "administrative",
-                        "operational",
-                        "availability",
-                        "task",
-                    ]
-                    .iter()
-                    .map(|k| text(&h[*k]))
-                    .collect()
+                    cols.iter()
+                        .map(|k| match *k {
+                            "uptime" => uptime(&h["uptime"]),
+                            _ => text(&h[*k]),
+                        })
+                        .collect()
                 })
                 .collect();
-            print_table(
-                &[
-                    "hostname",
-                    "personality",
-                    "administrative",
-                    "operational",
-                    "availability",
-                    "task",
-                ],
-                &rows,
-            );
+            print_table(&cols, &rows);
             return Ok(());
         }
         HostCommand::Show { host } => {
@@ -230,6 +224,7 @@ async fn host(args: HostArgs) -> Result<(), CliError> {
                 return print_json(&body);
             }
             print_object(&body);
+            print_inventory(&api, &host).await;
             return Ok(());
         }
         HostCommand::Add {
@@ -458,6 +453,87 @@ fn print_json(v: &Value) -> Result<(), CliError> {
 }
 
 /// Columns padded to the widest cell.
+/// Seconds as `3d04h`, `2h05m`, `4m10s` or `12s`; `-` when the host has not reported.
+fn uptime(v: &Value) -> String {
+    let Some(s) = v.as_u64().filter(|s| *s > 0) else {
+        return "-".into();
+    };
+    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{:02}s", s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The hardware the host's agent reported, if the controller has it (silently nothing otherwise:
+/// `host show` must work for hosts that never booted).
+async fn print_inventory(api: &ApiClient, host: &str) {
+    let base = format!("/v1/ihosts/{}", seg(host));
+    let Ok(cpus) = api.get(&format!("{base}/icpus")).await else {
+        return;
+    };
+    let cpus = cpus["icpus"].as_array().cloned().unwrap_or_default();
+    let cores: std::collections::BTreeSet<(u64, u64)> = cpus
+        .iter()
+        .map(|c| {
+            (
+                c["numa_node"].as_u64().unwrap_or(0),
+                c["core"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let model = cpus
+        .first()
+        .map(|c| text(&c["cpu_model"]))
+        .unwrap_or_default();
+    println!("inventory:");
+    println!(
+        "  cpus           {} logical, {} cores  {model}",
+        cpus.len(),
+        cores.len()
+    );
+    if let Ok(m) = api.get(&format!("{base}/imemorys")).await {
+        for m in m["imemorys"].as_array().cloned().unwrap_or_default() {
+            println!(
+                "  memory         {} MiB total, {} MiB available",
+                text(&m["memtotal_mib"]),
+                text(&m["memavail_mib"])
+            );
+        }
+    }
+    if let Ok(d) = api.get(&format!("{base}/idisks")).await {
+        for d in d["idisks"].as_array().cloned().unwrap_or_default() {
+            println!(
+                "  disk           {} {} MiB {} serial {}",
+                text(&d["device_node"]),
+                text(&d["size_mib"]),
+                text(&d["device_type"]),
+                text(&d["serial_id"])
+            );
+        }
+    }
+    if let Ok(p) = api.get(&format!("{base}/ports")).await {
+        for p in p["ports"].as_array().cloned().unwrap_or_default() {
+            println!(
+                "  port           {} {} {} Mb/s link {}",
+                text(&p["name"]),
+                text(&p["mac"]),
+                text(&p["speed"]),
+                if p["link_up"].as_bool() == Some(true) {
+                    "up"
+                } else {
+                    "down"
+                }
+            );
+        }
+    }
+}
+
 fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {

@@ -362,7 +362,6 @@ async fn lab(args: RunArgs) -> Result<()> {
             alive_period,
         )?);
     }
-    let machines = start_machines(&lab_hosts, args.processes, &data_dir).await?;
 
     let system = SystemType::Standard;
     for (i, ((name, personality), lh)) in plan.iter().zip(&lab_hosts).enumerate() {
@@ -391,6 +390,10 @@ async fn lab(args: RunArgs) -> Result<()> {
                 .with_context(|| format!("cannot provision the BMC of {name}"))?;
         }
     }
+
+    // The machines start once the controller knows them: an agent's first messages (alive report,
+    // inventory) from a host the controller has not been told about are dropped as unknown.
+    let machines = start_machines(&lab_hosts, args.processes, &data_dir).await?;
 
     for rec in handle.hosts().await? {
         if !plan.iter().any(|(n, _)| n == rec.name()) {

@@ -289,6 +289,16 @@ fn controller_sigkilled_mid_unlock_and_mid_lock_resumes_and_keeps_alarms_exact()
     ]);
     wait_state(&c, "worker-0", "locked-disabled-online");
     wait_state(&c, "worker-1", "locked-disabled-online");
+    // The agents' reports show: uptime in the list, inventory in `host show`.
+    let list = c.ok(&["host", "list"]);
+    assert!(
+        list.lines().next().unwrap_or("").contains("uptime"),
+        "{list}"
+    );
+    wait_until("worker-0's inventory", Duration::from_secs(30), || {
+        let show = c.ok(&["host", "show", "worker-0"]);
+        show.contains("inventory:") && show.contains("/dev/sda")
+    });
 
     // An alarm that spans the crashes: worker-1's BMC stops answering → 200.010.
     steward_simhost::control_blocking(&c.dir.join("worker-1"), "bmc-down").unwrap();
