@@ -157,6 +157,30 @@ impl Monitor {
         self.links.retain(|(h, _), _| h != host);
     }
 
+    /// Change the pulse period (MNFA backoff multiplies it by 4, recovery restores it; thresholds
+    /// are unchanged, reference monitors.md §1.6). Takes effect from the next tick; the open round
+    /// closes on the new period's schedule and the lateness guard measures against the new period.
+    pub fn set_period(&mut self, period: Duration) {
+        if period.is_zero() || period == self.cfg.period {
+            return;
+        }
+        let opened = self.rounds.values().map(|r| r.opened).min();
+        self.cfg.period = period;
+        if let Some(opened) = opened {
+            self.next_tick = opened + period;
+        }
+    }
+
+    /// The current pulse period.
+    pub fn period(&self) -> Duration {
+        self.cfg.period
+    }
+
+    /// Rounds opened so far (the sequence of the latest pulse).
+    pub fn rounds_opened(&self) -> u64 {
+        self.next_seq - 1
+    }
+
     pub fn is_monitored(&self, host: &str, network: Network) -> bool {
         self.links.contains_key(&(host.to_string(), network))
     }

@@ -159,3 +159,35 @@ proptest! {
         prop_assert!(ev.iter().all(|(_, e)| *e != HeartbeatEvent::Loss));
     }
 }
+
+#[test]
+fn backoff_period_slows_rounds_without_accusing() {
+    let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
+    m.start("w0", Network::Mgmt);
+    run(&mut m, 0, 3, |_, _| true);
+    m.set_period(Duration::from_millis(4 * P));
+    assert_eq!(m.period(), Duration::from_millis(400));
+    // The round opened at 200 ms now closes at 600 ms, on time for the new period.
+    assert_eq!(m.next_tick(), Instant::from_millis(600));
+    let mut t = 600;
+    for _ in 0..20 {
+        m.on_tick(Instant::from_millis(t));
+        while let Some(o) = m.poll() {
+            if let Output::Pulse {
+                network,
+                seq,
+                hosts,
+            } = o
+            {
+                for h in hosts {
+                    m.on_reply(&h, network, seq);
+                }
+            } else {
+                panic!("{o:?}");
+            }
+        }
+        t += 4 * P;
+    }
+    assert_eq!(m.void_rounds, 0);
+    assert_eq!(m.rounds_opened(), 23);
+}

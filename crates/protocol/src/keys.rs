@@ -17,6 +17,9 @@ pub const NODE_KEY_LABEL: &[u8] = b"steward node key v1";
 /// HKDF info label of the key the controllers sign messages *to one node* with.
 pub const CONTROLLER_KEY_LABEL: &[u8] = b"steward controller key v1";
 
+/// HKDF info label of the cluster-wide key heartbeat pulses are signed with (no hostname after it).
+pub const PULSE_KEY_LABEL: &[u8] = b"steward pulse key v1";
+
 /// Errors building keys.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -57,6 +60,18 @@ impl ClusterSecret {
     /// on every node and let any compromised node forge controller messages to all the others.
     pub fn controller_key(&self, hostname: &str) -> MacKey {
         self.derive(CONTROLLER_KEY_LABEL, hostname)
+    }
+
+    /// Key every heartbeat pulse is signed with, the same for the whole cluster:
+    /// HKDF-SHA256(salt = none, ikm = secret, info = "steward pulse key v1").
+    ///
+    /// Cluster-wide on purpose: one multicast (or one sealed-once unicast) pulse cannot carry a MAC
+    /// per recipient. Every node holds it to *verify pulses only*; the verifier refuses any other
+    /// message signed with it. A compromised node can therefore forge pulses, which only elicit
+    /// answers; it cannot forge a command (per-recipient controller key) nor another node's
+    /// answer (per-node key). See the crate docs.
+    pub fn pulse_key(&self) -> MacKey {
+        self.derive(PULSE_KEY_LABEL, "")
     }
 
     /// Both keys node `hostname` is provisioned with.

@@ -22,9 +22,9 @@
 //! |---|---|---|---|
 //! | 0 | 4 | magic | `"STWD"` |
 //! | 4 | 1 | version | 1; anything else → [`Drop::UnknownVersion`] |
-//! | 5 | 1 | kind | 1 Alive, 2 Command, 3 Ack, 4 Event, 5 Inventory; 6 Pulse, 7 PulseReply reserved for heartbeat |
+//! | 5 | 1 | kind | 1 Alive, 2 Command, 3 Ack, 4 Event, 5 Inventory, 6 Pulse, 7 PulseReply |
 //! | 6 | 1 | flags | none defined in v1; must be 0 |
-//! | 7 | 1 | direction | 1 node→controller, 2 controller→node; must match the kind |
+//! | 7 | 1 | direction | 1 node→controller, 2 controller→node; must match the kind (Command and Pulse controller→node, the rest node→controller) |
 //! | 8 | 1 | network | 0 mgmt, 1 cluster |
 //! | 9 | 1 | hostname length | 1..=64 |
 //! | 10 | n | sender hostname | ASCII `[A-Za-z0-9._-]` |
@@ -47,9 +47,17 @@
 //! | Command | command id u64, code u16 (StarlingX numbers: 2 reboot, 3 wipedisk, 6 request alive, 9 main goenabled, 10 subf goenabled, 13 locked, 14 stop services, 20 lazy reboot, 24 unlocked), args bytes16 ≤ 64 (locked: one byte `persist`). An unknown code decodes to [`WireCommand::Unsupported`]; a known code with bad args is malformed |
 //! | Ack | command id u64, result u8 (0 ok, 1 unsupported, 2 failed + reason str16 ≤ 256) |
 //! | Event | type u8: 1 go-enabled (subfunction bool, passed bool, detail str16 ≤ 256); 2 host services (passed bool, detail str16); 3 monitor (code u16, payload bytes16 ≤ 256: 1 process (name str8, severity u8), 2 link (interface str8, up bool), 3 filesystem (mount str8, ok bool), other codes kept as [`MonitorEvent::Unknown`]) |
+//! | Pulse | round u64, pulse flags u16 ([`PulseFlags`]: bit 0 backoff; other bits kept, ignored) — body exactly [`PULSE_BODY`] = 10 bytes |
+//! | PulseReply | echoed round u64, health flags u16 ([`HealthFlags`]: bit 0 pmon healthy, bit 1 locked, bit 2 stall; other bits kept, ignored) — body exactly 10 bytes |
 //! | Inventory | sockets u16, cores u16, threads u16, cpu model str8 ≤ 64, memory total MiB u64, available MiB u64, disk count u8 ≤ 8 × (device str8 ≤ 32, size MiB u64, rotational bool, serial str8 ≤ 32), port count u8 ≤ 8 × (name str8 ≤ 32, MAC 6 bytes, speed Mb/s u32, link up bool) |
 //!
-//! Every message within its field bounds fits in one datagram with the longest hostname.
+//! Every message within its field bounds fits in one datagram with the longest hostname. A pulse or
+//! pulse reply is 36 + n + 10 + 16 bytes: 62 + n, at most 126.
+//!
+//! The heartbeat's round (the Pulse body) is not the header sequence: the header sequence feeds the
+//! replay window of the sender, the round is the monitor's (`steward-heartbeat`) and is echoed. A
+//! heartbeat sender uses its own socket and its own [`Sealer`], and the node answers pulses with its
+//! own [`Verifier`], so the heartbeat's sequence space never collides with the command channel's.
 //!
 //! # Key hierarchy
 //!
@@ -57,16 +65,31 @@
 //! ClusterSecret (≥ 32 bytes; controllers only)
 //!  ├─ node key(h)       = HKDF-SHA256(salt = none, ikm = secret, info = "steward node key v1" ‖ h)
 //!  │                      node h signs its messages with it; the controller verifies with it
-//!  └─ controller key(h) = HKDF-SHA256(salt = none, ikm = secret, info = "steward controller key v1" ‖ h)
-//!                         the controllers sign messages *to node h* with it; node h verifies with it
+//!  ├─ controller key(h) = HKDF-SHA256(salt = none, ikm = secret, info = "steward controller key v1" ‖ h)
+//!  │                      the controllers sign messages *to node h* with it; node h verifies with it
+//!  └─ pulse key         = HKDF-SHA256(salt = none, ikm = secret, info = "steward pulse key v1")
+//!                         cluster-wide: the controllers sign heartbeat pulses with it; every node
+//!                         verifies pulses with it, and nothing else
 //! ```
 //!
-//! Node h is provisioned with [`NodeKeys`] (both of its keys) and never sees the cluster secret.
+//! **Pulses and the pulse key (decision).** Pulses are authenticated on the same framing, but a
+//! multicast pulse (and a unicast pulse sealed once per round for thousands of hosts) cannot carry
+//! a MAC per recipient, so pulses are signed with one cluster-wide *pulse key*
+//! ([`ClusterSecret::pulse_key`]) that every node holds for verifying pulses only. The node's
+//! verifier ([`Verifier::with_pulse_key`]) accepts a Pulse only with the pulse key and a Command
+//! only with its controller key. What a compromised node can do with it: forge pulses, which only
+//! elicit answers (harmless; answers are rate-bound by the pulses the attacker sends). What it
+//! cannot: forge a command (per-recipient controller key), or answer for another node — replies are
+//! signed with each node's own key, so a dead host cannot be kept "alive" by a neighbour.
+//!
+//! Node h is provisioned with [`NodeKeys`] (both of its keys) plus the pulse key, and never sees
+//! the cluster secret.
 //! The controller key is per recipient on purpose: HMAC is symmetric, so a single cluster-wide
 //! controller key held by every node for verification would let any compromised node forge the
 //! controller's commands to every other node. With these keys a compromised node h can sign only
 //! as itself, and "as the controller" only towards itself. The two labels differ before the
-//! hostname starts, so no hostname makes one label's info equal the other's. Keys are zeroized on
+//! hostname starts, so no hostname makes one label's info equal the other's (the pulse label, too,
+//! differs from both at byte 8). Keys are zeroized on
 //! drop and print as `<redacted>`.
 //!
 //! # What the receiver checks, in order ([`Verifier::accept`])
@@ -80,7 +103,8 @@
 //! 3. sender registered ([`Drop::UnknownSender`]);
 //! 4. source address is one registered for that sender *on the network the frame names*
 //!    ([`Drop::WrongSource`]);
-//! 5. MAC, constant time, with the sender's key ([`Drop::BadMac`]);
+//! 5. MAC, constant time, with the sender's key — for a Pulse at a node, the pulse key and only it
+//!    ([`Drop::BadMac`]);
 //! 6. node role only: epoch ≥ highest epoch accepted so far ([`Drop::StaleEpoch`]);
 //! 7. replay window of (sender, network) ([`Drop::Replayed`]);
 //! 8. only now: commit the replay window and the epoch high-water mark.
@@ -112,14 +136,14 @@
 //! if its epoch is ≥ the highest it has accepted, so once a new active controller (higher epoch)
 //! has spoken, a deposed one is fenced. Node→controller frames carry the node's highest accepted
 //! epoch, so a deposed controller can notice.
-
+//!
 mod keys;
 mod verify;
 mod wire;
 
 pub use keys::{
     hkdf_sha256, ClusterSecret, KeyError, MacKey, NodeKeys, CONTROLLER_KEY_LABEL, MAX_SECRET_LEN,
-    MIN_SECRET_LEN, NODE_KEY_LABEL,
+    MIN_SECRET_LEN, NODE_KEY_LABEL, PULSE_KEY_LABEL,
 };
 pub use verify::{
     next_session, seal_frame, Accepted, Drop, DropCounters, RateLimitedLog, ReplayWindow, Sealer,
@@ -128,9 +152,10 @@ pub use verify::{
 pub use wire::{
     command_code, decode, flags_from_bits, flags_to_bits, kind, monitor_code, valid_hostname, Ack,
     AckResult, Alive, Command, CpuSummary, DecodeError, Direction, Disk, EncodeError, Frame,
-    Header, Inventory, MemorySummary, Message, MonitorEvent, NodeEvent, Parsed, Port, Severity,
-    TestState, WireCommand, FIXED_HEADER, MAGIC, MAX_AGENT_VERSION, MAX_BODY, MAX_DETAIL,
-    MAX_HEADER, MAX_HOSTNAME, MAX_INVENTORY_ITEMS, MAX_NAME, MAX_UNKNOWN_PAYLOAD, VERSION,
+    Header, HealthFlags, Inventory, MemorySummary, Message, MonitorEvent, NodeEvent, Parsed, Port,
+    Pulse, PulseFlags, PulseReply, Severity, TestState, WireCommand, FIXED_HEADER, MAGIC,
+    MAX_AGENT_VERSION, MAX_BODY, MAX_DETAIL, MAX_HEADER, MAX_HOSTNAME, MAX_INVENTORY_ITEMS,
+    MAX_NAME, MAX_UNKNOWN_PAYLOAD, PULSE_BODY, VERSION,
 };
 
 /// Largest datagram sent or accepted.

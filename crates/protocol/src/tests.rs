@@ -834,6 +834,14 @@ fn message() -> impl Strategy<Value = Message> {
         )),
         monitor().prop_map(|m| Message::Event(NodeEvent::Monitor(m))),
         inventory().prop_map(Message::Inventory),
+        (any::<u64>(), any::<u16>()).prop_map(|(round, f)| Message::Pulse(Pulse {
+            round,
+            flags: PulseFlags(f)
+        })),
+        (any::<u64>(), any::<u16>()).prop_map(|(round, f)| Message::PulseReply(PulseReply {
+            round,
+            health: HealthFlags(f)
+        })),
     ]
 }
 
@@ -885,9 +893,10 @@ proptest! {
     ) {
         let h = Header { direction: m.direction(), network: net, sender: sender.clone(), session, epoch, seq };
         let s = secret();
-        let key = match h.direction {
-            Direction::NodeToController => s.node_key(&sender),
-            Direction::ControllerToNode => s.controller_key(&sender),
+        let key = match (&m, h.direction) {
+            (Message::Pulse(_), _) => s.pulse_key(),
+            (_, Direction::NodeToController) => s.node_key(&sender),
+            (_, Direction::ControllerToNode) => s.controller_key(&sender),
         };
         let d = seal_frame(&key, &h, &m).unwrap();
         prop_assert!(d.len() <= MAX_DATAGRAM);
@@ -898,7 +907,7 @@ proptest! {
         let src = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let mut v = match h.direction {
             Direction::NodeToController => Verifier::controller(secret()),
-            Direction::ControllerToNode => Verifier::node(s.controller_key(&sender)),
+            Direction::ControllerToNode => Verifier::node(s.controller_key(&sender)).with_pulse_key(s.pulse_key()),
         };
         v.allow(&sender, net, [src]);
         let a = v.accept(&d, src, 0).unwrap();
@@ -998,4 +1007,196 @@ fn write_fuzz_seeds() {
         .unwrap();
         std::fs::write(format!("{dir}/seed-{i:02}"), d).unwrap();
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// Heartbeat pulses
+
+fn pulse(round: u64) -> Message {
+    Message::Pulse(Pulse {
+        round,
+        flags: PulseFlags::default().with_backoff(true),
+    })
+}
+
+fn reply(round: u64) -> Message {
+    Message::PulseReply(PulseReply {
+        round,
+        health: HealthFlags::new(true, false, true),
+    })
+}
+
+fn controller_sealer() -> Sealer {
+    Sealer::new("controller-0", Direction::ControllerToNode, 1).unwrap()
+}
+
+/// compute-0's pulse responder verifier.
+fn responder_verifier() -> Verifier {
+    let mut v =
+        Verifier::node(secret().controller_key("compute-0")).with_pulse_key(secret().pulse_key());
+    v.allow("controller-0", Network::Mgmt, [CTRL_MGMT]);
+    v
+}
+
+#[test]
+fn pulse_key_known_answer_and_distinct_from_every_node_key() {
+    let s = secret();
+    // HKDF-SHA256(salt = none, ikm = 00..1f, info = "steward pulse key v1"), computed independently
+    // with Python's hmac/hashlib.
+    assert_eq!(
+        hex(s.pulse_key().expose_bytes()),
+        "ff7cad9f154274d8ebdecb454a1751e3d821f5a8b0ddc49ddb2f62964fba7490"
+    );
+    assert_ne!(s.pulse_key(), s.node_key(""));
+    assert_ne!(s.pulse_key(), s.controller_key(""));
+    assert_ne!(s.pulse_key(), s.node_key("compute-0"));
+}
+
+#[test]
+fn pulse_and_reply_have_the_exact_size() {
+    for (m, key) in [
+        (pulse(7), secret().pulse_key()),
+        (reply(7), secret().node_key("compute-0")),
+    ] {
+        let host = "h".repeat(MAX_HOSTNAME);
+        let h = header(&host, m.direction(), Network::Mgmt, 1, 1);
+        let d = seal_frame(&key, &h, &m).unwrap();
+        assert_eq!(d.len(), FIXED_HEADER + MAX_HOSTNAME + PULSE_BODY + MAC_LEN);
+        assert_eq!(d.len(), 126);
+        // One byte more or less in the body is malformed (the body length is checked exactly).
+        let body_len_at = 10 + MAX_HOSTNAME + 24;
+        let mut longer = d[..d.len() - MAC_LEN].to_vec();
+        longer[body_len_at + 1] += 1;
+        longer.push(0);
+        longer.extend_from_slice(&key.tag(&longer));
+        assert_eq!(decode(&longer).unwrap_err(), DecodeError::Malformed);
+        let mut shorter = d[..d.len() - MAC_LEN - 1].to_vec();
+        shorter[body_len_at + 1] -= 1;
+        shorter.extend_from_slice(&key.tag(&shorter));
+        assert_eq!(decode(&shorter).unwrap_err(), DecodeError::Malformed);
+    }
+}
+
+#[test]
+fn pulse_round_trips_and_unknown_flag_bits_are_kept() {
+    let m = Message::Pulse(Pulse {
+        round: u64::MAX,
+        flags: PulseFlags(0xfffe),
+    });
+    let d = seal_frame(
+        &secret().pulse_key(),
+        &header(
+            "controller-0",
+            Direction::ControllerToNode,
+            Network::Cluster,
+            1,
+            1,
+        ),
+        &m,
+    )
+    .unwrap();
+    assert_eq!(decode(&d).unwrap().frame.message, m);
+    let Message::Pulse(p) = m else { unreachable!() };
+    assert!(!p.flags.backoff());
+    let h = HealthFlags::new(true, true, false);
+    assert!(h.pmon_healthy() && h.locked() && !h.stall());
+    assert_eq!(
+        HealthFlags(0x8004).0 & HealthFlags::STALL,
+        HealthFlags::STALL
+    );
+}
+
+#[test]
+fn pulse_direction_is_enforced() {
+    // A pulse cannot be sealed node→controller, nor a reply controller→node.
+    assert_eq!(
+        node_sealer("compute-0", 1).seal(&secret().pulse_key(), Network::Mgmt, 0, &pulse(1)),
+        Err(EncodeError::WrongDirection)
+    );
+    assert_eq!(
+        controller_sealer().seal(&secret().pulse_key(), Network::Mgmt, 0, &reply(1)),
+        Err(EncodeError::WrongDirection)
+    );
+}
+
+#[test]
+fn node_accepts_pulses_only_with_the_pulse_key_and_commands_only_with_the_controller_key() {
+    let s = secret();
+    let mut v = responder_verifier();
+    // A pulse with the pulse key: accepted.
+    let d = controller_sealer()
+        .seal(&s.pulse_key(), Network::Mgmt, 3, &pulse(5))
+        .unwrap();
+    assert_eq!(v.accept(&d, CTRL_MGMT, 0).unwrap().message, pulse(5));
+    // A pulse signed with the controller key (or a node key): dropped.
+    let mut c = controller_sealer();
+    c.seal(&s.pulse_key(), Network::Mgmt, 3, &pulse(0)).unwrap();
+    for key in [s.controller_key("compute-0"), s.node_key("compute-0")] {
+        let d = c.seal(&key, Network::Mgmt, 3, &pulse(6)).unwrap();
+        assert_eq!(v.accept(&d, CTRL_MGMT, 0), Err(Drop::BadMac));
+    }
+    // A command signed with the pulse key (every node has it): dropped.
+    let d = c
+        .seal(
+            &s.pulse_key(),
+            Network::Mgmt,
+            3,
+            &command(1, NodeCommand::Reboot),
+        )
+        .unwrap();
+    assert_eq!(v.accept(&d, CTRL_MGMT, 0), Err(Drop::BadMac));
+    // A command with the controller key still works.
+    let d = c
+        .seal(
+            &s.controller_key("compute-0"),
+            Network::Mgmt,
+            3,
+            &command(1, NodeCommand::Reboot),
+        )
+        .unwrap();
+    assert!(v.accept(&d, CTRL_MGMT, 0).is_ok());
+    // A verifier without a pulse key drops every pulse.
+    let mut plain = Verifier::node(s.controller_key("compute-0"));
+    plain.allow("controller-0", Network::Mgmt, [CTRL_MGMT]);
+    let d = controller_sealer()
+        .seal(&s.pulse_key(), Network::Mgmt, 3, &pulse(5))
+        .unwrap();
+    assert_eq!(plain.accept(&d, CTRL_MGMT, 0), Err(Drop::BadMac));
+}
+
+#[test]
+fn replayed_pulse_and_reply_are_dropped_and_no_node_answers_for_another() {
+    let s = secret();
+    let mut v = responder_verifier();
+    let d = controller_sealer()
+        .seal(&s.pulse_key(), Network::Mgmt, 0, &pulse(1))
+        .unwrap();
+    assert!(v.accept(&d, CTRL_MGMT, 0).is_ok());
+    assert_eq!(v.accept(&d, CTRL_MGMT, 0), Err(Drop::Replayed));
+    assert_eq!(v.accept(&d, NODE_MGMT, 0), Err(Drop::WrongSource));
+
+    let mut c = controller_verifier();
+    let d = node_sealer("compute-0", 1)
+        .seal(&s.node_key("compute-0"), Network::Mgmt, 0, &reply(1))
+        .unwrap();
+    assert_eq!(c.accept(&d, NODE_MGMT, 0).unwrap().message, reply(1));
+    assert_eq!(c.accept(&d, NODE_MGMT, 0), Err(Drop::Replayed));
+    // compute-1 answering as compute-0, with any key it holds (the pulse key included).
+    let k1 = s.node_keys("compute-1");
+    for key in [k1.own, k1.controller, s.pulse_key()] {
+        let d = node_sealer("compute-0", 2)
+            .seal(&key, Network::Mgmt, 0, &reply(2))
+            .unwrap();
+        assert_eq!(c.accept(&d, NODE_MGMT, 0), Err(Drop::BadMac));
+    }
+    // Pulses and replies are not core events.
+    let a = Accepted {
+        sender: "compute-0".into(),
+        network: Network::Mgmt,
+        session: 1,
+        epoch: 0,
+        seq: 1,
+        message: reply(1),
+    };
+    assert_eq!(a.to_core_event(), None);
 }

@@ -351,8 +351,12 @@ struct Peer {
 enum Role {
     /// Accepts node→controller frames; derives each node's key from the secret.
     Controller(ClusterSecret),
-    /// Accepts controller→node frames, all signed with this node's controller key.
-    Node(MacKey),
+    /// Accepts controller→node frames: pulses signed with the cluster-wide pulse key (if this
+    /// verifier was given one), everything else with this node's controller key.
+    Node {
+        controller: MacKey,
+        pulse: Option<MacKey>,
+    },
 }
 
 /// Receive-side state. See the crate docs for the order of checks.
@@ -386,7 +390,21 @@ impl Verifier {
     /// A node's verifier: peers are the controllers, verified with the key
     /// `ClusterSecret::controller_key(this node)` the node was provisioned with.
     pub fn node(controller_key: MacKey) -> Self {
-        Verifier::with_role(Role::Node(controller_key))
+        Verifier::with_role(Role::Node {
+            controller: controller_key,
+            pulse: None,
+        })
+    }
+
+    /// Node role: also accept heartbeat pulses, verified with `ClusterSecret::pulse_key()`.
+    /// Pulses are accepted *only* with this key and every other message *only* with the
+    /// controller key, so a pulse-key holder (any node) cannot forge a command. Without a pulse
+    /// key every pulse is dropped as [`Drop::BadMac`]. No effect on a controller verifier.
+    pub fn with_pulse_key(mut self, pulse_key: MacKey) -> Self {
+        if let Role::Node { pulse, .. } = &mut self.role {
+            *pulse = Some(pulse_key);
+        }
+        self
     }
 
     /// Replace the log limiter (default: 10 lines per minute).
@@ -399,7 +417,7 @@ impl Verifier {
     pub fn allow(&mut self, host: &str, network: Network, addrs: impl IntoIterator<Item = IpAddr>) {
         let key = match &self.role {
             Role::Controller(secret) => secret.node_key(host),
-            Role::Node(k) => k.clone(),
+            Role::Node { controller, .. } => controller.clone(),
         };
         let peer = self.peers.entry(host.to_owned()).or_insert_with(|| Peer {
             key,
@@ -474,7 +492,7 @@ impl Verifier {
         // 2. Direction for our role.
         let expected = match self.role {
             Role::Controller(_) => Direction::NodeToController,
-            Role::Node(_) => Direction::ControllerToNode,
+            Role::Node { .. } => Direction::ControllerToNode,
         };
         if h.direction != expected {
             return Err(Drop::Malformed);
@@ -484,12 +502,18 @@ impl Verifier {
         if !peer.addrs[h.network.index()].contains(&source) {
             return Err(Drop::WrongSource);
         }
-        // 5. MAC (constant time) over header + body.
-        if !peer.key.verify(parsed.signed, parsed.mac) {
+        // 5. MAC (constant time) over header + body. A pulse only with the pulse key, anything
+        // else only with the peer's key: the pulse key sits on every node, so it must not
+        // authenticate a command.
+        let key = match (&self.role, &parsed.frame.message) {
+            (Role::Node { pulse, .. }, Message::Pulse(_)) => pulse.as_ref().ok_or(Drop::BadMac)?,
+            _ => &peer.key,
+        };
+        if !key.verify(parsed.signed, parsed.mac) {
             return Err(Drop::BadMac);
         }
         // 6. Epoch (node role): never go back to a deposed controller.
-        if matches!(self.role, Role::Node(_)) && h.epoch < self.highest_epoch {
+        if matches!(self.role, Role::Node { .. }) && h.epoch < self.highest_epoch {
             return Err(Drop::StaleEpoch);
         }
         // 7. Replay window.
@@ -504,7 +528,7 @@ impl Verifier {
             .entry(key)
             .and_modify(|w| w.commit(h.session, h.seq))
             .or_insert_with(|| ReplayWindow::new(h.session, h.seq));
-        if matches!(self.role, Role::Node(_)) {
+        if matches!(self.role, Role::Node { .. }) {
             self.highest_epoch = self.highest_epoch.max(h.epoch);
         }
         let frame = parsed.frame;

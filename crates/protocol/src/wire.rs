@@ -28,7 +28,7 @@ pub const MAX_UNKNOWN_PAYLOAD: usize = 256;
 /// Most disks / ports in one inventory.
 pub const MAX_INVENTORY_ITEMS: usize = 8;
 
-/// Message kind codes. 6 and 7 are reserved for heartbeat pulses (next issue); 8..=255 unassigned.
+/// Message kind codes. 8..=255 unassigned.
 pub mod kind {
     pub const ALIVE: u8 = 1;
     pub const COMMAND: u8 = 2;
@@ -106,6 +106,10 @@ pub enum Message {
     Ack(Ack),
     Event(NodeEvent),
     Inventory(Inventory),
+    /// Heartbeat pulse, controller → node (signed with the cluster-wide pulse key, see crate docs).
+    Pulse(Pulse),
+    /// Answer to a pulse, node → controller (signed with the node's own key).
+    PulseReply(PulseReply),
 }
 
 impl Message {
@@ -116,16 +120,89 @@ impl Message {
             Message::Ack(_) => kind::ACK,
             Message::Event(_) => kind::EVENT,
             Message::Inventory(_) => kind::INVENTORY,
+            Message::Pulse(_) => kind::PULSE,
+            Message::PulseReply(_) => kind::PULSE_REPLY,
         }
     }
 
     /// The direction this message travels in.
     pub fn direction(&self) -> Direction {
         match self {
-            Message::Command(_) => Direction::ControllerToNode,
+            Message::Command(_) | Message::Pulse(_) => Direction::ControllerToNode,
             _ => Direction::NodeToController,
         }
     }
+}
+
+/// Body length of a [`Pulse`] and of a [`PulseReply`]: round u64 + flags u16, exactly.
+pub const PULSE_BODY: usize = 8 + 2;
+
+/// Flags of a pulse (u16 on the wire). Bits this build does not know are kept, not rejected: a
+/// newer controller must not make older agents drop its pulses (they would look dead).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PulseFlags(pub u16);
+
+impl PulseFlags {
+    /// The controller is in multi-node failure avoidance and pulses slower (informational).
+    pub const BACKOFF: u16 = 1 << 0;
+
+    pub fn backoff(self) -> bool {
+        self.0 & Self::BACKOFF != 0
+    }
+    pub fn with_backoff(self, on: bool) -> Self {
+        PulseFlags(if on {
+            self.0 | Self::BACKOFF
+        } else {
+            self.0 & !Self::BACKOFF
+        })
+    }
+}
+
+/// Health flags a node reports in every [`PulseReply`] (u16 on the wire). Unknown bits are kept,
+/// not rejected, for the same reason as [`PulseFlags`]: an older controller must not take a newer
+/// agent's answers as malformed and so declare a healthy host lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct HealthFlags(pub u16);
+
+impl HealthFlags {
+    /// The process monitor reports every monitored process healthy.
+    pub const PMON_HEALTHY: u16 = 1 << 0;
+    /// The node is locked (lock flag file present).
+    pub const LOCKED: u16 = 1 << 1;
+    /// The agent's own loop detected a stall (it answered late or a monitor is stuck).
+    pub const STALL: u16 = 1 << 2;
+
+    pub fn new(pmon_healthy: bool, locked: bool, stall: bool) -> Self {
+        HealthFlags(
+            (pmon_healthy as u16) * Self::PMON_HEALTHY
+                | (locked as u16) * Self::LOCKED
+                | (stall as u16) * Self::STALL,
+        )
+    }
+    pub fn pmon_healthy(self) -> bool {
+        self.0 & Self::PMON_HEALTHY != 0
+    }
+    pub fn locked(self) -> bool {
+        self.0 & Self::LOCKED != 0
+    }
+    pub fn stall(self) -> bool {
+        self.0 & Self::STALL != 0
+    }
+}
+
+/// Heartbeat pulse: the controller's round sequence on this network, and its flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pulse {
+    /// The monitor's round; the answer must echo it.
+    pub round: u64,
+    pub flags: PulseFlags,
+}
+
+/// A node's answer to a pulse: the echoed round and the node's health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PulseReply {
+    pub round: u64,
+    pub health: HealthFlags,
 }
 
 /// State of one go-enabled test set on the node.
@@ -583,6 +660,14 @@ fn encode_body(m: &Message, w: &mut W) -> Result<(), EncodeError> {
                 w.bool(p.link_up);
             }
         }
+        Message::Pulse(p) => {
+            w.u64(p.round);
+            w.u16(p.flags.0);
+        }
+        Message::PulseReply(p) => {
+            w.u64(p.round);
+            w.u16(p.health.0);
+        }
     }
     Ok(())
 }
@@ -861,7 +946,15 @@ fn decode_body(k: u8, r: &mut R) -> D<Message> {
                 ports,
             })
         }
-        // PULSE / PULSE_REPLY are reserved until the heartbeat issue defines them.
+        // Exactly PULSE_BODY bytes: `r.end()` below rejects anything longer.
+        kind::PULSE => Message::Pulse(Pulse {
+            round: r.u64()?,
+            flags: PulseFlags(r.u16()?),
+        }),
+        kind::PULSE_REPLY => Message::PulseReply(PulseReply {
+            round: r.u64()?,
+            health: HealthFlags(r.u16()?),
+        }),
         _ => return Err(BAD),
     };
     r.end()?;

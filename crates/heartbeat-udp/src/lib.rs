@@ -1,0 +1,104 @@
+//! # steward-heartbeat-udp — heartbeat pulses over UDP
+//!
+//! The tokio driver of the sans-IO [`steward_heartbeat::Monitor`] (controller side) and the pulse
+//! responder a node agent embeds (node side). Wire format and keys: `steward-protocol`
+//! (`Message::Pulse`, `Message::PulseReply`, the cluster-wide pulse key).
+//!
+//! ```text
+//!  controller                                             node h
+//!  HeartbeatService ── Pulse{round, flags} ──────────────▶ Responder
+//!   (one socket per network;  sealed once per round          (one socket per network; verifies
+//!    with the pulse key, sent unicast to every monitored      with the pulse key, answers at once
+//!    host every period)                                       with its own key)
+//!                  ◀── PulseReply{round, health flags} ──
+//!   Monitor.on_reply → on_tick → Event::Heartbeat{host, network, Loss|…} → the controller core
+//! ```
+//!
+//! ## Controller side: [`HeartbeatService`]
+//!
+//! [`HeartbeatService::spawn`] binds one socket per network and runs one task: every period it
+//! first drains *every* reply already queued on the sockets (the Monitor's requirement: a starved
+//! controller whose socket buffer holds answers must not accuse the hosts that sent them), then
+//! closes the round (`on_tick`), seals the next pulse once per network and sends it to every
+//! monitored host, draining replies between batches of sends so the receive buffer does not
+//! overflow at thousands of hosts. Events go to a [`Sink`]: the controller's `EventSender` (through
+//! an ordered forwarder, so a busy controller never stalls the pulse loop) or a callback.
+//!
+//! The returned [`HeartbeatHandle`] implements the controller's `HeartbeatLink`:
+//! `Start`/`Stop` per host, `Backoff` (MNFA: period × 4, thresholds unchanged, reference
+//! monitors.md §1.6) and `Recover`. Hosts are addressed with [`HeartbeatHandle::set_peer`] /
+//! [`HeartbeatHandle::remove_peer`]; a started host is monitored on every network it has a peer
+//! address on. [`HeartbeatHandle::stats`] counts pulses, replies, drops per reason and late rounds.
+//!
+//! ## Node side: [`Responder`]
+//!
+//! [`Responder::spawn`] binds the node's heartbeat socket(s) and answers every authenticated,
+//! fresh pulse at once with the echoed round and the health flags read from a callback
+//! (process monitor healthy, locked, stall). Its verifier accepts pulses only with the pulse key,
+//! from the registered controller addresses, with the replay window and epoch checks of the
+//! protocol; the answer is signed with the node's own key.
+//!
+//! ## Hostile input
+//!
+//! Both sides drop malformed, unauthenticated, replayed and wrong-source datagrams and count them
+//! per reason ([`steward_protocol::Drop`], plus `wrong_network` and `unexpected_kind` here); a
+//! datagram is never trusted before the MAC, and nothing on the receive path can panic on input.
+//!
+//! ## Time
+//!
+//! Monotonic only: the Monitor's clock is milliseconds of `tokio::time::Instant` since the service
+//! started. The session of each sender's frames comes from the wall clock (the protocol's rule for
+//! telling runs apart), never used for timing.
+//!
+//! ## Not (yet) here
+//!
+//! Multicast pulses (the config has no multicast group yet: the lab is loopback, where unicast is
+//! what there is), a second (standby) controller pulsing — it is a second service with its own
+//! name — and the node's health flags reaching the core (they are counted, not forwarded).
+
+mod responder;
+mod service;
+mod socket;
+
+pub use responder::{HealthSource, Responder, ResponderConfig, ResponderHandle, ResponderStats};
+pub use service::{HeartbeatHandle, HeartbeatService, HeartbeatStats, Notice, ServiceConfig, Sink};
+
+use std::net::SocketAddr;
+
+/// Errors starting a heartbeat service or responder.
+#[derive(Debug, thiserror::Error)]
+pub enum HeartbeatUdpError {
+    #[error("cannot bind the heartbeat socket on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid heartbeat configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Protocol(#[from] steward_protocol::EncodeError),
+}
+
+/// Milliseconds of monotonic time since `base`, as the Monitor's clock.
+fn mono_ms(base: tokio::time::Instant, now: tokio::time::Instant) -> u64 {
+    now.saturating_duration_since(base).as_millis() as u64
+}
+
+/// A session for a new sender run: wall-clock microseconds (the protocol's rule for telling runs
+/// apart; not used for timing), strictly increasing within this process too.
+fn fresh_session() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = steward_protocol::next_session(wall, Some(prev));
+        match LAST.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
