@@ -57,6 +57,9 @@ pub struct NodeConfig {
     pub goenabled_at_start: bool,
     /// Drop log lines per minute (default 10).
     pub drop_log_per_minute: u32,
+    /// Answer heartbeat pulses on this UDP port of every network's address (`steward node`:
+    /// 2103). `None`: no responder (the controller then sees the host as lost once it monitors it).
+    pub heartbeat_port: Option<u16>,
 }
 
 impl NodeConfig {
@@ -79,6 +82,7 @@ impl NodeConfig {
             inventory_period: Duration::from_secs(60),
             goenabled_at_start: true,
             drop_log_per_minute: 10,
+            heartbeat_port: None,
         }
     }
 

@@ -1,4 +1,4 @@
-//! The node's key file: `{"hostname": "...", "own": "<64 hex>", "controller": "<64 hex>"}`,
+//! The node's key file: `{"hostname": "...", "own": "<64 hex>", "controller": "<64 hex>", "pulse": "<64 hex>"}`,
 //! mode 0600, written atomically. Provisioned once per node from the cluster secret
 //! (`ClusterSecret::node_keys`); the node never sees the secret itself.
 
@@ -32,6 +32,7 @@ struct KeyFileJson {
     hostname: String,
     own: String,
     controller: String,
+    pulse: String,
 }
 
 impl Drop for KeyFileJson {
@@ -39,6 +40,7 @@ impl Drop for KeyFileJson {
     fn drop(&mut self) {
         self.own.zeroize();
         self.controller.zeroize();
+        self.pulse.zeroize();
     }
 }
 
@@ -84,6 +86,7 @@ pub fn save(path: &Path, hostname: &str, keys: &NodeKeys) -> std::io::Result<()>
         hostname: hostname.to_string(),
         own: to_hex(keys.own.expose_bytes()),
         controller: to_hex(keys.controller.expose_bytes()),
+        pulse: to_hex(keys.pulse.expose_bytes()),
     };
     let text = Zeroizing::new(serde_json::to_vec_pretty(&json).map_err(std::io::Error::other)?);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -140,7 +143,7 @@ pub fn load(path: &Path) -> Result<(String, NodeKeys), KeyFileError> {
     };
     let json: KeyFileJson = serde_json::from_slice(&text).map_err(|e| {
         bad(format!(
-            "{e} (expected {{\"hostname\", \"own\", \"controller\"}} with 64 hex digits per key)"
+            "{e} (expected {{\"hostname\", \"own\", \"controller\", \"pulse\"}} with 64 hex digits per key)"
         ))
     })?;
     if !steward_protocol::valid_hostname(&json.hostname) {
@@ -150,12 +153,16 @@ pub fn load(path: &Path) -> Result<(String, NodeKeys), KeyFileError> {
         from_hex32(&json.own).ok_or_else(|| bad("\"own\" must be 64 hex digits".into()))?;
     let mut controller = from_hex32(&json.controller)
         .ok_or_else(|| bad("\"controller\" must be 64 hex digits".into()))?;
+    let mut pulse =
+        from_hex32(&json.pulse).ok_or_else(|| bad("\"pulse\" must be 64 hex digits".into()))?;
     let keys = NodeKeys {
         own: MacKey::from_bytes(own),
         controller: MacKey::from_bytes(controller),
+        pulse: MacKey::from_bytes(pulse),
     };
     own.zeroize();
     controller.zeroize();
+    pulse.zeroize();
     Ok((json.hostname.clone(), keys))
 }
 

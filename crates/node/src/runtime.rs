@@ -44,13 +44,15 @@ pub struct NodeStats {
 }
 
 /// A running agent. Dropping it aborts the agent (safe at any point).
-#[derive(Debug)]
 pub struct NodeHandle {
     task: Option<JoinHandle<()>>,
     stop: Option<oneshot::Sender<()>>,
     stats: Arc<Mutex<NodeStats>>,
     local: Vec<(Network, SocketAddr)>,
     session: u64,
+    /// The heartbeat responder and the task keeping its view of the lock flag current; both end
+    /// with the handle (a dead agent's host does not answer pulses either).
+    heartbeat: Option<(steward_heartbeat_udp::ResponderHandle, JoinHandle<()>)>,
 }
 
 impl NodeHandle {
@@ -86,6 +88,14 @@ impl NodeHandle {
         if let Some(t) = &self.task {
             t.abort();
         }
+        if let Some((_, t)) = &self.heartbeat {
+            t.abort();
+        }
+    }
+
+    /// The heartbeat responder's counters, if it runs.
+    pub fn heartbeat_stats(&self) -> Option<steward_heartbeat_udp::ResponderStats> {
+        self.heartbeat.as_ref().map(|(r, _)| r.stats())
     }
 
     /// The agent task ended (it never does by itself; a panic would).
@@ -97,11 +107,20 @@ impl NodeHandle {
     }
 }
 
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("local", &self.local)
+            .field("session", &self.session)
+            .field("heartbeat", &self.heartbeat.is_some())
+            .finish()
+    }
+}
+
 impl Drop for NodeHandle {
     fn drop(&mut self) {
-        if let Some(t) = &self.task {
-            t.abort();
-        }
+        // The responder handle aborts itself when dropped with the rest of the fields.
+        self.abort();
     }
 }
 
@@ -178,6 +197,10 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         }
         peers[n.network.index()] = n.controllers.clone();
     }
+    let heartbeat = match cfg.heartbeat_port {
+        Some(port) => Some(start_responder(&cfg, port)?),
+        None => None,
+    };
     let stats = Arc::new(Mutex::new(NodeStats::default()));
     let (stop_tx, stop_rx) = oneshot::channel();
     let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as u64;
@@ -212,7 +235,52 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         stats,
         local,
         session,
+        heartbeat,
     })
+}
+
+/// The pulse responder on `port` of every network's address, answering with the lock flag as the
+/// agent keeps it (read into an atomic once per flag audit: the answer path never touches files).
+fn start_responder(
+    cfg: &NodeConfig,
+    port: u16,
+) -> std::io::Result<(steward_heartbeat_udp::ResponderHandle, JoinHandle<()>)> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let locked = Arc::new(AtomicBool::new(cfg.lock_flag.exists()));
+    let rcfg = steward_heartbeat_udp::ResponderConfig {
+        hostname: cfg.hostname.clone(),
+        keys: cfg.keys.clone(),
+        pulse_key: cfg.keys.pulse.clone(),
+        controllers: cfg
+            .networks
+            .iter()
+            .flat_map(|n| {
+                n.controllers
+                    .iter()
+                    .map(move |c| (c.name.clone(), n.network, c.addr.ip()))
+            })
+            .collect(),
+        bind: cfg
+            .networks
+            .iter()
+            .map(|n| (n.network, SocketAddr::new(n.bind.ip(), port)))
+            .collect(),
+    };
+    let seen = locked.clone();
+    let health: steward_heartbeat_udp::HealthSource = Arc::new(move || {
+        steward_protocol::HealthFlags::new(true, seen.load(Ordering::Relaxed), false)
+    });
+    let responder = steward_heartbeat_udp::Responder::spawn(rcfg, health)
+        .map_err(|e| io_err(std::io::ErrorKind::AddrInUse, e.to_string()))?;
+    let flag = cfg.lock_flag.clone();
+    let period = cfg.flag_audit_period.max(Duration::from_millis(10));
+    let watcher = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(period).await;
+            locked.store(flag.exists(), Ordering::Relaxed);
+        }
+    });
+    Ok((responder, watcher))
 }
 
 struct Runtime {

@@ -74,11 +74,12 @@ impl ClusterSecret {
         self.derive(PULSE_KEY_LABEL, "")
     }
 
-    /// Both keys node `hostname` is provisioned with.
+    /// The keys node `hostname` is provisioned with.
     pub fn node_keys(&self, hostname: &str) -> NodeKeys {
         NodeKeys {
             own: self.node_key(hostname),
             controller: self.controller_key(hostname),
+            pulse: self.pulse_key(),
         }
     }
 
@@ -100,6 +101,8 @@ impl ClusterSecret {
 pub struct NodeKeys {
     pub own: MacKey,
     pub controller: MacKey,
+    /// Verifies heartbeat pulses only (cluster-wide; see [`ClusterSecret::pulse_key`]).
+    pub pulse: MacKey,
 }
 
 /// A 32-byte HMAC-SHA256 key. Zeroized on drop, never printed.

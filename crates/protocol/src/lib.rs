@@ -166,6 +166,10 @@ pub const MAC_LEN: usize = 16;
 pub const DEFAULT_NODE_PORT: u16 = 2101;
 /// UDP port controllers listen on (alive reports, acks and events go there).
 pub const DEFAULT_CONTROLLER_PORT: u16 = 2102;
+/// UDP port node agents answer heartbeat pulses on.
+pub const DEFAULT_HEARTBEAT_NODE_PORT: u16 = 2103;
+/// UDP port controllers send pulses from and take replies on.
+pub const DEFAULT_HEARTBEAT_CONTROLLER_PORT: u16 = 2104;
 
 #[cfg(test)]
 mod tests;

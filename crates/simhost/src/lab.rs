@@ -55,6 +55,8 @@ pub struct LabHost {
     pub cluster_ip: Option<IpAddr>,
     /// The port the agent listens on (the same for every host).
     pub node_port: u16,
+    /// The port heartbeat pulses are answered on; `None`: no responder.
+    pub heartbeat_port: Option<u16>,
     /// The controller's name and node-protocol addresses (management, cluster).
     pub controller: String,
     pub controller_mgmt: SocketAddr,
@@ -97,6 +99,7 @@ impl LabHost {
         agent.flag_audit_period = Duration::from_secs(1).min(Duration::from_secs(5) / scale);
         agent.goenabled_timeout = Duration::from_secs(300) / scale;
         agent.services_timeout = Duration::from_secs(300) / scale;
+        agent.heartbeat_port = self.heartbeat_port;
         c.agent = Some(c.agent_dirs(agent));
         c.bmc = self.bmc_bind.map(|bind| {
             let mut b = SimBmcConfig::new(&self.name, LAB_BMC_USERNAME, &self.bmc_password);

@@ -72,6 +72,7 @@ async fn rig(name: &str) -> Rig {
         mgmt_ip: mgmt,
         cluster_ip: None,
         node_port,
+        heartbeat_port: None,
         controller: "controller-0".into(),
         controller_mgmt: link.local_addr(Network::Mgmt).unwrap(),
         controller_cluster: None,

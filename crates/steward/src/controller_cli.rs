@@ -30,6 +30,12 @@ pub struct ControllerArgs {
     /// The UDP port node agents listen on.
     #[arg(long, default_value_t = steward_node_link::DEFAULT_NODE_PORT)]
     node_port: u16,
+    /// UDP port of the heartbeat service (on the management and cluster addresses).
+    #[arg(long, default_value_t = steward_protocol::DEFAULT_HEARTBEAT_CONTROLLER_PORT)]
+    heartbeat_port: u16,
+    /// UDP port node agents answer heartbeat pulses on.
+    #[arg(long, default_value_t = steward_protocol::DEFAULT_HEARTBEAT_NODE_PORT)]
+    node_heartbeat_port: u16,
     /// Maintenance timers and thresholds (TOML; `steward config defaults` prints every key).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -102,6 +108,8 @@ async fn serve(args: ControllerArgs) -> Result<()> {
         mgmt_bind: args.mgmt_bind,
         cluster_bind: args.cluster_bind,
         node_port: args.node_port,
+        heartbeat_port: args.heartbeat_port,
+        node_heartbeat_port: args.node_heartbeat_port,
         listener,
         lab: args.lab,
         bmc_spacing: args.bmc_gap_ms.map(Duration::from_millis),

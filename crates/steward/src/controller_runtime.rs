@@ -16,9 +16,11 @@ use std::time::Duration;
 use steward_controller::bmc_workers::{BmcWorkerConfig, BmcWorkers};
 use steward_controller::links::{HeartbeatLink, Links, SwactLink};
 use steward_controller::{spawn_with_events, ControllerConfig, ControllerHandle, EventSender};
+use steward_heartbeat_udp::{HeartbeatHandle, HeartbeatService, ServiceConfig, Sink};
 use steward_maintenance::config::Config;
+use steward_maintenance::host::HostSpec;
 use steward_maintenance::io::{Event, HeartbeatControl};
-use steward_maintenance::state::SystemType;
+use steward_maintenance::state::{Network, SystemType};
 use steward_maintenance::SystemConfig;
 use steward_node_link::{NodeLinkConfig, UdpNodeLink};
 use steward_protocol::ClusterSecret;
@@ -37,6 +39,10 @@ pub struct RuntimeOptions {
     pub mgmt_bind: SocketAddr,
     pub cluster_bind: Option<SocketAddr>,
     pub node_port: u16,
+    /// UDP port the heartbeat service binds on the management and cluster addresses.
+    pub heartbeat_port: u16,
+    /// UDP port node agents answer pulses on.
+    pub node_heartbeat_port: u16,
     /// The API's listener (bound by the caller, so "port in use" fails before anything starts).
     pub listener: tokio::net::TcpListener,
     /// Lab mode: loopback API clients need no token; BMC certificates are not verified.
@@ -103,6 +109,23 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
         },
     );
     let (events, events_rx) = EventSender::channel(cfg.event_queue);
+    // The epoch `spawn` is about to take (one above the store's); pulses carry it.
+    let epoch = store.epoch().context("cannot read the store's epoch")? + 1;
+    let mut hb_bind = vec![(
+        Network::Mgmt,
+        SocketAddr::new(opts.mgmt_bind.ip(), opts.heartbeat_port),
+    )];
+    if let Some(c) = opts.cluster_bind {
+        hb_bind.push((
+            Network::Cluster,
+            SocketAddr::new(c.ip(), opts.heartbeat_port),
+        ));
+    }
+    let mut hb_cfg = ServiceConfig::new(&opts.hostname, hb_bind);
+    hb_cfg.epoch = epoch;
+    let heartbeat =
+        HeartbeatService::spawn(hb_cfg, secret.clone(), Sink::Controller(events.clone()))
+            .context("cannot start the heartbeat service")?;
     let mut bmc_cfg = BmcWorkerConfig {
         insecure: opts.lab,
         ..BmcWorkerConfig::default()
@@ -117,11 +140,21 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
     let links = Links {
         node: Box::new(node_link.clone()),
         bmc: Box::new(bmc),
-        heartbeat: Box::new(NoHeartbeat::new()),
+        heartbeat: Box::new(PulseLink {
+            service: heartbeat,
+            node_port: opts.node_heartbeat_port,
+        }),
         swact: Box::new(NoStandby(events.clone())),
     };
     let (handle, events, task) = spawn_with_events(cfg, store, secrets, links, (events, events_rx))
         .context("cannot start the controller")?;
+    if handle.epoch() != epoch {
+        tracing::warn!(
+            expected = epoch,
+            taken = handle.epoch(),
+            "another controller took an epoch meanwhile: nodes may refuse this controller's pulses"
+        );
+    }
     attach.attach(events, handle.epoch());
 
     let url = format!("http://{}", opts.listener.local_addr()?);
@@ -209,24 +242,32 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>> {
         .collect()
 }
 
-/// Heartbeat until the UDP pulse service is wired in: monitoring requests are logged once and
-/// otherwise ignored, so failures are found by the alive reports and audits only.
-struct NoHeartbeat {
-    warned: bool,
+/// The heartbeat service as the controller's heartbeat link: hosts' addresses come from their
+/// records (pulses go to each network's address at the agents' heartbeat port).
+struct PulseLink {
+    service: HeartbeatHandle,
+    node_port: u16,
 }
 
-impl NoHeartbeat {
-    fn new() -> Self {
-        NoHeartbeat { warned: false }
+impl HeartbeatLink for PulseLink {
+    fn control(&mut self, host: Option<&str>, control: HeartbeatControl) {
+        self.service.control(host, control);
     }
-}
 
-impl HeartbeatLink for NoHeartbeat {
-    fn control(&mut self, _host: Option<&str>, control: HeartbeatControl) {
-        if !self.warned && control == HeartbeatControl::Start {
-            self.warned = true;
-            tracing::warn!("heartbeat pulses are not running in this controller: host failures are detected by missing alive reports only");
+    fn provision(&mut self, spec: &HostSpec) {
+        for (network, ip) in [
+            (Network::Mgmt, &spec.mgmt_ip),
+            (Network::Cluster, &spec.cluster_ip),
+        ] {
+            if let Some(Ok(ip)) = ip.as_deref().map(str::parse::<std::net::IpAddr>) {
+                self.service
+                    .set_peer(&spec.name, network, SocketAddr::new(ip, self.node_port));
+            }
         }
+    }
+
+    fn forget(&mut self, host: &str) {
+        self.service.remove_peer(host);
     }
 }
 

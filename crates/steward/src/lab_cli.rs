@@ -205,6 +205,7 @@ fn lab_host(
         mgmt_ip: lab::host_address(Some(Network::Mgmt), i).into(),
         cluster_ip: Some(lab::host_address(Some(Network::Cluster), i).into()),
         node_port: steward_protocol::DEFAULT_NODE_PORT,
+        heartbeat_port: Some(steward_protocol::DEFAULT_HEARTBEAT_NODE_PORT),
         controller: "controller-0".into(),
         controller_mgmt: SocketAddr::new(
             lab::controller_address(Network::Mgmt).into(),
@@ -279,6 +280,8 @@ async fn start_machines(hosts: &[LabHost], processes: bool, data_dir: &Path) -> 
             .arg(h.mgmt_ip.to_string())
             .arg("--node-port")
             .arg(h.node_port.to_string())
+            .arg("--heartbeat-port")
+            .arg(h.heartbeat_port.unwrap_or(0).to_string())
             .arg("--controller")
             .arg(format!("{}={}", h.controller, h.controller_mgmt))
             .arg("--time-scale")
@@ -342,6 +345,8 @@ async fn lab(args: RunArgs) -> Result<()> {
             steward_protocol::DEFAULT_CONTROLLER_PORT,
         )),
         node_port: steward_protocol::DEFAULT_NODE_PORT,
+        heartbeat_port: steward_protocol::DEFAULT_HEARTBEAT_CONTROLLER_PORT,
+        node_heartbeat_port: steward_protocol::DEFAULT_HEARTBEAT_NODE_PORT,
         listener,
         lab: true,
         // BMC operations are spaced 5 s on real hardware; the lab's BMCs answer at once.

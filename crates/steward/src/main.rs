@@ -79,6 +79,12 @@ pub(crate) fn init_logging_with(default: &str) {
 }
 
 fn main() -> ExitCode {
+    // `steward host list | head` must end quietly, as other command-line tools do, instead of
+    // panicking on the closed pipe: restore the default SIGPIPE action Rust's runtime ignores.
+    // SAFETY: signal(2) with a valid signal number and SIG_DFL, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

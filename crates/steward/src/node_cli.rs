@@ -75,6 +75,9 @@ pub struct NodeArgs {
     /// Lock flag audit period.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     flag_audit_period: Duration,
+    /// UDP port heartbeat pulses are answered on (every network's address); 0 = no responder.
+    #[arg(long, default_value_t = steward_protocol::DEFAULT_HEARTBEAT_NODE_PORT)]
+    heartbeat_port: u16,
     /// Reboot command (split on spaces).
     #[arg(long, default_value = "systemctl reboot")]
     reboot_command: String,
@@ -175,6 +178,7 @@ pub fn build(args: &NodeArgs) -> Result<(NodeConfig, LinuxMachine)> {
     cfg.alive_period = args.alive_period;
     cfg.flag_audit_period = args.flag_audit_period;
     cfg.goenabled_at_start = !args.no_goenabled_at_start;
+    cfg.heartbeat_port = (args.heartbeat_port != 0).then_some(args.heartbeat_port);
     cfg.validate().map_err(anyhow::Error::msg)?;
     let reboot = words(&args.reboot_command);
     if reboot.is_empty() {

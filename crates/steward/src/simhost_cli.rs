@@ -30,6 +30,9 @@ pub struct SimhostArgs {
     /// UDP port the agent listens on.
     #[arg(long, default_value_t = steward_protocol::DEFAULT_NODE_PORT)]
     pub node_port: u16,
+    /// UDP port heartbeat pulses are answered on; 0 = no responder.
+    #[arg(long, default_value_t = steward_protocol::DEFAULT_HEARTBEAT_NODE_PORT)]
+    pub heartbeat_port: u16,
     /// The controller as NAME=ADDR:PORT on the management network.
     #[arg(long, value_parser = parse_peer)]
     pub controller: (String, SocketAddr),
@@ -96,6 +99,7 @@ impl SimhostArgs {
             mgmt_ip: self.mgmt_ip,
             cluster_ip: self.cluster_ip,
             node_port: self.node_port,
+            heartbeat_port: (self.heartbeat_port != 0).then_some(self.heartbeat_port),
             controller: self.controller.0.clone(),
             controller_mgmt: self.controller.1,
             controller_cluster: self.controller_cluster,
