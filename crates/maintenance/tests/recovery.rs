@@ -367,14 +367,8 @@ fn bmc_access_alarm_after_two_minutes_and_cleared_when_reachable() {
     assert_eq!(h.raised("worker-0", AlarmId::BmcAccess), 1);
 }
 
-#[test]
-fn restart_resumes_an_interrupted_unlock_and_keeps_alarms() {
-    let mut h = cluster();
-    h.request("worker-0", OperatorAction::Lock).unwrap();
-    h.advance(secs(5));
-    let unlock = h.request("worker-0", OperatorAction::Unlock).unwrap();
-    h.advance(secs(3));
-    // The controller dies here; a new core starts from the stored records and alarms.
+/// The controller dies; a new core starts from the stored records, alarms and action ids.
+fn restart_controller(h: &mut Harness) {
     let records: Vec<_> = h.core.hosts().cloned().collect();
     let alarms: Vec<_> = h
         .core
@@ -388,6 +382,17 @@ fn restart_resumes_an_interrupted_unlock_and_keeps_alarms() {
     h.core = Maintenance::new(c, sys, h.now);
     h.core.restore(h.now, records, alarms, next);
     h.drain();
+}
+
+#[test]
+fn restart_resumes_an_interrupted_unlock_and_keeps_alarms() {
+    let mut h = cluster();
+    h.request("worker-0", OperatorAction::Lock).unwrap();
+    h.advance(secs(5));
+    let unlock = h.request("worker-0", OperatorAction::Unlock).unwrap();
+    h.advance(secs(3));
+    // The controller dies here; a new core starts from the stored records and alarms.
+    restart_controller(&mut h);
     h.until(secs(400), |h| {
         h.states("worker-0") == "unlocked-enabled-available"
     })
@@ -406,19 +411,7 @@ fn a_raised_bmc_access_alarm_survives_a_controller_restart_without_flapping() {
     });
     h.advance(secs(121));
     assert!(h.alarm("worker-0", AlarmId::BmcAccess));
-    let records: Vec<_> = h.core.hosts().cloned().collect();
-    let alarms: Vec<_> = h
-        .core
-        .alarms()
-        .iter()
-        .map(|(id, host, sev)| (id, host.to_string(), sev))
-        .collect();
-    let next = h.core.next_action_id();
-    let sys = h.core.system().clone();
-    let c = h.core.config().clone();
-    h.core = Maintenance::new(c, sys, h.now);
-    h.core.restore(h.now, records, alarms, next);
-    h.drain();
+    restart_controller(&mut h);
     h.advance(secs(600));
     assert!(h.alarm("worker-0", AlarmId::BmcAccess), "still raised");
     assert_eq!(h.raised("worker-0", AlarmId::BmcAccess), 1, "raised once");
