@@ -50,7 +50,7 @@ pub async fn list_hosts(State(st): State<AppState>) -> ApiResult<Json<IHostList>
 /// The latest inventory of host `id` (uuid or name) with the host's uuid.
 async fn inventory_of(st: &AppState, id: &str) -> ApiResult<(steward_protocol::Inventory, String)> {
     let rec = find(st, id).await?;
-    let src = st.inventory.as_ref().ok_or_else(|| {
+    let src = st.extras.inventory.as_ref().ok_or_else(|| {
         ApiError::NotFound("this controller has no node link: no inventory is collected".into())
     })?;
     let (inv, _) = src.inventory(rec.name()).ok_or_else(|| {
@@ -422,7 +422,15 @@ pub async fn metrics(State(st): State<AppState>) -> ApiResult<impl IntoResponse>
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        st.metrics.render(&hosts, &alarms),
+        st.metrics.render(
+            &hosts,
+            &alarms,
+            &st.extras
+                .link_metrics
+                .as_ref()
+                .map(|m| m.samples())
+                .unwrap_or_default(),
+        ),
     ))
 }
 

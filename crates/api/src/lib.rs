@@ -33,6 +33,17 @@ mod metrics;
 pub use auth::{Auth, TOKEN_FILE};
 pub use error::ApiError;
 pub use inventory::InventorySource;
+pub use metrics::{LinkMetrics, LinkSample};
+
+/// What the API serves beyond the controller handle, when the controller has it.
+#[derive(Clone, Default)]
+pub struct ApiExtras {
+    /// Hosts' hardware inventory (the node link) behind `/v1/ihosts/{id}/icpus|imemorys|idisks|ports`;
+    /// without it those answer 404.
+    pub inventory: Option<Arc<dyn InventorySource>>,
+    /// Datagram counters of the protocol links for `/metrics`.
+    pub link_metrics: Option<Arc<dyn LinkMetrics>>,
+}
 
 use axum::routing::get;
 use axum::Router;
@@ -45,26 +56,21 @@ use steward_controller::ControllerHandle;
 pub(crate) struct AppState {
     pub handle: ControllerHandle,
     pub metrics: Arc<metrics::Metrics>,
-    pub inventory: Option<Arc<dyn InventorySource>>,
+    pub extras: ApiExtras,
 }
 
 /// The API as a router. It must be served with connect info (`into_make_service_with_connect_info::<SocketAddr>()`,
 /// as [`serve`] does) for the loopback exemption to apply; without it every request needs a token.
 pub fn router(handle: ControllerHandle, auth: Auth) -> Router {
-    router_with(handle, auth, None)
+    router_with(handle, auth, ApiExtras::default())
 }
 
-/// As [`router`], with the hosts' hardware inventory (the node link) behind
-/// `/v1/ihosts/{id}/icpus|imemorys|idisks|ports`; without it those answer 404.
-pub fn router_with(
-    handle: ControllerHandle,
-    auth: Auth,
-    inventory: Option<Arc<dyn InventorySource>>,
-) -> Router {
+/// As [`router`], with what the controller adds ([`ApiExtras`]: inventory, link metrics).
+pub fn router_with(handle: ControllerHandle, auth: Auth, extras: ApiExtras) -> Router {
     let state = AppState {
         handle,
         metrics: Arc::new(metrics::Metrics::new()),
-        inventory,
+        extras,
     };
     let v1 = Router::new()
         .route(
@@ -105,17 +111,17 @@ pub async fn serve(
     handle: ControllerHandle,
     auth: Auth,
 ) -> std::io::Result<()> {
-    serve_with(listener, handle, auth, None).await
+    serve_with(listener, handle, auth, ApiExtras::default()).await
 }
 
-/// As [`serve`], with the inventory source of [`router_with`].
+/// As [`serve`], with the [`ApiExtras`] of [`router_with`].
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     handle: ControllerHandle,
     auth: Auth,
-    inventory: Option<Arc<dyn InventorySource>>,
+    extras: ApiExtras,
 ) -> std::io::Result<()> {
-    let app = router_with(handle, auth, inventory);
+    let app = router_with(handle, auth, extras);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

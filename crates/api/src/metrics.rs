@@ -22,6 +22,28 @@ pub struct ActionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DatagramLabels {
+    /// `node` (the node protocol) or `heartbeat`.
+    pub link: String,
+    /// `accepted`, `sent`, or the drop reason (`bad_mac`, `replayed`, `too_large`, …).
+    pub outcome: String,
+}
+
+/// One counter of a protocol link, read at scrape time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkSample {
+    pub link: &'static str,
+    pub outcome: String,
+    pub value: u64,
+}
+
+/// The controller's protocol links (node link, heartbeat service) as a metrics source: their
+/// datagram counters, so forged, replayed or malformed traffic shows on a dashboard.
+pub trait LinkMetrics: Send + Sync + 'static {
+    fn samples(&self) -> Vec<LinkSample>;
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SeverityLabels {
     pub severity: String,
 }
@@ -32,6 +54,7 @@ pub struct Metrics {
     alarms: Family<SeverityLabels, Gauge>,
     pub accepted: Family<ActionLabels, Counter>,
     pub refused: Family<ActionLabels, Counter>,
+    datagrams: Family<DatagramLabels, Gauge>,
     /// Scrapes clear and refill the gauges: one at a time.
     scrape: std::sync::Mutex<()>,
 }
@@ -59,12 +82,19 @@ impl Metrics {
             "Operator actions refused by the core's admission",
             refused.clone(),
         );
+        let datagrams = Family::<DatagramLabels, Gauge>::default();
+        registry.register(
+            "protocol_datagrams",
+            "Datagrams of the node protocol and heartbeat links since start, by outcome (accepted, sent, or the reason it was dropped)",
+            datagrams.clone(),
+        );
         Metrics {
             registry,
             hosts,
             alarms,
             accepted,
             refused,
+            datagrams,
             scrape: std::sync::Mutex::new(()),
         }
     }
@@ -82,8 +112,17 @@ impl Metrics {
     }
 
     /// Refresh the gauges from the controller's view and encode everything.
-    pub fn render(&self, hosts: &[HostRecord], alarms: &[Alarm]) -> String {
+    pub fn render(&self, hosts: &[HostRecord], alarms: &[Alarm], links: &[LinkSample]) -> String {
         let _one = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        self.datagrams.clear();
+        for l in links {
+            self.datagrams
+                .get_or_create(&DatagramLabels {
+                    link: l.link.to_string(),
+                    outcome: l.outcome.clone(),
+                })
+                .set(i64::try_from(l.value).unwrap_or(i64::MAX));
+        }
         self.hosts.clear();
         for h in hosts {
             self.hosts

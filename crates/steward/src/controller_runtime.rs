@@ -123,9 +123,10 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
     }
     let mut hb_cfg = ServiceConfig::new(&opts.hostname, hb_bind);
     hb_cfg.epoch = epoch;
-    let heartbeat =
+    let heartbeat = Arc::new(
         HeartbeatService::spawn(hb_cfg, secret.clone(), Sink::Controller(events.clone()))
-            .context("cannot start the heartbeat service")?;
+            .context("cannot start the heartbeat service")?,
+    );
     let mut bmc_cfg = BmcWorkerConfig {
         insecure: opts.lab,
         ..BmcWorkerConfig::default()
@@ -141,7 +142,7 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
         node: Box::new(node_link.clone()),
         bmc: Box::new(bmc),
         heartbeat: Box::new(PulseLink {
-            service: heartbeat,
+            service: heartbeat.clone(),
             node_port: opts.node_heartbeat_port,
         }),
         swact: Box::new(NoStandby(events.clone())),
@@ -164,10 +165,15 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
     let token = auth.tokens.first().cloned().unwrap_or_default();
     let api_handle = handle.clone();
     let listener = opts.listener;
-    let inventory: Arc<dyn steward_api::InventorySource> =
-        Arc::new(LinkInventory(node_link.clone()));
+    let extras = steward_api::ApiExtras {
+        inventory: Some(Arc::new(LinkInventory(node_link.clone()))),
+        link_metrics: Some(Arc::new(LinkCounters {
+            node: node_link.clone(),
+            heartbeat,
+        })),
+    };
     let api = tokio::spawn(async move {
-        if let Err(e) = steward_api::serve_with(listener, api_handle, auth, Some(inventory)).await {
+        if let Err(e) = steward_api::serve_with(listener, api_handle, auth, extras).await {
             eprintln!("the REST API stopped: {e}");
         }
     });
@@ -188,6 +194,67 @@ struct LinkInventory(UdpNodeLink);
 impl steward_api::InventorySource for LinkInventory {
     fn inventory(&self, host: &str) -> Option<(steward_protocol::Inventory, u64)> {
         self.0.inventory(host).map(|r| (r.inventory, r.at_ms))
+    }
+}
+
+/// Datagram counters of the node link and the heartbeat service, for `/metrics`.
+struct LinkCounters {
+    node: UdpNodeLink,
+    heartbeat: Arc<HeartbeatHandle>,
+}
+
+impl steward_api::LinkMetrics for LinkCounters {
+    fn samples(&self) -> Vec<steward_api::LinkSample> {
+        use steward_api::LinkSample;
+        let n = self.node.stats();
+        let h = self.heartbeat.stats();
+        let mut v = vec![
+            LinkSample {
+                link: "node",
+                outcome: "accepted".into(),
+                value: n.accepted,
+            },
+            LinkSample {
+                link: "node",
+                outcome: "sent".into(),
+                value: n.sent,
+            },
+            LinkSample {
+                link: "heartbeat",
+                outcome: "accepted".into(),
+                value: h.replies,
+            },
+            LinkSample {
+                link: "heartbeat",
+                outcome: "sent".into(),
+                value: h.pulses_sent,
+            },
+            LinkSample {
+                link: "heartbeat",
+                outcome: "wrong_network".into(),
+                value: h.dropped_wrong_network,
+            },
+            LinkSample {
+                link: "heartbeat",
+                outcome: "unexpected_kind".into(),
+                value: h.dropped_unexpected_kind,
+            },
+        ];
+        for (d, count) in n.drops {
+            v.push(LinkSample {
+                link: "node",
+                outcome: d.as_str().into(),
+                value: count,
+            });
+        }
+        for (d, count) in h.dropped.iter() {
+            v.push(LinkSample {
+                link: "heartbeat",
+                outcome: d.as_str().into(),
+                value: count,
+            });
+        }
+        v
     }
 }
 
@@ -245,13 +312,20 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>> {
 /// The heartbeat service as the controller's heartbeat link: hosts' addresses come from their
 /// records (pulses go to each network's address at the agents' heartbeat port).
 struct PulseLink {
-    service: HeartbeatHandle,
+    service: Arc<HeartbeatHandle>,
     node_port: u16,
 }
 
 impl HeartbeatLink for PulseLink {
     fn control(&mut self, host: Option<&str>, control: HeartbeatControl) {
-        self.service.control(host, control);
+        match (host, control) {
+            (Some(h), HeartbeatControl::Start) => self.service.start(h),
+            (Some(h), HeartbeatControl::Stop) => self.service.stop(h),
+            (_, HeartbeatControl::Backoff) => self.service.backoff(),
+            (_, HeartbeatControl::Recover) => self.service.recover(),
+            // The core starts and stops monitoring per host only.
+            (None, c) => tracing::warn!(control = ?c, "cluster-wide heartbeat start/stop ignored"),
+        }
     }
 
     fn provision(&mut self, spec: &HostSpec) {

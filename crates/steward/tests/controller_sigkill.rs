@@ -359,4 +359,31 @@ fn controller_sigkilled_mid_unlock_and_mid_lock_resumes_and_keeps_alarms_exact()
         !c.alarms()
             .contains(&("200.010".into(), "host=worker-1".into()))
     });
+
+    // Garbage sent to the controller's node-protocol port is dropped and counted in /metrics.
+    let sock = std::net::UdpSocket::bind((Ipv4Addr::new(127, 6, 0, 99), 0)).unwrap();
+    for i in 0..100u8 {
+        sock.send_to(&[i; 40], c.ctl_addr).unwrap();
+    }
+    let want = "steward_protocol_datagrams{link=\"node\",outcome=\"malformed\"} 100";
+    wait_until(
+        "garbage counted in /metrics",
+        Duration::from_secs(20),
+        || metrics(c.api_port).contains(want),
+    );
+    assert!(metrics(c.api_port).contains("link=\"heartbeat\",outcome=\"accepted\""));
+}
+
+/// `GET /metrics` over a plain socket (the CLI has no metrics command; this is what a scraper does).
+fn metrics(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
 }
