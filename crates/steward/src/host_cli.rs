@@ -360,6 +360,18 @@ async fn follow(
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
+        if state == "completed" && action == "power-on" {
+            // The action ends when the BMC reads back "on"; the operator waits for a host that
+            // is back: keep following until its agent speaks (online) or the time is up.
+            let host = wait_booted(api, name, deadline, json_out).await?;
+            if json_out {
+                print_json(&json!({ "action": status, "ihost": host }))?;
+            } else {
+                let states = host.as_ref().map(state_line).unwrap_or_default();
+                println!("{name}: {action} {state}, host booted: {states}");
+            }
+            return Ok(());
+        }
         if json_out {
             print_json(&json!({ "action": status, "ihost": host }))?;
         } else {
@@ -372,6 +384,37 @@ async fn follow(
                 status["reason"].as_str().unwrap_or("no reason given")
             ))),
         };
+    }
+}
+
+/// After a power-on: poll until the host is no longer offline (its agent reports), printing the state
+/// as it changes.
+async fn wait_booted(
+    api: &ApiClient,
+    name: &str,
+    deadline: tokio::time::Instant,
+    json_out: bool,
+) -> Result<Option<Value>, CliError> {
+    let mut last = String::new();
+    loop {
+        let host = api
+            .get_optional(&format!("/v1/ihosts/{}", seg(name)))
+            .await?;
+        let Some(h) = &host else { return Ok(None) };
+        if text(&h["availability"]) != "offline" && text(&h["availability"]) != "power-off" {
+            return Ok(host);
+        }
+        let line = format!("{name}: {}  (powered on, booting)", state_line(h));
+        if line != last && !json_out {
+            println!("{line}");
+            last = line;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(CliError::Failed(format!(
+                "{name}: powered on, but its agent has not reported yet (still offline); check its console or `steward host show {name}`"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

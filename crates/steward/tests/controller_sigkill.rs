@@ -360,6 +360,19 @@ fn controller_sigkilled_mid_unlock_and_mid_lock_resumes_and_keeps_alarms_exact()
             .contains(&("200.010".into(), "host=worker-1".into()))
     });
 
+    // Power through the host's Redfish BMC, as an operator types it: off, then on and booted.
+    let out = c.ok(&["host", "power-off", "worker-1", "--wait"]);
+    assert!(
+        out.contains("power-off completed: locked-disabled-power-off"),
+        "{out}"
+    );
+    let out = c.ok(&["host", "power-on", "worker-1", "--wait"]);
+    assert!(
+        out.trim_end()
+            .ends_with("host booted: locked-disabled-online"),
+        "{out}"
+    );
+
     // Garbage sent to the controller's node-protocol port is dropped and counted in /metrics.
     let sock = std::net::UdpSocket::bind((Ipv4Addr::new(127, 6, 0, 99), 0)).unwrap();
     for i in 0..100u8 {
