@@ -1,7 +1,11 @@
-//! Crash safety (issue 4): the controller and the hosts run as separate processes (`steward
-//! controller`, `steward simhost` with the real node agent over UDP and a Redfish BMC); the controller
-//! is SIGKILLed in the middle of an unlock and of a lock, restarted on the same data dir, and the
-//! action completes, the host ends in the right state, and no alarm is duplicated or lost.
+//! The process tier: the controller and the hosts run as separate processes (`steward controller`,
+//! `steward simhost` with the real node agent over UDP and a Redfish BMC), driven by the `steward`
+//! CLI as an operator would.
+//!
+//! Crash safety (issue 4): the controller is SIGKILLed in the middle of an unlock and of a lock,
+//! restarted on the same data dir, and the action completes, the host ends in the right state, and
+//! no alarm is duplicated or lost. Also: uptime and inventory reach the CLI, reset and power go
+//! through the Redfish BMC (a new boot id), garbage datagrams show in `/metrics`.
 
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -359,6 +363,26 @@ fn controller_sigkilled_mid_unlock_and_mid_lock_resumes_and_keeps_alarms_exact()
         !c.alarms()
             .contains(&("200.010".into(), "host=worker-1".into()))
     });
+
+    // Reset through the host's Redfish BMC (ForceRestart): the machine really reboots.
+    let boot_id = || {
+        let st = steward_simhost::control_blocking(&c.dir.join("worker-1"), "status").unwrap();
+        st.split_whitespace()
+            .find_map(|w| w.strip_prefix("boot_id=").map(str::to_string))
+            .unwrap()
+    };
+    let before = boot_id();
+    c.ok(&["host", "reset", "worker-1", "--wait"]);
+    wait_until(
+        "a new boot after the reset",
+        Duration::from_secs(30),
+        || boot_id() != before,
+    );
+    let log = std::fs::read_to_string(c.dir.join("worker-1.log")).unwrap_or_default();
+    assert!(
+        log.contains("ForceRestart"),
+        "the BMC saw a ForceRestart: {log}"
+    );
 
     // Power through the host's Redfish BMC, as an operator types it: off, then on and booted.
     let out = c.ok(&["host", "power-off", "worker-1", "--wait"]);
