@@ -53,6 +53,65 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// A cluster on its own loopback block 127.`block`.0.0/16 (tests run in parallel).
+    fn new(block: u8, dir: &Path) -> Cluster {
+        let ctl_ip = Ipv4Addr::new(127, block, 0, 1);
+        let api_port = free_tcp();
+        Cluster {
+            dir: dir.to_path_buf(),
+            api_port,
+            ctl_addr: SocketAddr::new(ctl_ip.into(), free_udp(ctl_ip)),
+            node_port: free_udp(Ipv4Addr::new(127, block, 0, 10)),
+            url: format!("http://127.0.0.1:{api_port}"),
+        }
+    }
+
+    /// `host add` with a Redfish BMC when `bmc` is given.
+    fn add(&self, name: &str, personality: &str, ip: Ipv4Addr, bmc: Option<SocketAddr>) {
+        let ip = ip.to_string();
+        let mut args = vec![
+            "host",
+            "add",
+            name,
+            "--personality",
+            personality,
+            "--mgmt-ip",
+            &ip,
+        ];
+        let pw = self.dir.join("bmc-password");
+        let pw = pw.to_str().unwrap().to_string();
+        let bm_ip = bmc.map(|b| format!("http://{b}"));
+        if let Some(b) = &bm_ip {
+            args.extend([
+                "--bm-type",
+                "redfish",
+                "--bm-ip",
+                b,
+                "--bm-username",
+                "admin",
+            ]);
+            args.extend(["--bm-password-file", &pw]);
+        }
+        self.ok(&args);
+    }
+
+    /// The simhost's current boot id, from its control socket.
+    fn boot_id(&self, name: &str) -> String {
+        let st = steward_simhost::control_blocking(&self.dir.join(name), "status").unwrap();
+        st.split_whitespace()
+            .find_map(|w| w.strip_prefix("boot_id=").map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    fn fault(&self, name: &str, what: &str) {
+        steward_simhost::control_blocking(&self.dir.join(name), what).unwrap();
+    }
+
+    /// The customer-log lines (`steward event list`).
+    fn events(&self) -> String {
+        self.ok(&["event", "list", "--limit", "500"])
+    }
+
     fn controller(&self) -> Proc {
         let url_file = self.dir.join("url");
         let _ = std::fs::remove_file(&url_file);
@@ -423,4 +482,60 @@ fn metrics(port: u16) -> String {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
+}
+
+#[test]
+fn heartbeat_loss_fails_and_recovers_a_host_and_a_mass_failure_enters_mnfa_without_resets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = Cluster::new(7, tmp.path());
+    let ip = |i: u8| Ipv4Addr::new(127, 7, 0, i);
+    let bmc = |i: u8| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 7, 1, i)), free_tcp());
+    let _ctl = c.controller();
+    let (b0, b1) = (bmc(11), bmc(12));
+    let _h = [
+        c.simhost("controller-0", ip(10), None),
+        c.simhost("worker-0", ip(11), Some(b0)),
+        c.simhost("worker-1", ip(12), Some(b1)),
+    ];
+    c.add("controller-0", "controller", ip(10), None);
+    c.add("worker-0", "worker", ip(11), Some(b0));
+    c.add("worker-1", "worker", ip(12), Some(b1));
+    for w in ["worker-0", "worker-1"] {
+        wait_state(&c, w, "locked-disabled-online");
+        c.ok(&["host", "unlock", w, "--wait"]);
+    }
+
+    // One host hangs: heartbeat loss fails it, and recovery brings it back (through its BMC:
+    // a hung host does not answer the reboot request) without an operator.
+    let before = c.boot_id("worker-0");
+    c.fault("worker-0", "hang");
+    wait_until("worker-0 failed", Duration::from_secs(30), || {
+        c.events().contains("worker-0 failed")
+    });
+    wait_state(&c, "worker-0", "unlocked-enabled-available");
+    assert_ne!(c.boot_id("worker-0"), before, "recovered by a reboot");
+
+    // Both workers hang together: multi-node failure avoidance, and nobody is reset.
+    let boots = (c.boot_id("worker-0"), c.boot_id("worker-1"));
+    c.fault("worker-0", "hang");
+    c.fault("worker-1", "hang");
+    wait_until("MNFA entered", Duration::from_secs(30), || {
+        c.events().contains("multi-node failure avoidance entered")
+    });
+    // Longer than the recovery above took at this time scale: still no reset.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!((c.boot_id("worker-0"), c.boot_id("worker-1")), boots);
+    c.fault("worker-0", "heal");
+    c.fault("worker-1", "heal");
+    wait_until("MNFA left", Duration::from_secs(60), || {
+        let e = c.events();
+        e.matches("multi-node failure avoidance").count() >= 2
+    });
+    wait_state(&c, "worker-0", "unlocked-enabled-available");
+    wait_state(&c, "worker-1", "unlocked-enabled-available");
+    assert_eq!(
+        (c.boot_id("worker-0"), c.boot_id("worker-1")),
+        boots,
+        "MNFA recovered the pool without rebooting it"
+    );
 }
