@@ -20,8 +20,8 @@
 //! first drains *every* reply already queued on the sockets (the Monitor's requirement: a starved
 //! controller whose socket buffer holds answers must not accuse the hosts that sent them), then
 //! closes the round (`on_tick`), seals the next pulse once per network and sends it to every
-//! monitored host, draining replies between batches of sends so the receive buffer does not
-//! overflow at thousands of hosts. Events go to a [`Sink`]: the controller's `EventSender` (through
+//! monitored host (`sendmmsg`, one syscall per batch of 64 hosts), draining replies between batches
+//! so the receive buffer does not overflow at thousands of hosts. Events go to a [`Sink`]: the controller's `EventSender` (through
 //! an ordered forwarder, so a busy controller never stalls the pulse loop) or a callback.
 //!
 //! The returned [`HeartbeatHandle`] implements the controller's `HeartbeatLink`:

@@ -1,6 +1,6 @@
 //! Controller side: the pulse loop around the sans-IO Monitor.
 
-use crate::socket::bind_udp;
+use crate::socket::{bind_udp, send_same_to_many};
 use crate::{fresh_session, mono_ms, HeartbeatUdpError};
 use std::collections::{HashMap, HashSet};
 use std::io::ErrorKind;
@@ -578,24 +578,23 @@ impl Loop {
                 return;
             }
         };
+        let mut dests = Vec::with_capacity(self.send_batch);
         for chunk in hosts.chunks(self.send_batch) {
+            dests.clear();
             for host in chunk {
-                let Some(addr) = self
+                match self
                     .peers
                     .get(host.as_str())
                     .and_then(|a| a[network.index()])
-                else {
-                    self.stats.no_address += 1;
-                    continue;
-                };
-                match self.sockets[i].1.try_send_to(&bytes, addr) {
-                    Ok(_) => self.stats.pulses_sent += 1,
-                    Err(e) => {
-                        self.stats.send_errors += 1;
-                        tracing::debug!(%host, %addr, error = %e, "pulse not sent");
-                    }
+                {
+                    Some(addr) => dests.push(addr),
+                    None => self.stats.no_address += 1,
                 }
             }
+            // One sendmmsg per batch: the same sealed bytes to every host of the chunk.
+            let (sent, failed) = send_same_to_many(&self.sockets[i].1, &bytes, &dests);
+            self.stats.pulses_sent += sent;
+            self.stats.send_errors += failed;
             // Answers to the pulses just sent are already arriving: take them now so the
             // receive buffer never holds a whole round's worth.
             for j in 0..self.sockets.len() {

@@ -174,9 +174,9 @@ impl HealthFlags {
 
     pub fn new(pmon_healthy: bool, locked: bool, stall: bool) -> Self {
         HealthFlags(
-            (pmon_healthy as u16) * Self::PMON_HEALTHY
-                | (locked as u16) * Self::LOCKED
-                | (stall as u16) * Self::STALL,
+            (if pmon_healthy { Self::PMON_HEALTHY } else { 0 })
+                | (if locked { Self::LOCKED } else { 0 })
+                | (if stall { Self::STALL } else { 0 }),
         )
     }
     pub fn pmon_healthy(self) -> bool {

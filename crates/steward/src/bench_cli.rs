@@ -33,6 +33,8 @@ use steward_bmc::{Bmc, BmcConfig, BmcProtocol};
 use steward_bmc_ipmi::fake::{self, FakeConfig, FakeState};
 use steward_bmc_ipmi::{lab, CipherSuite, IpmiClient, IpmiConfig};
 
+mod heartbeat;
+
 const USER: &str = "admin";
 const PASS: &str = "password";
 const INSTALL_HINT: &str = "apt-get install openipmi ipmitool";
@@ -53,6 +55,13 @@ pub enum BenchCommand {
     /// prints `port N` lines then `ready`, and exits when stdin closes.
     #[command(hide = true)]
     BmcFarm(FarmArgs),
+    /// Heartbeat: the real pulse service against N real responders (separate process, one
+    /// 127.0.x.y address each): pulses/s, controller CPU, detection latency after kills, false losses.
+    Heartbeat(heartbeat::HeartbeatBenchArgs),
+    /// Serve heartbeat responders for `bench heartbeat`; prints `host NAME ADDR` lines then
+    /// `ready`, takes `kill NAME` lines on stdin, and exits when stdin closes.
+    #[command(hide = true)]
+    HeartbeatFarm(heartbeat::HeartbeatFarmArgs),
 }
 
 #[derive(Args, Debug)]
@@ -100,6 +109,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     match args.command {
         BenchCommand::Bmc(a) => bench_bmc(a),
         BenchCommand::BmcFarm(a) => farm(a),
+        BenchCommand::Heartbeat(a) => heartbeat::bench(a),
+        BenchCommand::HeartbeatFarm(a) => heartbeat::farm(a),
     }
 }
 
