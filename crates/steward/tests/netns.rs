@@ -163,6 +163,7 @@ impl Lab {
             .args(["--cluster-bind", "10.255.1.1:2102"])
             .args(["--node-port", "2101", "--lab", "--time-scale", "20"])
             .env("STEWARD_LOG", "info")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -204,6 +205,7 @@ impl Lab {
             .args(["--controller-cluster", "10.255.1.1:2102"])
             .args(["--time-scale", "20"])
             .env("STEWARD_LOG", "info")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -375,13 +377,22 @@ fn netns_cluster() {
         assert_ne!(lab.boot_id(i), before, "{name}: unlock did not reboot");
         lab.wait_flags(i, false, AUDIT);
     }
-    assert!(lab.log(1).contains("unlock"), "the agent logs the unlock");
+    for i in 0..lab.hosts.len() {
+        assert!(
+            lab.log(i).contains("host unlocked by the controller"),
+            "{}: the agent logs the unlock",
+            lab.hosts[i].name
+        );
+    }
 
     // (1) lock/unlock a worker with --wait.
     lab.cli_ok(&["host", "lock", "worker-0", "--wait", "--timeout", "60"]);
     lab.wait_state("worker-0", LOCKED, BOOT);
     lab.wait_flags(1, true, AUDIT);
-    assert!(lab.log(1).contains("lock"), "the agent logs the lock");
+    assert!(
+        lab.log(1).contains("host locked by the controller"),
+        "worker-0: the agent logs the lock"
+    );
     lab.cli_ok(&["host", "unlock", "worker-0", "--wait", "--timeout", "120"]);
     lab.wait_state("worker-0", AVAILABLE, BOOT);
     lab.wait_flags(1, false, AUDIT);
