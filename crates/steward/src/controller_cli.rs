@@ -113,13 +113,8 @@ fn provision(p: &ProvisionArgs) -> Result<()> {
     std::fs::create_dir_all(&p.data_dir)
         .with_context(|| format!("cannot create {}", p.data_dir.display()))?;
     let secret = controller_runtime::load_or_create_cluster_secret(&p.data_dir)?;
-    steward_node::keyfile::provision(&p.out, &secret, &p.hostname).with_context(|| {
-        format!(
-            "cannot write {}'s key file {}",
-            p.hostname,
-            p.out.display()
-        )
-    })?;
+    steward_node::keyfile::provision(&p.out, &secret, &p.hostname)
+        .with_context(|| format!("cannot write {}'s key file {}", p.hostname, p.out.display()))?;
     println!("{}: key file {}", p.hostname, p.out.display());
     Ok(())
 }

@@ -124,7 +124,16 @@ impl Lab {
                 ]);
                 ok(&["ip", "-n", &sw, "link", "set", &outer, "master", br]);
                 ok(&["ip", "-n", &sw, "link", "set", &outer, "up"]);
-                ok(&["ip", "-n", &ns, "addr", "add", &format!("{ip}/24"), "dev", &inner]);
+                ok(&[
+                    "ip",
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{ip}/24"),
+                    "dev",
+                    &inner,
+                ]);
                 ok(&["ip", "-n", &ns, "link", "set", &inner, "up"]);
             }
             let dir = lab.dir.join(name);
