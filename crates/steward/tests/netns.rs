@@ -309,6 +309,23 @@ fn steward_simhost_status(dir: &Path) -> Option<String> {
     Some(line)
 }
 
+/// Namespaces of an earlier run that was killed before its Drop guard ran (`stw<pid>-…` whose pid
+/// is gone). Only names this test creates are touched.
+fn sweep_stale_namespaces() {
+    let out = sh(&["ip", "netns", "list"]);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some((pid, _)) = name.strip_prefix("stw").and_then(|r| r.split_once('-')) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
 fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
@@ -325,7 +342,7 @@ const AVAILABLE: (&str, &str, &str) = ("unlocked", "enabled", "available");
 
 #[test]
 fn netns_cluster() {
-    // SAFETY-free check of the effective uid via /proc (no libc dependency).
+    // The effective uid, read from /proc (no libc dependency).
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     let euid = uid_line.split_whitespace().nth(2).unwrap();
@@ -334,6 +351,7 @@ fn netns_cluster() {
         "the namespace tier needs root: run as root or `sudo -E cargo test -p steward --test netns`"
     );
     let started = Instant::now();
+    sweep_stale_namespaces();
     let mut lab = Lab::new();
     lab.start_controller();
 
