@@ -3,7 +3,7 @@
 
 use crate::controller_runtime::{self, RuntimeOptions};
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,10 +11,37 @@ use steward_maintenance::config::Config;
 use steward_maintenance::state::SystemType;
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ControllerArgs {
-    /// Where the store, the keys and the API token live.
+    #[command(subcommand)]
+    command: Option<ControllerCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum ControllerCommand {
+    /// Write a node's key file (derived from the cluster secret in the data dir).
+    ProvisionNode(ProvisionArgs),
+}
+
+#[derive(Args)]
+struct ProvisionArgs {
+    /// The node's hostname.
+    hostname: String,
+    /// The controller's data dir (holds cluster.secret; created with it if missing).
     #[arg(long, env = "STEWARD_DATA_DIR")]
     data_dir: PathBuf,
+    /// Where to write the key file (mode 0600).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Where the store, the keys and the API token live.
+    #[arg(long, env = "STEWARD_DATA_DIR", required = true)]
+    data_dir: Option<PathBuf>,
     /// The REST API's address.
     #[arg(long, default_value = "127.0.0.1:6385")]
     listen: SocketAddr,
@@ -76,6 +103,10 @@ impl From<SystemKind> for SystemType {
 }
 
 pub fn run(args: ControllerArgs) -> Result<()> {
+    if let Some(ControllerCommand::ProvisionNode(p)) = args.command {
+        return provision(&p);
+    }
+    let args = args.run;
     crate::init_logging();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -84,7 +115,18 @@ pub fn run(args: ControllerArgs) -> Result<()> {
     rt.block_on(serve(args))
 }
 
-async fn serve(args: ControllerArgs) -> Result<()> {
+fn provision(p: &ProvisionArgs) -> Result<()> {
+    std::fs::create_dir_all(&p.data_dir)
+        .with_context(|| format!("cannot create {}", p.data_dir.display()))?;
+    let secret = controller_runtime::load_or_create_cluster_secret(&p.data_dir)?;
+    steward_node::keyfile::provision(&p.out, &secret, &p.hostname)
+        .with_context(|| format!("cannot write {}'s key file {}", p.hostname, p.out.display()))?;
+    println!("{}: key file {}", p.hostname, p.out.display());
+    Ok(())
+}
+
+async fn serve(args: RunArgs) -> Result<()> {
+    let data_dir = args.data_dir.clone().context("--data-dir is required")?;
     let mut config = match &args.config {
         Some(f) => {
             let text = std::fs::read_to_string(f)
@@ -101,7 +143,7 @@ async fn serve(args: ControllerArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
     let running = controller_runtime::start(RuntimeOptions {
-        data_dir: args.data_dir.clone(),
+        data_dir,
         hostname: args.hostname.clone(),
         config,
         system_type: args.system_type.into(),
