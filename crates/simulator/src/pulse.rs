@@ -53,12 +53,14 @@ pub struct HbRecord {
     pub event: HeartbeatEvent,
     /// The round (pulse sequence number) whose close raised the event.
     pub round: u64,
-    /// The last round whose answer from this host on this network counted (0: none yet).
+    /// The last round whose answer from this host on this network counted, or the round open when
+    /// monitoring (re)started (the Monitor judges a host from the next round on).
     pub last_answered: u64,
 }
 
 impl HbRecord {
-    /// Rounds closed without an answer between the last answered one and the one that raised this.
+    /// Rounds judged without an answer, from the one after `last_answered` to the one that raised
+    /// this (for a clear: 0).
     pub fn missed_rounds(&self) -> u64 {
         self.round.saturating_sub(self.last_answered)
     }
@@ -130,14 +132,12 @@ impl PulseHeartbeat {
         host: Option<&str>,
     ) -> impl Iterator<Item = &HbRecord> {
         let host = host.map(str::to_string);
-        self.log
-            .iter()
-            .filter(move |r| {
-                r.event == event
-                    && match &host {
-                        None => true,
-                        Some(h) => *h == r.host,
-                    }
-            })
+        self.log.iter().filter(move |r| {
+            r.event == event
+                && match &host {
+                    None => true,
+                    Some(h) => *h == r.host,
+                }
+        })
     }
 }

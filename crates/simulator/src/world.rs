@@ -994,10 +994,13 @@ impl World {
         };
         match control {
             HeartbeatControl::Start => {
+                // Counting starts with the next round: the open one is not judged.
+                let open = p.monitor.rounds_opened();
                 for i in targets {
                     let n = &self.nodes[i];
                     for net in n.networks() {
                         p.monitor.start(&n.name, net);
+                        p.last_answered[i][net.index()] = open;
                     }
                 }
             }
@@ -1009,7 +1012,10 @@ impl World {
             HeartbeatControl::Backoff => p.set_backoff(true),
             HeartbeatControl::Recover => p.set_backoff(false),
         }
-        if matches!(control, HeartbeatControl::Backoff | HeartbeatControl::Recover) {
+        if matches!(
+            control,
+            HeartbeatControl::Backoff | HeartbeatControl::Recover
+        ) {
             let period = p.period();
             self.note(format!(
                 "heartbeat {control:?}: period {} ms",
