@@ -899,10 +899,7 @@ impl World {
                 "heartbeat round {closed} void: the controller ran late"
             ));
         }
-        loop {
-            let Some(out) = self.pulse.as_mut().and_then(|p| p.monitor.poll()) else {
-                break;
-            };
+        while let Some(out) = self.pulse.as_mut().and_then(|p| p.monitor.poll()) {
             match out {
                 steward_heartbeat::Output::Pulse {
                     network,

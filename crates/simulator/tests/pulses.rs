@@ -27,7 +27,7 @@ fn secs(t: Instant) -> f64 {
     t.as_millis() as f64 / 1000.0
 }
 
-fn events<'a>(s: &'a Scenario, ev: HeartbeatEvent) -> Vec<&'a HbRecord> {
+fn events(s: &Scenario, ev: HeartbeatEvent) -> Vec<&HbRecord> {
     s.pulse().events(ev, None).collect()
 }
 
@@ -168,6 +168,10 @@ fn pulses_five_percent_loss_on_every_link_for_sixty_seconds_accuses_nobody() {
     );
     assert!(minors > 0 && minors < 200, "{minors} minor");
     assert!(degrades < 10, "{degrades} degrade");
+    // Minor counts towards MNFA (mtc-fsm.md §4.1) and the threshold is 2 hosts: two hosts in minor
+    // at once enter MNFA (backoff, recovery paused) with nothing wrong but the loss. Harmless here,
+    // and faithful to the reference, but it happens at this scale: this seed enters it twice.
+    assert!(s.world().stats.mnfa_entered <= 5);
     let r = s.run_until(70.0);
     ok(&s, r);
     assert_eq!(events(&s, Loss), Vec::<&HbRecord>::new());
@@ -203,6 +207,29 @@ fn pulses_controller_stalled_two_seconds_accuses_nobody() {
     assert_eq!(not_available(&s, &[]), Vec::<String>::new());
     let r = s.settle(60.0);
     ok(&s, r);
+}
+
+#[test]
+fn pulses_controller_stall_does_not_hide_a_host_that_really_died() {
+    let victim = "worker-321";
+    let mut s = big()
+        .at(10.05, Fault::Hang(victim.into()))
+        .at(10.45, Fault::ControllerStall(Duration::from_secs(2)));
+    assert_quiet_start(&mut s, 10.0);
+    let r = s.run_until(14.0);
+    ok(&s, r);
+    let losses = events(&s, Loss);
+    assert_eq!(losses.len(), 2, "{losses:?}");
+    for l in &losses {
+        assert_eq!(l.host, victim);
+        // The stalled round is void, not a miss and not an answer: 10 real misses plus that one.
+        assert_eq!(l.missed_rounds(), 11, "{l:?}");
+        let t = secs(l.at);
+        assert!((13.0..=13.2).contains(&t), "loss at {t:.3} s");
+    }
+    assert!(s.heartbeat_log().iter().all(|r| r.host == victim));
+    assert_eq!(s.states(victim).oper, OperState::Disabled);
+    assert_eq!(not_available(&s, &[victim]), Vec::<String>::new());
 }
 
 #[test]
