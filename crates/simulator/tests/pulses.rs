@@ -7,7 +7,9 @@ use steward_maintenance::alarm::{AlarmId, Severity};
 use steward_maintenance::state::{Network, OperState};
 use steward_maintenance::HeartbeatEvent::{self, *};
 use steward_maintenance::{Cause, Instant};
-use steward_simulator::{Fault, HbRecord, LinkParams, Scenario};
+use steward_simulator::{
+    Fault, HbRecord, LinkParams, PulseConfig, Scenario, SimConfig, Simulation,
+};
 
 const HOSTS: usize = 1_000;
 
@@ -391,4 +393,41 @@ fn pulses_cluster_cut_of_all_hosts_enters_mnfa_without_destruction_and_leaves_it
     );
     let r = s.settle(120.0);
     ok(&s, r);
+}
+
+fn pulse_seed(
+    seed: u64,
+    hosts: usize,
+) -> Result<steward_simulator::Report, steward_simulator::Violation> {
+    let mut cfg = SimConfig::for_seed(seed, hosts);
+    cfg.pulses = Some(PulseConfig::default());
+    Simulation::new(cfg)?.run()
+}
+
+/// The seed tier's chaos (crashes, hangs, cuts, lossy links, operator actions) with the heartbeat at
+/// pulse level: `STEWARD_SIM_PULSE_SEEDS` seeds (default 100) of 1–20 hosts.
+#[test]
+fn pulses_chaos_seeds_hold_every_invariant() {
+    let count: u64 = std::env::var("STEWARD_SIM_PULSE_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let mut failures = Vec::new();
+    for seed in 0..count {
+        if let Err(v) = pulse_seed(seed, 1 + (seed % 20) as usize) {
+            eprintln!("seed {seed} FAILED: {v}");
+            failures.push(v.replay.unwrap_or_default());
+        }
+    }
+    assert!(failures.is_empty(), "replay: {failures:#?}");
+}
+
+/// One seed, one run, also at pulse level.
+#[test]
+fn pulses_same_seed_same_run() {
+    let outcome = || match pulse_seed(11, 15) {
+        Ok(r) => format!("ok {:?} {:?} {:?}", r.sim_time, r.stats, r.pulse),
+        Err(v) => format!("err {v}"),
+    };
+    assert_eq!(outcome(), outcome());
 }
