@@ -376,10 +376,37 @@ fn pulses_cluster_cut_of_all_hosts_enters_mnfa_without_destruction_and_leaves_it
     );
     assert!(s.core().in_mnfa_pool("worker-0") && s.core().in_mnfa_pool("worker-997"));
     assert!(s.destructive().is_empty(), "{:?}", s.destructive());
+    // Entered at degrade (6 misses at 100 ms); the losses came at 10 misses, the last 4 at 400 ms.
+    let degrades = events(&s, DegradeSet);
+    assert_eq!(degrades.len(), HOSTS - 1);
+    assert!(degrades.iter().all(|d| d.missed_rounds() == 6));
+    let losses = events(&s, Loss);
+    assert_eq!(
+        losses.len(),
+        HOSTS - 1,
+        "every host but the active controller"
+    );
+    assert!(losses
+        .iter()
+        .all(|l| l.missed_rounds() == 10 && l.network == Network::Cluster));
+    assert!(
+        losses.iter().all(|l| secs(l.at) > 12.0),
+        "backoff slowed them"
+    );
     let r = s.run_until(90.0);
     ok(&s, r);
     assert!(!s.core().mnfa_active(), "{}", s.trace());
     assert_eq!(s.pulse().period(), Duration::from_millis(100));
+    // Left when the hosts answered 10 rounds in a row again (at the backoff period).
+    let clears = events(&s, LossClear);
+    assert_eq!(clears.len(), HOSTS - 1);
+    for c in &clears {
+        let took = secs(c.at) - 30.0;
+        assert!(
+            (4.0..=4.8).contains(&took),
+            "cleared {took:.3} s after restore"
+        );
+    }
     assert!(
         s.destructive().is_empty(),
         "no reboot or reset: {:?}",
@@ -430,4 +457,27 @@ fn pulses_same_seed_same_run() {
         Err(v) => format!("err {v}"),
     };
     assert_eq!(outcome(), outcome());
+}
+
+/// Speed of the pulse level at 1,000 hosts with nothing going on (for BENCHMARKS.md; prints, asserts no
+/// time): `cargo test --release -p steward-simulator --test pulses speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn pulses_speed_of_a_quiet_thousand_hosts() {
+    let mut s = big();
+    let r = s.run_until(1.0);
+    ok(&s, r);
+    let wall = std::time::Instant::now();
+    let r = s.run_until(121.0);
+    ok(&s, r);
+    let took = wall.elapsed().as_secs_f64();
+    let p = &s.pulse().stats;
+    eprintln!(
+        "1,000 hosts, pulse level, quiet: 120 s simulated in {took:.2} s wall = {:.0} simulated s per wall s; \
+         {} pulses ({:.0} pulses per wall s), {} answers",
+        120.0 / took,
+        p.pulses_sent,
+        p.pulses_sent as f64 / took,
+        p.replies
+    );
 }
