@@ -212,6 +212,35 @@ fn pulses_controller_stalled_two_seconds_accuses_nobody() {
 }
 
 #[test]
+fn pulses_controller_starved_for_thirty_seconds_under_loss_accuses_nobody() {
+    // The simulated counterpart of the CPU hog: for 30 s the controller's loop keeps stalling for
+    // 20–400 ms with 50–500 ms of running between stalls, while every link loses 2% of datagrams.
+    let lossy = LinkParams {
+        loss: 0.02,
+        ..LinkParams::CLEAN
+    };
+    let mut s = big().link(lossy);
+    let mut rng = steward_simulator::Rng::new(42);
+    let mut t = 10.0;
+    let mut stalls = 0;
+    while t < 40.0 {
+        let d = Duration::from_millis(rng.range(20, 400));
+        s.add(t, Fault::ControllerStall(d));
+        stalls += 1;
+        t += d.as_secs_f64() + rng.range(50, 500) as f64 / 1000.0;
+    }
+    let r = s.run_until(60.0);
+    ok(&s, r);
+    assert!(stalls > 50);
+    assert_eq!(events(&s, Loss), Vec::<&HbRecord>::new());
+    assert!(s.pulse().stats.void_rounds > 20, "{:?}", s.pulse().stats);
+    assert!(s.destructive().is_empty(), "{:?}", s.destructive());
+    assert_eq!(not_available(&s, &[]), Vec::<String>::new());
+    let r = s.settle(60.0);
+    ok(&s, r);
+}
+
+#[test]
 fn pulses_controller_stall_does_not_hide_a_host_that_really_died() {
     let victim = "worker-321";
     let mut s = big()
