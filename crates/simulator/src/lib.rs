@@ -83,7 +83,8 @@
 //! - [`Simulation`] with [`SimConfig::for_seed`]: the randomized runner used by `tests/seeds.rs`.
 //! - [`Scenario`]: scripted timelines with assertions, used by `tests/scenarios.rs` and, with
 //!   `.pulse_heartbeat()`, by `tests/pulses.rs` (the heartbeat scenarios of issue 6 at 1,000 hosts:
-//!   a hung agent lost after exactly 10 missed rounds, 5% loss for 60 s, a 2 s controller stall,
+//!   a hung agent lost after exactly 10 missed rounds, 5% loss for 60 s, a 2 s controller stall
+//!   (also with a host really dead), 30 s of a starved controller under 2% loss,
 //!   cluster cuts of one host and of all hosts). [`Scenario::pulse`] and
 //!   [`Scenario::heartbeat_log`] show the Monitor's rounds and every event with the round that raised
 //!   it.
