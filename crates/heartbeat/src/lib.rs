@@ -107,6 +107,9 @@ pub enum Output {
 struct Link {
     /// The last sequence this host answered.
     answered: Option<u64>,
+    /// The first round this host is pulsed in: a host started while a round is open was not sent that
+    /// round's pulse and is not judged on it.
+    first_round: u64,
     misses: u32,
     good_since_loss: u32,
     minor: bool,
@@ -146,10 +149,14 @@ impl Monitor {
         }
     }
 
-    /// Start monitoring `host` on `network` afresh (no misses carried over).
+    /// Start monitoring `host` on `network` afresh (no misses carried over). Counting begins with the
+    /// next round: the open one's pulse went out before the host was started.
     pub fn start(&mut self, host: &str, network: Network) {
-        self.links
-            .insert((host.to_string(), network), Link::default());
+        let link = Link {
+            first_round: self.next_seq,
+            ..Link::default()
+        };
+        self.links.insert((host.to_string(), network), link);
     }
 
     /// Stop monitoring `host` on every network.
@@ -252,7 +259,7 @@ impl Monitor {
         let cfg = self.cfg.clone();
         let mut events = Vec::new();
         for ((host, net), link) in self.links.iter_mut() {
-            if *net != network {
+            if *net != network || seq < link.first_round {
                 continue;
             }
             let answered = link.answered == Some(seq);

@@ -72,6 +72,42 @@ fn dead_host_is_lost_after_exactly_ten_missed_pulses() {
 }
 
 #[test]
+fn host_started_mid_round_is_lost_after_ten_pulses_it_was_sent() {
+    // Regression (found by the simulator's pulse mode): a host started while a round was open was
+    // charged a miss for that round although its pulse went out before the start, so a restarted
+    // dead host was lost after 9 pulses.
+    let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
+    m.start("w0", Network::Mgmt);
+    m.on_tick(Instant::ZERO); // round 1 opens, w0 pulsed
+    while m.poll().is_some() {}
+    m.on_reply("w0", Network::Mgmt, 1);
+    m.start("late", Network::Mgmt); // mid-round 1: not pulsed in it
+    let mut pulsed_late = 0;
+    let mut lost_at = None;
+    for r in 1..=15u64 {
+        m.on_tick(Instant::from_millis(r * P));
+        while let Some(o) = m.poll() {
+            match o {
+                Output::Pulse { seq, hosts, .. } => {
+                    if hosts.iter().any(|h| h == "late") {
+                        pulsed_late += 1;
+                    }
+                    m.on_reply("w0", Network::Mgmt, seq);
+                }
+                Output::Event { host, event, .. } => {
+                    assert_eq!(host, "late");
+                    if event == HeartbeatEvent::Loss {
+                        lost_at.get_or_insert(pulsed_late);
+                    }
+                }
+            }
+        }
+    }
+    // Loss raised at the tick that closes the tenth round it was pulsed in.
+    assert_eq!(lost_at, Some(10));
+}
+
+#[test]
 fn loss_clears_after_ten_good_rounds_and_blips_clear_at_once() {
     let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
     m.start("w0", Network::Mgmt);

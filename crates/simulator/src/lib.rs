@@ -24,12 +24,22 @@
 //!   operation and its access changes reach the core as `BmcAccess` events.
 //! - **Networks** ([`network`]): one link per host per network with loss, delay, duplication and a cut
 //!   switch; alive reports, acks, test results and commands all cross them.
-//! - **Heartbeat** ([`heartbeat`]): modelled at event level, not per pulse: a monitored host that becomes
-//!   unreachable on a network yields minor (management only) at +400 ms, degrade at +600 ms and loss at
-//!   +1000 ms; once reachable again, what was raised clears after one second of good pulses.
+//! - **Heartbeat**, two models. By default ([`heartbeat`]) at event level, not per pulse: a monitored host
+//!   that becomes unreachable on a network yields minor (management only) at +400 ms, degrade at +600 ms
+//!   and loss at +1000 ms; once reachable again, what was raised clears after one second of good pulses.
+//!   Cheap, so the seed tier uses it. **Pulse level** ([`pulse`], [`WorldConfig::pulses`],
+//!   `Scenario::pulse_heartbeat()`, `steward-sim --pulses`): the real [`steward_heartbeat::Monitor`]
+//!   ticks at its own deadlines, every 100 ms pulse and every answer crosses the host's link on that
+//!   network (loss, delay, duplication, cut), a running node answers each pulse, the Monitor's events
+//!   go to the core and the core's `HeartbeatControl` effects (start, stop, MNFA backoff ×4, recover)
+//!   drive the Monitor. This is what shows that random loss, delay or a late controller accuse no one.
+//!   About half the speed of the event model at 1,000 hosts (BENCHMARKS.md).
 //! - **Faults** ([`Fault`]): crash (power loss), hang, boot failure, go-enabled failures, partitions of
 //!   one host or of many (to drive multi-node failure avoidance), lossy links, unreachable BMCs, heal.
-//!   The active controller (the host the core runs on) is never faulted.
+//!   The active controller (the host the core runs on) is never faulted, but its loop can be stalled
+//!   ([`Fault::ControllerStall`]: no heartbeat ticks, replies, core events or timers for a while, then
+//!   everything queued in arrival order, the heartbeat tick, the overdue timers) to exercise the
+//!   Monitor's lateness guard.
 //!
 //! ## Invariants ([`Invariant`])
 //!
@@ -56,6 +66,8 @@
 //! cargo test --release -p steward-simulator --test seeds            # the seed tier (1,000 small + 20 large)
 //! STEWARD_SIM_SEED=1234 STEWARD_SIM_HOSTS=20 cargo test -p steward-simulator --test seeds replay -- --nocapture
 //! cargo test -p steward-simulator --test scenarios                  # scripted scenarios
+//! cargo test -p steward-simulator --test pulses                     # heartbeat scenarios, 1,000 hosts, pulse level
+//! cargo run --release -p steward-simulator --bin steward-sim -- --pulses --hosts 1000 --seed 1000000
 //! cargo test -p steward-simulator --features mutation-skip-mnfa --test mutations
 //! ```
 //!
@@ -69,13 +81,20 @@
 //! ## Entry points
 //!
 //! - [`Simulation`] with [`SimConfig::for_seed`]: the randomized runner used by `tests/seeds.rs`.
-//! - [`Scenario`]: scripted timelines with assertions, used by `tests/scenarios.rs`.
+//! - [`Scenario`]: scripted timelines with assertions, used by `tests/scenarios.rs` and, with
+//!   `.pulse_heartbeat()`, by `tests/pulses.rs` (the heartbeat scenarios of issue 6 at 1,000 hosts:
+//!   a hung agent lost after exactly 10 missed rounds, 5% loss for 60 s, a 2 s controller stall
+//!   (also with a host really dead), 30 s of a starved controller under 2% loss,
+//!   cluster cuts of one host and of all hosts). [`Scenario::pulse`] and
+//!   [`Scenario::heartbeat_log`] show the Monitor's rounds and every event with the round that raised
+//!   it.
 
 pub mod heartbeat;
 pub mod invariants;
 pub mod network;
 pub mod node;
 pub mod prng;
+pub mod pulse;
 pub mod runner;
 pub mod scenario;
 pub mod world;
@@ -83,6 +102,7 @@ pub mod world;
 pub use invariants::{Destructive, Invariant, Violation};
 pub use network::LinkParams;
 pub use prng::Rng;
+pub use pulse::{HbRecord, PulseConfig, PulseStats};
 pub use runner::{replay_command, FaultWeights, OperatorWeights, Report, SimConfig, Simulation};
 pub use scenario::Scenario;
 pub use world::{request, Fault, HostSetup, Step, Timing, World, WorldConfig};

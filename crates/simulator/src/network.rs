@@ -1,6 +1,7 @@
 //! The simulated network: one link per host per network (management, cluster), each with loss, delay,
 //! duplication and a cut switch (partition). Every alive report, acknowledgement, go-enabled result and
-//! command crosses a link; heartbeat pulses are not simulated one by one (see [`crate::heartbeat`]).
+//! command crosses a link; heartbeat pulses too in pulse mode ([`crate::pulse`]; the default event-level
+//! model, [`crate::heartbeat`], does not simulate them one by one).
 
 use crate::prng::Rng;
 use std::time::Duration;

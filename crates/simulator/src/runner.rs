@@ -4,6 +4,7 @@
 use crate::invariants::Violation;
 use crate::network::LinkParams;
 use crate::prng::Rng;
+use crate::pulse::{PulseConfig, PulseStats};
 use crate::world::{Fault, HostSetup, Stats, Timing, World, WorldConfig};
 use std::time::Duration;
 use steward_maintenance::action::OperatorAction;
@@ -103,6 +104,9 @@ pub struct SimConfig {
     /// Heartbeat model variant, see [`Timing::hb_clear_after_restart`] (default from env
     /// `STEWARD_SIM_HB_CLEAR_AFTER_RESTART`).
     pub hb_clear_after_restart: bool,
+    /// Heartbeat at pulse level through the real Monitor (`steward-sim --pulses`); `None` keeps the
+    /// event-level model of the seed tier.
+    pub pulses: Option<PulseConfig>,
 }
 
 impl SimConfig {
@@ -130,6 +134,7 @@ impl SimConfig {
             lenient_deadlines: std::env::var_os("STEWARD_SIM_LENIENT_DEADLINES").is_some(),
             hb_clear_after_restart: std::env::var_os("STEWARD_SIM_HB_CLEAR_AFTER_RESTART")
                 .is_some(),
+            pulses: None,
         }
     }
 
@@ -181,6 +186,8 @@ pub struct Report {
     /// Simulated time from heal to quiescence.
     pub settle_time: Duration,
     pub stats: Stats,
+    /// Pulse-level heartbeat counters (pulse mode only).
+    pub pulse: Option<PulseStats>,
 }
 
 /// The one-line command that replays a seed.
@@ -211,6 +218,11 @@ fn replay_command_with(seed: u64, hosts: usize, cfg: &SimConfig) -> String {
     } else {
         format!(" --features {}", features.join(","))
     };
+    if cfg.pulses.is_some() {
+        return format!(
+            "{env}cargo run --release -p steward-simulator{f} --bin steward-sim -- --pulses --hosts {hosts} --seed {seed}"
+        );
+    }
     format!(
         "{env}STEWARD_SIM_SEED={seed} STEWARD_SIM_HOSTS={hosts} cargo test -p steward-simulator{f} --test seeds replay -- --nocapture"
     )
@@ -289,6 +301,7 @@ impl Simulation {
             core: cfg.core.clone(),
             timing,
             hosts,
+            pulses: cfg.pulses.clone(),
         })
         .map_err(|v| with_replay(v, &cfg))?;
         let mut world = world;
@@ -363,6 +376,7 @@ impl Simulation {
             sim_time: self.world.now.since(Instant::ZERO),
             settle_time: stable_since.unwrap_or(self.world.now).since(healed),
             stats: self.world.stats.clone(),
+            pulse: self.world.pulse.as_ref().map(|p| p.stats.clone()),
         })
     }
 

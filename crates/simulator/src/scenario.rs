@@ -15,6 +15,7 @@
 
 use crate::invariants::{Destructive, Violation};
 use crate::network::LinkParams;
+use crate::pulse::{HbRecord, PulseConfig, PulseHeartbeat};
 use crate::runner::cluster_layout;
 use crate::world::{Fault, HostSetup, RequestRecord, Step, Timing, World, WorldConfig};
 use std::collections::BTreeSet;
@@ -43,6 +44,7 @@ pub struct Scenario {
     world: Option<World>,
     verbose: bool,
     lenient_deadlines: bool,
+    pulses: Option<PulseConfig>,
 }
 
 fn at_secs(t: f64) -> Instant {
@@ -70,6 +72,7 @@ impl Scenario {
             world: None,
             verbose: std::env::var_os("STEWARD_SIM_VERBOSE").is_some(),
             lenient_deadlines: std::env::var_os("STEWARD_SIM_LENIENT_DEADLINES").is_some(),
+            pulses: None,
         }
     }
 
@@ -136,6 +139,18 @@ impl Scenario {
         self
     }
 
+    /// Run the heartbeat at pulse level through the real `steward_heartbeat::Monitor` (default
+    /// settings: 100 ms, 4/6/10 misses, backoff ×4) instead of the event-level model.
+    pub fn pulse_heartbeat(self) -> Self {
+        self.pulse_config(PulseConfig::default())
+    }
+
+    /// Pulse-level heartbeat with these settings.
+    pub fn pulse_config(mut self, cfg: PulseConfig) -> Self {
+        self.pulses = Some(cfg);
+        self
+    }
+
     /// Defer a deadline the core asks for again instead of failing `deadlines_make_progress`.
     pub fn lenient_deadlines(mut self) -> Self {
         self.lenient_deadlines = true;
@@ -196,6 +211,7 @@ impl Scenario {
             core: self.core.clone(),
             timing,
             hosts,
+            pulses: self.pulses.clone(),
         })?;
         w.verbose = self.verbose;
         w.strict_deadlines = !self.lenient_deadlines;
@@ -291,6 +307,19 @@ impl Scenario {
 
     pub fn now_secs(&self) -> f64 {
         self.world().now.as_millis() as f64 / 1000.0
+    }
+
+    /// The pulse-level heartbeat (Monitor, counters, event log); panics in event-level mode.
+    pub fn pulse(&self) -> &PulseHeartbeat {
+        self.world()
+            .pulse
+            .as_ref()
+            .expect("the scenario runs the pulse-level heartbeat (Scenario::pulse_heartbeat)")
+    }
+
+    /// Every heartbeat event the Monitor raised so far, with its round (pulse mode).
+    pub fn heartbeat_log(&self) -> &[HbRecord] {
+        &self.pulse().log
     }
 
     /// The recent trace, one event per line.

@@ -9,6 +9,7 @@ use crate::invariants::{Checker, Violation};
 use crate::network::{Delivery, Link, LinkParams};
 use crate::node::{Phase, SimBmc, SimNode};
 use crate::prng::Rng;
+use crate::pulse::{HbRecord, PulseConfig, PulseHeartbeat};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
@@ -94,6 +95,9 @@ pub struct WorldConfig {
     pub core: Config,
     pub timing: Timing,
     pub hosts: Vec<HostSetup>,
+    /// Heartbeat at pulse level through the real Monitor ([`crate::pulse`]); `None` keeps the cheap
+    /// event-level model ([`crate::heartbeat`]).
+    pub pulses: Option<PulseConfig>,
 }
 
 /// A fault injected into the simulated hardware or network.
@@ -134,6 +138,11 @@ pub enum Fault {
     /// Undo every fault of one host (crashed hosts get power back, hung ones resume).
     Heal(String),
     HealAll,
+    /// The controller's own loop stops for this long (starved, SIGSTOPped, a clock jump): no heartbeat
+    /// ticks, no replies handed in, no core events or timers. When it resumes, what arrived meanwhile
+    /// is handled in arrival order, then the heartbeat ticks, then the core's overdue timers run.
+    /// Operator requests are not held back. Heal does not end a stall early.
+    ControllerStall(Duration),
 }
 
 /// Something scheduled by a script or the random runner.
@@ -200,6 +209,18 @@ enum SimEvent {
     SwactDone {
         completed: bool,
     },
+    /// A heartbeat pulse reaches a node (pulse mode).
+    Pulse {
+        host: usize,
+        net: Network,
+        seq: u64,
+    },
+    /// A node's answer to a pulse reaches the controller (pulse mode).
+    PulseReply {
+        host: usize,
+        net: Network,
+        seq: u64,
+    },
     Step(Step),
 }
 
@@ -254,6 +275,8 @@ pub struct Stats {
     pub datagrams_dropped: u64,
     /// Deadlines the core asked for again right after being given them (lenient mode only).
     pub deadline_stalls: u64,
+    /// Deliveries to the controller held back by a controller stall.
+    pub stalled_deliveries: u64,
 }
 
 const TRACE_LINES: usize = 120;
@@ -282,6 +305,18 @@ pub struct World {
     /// in `Stats::deadline_stalls`, so that the other invariants can still be explored.
     pub strict_deadlines: bool,
     last_core_timeout: Option<Instant>,
+    /// Pulse-level heartbeat, when enabled ([`WorldConfig::pulses`]).
+    pub pulse: Option<PulseHeartbeat>,
+    /// The controller's loop is stalled until then ([`Fault::ControllerStall`]).
+    pub stall_until: Option<Instant>,
+}
+
+/// What runs next in [`World::run_until`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Core,
+    Sim,
+    Tick,
 }
 
 impl World {
@@ -364,6 +399,8 @@ impl World {
             verbose: false,
             strict_deadlines: std::env::var_os("STEWARD_SIM_LENIENT_DEADLINES").is_none(),
             last_core_timeout: None,
+            pulse: cfg.pulses.clone().map(|p| PulseHeartbeat::new(p, n, start)),
+            stall_until: None,
         };
         for (i, h) in cfg.hosts.iter().enumerate() {
             let spec = HostSpec {
@@ -439,12 +476,20 @@ impl World {
 
     /// The next moment something happens, if anything.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let core = self.core.poll_timeout();
+        let stall = self.stall_until.filter(|s| *s > self.now);
+        let defer = |t: Instant| match stall {
+            Some(s) if t < s => s,
+            _ => t,
+        };
+        let core = self.core.poll_timeout().map(defer);
         let sim = self.queue.peek().map(|s| s.at);
-        match (core, sim) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let tick = self.pulse.as_ref().map(|p| defer(p.monitor.next_tick()));
+        [core, sim, tick].into_iter().flatten().min()
+    }
+
+    /// The controller's loop is stalled now.
+    pub fn stalled(&self) -> bool {
+        self.stall_until.is_some_and(|s| self.now < s)
     }
 
     /// Run every deadline up to and including `end`, then set the clock to `end`.
@@ -460,17 +505,38 @@ impl World {
                     }
                 }
             }
+            // A stalled controller runs no timers and no heartbeat ticks until it resumes; then what
+            // arrived meanwhile goes first, the heartbeat tick next, the core's overdue timers last.
+            let stall = self.stall_until.filter(|s| *s > self.now);
+            let mut core_deferred = false;
+            if let (Some(c), Some(s)) = (core_t, stall) {
+                if c < s {
+                    core_t = Some(s);
+                    core_deferred = true;
+                }
+            }
+            let tick_t = self.pulse.as_ref().map(|p| {
+                let t = p.monitor.next_tick();
+                match stall {
+                    Some(s) if t < s => s,
+                    _ => t,
+                }
+            });
             let sim_t = self.queue.peek().map(|s| s.at);
-            let core_first = match (core_t, sim_t) {
-                (Some(c), Some(s)) => c <= s,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            let at = if core_first {
-                core_t.expect("some")
-            } else {
-                sim_t.expect("some")
+            // Ties: the core before the simulator's events (as always), replies before the tick
+            // (the Monitor's rule); after a stall the core's deferred timers come last.
+            let core_rank = if core_deferred { 2 } else { 0 };
+            let candidates = [
+                core_t.map(|t| (t, core_rank, Next::Core)),
+                sim_t.map(|t| (t, 1, Next::Sim)),
+                tick_t.map(|t| (t, 3, Next::Tick)),
+            ];
+            let Some((at, _, next)) = candidates
+                .into_iter()
+                .flatten()
+                .min_by_key(|(t, rank, _)| (*t, *rank))
+            else {
+                break;
             };
             if at > end {
                 break;
@@ -510,15 +576,19 @@ impl World {
                 same_instant = 0;
             }
             self.now = self.now.max(at);
-            if core_first {
-                self.last_core_timeout = Some(self.now);
-                self.stats.core_timeouts += 1;
-                self.core.handle_timeout(self.now);
-                self.drain()?;
-            } else {
-                let s = self.queue.pop().expect("peeked");
-                self.stats.sim_events += 1;
-                self.process(s.ev)?;
+            match next {
+                Next::Core => {
+                    self.last_core_timeout = Some(self.now);
+                    self.stats.core_timeouts += 1;
+                    self.core.handle_timeout(self.now);
+                    self.drain()?;
+                }
+                Next::Sim => {
+                    let s = self.queue.pop().expect("peeked");
+                    self.stats.sim_events += 1;
+                    self.process(s.ev)?;
+                }
+                Next::Tick => self.pulse_tick()?,
             }
         }
         self.now = self.now.max(end);
@@ -528,6 +598,12 @@ impl World {
     // ----- the core boundary -----
 
     fn deliver(&mut self, ev: Event) -> Result<(), Violation> {
+        if let Some(until) = self.stall_until.filter(|s| *s > self.now) {
+            // The controller is stalled: the message waits in its socket buffer.
+            self.stats.stalled_deliveries += 1;
+            self.schedule_at(until, SimEvent::ToCore(ev));
+            return Ok(());
+        }
         self.stats.core_events += 1;
         self.core.handle_event(self.now, ev);
         self.drain()
@@ -728,6 +804,9 @@ impl World {
                 let d = self.rng.duration(self.timing.bmc_min, self.timing.bmc_max);
                 self.schedule(d, SimEvent::BmcDone { host: i, id, op });
             }
+            Effect::Heartbeat { host, control } if self.pulse.is_some() => {
+                self.pulse_control(host, control)
+            }
             Effect::Heartbeat {
                 host: Some(host),
                 control,
@@ -786,6 +865,160 @@ impl World {
             self.stats.datagrams_dropped += 1;
         }
         d
+    }
+
+    /// One datagram over host `i`'s link on `net`: `ev` happens on arrival (twice if duplicated).
+    fn send_datagram(&mut self, i: usize, net: Network, ev: SimEvent) {
+        match self.transmit(i, net) {
+            Delivery::Dropped => {}
+            Delivery::Once(d) => self.schedule(d, ev),
+            Delivery::Twice(d1, d2) => {
+                self.schedule(d1, ev.clone());
+                self.schedule(d2, ev);
+            }
+        }
+    }
+
+    // ----- pulse-level heartbeat -----
+
+    /// The Monitor's deadline came: close the round, hand its events to the core, send the pulses.
+    fn pulse_tick(&mut self) -> Result<(), Violation> {
+        let now = self.now;
+        let Some(p) = self.pulse.as_mut() else {
+            return Ok(());
+        };
+        let void_before = p.monitor.void_rounds;
+        p.monitor.on_tick(now);
+        p.stats.ticks += 1;
+        p.stats.void_rounds = p.monitor.void_rounds;
+        let voided = p.monitor.void_rounds - void_before;
+        // The round just closed is the one before the round just opened.
+        let closed = p.monitor.rounds_opened().saturating_sub(1);
+        if voided > 0 {
+            self.note(format!(
+                "heartbeat round {closed} void: the controller ran late"
+            ));
+        }
+        while let Some(out) = self.pulse.as_mut().and_then(|p| p.monitor.poll()) {
+            match out {
+                steward_heartbeat::Output::Pulse {
+                    network,
+                    seq,
+                    hosts,
+                } => {
+                    for host in hosts {
+                        let Some(&i) = self.index.get(&host) else {
+                            continue;
+                        };
+                        if !self.nodes[i].has(network) {
+                            continue;
+                        }
+                        if let Some(p) = self.pulse.as_mut() {
+                            p.stats.pulses_sent += 1;
+                        }
+                        self.send_datagram(
+                            i,
+                            network,
+                            SimEvent::Pulse {
+                                host: i,
+                                net: network,
+                                seq,
+                            },
+                        );
+                    }
+                }
+                steward_heartbeat::Output::Event {
+                    host,
+                    network,
+                    event,
+                } => {
+                    let last_answered = match (self.index.get(&host), self.pulse.as_ref()) {
+                        (Some(&i), Some(p)) => p.last_answered[i][network.index()],
+                        _ => 0,
+                    };
+                    let record = HbRecord {
+                        at: now,
+                        host: host.clone(),
+                        network,
+                        event,
+                        round: closed,
+                        last_answered,
+                    };
+                    self.note(format!(
+                        "heartbeat {event:?} {host} {network:?} round {closed} (last answered {last_answered})"
+                    ));
+                    if let Some(p) = self.pulse.as_mut() {
+                        p.stats.events += 1;
+                        p.log.push(record);
+                    }
+                    self.deliver(Event::Heartbeat {
+                        host,
+                        network,
+                        event,
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A node's answer reached the (running) controller.
+    fn pulse_reply(&mut self, i: usize, net: Network, seq: u64) {
+        let Some(p) = self.pulse.as_mut() else {
+            return;
+        };
+        let name = &self.nodes[i].name;
+        let counts = seq == p.monitor.rounds_opened() && p.monitor.is_monitored(name, net);
+        p.monitor.on_reply(name, net, seq);
+        if counts {
+            p.stats.replies += 1;
+            p.last_answered[i][net.index()] = seq;
+        } else {
+            p.stats.stale_replies += 1;
+        }
+    }
+
+    /// The core's heartbeat controls, applied to the Monitor.
+    fn pulse_control(&mut self, host: Option<String>, control: HeartbeatControl) {
+        let targets: Vec<usize> = match &host {
+            Some(h) => self.index.get(h).copied().into_iter().collect(),
+            None => (0..self.nodes.len())
+                .filter(|i| !self.nodes[*i].removed)
+                .collect(),
+        };
+        let Some(p) = self.pulse.as_mut() else {
+            return;
+        };
+        match control {
+            HeartbeatControl::Start => {
+                // Counting starts with the next round: the open one is not judged.
+                let open = p.monitor.rounds_opened();
+                for i in targets {
+                    let n = &self.nodes[i];
+                    for net in n.networks() {
+                        p.monitor.start(&n.name, net);
+                        p.last_answered[i][net.index()] = open;
+                    }
+                }
+            }
+            HeartbeatControl::Stop => {
+                for i in targets {
+                    p.monitor.stop(&self.nodes[i].name);
+                }
+            }
+            HeartbeatControl::Backoff => p.set_backoff(true),
+            HeartbeatControl::Recover => p.set_backoff(false),
+        }
+        if matches!(
+            control,
+            HeartbeatControl::Backoff | HeartbeatControl::Recover
+        ) {
+            let period = p.period();
+            self.note(format!(
+                "heartbeat {control:?}: period {} ms",
+                period.as_millis()
+            ));
+        }
     }
 
     /// A node sends something to the controller over one of its networks.
@@ -908,6 +1141,20 @@ impl World {
                 }
             }
             SimEvent::SwactDone { completed } => self.deliver(Event::SwactResult { completed })?,
+            SimEvent::Pulse { host, net, seq } => {
+                // A running agent answers every pulse it receives, on the network it came on.
+                if self.nodes[host].phase == Phase::Up && self.nodes[host].has(net) {
+                    self.send_datagram(host, net, SimEvent::PulseReply { host, net, seq });
+                }
+            }
+            SimEvent::PulseReply { host, net, seq } => {
+                if let Some(until) = self.stall_until.filter(|s| *s > self.now) {
+                    self.stats.stalled_deliveries += 1;
+                    self.schedule_at(until, SimEvent::PulseReply { host, net, seq });
+                } else {
+                    self.pulse_reply(host, net, seq);
+                }
+            }
             SimEvent::Step(step) => self.step(step)?,
         }
         Ok(())
@@ -1030,6 +1277,9 @@ impl World {
 
     /// Recompute reachability per network and feed the heartbeat model.
     fn refresh_reach(&mut self, i: usize) {
+        if self.pulse.is_some() {
+            return; // pulses find out for themselves
+        }
         for net in Network::ALL {
             if !self.nodes[i].has(net) {
                 continue;
@@ -1193,6 +1443,10 @@ impl World {
                 for i in 0..self.nodes.len() {
                     self.heal(i);
                 }
+            }
+            Fault::ControllerStall(d) => {
+                let until = self.now + d;
+                self.stall_until = Some(self.stall_until.map_or(until, |s| s.max(until)));
             }
         }
     }

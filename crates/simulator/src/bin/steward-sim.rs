@@ -3,17 +3,21 @@
 //! to run many seeds by hand.
 //!
 //! ```text
-//! steward-sim [--hosts N] [--seed S] [--seeds K] [--verbose]
+//! steward-sim [--hosts N] [--seed S] [--seeds K] [--pulses] [--verbose]
 //! ```
+//!
+//! `--pulses` runs the heartbeat at pulse level through the real `steward_heartbeat::Monitor` (every
+//! 100 ms pulse and answer crosses the simulated network) instead of the cheap event-level model.
 
 use std::process::ExitCode;
-use steward_simulator::{SimConfig, Simulation};
+use steward_simulator::{PulseConfig, SimConfig, Simulation};
 
 struct Args {
     hosts: usize,
     seed: u64,
     seeds: u64,
     verbose: bool,
+    pulses: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -22,6 +26,7 @@ fn parse() -> Result<Args, String> {
         seed: 1,
         seeds: 1,
         verbose: false,
+        pulses: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -43,9 +48,15 @@ fn parse() -> Result<Args, String> {
                     .map_err(|e| format!("--seeds: {e}"))?
             }
             "--verbose" => a.verbose = true,
+            "--pulses" => a.pulses = true,
             "-h" | "--help" => {
-                println!("usage: steward-sim [--hosts N] [--seed S] [--seeds K] [--verbose]");
+                println!(
+                    "usage: steward-sim [--hosts N] [--seed S] [--seeds K] [--pulses] [--verbose]"
+                );
                 println!("Runs seeds S..S+K of the deterministic simulation with N hosts each.");
+                println!(
+                    "--pulses: heartbeat at pulse level (the real Monitor, every pulse over the simulated network)."
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument '{other}'; see --help")),
@@ -71,7 +82,11 @@ fn main() -> ExitCode {
     let mut failed = 0u64;
     for seed in args.seed..args.seed + args.seeds {
         let started = std::time::Instant::now();
-        let result = Simulation::new(SimConfig::for_seed(seed, args.hosts)).and_then(|s| s.run());
+        let mut cfg = SimConfig::for_seed(seed, args.hosts);
+        if args.pulses {
+            cfg.pulses = Some(PulseConfig::default());
+        }
+        let result = Simulation::new(cfg).and_then(|s| s.run());
         let cpu = started.elapsed();
         match result {
             Ok(r) => {
@@ -93,6 +108,12 @@ fn main() -> ExitCode {
                     s.destructive_sensor,
                     s.alarms_raised,
                 );
+                if let Some(p) = &r.pulse {
+                    println!(
+                        "  pulses: {} sent, {} answers counted, {} stale, {} rounds ({} void), {} heartbeat events",
+                        p.pulses_sent, p.replies, p.stale_replies, p.ticks, p.void_rounds, p.events
+                    );
+                }
             }
             Err(v) => {
                 failed += 1;
