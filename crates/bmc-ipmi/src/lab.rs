@@ -1,9 +1,13 @@
 //! The `ipmi_sim` lab configuration shared by the integration tests, `steward bench bmc`
 //! and the in-process fake BMC ([`crate::fake`]): the OpenIPMI `.emu` (CPUTmp, SysFan1,
 //! P12V full threshold records, a compact discrete PSU1_Status record, two SEL entries),
-//! the chassis-control shell script and the `lan.conf` text.
+//! the chassis-control shell script and the `lan.conf` text — and [`IpmiSim`], the one launcher of
+//! a real `ipmi_sim` process with that configuration.
 
-use std::path::Path;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// Chassis control program (contract in anchors.md §3.4). Keeps power/boot in
 /// files next to it. ipmi_sim calls: `get power`, `get boot`, `set power 0|1`,
@@ -92,4 +96,126 @@ console 127.0.0.1 {console_port}
 "#,
         chassis_script.display()
     )
+}
+
+/// A running OpenIPMI `ipmi_sim` with the lab configuration on 127.0.0.1: LAN on a free UDP port,
+/// console on a free TCP port, everything (config, chassis state files, `calls.log`, `sim.log`) in
+/// a private temp dir. Killed on drop. Used by the IPMI and BMC integration tests and by
+/// `steward bench bmc`.
+pub struct IpmiSim {
+    child: Child,
+    /// The simulator's IPMI LAN address.
+    pub addr: SocketAddr,
+    /// Its console (telnet-style `> ` prompt) for injecting sensor values.
+    pub console_addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+fn free_port(udp: bool) -> std::io::Result<u16> {
+    let addr = if udp {
+        UdpSocket::bind("127.0.0.1:0")?.local_addr()?
+    } else {
+        TcpListener::bind("127.0.0.1:0")?.local_addr()?
+    };
+    Ok(addr.port())
+}
+
+impl IpmiSim {
+    /// Writes the configuration and starts the process; it answers shortly after (see
+    /// [`IpmiSim::wait_ready`]). Fails when `ipmi_sim` cannot be run.
+    pub fn spawn(user: &str, pass: &str) -> std::io::Result<IpmiSim> {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        let port = free_port(true)?;
+        let console_port = free_port(false)?;
+        let script = d.join("chassis.sh");
+        std::fs::write(&script, CHASSIS_SH)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+        }
+        std::fs::write(
+            d.join("lan.conf"),
+            lan_conf(port, console_port, &script, user, pass),
+        )?;
+        std::fs::write(d.join("sim1.emu"), EMU)?;
+        std::fs::create_dir_all(d.join("state"))?;
+        let child = spawn_process(d)?;
+        Ok(IpmiSim {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            console_addr: SocketAddr::from(([127, 0, 0, 1], console_port)),
+            dir,
+        })
+    }
+
+    /// Polls with session opens (100 ms apart, up to 30 s: a loaded machine) until the simulator
+    /// answers; the error carries its log.
+    pub async fn wait_ready(&self, user: &str, pass: &str) -> Result<(), String> {
+        for _ in 0..300 {
+            let mut cfg = crate::IpmiConfig::new(self.addr, user, pass);
+            cfg.cipher_suites = vec![crate::CipherSuite::Suite3];
+            cfg.timeout = Duration::from_millis(100);
+            cfg.retries = 0;
+            if let Ok(c) = crate::IpmiClient::connect(cfg).await {
+                let _ = c.close().await;
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("ipmi_sim did not come up; log:\n{}", self.log()))
+    }
+
+    /// Kills the process and starts it again on the same ports and state (a BMC reboot: sessions
+    /// are gone). Call [`IpmiSim::wait_ready`] after.
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_process(self.dir.path())?;
+        Ok(())
+    }
+
+    /// The simulator's output so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sim.log")).unwrap_or_default()
+    }
+
+    /// Its private dir (chassis state files `power`, `boot`; `calls.log`).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The chassis program's boot-device file.
+    pub fn boot_file(&self) -> PathBuf {
+        self.dir.path().join("boot")
+    }
+}
+
+impl Drop for IpmiSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ipmi_sim` on the configuration in `d`, appending its output to `d/sim.log` (a restart
+/// keeps the earlier output).
+fn spawn_process(d: &Path) -> std::io::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(d.join("sim.log"))?;
+    // -n: no interactive console on stdin (it asserts on epoll otherwise).
+    Command::new("ipmi_sim")
+        .arg("-c")
+        .arg(d.join("lan.conf"))
+        .arg("-f")
+        .arg(d.join("sim1.emu"))
+        .arg("-s")
+        .arg(d.join("state"))
+        .arg("-n")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
 }

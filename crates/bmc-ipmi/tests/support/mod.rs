@@ -1,19 +1,16 @@
-//! Spawns a real OpenIPMI `ipmi_sim` on 127.0.0.1 (free ports, temp dir) for the
-//! integration tests, following anchors.md §3.4. Killed on Drop.
+//! A real OpenIPMI `ipmi_sim` on 127.0.0.1 for the integration tests (launched by
+//! [`steward_bmc_ipmi::lab::IpmiSim`], following anchors.md §3.4), with client helpers, the
+//! reference peer `ipmitool` and the expected sensor values.
 
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use steward_bmc_ipmi::{CipherSuite, IpmiClient, IpmiConfig};
 
 pub const USER: &str = "admin";
 pub const PASS: &str = "password";
-
-pub use steward_bmc_ipmi::lab::{CHASSIS_SH, EMU};
 
 /// What the .emu configures, converted to units (the expected values).
 pub struct ExpectedSensor {
@@ -56,27 +53,6 @@ pub const EXPECTED: [ExpectedSensor; 3] = [
     },
 ];
 
-pub struct IpmiSim {
-    child: Child,
-    pub addr: SocketAddr,
-    pub console: SocketAddr,
-    pub dir: tempfile::TempDir,
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
 /// Both the simulator and the reference peer must be on PATH.
 pub fn have_ipmi_sim() -> bool {
     let runs = |bin: &str, arg: &str| {
@@ -108,59 +84,24 @@ pub fn require_sim() -> bool {
     false
 }
 
+/// The lab's `ipmi_sim` ([`steward_bmc_ipmi::lab::IpmiSim`]) with this suite's client helpers.
+pub struct IpmiSim(steward_bmc_ipmi::lab::IpmiSim);
+
+impl std::ops::Deref for IpmiSim {
+    type Target = steward_bmc_ipmi::lab::IpmiSim;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
 impl IpmiSim {
     /// Start a simulator and wait until it answers a session open.
     pub async fn start() -> IpmiSim {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path();
-        let port = free_udp_port();
-        let cport = free_tcp_port();
-        let script = d.join("chassis.sh");
-        std::fs::write(&script, CHASSIS_SH).expect("write chassis.sh");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
-                .expect("chmod");
-        }
-        let lan = steward_bmc_ipmi::lab::lan_conf(port, cport, &script, USER, PASS);
-        std::fs::write(d.join("lan.conf"), lan).expect("write lan.conf");
-        std::fs::write(d.join("sim1.emu"), EMU).expect("write emu");
-        std::fs::create_dir_all(d.join("state")).expect("state dir");
-        let log = std::fs::File::create(d.join("sim.log")).expect("log");
-        let log2 = log.try_clone().expect("log clone");
-        // -n: no interactive console on stdin (it asserts on epoll otherwise).
-        let child = Command::new("ipmi_sim")
-            .arg("-c")
-            .arg(d.join("lan.conf"))
-            .arg("-f")
-            .arg(d.join("sim1.emu"))
-            .arg("-s")
-            .arg(d.join("state"))
-            .arg("-n")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .expect("spawn ipmi_sim");
-        let sim = IpmiSim {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            console: SocketAddr::from(([127, 0, 0, 1], cport)),
-            dir,
-        };
-        // Readiness: poll with short timeouts. Generous bound for a loaded machine.
-        for _ in 0..300 {
-            let mut cfg = sim.config(&[CipherSuite::Suite3]);
-            cfg.timeout = Duration::from_millis(100);
-            cfg.retries = 0;
-            if let Ok(c) = IpmiClient::connect(cfg).await {
-                let _ = c.close().await;
-                return sim;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("ipmi_sim did not come up; log:\n{}", sim.log());
+        let sim = steward_bmc_ipmi::lab::IpmiSim::spawn(USER, PASS).expect("spawn ipmi_sim");
+        sim.wait_ready(USER, PASS)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        IpmiSim(sim)
     }
 
     pub fn config(&self, suites: &[CipherSuite]) -> IpmiConfig {
@@ -176,18 +117,6 @@ impl IpmiSim {
         IpmiClient::connect(self.config(&[CipherSuite::Suite3]))
             .await
             .expect("connect")
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("sim.log")).unwrap_or_default()
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn boot_file(&self) -> PathBuf {
-        self.dir.path().join("boot")
     }
 
     /// Run ipmitool (the reference peer) against this sim.
@@ -215,7 +144,7 @@ impl IpmiSim {
     /// the sim is dropped.
     pub async fn console(&self, cmd: &str) -> tokio::net::TcpStream {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(self.console)
+        let mut s = tokio::net::TcpStream::connect(self.console_addr)
             .await
             .expect("console connect");
         let mut buf = [0u8; 512];
@@ -243,13 +172,6 @@ impl IpmiSim {
             }
         }
         s
-    }
-}
-
-impl Drop for IpmiSim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
