@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use steward_bmc::{Bmc, BmcConfig, BmcProtocol};
+use steward_bmc::{BmcConfig, BmcProtocol};
 
 pub const USER: &str = "admin";
 pub const PASS: &str = "password";
