@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::{CipherSuite, IpmiClient, IpmiConfig};
+
 /// Chassis control program (contract in anchors.md §3.4). Keeps power/boot in
 /// files next to it. ipmi_sim calls: `get power`, `get boot`, `set power 0|1`,
 /// `set reset 1`, `set shutdown 1` (soft off), `set boot <dev>`.
@@ -98,6 +100,11 @@ console 127.0.0.1 {console_port}
     )
 }
 
+/// The user every lab simulator accepts (administrator privilege).
+pub const USER: &str = "admin";
+/// Its password.
+pub const PASS: &str = "password";
+
 /// A running OpenIPMI `ipmi_sim` with the lab configuration on 127.0.0.1: LAN on a free UDP port,
 /// console on a free TCP port, everything (config, chassis state files, `calls.log`, `sim.log`) in
 /// a private temp dir. Killed on drop. Used by the IPMI and BMC integration tests and by
@@ -153,17 +160,27 @@ impl IpmiSim {
     /// answers; the error carries its log.
     pub async fn wait_ready(&self, user: &str, pass: &str) -> Result<(), String> {
         for _ in 0..300 {
-            let mut cfg = crate::IpmiConfig::new(self.addr, user, pass);
-            cfg.cipher_suites = vec![crate::CipherSuite::Suite3];
+            let mut cfg = IpmiConfig::new(self.addr, user, pass);
+            cfg.cipher_suites = vec![CipherSuite::Suite3];
             cfg.timeout = Duration::from_millis(100);
             cfg.retries = 0;
-            if let Ok(c) = crate::IpmiClient::connect(cfg).await {
+            if let Ok(c) = IpmiClient::connect(cfg).await {
                 let _ = c.close().await;
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(format!("ipmi_sim did not come up; log:\n{}", self.log()))
+    }
+
+    /// Starts a simulator with [`USER`]/[`PASS`] and waits until it answers. For tests: panics
+    /// (with the simulator's log) when it cannot be started.
+    pub async fn start() -> IpmiSim {
+        let sim = IpmiSim::spawn(USER, PASS).expect("spawn ipmi_sim");
+        sim.wait_ready(USER, PASS)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sim
     }
 
     /// Kills the process and starts it again on the same ports and state (a BMC reboot: sessions
@@ -188,6 +205,78 @@ impl IpmiSim {
     /// The chassis program's boot-device file.
     pub fn boot_file(&self) -> PathBuf {
         self.dir.path().join("boot")
+    }
+
+    // Client helpers for the tests below: they panic on failure, with the reason.
+
+    pub fn config(&self, suites: &[CipherSuite]) -> IpmiConfig {
+        let mut c = IpmiConfig::new(self.addr, USER, PASS);
+        c.cipher_suites = suites.to_vec();
+        // Loaded shared CI machine: generous per-attempt timeout, 3 retries.
+        c.timeout = Duration::from_secs(2);
+        c.retries = 3;
+        c
+    }
+
+    pub async fn client(&self) -> IpmiClient {
+        IpmiClient::connect(self.config(&[CipherSuite::Suite3]))
+            .await
+            .expect("connect")
+    }
+
+    /// Run ipmitool (the reference peer) against this sim.
+    pub async fn ipmitool(&self, args: &[&str]) -> String {
+        let out = tokio::process::Command::new("ipmitool")
+            .args(["-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p"])
+            .arg(self.addr.port().to_string())
+            .args(["-U", USER, "-P", PASS, "-R", "3", "-N", "2"])
+            .args(args)
+            .output()
+            .await
+            .expect("run ipmitool");
+        assert!(
+            out.status.success(),
+            "ipmitool {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Send one command to the sim's console (TCP, telnet-style `> ` prompt)
+    /// and wait for its echo and the next prompt. The connection is kept in
+    /// the returned stream: closing it while ipmi_sim still writes the echo
+    /// kills the simulator with SIGPIPE (observed), so callers hold it until
+    /// the sim is dropped.
+    pub async fn console(&self, cmd: &str) -> tokio::net::TcpStream {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(self.console_addr)
+            .await
+            .expect("console connect");
+        let mut buf = [0u8; 512];
+        let mut seen = String::new();
+        // Banner: telnet negotiation bytes, then the first prompt.
+        while !seen.contains("> ") {
+            match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => panic!("no console prompt: {seen:?}"),
+            }
+        }
+        s.write_all(format!("{cmd}\n").as_bytes())
+            .await
+            .expect("console write");
+        let mut seen = String::new();
+        loop {
+            if let Some(i) = seen.find(cmd) {
+                if seen[i..].contains("> ") {
+                    break;
+                }
+            }
+            match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => panic!("console command not acknowledged: {seen:?}"),
+            }
+        }
+        s
     }
 }
 

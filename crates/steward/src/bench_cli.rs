@@ -30,10 +30,9 @@ use clap::{Args, Subcommand};
 use steward_bmc::scheduler::{Priority, Scheduler, SchedulerConfig};
 use steward_bmc::{Bmc, BmcConfig, BmcProtocol};
 use steward_bmc_ipmi::fake::{self, FakeConfig, FakeState};
-use steward_bmc_ipmi::{lab, CipherSuite, IpmiClient, IpmiConfig};
+use steward_bmc_ipmi::lab::{self, PASS, USER};
+use steward_bmc_ipmi::{CipherSuite, IpmiClient, IpmiConfig};
 
-const USER: &str = "admin";
-const PASS: &str = "password";
 const INSTALL_HINT: &str = "apt-get install openipmi ipmitool";
 
 /// `steward bench <what>`.

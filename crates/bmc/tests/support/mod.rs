@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use steward_bmc::{BmcConfig, BmcProtocol};
 
-pub const USER: &str = "admin";
-pub const PASS: &str = "password";
+pub use steward_bmc_ipmi::lab::{PASS, USER};
 
 #[allow(unused_imports)]
 pub use steward_testpeers::{
@@ -45,11 +44,7 @@ impl std::ops::Deref for IpmiSim {
 
 impl IpmiSim {
     pub async fn start() -> IpmiSim {
-        let sim = steward_bmc_ipmi::lab::IpmiSim::spawn(USER, PASS).expect("spawn ipmi_sim");
-        sim.wait_ready(USER, PASS)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        IpmiSim(sim)
+        IpmiSim(steward_bmc_ipmi::lab::IpmiSim::start().await)
     }
 
     /// Kill and restart the simulator on the same port (a BMC reboot: sessions are gone).
