@@ -64,6 +64,7 @@ async fn lock_and_unlock_through_the_runtime_and_resume_after_restart() {
     // unlocked, the real agent told to reboot, the host not yet enabled). The toy model's fixed
     // 300 ms point is replaced by this observed state, which the real reboot makes last long
     // enough (boot delay) to be seen.
+    let boot_before = lab.host("worker-0").status().boot_id;
     let unlock = handle
         .request("worker-0", OperatorAction::Unlock)
         .await
@@ -87,6 +88,8 @@ async fn lock_and_unlock_through_the_runtime_and_resume_after_restart() {
     assert_eq!(outcome, ActionOutcome::Completed);
     let w = handle.host("worker-0").await.unwrap().unwrap();
     assert_eq!(w.states.to_string(), "unlocked-enabled-available");
+    // Real behaviour the toy model only pretended: the unlock rebooted the machine.
+    assert_ne!(lab.host("worker-0").status().boot_id, boot_before);
     let events = handle.events(1000).await.unwrap();
     assert!(events.iter().any(|e| e.entry.text == "worker-0 unlock"));
     // Lookup by uuid works like lookup by name.
