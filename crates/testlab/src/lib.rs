@@ -104,32 +104,31 @@ impl Wiring {
         store: Arc<dyn Store>,
         secrets: SecretBox,
     ) -> (ControllerHandle, Controller) {
-        let w = self;
         // The previous node link's task releases its socket once its last clone is dropped with
         // the old actor; give it a moment rather than fail on "address in use".
         let mut tries = 0;
         let (node_link, attach) = loop {
-            let mut lc = NodeLinkConfig::new(OWN_HOST, w.ctl_mgmt, w.session_file.clone());
-            lc.node_port = w.node_port;
-            match UdpNodeLink::start(lc, w.secret.clone()).await {
+            let mut lc = NodeLinkConfig::new(OWN_HOST, self.ctl_mgmt, self.session_file.clone());
+            lc.node_port = self.node_port;
+            match UdpNodeLink::start(lc, self.secret.clone()).await {
                 Ok(v) => break v,
                 Err(_) if tries < 100 => {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(e) => panic!("cannot start the node link on {}: {e}", w.ctl_mgmt),
+                Err(e) => panic!("cannot start the node link on {}: {e}", self.ctl_mgmt),
             }
         };
-        let (events, events_rx) = EventSender::channel(w.config.event_queue);
+        let (events, events_rx) = EventSender::channel(self.config.event_queue);
         // The epoch `spawn_with_events` takes (one above the store's); pulses carry it.
         let epoch = store.epoch().expect("the store's epoch") + 1;
         let mut hb = ServiceConfig::new(
             OWN_HOST,
-            vec![(Network::Mgmt, SocketAddr::new(w.ctl_mgmt.ip(), 0))],
+            vec![(Network::Mgmt, SocketAddr::new(self.ctl_mgmt.ip(), 0))],
         );
         hb.epoch = epoch;
         let heartbeat =
-            HeartbeatService::spawn(hb, w.secret.clone(), Sink::Controller(events.clone()))
+            HeartbeatService::spawn(hb, self.secret.clone(), Sink::Controller(events.clone()))
                 .expect("start the heartbeat service");
         let mut bmc = BmcWorkerConfig {
             // The rig's BMCs speak plain http on loopback.
@@ -138,17 +137,22 @@ impl Wiring {
             ..BmcWorkerConfig::default()
         };
         // Reference spacing between operations on one BMC is 5 s; scaled like every other timer.
-        bmc.scheduler.gap = Duration::from_millis(5000) / w.scale;
-        bmc.audit_period = Duration::from_secs(60) / w.scale;
+        bmc.scheduler.gap = Duration::from_millis(5000) / self.scale;
+        bmc.audit_period = Duration::from_secs(60) / self.scale;
         let links = Links {
             node: Box::new(node_link),
             bmc: Box::new(BmcWorkers::start(bmc, events.clone())),
-            heartbeat: Box::new(PulseLink::new(heartbeat, w.node_heartbeat_port)),
+            heartbeat: Box::new(PulseLink::new(heartbeat, self.node_heartbeat_port)),
             swact: Box::new(NoStandby(events.clone())),
         };
-        let (handle, events, task) =
-            spawn_with_events(w.config.clone(), store, secrets, links, (events, events_rx))
-                .expect("start the controller");
+        let (handle, events, task) = spawn_with_events(
+            self.config.clone(),
+            store,
+            secrets,
+            links,
+            (events, events_rx),
+        )
+        .expect("start the controller");
         attach.attach(events, handle.epoch());
         (handle, Controller { task })
     }
@@ -168,11 +172,12 @@ fn address_block() -> usize {
     20_000 + (slot % BLOCKS) * BLOCK
 }
 
-fn free_udp_port(ip: IpAddr) -> u16 {
-    std::net::UdpSocket::bind((ip, 0))
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free UDP port on loopback")
+/// `N` distinct free UDP ports on `ip` (all bound at once, so no two are the same).
+fn free_udp_ports<const N: usize>(ip: IpAddr) -> [u16; N] {
+    let sockets: [std::net::UdpSocket; N] = std::array::from_fn(|_| {
+        std::net::UdpSocket::bind((ip, 0)).expect("a free UDP port on loopback")
+    });
+    sockets.map(|s| s.local_addr().expect("a bound socket's address").port())
 }
 
 fn personality(name: &str) -> Personality {
@@ -199,6 +204,8 @@ impl TestLab {
         let ctl_ip: IpAddr = host_address(Some(Network::Mgmt), base).into();
         let first_host: IpAddr = host_address(Some(Network::Mgmt), base + 1).into();
         let scale = spec.scale.max(1);
+        let [ctl_port] = free_udp_ports(ctl_ip);
+        let [node_port, node_heartbeat_port] = free_udp_ports(first_host);
         let mut core = Config::default().scaled(scale);
         // A new host is taken into service after this delay; the reference 5 s would dominate.
         core.timeouts.host_add_delay.0 = Duration::from_millis(100);
@@ -213,10 +220,10 @@ impl TestLab {
                     controller_uptime: Duration::from_secs(86_400),
                 },
             ),
-            ctl_mgmt: SocketAddr::new(ctl_ip, free_udp_port(ctl_ip)),
+            ctl_mgmt: SocketAddr::new(ctl_ip, ctl_port),
             // Every agent listens on the same ports (each on its own address), as in a cluster.
-            node_port: free_udp_port(first_host),
-            node_heartbeat_port: free_udp_port(first_host),
+            node_port,
+            node_heartbeat_port,
             session_file: dir.path().join("node-link.session"),
             scale,
         };
