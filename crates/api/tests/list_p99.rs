@@ -4,17 +4,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use steward_api::Auth;
-use steward_maintenance::host::{HostRecord, HostSpec};
-use steward_maintenance::state::{Personality, SystemType};
+use steward_maintenance::host::HostRecord;
+use steward_maintenance::state::SystemType;
 use steward_store::{MemStore, Retention, SecretBox, Store};
-use steward_testlab::{LabSpec, TestLab};
+use steward_testlab::{machineless_host, LabSpec, TestLab};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark; run with --ignored --nocapture"]
 async fn list_5000_hosts_p99() {
     // The real controller and links with no machines: the benchmark measures listing records, so
-    // the 5,000 hosts are records only (new installs, locked; nothing is expected of them). Their
-    // addresses are on loopback (127.4.x.x, used by no rig) since the real links do send to them.
+    // the 5,000 hosts are records only (new installs, locked; nothing is expected of them).
     let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
     let spec = LabSpec {
         hosts: Vec::new(),
@@ -23,15 +22,7 @@ async fn list_5000_hosts_p99() {
     let rig = TestLab::start(store, SecretBox::from_key([7; 32]), spec).await;
     let handle = rig.handle.clone();
     for i in 0..5000u32 {
-        let spec = HostSpec {
-            name: format!("worker-{i}"),
-            uuid: format!("00000000-0000-0000-0001-{i:012}"),
-            personality: Personality::Worker,
-            mgmt_ip: Some(format!("127.4.{}.{}", i / 250, i % 250 + 1)),
-            mgmt_mac: None,
-            cluster_ip: None,
-            bmc: None,
-        };
+        let spec = machineless_host(&format!("worker-{i}"), i);
         handle
             .add_host(HostRecord::new_install(spec, SystemType::Standard))
             .await

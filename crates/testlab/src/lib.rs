@@ -55,6 +55,9 @@ pub struct LabSpec {
     pub scale: u32,
     /// Add hosts as already in service (`true`) or as new installs, locked (`false`).
     pub in_service: bool,
+    /// The core's configuration; `None`: the reference scaled by [`LabSpec::scale`], with a
+    /// 100 ms host-add delay.
+    pub config: Option<Config>,
 }
 
 impl LabSpec {
@@ -66,6 +69,7 @@ impl LabSpec {
                 .to_vec(),
             scale: 50,
             in_service: true,
+            config: None,
         }
     }
 }
@@ -180,6 +184,21 @@ fn free_udp_ports<const N: usize>(ip: IpAddr) -> [u16; N] {
     sockets.map(|s| s.local_addr().expect("a bound socket's address").port())
 }
 
+/// The record of a host with no machine behind it (a worker, no BMC): for tests that need records
+/// only. Its management address is `127.4.a.b` from `index` — loopback, used by no rig and no lab —
+/// because the real links do send to it (and nothing answers).
+pub fn machineless_host(name: &str, index: u32) -> HostSpec {
+    HostSpec {
+        name: name.into(),
+        uuid: format!("00000000-0000-4000-8001-{index:012}"),
+        personality: Personality::Worker,
+        mgmt_ip: Some(format!("127.4.{}.{}", index / 250, index % 250 + 1)),
+        mgmt_mac: None,
+        cluster_ip: None,
+        bmc: None,
+    }
+}
+
 fn personality(name: &str) -> Personality {
     if name.starts_with("controller") {
         Personality::Controller
@@ -206,9 +225,12 @@ impl TestLab {
         let scale = spec.scale.max(1);
         let [ctl_port] = free_udp_ports(ctl_ip);
         let [node_port, node_heartbeat_port] = free_udp_ports(first_host);
-        let mut core = Config::default().scaled(scale);
-        // A new host is taken into service after this delay; the reference 5 s would dominate.
-        core.timeouts.host_add_delay.0 = Duration::from_millis(100);
+        let core = spec.config.clone().unwrap_or_else(|| {
+            let mut c = Config::default().scaled(scale);
+            // A new host is taken into service after this delay; the reference 5 s would dominate.
+            c.timeouts.host_add_delay.0 = Duration::from_millis(100);
+            c
+        });
         let alive_period = core.timeouts.alive_period.0;
         let wiring = Wiring {
             secret: ClusterSecret::new(b"testlab: a cluster secret of at least 32 bytes").unwrap(),
