@@ -3,9 +3,6 @@
 //! reference peer `ipmitool` and the expected sensor values.
 
 #![allow(dead_code)]
-
-use std::process::{Command, Stdio};
-
 // Not every test file uses the simulator (fake_ipmitool.rs only wants the expected values).
 #[allow(unused_imports)]
 pub use steward_bmc_ipmi::lab::{IpmiSim, PASS, USER};
@@ -51,35 +48,11 @@ pub const EXPECTED: [ExpectedSensor; 3] = [
     },
 ];
 
-/// Both the simulator and the reference peer must be on PATH.
-pub fn have_ipmi_sim() -> bool {
-    let runs = |bin: &str, arg: &str| {
-        Command::new(bin)
-            .arg(arg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    };
-    runs("ipmi_sim", "--version") && runs("ipmitool", "-V")
-}
-
-/// True when the test should proceed; on CI a missing sim is a failure.
+/// True when the test should proceed: both the simulator and the reference peer run (a missing
+/// one fails under `CI`, prints SKIPPED otherwise; see `steward-testpeers`).
 pub fn require_sim() -> bool {
-    if have_ipmi_sim() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("ipmi_sim/ipmitool not installed: run `apt-get install -y openipmi ipmitool`");
-    }
-    // Write to the real stderr, not eprintln!: libtest captures the macros for
-    // passing tests, and a skip must be visible.
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n*** SKIPPED: ipmi_sim not installed (or ipmitool missing; apt-get install -y openipmi ipmitool) ***\n"
-    );
-    false
+    steward_testpeers::require("ipmi_sim", "--version", "apt-get install -y openipmi")
+        && steward_testpeers::require("ipmitool", "-V", "apt-get install -y ipmitool")
 }
 
 /// ipmitool prints the IPMI base-unit name; a few differ in spelling.
