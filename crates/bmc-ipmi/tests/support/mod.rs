@@ -3,6 +3,7 @@
 //! reference peer `ipmitool` and the expected sensor values.
 
 #![allow(dead_code)]
+
 // Not every test file uses the simulator (fake_ipmitool.rs only wants the expected values).
 #[allow(unused_imports)]
 pub use steward_bmc_ipmi::lab::{IpmiSim, PASS, USER};
