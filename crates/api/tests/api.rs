@@ -1,4 +1,5 @@
-//! The REST API over real HTTP on 127.0.0.1 against a real controller with simulated nodes.
+//! The REST API over real HTTP on 127.0.0.1 against a real controller with real simulated hosts
+//! (node agents over UDP, Redfish BMCs; see `steward-testlab`).
 
 mod support;
 
@@ -99,12 +100,12 @@ async fn hosts_list_show_add_and_actions() {
     assert_eq!(w["availability"], "available");
     assert_eq!(w["personality"], "worker");
     assert_eq!(w["bm_type"], "redfish");
-    assert_eq!(w["mgmt_ip"], "192.0.2.3");
+    assert_eq!(w["mgmt_ip"], lab.mgmt_ip("worker-0").as_str());
 
     // Show by name and by uuid.
     let (status, by_name) = get(&lab, "/v1/ihosts/worker-0").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, by_uuid) = get(&lab, "/v1/ihosts/00000000-0000-0000-0000-000000000003").await;
+    let (status, by_uuid) = get(&lab, &format!("/v1/ihosts/{}", lab.uuid("worker-0"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(by_name["uuid"], by_uuid["uuid"]);
     assert_eq!(by_uuid["hostname"], "worker-0");
@@ -191,7 +192,8 @@ async fn hosts_list_show_add_and_actions() {
     );
 
     // Unlock by uuid.
-    let (status, body) = action(&lab, "00000000-0000-0000-0000-000000000003", "unlock").await;
+    // The unlock really reboots worker-0 (through its agent) and waits for it to come back.
+    let (status, body) = action(&lab, &lab.uuid("worker-0"), "unlock").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let end = wait_action(&lab, body["action_id"].as_u64().unwrap()).await;
     assert_eq!(end["state"], "completed", "{end}");
@@ -205,10 +207,12 @@ async fn hosts_list_show_add_and_actions() {
     let (status, _) = get(&lab, "/v1/actions/xyz").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    // Add a host: locked, new install; bm_password accepted and never echoed.
+    // Add a host: locked, new install; bm_password accepted and never echoed. It has no machine;
+    // its addresses are on loopback (127.4.x.x, which no rig uses) because the real node link,
+    // heartbeat service and BMC workers do send to them.
     let new = json!({
-        "hostname": "worker-1", "personality": "worker", "mgmt_ip": "192.0.2.44",
-        "mgmt_mac": "08:00:27:00:00:44", "bm_type": "ipmi", "bm_ip": "10.0.0.44",
+        "hostname": "worker-1", "personality": "worker", "mgmt_ip": "127.4.0.44",
+        "mgmt_mac": "08:00:27:00:00:44", "bm_type": "ipmi", "bm_ip": "127.4.0.45",
         "bm_username": "root", "bm_password": "s3cret-pw"
     });
     let (status, body) = send(&lab, reqwest::Method::POST, "/v1/ihosts", &new.to_string()).await;
@@ -265,7 +269,7 @@ async fn hosts_list_show_add_and_actions() {
     let xml = export["content"].as_str().unwrap();
     assert!(xml.contains("<hostname>worker-1</hostname>"), "{xml}");
     assert!(xml.contains("<bm_password/>"), "{xml}");
-    let file = "<?xml version=\"1.0\" ?>\n<hosts>\n\t<host>\n\t\t<hostname>storage-0</hostname>\n\t\t<personality>storage</personality>\n\t\t<mgmt_mac>08:00:27:00:00:55</mgmt_mac>\n\t\t<mgmt_ip>192.0.2.55</mgmt_ip>\n\t\t<location><locn>rack 2</locn></location>\n\t\t<bm_type/>\n\t\t<boot_device>sda</boot_device>\n\t</host>\n\t<host>\n\t\t<hostname>worker-0</hostname>\n\t\t<personality>worker</personality>\n\t</host>\n</hosts>\n";
+    let file = "<?xml version=\"1.0\" ?>\n<hosts>\n\t<host>\n\t\t<hostname>storage-0</hostname>\n\t\t<personality>storage</personality>\n\t\t<mgmt_mac>08:00:27:00:00:55</mgmt_mac>\n\t\t<mgmt_ip>127.4.0.55</mgmt_ip>\n\t\t<location><locn>rack 2</locn></location>\n\t\t<bm_type/>\n\t\t<boot_device>sda</boot_device>\n\t</host>\n\t<host>\n\t\t<hostname>worker-0</hostname>\n\t\t<personality>worker</personality>\n\t</host>\n</hosts>\n";
     let r = client()
         .post(format!("{}/v1/ihosts/bulk_add", lab.url))
         .bearer_auth(TOKEN)

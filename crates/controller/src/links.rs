@@ -87,6 +87,23 @@ pub trait SwactLink: Send + 'static {
     fn swact(&mut self, to: &str);
 }
 
+/// The swact link of a controller that runs alone: there is no standby to hand over to, so every
+/// swact fails at once (the core then keeps the active role).
+pub struct NoStandby(pub EventSender);
+
+impl SwactLink for NoStandby {
+    fn swact(&mut self, to: &str) {
+        tracing::warn!(
+            to,
+            "swact requested but no standby controller runtime is running"
+        );
+        let events = self.0.clone();
+        tokio::spawn(async move {
+            events.send(Event::SwactResult { completed: false }).await;
+        });
+    }
+}
+
 /// The controller's outside world.
 pub struct Links {
     pub node: Box<dyn NodeLink>,

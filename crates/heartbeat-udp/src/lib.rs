@@ -56,10 +56,12 @@
 //! what there is), a second (standby) controller pulsing — it is a second service with its own
 //! name — and the node's health flags reaching the core (they are counted, not forwarded).
 
+mod pulse_link;
 mod responder;
 mod service;
 mod socket;
 
+pub use pulse_link::PulseLink;
 pub use responder::{HealthSource, Responder, ResponderConfig, ResponderHandle, ResponderStats};
 pub use service::{HeartbeatHandle, HeartbeatService, HeartbeatStats, Notice, ServiceConfig, Sink};
 

@@ -229,8 +229,10 @@ impl Drop for HeartbeatHandle {
     }
 }
 
-impl HeartbeatLink for HeartbeatHandle {
-    fn control(&mut self, host: Option<&str>, control: HeartbeatControl) {
+impl HeartbeatHandle {
+    /// The controller's heartbeat controls, through a shared reference (the handle is shared
+    /// between the heartbeat link and the metrics).
+    pub fn apply(&self, host: Option<&str>, control: HeartbeatControl) {
         match (host, control) {
             (Some(h), HeartbeatControl::Start) => self.start(h),
             (Some(h), HeartbeatControl::Stop) => self.stop(h),
@@ -239,6 +241,12 @@ impl HeartbeatLink for HeartbeatHandle {
             (_, HeartbeatControl::Backoff) => self.backoff(),
             (_, HeartbeatControl::Recover) => self.recover(),
         }
+    }
+}
+
+impl HeartbeatLink for HeartbeatHandle {
+    fn control(&mut self, host: Option<&str>, control: HeartbeatControl) {
+        self.apply(host, control);
     }
 }
 

@@ -20,7 +20,6 @@
 //!   reported per round: wall time until all are read, auditor CPU, farm CPU.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -31,12 +30,11 @@ use clap::{Args, Subcommand};
 use steward_bmc::scheduler::{Priority, Scheduler, SchedulerConfig};
 use steward_bmc::{Bmc, BmcConfig, BmcProtocol};
 use steward_bmc_ipmi::fake::{self, FakeConfig, FakeState};
-use steward_bmc_ipmi::{lab, CipherSuite, IpmiClient, IpmiConfig};
+use steward_bmc_ipmi::lab::{self, PASS, USER};
+use steward_bmc_ipmi::{CipherSuite, IpmiClient, IpmiConfig};
 
 mod heartbeat;
 
-const USER: &str = "admin";
-const PASS: &str = "password";
 const INSTALL_HINT: &str = "apt-get install openipmi ipmitool";
 
 /// `steward bench <what>`.
@@ -207,16 +205,6 @@ fn ipmi_sim_version() -> String {
         .unwrap_or_else(|| "ipmi_sim (unknown version)".into())
 }
 
-fn free_udp_port() -> Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn free_tcp_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 fn current_thread_rt() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -336,66 +324,17 @@ fn bench_bmc(a: BmcBenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// ipmi_sim in a temp dir on free ports; killed on drop.
-struct Sim {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim() -> Result<Sim> {
+/// The lab's ipmi_sim on free ports in a temp dir (killed on drop), after checking that both it
+/// and the reference peer can be run.
+fn start_sim() -> Result<lab::IpmiSim> {
     if on_path("ipmi_sim").is_none() {
         bail!("ipmi_sim not found on PATH: {INSTALL_HINT}");
     }
     if on_path("ipmitool").is_none() {
         bail!("ipmitool not found on PATH: {INSTALL_HINT}");
     }
-    let dir = tempfile::tempdir().context("temp dir")?;
-    let d = dir.path();
-    let port = free_udp_port()?;
-    let cport = free_tcp_port()?;
-    let script = d.join("chassis.sh");
-    std::fs::write(&script, lab::CHASSIS_SH)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
-    }
-    std::fs::write(
-        d.join("lan.conf"),
-        lab::lan_conf(port, cport, &script, USER, PASS),
-    )?;
-    std::fs::write(d.join("sim1.emu"), lab::EMU)?;
-    std::fs::create_dir_all(d.join("state"))?;
-    let log = std::fs::File::create(d.join("sim.log"))?;
-    let child = Command::new("ipmi_sim")
-        .arg("-c")
-        .arg(d.join("lan.conf"))
-        .arg("-f")
-        .arg(d.join("sim1.emu"))
-        .arg("-s")
-        .arg(d.join("state"))
-        .arg("-n")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("cannot start ipmi_sim ({INSTALL_HINT})"))?;
-    Ok(Sim {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        _dir: dir,
-    })
-}
-
-fn sim_log(sim: &Sim) -> String {
-    std::fs::read_to_string(sim._dir.path().join("sim.log")).unwrap_or_default()
+    lab::IpmiSim::spawn(USER, PASS)
+        .with_context(|| format!("cannot start ipmi_sim ({INSTALL_HINT})"))
 }
 
 fn part_a(n: u32) -> Result<PartA> {
@@ -426,7 +365,7 @@ fn part_a(n: u32) -> Result<PartA> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let Some(mut c) = client else {
-            bail!("ipmi_sim did not answer; its log:\n{}", sim_log(&sim));
+            bail!("ipmi_sim did not answer; its log:\n{}", sim.log());
         };
         // Warm-up: fills the SDR cache (the kept session's steady state).
         let sensors = c.sensors().await.context("native sensor read")?.len();

@@ -14,12 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use steward_controller::bmc_workers::{BmcWorkerConfig, BmcWorkers};
-use steward_controller::links::{HeartbeatLink, Links, SwactLink};
+use steward_controller::links::{Links, NoStandby};
 use steward_controller::{spawn_with_events, ControllerConfig, ControllerHandle, EventSender};
-use steward_heartbeat_udp::{HeartbeatHandle, HeartbeatService, ServiceConfig, Sink};
+use steward_heartbeat_udp::{HeartbeatHandle, HeartbeatService, PulseLink, ServiceConfig, Sink};
 use steward_maintenance::config::Config;
-use steward_maintenance::host::HostSpec;
-use steward_maintenance::io::{Event, HeartbeatControl};
 use steward_maintenance::state::{Network, SystemType};
 use steward_maintenance::SystemConfig;
 use steward_node_link::{NodeLinkConfig, UdpNodeLink};
@@ -141,10 +139,7 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
     let links = Links {
         node: Box::new(node_link.clone()),
         bmc: Box::new(bmc),
-        heartbeat: Box::new(PulseLink {
-            service: heartbeat.clone(),
-            node_port: opts.node_heartbeat_port,
-        }),
+        heartbeat: Box::new(PulseLink::new(heartbeat.clone(), opts.node_heartbeat_port)),
         swact: Box::new(NoStandby(events.clone())),
     };
     let (handle, events, task) = spawn_with_events(cfg, store, secrets, links, (events, events_rx))
@@ -307,58 +302,6 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).context("bad hex digit"))
         .collect()
-}
-
-/// The heartbeat service as the controller's heartbeat link: hosts' addresses come from their
-/// records (pulses go to each network's address at the agents' heartbeat port).
-struct PulseLink {
-    service: Arc<HeartbeatHandle>,
-    node_port: u16,
-}
-
-impl HeartbeatLink for PulseLink {
-    fn control(&mut self, host: Option<&str>, control: HeartbeatControl) {
-        match (host, control) {
-            (Some(h), HeartbeatControl::Start) => self.service.start(h),
-            (Some(h), HeartbeatControl::Stop) => self.service.stop(h),
-            (_, HeartbeatControl::Backoff) => self.service.backoff(),
-            (_, HeartbeatControl::Recover) => self.service.recover(),
-            // The core starts and stops monitoring per host only.
-            (None, c) => tracing::warn!(control = ?c, "cluster-wide heartbeat start/stop ignored"),
-        }
-    }
-
-    fn provision(&mut self, spec: &HostSpec) {
-        for (network, ip) in [
-            (Network::Mgmt, &spec.mgmt_ip),
-            (Network::Cluster, &spec.cluster_ip),
-        ] {
-            if let Some(Ok(ip)) = ip.as_deref().map(str::parse::<std::net::IpAddr>) {
-                self.service
-                    .set_peer(&spec.name, network, SocketAddr::new(ip, self.node_port));
-            }
-        }
-    }
-
-    fn forget(&mut self, host: &str) {
-        self.service.remove_peer(host);
-    }
-}
-
-/// One controller runs: a swact has no standby to go to.
-struct NoStandby(EventSender);
-
-impl SwactLink for NoStandby {
-    fn swact(&mut self, to: &str) {
-        tracing::warn!(
-            to,
-            "swact requested but no standby controller runtime is running"
-        );
-        let events = self.0.clone();
-        tokio::spawn(async move {
-            events.send(Event::SwactResult { completed: false }).await;
-        });
-    }
 }
 
 #[cfg(test)]

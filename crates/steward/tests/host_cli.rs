@@ -1,5 +1,6 @@
 //! `steward host|alarm|event` end to end: the built binary against the REST API served in this test
-//! process over a real controller with in-process simulated nodes.
+//! process over a real rig (`steward-testlab`: a real controller with simulated hosts running the
+//! real node agent and Redfish BMC on loopback).
 
 #[path = "../../api/tests/support/mod.rs"]
 mod support;

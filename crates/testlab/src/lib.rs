@@ -1,0 +1,392 @@
+//! # steward-testlab — one real rig for the tests
+//!
+//! [`TestLab::start`] runs what `steward controller` plus `steward lab` run, inside the test process:
+//! the controller's actor over the store the test passes in, the UDP node link, the UDP heartbeat
+//! service, the BMC workers, and one [`SimHost`] per host with the real node agent, a real Redfish
+//! BMC and a heartbeat responder. Nothing is mocked: a lock goes to the agent as a datagram, an
+//! unlock reboots the machine through its agent, a power action goes through Redfish.
+//!
+//! Tests run in parallel (threads in one process, and other test processes on the same machine), so
+//! every rig takes its own block of loopback addresses (see [`steward_simhost::lab::host_address`])
+//! chosen from the process id and a per-process counter, and every port is picked by binding port 0.
+//! Timers are scaled ([`LabSpec::scale`]) so an unlock takes about a second.
+//!
+//! ```text
+//!  block slot 0        the controller (node link, heartbeat service)
+//!  block slot 1..=N    host i: agent + heartbeat responder (mgmt), its BMC (127.3.x.y)
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use steward_controller::bmc_workers::{BmcWorkerConfig, BmcWorkers};
+use steward_controller::links::{Links, NoStandby};
+use steward_controller::{spawn_with_events, ControllerConfig, ControllerHandle, EventSender};
+use steward_heartbeat_udp::{HeartbeatService, PulseLink, ServiceConfig, Sink};
+use steward_maintenance::config::Config;
+use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
+use steward_maintenance::state::{Network, Personality, SystemType};
+use steward_maintenance::SystemConfig;
+use steward_node_link::{NodeLinkConfig, UdpNodeLink};
+use steward_protocol::ClusterSecret;
+use steward_simhost::lab::{host_address, LabHost, LAB_BMC_USERNAME};
+use steward_simhost::SimHost;
+use steward_store::{SecretBox, Store};
+use tokio::task::JoinHandle;
+
+/// The password every rig BMC accepts (stored encrypted by the controller like a real one).
+pub const BMC_PASSWORD: &str = "testlab-bmc-password";
+
+/// The controller's own hostname (self-protection: it cannot be locked).
+pub const OWN_HOST: &str = "controller-0";
+
+/// Hosts per rig at most (one address block holds the controller and these).
+pub const MAX_HOSTS: usize = 15;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct LabSpec {
+    /// Host names in order; personality follows the name (`controller-*`, `storage-*`, else worker).
+    /// Include [`OWN_HOST`]: the controller runs on it, as in a real cluster.
+    pub hosts: Vec<String>,
+    /// Every timer (core, agents, boot delay, BMC spacing) divided by this.
+    pub scale: u32,
+    /// Add hosts as already in service (`true`) or as new installs, locked (`false`).
+    pub in_service: bool,
+    /// The core's configuration; `None`: the reference scaled by [`LabSpec::scale`], with a
+    /// 100 ms host-add delay.
+    pub config: Option<Config>,
+}
+
+impl LabSpec {
+    /// controller-0 (own host), controller-1 and worker-0 in service, timers 50× faster.
+    pub fn standard() -> LabSpec {
+        LabSpec {
+            hosts: ["controller-0", "controller-1", "worker-0"]
+                .map(String::from)
+                .to_vec(),
+            scale: 50,
+            in_service: true,
+            config: None,
+        }
+    }
+}
+
+/// A running rig. Drop or [`TestLab::shutdown`] ends it; the store stays with the caller.
+pub struct TestLab {
+    pub handle: ControllerHandle,
+    hosts: Vec<SimHost>,
+    specs: Vec<HostSpec>,
+    controller: Option<Controller>,
+    wiring: Wiring,
+    _dir: tempfile::TempDir,
+}
+
+/// Everything that stays the same across controller restarts: addresses, ports, keys, config.
+struct Wiring {
+    secret: ClusterSecret,
+    config: ControllerConfig,
+    ctl_mgmt: SocketAddr,
+    node_port: u16,
+    node_heartbeat_port: u16,
+    session_file: PathBuf,
+    scale: u32,
+}
+
+/// One controller run: its actor task (the links live inside the actor and go with it).
+struct Controller {
+    task: JoinHandle<()>,
+}
+
+impl Wiring {
+    /// Wires and spawns one controller run, as `steward controller` does (see
+    /// `steward::controller_runtime`), on this rig's addresses.
+    async fn start_controller(
+        &self,
+        store: Arc<dyn Store>,
+        secrets: SecretBox,
+    ) -> (ControllerHandle, Controller) {
+        // The previous node link's task releases its socket once its last clone is dropped with
+        // the old actor; give it a moment rather than fail on "address in use".
+        let mut tries = 0;
+        let (node_link, attach) = loop {
+            let mut lc = NodeLinkConfig::new(OWN_HOST, self.ctl_mgmt, self.session_file.clone());
+            lc.node_port = self.node_port;
+            match UdpNodeLink::start(lc, self.secret.clone()).await {
+                Ok(v) => break v,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot start the node link on {}: {e}", self.ctl_mgmt),
+            }
+        };
+        let (events, events_rx) = EventSender::channel(self.config.event_queue);
+        // The epoch `spawn_with_events` takes (one above the store's); pulses carry it.
+        let epoch = store.epoch().expect("the store's epoch") + 1;
+        let mut hb = ServiceConfig::new(
+            OWN_HOST,
+            vec![(Network::Mgmt, SocketAddr::new(self.ctl_mgmt.ip(), 0))],
+        );
+        hb.epoch = epoch;
+        let heartbeat =
+            HeartbeatService::spawn(hb, self.secret.clone(), Sink::Controller(events.clone()))
+                .expect("start the heartbeat service");
+        let mut bmc = BmcWorkerConfig {
+            // The rig's BMCs speak plain http on loopback.
+            insecure: true,
+            power_timeout: Duration::from_secs(30),
+            ..BmcWorkerConfig::default()
+        };
+        // Reference spacing between operations on one BMC is 5 s; scaled like every other timer.
+        bmc.scheduler.gap = Duration::from_millis(5000) / self.scale;
+        bmc.audit_period = Duration::from_secs(60) / self.scale;
+        let links = Links {
+            node: Box::new(node_link),
+            bmc: Box::new(BmcWorkers::start(bmc, events.clone())),
+            heartbeat: Box::new(PulseLink::new(
+                std::sync::Arc::new(heartbeat),
+                self.node_heartbeat_port,
+            )),
+            swact: Box::new(NoStandby(events.clone())),
+        };
+        let (handle, events, task) = spawn_with_events(
+            self.config.clone(),
+            store,
+            secrets,
+            links,
+            (events, events_rx),
+        )
+        .expect("start the controller");
+        attach.attach(events, handle.epoch());
+        (handle, Controller { task })
+    }
+}
+
+/// Process-local rig counter; combined with the pid so two test processes pick different blocks.
+static NEXT_RIG: AtomicUsize = AtomicUsize::new(0);
+
+/// The first host index of this rig's address block (blocks of `MAX_HOSTS + 1`; 384 blocks from
+/// index 20,000 stay clear of `steward lab` (0…) and the simhost tests (7,000…), and below the
+/// 62,490 addresses `host_address` has).
+fn address_block() -> usize {
+    const BLOCK: usize = MAX_HOSTS + 1;
+    const BLOCKS: usize = 384;
+    let slot =
+        (std::process::id() as usize).wrapping_mul(7) + NEXT_RIG.fetch_add(1, Ordering::Relaxed);
+    20_000 + (slot % BLOCKS) * BLOCK
+}
+
+/// `N` distinct free UDP ports on `ip` (all bound at once, so no two are the same).
+fn free_udp_ports<const N: usize>(ip: IpAddr) -> [u16; N] {
+    let sockets: [std::net::UdpSocket; N] = std::array::from_fn(|_| {
+        std::net::UdpSocket::bind((ip, 0)).expect("a free UDP port on loopback")
+    });
+    sockets.map(|s| s.local_addr().expect("a bound socket's address").port())
+}
+
+/// The record of a host with no machine behind it (a worker, no BMC): for tests that need records
+/// only. Its management address is `127.4.a.b` from `index` — loopback, used by no rig and no lab —
+/// because the real links do send to it (and nothing answers).
+pub fn machineless_host(name: &str, index: u32) -> HostSpec {
+    HostSpec {
+        name: name.into(),
+        uuid: format!("00000000-0000-4000-8001-{index:012}"),
+        personality: Personality::Worker,
+        mgmt_ip: Some(format!("127.4.{}.{}", index / 250, index % 250 + 1)),
+        mgmt_mac: None,
+        cluster_ip: None,
+        bmc: None,
+    }
+}
+
+fn personality(name: &str) -> Personality {
+    if name.starts_with("controller") {
+        Personality::Controller
+    } else if name.starts_with("storage") {
+        Personality::Storage
+    } else {
+        Personality::Worker
+    }
+}
+
+impl TestLab {
+    /// Starts the controller on `store` (epoch one above the store's), adds every host of `spec`
+    /// with its BMC (Redfish, `http://…`, [`BMC_PASSWORD`]), then boots the machines. Returns at
+    /// once; use [`TestLab::wait_until_settled`] to wait for the hosts to be in service.
+    pub async fn start(store: Arc<dyn Store>, secrets: SecretBox, spec: LabSpec) -> TestLab {
+        assert!(
+            spec.hosts.len() <= MAX_HOSTS,
+            "at most {MAX_HOSTS} hosts per rig"
+        );
+        let dir = tempfile::tempdir().expect("a temp dir for the rig");
+        let base = address_block();
+        let ctl_ip: IpAddr = host_address(Some(Network::Mgmt), base).into();
+        let first_host: IpAddr = host_address(Some(Network::Mgmt), base + 1).into();
+        let scale = spec.scale.max(1);
+        let [ctl_port] = free_udp_ports(ctl_ip);
+        let [node_port, node_heartbeat_port] = free_udp_ports(first_host);
+        let core = spec.config.clone().unwrap_or_else(|| {
+            let mut c = Config::default().scaled(scale);
+            // A new host is taken into service after this delay; the reference 5 s would dominate.
+            c.timeouts.host_add_delay.0 = Duration::from_millis(100);
+            c
+        });
+        let alive_period = core.timeouts.alive_period.0;
+        let wiring = Wiring {
+            secret: ClusterSecret::new(b"testlab: a cluster secret of at least 32 bytes").unwrap(),
+            config: ControllerConfig::new(
+                core,
+                SystemConfig {
+                    system_type: SystemType::Standard,
+                    own_host: OWN_HOST.into(),
+                    controller_uptime: Duration::from_secs(86_400),
+                },
+            ),
+            ctl_mgmt: SocketAddr::new(ctl_ip, ctl_port),
+            // Every agent listens on the same ports (each on its own address), as in a cluster.
+            node_port,
+            node_heartbeat_port,
+            session_file: dir.path().join("node-link.session"),
+            scale,
+        };
+        let mut specs = Vec::with_capacity(spec.hosts.len());
+        let mut lab_hosts = Vec::with_capacity(spec.hosts.len());
+        for (i, name) in spec.hosts.iter().enumerate() {
+            let mgmt: IpAddr = host_address(Some(Network::Mgmt), base + 1 + i).into();
+            specs.push(HostSpec {
+                name: name.clone(),
+                uuid: format!("00000000-0000-4000-8000-{:012}", i + 1),
+                personality: personality(name),
+                mgmt_ip: Some(mgmt.to_string()),
+                mgmt_mac: None,
+                cluster_ip: None,
+                bmc: None,
+            });
+            lab_hosts.push(LabHost {
+                name: name.clone(),
+                dir: dir.path().join(name),
+                keys: wiring.secret.node_keys(name),
+                mgmt_ip: mgmt,
+                cluster_ip: None,
+                node_port: wiring.node_port,
+                heartbeat_port: Some(wiring.node_heartbeat_port),
+                controller: OWN_HOST.into(),
+                controller_mgmt: wiring.ctl_mgmt,
+                controller_cluster: None,
+                bmc_bind: Some(SocketAddr::new(host_address(None, base + 1 + i).into(), 0)),
+                bmc_password: BMC_PASSWORD.into(),
+                scale,
+                alive_period,
+            });
+        }
+        let (handle, controller) = wiring.start_controller(store, secrets).await;
+        let mut lab = TestLab {
+            handle,
+            hosts: Vec::new(),
+            specs,
+            controller: Some(controller),
+            wiring,
+            _dir: dir,
+        };
+        for s in &lab.specs {
+            let rec = if spec.in_service {
+                HostRecord::in_service(s.clone(), SystemType::Standard)
+            } else {
+                HostRecord::new_install(s.clone(), SystemType::Standard)
+            };
+            lab.handle.add_host(rec).await.expect("add host");
+        }
+        // The machines boot once the controller knows them: an agent's first messages from an
+        // unknown host are dropped. BMC ports are picked at bind, so credentials come after.
+        for (lh, s) in lab_hosts.iter().zip(&lab.specs) {
+            let host = SimHost::start(lh.config(), true)
+                .await
+                .unwrap_or_else(|e| panic!("cannot start simulated host {}: {e}", s.name));
+            let bmc = BmcSpec {
+                protocol: BmcProtocol::Redfish,
+                address: host.bmc_url().expect("every rig host has a BMC"),
+                username: LAB_BMC_USERNAME.into(),
+            };
+            lab.handle
+                .set_bmc_credentials(&s.name, bmc, BMC_PASSWORD.into())
+                .await
+                .expect("provision the BMC");
+            lab.hosts.push(host);
+        }
+        lab
+    }
+
+    /// The simulated machines, in [`LabSpec::hosts`] order.
+    pub fn hosts(&self) -> &[SimHost] {
+        &self.hosts
+    }
+
+    /// The simulated machine called `name`.
+    pub fn host(&self, name: &str) -> &SimHost {
+        self.hosts
+            .iter()
+            .find(|h| h.name() == name)
+            .unwrap_or_else(|| panic!("no simulated host {name}"))
+    }
+
+    /// The records the hosts were added with (addresses as the controller knows them).
+    pub fn specs(&self) -> &[HostSpec] {
+        &self.specs
+    }
+
+    /// Polls until every host is unlocked-enabled-available with no task; panics after a generous
+    /// bound (60 s: a bound on a hung rig, not a timing assertion).
+    pub async fn wait_until_settled(&self) {
+        self.wait_until("every host in service", |hosts| {
+            hosts
+                .iter()
+                .all(|h| h.states.to_string() == "unlocked-enabled-available" && h.task.is_empty())
+        })
+        .await;
+    }
+
+    /// Polls the controller's host records every 20 ms until `f` holds; panics after 60 s.
+    pub async fn wait_until(&self, what: &str, mut f: impl FnMut(&[HostRecord]) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let hosts = self.handle.hosts().await.expect("the controller answers");
+            if f(&hosts) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never happened: {what}; hosts: {hosts:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the controller (actor, node link, heartbeat service, BMC workers) and leaves the
+    /// machines running, as when the controller process dies. Returns once the actor has stopped.
+    pub async fn stop_controller(&mut self) {
+        if let Some(c) = self.controller.take() {
+            let _ = self.handle.shutdown().await;
+            let _ = c.task.await;
+        }
+    }
+
+    /// Starts a controller again on the same addresses (the agents know them) over `store`: the
+    /// store is its only memory, as after a restart.
+    pub async fn start_controller(&mut self, store: Arc<dyn Store>, secrets: SecretBox) {
+        assert!(self.controller.is_none(), "a controller is already running");
+        let (handle, controller) = self.wiring.start_controller(store, secrets).await;
+        self.handle = handle;
+        self.controller = Some(controller);
+    }
+
+    /// Stops the controller and every machine.
+    pub async fn shutdown(mut self) {
+        self.stop_controller().await;
+        for h in &self.hosts {
+            h.shutdown().await;
+        }
+    }
+}
