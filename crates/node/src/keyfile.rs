@@ -56,7 +56,8 @@ pub fn provision(path: &Path, secret: &ClusterSecret, hostname: &str) -> std::io
     save(path, hostname, &secret.node_keys(hostname))
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes` (key files, the controller's cluster secret).
+pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -66,29 +67,29 @@ fn to_hex(bytes: &[u8]) -> String {
     s
 }
 
-fn from_hex32(s: &str) -> Option<[u8; 32]> {
+/// The bytes of a hex string (surrounding whitespace ignored); `None` unless every character is a
+/// hex digit and their number is even.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim().as_bytes();
-    if s.len() != 64 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = [0u8; 32];
-    for (i, pair) in s.chunks(2).enumerate() {
-        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
-    }
+    s.chunks(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .collect()
+}
+
+fn from_hex32(s: &str) -> Option<[u8; 32]> {
+    let mut v = Zeroizing::new(from_hex(s)?);
+    let out: [u8; 32] = v.as_slice().try_into().ok()?;
+    v.zeroize();
     Some(out)
 }
 
-/// Write the key file atomically (a temporary file in the same directory, then rename), mode
-/// 0600 from its creation so the keys are never readable by others, not even briefly.
-pub fn save(path: &Path, hostname: &str, keys: &NodeKeys) -> std::io::Result<()> {
-    let json = KeyFileJson {
-        hostname: hostname.to_string(),
-        own: to_hex(keys.own.expose_bytes()),
-        controller: to_hex(keys.controller.expose_bytes()),
-        pulse: to_hex(keys.pulse.expose_bytes()),
-    };
-    let text = Zeroizing::new(serde_json::to_vec_pretty(&json).map_err(std::io::Error::other)?);
+/// Write `contents` to `path` atomically (a temporary file in the same directory, then rename),
+/// mode 0600 from its creation so it is never readable by others, not even briefly.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -101,10 +102,22 @@ pub fn save(path: &Path, hostname: &str, keys: &NodeKeys) -> std::io::Result<()>
         .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(&text)?;
+    f.write_all(contents)?;
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, path)
+}
+
+/// Write the key file ([`write_private`]: atomic, mode 0600 from its creation).
+pub fn save(path: &Path, hostname: &str, keys: &NodeKeys) -> std::io::Result<()> {
+    let json = KeyFileJson {
+        hostname: hostname.to_string(),
+        own: to_hex(keys.own.expose_bytes()),
+        controller: to_hex(keys.controller.expose_bytes()),
+        pulse: to_hex(keys.pulse.expose_bytes()),
+    };
+    let text = Zeroizing::new(serde_json::to_vec_pretty(&json).map_err(std::io::Error::other)?);
+    write_private(path, &text)
 }
 
 /// Read and check a key file: it exists, only its owner can read it, and it holds a valid

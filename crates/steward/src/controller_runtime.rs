@@ -258,7 +258,7 @@ pub fn load_or_create_cluster_secret(data_dir: &Path) -> Result<ClusterSecret> {
     let path = data_dir.join(CLUSTER_SECRET_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let bytes = hex_decode(text.trim()).with_context(|| {
+            let bytes = steward_node::keyfile::from_hex(&text).with_context(|| {
                 format!("{} is not a hex-encoded secret; restore it from a backup (nodes' keys derive from it)", path.display())
             })?;
             ClusterSecret::new(&bytes).with_context(|| format!("{} is unusable", path.display()))
@@ -266,42 +266,15 @@ pub fn load_or_create_cluster_secret(data_dir: &Path) -> Result<ClusterSecret> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut bytes = [0u8; 32];
             getrandom::getrandom(&mut bytes).context("the OS random source failed")?;
-            write_private(&path, hex_encode(&bytes).as_bytes())?;
+            steward_node::keyfile::write_private(
+                &path,
+                steward_node::keyfile::to_hex(&bytes).as_bytes(),
+            )
+            .with_context(|| format!("cannot write {}", path.display()))?;
             Ok(ClusterSecret::new(&bytes)?)
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
-}
-
-/// Writes a file readable by its owner only, atomically (temporary file, then rename).
-pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-    f.write_all(contents)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-pub fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn hex_decode(text: &str) -> Result<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        anyhow::bail!("expected an even number of hex digits");
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).context("bad hex digit"))
-        .collect()
 }
 
 #[cfg(test)]

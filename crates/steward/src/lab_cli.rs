@@ -267,7 +267,8 @@ async fn start_machines(hosts: &[LabHost], processes: bool, data_dir: &Path) -> 
     }
     let exe = std::env::current_exe().context("cannot find the steward executable")?;
     let pw_file = data_dir.join("bmc-password");
-    crate::controller_runtime::write_private(&pw_file, LAB_BMC_PASSWORD.as_bytes())?;
+    steward_node::keyfile::write_private(&pw_file, LAB_BMC_PASSWORD.as_bytes())
+        .with_context(|| format!("cannot write {}", pw_file.display()))?;
     let mut children = Vec::with_capacity(hosts.len());
     for h in hosts {
         let mut cmd = tokio::process::Command::new(&exe);

@@ -12,7 +12,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use steward_protocol::ClusterSecret;
 
 const BIN: &str = env!("CARGO_BIN_EXE_steward");
 const SCALE: &str = "20";
@@ -149,13 +148,16 @@ impl Cluster {
         std::fs::create_dir_all(&dir).unwrap();
         let keys = dir.join("node.keys");
         if !keys.exists() {
-            let text = std::fs::read_to_string(self.dir.join("ctl/cluster.secret")).unwrap();
-            let bytes: Vec<u8> = (0..text.trim().len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&text.trim()[i..i + 2], 16).unwrap())
-                .collect();
-            let secret = ClusterSecret::new(&bytes).unwrap();
-            steward_node::keyfile::provision(&keys, &secret, name).unwrap();
+            // As an operator provisions a node: from the controller's data dir.
+            let o = Command::new(BIN)
+                .args(["controller", "provision-node", name])
+                .arg("--data-dir")
+                .arg(self.dir.join("ctl"))
+                .arg("--out")
+                .arg(&keys)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         }
         let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
         let mut cmd = Command::new(BIN);
