@@ -6,6 +6,7 @@ use crate::state::NodeState;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use steward_agent::{
@@ -50,9 +51,9 @@ pub struct NodeHandle {
     stats: Arc<Mutex<NodeStats>>,
     local: Vec<(Network, SocketAddr)>,
     session: u64,
-    /// The heartbeat responder and the task keeping its view of the lock flag current; both end
-    /// with the handle (a dead agent's host does not answer pulses either).
-    heartbeat: Option<(steward_heartbeat_udp::ResponderHandle, JoinHandle<()>)>,
+    /// The heartbeat responder; it ends with the handle (a dead agent's host does not answer
+    /// pulses either).
+    heartbeat: Option<steward_heartbeat_udp::ResponderHandle>,
 }
 
 impl NodeHandle {
@@ -88,14 +89,11 @@ impl NodeHandle {
         if let Some(t) = &self.task {
             t.abort();
         }
-        if let Some((_, t)) = &self.heartbeat {
-            t.abort();
-        }
     }
 
     /// The heartbeat responder's counters, if it runs.
     pub fn heartbeat_stats(&self) -> Option<steward_heartbeat_udp::ResponderStats> {
-        self.heartbeat.as_ref().map(|(r, _)| r.stats())
+        self.heartbeat.as_ref().map(|r| r.stats())
     }
 
     /// The agent task ended (it never does by itself; a panic would).
@@ -197,8 +195,11 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         }
         peers[n.network.index()] = n.controllers.clone();
     }
+    // The lock flag the pulse answers carry: the agent's own view, published by the loop after
+    // every step (the answer path never touches files).
+    let locked = Arc::new(AtomicBool::new(false));
     let heartbeat = match cfg.heartbeat_port {
-        Some(port) => Some(start_responder(&cfg, port)?),
+        Some(port) => Some(start_responder(&cfg, port, locked.clone())?),
         None => None,
     };
     let stats = Arc::new(Mutex::new(NodeStats::default()));
@@ -227,6 +228,7 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         scripts: JoinSet::new(),
         recv_failed: false,
         controller_sessions: Default::default(),
+        locked,
     };
     let task = tokio::spawn(rt.run(agent_cfg, stop_rx));
     Ok(NodeHandle {
@@ -239,14 +241,13 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
     })
 }
 
-/// The pulse responder on `port` of every network's address, answering with the lock flag as the
-/// agent keeps it (read into an atomic once per flag audit: the answer path never touches files).
+/// The pulse responder on `port` of every network's address, answering with the lock flag the
+/// agent's loop publishes in `locked`.
 fn start_responder(
     cfg: &NodeConfig,
     port: u16,
-) -> std::io::Result<(steward_heartbeat_udp::ResponderHandle, JoinHandle<()>)> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let locked = Arc::new(AtomicBool::new(cfg.lock_flag.exists()));
+    locked: Arc<AtomicBool>,
+) -> std::io::Result<steward_heartbeat_udp::ResponderHandle> {
     let rcfg = steward_heartbeat_udp::ResponderConfig {
         hostname: cfg.hostname.clone(),
         keys: cfg.keys.clone(),
@@ -266,21 +267,11 @@ fn start_responder(
             .map(|n| (n.network, SocketAddr::new(n.bind.ip(), port)))
             .collect(),
     };
-    let seen = locked.clone();
     let health: steward_heartbeat_udp::HealthSource = Arc::new(move || {
-        steward_protocol::HealthFlags::new(true, seen.load(Ordering::Relaxed), false)
+        steward_protocol::HealthFlags::new(true, locked.load(Ordering::Relaxed), false)
     });
-    let responder = steward_heartbeat_udp::Responder::spawn(rcfg, health)
-        .map_err(|e| io_err(std::io::ErrorKind::AddrInUse, e.to_string()))?;
-    let flag = cfg.lock_flag.clone();
-    let period = cfg.flag_audit_period.max(Duration::from_millis(10));
-    let watcher = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(period).await;
-            locked.store(flag.exists(), Ordering::Relaxed);
-        }
-    });
-    Ok((responder, watcher))
+    steward_heartbeat_udp::Responder::spawn(rcfg, health)
+        .map_err(|e| io_err(std::io::ErrorKind::AddrInUse, e.to_string()))
 }
 
 struct Runtime {
@@ -301,6 +292,8 @@ struct Runtime {
     /// The last session seen from each controller: a new one (a controller restarted, or heard
     /// from us for the first time) gets the inventory at once — it keeps inventory in memory.
     controller_sessions: std::collections::HashMap<String, u64>,
+    /// The volatile lock flag as the agent keeps it, for the heartbeat responder's answers.
+    locked: Arc<AtomicBool>,
 }
 
 async fn recv_on(
@@ -337,6 +330,7 @@ impl Runtime {
         let (mut agent, fx) = Agent::start(agent_cfg, startup);
         let (done_tx, mut done_rx) = mpsc::channel::<(RunId, RunOutcome)>(8);
         self.apply(fx, &done_tx).await;
+        self.locked.store(agent.flags().volatile, Ordering::Relaxed);
         // One buffer byte more than the limit, so an oversized datagram is seen as such.
         let mut buf_m = vec![0u8; MAX_DATAGRAM + 1];
         let mut buf_c = vec![0u8; MAX_DATAGRAM + 1];
@@ -357,6 +351,7 @@ impl Runtime {
                 }
             };
             self.apply(fx, &done_tx).await;
+            self.locked.store(agent.flags().volatile, Ordering::Relaxed);
             if std::mem::take(&mut self.recv_failed) {
                 // A socket that keeps failing must not turn the loop into a busy spin.
                 tokio::time::sleep(Duration::from_millis(10)).await;
