@@ -5,7 +5,7 @@ use crate::recent::RecentCommands;
 use crate::scripts::{RunId, RunOutcome, ScriptSet};
 use std::collections::VecDeque;
 use steward_maintenance::state::Network;
-use steward_maintenance::{CommandId, NodeCommand, NodeFlags};
+use steward_maintenance::{CommandId, NodeCommand, NodeFlags, NodeSettings};
 use steward_protocol::{
     Ack, AckResult, Alive, Command, Message, NodeEvent, TestState, WireCommand, MAX_AGENT_VERSION,
     MAX_DETAIL,
@@ -62,6 +62,8 @@ pub struct Startup {
     /// The admin state the controller last confirmed, as persisted (None: never, e.g. a new
     /// install or a wiped disk).
     pub confirmed: Option<LockState>,
+    /// The node settings a controller last pushed, as persisted (default: none pushed yet).
+    pub settings: NodeSettings,
 }
 
 /// Where a message goes.
@@ -98,6 +100,10 @@ pub enum Effect {
         file: FlagFile,
         present: bool,
     },
+    /// A controller pushed newer node settings: persist them (non-volatile, so the next boot
+    /// starts with them) and use their script timeouts from now on. The agent already runs its
+    /// own periods from them.
+    ApplySettings(NodeSettings),
     /// Persist the controller-confirmed admin state (non-volatile, before the flag writes that
     /// follow it, so a crash in between is corrected toward the new state).
     PersistLockState(LockState),
@@ -138,6 +144,8 @@ pub struct Agent {
     start_uptime_ms: u64,
     confirmed: LockState,
     flags: FlagPair,
+    /// Pushed by a controller; its periods override `cfg`'s where set.
+    settings: NodeSettings,
     recent: RecentCommands,
     main: TestRecord,
     subf: TestRecord,
@@ -211,12 +219,27 @@ impl Agent {
                 LockState::FRESH_INSTALL
             }
         };
+        // Settings persisted by an older agent (or edited by hand) are checked like a push.
+        let settings = match s.settings.validate() {
+            Ok(()) => s.settings,
+            Err(why) => {
+                fx.push(log(
+                    Level::Warn,
+                    format!(
+                        "start: stored node settings generation {} ignored ({why}); node defaults apply until the controller pushes again",
+                        s.settings.generation
+                    ),
+                ));
+                NodeSettings::default()
+            }
+        };
         let mut agent = Agent {
             boot_id: s.boot_id,
             start_ms: s.now_ms,
             start_uptime_ms: s.uptime_ms,
             confirmed,
             flags: restored,
+            settings,
             recent: RecentCommands::new(cfg.recent_commands),
             main: TestRecord::default(),
             subf: TestRecord::default(),
@@ -262,7 +285,7 @@ impl Agent {
         fx.push(Effect::SendInventory {
             networks: agent.cfg.networks.clone(),
         });
-        agent.next_inventory_ms = s.now_ms.saturating_add(agent.cfg.inventory_period_ms);
+        agent.next_inventory_ms = s.now_ms.saturating_add(agent.inventory_period_ms());
         if agent.cfg.goenabled_at_start {
             agent.enqueue(ScriptSet::MainGoEnabled);
             fx.extend(agent.pump());
@@ -288,7 +311,7 @@ impl Agent {
             fx.push(self.alive_effect(now_ms));
         }
         if now_ms >= self.next_inventory_ms {
-            self.next_inventory_ms = now_ms.saturating_add(self.cfg.inventory_period_ms);
+            self.next_inventory_ms = now_ms.saturating_add(self.inventory_period_ms());
             fx.push(Effect::SendInventory {
                 networks: self.cfg.networks.clone(),
             });
@@ -299,7 +322,7 @@ impl Agent {
     /// Correct both files toward the confirmed admin state. Commands apply in one step, so there
     /// is never a lock or unlock "in progress" here for the audit to fight with.
     fn audit(&mut self, now_ms: u64) -> Vec<Effect> {
-        self.next_audit_ms = now_ms.saturating_add(self.cfg.flag_audit_period_ms);
+        self.next_audit_ms = now_ms.saturating_add(self.flag_audit_period_ms());
         let target = self.confirmed.target();
         let mut fx = Vec::new();
         for (file, present) in self.flags.corrections(target) {
@@ -317,6 +340,20 @@ impl Agent {
         }
         self.flags = target;
         fx
+    }
+
+    /// A controller speaks with a new session: it restarted (or is heard for the first time), and
+    /// a restarted controller numbers its commands from 1 again. Ids remembered from its last run
+    /// would turn its new commands into "repeats" answered by stale acks and never carried out.
+    pub fn new_controller_session(&mut self, from: &str) -> Vec<Effect> {
+        let forgotten = self.recent.len();
+        self.recent.clear();
+        vec![log(
+            Level::Debug,
+            format!(
+                "new session from controller {from}: {forgotten} remembered command ids forgotten"
+            ),
+        )]
     }
 
     /// One verified command from controller `from`, received on `network`.
@@ -347,6 +384,13 @@ impl Agent {
         let mut fx = Vec::new();
         let command = match cmd.command {
             WireCommand::Known(c) => c,
+            WireCommand::Settings(settings) => {
+                let result = self.apply_settings(now_ms, from, settings, &mut fx);
+                self.recent.insert(cmd.id, result.clone());
+                fx.push(reply(result));
+                fx.push(self.alive_effect(now_ms));
+                return fx;
+            }
             WireCommand::Unsupported { code } => {
                 self.recent.insert(cmd.id, AckResult::Unsupported);
                 fx.push(log(
@@ -442,6 +486,81 @@ impl Agent {
             }
         }
         AckResult::Ok
+    }
+
+    /// Config push: take settings newer than the ones held; an older or equal generation is a
+    /// late duplicate (acked, ignored) so settings never roll back.
+    fn apply_settings(
+        &mut self,
+        now_ms: u64,
+        from: &str,
+        new: NodeSettings,
+        fx: &mut Vec<Effect>,
+    ) -> AckResult {
+        if new.generation <= self.settings.generation {
+            fx.push(log(
+                Level::Debug,
+                format!(
+                    "node settings generation {} from {from} ignored: generation {} already applied",
+                    new.generation, self.settings.generation
+                ),
+            ));
+            return AckResult::Ok;
+        }
+        if let Err(why) = new.validate() {
+            fx.push(log(
+                Level::Warn,
+                format!(
+                    "node settings generation {} from {from} refused: {why}",
+                    new.generation
+                ),
+            ));
+            return AckResult::Failed(truncate(&format!("refused: {why}"), MAX_DETAIL));
+        }
+        let old = self.settings;
+        self.settings = new;
+        fx.push(Effect::ApplySettings(new));
+        fx.push(log(
+            Level::Info,
+            format!(
+                "node settings generation {} applied from {from}: {} (was generation {}: {})",
+                new.generation,
+                new.describe(),
+                old.generation,
+                old.describe()
+            ),
+        ));
+        // New periods take effect now, not after the old (maybe long) period has run out.
+        self.next_audit_ms = self
+            .next_audit_ms
+            .min(now_ms.saturating_add(self.flag_audit_period_ms()));
+        self.next_inventory_ms = self
+            .next_inventory_ms
+            .min(now_ms.saturating_add(self.inventory_period_ms()));
+        AckResult::Ok
+    }
+
+    /// The settings a controller last pushed (generation 0: none).
+    pub fn settings(&self) -> NodeSettings {
+        self.settings
+    }
+
+    fn alive_period_ms(&self) -> u64 {
+        self.settings
+            .alive_period_ms
+            .map_or(self.cfg.alive_period_ms, u64::from)
+    }
+
+    fn flag_audit_period_ms(&self) -> u64 {
+        self.settings
+            .flag_audit_period_ms
+            .map_or(self.cfg.flag_audit_period_ms, u64::from)
+    }
+
+    fn inventory_period_ms(&self) -> u64 {
+        self.settings
+            .inventory_period_s
+            .map_or(self.cfg.inventory_period_ms, |s| u64::from(s) * 1_000)
     }
 
     fn set_lock_state(&mut self, new: LockState, fx: &mut Vec<Effect>) {
@@ -595,7 +714,7 @@ impl Agent {
     }
 
     fn alive_effect(&mut self, now_ms: u64) -> Effect {
-        self.next_alive_ms = now_ms.saturating_add(self.cfg.alive_period_ms);
+        self.next_alive_ms = now_ms.saturating_add(self.alive_period_ms());
         Effect::Send {
             to: Destination::Controllers(self.cfg.networks.clone()),
             message: Message::Alive(self.alive(now_ms)),
@@ -626,6 +745,7 @@ impl Agent {
             lock_persistent: self.flags.backup,
             main_goenabled: main,
             subf_goenabled: subf,
+            settings_generation: self.settings.generation,
             agent_version: self.cfg.agent_version.clone(),
         }
     }

@@ -47,6 +47,12 @@ impl RecentCommands {
         }
     }
 
+    /// Forget every id (a controller restarted and numbers its commands afresh).
+    pub fn clear(&mut self) {
+        self.order.clear();
+        self.acks.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.order.len()
     }

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use steward_agent::*;
 use steward_maintenance::state::Network;
-use steward_maintenance::{CommandId, NodeCommand};
+use steward_maintenance::{CommandId, NodeCommand, NodeSettings};
 use steward_protocol::{AckResult, Command, Message, NodeEvent, TestState, WireCommand};
 
 /// The disk and the wire as the test sees them: effects applied, messages collected.
@@ -11,6 +11,7 @@ use steward_protocol::{AckResult, Command, Message, NodeEvent, TestState, WireCo
 struct World {
     disk: FlagPair,
     persisted: Option<LockState>,
+    settings: NodeSettings,
     sent: Vec<(Destination, Message)>,
     runs: Vec<(RunId, ScriptSet)>,
     reboots: u32,
@@ -26,6 +27,7 @@ impl World {
                 Effect::SendInventory { .. } => {}
                 Effect::SetFlag { file, present } => self.disk.set(file, present),
                 Effect::PersistLockState(s) => self.persisted = Some(s),
+                Effect::ApplySettings(s) => self.settings = s,
                 Effect::RunScripts { run, set } => self.runs.push((run, set)),
                 Effect::Reboot => self.reboots += 1,
                 Effect::WipeDisk => self.wipes += 1,
@@ -86,6 +88,7 @@ fn start(disk: FlagPair, confirmed: Option<LockState>, cfg: AgentConfig) -> (Age
             uptime_ms: 30_000,
             flags: disk,
             confirmed,
+            settings: NodeSettings::default(),
         },
     );
     w.apply(fx);
@@ -100,6 +103,7 @@ fn cmd(id: u64, c: NodeCommand) -> Command {
 }
 
 const LOCKED: NodeCommand = NodeCommand::Locked { persist: true };
+const LOCKED_STATE: LockState = LockState::Locked { persist: true };
 
 #[test]
 fn new_install_comes_up_locked_with_both_flags() {
@@ -481,6 +485,7 @@ proptest! {
                     if lose_volatile { w.disk.volatile = false; }
                     let (na, fx) = Agent::start(cfg(), Startup {
                         now_ms: now, boot_id: 1, uptime_ms: 0, flags: w.disk, confirmed: w.persisted,
+                        settings: w.settings,
                     });
                     a = na;
                     w.apply(fx);
@@ -504,4 +509,130 @@ proptest! {
             prop_assert_eq!(w.disk.volatile, w.disk.backup);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config push (node settings)
+
+fn push(id: u64, s: NodeSettings) -> Command {
+    Command {
+        id: CommandId(id),
+        command: WireCommand::Settings(s),
+    }
+}
+
+fn settings(generation: u64, alive_period_ms: Option<u32>) -> NodeSettings {
+    NodeSettings {
+        generation,
+        alive_period_ms,
+        goenabled_timeout_s: Some(30),
+        ..NodeSettings::default()
+    }
+}
+
+#[test]
+fn a_config_push_is_applied_persisted_acked_and_reported_in_the_alive() {
+    let (mut a, mut w) = start(FlagPair::BOTH, Some(LOCKED_STATE), cfg());
+    w.sent.clear();
+    w.apply(a.handle_command(
+        1_000,
+        Network::Mgmt,
+        "controller-0",
+        push(5, settings(3, Some(2_000))),
+    ));
+    assert_eq!(w.settings, settings(3, Some(2_000)));
+    assert_eq!(a.settings().generation, 3);
+    assert_eq!(w.acks(), vec![AckResult::Ok]);
+    assert_eq!(w.alives().last().map(|al| al.settings_generation), Some(3));
+    assert!(w
+        .logs
+        .iter()
+        .any(|l| l.contains("generation 3 applied from controller-0")));
+    // The new alive period applies from now: the next alive is 2 s after the push.
+    assert_eq!(a.poll_timeout().max(3_000), 3_000);
+    w.sent.clear();
+    w.apply(a.handle_timeout(3_000, w.disk));
+    assert_eq!(w.alives().len(), 1, "alive after the pushed 2 s period");
+}
+
+#[test]
+fn an_older_or_repeated_config_push_never_rolls_settings_back() {
+    let (mut a, mut w) = start(FlagPair::BOTH, Some(LOCKED_STATE), cfg());
+    w.apply(a.handle_command(0, Network::Mgmt, "c0", push(1, settings(4, Some(2_000)))));
+    // A late duplicate of generation 2 under a new command id: acked, ignored.
+    w.apply(a.handle_command(
+        10,
+        Network::Cluster,
+        "c0",
+        push(2, settings(2, Some(9_000))),
+    ));
+    assert_eq!(w.settings.generation, 4);
+    assert_eq!(a.settings().alive_period_ms, Some(2_000));
+    assert_eq!(w.acks(), vec![AckResult::Ok, AckResult::Ok]);
+}
+
+#[test]
+fn an_out_of_range_config_push_is_refused_naming_the_field_and_changes_nothing() {
+    let (mut a, mut w) = start(FlagPair::BOTH, Some(LOCKED_STATE), cfg());
+    w.apply(a.handle_command(0, Network::Mgmt, "c0", push(1, settings(1, Some(5)))));
+    let acks = w.acks();
+    let [AckResult::Failed(why)] = acks.as_slice() else {
+        panic!("expected one refusal, got {acks:?}")
+    };
+    assert!(why.contains("alive_period_ms"), "{why}");
+    assert_eq!(a.settings(), NodeSettings::default());
+    assert_eq!(w.settings, NodeSettings::default(), "nothing persisted");
+}
+
+#[test]
+fn pushed_settings_survive_a_restart_and_bad_stored_ones_are_ignored() {
+    let stored = settings(6, Some(2_000));
+    let (a, fx) = Agent::start(
+        cfg(),
+        Startup {
+            now_ms: 0,
+            boot_id: 1,
+            uptime_ms: 0,
+            flags: FlagPair::BOTH,
+            confirmed: Some(LOCKED_STATE),
+            settings: stored,
+        },
+    );
+    assert_eq!(a.settings(), stored);
+    let mut w = World::default();
+    w.apply(fx);
+    assert_eq!(w.alives()[0].settings_generation, 6);
+    // A hand-edited file with an out-of-range value: node defaults, said in the log.
+    let (a, fx) = Agent::start(
+        cfg(),
+        Startup {
+            now_ms: 0,
+            boot_id: 1,
+            uptime_ms: 0,
+            flags: FlagPair::BOTH,
+            confirmed: Some(LOCKED_STATE),
+            settings: settings(7, Some(1)),
+        },
+    );
+    assert_eq!(a.settings(), NodeSettings::default());
+    let mut w = World::default();
+    w.apply(fx);
+    assert!(w
+        .logs
+        .iter()
+        .any(|l| l.contains("stored node settings generation 7 ignored")));
+}
+
+#[test]
+fn a_new_controller_session_forgets_remembered_ids_so_reused_ids_run() {
+    let (mut a, mut w) = start(FlagPair::BOTH, Some(LOCKED_STATE), cfg());
+    w.apply(a.handle_command(0, Network::Mgmt, "c0", cmd(1, NodeCommand::Unlocked)));
+    assert_eq!(w.disk, FlagPair::ABSENT);
+    // Same id again in the same run: a repeat, not carried out.
+    w.apply(a.handle_command(1, Network::Mgmt, "c0", cmd(1, LOCKED)));
+    assert_eq!(w.disk, FlagPair::ABSENT);
+    // The controller restarted: its id 1 is a new command.
+    w.apply(a.new_controller_session("c0"));
+    w.apply(a.handle_command(2, Network::Mgmt, "c0", cmd(1, LOCKED)));
+    assert_eq!(w.disk, FlagPair::BOTH);
 }

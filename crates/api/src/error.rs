@@ -47,6 +47,7 @@ impl From<HandleError> for ApiError {
         match e {
             HandleError::UnknownHost(_) => ApiError::NotFound(text),
             HandleError::Refused(_) => ApiError::Conflict(text),
+            HandleError::Invalid(_) => ApiError::BadRequest(text),
             HandleError::Store(_) => ApiError::Internal(text),
             HandleError::Stopped => ApiError::Unavailable(text),
         }

@@ -29,11 +29,13 @@ mod handlers;
 mod ihost;
 pub mod inventory;
 mod metrics;
+pub mod node_settings;
 
 pub use auth::{Auth, TOKEN_FILE};
 pub use error::ApiError;
 pub use inventory::InventorySource;
 pub use metrics::{LinkMetrics, LinkSample};
+pub use node_settings::NodeSettingsSource;
 
 /// What the API serves beyond the controller handle, when the controller has it.
 #[derive(Clone, Default)]
@@ -43,6 +45,9 @@ pub struct ApiExtras {
     pub inventory: Option<Arc<dyn InventorySource>>,
     /// Datagram counters of the protocol links for `/metrics`.
     pub link_metrics: Option<Arc<dyn LinkMetrics>>,
+    /// Each host's applied node-settings generation, for `GET /v1/node-settings`; without it every
+    /// host shows "pending".
+    pub node_settings: Option<Arc<dyn NodeSettingsSource>>,
 }
 
 use axum::routing::get;
@@ -93,6 +98,10 @@ pub fn router_with(handle: ControllerHandle, auth: Auth, extras: ApiExtras) -> R
         .route("/v1/ihosts/{id}/idisks", get(handlers::host_disks))
         .route("/v1/ihosts/{id}/ports", get(handlers::host_ports))
         .route("/v1/actions/{id}", get(handlers::show_action))
+        .route(
+            "/v1/node-settings",
+            get(node_settings::show).patch(node_settings::patch),
+        )
         .route("/v1/alarms", get(handlers::list_alarms))
         .route("/v1/events", get(handlers::list_events))
         .route("/v1/openapi.json", get(handlers::openapi))

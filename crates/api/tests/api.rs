@@ -335,6 +335,7 @@ async fn hosts_list_show_add_and_actions() {
         "/v1/ihosts/bulk_add",
         "/v1/ihosts/bulk_export",
         "/v1/actions/{id}",
+        "/v1/node-settings",
         "/v1/alarms",
         "/v1/events",
         "/metrics",

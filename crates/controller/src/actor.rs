@@ -1,14 +1,14 @@
 //! The actor: one task owns the core, the store and the links. It feeds the core commands, events and
 //! deadlines with the current time, persists what the core decided, then carries out its effects.
 
-use crate::handle::{Command, ControllerHandle, HandleError};
+use crate::handle::{Command, ControllerHandle, HandleError, NodeSettingsPatch};
 use crate::links::{BmcAccess, EventSender, Links};
 use crate::persist::{self, Caches};
 use std::sync::Arc;
 use std::time::Duration;
 use steward_maintenance::host::BmcSpec;
 use steward_maintenance::{
-    Config, Effect, Event, Instant, Maintenance, RequestError, SystemConfig,
+    Config, Effect, Event, Instant, Maintenance, NodeSettings, RequestError, SystemConfig,
 };
 use steward_store::typed::{BmcCredential, TypedStore};
 use steward_store::{Password, SecretBox, Store, StoreError};
@@ -48,6 +48,8 @@ struct Actor {
     store: TypedStore,
     caches: Caches,
     links: Links,
+    /// What agents are pushed, with its store revision (compare-and-swap on change).
+    node_settings: (NodeSettings, Option<u64>),
     origin: TokioInstant,
     /// A store write failed: stop before acting on anything else.
     failed: bool,
@@ -94,6 +96,7 @@ pub fn spawn_with_events(
         .collect();
     let next = store.peek_action_id()?.0;
     let caches = Caches::load(&store)?;
+    let node_settings = store.node_settings()?;
     core.restore(Instant::ZERO, records, alarms, next);
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let mut links = links;
@@ -111,11 +114,13 @@ pub fn spawn_with_events(
             None => tracing::warn!(host = %rec.spec.name, "BMC provisioned but no password stored"),
         }
     }
+    links.node.settings(node_settings.0);
     let mut actor = Actor {
         core,
         store,
         caches,
         links,
+        node_settings,
         origin,
         failed: false,
     };
@@ -285,8 +290,36 @@ impl Actor {
             Command::Action(id, r) => {
                 let _ = r.send(self.caches.actions.get(&id).cloned());
             }
+            Command::NodeSettings(r) => {
+                let _ = r.send(self.node_settings.0);
+            }
+            Command::SetNodeSettings(patch, r) => {
+                let _ = r.send(self.set_node_settings(patch));
+            }
             Command::Shutdown(_) => {}
         }
+    }
+
+    fn set_node_settings(&mut self, patch: NodeSettingsPatch) -> Result<NodeSettings, HandleError> {
+        let (held, revision) = self.node_settings;
+        let wanted = patch.apply(held);
+        wanted.validate().map_err(HandleError::Invalid)?;
+        let next = NodeSettings {
+            generation: held.generation + 1,
+            ..wanted
+        };
+        let revision = self
+            .store
+            .put_node_settings(&next, revision)
+            .map_err(|e| HandleError::Store(e.to_string()))?;
+        self.node_settings = (next, Some(revision));
+        tracing::info!(
+            generation = next.generation,
+            "node settings changed: {}; pushing to every agent",
+            next.describe()
+        );
+        self.links.node.settings(next);
+        Ok(next)
     }
 
     fn set_bmc_credentials(

@@ -5,6 +5,7 @@ use std::time::Duration;
 use steward_maintenance::action::{ActionId, ActionOutcome, OperatorAction};
 use steward_maintenance::alarm::{Alarm, CustomerLog};
 use steward_maintenance::host::{BmcSpec, HostRecord};
+use steward_maintenance::NodeSettings;
 use steward_store::typed::Stamped;
 use tokio::sync::{mpsc, oneshot};
 
@@ -16,10 +17,60 @@ pub enum HandleError {
     /// The core's admission refused the action (the API answers 409 with this text).
     #[error("{0}")]
     Refused(String),
+    /// The request itself is wrong (the API answers 400 with this text).
+    #[error("{0}")]
+    Invalid(String),
     #[error("the controller could not persist the change: {0}")]
     Store(String),
     #[error("the controller is shutting down")]
     Stopped,
+}
+
+/// A change to the node settings, field by field: `Some(Some(v))` sets a value, `Some(None)`
+/// clears it (the node's own configuration applies), `None` leaves it as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeSettingsPatch {
+    pub alive_period_ms: Option<Option<u32>>,
+    pub flag_audit_period_ms: Option<Option<u32>>,
+    pub inventory_period_s: Option<Option<u32>>,
+    pub goenabled_timeout_s: Option<Option<u32>>,
+    pub services_timeout_s: Option<Option<u32>>,
+}
+
+impl NodeSettingsPatch {
+    /// The field names a patch may carry (the API's JSON keys).
+    pub const FIELDS: [&'static str; 5] = [
+        "alive_period_ms",
+        "flag_audit_period_ms",
+        "inventory_period_s",
+        "goenabled_timeout_s",
+        "services_timeout_s",
+    ];
+
+    /// The field called `name`, for setting it from text (None: no such field).
+    pub fn field_mut(&mut self, name: &str) -> Option<&mut Option<Option<u32>>> {
+        Some(match name {
+            "alive_period_ms" => &mut self.alive_period_ms,
+            "flag_audit_period_ms" => &mut self.flag_audit_period_ms,
+            "inventory_period_s" => &mut self.inventory_period_s,
+            "goenabled_timeout_s" => &mut self.goenabled_timeout_s,
+            "services_timeout_s" => &mut self.services_timeout_s,
+            _ => return None,
+        })
+    }
+
+    /// `base` with this patch applied (the generation is left as it is).
+    pub fn apply(&self, base: NodeSettings) -> NodeSettings {
+        let pick = |p: Option<Option<u32>>, old: Option<u32>| p.unwrap_or(old);
+        NodeSettings {
+            generation: base.generation,
+            alive_period_ms: pick(self.alive_period_ms, base.alive_period_ms),
+            flag_audit_period_ms: pick(self.flag_audit_period_ms, base.flag_audit_period_ms),
+            inventory_period_s: pick(self.inventory_period_s, base.inventory_period_s),
+            goenabled_timeout_s: pick(self.goenabled_timeout_s, base.goenabled_timeout_s),
+            services_timeout_s: pick(self.services_timeout_s, base.services_timeout_s),
+        }
+    }
 }
 
 /// Where an accepted action stands.
@@ -46,6 +97,8 @@ pub(crate) enum Command {
     Alarms(Reply<Vec<Alarm>>),
     Events(usize, Reply<Vec<Stamped<CustomerLog>>>),
     Action(ActionId, Reply<Option<ActionStatus>>),
+    NodeSettings(Reply<NodeSettings>),
+    SetNodeSettings(NodeSettingsPatch, Reply<Result<NodeSettings, HandleError>>),
     Shutdown(Reply<()>),
 }
 
@@ -144,6 +197,21 @@ impl ControllerHandle {
             }
             tokio::time::sleep(poll).await;
         }
+    }
+
+    /// The node settings pushed to every agent (generation 0: none set).
+    pub async fn node_settings(&self) -> Result<NodeSettings, HandleError> {
+        self.call(Command::NodeSettings).await
+    }
+
+    /// Change the node settings, take the next generation, persist them, and push them to every
+    /// agent. An empty patch pushes the same values again under a new generation. Out-of-range
+    /// values are refused with the field named, and nothing changes.
+    pub async fn update_node_settings(
+        &self,
+        patch: NodeSettingsPatch,
+    ) -> Result<NodeSettings, HandleError> {
+        self.call(|r| Command::SetNodeSettings(patch, r)).await?
     }
 
     /// Stop the actor after it finished the current step.

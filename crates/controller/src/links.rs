@@ -4,7 +4,7 @@
 
 use steward_maintenance::host::HostSpec;
 use steward_maintenance::io::{
-    BmcOp, BmcRequestId, CommandId, Event, HeartbeatControl, NodeCommand,
+    BmcOp, BmcRequestId, CommandId, Event, HeartbeatControl, NodeCommand, NodeSettings,
 };
 use steward_maintenance::state::Network;
 use tokio::sync::mpsc;
@@ -40,6 +40,10 @@ pub trait NodeLink: Send + 'static {
 
     /// `host` was deleted: stop talking to it and accepting its messages.
     fn forget(&mut self, _host: &str) {}
+
+    /// The node settings every agent should run with (at start, and on each change): push them
+    /// to every agent that reports another generation (config push).
+    fn settings(&mut self, _settings: NodeSettings) {}
 }
 
 /// How to reach one host's BMC, password included (it comes decrypted from the store, never logged).

@@ -268,3 +268,94 @@ pub enum Effect {
         to: String,
     },
 }
+
+/// Node settings a controller pushes to every node agent ("config push"; reference mtc-fsm.md §3.4
+/// MSG_INFO, redesigned: no credentials travel, only the agent's own timings).
+///
+/// Every timing is optional: `None` keeps the value of the node's own configuration, so an operator
+/// changes only what they mean to. `generation` orders pushes: an agent applies a push only when its
+/// generation is newer than the one it holds, so a late duplicate can never roll settings back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// 0 = never set by an operator (nothing is pushed).
+    #[serde(default)]
+    pub generation: u64,
+    /// Alive report period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alive_period_ms: Option<u32>,
+    /// Lock-flag audit period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag_audit_period_ms: Option<u32>,
+    /// Inventory re-send period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory_period_s: Option<u32>,
+    /// Per go-enabled script.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goenabled_timeout_s: Option<u32>,
+    /// Per host-services script.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services_timeout_s: Option<u32>,
+}
+
+impl NodeSettings {
+    /// The accepted range of every field: (name, value, min, max, unit).
+    fn fields(&self) -> [(&'static str, Option<u32>, u32, u32, &'static str); 5] {
+        [
+            // Below 100 ms an agent would flood its controllers; above a minute a controller
+            // cannot tell a slow agent from a gone one within its own audits.
+            ("alive_period_ms", self.alive_period_ms, 100, 60_000, "ms"),
+            // The flag pair must be corrected within 5 s of tampering (reference test plan).
+            (
+                "flag_audit_period_ms",
+                self.flag_audit_period_ms,
+                100,
+                5_000,
+                "ms",
+            ),
+            (
+                "inventory_period_s",
+                self.inventory_period_s,
+                10,
+                86_400,
+                "s",
+            ),
+            (
+                "goenabled_timeout_s",
+                self.goenabled_timeout_s,
+                1,
+                3_600,
+                "s",
+            ),
+            ("services_timeout_s", self.services_timeout_s, 1, 3_600, "s"),
+        ]
+    }
+
+    /// Check every field against its range; the message names the field and the range.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, value, min, max, unit) in self.fields() {
+            if let Some(v) = value {
+                if !(min..=max).contains(&v) {
+                    return Err(format!(
+                        "{name} = {v} is out of range: it must be {min}..={max} {unit}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The fields that are set, as `name=value` pairs (logs and the CLI).
+    pub fn describe(&self) -> String {
+        let set: Vec<String> = self
+            .fields()
+            .iter()
+            .filter_map(|(name, v, _, _, _)| v.map(|v| format!("{name}={v}")))
+            .collect();
+        if set.is_empty() {
+            "(all node defaults)".to_string()
+        } else {
+            set.join(" ")
+        }
+    }
+}

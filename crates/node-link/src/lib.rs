@@ -20,9 +20,14 @@
 //! [`Attach::attach`] hands it the epoch (known once the controller has started) and the event
 //! sender; nothing is sent with a wrong epoch.
 //!
-//! Module map: `session` (the sender session that must grow across restarts), `task` (the loop).
+//! Config push ([`settings`]): the controller's node settings go to every agent whose alive report
+//! shows an older generation, until it reports the current one.
+//!
+//! Module map: `session` (the sender session that must grow across restarts), `settings` (whom to
+//! push the node settings to), `task` (the loop).
 
 mod session;
+pub mod settings;
 mod task;
 
 use std::collections::HashMap;
@@ -32,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use steward_controller::links::NodeLink;
 use steward_controller::EventSender;
 use steward_maintenance::host::HostSpec;
-use steward_maintenance::io::{CommandId, NodeCommand};
+use steward_maintenance::io::{CommandId, NodeCommand, NodeSettings};
 use steward_maintenance::state::Network;
 use steward_protocol::{ClusterSecret, Drop, Inventory};
 use tokio::sync::{mpsc, oneshot};
@@ -123,6 +128,7 @@ pub struct ReportedInventory {
 pub(crate) struct Shared {
     pub(crate) stats: Mutex<LinkStats>,
     pub(crate) inventory: Mutex<HashMap<String, ReportedInventory>>,
+    pub(crate) settings: Mutex<settings::SettingsPush>,
 }
 
 pub(crate) enum LinkCmd {
@@ -137,6 +143,7 @@ pub(crate) enum LinkCmd {
         addrs: [Option<IpAddr>; 2],
     },
     Forget(String),
+    Settings(NodeSettings),
 }
 
 /// The `NodeLink` the controller uses. Cheap to clone: all clones feed the same task.
@@ -194,6 +201,12 @@ impl UdpNodeLink {
         lock(&self.shared.stats).clone()
     }
 
+    /// The node settings being pushed, and where `host` stands with them (None: unknown host).
+    pub fn settings_status(&self, host: &str) -> (NodeSettings, Option<settings::HostSettings>) {
+        let push = lock(&self.shared.settings);
+        (push.current(), push.status(host))
+    }
+
     /// The latest inventory `host` reported, if any.
     pub fn inventory(&self, host: &str) -> Option<ReportedInventory> {
         lock(&self.shared.inventory).get(host).cloned()
@@ -232,6 +245,10 @@ impl NodeLink for UdpNodeLink {
 
     fn forget(&mut self, host: &str) {
         let _ = self.tx.send(LinkCmd::Forget(host.to_string()));
+    }
+
+    fn settings(&mut self, settings: NodeSettings) {
+        let _ = self.tx.send(LinkCmd::Settings(settings));
     }
 }
 

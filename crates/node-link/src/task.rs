@@ -1,5 +1,6 @@
 //! The link's loop: commands from the actor go out sealed, datagrams from agents come in verified.
 
+use crate::settings::SettingsPush;
 use crate::{lock, LinkCmd, NodeLinkConfig, ReportedInventory, Shared};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -83,6 +84,11 @@ impl LinkTask {
                             // Keep order: park sends until attached.
                             self.park(LinkCmd::Send { host, id, command, networks });
                         }
+                        // Nothing may go out before the epoch is known: hold the settings,
+                        // and let the first alive reports bring the push.
+                        Some(LinkCmd::Settings(settings)) => {
+                            let _ = lock(&self.shared.settings).set(settings);
+                        }
                         Some(other) => self.command(other).await,
                     },
                 }
@@ -127,12 +133,14 @@ impl LinkTask {
                     self.verifier.allow(&host, net, addrs[net.index()]);
                 }
                 let key = self.secret.controller_key(&host);
+                lock(&self.shared.settings).provision(&host);
                 self.peers.insert(host, Peer { addrs, key });
             }
             LinkCmd::Forget(host) => {
                 self.verifier.forget(&host);
                 self.peers.remove(&host);
                 lock(&self.shared.inventory).remove(&host);
+                lock(&self.shared.settings).forget(&host);
             }
             LinkCmd::Send {
                 host,
@@ -147,6 +155,37 @@ impl LinkTask {
                 for net in networks {
                     self.send_one(&host, net, &message).await;
                 }
+            }
+            LinkCmd::Settings(settings) => {
+                let due = lock(&self.shared.settings).set(settings);
+                for host in due {
+                    self.push_settings(&host).await;
+                }
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// Config push to one host, on every network it has (the agent acts once per command id).
+    async fn push_settings(&mut self, host: &str) {
+        let (id, settings) = {
+            let mut push = lock(&self.shared.settings);
+            (push.push_id(host, self.now_ms()), push.current())
+        };
+        let message = Message::Command(Command {
+            id,
+            command: WireCommand::Settings(settings),
+        });
+        for net in Network::ALL {
+            let routable = self
+                .peers
+                .get(host)
+                .is_some_and(|p| p.addrs[net.index()].is_some());
+            if routable {
+                self.send_one(host, net, &message).await;
             }
         }
     }
@@ -180,7 +219,7 @@ impl LinkTask {
     }
 
     async fn receive(&mut self, datagram: &[u8], src: SocketAddr, events: &EventSender) {
-        let now_ms = self.origin.elapsed().as_millis() as u64;
+        let now_ms = self.now_ms();
         let accepted = self.verifier.accept(datagram, src.ip(), now_ms);
         {
             let mut st = lock(&self.shared.stats);
@@ -211,6 +250,18 @@ impl LinkTask {
                         at_ms,
                     },
                 );
+            }
+            Message::Alive(alive) => {
+                let due =
+                    lock(&self.shared.settings).alive(&a.sender, alive.settings_generation, now_ms);
+                if due {
+                    self.push_settings(&a.sender).await;
+                }
+            }
+            // Config pushes are the link's own commands: their acks are not the core's business.
+            Message::Ack(ack) if SettingsPush::is_push(ack.id) => {
+                lock(&self.shared.settings).ack(&a.sender, ack.id, &ack.result);
+                return;
             }
             Message::Ack(ack) if ack.result != AckResult::Ok => {
                 lock(&self.shared.stats).negative_acks += 1;

@@ -97,6 +97,7 @@ fn alive(boot_id: u64) -> Message {
         lock_persistent: false,
         main_goenabled: TestState::NotRun,
         subf_goenabled: TestState::NotRun,
+        settings_generation: 0,
         agent_version: "test".into(),
     })
 }

@@ -326,6 +326,7 @@ impl Runtime {
             uptime_ms: boot.uptime.as_millis().min(u64::MAX as u128) as u64,
             flags: observe(&self.cfg),
             confirmed: self.state.lock_state,
+            settings: self.state.settings,
         };
         let (mut agent, fx) = Agent::start(agent_cfg, startup);
         let (done_tx, mut done_rx) = mpsc::channel::<(RunId, RunOutcome)>(8);
@@ -405,7 +406,11 @@ impl Runtime {
         match acc.message {
             Message::Command(c) => {
                 self.stat(|s| s.commands += 1);
-                let mut fx = agent.handle_command(now, acc.network, &acc.sender, c);
+                let mut fx = Vec::new();
+                if new_session {
+                    fx.extend(agent.new_controller_session(&acc.sender));
+                }
+                fx.extend(agent.handle_command(now, acc.network, &acc.sender, c));
                 if new_session {
                     fx.push(Effect::SendInventory {
                         networks: self.cfg.networks.iter().map(|n| n.network).collect(),
@@ -453,6 +458,10 @@ impl Runtime {
                     self.state.lock_state = Some(s);
                     self.persist_state();
                 }
+                Effect::ApplySettings(s) => {
+                    self.state.settings = s;
+                    self.persist_state();
+                }
                 Effect::RunScripts { run, set } => self.start_scripts(run, set, done.clone()),
                 // On a blocking thread: a reboot or wipe command may take its time, and the loop
                 // must keep answering (acks to retries) until the machine really goes down.
@@ -484,18 +493,22 @@ impl Runtime {
         set: ScriptSet,
         done: mpsc::Sender<(RunId, RunOutcome)>,
     ) {
+        // A controller's pushed timeouts win over the node's own configuration.
+        let pushed =
+            |v: Option<u32>, own: Duration| v.map_or(own, |s| Duration::from_secs(s.into()));
+        let goenabled_timeout = pushed(
+            self.state.settings.goenabled_timeout_s,
+            self.cfg.goenabled_timeout,
+        );
         let (dir, timeout) = match set {
-            ScriptSet::MainGoEnabled => (
-                Some(self.cfg.goenabled_dir.clone()),
-                self.cfg.goenabled_timeout,
-            ),
-            ScriptSet::SubfGoEnabled => (
-                self.cfg.goenabled_subf_dir.clone(),
-                self.cfg.goenabled_timeout,
-            ),
+            ScriptSet::MainGoEnabled => (Some(self.cfg.goenabled_dir.clone()), goenabled_timeout),
+            ScriptSet::SubfGoEnabled => (self.cfg.goenabled_subf_dir.clone(), goenabled_timeout),
             ScriptSet::ServicesStart | ScriptSet::ServicesStop => (
                 Some(self.cfg.services_dir.clone()),
-                self.cfg.services_timeout,
+                pushed(
+                    self.state.settings.services_timeout_s,
+                    self.cfg.services_timeout,
+                ),
             ),
         };
         self.scripts.spawn(async move {

@@ -1,5 +1,6 @@
 //! The agent's non-volatile state file `<state_dir>/node-state.json`: session high-water mark,
-//! last admin state the controller confirmed, highest controller epoch accepted. Written
+//! last admin state the controller confirmed, highest controller epoch accepted, the node settings
+//! a controller last pushed. Written
 //! atomically (temporary file, fsync, rename), so aborting the agent at any point leaves either
 //! the old or the new file.
 
@@ -7,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use steward_agent::LockState;
+use steward_maintenance::NodeSettings;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeState {
@@ -17,6 +19,9 @@ pub struct NodeState {
     /// Highest controller epoch accepted (fencing of deposed controllers survives restarts).
     #[serde(default)]
     pub highest_epoch: u64,
+    /// Node settings a controller last pushed (config push); they survive reboots.
+    #[serde(default)]
+    pub settings: NodeSettings,
 }
 
 pub fn path(state_dir: &Path) -> PathBuf {
@@ -46,7 +51,11 @@ impl NodeState {
     pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(state_dir)?;
         let p = path(state_dir);
-        let tmp = state_dir.join("node-state.json.tmp");
+        // A temporary name of its own per write: a runtime being aborted may still be finishing a
+        // save while its successor starts, and a shared name let one rename the other's file away.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = state_dir.join(format!("node-state.json.tmp.{}.{n}", std::process::id()));
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;

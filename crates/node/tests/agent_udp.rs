@@ -685,3 +685,27 @@ async fn locked_host_does_not_start_services_at_boot() {
     assert!(!marks.join("start").exists());
     h.shutdown().await;
 }
+
+/// A controller that restarts numbers its commands from 1 again (its core starts afresh); the
+/// agent must treat them as new commands, not as repeats of the last run's — or a restarted
+/// controller's LOCKED would be answered "ok" by a stale ack and the host left unlocked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_controller_reusing_command_ids_is_obeyed() {
+    let s = Setup::new().await;
+    let cfg = s.config();
+    let (h, mut c) = s.start(cfg.clone(), Arc::default()).await;
+    c.command_id(Network::Mgmt, 1, NodeCommand::Unlocked).await;
+    assert_eq!(c.ack(Network::Mgmt, 1).await, AckResult::Ok);
+    assert_eq!(flags(&cfg), (false, false));
+    // The controller restarts: a new sender session, ids from 1 again.
+    c.sealer = Sealer::new(CTRL, Direction::ControllerToNode, 2).unwrap_or_else(|e| panic!("{e}"));
+    c.command_id(Network::Mgmt, 1, NodeCommand::Locked { persist: true })
+        .await;
+    assert_eq!(c.ack(Network::Mgmt, 1).await, AckResult::Ok);
+    assert_eq!(flags(&cfg), (true, true), "the LOCKED was not carried out");
+    // Within one controller run a repeated id is still a repeat (idempotency).
+    c.command_id(Network::Mgmt, 1, NodeCommand::Unlocked).await;
+    assert_eq!(c.ack(Network::Mgmt, 1).await, AckResult::Ok);
+    assert_eq!(flags(&cfg), (true, true));
+    h.shutdown().await;
+}

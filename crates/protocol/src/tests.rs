@@ -2,7 +2,7 @@ use super::*;
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use steward_maintenance::state::Network;
-use steward_maintenance::{CommandId, NodeCommand};
+use steward_maintenance::{CommandId, NodeCommand, NodeSettings};
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -26,6 +26,7 @@ fn alive(boot_id: u64) -> Message {
         lock_persistent: false,
         main_goenabled: TestState::Passed,
         subf_goenabled: TestState::NotRun,
+        settings_generation: 3,
         agent_version: "0.1.0".into(),
     })
 }
@@ -698,6 +699,20 @@ fn node_command() -> impl Strategy<Value = NodeCommand> {
     ]
 }
 
+fn node_settings() -> impl Strategy<Value = NodeSettings> {
+    let opt = || proptest::option::of(1u32..);
+    (any::<u64>(), opt(), opt(), opt(), opt(), opt()).prop_map(|(g, a, f, i, ge, sv)| {
+        NodeSettings {
+            generation: g,
+            alive_period_ms: a,
+            flag_audit_period_ms: f,
+            inventory_period_s: i,
+            goenabled_timeout_s: ge,
+            services_timeout_s: sv,
+        }
+    })
+}
+
 fn test_state() -> impl Strategy<Value = TestState> {
     prop_oneof![
         Just(TestState::NotRun),
@@ -779,7 +794,7 @@ fn inventory() -> impl Strategy<Value = Inventory> {
 
 fn message() -> impl Strategy<Value = Message> {
     let unsupported = any::<u16>().prop_filter("unknown code", |c| {
-        ![2, 3, 6, 9, 10, 13, 14, 20, 24].contains(c)
+        ![2, 3, 6, 9, 10, 13, 14, 20, 22, 24].contains(c)
     });
     prop_oneof![
         (
@@ -789,9 +804,9 @@ fn message() -> impl Strategy<Value = Message> {
             any::<(bool, bool)>(),
             test_state(),
             test_state(),
-            name(MAX_AGENT_VERSION)
+            (any::<u64>(), name(MAX_AGENT_VERSION))
         )
-            .prop_map(|(boot_id, uptime_ms, bits, (lv, lp), m, s, v)| {
+            .prop_map(|(boot_id, uptime_ms, bits, (lv, lp), m, s, (g, v))| {
                 Message::Alive(Alive {
                     boot_id,
                     uptime_ms,
@@ -800,10 +815,15 @@ fn message() -> impl Strategy<Value = Message> {
                     lock_persistent: lp,
                     main_goenabled: m,
                     subf_goenabled: s,
+                    settings_generation: g,
                     agent_version: v,
                 })
             }),
         (any::<u64>(), node_command()).prop_map(|(id, c)| command(id, c)),
+        (any::<u64>(), node_settings()).prop_map(|(id, s)| Message::Command(Command {
+            id: CommandId(id),
+            command: WireCommand::Settings(s)
+        })),
         (any::<u64>(), unsupported).prop_map(|(id, code)| Message::Command(Command {
             id: CommandId(id),
             command: WireCommand::Unsupported { code }

@@ -2,7 +2,7 @@
 
 use crate::{MAC_LEN, MAX_DATAGRAM};
 use steward_maintenance::state::Network;
-use steward_maintenance::{CommandId, NodeCommand, NodeFlags};
+use steward_maintenance::{CommandId, NodeCommand, NodeFlags, NodeSettings};
 
 /// First four bytes of every datagram.
 pub const MAGIC: [u8; 4] = *b"STWD";
@@ -50,6 +50,8 @@ pub mod command_code {
     pub const STOP_SERVICES: u16 = 14;
     pub const LAZY_REBOOT: u16 = 20;
     pub const UNLOCKED: u16 = 24;
+    /// Config push: the cluster's node settings (reference MSG_INFO's code, new content).
+    pub const NODE_SETTINGS: u16 = 22;
 }
 
 /// Who sent a frame. Part of the MAC'd header, so a node's frame can never be taken as the
@@ -246,6 +248,9 @@ pub struct Alive {
     pub lock_persistent: bool,
     pub main_goenabled: TestState,
     pub subf_goenabled: TestState,
+    /// Generation of the node settings the agent runs with (0: none pushed yet); the controller
+    /// re-pushes when it differs from its own.
+    pub settings_generation: u64,
     pub agent_version: String,
 }
 
@@ -254,7 +259,11 @@ pub struct Alive {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WireCommand {
     Known(NodeCommand),
-    Unsupported { code: u16 },
+    /// Config push: not a core command, the controller's node link sends it.
+    Settings(NodeSettings),
+    Unsupported {
+        code: u16,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,7 +280,7 @@ impl Command {
                 id: self.id,
                 result: AckResult::Unsupported,
             }),
-            WireCommand::Known(_) => None,
+            WireCommand::Known(_) | WireCommand::Settings(_) => None,
         }
     }
 }
@@ -541,8 +550,48 @@ fn command_code(c: &WireCommand) -> (u16, Vec<u8>) {
             NodeCommand::SubfGoEnabled => (SUBF_GOENABLED, vec![]),
             NodeCommand::StopServices => (STOP_SERVICES, vec![]),
         },
+        WireCommand::Settings(s) => (NODE_SETTINGS, settings_args(s)),
         WireCommand::Unsupported { code } => (*code, vec![]),
     }
+}
+
+/// Config push arguments: generation, then each timing as a u32 where 0 = not set.
+fn settings_args(s: &NodeSettings) -> Vec<u8> {
+    let mut w = W(Vec::with_capacity(SETTINGS_ARGS));
+    w.u64(s.generation);
+    for v in [
+        s.alive_period_ms,
+        s.flag_audit_period_ms,
+        s.inventory_period_s,
+        s.goenabled_timeout_s,
+        s.services_timeout_s,
+    ] {
+        w.u32(v.unwrap_or(0));
+    }
+    w.0
+}
+
+const SETTINGS_ARGS: usize = 8 + 5 * 4;
+
+fn decode_settings(args: &[u8]) -> Option<NodeSettings> {
+    if args.len() != SETTINGS_ARGS {
+        return None;
+    }
+    let mut r = R { b: args };
+    let generation = r.u64().ok()?;
+    let mut v = [None; 5];
+    for slot in &mut v {
+        let x = r.u32().ok()?;
+        *slot = (x != 0).then_some(x);
+    }
+    Some(NodeSettings {
+        generation,
+        alive_period_ms: v[0],
+        flag_audit_period_ms: v[1],
+        inventory_period_s: v[2],
+        goenabled_timeout_s: v[3],
+        services_timeout_s: v[4],
+    })
 }
 
 fn encode_body(m: &Message, w: &mut W) -> Result<(), EncodeError> {
@@ -554,6 +603,7 @@ fn encode_body(m: &Message, w: &mut W) -> Result<(), EncodeError> {
             w.u8((a.lock_volatile as u8) | ((a.lock_persistent as u8) << 1));
             w.u8(a.main_goenabled.code());
             w.u8(a.subf_goenabled.code());
+            w.u64(a.settings_generation);
             w.str8(&a.agent_version, "agent_version", MAX_AGENT_VERSION)?;
         }
         Message::Command(c) => {
@@ -813,6 +863,7 @@ fn known_command_code(code: u16) -> bool {
             | MAIN_GOENABLED
             | SUBF_GOENABLED
             | STOP_SERVICES
+            | NODE_SETTINGS
     )
 }
 
@@ -828,6 +879,7 @@ fn decode_body(k: u8, r: &mut R) -> D<Message> {
             }
             let main_goenabled = TestState::from_code(r.u8()?).ok_or(BAD)?;
             let subf_goenabled = TestState::from_code(r.u8()?).ok_or(BAD)?;
+            let settings_generation = r.u64()?;
             let agent_version = r.str8(MAX_AGENT_VERSION)?;
             Message::Alive(Alive {
                 boot_id,
@@ -837,6 +889,7 @@ fn decode_body(k: u8, r: &mut R) -> D<Message> {
                 lock_persistent: lock & 2 != 0,
                 main_goenabled,
                 subf_goenabled,
+                settings_generation,
                 agent_version,
             })
         }
@@ -846,6 +899,9 @@ fn decode_body(k: u8, r: &mut R) -> D<Message> {
             let args = r.bytes16(64)?;
             let command = match decode_command(code, args) {
                 Some(c) => WireCommand::Known(c),
+                None if code == command_code::NODE_SETTINGS => {
+                    WireCommand::Settings(decode_settings(args).ok_or(BAD)?)
+                }
                 // A known code with bad arguments is malformed, not "unsupported".
                 None if known_command_code(code) => return Err(BAD),
                 None => WireCommand::Unsupported { code },
@@ -1033,4 +1089,32 @@ pub fn decode(datagram: &[u8]) -> Result<Parsed<'_>, DecodeError> {
         signed,
         mac,
     })
+}
+
+#[cfg(test)]
+mod settings_args_tests {
+    use super::*;
+
+    #[test]
+    fn unset_timings_travel_as_zero_and_come_back_unset() {
+        let s = NodeSettings {
+            generation: 7,
+            alive_period_ms: Some(2_000),
+            services_timeout_s: Some(60),
+            ..NodeSettings::default()
+        };
+        let args = settings_args(&s);
+        assert_eq!(args.len(), SETTINGS_ARGS);
+        assert_eq!(decode_settings(&args), Some(s));
+    }
+
+    #[test]
+    fn a_config_push_of_the_wrong_length_is_malformed() {
+        let args = settings_args(&NodeSettings::default());
+        assert_eq!(decode_settings(&args[..SETTINGS_ARGS - 1]), None);
+        let mut long = args.clone();
+        long.push(0);
+        assert_eq!(decode_settings(&long), None);
+        assert_eq!(decode_settings(&[]), None);
+    }
 }

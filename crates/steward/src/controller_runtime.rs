@@ -162,6 +162,7 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
     let listener = opts.listener;
     let extras = steward_api::ApiExtras {
         inventory: Some(Arc::new(LinkInventory(node_link.clone()))),
+        node_settings: Some(Arc::new(LinkInventory(node_link.clone()))),
         link_metrics: Some(Arc::new(LinkCounters {
             node: node_link.clone(),
             heartbeat,
@@ -184,11 +185,21 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
 }
 
 /// The node link's latest inventory reports, for the API.
+/// What the node link learned from the agents: inventory, applied node settings.
 struct LinkInventory(UdpNodeLink);
 
 impl steward_api::InventorySource for LinkInventory {
     fn inventory(&self, host: &str) -> Option<(steward_protocol::Inventory, u64)> {
         self.0.inventory(host).map(|r| (r.inventory, r.at_ms))
+    }
+}
+
+impl steward_api::NodeSettingsSource for LinkInventory {
+    fn host_settings(&self, host: &str) -> Option<(Option<u64>, Option<String>)> {
+        self.0
+            .settings_status(host)
+            .1
+            .map(|h| (h.reported, h.refused))
     }
 }
 

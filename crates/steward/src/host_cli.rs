@@ -162,7 +162,7 @@ pub fn run_event(args: EventArgs) -> anyhow::Result<()> {
     finish(run_async(&args.api.clone(), event(args)))
 }
 
-fn finish(result: Result<(), CliError>) -> anyhow::Result<()> {
+pub(crate) fn finish(result: Result<(), CliError>) -> anyhow::Result<()> {
     match result {
         Ok(()) => Ok(()),
         Err(e) => {
@@ -172,7 +172,7 @@ fn finish(result: Result<(), CliError>) -> anyhow::Result<()> {
     }
 }
 
-fn run_async<F>(_api: &ApiArgs, fut: F) -> Result<(), CliError>
+pub(crate) fn run_async<F>(_api: &ApiArgs, fut: F) -> Result<(), CliError>
 where
     F: std::future::Future<Output = Result<(), CliError>>,
 {
@@ -457,7 +457,7 @@ async fn event(args: EventArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn rows(list: &Value, cols: &[&str]) -> Vec<Vec<String>> {
+pub(crate) fn rows(list: &Value, cols: &[&str]) -> Vec<Vec<String>> {
     list.as_array()
         .map(Vec::as_slice)
         .unwrap_or_default()
@@ -479,7 +479,7 @@ fn seg(s: &str) -> String {
         .collect()
 }
 
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -487,7 +487,7 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn print_json(v: &Value) -> Result<(), CliError> {
+pub(crate) fn print_json(v: &Value) -> Result<(), CliError> {
     println!(
         "{}",
         serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
@@ -577,7 +577,7 @@ async fn print_inventory(api: &ApiClient, host: &str) {
     }
 }
 
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {

@@ -9,6 +9,7 @@ mod controller_runtime;
 mod host_cli;
 mod lab_cli;
 mod node_cli;
+mod node_config_cli;
 mod simhost_cli;
 
 use anyhow::{Context, Result};
@@ -47,6 +48,8 @@ enum Command {
     Event(host_cli::EventArgs),
     /// The node agent on every host: alive reports, commands, lock flags, go-enabled tests.
     Node(node_cli::NodeArgs),
+    /// Node settings the controller pushes to every agent (config push): show, set, push.
+    NodeConfig(node_config_cli::NodeConfigArgs),
 }
 
 #[derive(Subcommand)]
@@ -104,6 +107,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Host(args) => host_cli::run_host(args),
         Command::Alarm(args) => host_cli::run_alarm(args),
         Command::Event(args) => host_cli::run_event(args),
+        Command::NodeConfig(args) => node_config_cli::run(args),
         Command::Node(args) => node_cli::run(args),
         Command::Config(ConfigCommand::Defaults) => {
             print!("{}", Config::default().to_toml());

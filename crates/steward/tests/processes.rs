@@ -365,6 +365,25 @@ fn controller_sigkilled_mid_unlock_and_mid_lock_resumes_and_keeps_alarms_exact()
         show.contains("inventory:") && show.contains("/dev/sda")
     });
 
+    // Config push: node settings reach both agents (followed with --wait), are kept on their
+    // disks, and an out-of-range value is refused by the controller naming the field.
+    let out = c.ok(&[
+        "node-config",
+        "set",
+        "alive_period_ms=2000",
+        "goenabled_timeout_s=120",
+        "--wait",
+    ]);
+    assert!(out.contains("generation: 1"), "{out}");
+    assert!(out.contains("alive_period_ms: 2000"), "{out}");
+    let state = std::fs::read_to_string(c.dir.join("worker-0/persistent/steward/node-state.json"))
+        .unwrap_or_default();
+    assert!(state.contains("\"alive_period_ms\": 2000"), "{state}");
+    let refused = c.cli(&["node-config", "set", "alive_period_ms=5"]);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{why}");
+    assert!(why.contains("alive_period_ms = 5 is out of range"), "{why}");
+
     // An alarm that spans the crashes: worker-1's BMC stops answering → 200.010.
     steward_simhost::control_blocking(&c.dir.join("worker-1"), "bmc-down").unwrap();
     wait_until("200.010 raised", Duration::from_secs(60), || {
@@ -376,6 +395,19 @@ fn controller_sigkilled_mid_unlock_and_mid_lock_resumes_and_keeps_alarms_exact()
     let unlock = c.kill_during(ctl, "worker-0", "unlock");
     let ctl = c.controller();
     wait_state(&c, "worker-0", "unlocked-enabled-available");
+    // The node settings survived the crash, and the agents are seen running them.
+    wait_until(
+        "node settings in sync after the restart",
+        Duration::from_secs(20),
+        || {
+            let v: Value =
+                serde_json::from_str(&c.ok(&["node-config", "show", "--json"])).unwrap_or_default();
+            v["generation"] == 1
+                && v["hosts"]
+                    .as_array()
+                    .is_some_and(|h| h.len() == 3 && h.iter().all(|h| h["state"] == "in-sync"))
+        },
+    );
     assert!(unlock > 0);
     let flags = |h: &str| {
         (

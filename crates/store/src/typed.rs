@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use steward_maintenance::alarm::{Alarm, AlarmId, CustomerLog};
 use steward_maintenance::host::HostRecord;
-use steward_maintenance::{ActionId, JournalEntry};
+use steward_maintenance::{ActionId, JournalEntry, NodeSettings};
 
 /// Key names and prefixes.
 pub mod keys {
@@ -25,6 +25,8 @@ pub mod keys {
     pub const EVENTS: &str = "events/";
     pub const JOURNAL: &str = "journal/";
     pub const NEXT_ACTION_ID: &str = "meta/next_action_id";
+    /// The node settings the controller pushes to every agent.
+    pub const NODE_SETTINGS: &str = "meta/node_settings";
 
     pub fn host(name: &str) -> String {
         format!("{HOSTS}{name}")
@@ -266,6 +268,34 @@ impl TypedStore {
                 Ok((seq, v))
             })
             .collect()
+    }
+
+    // --- node settings ---
+
+    /// The node settings the controller pushes (default: none set, generation 0) and their
+    /// revision (None: never stored).
+    pub fn node_settings(&self) -> Result<(NodeSettings, Option<u64>), StoreError> {
+        Ok(match self.get::<NodeSettings>(keys::NODE_SETTINGS)? {
+            Some((s, rev)) => (s, Some(rev)),
+            None => (NodeSettings::default(), None),
+        })
+    }
+
+    /// Replace the node settings if they are still at `revision` (compare-and-swap); returns the
+    /// new revision.
+    pub fn put_node_settings(
+        &self,
+        settings: &NodeSettings,
+        revision: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let value = encode(keys::NODE_SETTINGS, settings)?;
+        let expect = revision.map_or(Expect::Absent, Expect::Revision);
+        let put = Op::Put {
+            key: keys::NODE_SETTINGS.to_string(),
+            value,
+            expect,
+        };
+        Ok(self.store.txn(&[put], self.epoch)?.revision)
     }
 
     // --- action ids ---
