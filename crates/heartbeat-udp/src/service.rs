@@ -159,6 +159,7 @@ enum Control {
     Recover,
     SetPeer(String, Network, SocketAddr),
     RemovePeer(String),
+    SetEpoch(u64),
 }
 
 /// Handle to a running service; dropping it stops the service.
@@ -194,6 +195,10 @@ impl HeartbeatHandle {
     /// Forget `host` entirely (deleted): stops monitoring, forgets its addresses and replay state.
     pub fn remove_peer(&self, host: &str) {
         self.send(Control::RemovePeer(host.to_owned()));
+    }
+    /// The controller's fencing epoch, once it is known (pulses carry it; nodes refuse older ones).
+    pub fn set_epoch(&self, epoch: u64) {
+        self.send(Control::SetEpoch(epoch));
     }
     /// A snapshot of the counters (published by the loop after every tick and drain).
     pub fn stats(&self) -> HeartbeatStats {
@@ -436,6 +441,7 @@ impl Loop {
                 self.peers.remove(&h);
                 self.verifier.forget(&h);
             }
+            Control::SetEpoch(e) => self.epoch = e,
         }
         self.stats.monitored_hosts = self.wanted.len();
     }

@@ -107,7 +107,10 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
         },
     );
     let (events, events_rx) = EventSender::channel(cfg.event_queue);
-    // The epoch `spawn` is about to take (one above the store's); pulses carry it.
+    // The epoch `spawn` is most likely about to take (one above the store's); pulses carry it. If
+    // another controller takes that one first, the service is told the real epoch right after
+    // `spawn`: at most the first pulses (milliseconds) carry the older one and are refused, far
+    // below a miss threshold.
     let epoch = store.epoch().context("cannot read the store's epoch")? + 1;
     let mut hb_bind = vec![(
         Network::Mgmt,
@@ -145,11 +148,12 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
     let (handle, events, task) = spawn_with_events(cfg, store, secrets, links, (events, events_rx))
         .context("cannot start the controller")?;
     if handle.epoch() != epoch {
-        tracing::warn!(
+        tracing::info!(
             expected = epoch,
             taken = handle.epoch(),
-            "another controller took an epoch meanwhile: nodes may refuse this controller's pulses"
+            "another controller took an epoch meanwhile; the heartbeat service follows"
         );
+        heartbeat.set_epoch(handle.epoch());
     }
     attach.attach(events, handle.epoch());
 
