@@ -56,7 +56,9 @@ fn losses(events: &[LogEntry]) -> Vec<Loss> {
     events.iter().filter_map(parse_loss).collect()
 }
 
-/// Every host unlocked-enabled-available and no heartbeat alarm left.
+/// Every host unlocked-enabled-available, no heartbeat alarm left, and pulses being answered: at
+/// least ten rounds' worth of replies from every host on both networks (a restarted controller shows
+/// its hosts available from its store before its heartbeat has heard from any of them).
 fn wait_clean(lab: &Lab, what: &str) {
     let names: Vec<String> = lab.hosts.iter().map(|h| h.name.clone()).collect();
     for n in &names {
@@ -66,6 +68,11 @@ fn wait_clean(lab: &Lab, what: &str) {
         !lab.alarms()
             .iter()
             .any(|a| a.id == "200.005" || a.id == "200.009")
+    });
+    let from = lab.heartbeat_replies();
+    let want = from + 10 * 2 * names.len() as u64;
+    wait_until(CLEAN, &format!("pulses answered after {what}"), || {
+        lab.heartbeat_replies() >= want
     });
 }
 
@@ -124,7 +131,7 @@ fn heartbeat_counts(lab: &Lab) -> [usize; 3] {
     let log = lab.controller_log();
     let count = |ev: &str| {
         log.lines()
-            .filter(|l| l.contains("heartbeat") && l.contains(&format!("event={ev}")))
+            .filter(|l| l.contains("heartbeat") && l.contains(&format!("event={ev} ")))
             .count()
     };
     [count("MinorSet"), count("DegradeSet"), count("Loss")]
@@ -371,6 +378,11 @@ fn cluster_link_down_fails_the_host(lab: &mut Lab) {
             && !lost.is_empty(),
         "a cluster-host loss of worker-2 only: {lost:?}"
     );
+    assert!(
+        lost.iter()
+            .all(|l| l.misses == 10 && l.last_answered.is_some()),
+        "lost after answering, at 10 misses: {lost:?}"
+    );
     wait_clean(lab, "case 5 (default)");
     eprintln!("[netns/hb] case 5: cluster link down, worker-2 failed and recovered");
 }
@@ -439,6 +451,14 @@ fn cluster_degrade_only(lab: &mut Lab) {
     wait_until(Duration::from_secs(10), "worker-2's cluster loss", || {
         !losses(&lab.events()[mark..]).is_empty()
     });
+    let lost = losses(&lab.events()[mark..]);
+    assert!(
+        lost.iter().all(|l| l.host == "worker-2"
+            && l.network == "cluster-host"
+            && l.misses == 10
+            && l.last_answered.is_some()),
+        "a cluster-host loss of worker-2, which answered before: {lost:?}"
+    );
     lab.wait_state(
         "worker-2",
         ("unlocked", "enabled", "degraded"),

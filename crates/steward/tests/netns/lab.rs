@@ -416,6 +416,25 @@ impl Lab {
         }
     }
 
+    /// The controller's `/metrics`. The API listens on loopback in the controller's namespace, so
+    /// the request goes through bash's `/dev/tcp` run there (lab mode: loopback needs no token).
+    pub fn metrics(&self) -> String {
+        let script = format!(
+            "exec 3<>/dev/tcp/127.0.0.1/{API_PORT} && printf 'GET /metrics HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: close\\r\\n\\r\\n' >&3 && cat <&3"
+        );
+        let o = sh(&["ip", "netns", "exec", &self.ctl_ns, "bash", "-c", &script]);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Authenticated pulse replies the controller's heartbeat service has taken since it started.
+    pub fn heartbeat_replies(&self) -> u64 {
+        self.metrics()
+            .lines()
+            .find(|l| l.contains("link=\"heartbeat\"") && l.contains("outcome=\"accepted\""))
+            .and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn controller_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("controller.log")).unwrap_or_default()
     }
