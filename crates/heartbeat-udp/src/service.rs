@@ -544,12 +544,14 @@ impl Loop {
                     host,
                     network,
                     event,
+                    tally,
                 } => {
-                    tracing::info!(%host, ?network, ?event, round, "heartbeat");
+                    tracing::info!(%host, ?network, ?event, round, ?tally, "heartbeat");
                     let ev = Event::Heartbeat {
                         host,
                         network,
                         event,
+                        tally,
                     };
                     self.stats.events += 1;
                     match &mut self.deliver {

@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
-use steward_maintenance::io::HeartbeatEvent;
+use steward_maintenance::io::{HeartbeatEvent, PulseTally};
 use steward_maintenance::state::Network;
 use steward_maintenance::Instant;
 
@@ -100,6 +100,8 @@ pub enum Output {
         host: String,
         network: Network,
         event: HeartbeatEvent,
+        /// The misses behind a minor, degrade or loss (none for clears).
+        tally: Option<PulseTally>,
     },
 }
 
@@ -263,7 +265,7 @@ impl Monitor {
                 continue;
             }
             let answered = link.answered == Some(seq);
-            let ev = |e| (host.clone(), *net, e);
+            let ev = |e| (host.clone(), *net, e, None);
             if answered {
                 link.misses = 0;
                 if link.lost {
@@ -293,6 +295,12 @@ impl Monitor {
             }
             link.good_since_loss = 0;
             link.misses = link.misses.saturating_add(1);
+            let tally = Some(PulseTally {
+                misses: link.misses,
+                round: seq,
+                last_answered: link.answered,
+            });
+            let ev = |e| (host.clone(), *net, e, tally);
             // Minor is a management-network notion (reference: monitors.md §1).
             if network == Network::Mgmt && link.misses == cfg.minor_threshold && !link.minor {
                 link.minor = true;
@@ -307,11 +315,12 @@ impl Monitor {
                 events.push(ev(HeartbeatEvent::Loss));
             }
         }
-        for (host, network, event) in events {
+        for (host, network, event, tally) in events {
             self.out.push_back(Output::Event {
                 host,
                 network,
                 event,
+                tally,
             });
         }
     }

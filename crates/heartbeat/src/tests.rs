@@ -10,6 +10,7 @@ fn events(m: &mut Monitor) -> Vec<(String, Network, HeartbeatEvent)> {
             host,
             network,
             event,
+            ..
         } = o
         {
             v.push((host, network, event));
@@ -68,6 +69,59 @@ fn dead_host_is_lost_after_exactly_ten_missed_pulses() {
             .count(),
         1,
         "raised once"
+    );
+}
+
+#[test]
+fn loss_names_the_misses_and_the_last_answered_pulse() {
+    // An operator (and the namespace tier) reads "10 pulses unanswered after pulse N" off the loss;
+    // the tally must be the accounting's own, not a reconstruction.
+    let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
+    m.start("w0", Network::Mgmt);
+    let mut tallies = Vec::new();
+    let mut last_answered = None;
+    for r in 0..30u64 {
+        m.on_tick(Instant::from_millis(r * P));
+        while let Some(o) = m.poll() {
+            match o {
+                Output::Pulse { seq, .. } if r < 5 => {
+                    m.on_reply("w0", Network::Mgmt, seq);
+                    last_answered = Some(seq);
+                }
+                Output::Event { event, tally, .. } => tallies.push((event, tally)),
+                Output::Pulse { .. } => {}
+            }
+        }
+    }
+    let loss = tallies
+        .iter()
+        .find(|(e, _)| *e == HeartbeatEvent::Loss)
+        .and_then(|(_, t)| *t)
+        .expect("a loss with its tally");
+    assert_eq!(loss.misses, 10);
+    assert_eq!(loss.last_answered, last_answered);
+    assert_eq!(
+        loss.round - last_answered.unwrap(),
+        10,
+        "exactly 10 sequence numbers missed"
+    );
+    let minor = tallies
+        .iter()
+        .find(|(e, _)| *e == HeartbeatEvent::MinorSet)
+        .and_then(|(_, t)| *t)
+        .expect("a minor with its tally");
+    assert_eq!(minor.misses, 4);
+    assert!(
+        tallies
+            .iter()
+            .filter(|(e, _)| matches!(
+                e,
+                HeartbeatEvent::MinorClear
+                    | HeartbeatEvent::DegradeClear
+                    | HeartbeatEvent::LossClear
+            ))
+            .all(|(_, t)| t.is_none()),
+        "clears carry no tally"
     );
 }
 

@@ -129,7 +129,7 @@ impl Alarm {
 /// The customer-log ids (events that are not alarms).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum LogId {
-    /// 200.020: host add, MNFA enter/exit.
+    /// 200.020: host add, heartbeat loss (with the unanswered pulses), MNFA enter/exit.
     #[serde(rename = "200.020")]
     Event,
     /// 200.021: commands (unlock, lock, reboot, reset, power, reinstall, delete, swact, BMC provisioning).

@@ -60,6 +60,19 @@ pub enum HeartbeatEvent {
     LossClear,
 }
 
+/// Which pulses went unanswered behind a heartbeat event: what an operator needs to judge a loss
+/// ("10 pulses in a row, the last answered one was N") and what a test checks the thresholds with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulseTally {
+    /// Consecutive rounds counted as missed. Rounds voided because the controller itself ran late
+    /// are not counted, so this can be less than `round - last_answered`.
+    pub misses: u32,
+    /// The round (pulse sequence number) whose close raised the event: the last one missed.
+    pub round: u64,
+    /// The last round the host answered on this network since its monitoring (re)started.
+    pub last_answered: Option<u64>,
+}
+
 /// Process monitor severities that reach the core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -188,6 +201,9 @@ pub enum Event {
         host: String,
         network: Network,
         event: HeartbeatEvent,
+        /// The misses behind a minor, degrade or loss event, when the accounting knows them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tally: Option<PulseTally>,
     },
     Bmc {
         host: String,

@@ -65,6 +65,37 @@ fn a_network_blip_recovers_gracefully_without_reboot() {
 }
 
 #[test]
+fn a_heartbeat_loss_is_logged_with_its_unanswered_pulses() {
+    // The alarm says the host is lost; the customer log keeps how (misses and the last answered
+    // pulse), after the alarm has cleared.
+    let mut h = cluster();
+    h.event(Event::Heartbeat {
+        host: "worker-0".into(),
+        network: Network::Cluster,
+        event: HeartbeatEvent::Loss,
+        tally: Some(PulseTally {
+            misses: 10,
+            round: 1243,
+            last_answered: Some(1233),
+        }),
+    });
+    let logs: Vec<String> = h
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Log(l) if l.host == "worker-0" && l.text.contains("heartbeat loss") => {
+                Some(l.text.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        logs,
+        vec!["worker-0 heartbeat loss (cluster-host network): 10 pulses in a row unanswered, up to pulse 1243 (last answered: 1233)".to_string()]
+    );
+}
+
+#[test]
 fn a_hung_host_is_rebooted_then_reset_through_its_bmc_after_the_kdump_grace() {
     let mut h = cluster();
     h.hang("worker-0");
@@ -183,6 +214,7 @@ fn mass_heartbeat_loss_enters_mnfa_and_reboots_nobody() {
                 host: w.clone(),
                 network: Network::Mgmt,
                 event: ev,
+                tally: None,
             });
         }
     }
@@ -438,6 +470,7 @@ fn operator_lock_of_a_pooled_host_releases_it_and_mnfa_ends_below_threshold() {
                 host: w.into(),
                 network: Network::Mgmt,
                 event: ev,
+                tally: None,
             });
         }
     }

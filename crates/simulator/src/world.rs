@@ -931,6 +931,7 @@ impl World {
                     host,
                     network,
                     event,
+                    tally,
                 } => {
                     let last_answered = match (self.index.get(&host), self.pulse.as_ref()) {
                         (Some(&i), Some(p)) => p.last_answered[i][network.index()],
@@ -955,6 +956,7 @@ impl World {
                         host,
                         network,
                         event,
+                        tally,
                     })?;
                 }
             }
@@ -1137,6 +1139,7 @@ impl World {
                         host: name.clone(),
                         network: net,
                         event,
+                        tally: None,
                     })?;
                 }
             }

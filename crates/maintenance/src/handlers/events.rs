@@ -35,7 +35,12 @@ impl Maintenance {
                 *slot = Some((passed, detail));
             }
             Event::HostServices { passed, detail, .. } => h.services = Some((passed, detail)),
-            Event::Heartbeat { network, event, .. } => self.heartbeat_event(h, network, event),
+            Event::Heartbeat {
+                network,
+                event,
+                tally,
+                ..
+            } => self.heartbeat_event(h, network, event, tally),
             Event::Bmc {
                 request, outcome, ..
             } => {
@@ -124,7 +129,13 @@ impl Maintenance {
 
     // ----- heartbeat (§5.1) and MNFA (§4.1) -----
 
-    fn heartbeat_event(&mut self, h: &mut HostRt, net: Network, ev: HeartbeatEvent) {
+    fn heartbeat_event(
+        &mut self,
+        h: &mut HostRt,
+        net: Network,
+        ev: HeartbeatEvent,
+        tally: Option<PulseTally>,
+    ) {
         let action = self.cfg.policy.heartbeat_failure_action;
         let i = net.index();
         let name = h.name().to_string();
@@ -148,6 +159,9 @@ impl Maintenance {
             }
             HeartbeatEvent::Loss => {
                 h.hb[i].lost = true;
+                // The alarm says that the host is lost; the log says why, in pulses, and stays
+                // after the alarm clears.
+                self.log(&name, LogId::Event, loss_text(&name, net, tally));
                 self.raise(&name, hb_alarm(net), Severity::Critical);
                 match action {
                     HeartbeatFailureAction::Fail => {
@@ -528,6 +542,28 @@ impl Maintenance {
             self.mark_dirty(&n);
         }
     }
+}
+
+/// `worker-0 heartbeat loss (management network): 10 pulses in a row unanswered, up to pulse 1243
+/// (last answered: 1233)`. Rounds the controller voided itself are not misses, so the gap between
+/// the two numbers can exceed the count; both are given so an operator can see it.
+pub(crate) fn loss_text(host: &str, net: Network, tally: Option<PulseTally>) -> String {
+    let network = match net {
+        Network::Mgmt => "management",
+        Network::Cluster => "cluster-host",
+    };
+    let head = format!("{host} heartbeat loss ({network} network)");
+    let Some(t) = tally else {
+        return head;
+    };
+    let last = match t.last_answered {
+        Some(n) => format!("last answered: {n}"),
+        None => "none answered since monitoring started".to_string(),
+    };
+    format!(
+        "{head}: {} pulses in a row unanswered, up to pulse {} ({last})",
+        t.misses, t.round
+    )
 }
 
 fn hb_alarm(net: Network) -> AlarmId {

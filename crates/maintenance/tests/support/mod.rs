@@ -489,6 +489,7 @@ impl Harness {
                 host: name.into(),
                 network: Network::Mgmt,
                 event: ev,
+                tally: None,
             });
         }
     }
@@ -503,6 +504,7 @@ impl Harness {
                 host: name.into(),
                 network: Network::Mgmt,
                 event: ev,
+                tally: None,
             });
         }
     }

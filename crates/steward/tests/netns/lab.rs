@@ -1,29 +1,25 @@
-//! The network-namespace end-to-end tier (issue 5, points 4 and 6): a small cluster where every
-//! machine is a `steward simhost` process in its own network namespace, wired to a management and a
-//! cluster bridge in a "switch" namespace, driven through the real `steward host` CLI.
-//!
-//! Needs root (it creates namespaces); fails loudly otherwise. All cases run serially in one test.
-//! Addresses: 10.255.0.0/24 (management) and 10.255.1.0/24 (cluster), only inside the namespaces;
-//! the root namespace's interfaces and routes are never touched.
+//! The namespace lab: a "switch" namespace with the management and cluster bridges, the
+//! controller's namespace (the real `steward controller` and controller-0's simhost) and one
+//! namespace per worker, each running a `steward simhost`; every process and namespace is owned by
+//! [`Lab`] and removed by its Drop guard.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const STEWARD: &str = env!("CARGO_BIN_EXE_steward");
-const API_PORT: u16 = 6385;
-const BOOT: Duration = Duration::from_secs(60);
-const AUDIT: Duration = Duration::from_secs(5);
+pub const STEWARD: &str = env!("CARGO_BIN_EXE_steward");
+pub const API_PORT: u16 = 6385;
+pub const BOOT: Duration = Duration::from_secs(60);
+pub const AUDIT: Duration = Duration::from_secs(5);
 
-fn sh(args: &[&str]) -> std::process::Output {
+pub fn sh(args: &[&str]) -> std::process::Output {
     Command::new(args[0])
         .args(&args[1..])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"))
 }
 
-fn ok(args: &[&str]) {
+pub fn ok(args: &[&str]) {
     let o = sh(args);
     assert!(
         o.status.success(),
@@ -32,25 +28,27 @@ fn ok(args: &[&str]) {
     );
 }
 
-struct Host {
-    name: String,
-    personality: &'static str,
-    ns: String,
-    mgmt_ip: String,
-    cluster_ip: String,
-    dir: PathBuf,
-    child: Option<Child>,
+pub struct Host {
+    pub name: String,
+    pub personality: &'static str,
+    pub ns: String,
+    pub mgmt_ip: String,
+    pub cluster_ip: String,
+    pub dir: PathBuf,
+    pub child: Option<Child>,
 }
 
 /// Owns every namespace and process; Drop kills and deletes them all, also on panic.
-struct Lab {
-    tag: String,
-    switch: String,
-    ctl_ns: String,
-    dir: PathBuf,
-    controller: Option<Child>,
-    hosts: Vec<Host>,
-    namespaces: Vec<String>,
+pub struct Lab {
+    pub tag: String,
+    pub switch: String,
+    pub ctl_ns: String,
+    pub dir: PathBuf,
+    pub controller: Option<Child>,
+    pub hosts: Vec<Host>,
+    pub namespaces: Vec<String>,
+    /// `--config` of the next controller start (maintenance timers and policy, TOML).
+    pub controller_config: Option<PathBuf>,
 }
 
 impl Drop for Lab {
@@ -75,7 +73,7 @@ impl Drop for Lab {
 }
 
 impl Lab {
-    fn new() -> Lab {
+    pub fn new() -> Lab {
         let pid = std::process::id();
         let tag = format!("stw{pid}");
         let dir = std::env::temp_dir().join(format!("steward-netns-{pid}"));
@@ -89,6 +87,7 @@ impl Lab {
             controller: None,
             hosts: Vec::new(),
             namespaces: Vec::new(),
+            controller_config: None,
         };
         let sw = lab.switch.clone();
         lab.add_ns(&sw);
@@ -151,17 +150,22 @@ impl Lab {
         lab
     }
 
-    fn add_ns(&mut self, ns: &str) {
+    pub fn add_ns(&mut self, ns: &str) {
         ok(&["ip", "netns", "add", ns]);
         self.namespaces.push(ns.to_string());
     }
 
-    fn data_dir(&self) -> PathBuf {
+    pub fn data_dir(&self) -> PathBuf {
         self.dir.join("controller-data")
     }
 
-    fn start_controller(&mut self) {
-        let log = File::create(self.dir.join("controller.log")).unwrap();
+    pub fn start_controller(&mut self) {
+        // Appended: a restarted controller keeps the earlier runs' lines (heartbeat counts).
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("controller.log"))
+            .unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ctl_ns, STEWARD, "controller"])
             .arg("--data-dir")
@@ -171,6 +175,11 @@ impl Lab {
             .args(["--mgmt-bind", "10.255.0.1:2102"])
             .args(["--cluster-bind", "10.255.1.1:2102"])
             .args(["--node-port", "2101", "--lab", "--time-scale", "20"])
+            .args(
+                self.controller_config
+                    .iter()
+                    .flat_map(|c| [std::ffi::OsStr::new("--config"), c.as_os_str()]),
+            )
             .env("STEWARD_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -183,7 +192,7 @@ impl Lab {
         });
     }
 
-    fn start_host(&mut self, i: usize) {
+    pub fn start_host(&mut self, i: usize) {
         let h = &self.hosts[i];
         let keys = h.dir.join("node.keys");
         if !keys.exists() {
@@ -222,7 +231,7 @@ impl Lab {
         self.hosts[i].child = Some(child);
     }
 
-    fn kill_host(&mut self, i: usize) {
+    pub fn kill_host(&mut self, i: usize) {
         if let Some(mut c) = self.hosts[i].child.take() {
             // `ip netns exec` execs the command, so this pid is the simhost itself.
             let _ = c.kill();
@@ -230,7 +239,7 @@ impl Lab {
         }
     }
 
-    fn cli(&self, args: &[&str]) -> std::process::Output {
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new("ip")
             .args(["netns", "exec", &self.ctl_ns, STEWARD])
             .args(args)
@@ -239,7 +248,7 @@ impl Lab {
             .unwrap()
     }
 
-    fn cli_ok(&self, args: &[&str]) -> String {
+    pub fn cli_ok(&self, args: &[&str]) -> String {
         let o = self.cli(args);
         assert!(
             o.status.success(),
@@ -251,14 +260,14 @@ impl Lab {
     }
 
     /// (administrative, operational, availability)
-    fn state(&self, host: &str) -> (String, String, String) {
+    pub fn state(&self, host: &str) -> (String, String, String) {
         let out = self.cli_ok(&["host", "show", host, "--json"]);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let f = |k: &str| v[k].as_str().unwrap_or_default().to_string();
         (f("administrative"), f("operational"), f("availability"))
     }
 
-    fn wait_state(&self, host: &str, want: (&str, &str, &str), within: Duration) {
+    pub fn wait_state(&self, host: &str, want: (&str, &str, &str), within: Duration) {
         let mut last = Default::default();
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
@@ -271,7 +280,7 @@ impl Lab {
         panic!("{host}: wanted {want:?} within {within:?}, is {last:?}");
     }
 
-    fn flags(&self, i: usize) -> (bool, bool) {
+    pub fn flags(&self, i: usize) -> (bool, bool) {
         let d = &self.hosts[i].dir;
         (
             d.join("volatile/node_locked").exists(),
@@ -279,27 +288,27 @@ impl Lab {
         )
     }
 
-    fn wait_flags(&self, i: usize, want: bool, within: Duration) {
+    pub fn wait_flags(&self, i: usize, want: bool, within: Duration) {
         let name = self.hosts[i].name.clone();
         wait_until(within, &format!("{name}: both flags = {want}"), || {
             self.flags(i) == (want, want)
         });
     }
 
-    fn boot_id(&self, i: usize) -> Option<String> {
+    pub fn boot_id(&self, i: usize) -> Option<String> {
         let out = steward_simhost_status(&self.hosts[i].dir)?;
         out.split_whitespace()
             .find_map(|w| w.strip_prefix("boot_id="))
             .map(str::to_string)
     }
 
-    fn log(&self, i: usize) -> String {
+    pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.hosts[i].dir.with_extension("log")).unwrap_or_default()
     }
 }
 
 /// `status` over the simhost's control socket (a unix socket: reachable from any namespace).
-fn steward_simhost_status(dir: &Path) -> Option<String> {
+pub fn steward_simhost_status(dir: &Path) -> Option<String> {
     use std::io::{BufRead, BufReader, Write};
     let mut s = std::os::unix::net::UnixStream::connect(dir.join("bmc.sock")).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -311,7 +320,7 @@ fn steward_simhost_status(dir: &Path) -> Option<String> {
 
 /// Namespaces of an earlier run that was killed before its Drop guard ran (`stw<pid>-…` whose pid
 /// is gone). Only names this test creates are touched.
-fn sweep_stale_namespaces() {
+pub fn sweep_stale_namespaces() {
     let out = sh(&["ip", "netns", "list"]);
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Some(name) = line.split_whitespace().next() else {
@@ -326,7 +335,7 @@ fn sweep_stale_namespaces() {
     }
 }
 
-fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
+pub fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if f() {
@@ -337,158 +346,136 @@ fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out after {within:?} waiting for: {what}");
 }
 
-const LOCKED: (&str, &str, &str) = ("locked", "disabled", "online");
-const AVAILABLE: (&str, &str, &str) = ("unlocked", "enabled", "available");
+pub const LOCKED: (&str, &str, &str) = ("locked", "disabled", "online");
+pub const AVAILABLE: (&str, &str, &str) = ("unlocked", "enabled", "available");
 
-#[test]
-fn netns_cluster() {
-    // The effective uid, read from /proc (no libc dependency).
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
-    let euid = uid_line.split_whitespace().nth(2).unwrap();
+/// One customer-log entry (`steward event list --json`).
+#[derive(Clone, Debug)]
+pub struct LogEntry {
+    /// Milliseconds since the Unix epoch, as the controller stamped it when it persisted the entry.
+    pub at_ms: u64,
+    pub host: String,
+    pub text: String,
+}
+
+/// One active alarm (`steward alarm list --json`).
+#[derive(Clone, Debug)]
+pub struct Alarm {
+    pub id: String,
+    pub entity: String,
+    pub severity: String,
+}
+
+impl Lab {
+    /// Every customer-log entry so far, oldest first (the store keeps far more than a run writes).
+    pub fn events(&self) -> Vec<LogEntry> {
+        let out = self.cli_ok(&["event", "list", "--json", "--limit", "10000"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| LogEntry {
+                at_ms: parse_rfc3339_ms(e["timestamp"].as_str().unwrap_or_default())
+                    .unwrap_or_else(|| panic!("event timestamp {:?}", e["timestamp"])),
+                host: e["hostname"].as_str().unwrap_or_default().to_string(),
+                text: e["reason_text"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect()
+    }
+
+    pub fn alarms(&self) -> Vec<Alarm> {
+        let out = self.cli_ok(&["alarm", "list", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["alarms"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|a| Alarm {
+                id: a["alarm_id"].as_str().unwrap_or_default().to_string(),
+                entity: a["entity_instance_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                severity: a["severity"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect()
+    }
+
+    /// The controller process (`ip netns exec` execs it, so the child's pid is steward's).
+    pub fn controller_pid(&self) -> i32 {
+        self.controller.as_ref().expect("the controller runs").id() as i32
+    }
+
+    pub fn stop_controller(&mut self) {
+        if let Some(mut c) = self.controller.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The controller's `/metrics`. The API listens on loopback in the controller's namespace, so
+    /// the request goes through bash's `/dev/tcp` run there (lab mode: loopback needs no token).
+    pub fn metrics(&self) -> String {
+        let script = format!(
+            "exec 3<>/dev/tcp/127.0.0.1/{API_PORT} && printf 'GET /metrics HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: close\\r\\n\\r\\n' >&3 && cat <&3"
+        );
+        let o = sh(&["ip", "netns", "exec", &self.ctl_ns, "bash", "-c", &script]);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Authenticated pulse replies the controller's heartbeat service has taken since it started.
+    pub fn heartbeat_replies(&self) -> u64 {
+        self.metrics()
+            .lines()
+            .find(|l| l.contains("link=\"heartbeat\"") && l.contains("outcome=\"accepted\""))
+            .and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn controller_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("controller.log")).unwrap_or_default()
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (what the API writes) as milliseconds since the Unix epoch.
+pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
+    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, ms) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    let ms: i64 = ms.parse().ok()?;
+    // days_from_civil (H. Hinnant), the inverse of the API's formatting.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    u64::try_from(secs * 1000 + ms).ok()
+}
+
+pub fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Send `sig` to `pid` (a process this test started).
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) has no memory effects; the pid is one of this test's children.
+    let r = unsafe { libc::kill(pid, sig) };
     assert_eq!(
-        euid, "0",
-        "the namespace tier needs root: run as root or `sudo -E cargo test -p steward --test netns`"
+        r,
+        0,
+        "kill({pid}, {sig}): {}",
+        std::io::Error::last_os_error()
     );
-    let started = Instant::now();
-    sweep_stale_namespaces();
-    let mut lab = Lab::new();
-    lab.start_controller();
-
-    // Hosts are added locked (new installs), then their machines start.
-    for i in 0..lab.hosts.len() {
-        let h = &lab.hosts[i];
-        lab.cli_ok(&[
-            "host",
-            "add",
-            &h.name,
-            "--personality",
-            h.personality,
-            "--mgmt-ip",
-            &h.mgmt_ip,
-            "--cluster-ip",
-            &h.cluster_ip,
-        ]);
-    }
-    for i in 0..lab.hosts.len() {
-        lab.start_host(i);
-    }
-
-    // (1) + (2): a newly installed host comes up locked with both flags.
-    for i in 0..lab.hosts.len() {
-        let name = lab.hosts[i].name.clone();
-        lab.wait_state(&name, LOCKED, BOOT);
-        lab.wait_flags(i, true, AUDIT);
-    }
-    eprintln!("[netns] up after {:?}", started.elapsed());
-
-    // (3) unlock: flags go before the unlock reboot (while the boot id is still the old one).
-    for i in 0..lab.hosts.len() {
-        let name = lab.hosts[i].name.clone();
-        let before = lab.boot_id(i);
-        let mut seen_old_boot_without_flags = false;
-        let o = lab.cli(&["host", "unlock", &name]);
-        assert!(o.status.success(), "unlock {name}: {o:?}");
-        wait_until(BOOT, &format!("{name}: flags removed"), || {
-            let gone = lab.flags(i) == (false, false);
-            if gone && lab.boot_id(i) == before {
-                seen_old_boot_without_flags = true;
-            }
-            gone
-        });
-        assert!(
-            seen_old_boot_without_flags,
-            "{name}: the flags were not removed before the unlock reboot"
-        );
-        lab.wait_state(&name, AVAILABLE, BOOT);
-        assert_ne!(lab.boot_id(i), before, "{name}: unlock did not reboot");
-        lab.wait_flags(i, false, AUDIT);
-    }
-    for i in 0..lab.hosts.len() {
-        assert!(
-            lab.log(i).contains("host unlocked by the controller"),
-            "{}: the agent logs the unlock",
-            lab.hosts[i].name
-        );
-    }
-
-    // (1) lock/unlock a worker with --wait.
-    lab.cli_ok(&["host", "lock", "worker-0", "--wait", "--timeout", "60"]);
-    lab.wait_state("worker-0", LOCKED, BOOT);
-    lab.wait_flags(1, true, AUDIT);
-    assert!(
-        lab.log(1).contains("host locked by the controller"),
-        "worker-0: the agent logs the lock"
-    );
-    lab.cli_ok(&["host", "unlock", "worker-0", "--wait", "--timeout", "120"]);
-    lab.wait_state("worker-0", AVAILABLE, BOOT);
-    lab.wait_flags(1, false, AUDIT);
-
-    // (4) auto-correction. worker-1 locked, worker-0 unlocked.
-    lab.cli_ok(&["host", "lock", "worker-1", "--wait", "--timeout", "60"]);
-    lab.wait_flags(2, true, AUDIT);
-    for f in ["volatile/node_locked", "persistent/node_locked"] {
-        std::fs::remove_file(lab.hosts[2].dir.join(f)).unwrap();
-        lab.wait_flags(2, true, AUDIT);
-        std::fs::write(lab.hosts[1].dir.join(f), b"").unwrap();
-        lab.wait_flags(1, false, AUDIT);
-    }
-
-    // (5) managed over the other network while one link is down (worker-2 unlocked).
-    for (net, ifname) in [("management", "ethm"), ("cluster", "ethc")] {
-        let ns = lab.hosts[3].ns.clone();
-        ok(&["ip", "-n", &ns, "link", "set", ifname, "down"]);
-        lab.cli_ok(&["host", "lock", "worker-2", "--wait", "--timeout", "60"]);
-        lab.wait_flags(3, true, AUDIT);
-        lab.wait_state("worker-2", LOCKED, BOOT);
-        ok(&["ip", "-n", &ns, "link", "set", ifname, "up"]);
-        lab.cli_ok(&["host", "unlock", "worker-2", "--wait", "--timeout", "120"]);
-        lab.wait_state("worker-2", AVAILABLE, BOOT);
-        eprintln!("[netns] managed with the {net} link down");
-    }
-
-    // (6) reboot of a locked host: new boot id, still locked with both flags.
-    let before = lab.boot_id(2);
-    lab.cli_ok(&["host", "reboot", "worker-1", "--wait", "--timeout", "120"]);
-    wait_until(BOOT, "worker-1 new boot id", || {
-        let b = lab.boot_id(2);
-        b.is_some() && b != before
-    });
-    lab.wait_state("worker-1", LOCKED, BOOT);
-    lab.wait_flags(2, true, AUDIT);
-
-    // (7) SIGKILL a locked host's machine, restart it: back locked with both flags.
-    lab.kill_host(2);
-    lab.start_host(2);
-    lab.wait_state("worker-1", LOCKED, BOOT);
-    lab.wait_flags(2, true, AUDIT);
-
-    // (8) an unlocked host goes down on its own and is force-locked while down: back with both.
-    lab.kill_host(3);
-    lab.cli_ok(&["host", "force-lock", "worker-2"]);
-    lab.start_host(3);
-    lab.wait_state("worker-2", LOCKED, BOOT);
-    lab.wait_flags(3, true, AUDIT);
-
-    // (9) full-site power loss: every machine and the controller at once.
-    for i in 0..lab.hosts.len() {
-        lab.kill_host(i);
-    }
-    if let Some(mut c) = lab.controller.take() {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    lab.start_controller();
-    for i in 0..lab.hosts.len() {
-        lab.start_host(i);
-    }
-    lab.wait_state("worker-1", LOCKED, BOOT);
-    lab.wait_state("worker-2", LOCKED, BOOT);
-    lab.wait_state("worker-0", AVAILABLE, BOOT);
-    lab.wait_state("controller-0", AVAILABLE, BOOT);
-    lab.wait_flags(2, true, AUDIT);
-    lab.wait_flags(3, true, AUDIT);
-    lab.wait_flags(1, false, AUDIT);
-    lab.wait_flags(0, false, AUDIT);
-    eprintln!("[netns] all cases passed in {:?}", started.elapsed());
 }
