@@ -53,6 +53,14 @@ impl ServiceConfig {
         }
     }
 
+    /// Period, thresholds, backoff and cluster policy from the controller's configuration
+    /// (`[heartbeat]` table, `policy.cluster_degrade_only`).
+    pub fn with_config(mut self, cfg: &steward_maintenance::Config) -> Self {
+        self.heartbeat = HeartbeatConfig::from_config(cfg);
+        self.backoff_factor = cfg.heartbeat.mnfa_backoff_factor;
+        self
+    }
+
     fn validate(&self) -> Result<(), HeartbeatUdpError> {
         self.heartbeat
             .validate()

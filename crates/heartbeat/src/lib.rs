@@ -32,6 +32,9 @@ pub struct HeartbeatConfig {
     pub loss_threshold: u32,
     /// Answered rounds in a row that clear a loss.
     pub clear_after_loss: u32,
+    /// The same for a loss on the cluster network. 1 when cluster loss only degrades
+    /// (`policy.cluster_degrade_only`): nothing was failed, so the first answer restores the host.
+    pub cluster_clear_after_loss: u32,
     /// How late a round may close and still count (beyond one period).
     pub lateness_tolerance: Duration,
 }
@@ -44,7 +47,36 @@ impl Default for HeartbeatConfig {
             degrade_threshold: 6,
             loss_threshold: 10,
             clear_after_loss: 10,
+            cluster_clear_after_loss: 10,
             lateness_tolerance: Duration::from_millis(50),
+        }
+    }
+}
+
+impl HeartbeatConfig {
+    /// From the maintenance configuration's `[heartbeat]` table and policy.
+    pub fn from_config(cfg: &steward_maintenance::Config) -> HeartbeatConfig {
+        let h = &cfg.heartbeat;
+        HeartbeatConfig {
+            period: Duration::from_millis(h.period_ms),
+            minor_threshold: h.minor_threshold,
+            degrade_threshold: h.degrade_threshold,
+            loss_threshold: h.loss_threshold,
+            clear_after_loss: h.clear_after_loss,
+            cluster_clear_after_loss: if cfg.policy.cluster_degrade_only {
+                1
+            } else {
+                h.clear_after_loss
+            },
+            lateness_tolerance: Duration::from_millis(h.lateness_tolerance_ms),
+        }
+    }
+
+    /// Answered rounds in a row that clear a loss on `network`.
+    pub fn clear_after_loss_on(&self, network: Network) -> u32 {
+        match network {
+            Network::Mgmt => self.clear_after_loss,
+            Network::Cluster => self.cluster_clear_after_loss,
         }
     }
 }
@@ -77,7 +109,7 @@ impl HeartbeatConfig {
                     .into(),
             ));
         }
-        if self.clear_after_loss == 0 {
+        if self.clear_after_loss == 0 || self.cluster_clear_after_loss == 0 {
             return Err(ConfigError(
                 "heartbeat.clear_after_loss must be at least 1".into(),
             ));
@@ -270,7 +302,7 @@ impl Monitor {
                 link.misses = 0;
                 if link.lost {
                     link.good_since_loss += 1;
-                    if link.good_since_loss >= cfg.clear_after_loss {
+                    if link.good_since_loss >= cfg.clear_after_loss_on(network) {
                         link.lost = false;
                         link.degrade = false;
                         link.minor = false;

@@ -281,3 +281,21 @@ fn backoff_period_slows_rounds_without_accusing() {
     assert_eq!(m.void_rounds, 0);
     assert_eq!(m.rounds_opened(), 23);
 }
+
+#[test]
+fn with_cluster_degrade_only_a_cluster_loss_clears_on_the_first_answer() {
+    let mut cfg = steward_maintenance::Config::default();
+    cfg.policy.cluster_degrade_only = true;
+    let mut m = Monitor::new(HeartbeatConfig::from_config(&cfg), Instant::ZERO);
+    m.start("w0", Network::Mgmt);
+    m.start("w0", Network::Cluster);
+    // Both networks silent for rounds 5..20, answering again from round 20.
+    let ev = run(&mut m, 0, 40, |r, _| !(5..20).contains(&r));
+    let clears: Vec<u64> = ev
+        .iter()
+        .filter(|(_, e)| *e == HeartbeatEvent::LossClear)
+        .map(|(r, _)| *r)
+        .collect();
+    // Round k closes at tick k+1: the cluster clears on round 20's answer, management after ten.
+    assert_eq!(clears, vec![21, 30], "{ev:?}");
+}

@@ -243,6 +243,85 @@ impl Default for Policy {
     }
 }
 
+/// Heartbeat pulses (reference monitors.md §1): period, miss thresholds per host and network, and
+/// the controller's own lateness guard. Not scaled by the lab's `--fast`: pulses run at real speed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeartbeatTimings {
+    /// One pulse per network every this many milliseconds.
+    pub period_ms: u64,
+    /// Consecutive misses that raise minor (management network only).
+    pub minor_threshold: u32,
+    /// Consecutive misses that degrade the host (alarm major).
+    pub degrade_threshold: u32,
+    /// Consecutive misses that lose the host on that network (alarm critical).
+    pub loss_threshold: u32,
+    /// Consecutive answered pulses that clear a loss (with `policy.cluster_degrade_only`, a cluster
+    /// loss clears on the first answered pulse).
+    pub clear_after_loss: u32,
+    /// How late (beyond one period) the controller's own loop may close a round and still count its
+    /// misses; a later round is not held against the hosts.
+    pub lateness_tolerance_ms: u64,
+    /// In multi-node failure avoidance pulses go out every `period_ms × mnfa_backoff_factor`.
+    pub mnfa_backoff_factor: u32,
+}
+
+impl Default for HeartbeatTimings {
+    fn default() -> Self {
+        HeartbeatTimings {
+            period_ms: 100,
+            minor_threshold: 4,
+            degrade_threshold: 6,
+            loss_threshold: 10,
+            clear_after_loss: 10,
+            lateness_tolerance_ms: 50,
+            mnfa_backoff_factor: 4,
+        }
+    }
+}
+
+impl HeartbeatTimings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.into(),
+            })
+        };
+        if !(10..=10_000).contains(&self.period_ms) {
+            return bad("heartbeat.period_ms", "must be 10..=10000 milliseconds");
+        }
+        if self.minor_threshold == 0 || self.minor_threshold > self.degrade_threshold {
+            return bad(
+                "heartbeat.minor_threshold",
+                "must be at least 1 and at most heartbeat.degrade_threshold",
+            );
+        }
+        if self.degrade_threshold > self.loss_threshold {
+            return bad(
+                "heartbeat.degrade_threshold",
+                "must be at most heartbeat.loss_threshold",
+            );
+        }
+        if self.loss_threshold > 1_000 {
+            return bad("heartbeat.loss_threshold", "must be at most 1000");
+        }
+        if !(1..=1_000).contains(&self.clear_after_loss) {
+            return bad("heartbeat.clear_after_loss", "must be 1..=1000");
+        }
+        if self.lateness_tolerance_ms >= self.period_ms.saturating_mul(self.loss_threshold.into()) {
+            return bad(
+                "heartbeat.lateness_tolerance_ms",
+                "must be less than period_ms × loss_threshold (or no loss could ever be seen)",
+            );
+        }
+        if !(1..=100).contains(&self.mnfa_backoff_factor) {
+            return bad("heartbeat.mnfa_backoff_factor", "must be 1..=100");
+        }
+        Ok(())
+    }
+}
+
 /// The whole maintenance configuration.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -250,6 +329,7 @@ pub struct Config {
     pub timeouts: Timeouts,
     pub thresholds: Thresholds,
     pub policy: Policy,
+    pub heartbeat: HeartbeatTimings,
 }
 
 /// A configuration the core refuses to start with.
@@ -364,7 +444,7 @@ impl Config {
                     .into(),
             });
         }
-        Ok(())
+        self.heartbeat.validate()
     }
 
     /// Reference defaults with every timer divided by `factor` (the lab's `--fast` mode). Counts stay.
@@ -470,6 +550,33 @@ mod tests {
     fn rendered_defaults_parse_back() {
         let c = Config::default();
         assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn heartbeat_table_is_read_and_checked_naming_the_key() {
+        let c = Config::from_toml(&format!(
+            "{MINIMAL}[heartbeat]\nperiod_ms = 200\nloss_threshold = 12\n"
+        ))
+        .unwrap();
+        assert_eq!(c.heartbeat.period_ms, 200);
+        assert_eq!(c.heartbeat.loss_threshold, 12);
+        assert_eq!(c.heartbeat.minor_threshold, 4);
+        for (table, key) in [
+            ("period_ms = 0", "heartbeat.period_ms"),
+            ("minor_threshold = 7", "heartbeat.minor_threshold"),
+            ("degrade_threshold = 11", "heartbeat.degrade_threshold"),
+            ("clear_after_loss = 0", "heartbeat.clear_after_loss"),
+            (
+                "lateness_tolerance_ms = 1000",
+                "heartbeat.lateness_tolerance_ms",
+            ),
+            ("mnfa_backoff_factor = 0", "heartbeat.mnfa_backoff_factor"),
+        ] {
+            let e = Config::from_toml(&format!("{MINIMAL}[heartbeat]\n{table}\n")).unwrap_err();
+            assert!(e.to_string().contains(key), "{table}: {e}");
+        }
+        let e = Config::from_toml(&format!("{MINIMAL}[heartbeat]\nperiod = 100\n")).unwrap_err();
+        assert!(e.to_string().contains("period"), "{e}");
     }
 
     #[test]

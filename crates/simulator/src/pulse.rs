@@ -35,6 +35,16 @@ pub struct PulseConfig {
     pub backoff_factor: u32,
 }
 
+impl PulseConfig {
+    /// As the controller runs it: the `[heartbeat]` table and the policy of `cfg`.
+    pub fn from_config(cfg: &steward_maintenance::Config) -> PulseConfig {
+        PulseConfig {
+            heartbeat: HeartbeatConfig::from_config(cfg),
+            backoff_factor: cfg.heartbeat.mnfa_backoff_factor,
+        }
+    }
+}
+
 impl Default for PulseConfig {
     fn default() -> Self {
         PulseConfig {

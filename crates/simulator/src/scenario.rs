@@ -44,7 +44,15 @@ pub struct Scenario {
     world: Option<World>,
     verbose: bool,
     lenient_deadlines: bool,
-    pulses: Option<PulseConfig>,
+    pulses: Option<PulseSource>,
+}
+
+/// Where the pulse-level heartbeat takes its settings.
+#[derive(Clone)]
+enum PulseSource {
+    /// The core configuration's `[heartbeat]` table and policy, as the controller does.
+    Core,
+    Explicit(PulseConfig),
 }
 
 fn at_secs(t: f64) -> Instant {
@@ -139,15 +147,17 @@ impl Scenario {
         self
     }
 
-    /// Run the heartbeat at pulse level through the real `steward_heartbeat::Monitor` (default
-    /// settings: 100 ms, 4/6/10 misses, backoff ×4) instead of the event-level model.
-    pub fn pulse_heartbeat(self) -> Self {
-        self.pulse_config(PulseConfig::default())
+    /// Run the heartbeat at pulse level through the real `steward_heartbeat::Monitor`, with the
+    /// core configuration's `[heartbeat]` table and policy (defaults: 100 ms, 4/6/10 misses,
+    /// backoff ×4), instead of the event-level model.
+    pub fn pulse_heartbeat(mut self) -> Self {
+        self.pulses = Some(PulseSource::Core);
+        self
     }
 
     /// Pulse-level heartbeat with these settings.
     pub fn pulse_config(mut self, cfg: PulseConfig) -> Self {
-        self.pulses = Some(cfg);
+        self.pulses = Some(PulseSource::Explicit(cfg));
         self
     }
 
@@ -211,7 +221,10 @@ impl Scenario {
             core: self.core.clone(),
             timing,
             hosts,
-            pulses: self.pulses.clone(),
+            pulses: self.pulses.clone().map(|p| match p {
+                PulseSource::Core => PulseConfig::from_config(&self.core),
+                PulseSource::Explicit(cfg) => cfg,
+            }),
         })?;
         w.verbose = self.verbose;
         w.strict_deadlines = !self.lenient_deadlines;

@@ -122,7 +122,7 @@ pub async fn start(opts: RuntimeOptions) -> Result<Running> {
             SocketAddr::new(c.ip(), opts.heartbeat_port),
         ));
     }
-    let mut hb_cfg = ServiceConfig::new(&opts.hostname, hb_bind);
+    let mut hb_cfg = ServiceConfig::new(&opts.hostname, hb_bind).with_config(&opts.config);
     hb_cfg.epoch = epoch;
     let heartbeat = Arc::new(
         HeartbeatService::spawn(hb_cfg, secret.clone(), Sink::Controller(events.clone()))

@@ -129,7 +129,8 @@ impl Wiring {
         let mut hb = ServiceConfig::new(
             OWN_HOST,
             vec![(Network::Mgmt, SocketAddr::new(self.ctl_mgmt.ip(), 0))],
-        );
+        )
+        .with_config(&self.config.maintenance);
         hb.epoch = epoch;
         let heartbeat =
             HeartbeatService::spawn(hb, self.secret.clone(), Sink::Controller(events.clone()))
