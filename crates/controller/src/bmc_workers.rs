@@ -5,7 +5,10 @@
 //!
 //! The access audit probes each BMC every `audit_period` with a real protocol request (a power-state
 //! read: ICMP cannot tell a dead emulator on loopback) and reports `BmcAccess` to the core, which owns
-//! alarm 200.010.
+//! alarm 200.010. A BMC that does not answer is probed again sooner — after `retry_min`, doubling up
+//! to `audit_period` — so one that was still starting when it was provisioned (a whole lab or rack
+//! powering up) is usable seconds later, not a full audit period later: until then recovery cannot
+//! reset its host.
 
 use crate::links::{BmcAccess, BmcLink, EventSender};
 use std::collections::HashMap;
@@ -24,6 +27,8 @@ pub struct BmcWorkerConfig {
     pub scheduler: SchedulerConfig,
     /// How often each BMC is probed for reachability (reference: 60 s).
     pub audit_period: Duration,
+    /// First retry after a failed probe; doubles up to `audit_period` while the BMC stays silent.
+    pub retry_min: Duration,
     /// Accept self-signed Redfish certificates (lab and test BMCs).
     pub insecure: bool,
     /// How long a power action may take to read back its target state.
@@ -35,6 +40,7 @@ impl Default for BmcWorkerConfig {
         BmcWorkerConfig {
             scheduler: SchedulerConfig::default(),
             audit_period: Duration::from_secs(60),
+            retry_min: Duration::from_secs(2),
             insecure: false,
             power_timeout: Duration::from_secs(180),
         }
@@ -47,6 +53,13 @@ struct Inner {
     events: EventSender,
     access: Mutex<HashMap<String, BmcAccess>>,
     workers: Mutex<HashMap<String, BmcHandle<Bmc>>>,
+    /// When each BMC is probed next, and the retry it gets if that probe fails too.
+    due: Mutex<HashMap<String, ProbeDue>>,
+}
+
+struct ProbeDue {
+    at: tokio::time::Instant,
+    retry: Duration,
 }
 
 /// The BMC link of a real controller. Cheap to clone; all clones share the workers.
@@ -64,6 +77,7 @@ impl BmcWorkers {
             events,
             access: Mutex::default(),
             workers: Mutex::default(),
+            due: Mutex::default(),
         });
         let audit = inner.clone();
         tokio::spawn(async move { audit.audit_loop().await });
@@ -168,6 +182,7 @@ impl Inner {
         if !accessible {
             self.workers.lock().await.remove(host);
         }
+        self.schedule_next_probe(host, accessible).await;
         self.events
             .send(Event::BmcAccess {
                 host: host.to_string(),
@@ -176,13 +191,51 @@ impl Inner {
             .await;
     }
 
+    /// After a probe: the next one in a full audit period if it answered, else after the backoff.
+    async fn schedule_next_probe(&self, host: &str, accessible: bool) {
+        let now = tokio::time::Instant::now();
+        let mut due = self.due.lock().await;
+        let retry = due.get(host).map_or(self.cfg.retry_min, |d| d.retry);
+        let next = if accessible {
+            ProbeDue {
+                at: now + self.cfg.audit_period,
+                retry: self.cfg.retry_min,
+            }
+        } else {
+            ProbeDue {
+                at: now + retry.min(self.cfg.audit_period),
+                retry: (retry * 2).min(self.cfg.audit_period),
+            }
+        };
+        due.insert(host.to_string(), next);
+    }
+
     async fn audit_loop(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(self.cfg.audit_period);
+        // Wake often enough for the shortest retry; each BMC is probed on its own schedule.
+        let step = self
+            .cfg
+            .retry_min
+            .min(self.cfg.audit_period)
+            .max(Duration::from_millis(100))
+            / 2;
+        let mut tick = tokio::time::interval(step);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let now = tokio::time::Instant::now();
             let hosts: Vec<String> = self.access.lock().await.keys().cloned().collect();
+            let mut due = self.due.lock().await;
+            due.retain(|h, _| hosts.contains(h));
             for host in hosts {
+                let d = due.entry(host.clone()).or_insert(ProbeDue {
+                    at: now + self.cfg.audit_period,
+                    retry: self.cfg.retry_min,
+                });
+                if d.at > now {
+                    continue;
+                }
+                // In flight: not again until this probe has rescheduled it.
+                d.at = now + self.cfg.audit_period * 4;
                 let me = self.clone();
                 tokio::spawn(async move { me.probe(&host).await });
             }
