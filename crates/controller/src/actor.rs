@@ -304,6 +304,17 @@ impl Actor {
         let (held, revision) = self.node_settings;
         let wanted = patch.apply(held);
         wanted.validate().map_err(HandleError::Invalid)?;
+        // The controller sizes its audits and recovery windows on the agents' alive period: agents
+        // reporting less often than it expects would be taken for gone.
+        let expected = self.core.config().timeouts.alive_period.0;
+        if let Some(ms) = wanted.alive_period_ms {
+            if Duration::from_millis(ms.into()) > expected {
+                return Err(HandleError::Invalid(format!(
+                    "alive_period_ms = {ms} is longer than the controller's timeouts.alive_period ({} ms): agents would be taken for gone between reports; raise timeouts.alive_period first",
+                    expected.as_millis()
+                )));
+            }
+        }
         let next = NodeSettings {
             generation: held.generation + 1,
             ..wanted

@@ -42,7 +42,8 @@ pub enum NodeConfigCommand {
     /// The node settings and, per host, the generation its agent runs.
     Show,
     /// Change settings and push them to every agent: `FIELD=VALUE` sets one, `FIELD=default` hands
-    /// it back to the node's own configuration. Fields: alive_period_ms (100..=60000),
+    /// it back to the node's own configuration. Fields: alive_period_ms (100..=60000, and at most
+    /// the controller's timeouts.alive_period),
     /// flag_audit_period_ms (100..=5000), inventory_period_s (10..=86400), goenabled_timeout_s and
     /// services_timeout_s (1..=3600).
     Set {

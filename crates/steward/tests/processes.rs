@@ -370,19 +370,24 @@ fn controller_sigkilled_mid_unlock_and_mid_lock_resumes_and_keeps_alarms_exact()
     let out = c.ok(&[
         "node-config",
         "set",
-        "alive_period_ms=2000",
+        "alive_period_ms=200",
         "goenabled_timeout_s=120",
         "--wait",
     ]);
     assert!(out.contains("generation: 1"), "{out}");
-    assert!(out.contains("alive_period_ms: 2000"), "{out}");
+    assert!(out.contains("alive_period_ms: 200"), "{out}");
     let state = std::fs::read_to_string(c.dir.join("worker-0/persistent/steward/node-state.json"))
         .unwrap_or_default();
-    assert!(state.contains("\"alive_period_ms\": 2000"), "{state}");
+    assert!(state.contains("\"alive_period_ms\": 200"), "{state}");
     let refused = c.cli(&["node-config", "set", "alive_period_ms=5"]);
     let why = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{why}");
     assert!(why.contains("alive_period_ms = 5 is out of range"), "{why}");
+    // Slower than the controller expects (its alive period is 5 s / 20 here): refused too.
+    let refused = c.cli(&["node-config", "set", "alive_period_ms=1000"]);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{why}");
+    assert!(why.contains("timeouts.alive_period"), "{why}");
 
     // An alarm that spans the crashes: worker-1's BMC stops answering → 200.010.
     steward_simhost::control_blocking(&c.dir.join("worker-1"), "bmc-down").unwrap();
