@@ -145,50 +145,48 @@ impl LinuxMachine {
         }
     }
 
-    fn disks(&self) -> Vec<Disk> {
-        let mut names: Vec<String> = std::fs::read_dir(self.root.join("sys/block"))
+    /// The names in `rel` (under the root) that `keep` accepts, sorted, at most as many as one
+    /// inventory carries.
+    fn entries(&self, rel: &str, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root.join(rel))
             .map(|d| {
                 d.filter_map(|e| e.ok())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| !n.starts_with("loop") && !n.starts_with("ram"))
+                    .filter(|n| keep(n))
                     .collect()
             })
             .unwrap_or_default();
         names.sort();
+        names.truncate(MAX_INVENTORY_ITEMS);
         names
-            .into_iter()
-            .take(MAX_INVENTORY_ITEMS)
-            .map(|n| {
-                let base = format!("sys/block/{n}");
-                let sectors: u64 = read(&self.root, &format!("{base}/size"))
-                    .and_then(|s| s.trim().parse().ok())
-                    .unwrap_or(0);
-                Disk {
-                    device: short(&n),
-                    size_mib: sectors / 2048,
-                    rotational: read(&self.root, &format!("{base}/queue/rotational"))
-                        .is_some_and(|s| s.trim() == "1"),
-                    serial: short(
-                        &read(&self.root, &format!("{base}/device/serial")).unwrap_or_default(),
-                    ),
-                }
-            })
-            .collect()
+    }
+
+    fn disks(&self) -> Vec<Disk> {
+        self.entries("sys/block", |n| {
+            !n.starts_with("loop") && !n.starts_with("ram")
+        })
+        .into_iter()
+        .map(|n| {
+            let base = format!("sys/block/{n}");
+            let sectors: u64 = read(&self.root, &format!("{base}/size"))
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            Disk {
+                device: short(&n),
+                size_mib: sectors / 2048,
+                rotational: read(&self.root, &format!("{base}/queue/rotational"))
+                    .is_some_and(|s| s.trim() == "1"),
+                serial: short(
+                    &read(&self.root, &format!("{base}/device/serial")).unwrap_or_default(),
+                ),
+            }
+        })
+        .collect()
     }
 
     fn ports(&self) -> Vec<Port> {
-        let mut names: Vec<String> = std::fs::read_dir(self.root.join("sys/class/net"))
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n != "lo")
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        self.entries("sys/class/net", |n| n != "lo")
             .into_iter()
-            .take(MAX_INVENTORY_ITEMS)
             .map(|n| {
                 let base = format!("sys/class/net/{n}");
                 let mut mac = [0u8; 6];
