@@ -95,13 +95,8 @@ pub fn parse_patch(body: &[u8]) -> Result<NodeSettingsPatch, ApiError> {
     };
     let mut patch = NodeSettingsPatch::default();
     for (name, v) in fields {
-        let Some(slot) = patch.field_mut(&name) else {
-            return Err(ApiError::BadRequest(format!(
-                "unknown node setting '{name}'; known: {}",
-                NodeSettingsPatch::FIELDS.join(", ")
-            )));
-        };
-        *slot = Some(match v {
+        NodeSettings::field(&name).map_err(ApiError::BadRequest)?;
+        let value = match v {
             Value::Null => None,
             Value::Number(n) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
                 Some(n) if n > 0 => Some(n),
@@ -116,7 +111,8 @@ pub fn parse_patch(body: &[u8]) -> Result<NodeSettingsPatch, ApiError> {
                     "{name} must be a positive whole number (or null for the node's own value), not {other}"
                 )))
             }
-        });
+        };
+        patch.set(&name, value).map_err(ApiError::BadRequest)?;
     }
     Ok(patch)
 }
@@ -129,9 +125,15 @@ mod tests {
     fn numbers_set_nulls_clear_absent_fields_stay() {
         let p = parse_patch(br#"{"alive_period_ms": 2000, "services_timeout_s": null}"#)
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(p.alive_period_ms, Some(Some(2000)));
-        assert_eq!(p.services_timeout_s, Some(None));
-        assert_eq!(p.goenabled_timeout_s, None);
+        let base = NodeSettings {
+            services_timeout_s: Some(60),
+            goenabled_timeout_s: Some(30),
+            ..NodeSettings::default()
+        };
+        let after = p.apply(base);
+        assert_eq!(after.alive_period_ms, Some(2000));
+        assert_eq!(after.services_timeout_s, None);
+        assert_eq!(after.goenabled_timeout_s, Some(30));
         assert_eq!(parse_patch(b"{}").ok(), Some(NodeSettingsPatch::default()));
     }
 

@@ -26,50 +26,27 @@ pub enum HandleError {
     Stopped,
 }
 
-/// A change to the node settings, field by field: `Some(Some(v))` sets a value, `Some(None)`
-/// clears it (the node's own configuration applies), `None` leaves it as it is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct NodeSettingsPatch {
-    pub alive_period_ms: Option<Option<u32>>,
-    pub flag_audit_period_ms: Option<Option<u32>>,
-    pub inventory_period_s: Option<Option<u32>>,
-    pub goenabled_timeout_s: Option<Option<u32>>,
-    pub services_timeout_s: Option<Option<u32>>,
-}
+/// A change to the node settings: each entry sets one timing (`Some`) or hands it back to the
+/// node's own configuration (`None`); timings not named stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeSettingsPatch(Vec<(&'static str, Option<u32>)>);
 
 impl NodeSettingsPatch {
-    /// The field names a patch may carry (the API's JSON keys).
-    pub const FIELDS: [&'static str; 5] = [
-        "alive_period_ms",
-        "flag_audit_period_ms",
-        "inventory_period_s",
-        "goenabled_timeout_s",
-        "services_timeout_s",
-    ];
-
-    /// The field called `name`, for setting it from text (None: no such field).
-    pub fn field_mut(&mut self, name: &str) -> Option<&mut Option<Option<u32>>> {
-        Some(match name {
-            "alive_period_ms" => &mut self.alive_period_ms,
-            "flag_audit_period_ms" => &mut self.flag_audit_period_ms,
-            "inventory_period_s" => &mut self.inventory_period_s,
-            "goenabled_timeout_s" => &mut self.goenabled_timeout_s,
-            "services_timeout_s" => &mut self.services_timeout_s,
-            _ => return None,
-        })
+    /// Add one change to the timing called `name` ([`NodeSettings::FIELDS`]); an unknown name is
+    /// refused, naming the known ones.
+    pub fn set(&mut self, name: &str, value: Option<u32>) -> Result<(), String> {
+        self.0.push((NodeSettings::field(name)?.name, value));
+        Ok(())
     }
 
     /// `base` with this patch applied (the generation is left as it is).
-    pub fn apply(&self, base: NodeSettings) -> NodeSettings {
-        let pick = |p: Option<Option<u32>>, old: Option<u32>| p.unwrap_or(old);
-        NodeSettings {
-            generation: base.generation,
-            alive_period_ms: pick(self.alive_period_ms, base.alive_period_ms),
-            flag_audit_period_ms: pick(self.flag_audit_period_ms, base.flag_audit_period_ms),
-            inventory_period_s: pick(self.inventory_period_s, base.inventory_period_s),
-            goenabled_timeout_s: pick(self.goenabled_timeout_s, base.goenabled_timeout_s),
-            services_timeout_s: pick(self.services_timeout_s, base.services_timeout_s),
+    pub fn apply(&self, mut base: NodeSettings) -> NodeSettings {
+        for (name, value) in &self.0 {
+            if let Some(slot) = base.field_mut(name) {
+                *slot = *value;
+            }
         }
+        base
     }
 }
 

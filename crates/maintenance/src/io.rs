@@ -314,46 +314,82 @@ pub struct NodeSettings {
     pub services_timeout_s: Option<u32>,
 }
 
+/// One optional timing of [`NodeSettings`]: its name (the API's JSON key) and accepted range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettingField {
+    pub name: &'static str,
+    pub min: u32,
+    pub max: u32,
+    pub unit: &'static str,
+}
+
 impl NodeSettings {
-    /// The accepted range of every field: (name, value, min, max, unit).
-    fn fields(&self) -> [(&'static str, Option<u32>, u32, u32, &'static str); 5] {
-        [
-            // Below 100 ms an agent would flood its controllers; above a minute a controller
-            // cannot tell a slow agent from a gone one within its own audits.
-            ("alive_period_ms", self.alive_period_ms, 100, 60_000, "ms"),
-            // The flag pair must be corrected within 5 s of tampering (reference test plan).
-            (
-                "flag_audit_period_ms",
-                self.flag_audit_period_ms,
-                100,
-                5_000,
-                "ms",
-            ),
-            (
-                "inventory_period_s",
-                self.inventory_period_s,
-                10,
-                86_400,
-                "s",
-            ),
-            (
-                "goenabled_timeout_s",
-                self.goenabled_timeout_s,
-                1,
-                3_600,
-                "s",
-            ),
-            ("services_timeout_s", self.services_timeout_s, 1, 3_600, "s"),
-        ]
+    /// Every optional timing, in order: the one list the validation, the API's PATCH and the CLI
+    /// work from.
+    pub const FIELDS: [SettingField; 5] = [
+        // Below 100 ms an agent would flood its controllers; above a minute a controller cannot
+        // tell a slow agent from a gone one within its own audits.
+        SettingField {
+            name: "alive_period_ms",
+            min: 100,
+            max: 60_000,
+            unit: "ms",
+        },
+        // The flag pair must be corrected within 5 s of tampering (reference test plan).
+        SettingField {
+            name: "flag_audit_period_ms",
+            min: 100,
+            max: 5_000,
+            unit: "ms",
+        },
+        SettingField {
+            name: "inventory_period_s",
+            min: 10,
+            max: 86_400,
+            unit: "s",
+        },
+        SettingField {
+            name: "goenabled_timeout_s",
+            min: 1,
+            max: 3_600,
+            unit: "s",
+        },
+        SettingField {
+            name: "services_timeout_s",
+            min: 1,
+            max: 3_600,
+            unit: "s",
+        },
+    ];
+
+    /// The timing called `name` (None: no such field).
+    pub fn field_mut(&mut self, name: &str) -> Option<&mut Option<u32>> {
+        Some(match name {
+            "alive_period_ms" => &mut self.alive_period_ms,
+            "flag_audit_period_ms" => &mut self.flag_audit_period_ms,
+            "inventory_period_s" => &mut self.inventory_period_s,
+            "goenabled_timeout_s" => &mut self.goenabled_timeout_s,
+            "services_timeout_s" => &mut self.services_timeout_s,
+            _ => return None,
+        })
+    }
+
+    /// Every timing with its value, in [`Self::FIELDS`] order.
+    fn values(&self) -> impl Iterator<Item = (SettingField, Option<u32>)> + '_ {
+        let mut copy = *self;
+        Self::FIELDS
+            .into_iter()
+            .map(move |f| (f, copy.field_mut(f.name).and_then(|v| *v)))
     }
 
     /// Check every field against its range; the message names the field and the range.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, value, min, max, unit) in self.fields() {
+        for (f, value) in self.values() {
             if let Some(v) = value {
-                if !(min..=max).contains(&v) {
+                if !(f.min..=f.max).contains(&v) {
                     return Err(format!(
-                        "{name} = {v} is out of range: it must be {min}..={max} {unit}"
+                        "{} = {v} is out of range: it must be {}..={} {}",
+                        f.name, f.min, f.max, f.unit
                     ));
                 }
             }
@@ -364,14 +400,26 @@ impl NodeSettings {
     /// The fields that are set, as `name=value` pairs (logs and the CLI).
     pub fn describe(&self) -> String {
         let set: Vec<String> = self
-            .fields()
-            .iter()
-            .filter_map(|(name, v, _, _, _)| v.map(|v| format!("{name}={v}")))
+            .values()
+            .filter_map(|(f, v)| v.map(|v| format!("{}={v}", f.name)))
             .collect();
         if set.is_empty() {
             "(all node defaults)".to_string()
         } else {
             set.join(" ")
         }
+    }
+
+    /// The timing called `name`; an unknown name is refused, naming the known ones.
+    pub fn field(name: &str) -> Result<SettingField, String> {
+        Self::FIELDS
+            .into_iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown node setting '{name}'; known: {}",
+                    Self::FIELDS.map(|f| f.name).join(", ")
+                )
+            })
     }
 }

@@ -8,14 +8,7 @@ use crate::host_cli::{
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
-
-const FIELDS: [&str; 5] = [
-    "alive_period_ms",
-    "flag_audit_period_ms",
-    "inventory_period_s",
-    "goenabled_timeout_s",
-    "services_timeout_s",
-];
+use steward_maintenance::NodeSettings;
 
 #[derive(Args, Debug)]
 #[command(after_long_help = EXIT_CODES)]
@@ -73,12 +66,7 @@ fn patch_body(changes: &[String]) -> Result<Value, CliError> {
                 "'{c}' is not FIELD=VALUE (e.g. alive_period_ms=2000)"
             )));
         };
-        if !FIELDS.contains(&field) {
-            return Err(CliError::Usage(format!(
-                "unknown node setting '{field}'; known: {}",
-                FIELDS.join(", ")
-            )));
-        }
+        NodeSettings::field(field).map_err(CliError::Usage)?;
         let v = if value == "default" {
             Value::Null
         } else {
@@ -166,7 +154,7 @@ fn print(body: &Value, json_out: bool) -> Result<(), CliError> {
         return print_json(body);
     }
     println!("generation: {}", text(&body["generation"]));
-    for f in FIELDS {
+    for f in NodeSettings::FIELDS.map(|f| f.name) {
         let v = match &body[f] {
             Value::Null => "(node's own configuration)".to_string(),
             v => text(v),
