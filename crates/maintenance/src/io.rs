@@ -376,6 +376,7 @@ impl NodeSettings {
 
     /// Every timing with its value, in [`Self::FIELDS`] order.
     fn values(&self) -> impl Iterator<Item = (SettingField, Option<u32>)> + '_ {
+        // Read through `field_mut` on a copy (the type is `Copy`): one name-to-field match, not two.
         let mut copy = *self;
         Self::FIELDS
             .into_iter()
