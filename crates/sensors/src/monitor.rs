@@ -557,10 +557,8 @@ impl SensorMonitor {
         if !self.monitoring {
             self.monitoring = true;
             self.next_read = now;
-            // Sensors re-enter through the debounce from what they were.
-            for rt in self.sensors.values_mut() {
-                rt.requested = false;
-            }
+            // Accepted statuses are kept, and so is "already asked": a sensor still in the critical
+            // episode it was in before the stop does not ask for a second reset.
             self.evaluate_all();
         }
     }
