@@ -126,7 +126,8 @@ pub struct MonitorStats {
 #[derive(Clone, Debug)]
 struct SensorRt {
     rec: SensorRecord,
-    /// Whether the sensor has had a sample since it was learned or restored.
+    /// Whether the sensor has a status from its own readings (or a restored one). Until then ok and
+    /// offline samples are accepted as read.
     seen: bool,
     /// A severity read once that differs from the accepted one, waiting for confirmation.
     pending: Option<Severity>,
@@ -239,9 +240,7 @@ impl SensorMonitor {
             m.groups
                 .entry(rec.group)
                 .or_insert_with(|| GroupRecord::new(rec.group));
-            let mut rt = SensorRt::new(rec, true, m.cfg.history_len);
-            // The persisted status is accepted; if it was a log episode, it was logged already.
-            rt.logged = None;
+            let rt = SensorRt::new(rec, true, m.cfg.history_len);
             m.sensors.insert(rt.rec.name.clone(), rt);
         }
         for (id, entity, sev) in active_alarms {
@@ -618,6 +617,16 @@ impl SensorMonitor {
         }
     }
 
+    /// Every learned sensor, by name.
+    pub fn sensors(&self) -> impl Iterator<Item = &SensorRecord> {
+        self.sensors.values().map(|rt| &rt.rec)
+    }
+
+    /// Every group of the model.
+    pub fn groups(&self) -> impl Iterator<Item = &GroupRecord> {
+        self.groups.values()
+    }
+
     pub fn sensor(&self, name: &str) -> Option<&SensorRecord> {
         self.sensors.get(name).map(|rt| &rt.rec)
     }
@@ -823,14 +832,25 @@ impl SensorMonitor {
 
         let mut log: Option<(LogSeverity, String)> = None;
         if !rt.seen {
-            // First sample: ok and offline are taken as read; a fault still needs a second read.
-            rt.seen = true;
-            if raw.is_fault() {
+            // Until a sensor has a status from its readings, ok and offline are taken as read; a fault
+            // still needs a second read in a row. A fault followed by ok was a transient.
+            if raw.is_fault() && rt.pending != Some(raw) {
                 rt.pending = Some(raw);
-                rt.changes = 1;
-            } else if rt.rec.status != raw {
-                rt.rec.status = raw;
-                persist = true;
+            } else {
+                if let Some(p) = rt.pending.take().filter(|p| *p != raw) {
+                    if !suppressed {
+                        log = Some((
+                            LogSeverity::Warning,
+                            format!("transient {p} reading not confirmed; sensor is {raw}"),
+                        ));
+                    }
+                }
+                rt.seen = true;
+                rt.pending = None;
+                if rt.rec.status != raw {
+                    rt.rec.status = raw;
+                    persist = true;
+                }
             }
         } else if raw == rt.rec.status {
             if let Some(p) = rt.pending.take() {
@@ -893,25 +913,27 @@ impl SensorMonitor {
             return;
         }
         let names: Vec<String> = self.sensors.keys().cloned().collect();
+        let mut requests = Vec::new();
         for name in &names {
-            self.evaluate(name);
+            requests.extend(self.evaluate(name));
         }
         let degraded = self.sensors.values().any(|rt| rt.degraded);
         if degraded != self.degraded {
             self.degraded = degraded;
             self.effects.degrade(degraded);
         }
+        // Requests go last: the runtime records the alarm and the degrade before it acts.
+        for req in requests {
+            self.effects.request(req);
+        }
     }
 
-    fn evaluate(&mut self, name: &str) {
+    /// Returns the reset or power-cycle request this sensor makes now, if any.
+    fn evaluate(&mut self, name: &str) -> Option<HwmonEvent> {
         let suppressed = self.is_suppressed(name);
         let entity = self.sensor_entity(name);
-        let Some(rt) = self.sensors.get(name) else {
-            return;
-        };
-        let Some(group) = self.groups.get(&rt.rec.group) else {
-            return;
-        };
+        let rt = self.sensors.get(name)?;
+        let group = self.groups.get(&rt.rec.group)?;
         let severity = rt.rec.status;
         let action = rt
             .rec
@@ -973,9 +995,7 @@ impl SensorMonitor {
                 }
             }
         }
-        if let Some(req) = emit_request {
-            self.effects.request(req);
-        }
+        emit_request
     }
 
     fn fail_group(&mut self, g: GroupKind) {

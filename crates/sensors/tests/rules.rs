@@ -120,6 +120,43 @@ fn a_fault_on_the_very_first_read_also_needs_confirmation() {
 }
 
 #[test]
+fn a_first_read_fault_followed_by_ok_is_a_transient_not_flapping() {
+    let mut rig = Rig::new();
+    rig.read(&with(CPU, BmcStatus::Critical));
+    rig.read(&healthy());
+    assert_eq!(rig.m.sensor(CPU).unwrap().status, Severity::Ok);
+    assert_eq!(rig.logs_containing("transient critical reading"), 1);
+    assert_eq!(rig.logs_containing("flapping"), 0);
+    assert!(rig.raises.is_empty());
+}
+
+#[test]
+fn a_reset_request_comes_after_the_alarm_and_the_degrade() {
+    let mut rig = learned();
+    set_group_actions(
+        &mut rig,
+        GroupKind::Temperature,
+        Action::Ignore,
+        Action::Log,
+        Action::Reset,
+    );
+    rig.read(&with(CPU, BmcStatus::Critical));
+    rig.advance_to_due();
+    let now = rig.now;
+    rig.m.handle_reading(now, &with(CPU, BmcStatus::Critical));
+    let mut order = vec![];
+    while let Some(e) = rig.m.poll_effect() {
+        match e {
+            steward_sensors::Effect::Alarm(_) => order.push("alarm"),
+            steward_sensors::Effect::Hwmon(HwmonEvent::DegradeSet) => order.push("degrade"),
+            steward_sensors::Effect::Hwmon(HwmonEvent::Reset) => order.push("reset"),
+            _ => {}
+        }
+    }
+    assert_eq!(order, vec!["alarm", "degrade", "reset"]);
+}
+
+#[test]
 fn a_single_differing_read_is_logged_as_a_transient() {
     let mut rig = learned();
     rig.read(&with(CPU, BmcStatus::Critical));
