@@ -133,6 +133,9 @@ struct SensorRt {
     pending: Option<Severity>,
     /// Unconfirmed changes in a row; two or more is flapping.
     changes: u32,
+    /// Transients since the last quiet read (a read equal to the status with nothing pending); two or
+    /// more is flapping.
+    transients: u32,
     flapping_logged: bool,
     /// Consecutive reads the sensor was absent from.
     missing: u32,
@@ -153,6 +156,7 @@ impl SensorRt {
             seen,
             pending: None,
             changes: 0,
+            transients: 0,
             flapping_logged: false,
             missing: 0,
             last_value: None,
@@ -260,9 +264,11 @@ impl SensorMonitor {
                     if action == Some(Action::Log) {
                         rt.logged = Some(rt.rec.status);
                     }
-                    // A destructive request was made before the restart if it is still critical.
+                    // A destructive request was made before the restart if it is still critical
+                    // (and was not suppressed: a suppressed sensor asks when unsuppressed).
                     if rt.rec.status == Severity::Critical
                         && action.is_some_and(|a| a.is_destructive())
+                        && !(rt.rec.suppress || g.suppress)
                     {
                         rt.requested = true;
                     }
@@ -853,21 +859,44 @@ impl SensorMonitor {
                 }
             }
         } else if raw == rt.rec.status {
-            if let Some(p) = rt.pending.take() {
-                if rt.changes == 1 && p != Severity::Offline && !suppressed {
-                    log = Some((
-                        LogSeverity::Warning,
-                        format!("transient {p} reading not confirmed; sensor stays {raw}"),
-                    ));
+            match rt.pending.take() {
+                Some(p) if p != Severity::Offline => {
+                    // A transient: one differing read, then back. Repeated transients without a quiet
+                    // read in between are flapping too (a sensor alternating ok/critical never
+                    // changes status, but the operator should hear about it once).
+                    rt.transients = rt.transients.saturating_add(1);
+                    if rt.changes == 1 && !suppressed {
+                        if rt.transients < 2 {
+                            log = Some((
+                                LogSeverity::Warning,
+                                format!("transient {p} reading not confirmed; sensor stays {raw}"),
+                            ));
+                        } else if !rt.flapping_logged {
+                            rt.flapping_logged = true;
+                            log = Some((
+                                LogSeverity::Warning,
+                                format!(
+                                    "flapping: {} unconfirmed {p} readings in a short time; sensor stays {raw}",
+                                    rt.transients
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    // A quiet read: whatever flapped has settled.
+                    rt.transients = 0;
+                    rt.flapping_logged = false;
                 }
             }
             rt.changes = 0;
-            rt.flapping_logged = false;
         } else if rt.pending == Some(raw) {
             // Confirmed by a second read in a row.
             rt.rec.status = raw;
             rt.pending = None;
             rt.changes = 0;
+            rt.transients = 0;
             rt.flapping_logged = false;
             persist = true;
         } else {

@@ -202,6 +202,28 @@ fn changing_on_consecutive_reads_is_logged_as_flapping_once() {
 // ---- actions ---------------------------------------------------------------------------------------
 
 #[test]
+fn a_sensor_alternating_ok_and_critical_logs_one_transient_then_flapping_once() {
+    let mut rig = learned();
+    for i in 0..20 {
+        let s = if i % 2 == 0 {
+            BmcStatus::Critical
+        } else {
+            BmcStatus::Ok
+        };
+        rig.read(&with(CPU, s));
+    }
+    assert_eq!(rig.logs_containing("transient"), 1);
+    assert_eq!(rig.logs_containing("flapping"), 1);
+    assert!(rig.raises.is_empty());
+    // Two quiet reads end the episode; the next alternation is reported again.
+    rig.read(&healthy());
+    rig.read(&healthy());
+    rig.read(&with(CPU, BmcStatus::Critical));
+    rig.read(&healthy());
+    assert_eq!(rig.logs_containing("transient"), 2);
+}
+
+#[test]
 fn default_actions_ignore_minor_log_major_alarm_critical() {
     let mut rig = learned();
     // Minor (a status nobody understands): ignored.
