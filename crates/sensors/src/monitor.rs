@@ -244,7 +244,9 @@ impl SensorMonitor {
             m.groups
                 .entry(rec.group)
                 .or_insert_with(|| GroupRecord::new(rec.group));
-            let rt = SensorRt::new(rec, true, m.cfg.history_len);
+            // A restored offline status says nothing about the hardware: the next ok is taken as read.
+            let seen = rec.status != Severity::Offline;
+            let rt = SensorRt::new(rec, seen, m.cfg.history_len);
             m.sensors.insert(rt.rec.name.clone(), rt);
         }
         for (id, entity, sev) in active_alarms {
@@ -708,7 +710,7 @@ impl SensorMonitor {
                     rt.rec.group = group;
                     rt.rec.datatype = datatype;
                     rt.rec.unit = c.reading.unit.clone();
-                    rt.rec.bmc_thresholds = c.reading.thresholds;
+                    rt.rec.bmc_thresholds = c.reading.thresholds.finite();
                     rt
                 }
                 None => SensorRt::new(
@@ -717,7 +719,7 @@ impl SensorMonitor {
                         group,
                         datatype,
                         unit: c.reading.unit.clone(),
-                        bmc_thresholds: c.reading.thresholds,
+                        bmc_thresholds: c.reading.thresholds.finite(),
                         state: SensorState::Disabled,
                         status: Severity::Offline,
                         suppress: false,

@@ -68,6 +68,19 @@ pub struct BmcThresholds {
 }
 
 impl BmcThresholds {
+    /// The same with every non-finite threshold removed (what the model keeps).
+    pub fn finite(&self) -> BmcThresholds {
+        let f = |t: Option<f64>| t.filter(|v| v.is_finite());
+        BmcThresholds {
+            lower_non_recoverable: f(self.lower_non_recoverable),
+            lower_critical: f(self.lower_critical),
+            lower_non_critical: f(self.lower_non_critical),
+            upper_non_critical: f(self.upper_non_critical),
+            upper_critical: f(self.upper_critical),
+            upper_non_recoverable: f(self.upper_non_recoverable),
+        }
+    }
+
     /// True when the BMC reports at least one usable (finite) threshold.
     pub fn any(&self) -> bool {
         [

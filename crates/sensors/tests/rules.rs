@@ -1018,6 +1018,29 @@ fn restore_reconciles_alarms_without_flapping_or_repeating_requests() {
 }
 
 #[test]
+fn a_restored_model_survives_serialization_and_offline_sensors_come_back_on_one_read() {
+    let mut rig = learned();
+    rig.read(&without("FAN2"));
+    rig.read(&without("FAN2"));
+    assert_eq!(rig.m.sensor("FAN2").unwrap().status, Severity::Offline);
+    // The runtime stores the model as JSON; what comes back is what went in.
+    let json = serde_json::to_string(&rig.m.model()).unwrap();
+    let model: steward_sensors::SensorModel = serde_json::from_str(&json).unwrap();
+    assert_eq!(model, rig.m.model());
+    let now = rig.now;
+    let m = SensorMonitor::restore(HOST, MonitorConfig::default(), model, &[], now);
+    let mut after = Rig::from_monitor(m, now);
+    assert_eq!(
+        after.degrade_events,
+        vec![false],
+        "the level is stated once"
+    );
+    after.read(&healthy());
+    assert_eq!(after.m.sensor("FAN2").unwrap().status, Severity::Ok);
+    assert!(after.raises.is_empty() && after.clears.is_empty());
+}
+
+#[test]
 fn stop_clears_everything_and_start_resumes() {
     let mut rig = learned();
     set_group_actions(
