@@ -126,6 +126,8 @@ pub struct MonitorStats {
 #[derive(Clone, Debug)]
 struct SensorRt {
     rec: SensorRecord,
+    /// `host=H.sensor=NAME`, built once.
+    entity: String,
     /// Whether the sensor has a status from its own readings (or a restored one). Until then ok and
     /// offline samples are accepted as read.
     seen: bool,
@@ -150,8 +152,9 @@ struct SensorRt {
 }
 
 impl SensorRt {
-    fn new(rec: SensorRecord, seen: bool, history_len: usize) -> SensorRt {
+    fn new(host: &str, rec: SensorRecord, seen: bool, history_len: usize) -> SensorRt {
         SensorRt {
+            entity: sensor_entity(host, &rec.name),
             rec,
             seen,
             pending: None,
@@ -182,8 +185,8 @@ pub struct SensorMonitor {
     interval: Duration,
     sensors: BTreeMap<String, SensorRt>,
     groups: BTreeMap<GroupKind, GroupRecord>,
-    /// The alarms this monitor believes active, keyed by (id, entity).
-    alarms: BTreeMap<(SensorAlarmId, String), AlarmSeverity>,
+    /// The alarms this monitor believes active.
+    alarms: AlarmBook,
     /// The degrade level last told to the core.
     degraded: bool,
     monitoring: bool,
@@ -209,7 +212,7 @@ impl SensorMonitor {
             interval,
             sensors: BTreeMap::new(),
             groups: BTreeMap::new(),
-            alarms: BTreeMap::new(),
+            alarms: AlarmBook::default(),
             degraded: false,
             monitoring: true,
             next_read: now,
@@ -246,11 +249,11 @@ impl SensorMonitor {
                 .or_insert_with(|| GroupRecord::new(rec.group));
             // A restored offline status says nothing about the hardware: the next ok is taken as read.
             let seen = rec.status != Severity::Offline;
-            let rt = SensorRt::new(rec, seen, m.cfg.history_len);
+            let rt = SensorRt::new(host, rec, seen, m.cfg.history_len);
             m.sensors.insert(rt.rec.name.clone(), rt);
         }
         for (id, entity, sev) in active_alarms {
-            m.alarms.insert((*id, entity.clone()), *sev);
+            m.alarms.insert(*id, entity, *sev);
         }
         // Restored sensors were logged before the restart if their action is log: do not log again.
         let names: Vec<String> = m.sensors.keys().cloned().collect();
@@ -292,12 +295,8 @@ impl SensorMonitor {
                 m.profile_entity(),
             )))
             .collect();
-        let orphans: Vec<(SensorAlarmId, String)> = m
-            .alarms
-            .keys()
-            .filter(|k| !wanted.contains(*k))
-            .cloned()
-            .collect();
+        let orphans: Vec<(SensorAlarmId, String)> =
+            m.alarms.keys().filter(|k| !wanted.contains(k)).collect();
         for (id, entity) in orphans {
             m.clear_alarm(id, &entity);
         }
@@ -331,14 +330,14 @@ impl SensorMonitor {
         self.last_read = Some(now);
         self.next_read = now + self.interval;
 
-        let names: BTreeSet<String> = clean.keys().cloned().collect();
         if self.sensors.is_empty() {
             self.learn(&clean, "learned");
         } else if self.relearn_requested {
             self.learn(&clean, "relearned on request");
-        } else if names.iter().any(|n| !self.sensors.contains_key(n)) {
+        } else if clean.keys().any(|n| !self.sensors.contains_key(n)) {
             // New names: relearn when the next read shows the same set, so one odd answer from a BMC
             // (or a host read while powering on) does not rebuild the model.
+            let names: BTreeSet<String> = clean.keys().cloned().collect();
             if self.pending_set.as_ref() == Some(&names) {
                 self.learn(&clean, "relearned: the BMC's sensor set changed");
             } else {
@@ -348,7 +347,9 @@ impl SensorMonitor {
             self.pending_set = None;
         }
 
-        self.clear_alarm(SensorAlarmId::Configuration, &self.profile_entity());
+        if self.config_alarm_active() {
+            self.clear_alarm(SensorAlarmId::Configuration, &self.profile_entity());
+        }
         let failed = std::mem::take(&mut self.failed_this_audit);
         let kinds: Vec<GroupKind> = self.groups.keys().copied().collect();
         for g in kinds {
@@ -543,7 +544,7 @@ impl SensorMonitor {
     /// the degrade dropped. The model is kept; [`SensorMonitor::start`] resumes.
     pub fn stop(&mut self) {
         self.monitoring = false;
-        let keys: Vec<(SensorAlarmId, String)> = self.alarms.keys().cloned().collect();
+        let keys: Vec<(SensorAlarmId, String)> = self.alarms.keys().collect();
         for (id, entity) in keys {
             self.clear_alarm(id, &entity);
         }
@@ -613,7 +614,7 @@ impl SensorMonitor {
 
     /// The alarms this monitor believes active.
     pub fn active_alarms(&self) -> impl Iterator<Item = (SensorAlarmId, &str, AlarmSeverity)> {
-        self.alarms.iter().map(|((id, e), s)| (*id, e.as_str(), *s))
+        self.alarms.iter()
     }
 
     /// The model as persisted: learned sensors and groups, configuration, accepted statuses.
@@ -714,6 +715,7 @@ impl SensorMonitor {
                     rt
                 }
                 None => SensorRt::new(
+                    &self.host,
                     SensorRecord {
                         name: name.clone(),
                         group,
@@ -808,8 +810,6 @@ impl SensorMonitor {
                 (raw, None)
             }
         };
-        let host = self.host.clone();
-        let entity = self.sensor_entity(name);
         let suppressed = self.is_suppressed(name);
         let Some(rt) = self.sensors.get_mut(name) else {
             return;
@@ -832,11 +832,7 @@ impl SensorMonitor {
             }
         }
         rt.last_value = value;
-        rt.history.push(Sample {
-            at: now,
-            value,
-            severity: raw,
-        });
+        rt.history.push(Sample::new(now, value, raw));
 
         let mut log: Option<(LogSeverity, String)> = None;
         if !rt.seen {
@@ -919,13 +915,7 @@ impl SensorMonitor {
             self.effects.persist();
         }
         if let Some((severity, text)) = log {
-            self.effects.log(SensorLog {
-                id: SensorAlarmId::OutOfTolerance,
-                host,
-                entity,
-                severity,
-                text: format!("{name}: {text}"),
-            });
+            self.sensor_log(name, severity, text);
         }
     }
 
@@ -962,7 +952,6 @@ impl SensorMonitor {
     /// Returns the reset or power-cycle request this sensor makes now, if any.
     fn evaluate(&mut self, name: &str) -> Option<HwmonEvent> {
         let suppressed = self.is_suppressed(name);
-        let entity = self.sensor_entity(name);
         let rt = self.sensors.get(name)?;
         let group = self.groups.get(&rt.rec.group)?;
         let severity = rt.rec.status;
@@ -982,35 +971,47 @@ impl SensorMonitor {
             Some(Action::PowerCycle) => Some(HwmonEvent::PowerCycle),
             _ => None,
         };
-        let value = describe_value(rt.last_value, rt.rec.unit.as_deref());
         let previously_logged = rt.logged;
-
-        match alarm {
-            Some(sev) => {
+        let active = self.alarms.get(SensorAlarmId::OutOfTolerance, &rt.entity);
+        // Texts are built only when something is emitted: this runs for every sensor on every read.
+        let value = || describe_value(rt.last_value, rt.rec.unit.as_deref());
+        let raise = match alarm {
+            Some(sev) if active != Some(sev) => {
                 let why = match request {
                     Some(HwmonEvent::Reset) => "; resetting the host",
                     Some(HwmonEvent::PowerCycle) => "; power-cycling the host",
                     _ => "",
                 };
-                let reason = format!("{}: sensor '{name}' is {severity}{value}{why}", self.host);
-                self.raise_alarm(SensorAlarmId::OutOfTolerance, entity.clone(), sev, reason);
+                let reason = format!(
+                    "{}: sensor '{name}' is {severity}{}{why}",
+                    self.host,
+                    value()
+                );
+                Some((rt.entity.clone(), sev, reason))
             }
-            None => self.clear_alarm(SensorAlarmId::OutOfTolerance, &entity),
-        }
-        if log != previously_logged {
+            _ => None,
+        };
+        let clear = (alarm.is_none() && active.is_some()).then(|| rt.entity.clone());
+        let log_line = if log != previously_logged {
             match log {
-                Some(sev) => self.sensor_log(
-                    name,
-                    LogSeverity::of(sev),
-                    format!("sensor is {sev}{value}"),
-                ),
-                None if severity == Severity::Ok && !suppressed => self.sensor_log(
-                    name,
+                Some(sev) => Some((LogSeverity::of(sev), format!("sensor is {sev}{}", value()))),
+                None if severity == Severity::Ok && !suppressed => Some((
                     LogSeverity::Clear,
-                    format!("sensor is back to ok{value}"),
-                ),
-                None => {}
+                    format!("sensor is back to ok{}", value()),
+                )),
+                None => None,
             }
+        } else {
+            None
+        };
+        if let Some((entity, sev, reason)) = raise {
+            self.raise_alarm(SensorAlarmId::OutOfTolerance, entity, sev, reason);
+        }
+        if let Some(entity) = clear {
+            self.clear_alarm(SensorAlarmId::OutOfTolerance, &entity);
+        }
+        if let Some((sev, text)) = log_line {
+            self.sensor_log(name, sev, text);
         }
         let mut emit_request = None;
         if let Some(rt) = self.sensors.get_mut(name) {
@@ -1068,11 +1069,10 @@ impl SensorMonitor {
         severity: AlarmSeverity,
         reason: String,
     ) {
-        let key = (id, entity);
-        if self.alarms.get(&key) == Some(&severity) {
+        if self.alarms.get(id, &entity) == Some(severity) {
             return;
         }
-        self.alarms.insert(key.clone(), severity);
+        self.alarms.insert(id, &entity, severity);
         let repair = match id {
             SensorAlarmId::OutOfTolerance => {
                 "Check the hardware this sensor watches (cooling, power, airflow); if the reading is wrong, suppress the sensor or change its group's action."
@@ -1087,7 +1087,7 @@ impl SensorMonitor {
         self.effects.alarm(SensorAlarmChange::Raise(SensorAlarm {
             id,
             host: self.host.clone(),
-            entity: key.1,
+            entity,
             severity,
             service_affecting: severity == AlarmSeverity::Critical,
             reason,
@@ -1096,7 +1096,7 @@ impl SensorMonitor {
     }
 
     fn clear_alarm(&mut self, id: SensorAlarmId, entity: &str) {
-        if self.alarms.remove(&(id, entity.to_string())).is_some() {
+        if self.alarms.remove(id, entity) {
             self.effects.alarm(SensorAlarmChange::Clear {
                 id,
                 host: self.host.clone(),
@@ -1139,7 +1139,14 @@ impl SensorMonitor {
 
     /// `host=H.sensor=NAME`.
     pub fn sensor_entity(&self, name: &str) -> String {
-        format!("host={}.sensor={name}", self.host)
+        sensor_entity(&self.host, name)
+    }
+
+    fn config_alarm_active(&self) -> bool {
+        self.alarms
+            .by_id
+            .get(&SensorAlarmId::Configuration)
+            .is_some_and(|m| !m.is_empty())
     }
 
     /// `host=H.sensorgroup=GROUP`.
@@ -1151,6 +1158,45 @@ impl SensorMonitor {
     pub fn profile_entity(&self) -> String {
         format!("host={}.sensor=profile", self.host)
     }
+}
+
+/// The active alarms, by id then entity (so a lookup borrows the entity instead of building a key).
+#[derive(Debug, Default)]
+struct AlarmBook {
+    by_id: BTreeMap<SensorAlarmId, BTreeMap<String, AlarmSeverity>>,
+}
+
+impl AlarmBook {
+    fn get(&self, id: SensorAlarmId, entity: &str) -> Option<AlarmSeverity> {
+        self.by_id.get(&id)?.get(entity).copied()
+    }
+
+    fn insert(&mut self, id: SensorAlarmId, entity: &str, severity: AlarmSeverity) {
+        self.by_id
+            .entry(id)
+            .or_default()
+            .insert(entity.to_string(), severity);
+    }
+
+    fn remove(&mut self, id: SensorAlarmId, entity: &str) -> bool {
+        self.by_id
+            .get_mut(&id)
+            .is_some_and(|m| m.remove(entity).is_some())
+    }
+
+    fn keys(&self) -> impl Iterator<Item = (SensorAlarmId, String)> + '_ {
+        self.iter().map(|(id, e, _)| (id, e.to_string()))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (SensorAlarmId, &str, AlarmSeverity)> {
+        self.by_id
+            .iter()
+            .flat_map(|(id, m)| m.iter().map(move |(e, s)| (*id, e.as_str(), *s)))
+    }
+}
+
+fn sensor_entity(host: &str, name: &str) -> String {
+    format!("host={host}.sensor={name}")
 }
 
 fn describe_value(value: Option<f64>, unit: Option<&str>) -> String {

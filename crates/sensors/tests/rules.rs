@@ -946,7 +946,7 @@ fn duplicate_names_keep_the_worst_and_nan_is_no_value() {
     assert_eq!(stats.readings_dropped, 4);
     assert_eq!(rig.m.model().sensors.len(), 6);
     let last = rig.m.history("Inlet Temp").unwrap().last().unwrap();
-    assert!(last.value.is_some(), "the finite duplicate was kept");
+    assert!(last.value().is_some(), "the finite duplicate was kept");
 }
 
 #[test]
@@ -973,7 +973,7 @@ fn the_reading_history_is_bounded() {
     }
     let h = rig.m.history(CPU).unwrap();
     assert_eq!(h.len(), 5);
-    let values: Vec<f64> = h.iter().filter_map(|s| s.value).collect();
+    let values: Vec<f64> = h.iter().filter_map(|s| s.value()).collect();
     assert_eq!(values, vec![55.0, 56.0, 57.0, 58.0, 59.0]);
 }
 
