@@ -271,8 +271,11 @@ impl Running {
     /// Stops the API and the actor, and returns once the actor has stopped (its links, sockets
     /// included, go with it). The store is consistent at every step, so this is only tidy.
     pub async fn shutdown(self) {
-        if let Some(api) = &self.api {
+        if let Some(api) = self.api {
             api.task.abort();
+            // The API holds clones of the node link and the heartbeat handle: wait until they
+            // are dropped, so their sockets are free when this returns.
+            let _ = api.task.await;
         }
         let _ = self.handle.shutdown().await;
         let _ = self.task.await;
