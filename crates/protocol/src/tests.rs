@@ -891,6 +891,8 @@ fn valid_datagram() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// 512 cases, or `STEWARD_FUZZ_CASES` (scripts/fuzz's fallback loop raises it).
+// The test harness, not the protocol code, reads the environment.
+#[allow(clippy::disallowed_methods)]
 fn cases() -> ProptestConfig {
     let n = std::env::var("STEWARD_FUZZ_CASES")
         .ok()
@@ -1005,6 +1007,8 @@ proptest! {
 /// `STEWARD_FUZZ_SEEDS=crates/protocol/fuzz/seeds/decode cargo test -p steward-protocol write_fuzz_seeds -- --ignored`
 #[test]
 #[ignore]
+// A tool run by hand that writes seed files for the fuzzer: test-only file and environment access.
+#[allow(clippy::disallowed_methods)]
 fn write_fuzz_seeds() {
     let dir = std::env::var("STEWARD_FUZZ_SEEDS").expect("STEWARD_FUZZ_SEEDS");
     std::fs::create_dir_all(&dir).unwrap();

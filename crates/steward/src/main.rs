@@ -5,7 +5,6 @@ mod api_client;
 mod bench_cli;
 mod bmc_cli;
 mod controller_cli;
-mod controller_runtime;
 mod host_cli;
 mod lab_cli;
 mod node_cli;
