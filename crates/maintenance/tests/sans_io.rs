@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-const ALLOWED_DEPENDENCIES: &[&str] = &["serde", "thiserror", "toml"];
+const ALLOWED_DEPENDENCIES: &[&str] = &["serde", "steward-types", "thiserror", "toml"];
 
 #[test]
 fn cargo_toml_names_only_pure_crates() {
