@@ -19,6 +19,7 @@
 //! - [`config`]: every timeout and threshold, from TOML, validated.
 //! - [`alarm`]: alarm ids, customer logs, the raise-once/clear-once alarm book.
 //! - [`io`]: events in, effects out.
+//! - [`node_message`]: which node agent messages become core events.
 //! - [`host`]: host provisioning and the persisted maintenance record.
 //! - `core` and `handlers/`: the engine and one module per maintenance handler.
 
@@ -29,6 +30,7 @@ pub mod config;
 pub mod dispatch;
 pub mod host;
 pub mod io;
+pub mod node_message;
 pub mod state;
 pub mod task;
 pub mod time;

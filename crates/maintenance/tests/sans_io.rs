@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-const ALLOWED_DEPENDENCIES: &[&str] = &["serde", "thiserror", "toml"];
+const ALLOWED_DEPENDENCIES: &[&str] = &["serde", "steward-types", "thiserror", "toml"];
 
 #[test]
 // Reading the crate's own manifest is the point of this test, not I/O in the core.
