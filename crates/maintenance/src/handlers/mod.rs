@@ -1,6 +1,53 @@
 //! The maintenance handlers (reference: mtc-fsm.md §2). One module per handler; this one holds the
 //! per-host runtime record, the pass, and the helpers every handler shares (state writes, tasks,
 //! commands, BMC calls, action bookkeeping, auto-recovery accounting).
+//!
+//! # Each handler owns its stage data
+//!
+//! One handler owns a host at a time (the dispatch table picks it from the action and the state
+//! triple), and [`HostRt::stage`] says where that handler is: `Stage::Reset(ResetStage::QueryWait
+//! { attempt, deadline })`, `Stage::Enable(EnableStage::AliveWait { boot_before, deadline })`, …
+//! Everything that only one handler needs travels in its stage variants: its deadlines, its retry
+//! counts (reset attempts, reboot retries), the boot id it waits to see change, the alive count a
+//! recovery waits to see grow, the heartbeat loss noted during a soak, the swact result, and the
+//! shared sub-machines it runs (the reset progression, `ResetProg`; the power sub-FSM,
+//! `PowerFsm`), which the caller keeps in its own stage and steps with
+//! `step_reset_progression` / `step_power`. A stage is entered with [`HostRt::set_stage`]; an
+//! action change (`set_action`) enters the new handler's first stage, so nothing of the previous
+//! handler survives it.
+//!
+//! What stays on [`HostRt`] is shared on purpose, each field with its owner named: the audits'
+//! clocks (online, offline, in-service, out-of-service), the BMC access alarm clock, the
+//! power-cycle controls and their recovery monitor, the task-line clock, and the pending request
+//! with its answer (the last tracked node command and its acknowledgement, the last BMC request and
+//! its result, test and services results), which the owning handler reads and every action change
+//! clears.
+//!
+//! # How the next deadline is derived
+//!
+//! [`Stage::deadline`] reads the owning handler's deadline from its stage data (a running reset
+//! progression or power sub-FSM reports its own). [`HostRt::next_deadline`] is the earliest of
+//! that and the shared clocks above; the core queues the host's wake-up at it after every pass.
+//! Handlers test [`HostRt::due`]. Overall budgets (a reset progression's `overall`) are checked when
+//! the progression steps and do not wake the host by themselves.
+//!
+//! A pass that finds the handler's deadline due and leaves the stage as it was (the handler is held,
+//! e.g. by multi-node failure avoidance or a parked auto-recovery) *spends* it
+//! ([`HostRt::spend_deadline`]): it no longer counts as due or as a wake-up until the handler enters
+//! a stage, so a stale deadline never makes the driver spin. A stage entered with a deadline of
+//! "now" (a wait configured to zero) makes the core run the host again at once.
+//!
+//! # Adding a handler
+//!
+//! 1. A module with its stage enum: one variant per step, each carrying what that step needs
+//!    (`deadline: Instant` for a wait, counters, sub-machines), and `fn deadline(&self) ->
+//!    Option<Instant>` reading it.
+//! 2. A [`Stage`] variant wrapping it, its arm in [`Stage::deadline`], and the first stage for its
+//!    action in `set_action`.
+//! 3. Its route in the dispatch table and in `Maintenance::pass`.
+//! 4. The handler itself: match its stage, act on what arrived, and move on with `h.set_stage(…)`
+//!    (a new deadline is a new stage value); end with `end_action` / `end_with_task`. Do not add
+//!    fields to [`HostRt`] for one handler's use; if a field really is shared, name its owner.
 
 mod add;
 mod audits;
