@@ -18,7 +18,10 @@ use crate::time::Instant;
 pub(crate) enum DisableStage {
     Start,
     /// Stop-services sent: acknowledged by `ack_by`, answered by `deadline`. While no
-    /// acknowledgement has been seen, a pass pulls `deadline` in to `ack_by`.
+    /// acknowledgement has been seen, a pass pulls `deadline` in to `ack_by`, and nothing pushes it
+    /// back out once the acknowledgement arrives. This keeps the behaviour the handler had before
+    /// its data moved into this stage; whether the full `host_services_timeout` should apply after
+    /// a late acknowledgement is an open question.
     ServicesWait {
         ack_by: Instant,
         deadline: Instant,
@@ -129,8 +132,10 @@ impl Maintenance {
                     return self.disable_handler(h);
                 }
                 if !h.cmd_acked {
-                    // Kept as it was: the wait is pulled in to the acknowledgement deadline and
-                    // not pushed back out when the acknowledgement then arrives.
+                    // While the acknowledgement is outstanding, the wait is pulled in to `ack_by`.
+                    // An acknowledgement that arrives after such a pass leaves it there: the stop
+                    // then ends at `ack_by`, not after `host_services_timeout` (known; see
+                    // `DisableStage::ServicesWait`).
                     let spent = h.handler_deadline().is_none();
                     if !spent {
                         let deadline = ack_by.min(deadline);

@@ -115,9 +115,13 @@ pub(crate) struct PowercycleCtl {
 /// here is either shared by design (the audits' clocks, the pending request and its answer, facts
 /// about the host that outlive an action) or owned by one audit; each field says who owns it.
 pub(crate) struct HostRt {
+    /// The persisted record (states, action, task, degrade mask, ...).
     pub rec: HostRecord,
+    /// What the node agent last reported (written by event ingestion).
     pub alive: AliveState,
+    /// Heartbeat status per network (written by event ingestion, read by MNFA).
     pub hb: [HbNet; 2],
+    /// Auto-recovery failure counts per cause (owner: `ar_manage` / `ar_enable`).
     pub ar_counts: [u32; 5],
     /// The stage of the handler that owns the host, with that handler's data. Written through
     /// [`HostRt::set_stage`] whenever the stage (or its deadline) changes.
@@ -157,7 +161,9 @@ pub(crate) struct HostRt {
     /// BMC access alarm clock: when alarm 200.010 is due if the BMC is still not accessible (owner:
     /// `bmc_access_audit`; armed by BMC provisioning and access events).
     pub bmc_alarm_at: Option<Instant>,
+    /// Held by multi-node failure avoidance (owner: the MNFA code in `events`).
     pub mnfa_token: bool,
+    /// A forced full enable is under way (owner: `force_full_enable`; cleared by a new action).
     pub forcing_full_enable: bool,
     /// Consecutive in-service audits that found the node unhealthy (owner: `insv_test`).
     pub not_healthy_audits: u32,
@@ -174,6 +180,7 @@ pub(crate) struct HostRt {
     pub boot_id_at_power_on: Option<u64>,
     /// When the host's wake-up is queued in the core (owner: `core`).
     pub scheduled: Option<Instant>,
+    /// Deleted: the core drops the host after this pass.
     pub removed: bool,
 }
 
