@@ -13,7 +13,7 @@ use crate::task;
 use crate::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PfStage {
+enum PfStage {
     Query,
     QueryWait,
     ActWait,
