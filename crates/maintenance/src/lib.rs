@@ -22,6 +22,11 @@
 //! - [`node_message`]: which node agent messages become core events.
 //! - [`host`]: host provisioning and the persisted maintenance record.
 //! - `core` and `handlers/`: the engine and one module per maintenance handler.
+//!
+//! Each handler owns its stage data: the stage of the handler that owns a host carries that
+//! handler's deadlines, retry counts and sub-machines, and the host's next deadline is derived from
+//! it together with a few named shared clocks (audits, BMC access alarm, power-cycle monitor). The
+//! `handlers` module documentation says how the deadline is derived and how to add a handler.
 
 pub mod action;
 pub mod admission;
