@@ -75,7 +75,9 @@ impl BmcError {
                 protocol,
                 detail: e.to_string(),
             },
-            IpmiError::NoCipherSuite { .. } | IpmiError::NoIpmi20 => BmcError::Unsupported {
+            IpmiError::NoCipherSuite { .. }
+            | IpmiError::AlgorithmsRefused { .. }
+            | IpmiError::NoIpmi20 => BmcError::Unsupported {
                 what: "IPMI 2.0 lanplus with cipher suite 3 or 17".into(),
                 protocol,
                 hint: Some(format!("{e}; try --protocol redfish")),
