@@ -165,6 +165,12 @@ impl BmcError {
                 Some(h) => format!("{what} not supported: {h}"),
                 None => format!("{what} not supported"),
             },
+            // The fix is stated once, after the list of attempts.
+            BmcError::PlainHttp { .. } => {
+                "TLS handshake failed: the port answers plain HTTP, not HTTPS \
+                 (a plain-HTTP Redfish service?)"
+                    .into()
+            }
             other => other.to_string(),
         }
     }
