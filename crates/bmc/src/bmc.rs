@@ -639,7 +639,7 @@ async fn redfish_connect_error(
     BmcError::from_redfish(&cfg.address, e)
 }
 
-/// hwmon-bmc.md §1.2: query the Redfish service root; RedfishVersion ≥ 1.0 → Redfish,
+/// docs/bmc.md "Protocol selection": query the Redfish service root; RedfishVersion ≥ 1.0 → Redfish,
 /// anything else (no answer, error, old version) → IPMI. When IPMI fails too, the
 /// error lists why each protocol failed and the likely fix.
 async fn learn(cfg: &BmcConfig, addr: &BmcAddress) -> Result<Conn> {
