@@ -175,11 +175,14 @@ pub enum IpmiError {
     /// The BMC answered Open Session with algorithms steward does not speak or the
     /// configuration does not allow, for every suite proposed.
     #[error(
-        "the BMC chose cipher algorithms steward will not use: {}; steward accepts {accepted}",
-        refusal_list(.refusals)
+        "the BMC chose cipher algorithms steward will not use: {}{}; steward accepts {accepted}",
+        refusal_list(.refusals),
+        rejected_list(.rejected)
     )]
     AlgorithmsRefused {
         refusals: Vec<crate::negotiate::Refusal>,
+        /// Suites the BMC turned down outright (suite id, status).
+        rejected: Vec<(u8, RmcpStatus)>,
         accepted: String,
     },
     #[error("BMC does not support IPMI 2.0 / RMCP+")]
@@ -212,6 +215,12 @@ fn refusal_list(r: &[crate::negotiate::Refusal]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+fn rejected_list(r: &[(u8, RmcpStatus)]) -> String {
+    r.iter()
+        .map(|(id, st)| format!("; cipher suite {id} rejected by the BMC: {st}"))
+        .collect()
 }
 
 pub type Result<T, E = IpmiError> = std::result::Result<T, E>;

@@ -165,6 +165,7 @@ impl Session {
         s.check_auth_caps().await?;
         let mut tried = Vec::new();
         let mut refusals = Vec::new();
+        let mut rejected = Vec::new();
         for &suite in &cfg.cipher_suites {
             tried.push(suite.id());
             match s.handshake(suite, &cfg.cipher_suites, user, pass).await {
@@ -187,6 +188,7 @@ impl Session {
                     if st.is_cipher_rejection() =>
                 {
                     debug!(suite = suite.id(), status = %st, "cipher suite rejected, trying next");
+                    rejected.push((suite.id(), st));
                 }
                 // Some BMCs silently drop proposals they do not support. The BMC did
                 // answer Get Channel Auth Capabilities, so silence here is about the suite.
@@ -206,6 +208,7 @@ impl Session {
         } else {
             Err(IpmiError::AlgorithmsRefused {
                 refusals,
+                rejected,
                 accepted: negotiate::accepted_summary(&cfg.cipher_suites),
             })
         }

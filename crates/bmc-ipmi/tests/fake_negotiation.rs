@@ -157,3 +157,26 @@ async fn unusable_answers_to_every_suite_fail_naming_each() {
     }
     assert_eq!(sessions(&f), 0);
 }
+
+/// Suite 17 turned down outright by the BMC (a status code), suite 3 answered with
+/// "none" algorithms: the error names both outcomes.
+#[tokio::test]
+async fn a_refused_answer_and_a_rejected_suite_are_both_named() {
+    let f = FakeBmc::start(FakeConfig {
+        answer_with: vec![(CipherSuite::Suite3, ids(0x01, 0x00, 0x00))],
+        support_17: false,
+        ..FakeConfig::lab()
+    })
+    .await
+    .expect("fake BMC");
+    let e = IpmiClient::connect(cfg(f.addr, BOTH))
+        .await
+        .expect_err("must fail");
+    let text = e.to_string();
+    for want in [
+        "cipher suite 17 rejected by the BMC: 0x04",
+        "to cipher suite 3 the BMC answered authentication RAKP-HMAC-SHA1 (0x01), integrity none (0x00)",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in: {text}");
+    }
+}
