@@ -4,11 +4,10 @@ use crate::lockflags::{FlagFile, FlagPair, LockState};
 use crate::recent::RecentCommands;
 use crate::scripts::{RunId, RunOutcome, ScriptSet};
 use std::collections::VecDeque;
-use steward_maintenance::state::Network;
-use steward_maintenance::{CommandId, NodeCommand, NodeFlags, NodeSettings};
-use steward_protocol::{
-    Ack, AckResult, Alive, Command, Message, NodeEvent, TestState, WireCommand, MAX_AGENT_VERSION,
-    MAX_DETAIL,
+use steward_protocol::{MAX_AGENT_VERSION, MAX_DETAIL};
+use steward_types::{
+    Ack, AckResult, Alive, Command, CommandId, Message, Network, NodeCommand, NodeEvent, NodeFlags,
+    NodeSettings, TestState, WireCommand,
 };
 
 /// Timings and identity of one agent. Times in milliseconds.

@@ -7,8 +7,7 @@
 //! safe because the controller's retries of one command are seconds apart, not hundreds of ids.
 
 use std::collections::{HashMap, VecDeque};
-use steward_maintenance::CommandId;
-use steward_protocol::AckResult;
+use steward_types::{AckResult, CommandId};
 
 /// Default number of command ids remembered.
 pub const RECENT_COMMANDS: usize = 256;

@@ -2,9 +2,10 @@
 
 use proptest::prelude::*;
 use steward_agent::*;
-use steward_maintenance::state::Network;
-use steward_maintenance::{CommandId, NodeCommand, NodeSettings};
-use steward_protocol::{AckResult, Command, Message, NodeEvent, TestState, WireCommand};
+use steward_types::{
+    AckResult, Command, CommandId, Message, Network, NodeCommand, NodeEvent, NodeSettings,
+    TestState, WireCommand,
+};
 
 /// The disk and the wire as the test sees them: effects applied, messages collected.
 #[derive(Default)]
@@ -44,7 +45,7 @@ impl World {
             })
             .collect()
     }
-    fn alives(&self) -> Vec<steward_protocol::Alive> {
+    fn alives(&self) -> Vec<steward_types::Alive> {
         self.sent
             .iter()
             .filter_map(|(_, m)| match m {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 use crate::commands::{app, chassis, sensor, storage};
-use crate::crypto::CipherSuite;
+use crate::crypto::{Algorithms, CipherSuite};
 use crate::error::{CompletionCode, IpmiError, Result};
 use crate::sdr::{self, ChunkPolicy, Sdr, SdrCache, SdrCacheKey, SensorRecord, SDR_HEADER_LEN};
 use crate::sel::SelEntry;
@@ -99,8 +99,14 @@ impl IpmiClient {
         })
     }
 
+    /// The cipher suite whose proposal the BMC accepted.
     pub fn cipher_suite(&self) -> CipherSuite {
         self.session.cipher_suite()
+    }
+
+    /// The algorithms the BMC chose (may differ from the suite's).
+    pub fn algorithms(&self) -> Algorithms {
+        self.session.algorithms()
     }
 
     /// Send an arbitrary request (netfn, cmd, data); returns data after the

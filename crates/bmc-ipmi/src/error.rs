@@ -172,6 +172,19 @@ pub enum IpmiError {
     SessionRejected(RmcpStatus),
     #[error("none of the requested cipher suites is supported by the BMC (tried {tried:?})")]
     NoCipherSuite { tried: Vec<u8> },
+    /// The BMC answered Open Session with algorithms steward does not speak or the
+    /// configuration does not allow, for every suite proposed.
+    #[error(
+        "the BMC chose cipher algorithms steward will not use: {}{}; steward accepts {accepted}",
+        refusal_list(.refusals),
+        rejected_list(.rejected)
+    )]
+    AlgorithmsRefused {
+        refusals: Vec<crate::negotiate::Refusal>,
+        /// Suites the BMC turned down outright (suite id, status).
+        rejected: Vec<(u8, RmcpStatus)>,
+        accepted: String,
+    },
     #[error("BMC does not support IPMI 2.0 / RMCP+")]
     NoIpmi20,
     #[error("session is closed")]
@@ -195,6 +208,19 @@ impl IpmiError {
     pub fn is_auth_error(&self) -> bool {
         matches!(self, IpmiError::Auth(_))
     }
+}
+
+fn refusal_list(r: &[crate::negotiate::Refusal]) -> String {
+    r.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn rejected_list(r: &[(u8, RmcpStatus)]) -> String {
+    r.iter()
+        .map(|(id, st)| format!("; cipher suite {id} rejected by the BMC: {st}"))
+        .collect()
 }
 
 pub type Result<T, E = IpmiError> = std::result::Result<T, E>;

@@ -9,6 +9,9 @@
 //! `tests/fake_ipmitool.rs`), which is what makes the native suite-17 tests against it
 //! meaningful: ipmi_sim only speaks suite 3.
 //!
+//! [`FakeConfig::answer_with`] makes it answer a proposal with other algorithms
+//! than proposed (mixed, weaker, stronger or "none"), as some real BMCs do.
+//!
 //! Several sessions may be open at once (keyed by the BMC session id). Behaviour knobs
 //! ([`FakeConfig`]) inject faults: dropped requests, wire noise (wrong session, bad MAC,
 //! junk, truncated and stale packets), reservation cancellation and refused SDR chunk
@@ -22,7 +25,7 @@ use std::sync::Arc;
 
 use tokio::net::UdpSocket;
 
-use crate::crypto::{CipherSuite, SessionKeys};
+use crate::crypto::{AlgorithmIds, Algorithms, CipherSuite, SessionKeys};
 use crate::packet::{self, PayloadType};
 use crate::rakp::RakpContext;
 
@@ -148,6 +151,10 @@ pub struct FakeConfig {
     pub password: String,
     /// Accept cipher suite 17 (RAKP-HMAC-SHA256); suite 3 is always accepted.
     pub support_17: bool,
+    /// Answer a proposal of this suite with these algorithms instead of the proposed
+    /// ones, as some BMCs do. Algorithms the fake cannot run (e.g. "none") are
+    /// answered, but the handshake then goes no further than RAKP 1.
+    pub answer_with: Vec<(CipherSuite, AlgorithmIds)>,
     /// Drop this many in-session requests (not counting Set Session Privilege) first.
     pub drop_first: usize,
     /// Send noise (wrong session, bad MAC, junk, truncated, stale, unauthenticated) before each reply.
@@ -172,6 +179,7 @@ impl FakeConfig {
             username: "admin".into(),
             password: "password".into(),
             support_17: true,
+            answer_with: Vec::new(),
             drop_first: 0,
             noise: false,
             only_noise: false,
@@ -241,7 +249,7 @@ const GUID: [u8; 16] = [0x11; 16];
 const MAX_SESSIONS: usize = 16;
 
 struct Session {
-    suite: CipherSuite,
+    algs: Algorithms,
     console_sid: u32,
     rm: [u8; 16],
     rc: [u8; 16],
@@ -318,7 +326,7 @@ fn v2(pt: PayloadType, p: &[u8]) -> Vec<u8> {
 impl Bmc {
     fn ctx<'a>(&'a self, bmc_sid: u32, s: &'a Session) -> RakpContext<'a> {
         RakpContext {
-            suite: s.suite,
+            algs: s.algs,
             console_sid: s.console_sid,
             bmc_sid,
             console_rand: s.rm,
@@ -379,6 +387,13 @@ impl Bmc {
             }
             _ => return vec![v2(PayloadType::OpenSessionResponse, &[tag, 0x04, 0, 0])],
         };
+        let answer = self
+            .cfg
+            .answer_with
+            .iter()
+            .find(|(proposed, _)| *proposed == suite)
+            .map(|(_, ids)| *ids)
+            .unwrap_or_else(|| suite.algorithms().ids());
         let bmc_sid = self.next_sid;
         self.next_sid = self.next_sid.wrapping_add(1).max(1);
         if self.sessions.len() >= MAX_SESSIONS {
@@ -389,10 +404,24 @@ impl Bmc {
         self.iv = self.iv.wrapping_add(1);
         let mut rc = [0x5a; 16];
         rc[..8].copy_from_slice(&(u64::from(bmc_sid) ^ self.iv).to_le_bytes());
+        let mut r = vec![tag, 0, 4, 0];
+        r.extend_from_slice(&console_sid.to_le_bytes());
+        r.extend_from_slice(&bmc_sid.to_le_bytes());
+        for (kind, alg) in [
+            (0x00, answer.auth),
+            (0x01, answer.integrity),
+            (0x02, answer.confidentiality),
+        ] {
+            r.extend_from_slice(&[kind, 0, 0, 0x08, alg, 0, 0, 0]);
+        }
+        let Some(algs) = Algorithms::from_ids(answer) else {
+            // Answered, but no session we could run: RAKP 1 finds no session.
+            return vec![v2(PayloadType::OpenSessionResponse, &r)];
+        };
         self.sessions.insert(
             bmc_sid,
             Session {
-                suite,
+                algs,
                 console_sid,
                 rm: [0; 16],
                 rc,
@@ -403,10 +432,6 @@ impl Bmc {
                 requests: 0,
             },
         );
-        let mut r = vec![tag, 0, 4, 0];
-        r.extend_from_slice(&console_sid.to_le_bytes());
-        r.extend_from_slice(&bmc_sid.to_le_bytes());
-        r.extend_from_slice(&p[8..32]);
         vec![v2(PayloadType::OpenSessionResponse, &r)]
     }
 

@@ -12,6 +12,8 @@
 //!   IPMI LAN request/response messages with checksums.
 //! - [`crypto`]: cipher suites 3 and 17, HMAC, SIK/K1/K2, AES-CBC-128.
 //! - [`rakp`]: Open Session and RAKP 1–4 messages and auth codes.
+//! - [`negotiate`]: which Open Session answers are accepted (a BMC may choose
+//!   other algorithms than proposed; downgrades below the configured suites are refused).
 //! - [`commands`]: request builders and response decoders per netfn.
 //! - [`sdr`]: SDR records, linearization, cache key, chunk policy.
 //! - [`sel`]: SEL record decoding.
@@ -34,6 +36,7 @@ pub mod crypto;
 pub mod error;
 pub mod fake;
 pub mod lab;
+pub mod negotiate;
 pub mod packet;
 pub mod rakp;
 pub mod sdr;
@@ -46,7 +49,7 @@ pub use commands::app::DeviceId;
 pub use commands::chassis::{BootDevice, BootFlags, BootOptions, ChassisControl, ChassisStatus};
 pub use commands::sensor::ThresholdBits;
 pub use commands::storage::RepositoryInfo;
-pub use crypto::CipherSuite;
+pub use crypto::{AlgorithmIds, Algorithms, AuthAlg, CipherSuite, ConfAlg, IntegrityAlg};
 pub use error::{CompletionCode, DecodeError, IpmiError, Result, RmcpStatus};
 pub use sdr::{Sdr, SensorRecord};
 pub use sel::SelEntry;

@@ -250,7 +250,7 @@ pub fn decode_v20(
                 return Err(DecodeError::Unprotected);
             }
             // Trailer: pad (0..3 x 0xFF), pad length, next header, AuthCode.
-            let icv_len = k.suite.icv_len();
+            let icv_len = k.algs.integrity.auth_code_len();
             let trailer = r.rest();
             if trailer.len() < 2 + icv_len {
                 return Err(DecodeError::Truncated {

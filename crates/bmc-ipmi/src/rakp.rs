@@ -1,7 +1,7 @@
 //! RMCP+ session establishment messages (IPMI 2.0 §13.17–13.23) and the RAKP
 //! HMAC computations (§13.31, §13.32). Pure, no I/O.
 
-use crate::crypto::{ct_eq, CipherSuite, SessionKeys};
+use crate::crypto::{ct_eq, AlgorithmIds, Algorithms, AuthAlg, CipherSuite, SessionKeys};
 use crate::error::{DecodeError, RmcpStatus};
 use crate::wire::Reader;
 
@@ -35,6 +35,15 @@ pub struct OpenSessionResponse {
 }
 
 impl OpenSessionResponse {
+    /// The algorithms the BMC chose (meaningful only with status 0).
+    pub fn algorithms(&self) -> AlgorithmIds {
+        AlgorithmIds {
+            auth: self.auth_alg,
+            integrity: self.integrity_alg,
+            confidentiality: self.conf_alg,
+        }
+    }
+
     pub fn decode(p: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(p, "Open Session Response");
         let tag = r.u8()?;
@@ -74,7 +83,8 @@ impl OpenSessionResponse {
 
 /// Inputs shared by all RAKP computations for one handshake.
 pub struct RakpContext<'a> {
-    pub suite: CipherSuite,
+    /// The algorithms the BMC chose in its Open Session response.
+    pub algs: Algorithms,
     pub console_sid: u32,
     pub bmc_sid: u32,
     pub console_rand: [u8; 16],
@@ -99,7 +109,7 @@ impl RakpContext<'_> {
     /// Expected RAKP 2 key exchange auth code:
     /// HMAC(Kuid, SIDm | SIDc | Rm | Rc | GUIDc | ROLEm | ULENm | UNAMEm).
     pub fn rakp2_auth_code(&self, bmc_rand: &[u8; 16], guid: &[u8; 16]) -> Vec<u8> {
-        self.suite.hmac(
+        self.algs.auth.hmac(
             self.password,
             &[
                 &self.console_sid.to_le_bytes(),
@@ -115,7 +125,7 @@ impl RakpContext<'_> {
 
     /// RAKP 3 auth code: HMAC(Kuid, Rc | SIDm | ROLEm | ULENm | UNAMEm).
     pub fn rakp3(&self, tag: u8, bmc_rand: &[u8; 16]) -> Vec<u8> {
-        let code = self.suite.hmac(
+        let code = self.algs.auth.hmac(
             self.password,
             &[
                 bmc_rand,
@@ -133,7 +143,7 @@ impl RakpContext<'_> {
     /// SIK = HMAC(Kg or Kuid, Rm | Rc | ROLEm | ULENm | UNAMEm). We do not
     /// support a separate BMC key (Kg), so Kuid is used (the common setup).
     pub fn session_keys(&self, bmc_rand: &[u8; 16]) -> SessionKeys {
-        let sik = self.suite.hmac(
+        let sik = self.algs.auth.hmac(
             self.password,
             &[
                 &self.console_rand,
@@ -142,16 +152,16 @@ impl RakpContext<'_> {
                 self.username,
             ],
         );
-        SessionKeys::derive(self.suite, sik)
+        SessionKeys::derive(self.algs, sik)
     }
 
     /// Expected RAKP 4 ICV: HMAC(SIK, Rm | SIDc | GUIDc) truncated.
     pub fn rakp4_icv(&self, keys: &SessionKeys, guid: &[u8; 16]) -> Vec<u8> {
-        let mut v = self.suite.hmac(
+        let mut v = self.algs.auth.hmac(
             &keys.sik,
             &[&self.console_rand, &self.bmc_sid.to_le_bytes(), guid],
         );
-        v.truncate(self.suite.icv_len());
+        v.truncate(self.algs.auth.icv_len());
         v
     }
 }
@@ -167,7 +177,8 @@ pub struct Rakp2 {
 }
 
 impl Rakp2 {
-    pub fn decode(p: &[u8], suite: CipherSuite) -> Result<Self, DecodeError> {
+    pub fn decode(p: &[u8], auth: impl Into<AuthAlg>) -> Result<Self, DecodeError> {
+        let auth = auth.into();
         let mut r = Reader::new(p, "RAKP 2");
         let tag = r.u8()?;
         let status = RmcpStatus(r.u8()?);
@@ -185,7 +196,7 @@ impl Rakp2 {
         }
         let bmc_rand = r.array::<16>()?;
         let guid = r.array::<16>()?;
-        let auth_code = r.take(suite.rakp_hmac_len())?.to_vec();
+        let auth_code = r.take(auth.rakp_hmac_len())?.to_vec();
         Ok(Rakp2 {
             tag,
             status,
@@ -213,14 +224,15 @@ pub struct Rakp4 {
 }
 
 impl Rakp4 {
-    pub fn decode(p: &[u8], suite: CipherSuite) -> Result<Self, DecodeError> {
+    pub fn decode(p: &[u8], auth: impl Into<AuthAlg>) -> Result<Self, DecodeError> {
+        let auth = auth.into();
         let mut r = Reader::new(p, "RAKP 4");
         let tag = r.u8()?;
         let status = RmcpStatus(r.u8()?);
         let _ = r.take(2)?;
         let console_sid = r.u32()?;
         let icv = if status.0 == 0 {
-            r.take(suite.icv_len())?.to_vec()
+            r.take(auth.icv_len())?.to_vec()
         } else {
             Vec::new()
         };

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::commands::app;
-use crate::crypto::{CipherSuite, SessionKeys};
+use crate::crypto::{Algorithms, CipherSuite, SessionKeys};
 use crate::error::{CompletionCode, DecodeError, IpmiError, Result};
+use crate::negotiate::{self, Refusal, Verdict};
 use crate::packet::{self, Inbound, IpmiRequest, IpmiResponse, PayloadType};
 use crate::rakp::{self, OpenSessionResponse, Rakp2, Rakp4, RakpContext};
 
@@ -92,14 +93,29 @@ pub struct Session {
     tag: u8,
     active: Option<Active>,
     suite: CipherSuite,
+    algs: Algorithms,
 }
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("suite", &self.suite)
+            .field("algs", &self.algs)
             .field("active", &self.active.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// Why one suite's handshake did not give a session.
+enum HandshakeError {
+    /// The BMC answered with algorithms we will not use: try the next suite.
+    Refused(Refusal),
+    Failed(IpmiError),
+}
+
+impl<E: Into<IpmiError>> From<E> for HandshakeError {
+    fn from(e: E) -> Self {
+        HandshakeError::Failed(e.into())
     }
 }
 
@@ -144,40 +160,69 @@ impl Session {
             tag: 0,
             active: None,
             suite: cfg.cipher_suites[0],
+            algs: cfg.cipher_suites[0].algorithms(),
         };
         s.check_auth_caps().await?;
         let mut tried = Vec::new();
+        let mut refusals = Vec::new();
+        let mut rejected = Vec::new();
         for &suite in &cfg.cipher_suites {
             tried.push(suite.id());
-            match s.handshake(suite, user, pass).await {
-                Ok(active) => {
+            match s.handshake(suite, &cfg.cipher_suites, user, pass).await {
+                Ok((active, algs)) => {
                     debug!(addr = %cfg.addr, suite = suite.id(), "RMCP+ session established");
                     s.suite = suite;
+                    s.algs = algs;
                     s.active = Some(active);
                     s.request(&app::set_session_privilege(rakp::PRIV_ADMIN))
                         .await?;
                     return Ok(s);
                 }
-                Err(IpmiError::SessionRejected(st)) if st.is_cipher_rejection() => {
+                Err(HandshakeError::Refused(r)) => {
+                    // The BMC opened a session slot for this answer; it frees it at its
+                    // inactivity timeout, as it does for an abandoned ipmitool handshake.
+                    warn!(addr = %cfg.addr, refusal = %r, "refusing the BMC's algorithms, trying next suite");
+                    refusals.push(r);
+                }
+                Err(HandshakeError::Failed(IpmiError::SessionRejected(st)))
+                    if st.is_cipher_rejection() =>
+                {
                     debug!(suite = suite.id(), status = %st, "cipher suite rejected, trying next");
+                    rejected.push((suite.id(), st));
                 }
                 // Some BMCs silently drop proposals they do not support. The BMC did
                 // answer Get Channel Auth Capabilities, so silence here is about the suite.
-                Err(IpmiError::Timeout { .. }) if tried.len() < cfg.cipher_suites.len() => {
+                Err(HandshakeError::Failed(IpmiError::Timeout { .. }))
+                    if tried.len() < cfg.cipher_suites.len() =>
+                {
                     debug!(
                         suite = suite.id(),
                         "no answer for cipher suite, trying next"
                     );
                 }
-                Err(e) => return Err(e),
+                Err(HandshakeError::Failed(e)) => return Err(e),
             }
         }
-        Err(IpmiError::NoCipherSuite { tried })
+        if refusals.is_empty() {
+            Err(IpmiError::NoCipherSuite { tried })
+        } else {
+            Err(IpmiError::AlgorithmsRefused {
+                refusals,
+                rejected,
+                accepted: negotiate::accepted_summary(&cfg.cipher_suites),
+            })
+        }
     }
 
-    /// The cipher suite in use.
+    /// The cipher suite whose proposal gave this session. The BMC may have chosen
+    /// other algorithms than the suite's: see [`Session::algorithms`].
     pub fn cipher_suite(&self) -> CipherSuite {
         self.suite
+    }
+
+    /// The algorithms the session runs on (the BMC's choice).
+    pub fn algorithms(&self) -> Algorithms {
+        self.algs
     }
 
     /// Send `build()` (rebuilt per attempt) and wait for a datagram `accept`
@@ -295,7 +340,13 @@ impl Session {
         .await
     }
 
-    async fn handshake(&mut self, suite: CipherSuite, user: &[u8], pass: &[u8]) -> Result<Active> {
+    async fn handshake(
+        &mut self,
+        suite: CipherSuite,
+        configured: &[CipherSuite],
+        user: &[u8],
+        pass: &[u8],
+    ) -> Result<(Active, Algorithms), HandshakeError> {
         // Session id 0 is reserved; a random id keeps stale replies of earlier
         // sessions from matching.
         let console_sid = rand::random::<u32>().max(1);
@@ -309,20 +360,38 @@ impl Session {
             .await?;
         let osr = OpenSessionResponse::decode(&p)?;
         if osr.status.0 != 0 {
-            return Err(IpmiError::SessionRejected(osr.status));
+            return Err(IpmiError::SessionRejected(osr.status).into());
         }
         if osr.tag != tag || osr.console_sid != console_sid {
             return Err(DecodeError::Mismatch("open session response tag/session id").into());
         }
-        if osr.auth_alg != suite.auth_alg()
-            || osr.integrity_alg != suite.integrity_alg()
-            || osr.conf_alg != suite.confidentiality_alg()
-        {
-            // A BMC that silently downgrades algorithms is not trusted.
-            return Err(DecodeError::Mismatch("negotiated algorithms differ from proposal").into());
-        }
+        let algs = match negotiate::judge(suite, configured, osr.algorithms()) {
+            Ok(Verdict::AsProposed(a)) => a,
+            Ok(Verdict::Different { chosen, weaker }) => {
+                // Accepted (the configuration allows it), but an operator should be able
+                // to see that the BMC did not take what steward asked for.
+                if weaker.is_empty() {
+                    info!(
+                        suite = suite.id(),
+                        proposed = %suite.algorithms(),
+                        chosen = %chosen,
+                        "BMC chose other algorithms than proposed; using its choice"
+                    );
+                } else {
+                    warn!(
+                        suite = suite.id(),
+                        proposed = %suite.algorithms(),
+                        chosen = %chosen,
+                        weaker = ?weaker,
+                        "BMC chose weaker algorithms than proposed; still within the configured cipher suites, using its choice"
+                    );
+                }
+                chosen
+            }
+            Err(r) => return Err(HandshakeError::Refused(r)),
+        };
         let ctx = RakpContext {
-            suite,
+            algs,
             console_sid,
             bmc_sid: osr.bmc_sid,
             console_rand: rand::random(),
@@ -334,16 +403,15 @@ impl Session {
         let p = self
             .setup_exchange(PayloadType::Rakp1, ctx.rakp1(tag), PayloadType::Rakp2)
             .await?;
-        let r2 = Rakp2::decode(&p, suite)?;
+        let r2 = Rakp2::decode(&p, algs.auth)?;
         match r2.status.0 {
             0 => {}
             0x0D | 0x09 | 0x0A => {
-                return Err(IpmiError::Auth(format!(
-                    "BMC refused user in RAKP 2: {}",
-                    r2.status
-                )))
+                return Err(
+                    IpmiError::Auth(format!("BMC refused user in RAKP 2: {}", r2.status)).into(),
+                )
             }
-            _ => return Err(IpmiError::SessionRejected(r2.status)),
+            _ => return Err(IpmiError::SessionRejected(r2.status).into()),
         }
         if r2.tag != tag || r2.console_sid != console_sid {
             return Err(DecodeError::Mismatch("RAKP 2 tag/session id").into());
@@ -353,7 +421,8 @@ impl Session {
             // key does not match ours. Do not continue to RAKP 3.
             return Err(IpmiError::Auth(
                 "RAKP 2 key exchange auth code mismatch (wrong password?)".into(),
-            ));
+            )
+            .into());
         }
         let keys = ctx.session_keys(&r2.bmc_rand);
         let tag = self.next_tag();
@@ -364,31 +433,29 @@ impl Session {
                 PayloadType::Rakp4,
             )
             .await?;
-        let r4 = Rakp4::decode(&p, suite)?;
+        let r4 = Rakp4::decode(&p, algs.auth)?;
         match r4.status.0 {
             0 => {}
             0x0F | 0x0D => {
-                return Err(IpmiError::Auth(format!(
-                    "BMC rejected RAKP 3: {}",
-                    r4.status
-                )))
+                return Err(IpmiError::Auth(format!("BMC rejected RAKP 3: {}", r4.status)).into())
             }
-            _ => return Err(IpmiError::SessionRejected(r4.status)),
+            _ => return Err(IpmiError::SessionRejected(r4.status).into()),
         }
         if r4.tag != tag || r4.console_sid != console_sid {
             return Err(DecodeError::Mismatch("RAKP 4 tag/session id").into());
         }
         if !crate::crypto::ct_eq(&ctx.rakp4_icv(&keys, &r2.guid), &r4.icv) {
-            return Err(IpmiError::Auth(
-                "RAKP 4 integrity check value mismatch".into(),
-            ));
+            return Err(IpmiError::Auth("RAKP 4 integrity check value mismatch".into()).into());
         }
-        Ok(Active {
-            keys,
-            console_sid,
-            bmc_sid: osr.bmc_sid,
-            seq: 0,
-        })
+        Ok((
+            Active {
+                keys,
+                console_sid,
+                bmc_sid: osr.bmc_sid,
+                seq: 0,
+            },
+            algs,
+        ))
     }
 
     fn encode_in_session(&mut self, msg: &[u8]) -> Result<Vec<u8>> {

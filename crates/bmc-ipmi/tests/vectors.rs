@@ -4,7 +4,9 @@
 //! from the spec formulas with Python's hmac/hashlib (an independent HMAC).
 
 use steward_bmc_ipmi::commands::{app, chassis, sensor, storage};
-use steward_bmc_ipmi::crypto::{CipherSuite, SessionKeys};
+use steward_bmc_ipmi::crypto::{
+    Algorithms, AuthAlg, CipherSuite, ConfAlg, IntegrityAlg, SessionKeys,
+};
 use steward_bmc_ipmi::packet::{self, IpmiRequest, IpmiResponse, PayloadType};
 use steward_bmc_ipmi::rakp::{self, RakpContext};
 use steward_bmc_ipmi::sdr::{self, AnalogFormat, Conversion, Sdr};
@@ -28,9 +30,9 @@ const RM: &str = "85 82 e7 c5 64 97 4c 50 cd ed 6d 0a 47 8c 40 1b";
 const RC: &str = "a1 6e 72 21 b3 3e 65 82 7a 2b 01 5c 4b 66 15 da";
 const GUID: &str = "a1 23 45 67 89 ab cd ef a1 23 45 67 89 ab cd ef";
 
-fn ctx(suite: CipherSuite) -> RakpContext<'static> {
+fn ctx(algs: impl Into<Algorithms>) -> RakpContext<'static> {
     RakpContext {
-        suite,
+        algs: algs.into(),
         console_sid: 0xa0a2_a3a4,
         bmc_sid: 0x0000_0002,
         console_rand: arr16(RM),
@@ -174,6 +176,32 @@ fn inbound_tampering_is_rejected() {
         packet::decode_v20(&plain, 0xa0a2_a3a4, Some(&keys)),
         Err(DecodeError::Unprotected)
     );
+}
+
+/// A BMC may answer with a mix of the two suites' algorithms: the AuthCode then
+/// follows the integrity algorithm, K1/K2 the authentication algorithm.
+#[test]
+fn mixed_algorithms_round_trip_and_use_the_integrity_algorithms_length() {
+    for (auth, integrity, icv) in [
+        (AuthAlg::RakpHmacSha256, IntegrityAlg::HmacSha1_96, 12),
+        (AuthAlg::RakpHmacSha1, IntegrityAlg::HmacSha256_128, 16),
+    ] {
+        let algs = Algorithms {
+            auth,
+            integrity,
+            confidentiality: ConfAlg::AesCbc128,
+        };
+        let keys = ctx(algs).session_keys(&arr16(RC));
+        assert_eq!(keys.k1.len(), auth.rakp_hmac_len());
+        let payload = b"mixed".to_vec();
+        let pkt = packet::encode_v20(PayloadType::Ipmi, 9, 1, &payload, Some((&keys, [4; 16])));
+        assert_eq!((pkt.len() - 4 - icv) % 4, 0);
+        let inb = packet::decode_v20(&pkt, 9, Some(&keys)).expect("round trip");
+        assert_eq!(inb.payload, payload);
+        // The pure suite's keys do not verify it.
+        let other = ctx(CipherSuite::Suite3).session_keys(&arr16(RC));
+        assert!(packet::decode_v20(&pkt, 9, Some(&other)).is_err());
+    }
 }
 
 #[test]

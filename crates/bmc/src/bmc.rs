@@ -10,7 +10,7 @@ use steward_bmc_redfish as rf;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::error::{BmcError, Result};
+use crate::error::{BmcError, ProtocolAttempt, Result};
 use crate::types::{
     normalize_unit, parse_address, redfish_version_supported, BmcAddress, BmcInfo, BmcProtocol,
     BootTarget, PowerAction, PowerState, SelRecord, SensorKind, SensorReading, SensorStatus,
@@ -189,11 +189,10 @@ impl Bmc {
         }
         let conn = match cfg.protocol {
             BmcProtocol::Ipmi => Conn::Ipmi(connect_ipmi(&cfg, &addr).await?),
-            BmcProtocol::Redfish => Conn::Redfish(Box::new(
-                connect_redfish(&cfg, &addr)
-                    .await
-                    .map_err(|e| BmcError::from_redfish(&cfg.address, e))?,
-            )),
+            BmcProtocol::Redfish => match connect_redfish(&cfg, &addr).await {
+                Ok(c) => Conn::Redfish(Box::new(c)),
+                Err(e) => return Err(redfish_connect_error(&cfg, &addr, e).await),
+            },
             BmcProtocol::Dynamic => learn(&cfg, &addr).await?,
         };
         Ok(Bmc {
@@ -581,10 +580,74 @@ async fn connect_redfish(
     rf::RedfishClient::connect(rc).await
 }
 
-/// hwmon-bmc.md §1.2: query the Redfish service root; RedfishVersion ≥ 1.0 → Redfish,
-/// anything else (no answer, error, old version) → IPMI.
+/// Redfish failures that may be TLS spoken to a port that answers plain HTTP
+/// (rustls: "received corrupt message of type InvalidContentType"; OpenSSL: "wrong
+/// version number"). Connection refused or timeouts are not: nothing to probe there.
+fn may_be_plain_http(e: &rf::RedfishError) -> bool {
+    let detail = match e {
+        rf::RedfishError::Tls { detail, .. } | rf::RedfishError::Unreachable { detail, .. } => {
+            detail.to_ascii_lowercase()
+        }
+        _ => return false,
+    };
+    [
+        "corrupt message",
+        "invalidcontenttype",
+        "wrong version number",
+        "record overflow",
+        "tls",
+        "handshake",
+    ]
+    .iter()
+    .any(|k| detail.contains(k))
+}
+
+/// Does `host:port` answer plain HTTP? One unauthenticated GET of the service root
+/// (no credentials go out in clear), read until the status line's `HTTP/`.
+async fn answers_plain_http(host: &str, port: u16, url_host: &str, within: Duration) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut s = tokio::net::TcpStream::connect((host, port)).await.ok()?;
+        let req = format!(
+            "GET /redfish/v1/ HTTP/1.1\r\nHost: {url_host}:{port}\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut head = [0u8; 5];
+        s.read_exact(&mut head).await.ok()?;
+        Some(&head == b"HTTP/")
+    };
+    matches!(tokio::time::timeout(within, probe).await, Ok(Some(true)))
+}
+
+/// Map a Redfish connect failure, recognizing HTTPS spoken to a plain-HTTP service
+/// (then the fix is the `http://` address, not `--insecure`).
+async fn redfish_connect_error(
+    cfg: &BmcConfig,
+    addr: &BmcAddress,
+    e: rf::RedfishError,
+) -> BmcError {
+    if addr.scheme.as_deref() != Some("http") && may_be_plain_http(&e) {
+        let port = addr.port.unwrap_or(443);
+        let url_host = addr.url_host();
+        if answers_plain_http(&addr.host, port, &url_host, cfg.redfish_connect_timeout).await {
+            return BmcError::PlainHttp {
+                address: cfg.address.clone(),
+                http_address: format!("http://{url_host}:{port}"),
+            };
+        }
+    }
+    BmcError::from_redfish(&cfg.address, e)
+}
+
+/// docs/bmc.md "Protocol selection": query the Redfish service root; RedfishVersion ≥ 1.0 → Redfish,
+/// anything else (no answer, error, old version) → IPMI. When IPMI fails too, the
+/// error lists why each protocol failed and the likely fix.
 async fn learn(cfg: &BmcConfig, addr: &BmcAddress) -> Result<Conn> {
-    let rf_failure = match connect_redfish(cfg, addr).await {
+    let mut attempts = Vec::new();
+    let mut fix = None;
+    let mut rf_auth = None;
+    let rf_endpoint = addr.redfish_endpoint();
+    match connect_redfish(cfg, addr).await {
         Ok(c) => {
             let v = c.service_root().redfish_version.clone();
             if v.as_deref().is_some_and(redfish_version_supported) {
@@ -593,26 +656,83 @@ async fn learn(cfg: &BmcConfig, addr: &BmcAddress) -> Result<Conn> {
             }
             info!(bmc = %cfg.address, version = ?v, "Redfish version unsupported; using IPMI");
             let _ = c.close().await;
-            None
+            attempts.push(ProtocolAttempt {
+                protocol: BmcProtocol::Redfish,
+                endpoint: rf_endpoint,
+                why: format!(
+                    "the service root reports RedfishVersion {}, below 1.0, so IPMI is preferred",
+                    v.as_deref().unwrap_or("(none)")
+                ),
+            });
+            fix = Some(
+                "the Redfish service is older than 1.0: use --protocol redfish to use it anyway, \
+                 or enable IPMI over LAN on the BMC"
+                    .to_string(),
+            );
         }
         Err(e) => {
-            info!(bmc = %cfg.address, error = %e, "no usable Redfish service; using IPMI");
-            Some(e)
+            info!(bmc = %cfg.address, error = %e, "no usable Redfish service; trying IPMI");
+            let be = redfish_connect_error(cfg, addr, e).await;
+            match &be {
+                BmcError::PlainHttp { http_address, .. } => {
+                    fix = Some(format!(
+                        "the Redfish service answers plain HTTP: use the address {http_address} \
+                         (--address {http_address})"
+                    ));
+                }
+                BmcError::Redfish(rf::RedfishError::Tls { .. }) => {
+                    fix = Some(
+                        "if the BMC uses a self-signed certificate, use --insecure".to_string(),
+                    );
+                }
+                _ => {}
+            }
+            if be.is_auth() {
+                rf_auth = Some(be);
+            } else {
+                attempts.push(ProtocolAttempt {
+                    protocol: BmcProtocol::Redfish,
+                    endpoint: rf_endpoint,
+                    why: be.short_detail(),
+                });
+            }
         }
-    };
+    }
+    let ipmi_port = addr.port.unwrap_or(IPMI_PORT);
     match connect_ipmi(cfg, addr).await {
         Ok(c) => {
             info!(bmc = %cfg.address, "learned protocol: ipmi");
             Ok(Conn::Ipmi(c))
         }
-        // The service root answered but rejected the credentials, and IPMI does not
-        // answer either: the Redfish error is the one that helps.
-        Err(ie) => match rf_failure {
-            Some(re @ rf::RedfishError::AuthFailed { .. }) if !ie.is_auth() => {
-                Err(BmcError::from_redfish(&cfg.address, re))
+        // IPMI itself refused the credentials: that is the answer.
+        Err(ie) if ie.is_auth() => Err(ie),
+        Err(ie) => {
+            // The service root answered but rejected the credentials, and IPMI does
+            // not answer either: the Redfish error is the one that helps.
+            if let Some(re) = rf_auth {
+                return Err(re);
             }
-            _ => Err(ie),
-        },
+            attempts.push(ProtocolAttempt {
+                protocol: BmcProtocol::Ipmi,
+                endpoint: format!("UDP {}:{ipmi_port}", addr.url_host()),
+                why: ie.short_detail(),
+            });
+            let fix = fix.unwrap_or_else(|| match addr.port {
+                Some(p) => format!(
+                    "check the address and that the BMC is powered; both protocols were tried \
+                     on port {p} (Redfish on TCP, IPMI on UDP): if the BMC uses another port \
+                     for one of them, name it with --protocol"
+                ),
+                None => "check the address and that the BMC is powered and reachable \
+                         (Redfish on TCP 443, IPMI on UDP 623)"
+                    .to_string(),
+            });
+            Err(BmcError::NoProtocol {
+                address: cfg.address.clone(),
+                attempts,
+                fix,
+            })
+        }
     }
 }
 

@@ -50,6 +50,51 @@ pub enum BmcError {
 
     #[error("the BMC scheduler is shut down; no more operations are accepted")]
     SchedulerClosed,
+
+    /// Redfish over HTTPS reached a port that answers plain HTTP: the TLS handshake
+    /// cannot succeed, and the fix is the `http://` address.
+    #[error("TLS handshake with the BMC at {address} failed: the port answers plain HTTP, not HTTPS (a plain-HTTP Redfish service?); use the address {http_address}, e.g. --address {http_address}")]
+    PlainHttp {
+        address: String,
+        http_address: String,
+    },
+
+    /// `--protocol dynamic` found no protocol that works: why each attempt failed,
+    /// and the most likely fix.
+    #[error("no protocol worked for the BMC at {address} (--protocol dynamic tried each in turn): {}; fix: {fix}", attempts_text(.attempts))]
+    NoProtocol {
+        address: String,
+        attempts: Vec<ProtocolAttempt>,
+        fix: String,
+    },
+}
+
+/// One protocol tried by `--protocol dynamic`, and why it was not used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolAttempt {
+    pub protocol: BmcProtocol,
+    /// Where it was tried: `https://10.0.0.5:8000`, `UDP 10.0.0.5:623`.
+    pub endpoint: String,
+    pub why: String,
+}
+
+impl std::fmt::Display for ProtocolAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self.protocol {
+            BmcProtocol::Redfish => "Redfish over",
+            BmcProtocol::Ipmi => "IPMI (RMCP+) on",
+            BmcProtocol::Dynamic => "dynamic at",
+        };
+        write!(f, "{name} {}: {}", self.endpoint, self.why)
+    }
+}
+
+fn attempts_text(a: &[ProtocolAttempt]) -> String {
+    a.iter()
+        .enumerate()
+        .map(|(i, a)| format!("({}) {a}", i + 1))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub type Result<T, E = BmcError> = std::result::Result<T, E>;
@@ -75,7 +120,9 @@ impl BmcError {
                 protocol,
                 detail: e.to_string(),
             },
-            IpmiError::NoCipherSuite { .. } | IpmiError::NoIpmi20 => BmcError::Unsupported {
+            IpmiError::NoCipherSuite { .. }
+            | IpmiError::AlgorithmsRefused { .. }
+            | IpmiError::NoIpmi20 => BmcError::Unsupported {
                 what: "IPMI 2.0 lanplus with cipher suite 3 or 17".into(),
                 protocol,
                 hint: Some(format!("{e}; try --protocol redfish")),
@@ -105,6 +152,26 @@ impl BmcError {
                 }
             }
             other => BmcError::Redfish(other),
+        }
+    }
+
+    /// The cause without the address and generic advice, for lists of attempts.
+    pub(crate) fn short_detail(&self) -> String {
+        match self {
+            BmcError::Unreachable { detail, .. } | BmcError::AuthFailed { detail, .. } => {
+                detail.clone()
+            }
+            BmcError::Unsupported { what, hint, .. } => match hint {
+                Some(h) => format!("{what} not supported: {h}"),
+                None => format!("{what} not supported"),
+            },
+            // The fix is stated once, after the list of attempts.
+            BmcError::PlainHttp { .. } => {
+                "TLS handshake failed: the port answers plain HTTP, not HTTPS \
+                 (a plain-HTTP Redfish service?)"
+                    .into()
+            }
+            other => other.to_string(),
         }
     }
 

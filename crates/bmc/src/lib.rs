@@ -6,6 +6,8 @@
 //! - [`BmcProtocol::Dynamic`] learns Redfish when the service root answers with
 //!   `RedfishVersion` ≥ 1.0, else IPMI, and remembers the result
 //!   ([`Bmc::protocol`]); callers persist it like StarlingX's `mtce_info.bmc_protocol`.
+//!   When neither protocol works, [`BmcError::NoProtocol`] lists why each attempt
+//!   failed and the likely fix (e.g. `http://ADDR` for a plain-HTTP Redfish service).
 //! - [`Bmc::power`] returns only once the BMC **reads back** the target state
 //!   (poll interval and timeout in [`BmcConfig`]); power cycle falls back to
 //!   off + on when the BMC cannot cycle.
@@ -21,7 +23,7 @@ pub mod scheduler;
 mod types;
 
 pub use bmc::{Bmc, BmcConfig};
-pub use error::{BmcError, Result};
+pub use error::{BmcError, ProtocolAttempt, Result};
 pub use types::{
     parse_address, BmcAddress, BmcInfo, BmcProtocol, BootTarget, PowerAction, PowerState,
     SelRecord, SensorKind, SensorReading, SensorStatus, Thresholds,

@@ -239,3 +239,66 @@ async fn cli_against_sushy() {
     let (ok, _, err) = cli(&args);
     assert!(!ok && err.contains("LogService"), "{err}");
 }
+
+/// A machine behind the simulated BMC that is always on.
+struct AlwaysOn;
+
+impl steward_simbmc::PowerTarget for AlwaysOn {
+    fn power(&self) -> steward_simbmc::Power {
+        steward_simbmc::Power::On
+    }
+    fn power_on(&self) {}
+    fn power_off(&self) {}
+    fn reset(&self) {}
+    fn power_cycle(&self) {}
+    fn booting_from(&self, _device: steward_simbmc::BootDevice) {}
+}
+
+/// `--address 127.0.0.1:PORT` (default `--protocol dynamic`) against a real plain-HTTP
+/// Redfish service: the CLI lists why each protocol failed — the TLS handshake with
+/// the `http://` fix, and IPMI's silence on UDP — instead of only "IPMI unreachable";
+/// with the `http://` address the same command works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_dynamic_against_plain_http_redfish_names_each_failure_and_the_fix() {
+    let bmc = steward_simbmc::SimBmc::start(
+        steward_simbmc::SimBmcConfig::new("node-1", "root", "lab-s3cret"),
+        std::sync::Arc::new(AlwaysOn),
+    )
+    .await
+    .expect("simulated BMC");
+    let d = tempfile::tempdir().unwrap();
+    let pw = d.path().join("pw");
+    std::fs::write(&pw, "lab-s3cret\n").unwrap();
+    let pwp = pw.display().to_string();
+    let port = bmc.addr().port();
+    let bare = format!("127.0.0.1:{port}");
+    let http = format!("http://127.0.0.1:{port}");
+    let run = |address: &str| {
+        let args = [
+            "--address",
+            address,
+            "--username",
+            "root",
+            "--password-file",
+            pwp.as_str(),
+            "power",
+            "status",
+        ];
+        cli(&args)
+    };
+    let (ok, _, err) = tokio::task::block_in_place(|| run(&bare));
+    assert!(!ok, "{err}");
+    for want in [
+        format!("cannot connect to the BMC at {bare}"),
+        format!("(1) Redfish over https://{bare}: TLS handshake failed: the port answers plain HTTP, not HTTPS"),
+        format!("(2) IPMI (RMCP+) on UDP {bare}: no reply from BMC"),
+        format!("fix: the Redfish service answers plain HTTP: use the address {http}"),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+    assert!(!err.contains("lab-s3cret"), "{err}");
+
+    let (ok, out, err) = tokio::task::block_in_place(|| run(&http));
+    assert!(ok, "{err}");
+    assert_eq!(out, "power: on\n");
+}

@@ -185,10 +185,17 @@ async fn wrong_password_and_unreachable_are_typed() {
     cfg.ipmi_timeout = Duration::from_millis(200);
     cfg.ipmi_retries = 0;
     let err = Bmc::connect(cfg).await.expect_err("unreachable");
-    assert!(matches!(err, BmcError::Unreachable { .. }), "{err:?}");
-    assert!(err
-        .to_string()
-        .contains("check the address and port; is the BMC powered?"));
+    // Dynamic tried both protocols: the error says why each failed.
+    assert!(matches!(err, BmcError::NoProtocol { .. }), "{err:?}");
+    let m = err.to_string();
+    assert!(
+        m.contains("Redfish over https://") && m.contains("IPMI (RMCP+) on UDP"),
+        "{m}"
+    );
+    assert!(
+        m.contains("check the address and that the BMC is powered"),
+        "{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

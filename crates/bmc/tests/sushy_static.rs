@@ -184,7 +184,12 @@ async fn pre_1_0_redfish_is_not_learned() {
     cfg.ipmi_timeout = Duration::from_millis(200);
     cfg.ipmi_retries = 0;
     match Bmc::connect(cfg).await {
-        Err(BmcError::Unreachable { protocol, .. }) => assert_eq!(protocol, BmcProtocol::Ipmi),
-        other => panic!("expected IPMI unreachable, got {other:?}"),
+        Err(e @ BmcError::NoProtocol { .. }) => {
+            let m = e.to_string();
+            assert!(m.contains("RedfishVersion 0.9.5, below 1.0"), "{m}");
+            assert!(m.contains("IPMI (RMCP+) on UDP"), "{m}");
+            assert!(m.contains("use --protocol redfish to use it anyway"), "{m}");
+        }
+        other => panic!("expected both attempts listed, got {other:?}"),
     }
 }

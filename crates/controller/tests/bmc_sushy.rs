@@ -31,6 +31,7 @@ async fn power_off_and_on_through_redfish_with_read_back() {
         scale: 10,
         in_service: false,
         config: Some(cfg),
+        api: None,
     };
     let lab = TestLab::start(store, SecretBox::from_key([3; 32]), spec).await;
     let handle = lab.handle.clone();

@@ -1,8 +1,10 @@
 //! # steward-heartbeat-udp — heartbeat pulses over UDP
 //!
-//! The tokio driver of the sans-IO [`steward_heartbeat::Monitor`] (controller side) and the pulse
-//! responder a node agent embeds (node side). Wire format and keys: `steward-protocol`
-//! (`Message::Pulse`, `Message::PulseReply`, the cluster-wide pulse key).
+//! The controller's side of the heartbeat: the tokio driver of the sans-IO
+//! [`steward_heartbeat::Monitor`]. The node's side, the pulse responder, is
+//! `steward_node::pulse_responder` (it lives with the node agent so that the agent links no
+//! controller crate). Wire format and keys: `steward-protocol` (`Message::Pulse`,
+//! `Message::PulseReply`, the cluster-wide pulse key).
 //!
 //! ```text
 //!  controller                                             node h
@@ -30,17 +32,14 @@
 //! [`HeartbeatHandle::remove_peer`]; a started host is monitored on every network it has a peer
 //! address on. [`HeartbeatHandle::stats`] counts pulses, replies, drops per reason and late rounds.
 //!
-//! ## Node side: [`Responder`]
+//! ## Node side: `steward_node::pulse_responder::Responder`
 //!
-//! [`Responder::spawn`] binds the node's heartbeat socket(s) and answers every authenticated,
-//! fresh pulse at once with the echoed round and the health flags read from a callback
-//! (process monitor healthy, locked, stall). Its verifier accepts pulses only with the pulse key,
-//! from the registered controller addresses, with the replay window and epoch checks of the
-//! protocol; the answer is signed with the node's own key.
+//! Binds the node's heartbeat socket(s) and answers every authenticated, fresh pulse at once with
+//! the echoed round and the node's health flags, signed with the node's own key.
 //!
 //! ## Hostile input
 //!
-//! Both sides drop malformed, unauthenticated, replayed and wrong-source datagrams and count them
+//! The service (and the responder on its side) drops malformed, unauthenticated, replayed and wrong-source datagrams and count them
 //! per reason ([`steward_protocol::Drop`], plus `wrong_network` and `unexpected_kind` here); a
 //! datagram is never trusted before the MAC, and nothing on the receive path can panic on input.
 //!
@@ -57,17 +56,15 @@
 //! name — and the node's health flags reaching the core (they are counted, not forwarded).
 
 mod pulse_link;
-mod responder;
 mod service;
 mod socket;
 
 pub use pulse_link::PulseLink;
-pub use responder::{HealthSource, Responder, ResponderConfig, ResponderHandle, ResponderStats};
 pub use service::{HeartbeatHandle, HeartbeatService, HeartbeatStats, Notice, ServiceConfig, Sink};
 
 use std::net::SocketAddr;
 
-/// Errors starting a heartbeat service or responder.
+/// Errors starting a heartbeat service.
 #[derive(Debug, thiserror::Error)]
 pub enum HeartbeatUdpError {
     #[error("cannot bind the heartbeat socket on {addr}: {source}")]

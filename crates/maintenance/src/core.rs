@@ -353,12 +353,14 @@ impl Maintenance {
                     continue;
                 }
                 let mut h = self.take(&name);
-                let before = h.timer;
+                let before = h.handler_deadline();
                 self.pass(&mut h);
-                if h.timer.is_some_and(|t| t <= self.now) {
-                    if h.timer == before {
-                        // Seen by this pass and not re-armed: a stale timer would make the driver spin.
-                        h.timer = None;
+                let after = h.handler_deadline();
+                if after.is_some_and(|t| t <= self.now) {
+                    if after == before {
+                        // Seen by this pass and left as it was: a stale deadline would make the
+                        // driver spin, so it stops counting until the handler enters a new stage.
+                        h.spend_deadline();
                     } else {
                         // Re-armed for "now" (a wait configured to zero): run the host again.
                         self.dirty.insert(name.clone());

@@ -19,8 +19,14 @@
 //! - [`config`]: every timeout and threshold, from TOML, validated.
 //! - [`alarm`]: alarm ids, customer logs, the raise-once/clear-once alarm book.
 //! - [`io`]: events in, effects out.
+//! - [`node_message`]: which node agent messages become core events.
 //! - [`host`]: host provisioning and the persisted maintenance record.
 //! - `core` and `handlers/`: the engine and one module per maintenance handler.
+//!
+//! Each handler owns its stage data: the stage of the handler that owns a host carries that
+//! handler's deadlines, retry counts and sub-machines, and the host's next deadline is derived from
+//! it together with a few named shared clocks (audits, BMC access alarm, power-cycle monitor). The
+//! `handlers` module documentation says how the deadline is derived and how to add a handler.
 
 pub mod action;
 pub mod admission;
@@ -29,6 +35,7 @@ pub mod config;
 pub mod dispatch;
 pub mod host;
 pub mod io;
+pub mod node_message;
 pub mod state;
 pub mod task;
 pub mod time;

@@ -166,23 +166,17 @@ impl DegradeMask {
     }
 }
 
-/// The networks a host is reached on. Management always exists; cluster is optional.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Network {
-    Mgmt,
-    Cluster,
+// Shared with the node agent, which links `steward-types` but not the core.
+pub use steward_types::Network;
+
+/// The core's view of a [`Network`]: which degrade cause its heartbeat sets. A trait because
+/// `Network` itself lives in `steward-types`, which knows nothing of degrade causes.
+pub trait NetworkDegrade {
+    fn degrade_bit(self) -> u32;
 }
 
-impl Network {
-    pub const ALL: [Network; 2] = [Network::Mgmt, Network::Cluster];
-    pub fn index(self) -> usize {
-        match self {
-            Network::Mgmt => 0,
-            Network::Cluster => 1,
-        }
-    }
-    pub fn degrade_bit(self) -> u32 {
+impl NetworkDegrade for Network {
+    fn degrade_bit(self) -> u32 {
         match self {
             Network::Mgmt => DegradeMask::HEARTBEAT_MGMT,
             Network::Cluster => DegradeMask::HEARTBEAT_CLUSTER,

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  actor ── NodeLink::send(host, id, command, networks) ──► link task ── seal ──► UDP → agent(host)
-//!  actor ◄── EventSender ◄── to_core_event ◄── verify ◄── UDP ◄── alive, acks, events, inventory
+//!  actor ◄── EventSender ◄── node_message::to_event ◄── verify ◄── UDP ◄── alive, acks, events, inventory
 //! ```
 //!
 //! One socket per network (management, and cluster when configured). Every datagram received goes

@@ -269,7 +269,9 @@ impl LinkTask {
             }
             _ => {}
         }
-        if let Some(ev) = a.to_core_event() {
+        if let Some(ev) =
+            steward_maintenance::node_message::to_event(&a.sender, a.network, &a.message)
+        {
             events.send(ev).await;
         }
     }

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use steward_maintenance::state::Network;
 use steward_protocol::NodeKeys;
+use steward_types::Network;
 
 pub use steward_protocol::{DEFAULT_CONTROLLER_PORT, DEFAULT_NODE_PORT};
 

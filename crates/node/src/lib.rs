@@ -1,4 +1,4 @@
-//! # steward-node — the node agent daemon (`steward node`)
+//! # steward-node — the node agent daemon (`steward node`, or the `steward-node` binary)
 //!
 //! The thin tokio driver around the sans-IO [`steward_agent::Agent`]: it owns the sockets, the
 //! clock, the files and the child processes, and carries out the agent's effects in order.
@@ -24,16 +24,21 @@
 //!
 //! ## Module map
 //!
+//! - [`cli`]: the command line of both entry points (`steward node` and `steward-node`).
 //! - [`config`]: [`NodeConfig`], [`NodeNetwork`], [`ControllerPeer`], default ports.
 //! - [`machine`]: the [`Machine`] trait and [`LinuxMachine`] (/proc, /sys, reboot command).
 //! - [`keyfile`]: the node's key file (JSON, hex, mode 0600, atomic).
 //! - [`state`]: the non-volatile agent state file.
 //! - [`scripts`]: running a script directory in parallel with timeouts.
+//! - [`pulse_responder`]: answers the controllers' heartbeat pulses (the controller's side is
+//!   `steward-heartbeat-udp`).
 //! - `runtime`: [`spawn`], [`NodeHandle`], [`NodeStats`].
 
+pub mod cli;
 pub mod config;
 pub mod keyfile;
 pub mod machine;
+pub mod pulse_responder;
 mod runtime;
 pub mod scripts;
 pub mod state;
@@ -46,5 +51,5 @@ pub use machine::{BootInfo, LinuxMachine, Machine};
 pub use runtime::{spawn, NodeHandle, NodeStats};
 pub use state::NodeState;
 pub use steward_agent::LockState;
-pub use steward_maintenance::state::Network;
 pub use steward_protocol::NodeKeys;
+pub use steward_types::Network;

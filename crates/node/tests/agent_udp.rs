@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use steward_maintenance::{CommandId, NodeCommand};
 use steward_node::*;
 use steward_protocol::{
     Accepted, Ack, AckResult, Alive, ClusterSecret, Command, Direction, Drop, Inventory, Message,
     NodeEvent, Sealer, Verifier, WireCommand,
 };
+use steward_types::{CommandId, NodeCommand};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 

@@ -10,8 +10,10 @@
 //! - Receive: [`Verifier::controller`] / [`Verifier::node`], [`Verifier::allow`] each peer's
 //!   addresses per network, then [`Verifier::accept`] → [`Accepted`] or [`Drop`] (counted in
 //!   [`DropCounters`], logged through a [`RateLimitedLog`]).
-//! - Translate: [`Accepted::to_core_event`] gives the core's `steward_maintenance::Event`; commands
-//!   carry the core's `NodeCommand` and `CommandId` as they are ([`WireCommand::Known`]).
+//! - The message values themselves ([`Message`], [`Alive`], [`Command`] …, and the `Network`,
+//!   `NodeCommand`, `CommandId`, `NodeFlags` and `NodeSettings` they carry) live in
+//!   `steward-types` and are re-exported here. This crate links no controller code: turning an
+//!   [`Accepted`] message into the core's event is `steward_maintenance::node_message::to_event`.
 //! - Unverified parsing (fuzzed): [`decode`].
 //!
 //! # Wire format (version 1)
@@ -43,7 +45,7 @@
 //!
 //! | kind | body |
 //! |---|---|
-//! | Alive | boot id u64, uptime ms u64, [`NodeFlags`](steward_maintenance::NodeFlags) bitfield u16 (bit 0 configured … bit 13 subf_services_failed, see [`flags_to_bits`]), lock flags u8 (bit 0 volatile, bit 1 persistent), main go-enabled u8, subf go-enabled u8 ([`TestState`]), agent version str8 ≤ 32 |
+//! | Alive | boot id u64, uptime ms u64, [`NodeFlags`](steward_types::NodeFlags) bitfield u16 (bit 0 configured … bit 13 subf_services_failed, see [`flags_to_bits`]), lock flags u8 (bit 0 volatile, bit 1 persistent), main go-enabled u8, subf go-enabled u8 ([`TestState`]), agent version str8 ≤ 32 |
 //! | Command | command id u64, code u16 (StarlingX numbers: 2 reboot, 3 wipedisk, 6 request alive, 9 main goenabled, 10 subf goenabled, 13 locked, 14 stop services, 20 lazy reboot, 24 unlocked), args bytes16 ≤ 64 (locked: one byte `persist`). An unknown code decodes to [`WireCommand::Unsupported`]; a known code with bad args is malformed |
 //! | Ack | command id u64, result u8 (0 ok, 1 unsupported, 2 failed + reason str16 ≤ 256) |
 //! | Event | type u8: 1 go-enabled (subfunction bool, passed bool, detail str16 ≤ 256); 2 host services (passed bool, detail str16); 3 monitor (code u16, payload bytes16 ≤ 256: 1 process (name str8, severity u8), 2 link (interface str8, up bool), 3 filesystem (mount str8, ok bool), other codes kept as [`MonitorEvent::Unknown`]) |
@@ -152,9 +154,9 @@ pub use verify::{
 pub use wire::{
     command_code, decode, flags_from_bits, flags_to_bits, kind, monitor_code, valid_hostname, Ack,
     AckResult, Alive, Command, CpuSummary, DecodeError, Direction, Disk, EncodeError, Frame,
-    Header, HealthFlags, Inventory, MemorySummary, Message, MonitorEvent, NodeEvent, Parsed, Port,
-    Pulse, PulseFlags, PulseReply, Severity, TestState, WireCommand, FIXED_HEADER, MAGIC,
-    MAX_AGENT_VERSION, MAX_BODY, MAX_DETAIL, MAX_HEADER, MAX_HOSTNAME, MAX_INVENTORY_ITEMS,
+    Header, HealthFlags, Inventory, MemorySummary, Message, MonitorEvent, Network, NodeEvent,
+    Parsed, Port, Pulse, PulseFlags, PulseReply, Severity, TestState, WireCommand, FIXED_HEADER,
+    MAGIC, MAX_AGENT_VERSION, MAX_BODY, MAX_DETAIL, MAX_HEADER, MAX_HOSTNAME, MAX_INVENTORY_ITEMS,
     MAX_NAME, MAX_UNKNOWN_PAYLOAD, PULSE_BODY, VERSION,
 };
 

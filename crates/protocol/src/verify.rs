@@ -2,15 +2,11 @@
 //! controller epoch, drop counters and a rate-limited log. Pure: time is passed in.
 
 use crate::keys::{ClusterSecret, MacKey};
-use crate::wire::{
-    self, Ack, AckResult, DecodeError, Direction, EncodeError, Header, Message, MonitorEvent,
-    NodeEvent, Severity,
-};
+use crate::wire::{self, DecodeError, Direction, EncodeError, Header, Message};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use steward_maintenance::state::Network;
-use steward_maintenance::{AliveReport, Event as CoreEvent, PmonEvent};
+use steward_types::Network;
 
 /// Seal one frame: header + body + MAC.
 pub fn seal_frame(
@@ -285,60 +281,6 @@ pub struct Accepted {
     pub epoch: u64,
     pub seq: u64,
     pub message: Message,
-}
-
-impl Accepted {
-    /// The core event this message translates to, 1:1 with `steward_maintenance::Event`:
-    /// Alive → `Alive`, Ack(Ok) → `CommandAck`, go-enabled → `GoEnabled`, host services →
-    /// `HostServices`, process monitor Clear/Major/Critical → `Pmon`. `None` for what the core does
-    /// not take (inventory, link/filesystem/unknown monitor events, minor process events, and
-    /// acks that are Unsupported or Failed — the runtime logs those and the core's command
-    /// timeout handles them).
-    pub fn to_core_event(&self) -> Option<CoreEvent> {
-        let host = self.sender.clone();
-        Some(match &self.message {
-            Message::Alive(a) => CoreEvent::Alive(AliveReport {
-                host,
-                network: self.network,
-                boot_id: a.boot_id,
-                uptime: std::time::Duration::from_millis(a.uptime_ms),
-                flags: a.flags,
-            }),
-            Message::Ack(Ack {
-                id,
-                result: AckResult::Ok,
-            }) => CoreEvent::CommandAck {
-                host,
-                command: *id,
-                network: self.network,
-            },
-            Message::Event(NodeEvent::GoEnabled {
-                subfunction,
-                passed,
-                detail,
-            }) => CoreEvent::GoEnabled {
-                host,
-                subfunction: *subfunction,
-                passed: *passed,
-                detail: detail.clone(),
-            },
-            Message::Event(NodeEvent::HostServices { passed, detail }) => CoreEvent::HostServices {
-                host,
-                passed: *passed,
-                detail: detail.clone(),
-            },
-            Message::Event(NodeEvent::Monitor(MonitorEvent::Process { severity, .. })) => {
-                let event = match severity {
-                    Severity::Clear => PmonEvent::Clear,
-                    Severity::Major => PmonEvent::Major,
-                    Severity::Critical => PmonEvent::Critical,
-                    Severity::Minor => return None,
-                };
-                CoreEvent::Pmon { host, event }
-            }
-            _ => return None,
-        })
-    }
 }
 
 #[derive(Debug)]

@@ -1,8 +1,15 @@
 //! Message types and the frame codec (no keys, no state). See the crate docs for the layout.
 
 use crate::{MAC_LEN, MAX_DATAGRAM};
-use steward_maintenance::state::Network;
-use steward_maintenance::{CommandId, NodeCommand, NodeFlags, NodeSettings};
+use steward_types::{CommandId, NodeCommand, NodeFlags, NodeSettings};
+
+// The message values live in `steward-types` (the node agent and the core share them without the
+// codec); re-exported so `steward_protocol::Message` and friends keep working.
+pub use steward_types::{
+    Ack, AckResult, Alive, Command, CpuSummary, Direction, Disk, HealthFlags, Inventory,
+    MemorySummary, Message, MonitorEvent, Network, NodeEvent, Port, Pulse, PulseFlags, PulseReply,
+    Severity, TestState, WireCommand,
+};
 
 /// First four bytes of every datagram.
 pub const MAGIC: [u8; 4] = *b"STWD";
@@ -54,21 +61,61 @@ pub mod command_code {
     pub const NODE_SETTINGS: u16 = 22;
 }
 
-/// Who sent a frame. Part of the MAC'd header, so a node's frame can never be taken as the
-/// controller's (and the keys differ anyway).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Direction {
-    NodeToController,
-    ControllerToNode,
+fn direction_code(d: Direction) -> u8 {
+    match d {
+        Direction::NodeToController => 1,
+        Direction::ControllerToNode => 2,
+    }
 }
 
-impl Direction {
-    fn code(self) -> u8 {
-        match self {
-            Direction::NodeToController => 1,
-            Direction::ControllerToNode => 2,
-        }
+fn kind_of(m: &Message) -> u8 {
+    match m {
+        Message::Alive(_) => kind::ALIVE,
+        Message::Command(_) => kind::COMMAND,
+        Message::Ack(_) => kind::ACK,
+        Message::Event(_) => kind::EVENT,
+        Message::Inventory(_) => kind::INVENTORY,
+        Message::Pulse(_) => kind::PULSE,
+        Message::PulseReply(_) => kind::PULSE_REPLY,
     }
+}
+
+fn test_state_code(s: TestState) -> u8 {
+    match s {
+        TestState::NotRun => 0,
+        TestState::Running => 1,
+        TestState::Passed => 2,
+        TestState::Failed => 3,
+    }
+}
+
+fn test_state_from_code(c: u8) -> Option<TestState> {
+    Some(match c {
+        0 => TestState::NotRun,
+        1 => TestState::Running,
+        2 => TestState::Passed,
+        3 => TestState::Failed,
+        _ => return None,
+    })
+}
+
+fn severity_code(s: Severity) -> u8 {
+    match s {
+        Severity::Clear => 0,
+        Severity::Minor => 1,
+        Severity::Major => 2,
+        Severity::Critical => 3,
+    }
+}
+
+fn severity_from_code(c: u8) -> Option<Severity> {
+    Some(match c {
+        0 => Severity::Clear,
+        1 => Severity::Minor,
+        2 => Severity::Major,
+        3 => Severity::Critical,
+        _ => return None,
+    })
 }
 
 pub(crate) fn network_code(n: Network) -> u8 {
@@ -76,6 +123,13 @@ pub(crate) fn network_code(n: Network) -> u8 {
         Network::Mgmt => 0,
         Network::Cluster => 1,
     }
+}
+
+/// Monitor event codes.
+pub mod monitor_code {
+    pub const PROCESS: u16 = 1;
+    pub const LINK: u16 = 2;
+    pub const FILESYSTEM: u16 = 3;
 }
 
 /// Header fields (everything but the body and the MAC).
@@ -100,317 +154,8 @@ pub struct Frame {
     pub message: Message,
 }
 
-/// Every message of protocol version 1.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Message {
-    Alive(Alive),
-    Command(Command),
-    Ack(Ack),
-    Event(NodeEvent),
-    Inventory(Inventory),
-    /// Heartbeat pulse, controller → node (signed with the cluster-wide pulse key, see crate docs).
-    Pulse(Pulse),
-    /// Answer to a pulse, node → controller (signed with the node's own key).
-    PulseReply(PulseReply),
-}
-
-impl Message {
-    pub fn kind(&self) -> u8 {
-        match self {
-            Message::Alive(_) => kind::ALIVE,
-            Message::Command(_) => kind::COMMAND,
-            Message::Ack(_) => kind::ACK,
-            Message::Event(_) => kind::EVENT,
-            Message::Inventory(_) => kind::INVENTORY,
-            Message::Pulse(_) => kind::PULSE,
-            Message::PulseReply(_) => kind::PULSE_REPLY,
-        }
-    }
-
-    /// The direction this message travels in.
-    pub fn direction(&self) -> Direction {
-        match self {
-            Message::Command(_) | Message::Pulse(_) => Direction::ControllerToNode,
-            _ => Direction::NodeToController,
-        }
-    }
-}
-
 /// Body length of a [`Pulse`] and of a [`PulseReply`]: round u64 + flags u16, exactly.
 pub const PULSE_BODY: usize = 8 + 2;
-
-/// Flags of a pulse (u16 on the wire). Bits this build does not know are kept, not rejected: a
-/// newer controller must not make older agents drop its pulses (they would look dead).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct PulseFlags(pub u16);
-
-impl PulseFlags {
-    /// The controller is in multi-node failure avoidance and pulses slower (informational).
-    pub const BACKOFF: u16 = 1 << 0;
-
-    pub fn backoff(self) -> bool {
-        self.0 & Self::BACKOFF != 0
-    }
-    pub fn with_backoff(self, on: bool) -> Self {
-        PulseFlags(if on {
-            self.0 | Self::BACKOFF
-        } else {
-            self.0 & !Self::BACKOFF
-        })
-    }
-}
-
-/// Health flags a node reports in every [`PulseReply`] (u16 on the wire). Unknown bits are kept,
-/// not rejected, for the same reason as [`PulseFlags`]: an older controller must not take a newer
-/// agent's answers as malformed and so declare a healthy host lost.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct HealthFlags(pub u16);
-
-impl HealthFlags {
-    /// The process monitor reports every monitored process healthy.
-    pub const PMON_HEALTHY: u16 = 1 << 0;
-    /// The node is locked (lock flag file present).
-    pub const LOCKED: u16 = 1 << 1;
-    /// The agent's own loop detected a stall (it answered late or a monitor is stuck).
-    pub const STALL: u16 = 1 << 2;
-
-    pub fn new(pmon_healthy: bool, locked: bool, stall: bool) -> Self {
-        HealthFlags(
-            (if pmon_healthy { Self::PMON_HEALTHY } else { 0 })
-                | (if locked { Self::LOCKED } else { 0 })
-                | (if stall { Self::STALL } else { 0 }),
-        )
-    }
-    pub fn pmon_healthy(self) -> bool {
-        self.0 & Self::PMON_HEALTHY != 0
-    }
-    pub fn locked(self) -> bool {
-        self.0 & Self::LOCKED != 0
-    }
-    pub fn stall(self) -> bool {
-        self.0 & Self::STALL != 0
-    }
-}
-
-/// Heartbeat pulse: the controller's round sequence on this network, and its flags.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pulse {
-    /// The monitor's round; the answer must echo it.
-    pub round: u64,
-    pub flags: PulseFlags,
-}
-
-/// A node's answer to a pulse: the echoed round and the node's health.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PulseReply {
-    pub round: u64,
-    pub health: HealthFlags,
-}
-
-/// State of one go-enabled test set on the node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TestState {
-    NotRun,
-    Running,
-    Passed,
-    Failed,
-}
-
-impl TestState {
-    fn code(self) -> u8 {
-        match self {
-            TestState::NotRun => 0,
-            TestState::Running => 1,
-            TestState::Passed => 2,
-            TestState::Failed => 3,
-        }
-    }
-    fn from_code(c: u8) -> Option<Self> {
-        Some(match c {
-            0 => TestState::NotRun,
-            1 => TestState::Running,
-            2 => TestState::Passed,
-            3 => TestState::Failed,
-            _ => return None,
-        })
-    }
-}
-
-/// Periodic alive report (reference mtc-fsm.md §3.5). `flags` is the core's [`NodeFlags`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Alive {
-    pub boot_id: u64,
-    pub uptime_ms: u64,
-    pub flags: NodeFlags,
-    /// The volatile lock flag file exists.
-    pub lock_volatile: bool,
-    /// The non-volatile lock flag backup exists.
-    pub lock_persistent: bool,
-    pub main_goenabled: TestState,
-    pub subf_goenabled: TestState,
-    /// Generation of the node settings the agent runs with (0: none pushed yet); the controller
-    /// re-pushes when it differs from its own.
-    pub settings_generation: u64,
-    pub agent_version: String,
-}
-
-/// A command as carried on the wire. `Unsupported` is a command code this agent does not know:
-/// the agent answers it with [`AckResult::Unsupported`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WireCommand {
-    Known(NodeCommand),
-    /// Config push: not a core command, the controller's node link sends it.
-    Settings(NodeSettings),
-    Unsupported {
-        code: u16,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Command {
-    pub id: CommandId,
-    pub command: WireCommand,
-}
-
-impl Command {
-    /// The ack an agent owes for a command it cannot carry out, or `None` if it is known.
-    pub fn unsupported_ack(&self) -> Option<Ack> {
-        match self.command {
-            WireCommand::Unsupported { .. } => Some(Ack {
-                id: self.id,
-                result: AckResult::Unsupported,
-            }),
-            WireCommand::Known(_) | WireCommand::Settings(_) => None,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AckResult {
-    Ok,
-    Unsupported,
-    Failed(String),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ack {
-    pub id: CommandId,
-    pub result: AckResult,
-}
-
-/// Events a node agent reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NodeEvent {
-    GoEnabled {
-        subfunction: bool,
-        passed: bool,
-        detail: String,
-    },
-    HostServices {
-        passed: bool,
-        detail: String,
-    },
-    Monitor(MonitorEvent),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Severity {
-    Clear,
-    Minor,
-    Major,
-    Critical,
-}
-
-impl Severity {
-    fn code(self) -> u8 {
-        match self {
-            Severity::Clear => 0,
-            Severity::Minor => 1,
-            Severity::Major => 2,
-            Severity::Critical => 3,
-        }
-    }
-    fn from_code(c: u8) -> Option<Self> {
-        Some(match c {
-            0 => Severity::Clear,
-            1 => Severity::Minor,
-            2 => Severity::Major,
-            3 => Severity::Critical,
-            _ => return None,
-        })
-    }
-}
-
-/// Monitor events. Extensible: a code this build does not know decodes to `Unknown` with its
-/// payload kept, so older controllers tolerate newer agents.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MonitorEvent {
-    /// Process monitor: `process` changed to `severity` (Clear = recovered).
-    Process {
-        process: String,
-        severity: Severity,
-    },
-    /// Link monitor: `interface` went up or down.
-    Link {
-        interface: String,
-        up: bool,
-    },
-    /// Filesystem monitor: `mount` is healthy or not (read-only, full, missing).
-    Filesystem {
-        mount: String,
-        ok: bool,
-    },
-    Unknown {
-        code: u16,
-        payload: Vec<u8>,
-    },
-}
-
-/// Monitor event codes.
-pub mod monitor_code {
-    pub const PROCESS: u16 = 1;
-    pub const LINK: u16 = 2;
-    pub const FILESYSTEM: u16 = 3;
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct CpuSummary {
-    pub sockets: u16,
-    pub cores: u16,
-    pub threads: u16,
-    pub model: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct MemorySummary {
-    pub total_mib: u64,
-    pub available_mib: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Disk {
-    pub device: String,
-    pub size_mib: u64,
-    pub rotational: bool,
-    pub serial: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Port {
-    pub name: String,
-    pub mac: [u8; 6],
-    pub speed_mbps: u32,
-    pub link_up: bool,
-}
-
-/// Inventory summary (bounded: at most [`MAX_INVENTORY_ITEMS`] disks and ports).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Inventory {
-    pub cpus: CpuSummary,
-    pub memory: MemorySummary,
-    pub disks: Vec<Disk>,
-    pub ports: Vec<Port>,
-}
 
 /// Why a message could not be encoded (a bound the caller broke).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -601,8 +346,8 @@ fn encode_body(m: &Message, w: &mut W) -> Result<(), EncodeError> {
             w.u64(a.uptime_ms);
             w.u16(flags_to_bits(&a.flags));
             w.u8((a.lock_volatile as u8) | ((a.lock_persistent as u8) << 1));
-            w.u8(a.main_goenabled.code());
-            w.u8(a.subf_goenabled.code());
+            w.u8(test_state_code(a.main_goenabled));
+            w.u8(test_state_code(a.subf_goenabled));
             w.u64(a.settings_generation);
             w.str8(&a.agent_version, "agent_version", MAX_AGENT_VERSION)?;
         }
@@ -651,7 +396,7 @@ fn encode_body(m: &Message, w: &mut W) -> Result<(), EncodeError> {
                 let code = match me {
                     MonitorEvent::Process { process, severity } => {
                         p.str8(process, "process", MAX_NAME)?;
-                        p.u8(severity.code());
+                        p.u8(severity_code(*severity));
                         monitor_code::PROCESS
                     }
                     MonitorEvent::Link { interface, up } => {
@@ -737,9 +482,9 @@ pub(crate) fn encode_unsealed(h: &Header, m: &Message) -> Result<Vec<u8>, Encode
     ));
     w.0.extend_from_slice(&MAGIC);
     w.u8(VERSION);
-    w.u8(m.kind());
+    w.u8(kind_of(m));
     w.u8(0); // flags: none defined in v1, must be zero
-    w.u8(h.direction.code());
+    w.u8(direction_code(h.direction));
     w.u8(network_code(h.network));
     w.u8(h.sender.len() as u8);
     w.0.extend_from_slice(h.sender.as_bytes());
@@ -877,8 +622,8 @@ fn decode_body(k: u8, r: &mut R) -> D<Message> {
             if lock > 3 {
                 return Err(BAD);
             }
-            let main_goenabled = TestState::from_code(r.u8()?).ok_or(BAD)?;
-            let subf_goenabled = TestState::from_code(r.u8()?).ok_or(BAD)?;
+            let main_goenabled = test_state_from_code(r.u8()?).ok_or(BAD)?;
+            let subf_goenabled = test_state_from_code(r.u8()?).ok_or(BAD)?;
             let settings_generation = r.u64()?;
             let agent_version = r.str8(MAX_AGENT_VERSION)?;
             Message::Alive(Alive {
@@ -935,7 +680,7 @@ fn decode_body(k: u8, r: &mut R) -> D<Message> {
                 let me = match code {
                     monitor_code::PROCESS => MonitorEvent::Process {
                         process: p.str8(MAX_NAME)?,
-                        severity: Severity::from_code(p.u8()?).ok_or(BAD)?,
+                        severity: severity_from_code(p.u8()?).ok_or(BAD)?,
                     },
                     monitor_code::LINK => MonitorEvent::Link {
                         interface: p.str8(MAX_NAME)?,

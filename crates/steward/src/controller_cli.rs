@@ -1,7 +1,6 @@
 //! `steward controller`: the maintenance controller daemon — store, core, node link, BMC workers and
 //! the REST API, until SIGINT/SIGTERM.
 
-use crate::controller_runtime::{self, RuntimeOptions};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -9,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use steward_maintenance::config::Config;
 use steward_maintenance::state::SystemType;
+use steward_wiring::{ApiOptions, ControllerBuilder, Storage};
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -118,7 +118,7 @@ pub fn run(args: ControllerArgs) -> Result<()> {
 fn provision(p: &ProvisionArgs) -> Result<()> {
     std::fs::create_dir_all(&p.data_dir)
         .with_context(|| format!("cannot create {}", p.data_dir.display()))?;
-    let secret = controller_runtime::load_or_create_cluster_secret(&p.data_dir)?;
+    let secret = steward_wiring::load_or_create_cluster_secret(&p.data_dir)?;
     steward_node::keyfile::provision(&p.out, &secret, &p.hostname)
         .with_context(|| format!("cannot write {}'s key file {}", p.hostname, p.out.display()))?;
     println!("{}: key file {}", p.hostname, p.out.display());
@@ -142,28 +142,40 @@ async fn serve(args: RunArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
-    let running = controller_runtime::start(RuntimeOptions {
-        data_dir,
-        hostname: args.hostname.clone(),
+    let mut builder = ControllerBuilder::new(
+        args.hostname.clone(),
         config,
-        system_type: args.system_type.into(),
-        mgmt_bind: args.mgmt_bind,
-        cluster_bind: args.cluster_bind,
-        node_port: args.node_port,
-        heartbeat_port: args.heartbeat_port,
-        node_heartbeat_port: args.node_heartbeat_port,
+        Storage::DataDir(data_dir),
+        args.mgmt_bind,
+    );
+    builder.system_type = args.system_type.into();
+    builder.cluster_bind = args.cluster_bind;
+    builder.node_port = args.node_port;
+    builder.heartbeat_port = args.heartbeat_port;
+    builder.node_heartbeat_port = args.node_heartbeat_port;
+    builder.api = Some(ApiOptions {
         listener,
-        lab: args.lab,
-        bmc_spacing: args.bmc_gap_ms.map(Duration::from_millis),
-        bmc_audit_period: args.bmc_audit_ms.map(Duration::from_millis),
-    })
-    .await?;
+        auth: None,
+    });
+    builder.lab = args.lab;
+    if let Some(ms) = args.bmc_gap_ms {
+        builder.bmc.scheduler.gap = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.bmc_audit_ms {
+        builder.bmc.audit_period = Duration::from_millis(ms);
+    }
+    let running = builder.start().await?;
+    let url = running
+        .api
+        .as_ref()
+        .map(|a| a.url.clone())
+        .context("the API did not start")?;
     println!(
         "steward controller {} (epoch {})",
         args.hostname,
         running.handle.epoch()
     );
-    println!("API: {}", running.url);
+    println!("API: {url}");
     println!(
         "node protocol: {} (agents on port {})",
         running
@@ -173,7 +185,7 @@ async fn serve(args: RunArgs) -> Result<()> {
         args.node_port
     );
     if let Some(f) = &args.url_file {
-        std::fs::write(f, format!("{}\n", running.url))
+        std::fs::write(f, format!("{url}\n"))
             .with_context(|| format!("cannot write the URL to {}", f.display()))?;
     }
     wait_for_stop().await?;

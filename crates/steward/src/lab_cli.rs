@@ -2,7 +2,6 @@
 //! agent over UDP and a Redfish BMC on loopback; in this process or `--processes`), and
 //! `steward lab fail|crash|heal|status` fault injection through each host's control socket.
 
-use crate::controller_runtime::{self, RuntimeOptions};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::net::SocketAddr;
@@ -14,6 +13,7 @@ use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
 use steward_maintenance::state::{Network, Personality, SystemType};
 use steward_simhost::lab::{self, LabHost};
 use steward_simhost::{control_blocking, SimHost};
+use steward_wiring::{ApiOptions, ControllerBuilder, Storage};
 
 /// The password every simulated BMC accepts (stored encrypted like a real one).
 const LAB_BMC_PASSWORD: &str = "lab-bmc-password";
@@ -332,29 +332,30 @@ async fn lab(args: RunArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
-    let running = controller_runtime::start(RuntimeOptions {
-        data_dir: data_dir.clone(),
-        hostname: "controller-0".into(),
+    let mut builder = ControllerBuilder::new(
+        "controller-0",
         config,
-        system_type: SystemType::Standard,
-        mgmt_bind: SocketAddr::new(
+        Storage::DataDir(data_dir.clone()),
+        SocketAddr::new(
             lab::controller_address(Network::Mgmt).into(),
             steward_protocol::DEFAULT_CONTROLLER_PORT,
         ),
-        cluster_bind: Some(SocketAddr::new(
-            lab::controller_address(Network::Cluster).into(),
-            steward_protocol::DEFAULT_CONTROLLER_PORT,
-        )),
-        node_port: steward_protocol::DEFAULT_NODE_PORT,
-        heartbeat_port: steward_protocol::DEFAULT_HEARTBEAT_CONTROLLER_PORT,
-        node_heartbeat_port: steward_protocol::DEFAULT_HEARTBEAT_NODE_PORT,
+    )
+    .lab(scale);
+    builder.cluster_bind = Some(SocketAddr::new(
+        lab::controller_address(Network::Cluster).into(),
+        steward_protocol::DEFAULT_CONTROLLER_PORT,
+    ));
+    builder.api = Some(ApiOptions {
         listener,
-        lab: true,
-        // BMC operations are spaced 5 s on real hardware; the lab's BMCs answer at once.
-        bmc_spacing: Some(Duration::from_millis(5000 / u64::from(scale))),
-        bmc_audit_period: Some(Duration::from_secs(60) / scale),
-    })
-    .await?;
+        auth: None,
+    });
+    let running = builder.start().await?;
+    let (url, token) = running
+        .api
+        .as_ref()
+        .map(|a| (a.url.clone(), a.token.clone()))
+        .context("the API did not start")?;
     let handle = running.handle.clone();
 
     let mut lab_hosts = Vec::with_capacity(plan.len());
@@ -411,7 +412,6 @@ async fn lab(args: RunArgs) -> Result<()> {
         }
     }
 
-    let url = running.url.clone();
     if let Some(f) = &args.url_file {
         std::fs::write(f, format!("{url}\n"))
             .with_context(|| format!("cannot write the URL to {}", f.display()))?;
@@ -440,7 +440,7 @@ async fn lab(args: RunArgs) -> Result<()> {
     println!("API: {url}");
     println!(
         "token: {}  (in {}; loopback clients need none)",
-        running.token,
+        token,
         data_dir.join(steward_api::TOKEN_FILE).display()
     );
     println!("data dir: {}", data_dir.display());

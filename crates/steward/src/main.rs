@@ -5,10 +5,8 @@ mod api_client;
 mod bench_cli;
 mod bmc_cli;
 mod controller_cli;
-mod controller_runtime;
 mod host_cli;
 mod lab_cli;
-mod node_cli;
 mod node_config_cli;
 mod simhost_cli;
 
@@ -47,7 +45,7 @@ enum Command {
     /// Customer-log events through the REST API: `event list`.
     Event(host_cli::EventArgs),
     /// The node agent on every host: alive reports, commands, lock flags, go-enabled tests.
-    Node(node_cli::NodeArgs),
+    Node(steward_node::cli::NodeArgs),
     /// Node settings the controller pushes to every agent (config push): show, set, push.
     NodeConfig(node_config_cli::NodeConfigArgs),
 }
@@ -108,7 +106,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Alarm(args) => host_cli::run_alarm(args),
         Command::Event(args) => host_cli::run_event(args),
         Command::NodeConfig(args) => node_config_cli::run(args),
-        Command::Node(args) => node_cli::run(args),
+        Command::Node(args) => {
+            init_logging();
+            steward_node::cli::run(args)
+        }
         Command::Config(ConfigCommand::Defaults) => {
             print!("{}", Config::default().to_toml());
             Ok(())

@@ -2,9 +2,15 @@
 //!
 //! [`TestLab::start`] runs what `steward controller` plus `steward lab` run, inside the test process:
 //! the controller's actor over the store the test passes in, the UDP node link, the UDP heartbeat
-//! service, the BMC workers, and one [`SimHost`] per host with the real node agent, a real Redfish
-//! BMC and a heartbeat responder. Nothing is mocked: a lock goes to the agent as a datagram, an
-//! unlock reboots the machine through its agent, a power action goes through Redfish.
+//! service, the BMC workers, optionally the REST API, and one [`SimHost`] per host with the real
+//! node agent, a real Redfish BMC and a heartbeat responder. Nothing is mocked: a lock goes to the
+//! agent as a datagram, an unlock reboots the machine through its agent, a power action goes through
+//! Redfish.
+//!
+//! The controller is put together by [`steward_wiring::ControllerBuilder`] in lab mode, the builder
+//! `steward controller` and `steward lab` use. What the rig sets differently is in
+//! `Wiring::start_controller`: the caller's store and a fixed cluster secret, its own addresses and
+//! ports, a 30 s bound on power actions, and a retry while a restarted controller rebinds.
 //!
 //! Tests run in parallel (threads in one process, and other test processes on the same machine), so
 //! every rig takes its own block of loopback addresses (see [`steward_simhost::lab::host_address`])
@@ -21,20 +27,15 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use steward_controller::bmc_workers::{BmcWorkerConfig, BmcWorkers};
-use steward_controller::links::{Links, NoStandby};
-use steward_controller::{spawn_with_events, ControllerConfig, ControllerHandle, EventSender};
-use steward_heartbeat_udp::{HeartbeatService, PulseLink, ServiceConfig, Sink};
+use steward_controller::ControllerHandle;
 use steward_maintenance::config::Config;
 use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
 use steward_maintenance::state::{Network, Personality, SystemType};
-use steward_maintenance::SystemConfig;
-use steward_node_link::{NodeLinkConfig, UdpNodeLink};
 use steward_protocol::ClusterSecret;
 use steward_simhost::lab::{host_address, LabHost, LAB_BMC_USERNAME};
 use steward_simhost::SimHost;
 use steward_store::{SecretBox, Store};
-use tokio::task::JoinHandle;
+use steward_wiring::{ApiOptions, ControllerBuilder, Running, Storage};
 
 /// The password every rig BMC accepts (stored encrypted by the controller like a real one).
 pub const BMC_PASSWORD: &str = "testlab-bmc-password";
@@ -58,6 +59,9 @@ pub struct LabSpec {
     /// The core's configuration; `None`: the reference scaled by [`LabSpec::scale`], with a
     /// 100 ms host-add delay.
     pub config: Option<Config>,
+    /// Serve the REST API (on 127.0.0.1, a free port; see [`TestLab::api_url`]) with these tokens;
+    /// `None`: no API.
+    pub api: Option<steward_api::Auth>,
 }
 
 impl LabSpec {
@@ -70,6 +74,7 @@ impl LabSpec {
             scale: 50,
             in_service: true,
             config: None,
+            api: None,
         }
     }
 }
@@ -79,7 +84,7 @@ pub struct TestLab {
     pub handle: ControllerHandle,
     hosts: Vec<SimHost>,
     specs: Vec<HostSpec>,
-    controller: Option<Controller>,
+    controller: Option<Running>,
     wiring: Wiring,
     _dir: tempfile::TempDir,
 }
@@ -87,82 +92,50 @@ pub struct TestLab {
 /// Everything that stays the same across controller restarts: addresses, ports, keys, config.
 struct Wiring {
     secret: ClusterSecret,
-    config: ControllerConfig,
+    config: Config,
     ctl_mgmt: SocketAddr,
     node_port: u16,
     node_heartbeat_port: u16,
-    session_file: PathBuf,
+    dir: PathBuf,
     scale: u32,
-}
-
-/// One controller run: its actor task (the links live inside the actor and go with it).
-struct Controller {
-    task: JoinHandle<()>,
+    api: Option<(SocketAddr, steward_api::Auth)>,
 }
 
 impl Wiring {
-    /// Wires and spawns one controller run, as `steward controller` does (see
-    /// `steward::controller_runtime`), on this rig's addresses.
-    async fn start_controller(
-        &self,
-        store: Arc<dyn Store>,
-        secrets: SecretBox,
-    ) -> (ControllerHandle, Controller) {
-        // The previous node link's task releases its socket once its last clone is dropped with
-        // the old actor; give it a moment rather than fail on "address in use".
-        let mut tries = 0;
-        let (node_link, attach) = loop {
-            let mut lc = NodeLinkConfig::new(OWN_HOST, self.ctl_mgmt, self.session_file.clone());
-            lc.node_port = self.node_port;
-            match UdpNodeLink::start(lc, self.secret.clone()).await {
-                Ok(v) => break v,
-                Err(_) if tries < 100 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("cannot start the node link on {}: {e}", self.ctl_mgmt),
-            }
-        };
-        let (events, events_rx) = EventSender::channel(self.config.event_queue);
-        // The epoch `spawn_with_events` takes (one above the store's); pulses carry it.
-        let epoch = store.epoch().expect("the store's epoch") + 1;
-        let mut hb = ServiceConfig::new(
-            OWN_HOST,
-            vec![(Network::Mgmt, SocketAddr::new(self.ctl_mgmt.ip(), 0))],
-        )
-        .with_config(&self.config.maintenance);
-        hb.epoch = epoch;
-        let heartbeat =
-            HeartbeatService::spawn(hb, self.secret.clone(), Sink::Controller(events.clone()))
-                .expect("start the heartbeat service");
-        let mut bmc = BmcWorkerConfig {
-            // The rig's BMCs speak plain http on loopback.
-            insecure: true,
-            power_timeout: Duration::from_secs(30),
-            ..BmcWorkerConfig::default()
-        };
-        // Reference spacing between operations on one BMC is 5 s; scaled like every other timer.
-        bmc.scheduler.gap = Duration::from_millis(5000) / self.scale;
-        bmc.audit_period = Duration::from_secs(60) / self.scale;
-        let links = Links {
-            node: Box::new(node_link),
-            bmc: Box::new(BmcWorkers::start(bmc, events.clone())),
-            heartbeat: Box::new(PulseLink::new(
-                std::sync::Arc::new(heartbeat),
-                self.node_heartbeat_port,
-            )),
-            swact: Box::new(NoStandby(events.clone())),
-        };
-        let (handle, events, task) = spawn_with_events(
-            self.config.clone(),
+    /// Starts one controller run through the same builder as `steward controller` and `steward
+    /// lab`, on this rig's addresses.
+    async fn start_controller(&mut self, store: Arc<dyn Store>, secrets: SecretBox) -> Running {
+        let storage = Storage::Given {
             store,
             secrets,
-            links,
-            (events, events_rx),
-        )
-        .expect("start the controller");
-        attach.attach(events, handle.epoch());
-        (handle, Controller { task })
+            cluster_secret: self.secret.clone(),
+            dir: self.dir.clone(),
+        };
+        let mut b = ControllerBuilder::new(OWN_HOST, self.config.clone(), storage, self.ctl_mgmt)
+            .lab(self.scale);
+        b.node_port = self.node_port;
+        // Any free port: agents answer a pulse to the address it came from.
+        b.heartbeat_port = 0;
+        b.node_heartbeat_port = self.node_heartbeat_port;
+        // A power action waits for the rig's BMC this long at most: a bound on a hung test, not
+        // the production 3 minutes.
+        b.bmc.power_timeout = Duration::from_secs(30);
+        // A restarted controller binds the addresses its predecessor in this process just let go.
+        b.bind_retry = Duration::from_secs(5);
+        if let Some((addr, auth)) = &self.api {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .unwrap_or_else(|e| panic!("cannot listen on {addr} for the rig's API: {e}"));
+            b.api = Some(ApiOptions {
+                listener,
+                auth: Some(auth.clone()),
+            });
+        }
+        let running = b.start().await.expect("start the controller");
+        if let (Some((addr, _)), Some(api)) = (&mut self.api, &running.api) {
+            addr.set_port(api.addr.port());
+        }
+        running
     }
 }
 
@@ -238,20 +211,18 @@ impl TestLab {
         let alive_period = core.timeouts.alive_period.0;
         let wiring = Wiring {
             secret: ClusterSecret::new(b"testlab: a cluster secret of at least 32 bytes").unwrap(),
-            config: ControllerConfig::new(
-                core,
-                SystemConfig {
-                    system_type: SystemType::Standard,
-                    own_host: OWN_HOST.into(),
-                    controller_uptime: Duration::from_secs(86_400),
-                },
-            ),
+            config: core,
             ctl_mgmt: SocketAddr::new(ctl_ip, ctl_port),
             // Every agent listens on the same ports (each on its own address), as in a cluster.
             node_port,
             node_heartbeat_port,
-            session_file: dir.path().join("node-link.session"),
+            dir: dir.path().to_path_buf(),
             scale,
+            // A free port at the first start; restarts keep it.
+            api: spec
+                .api
+                .clone()
+                .map(|auth| (SocketAddr::new(ctl_ip, 0), auth)),
         };
         let mut specs = Vec::with_capacity(spec.hosts.len());
         let mut lab_hosts = Vec::with_capacity(spec.hosts.len());
@@ -283,9 +254,10 @@ impl TestLab {
                 alive_period,
             });
         }
-        let (handle, controller) = wiring.start_controller(store, secrets).await;
+        let mut wiring = wiring;
+        let controller = wiring.start_controller(store, secrets).await;
         let mut lab = TestLab {
-            handle,
+            handle: controller.handle.clone(),
             hosts: Vec::new(),
             specs,
             controller: Some(controller),
@@ -369,17 +341,24 @@ impl TestLab {
     /// machines running, as when the controller process dies. Returns once the actor has stopped.
     pub async fn stop_controller(&mut self) {
         if let Some(c) = self.controller.take() {
-            let _ = self.handle.shutdown().await;
-            let _ = c.task.await;
+            c.shutdown().await;
         }
+    }
+
+    /// The REST API's base URL (`http://…`), when [`LabSpec::api`] asked for one.
+    pub fn api_url(&self) -> Option<String> {
+        self.wiring
+            .api
+            .as_ref()
+            .map(|(addr, _)| format!("http://{addr}"))
     }
 
     /// Starts a controller again on the same addresses (the agents know them) over `store`: the
     /// store is its only memory, as after a restart.
     pub async fn start_controller(&mut self, store: Arc<dyn Store>, secrets: SecretBox) {
         assert!(self.controller.is_none(), "a controller is already running");
-        let (handle, controller) = self.wiring.start_controller(store, secrets).await;
-        self.handle = handle;
+        let controller = self.wiring.start_controller(store, secrets).await;
+        self.handle = controller.handle.clone();
         self.controller = Some(controller);
     }
 

@@ -1,6 +1,6 @@
-//! Shared by the API and CLI tests: the REST API served on 127.0.0.1 (random port) in front of a
-//! [`steward_testlab::TestLab`] — a real controller over a redb store in a temp dir, with real
-//! simulated hosts (node agent over UDP, Redfish BMC, heartbeat) on loopback, timers scaled.
+//! Shared by the API and CLI tests: the REST API served by a [`steward_testlab::TestLab`] (loopback,
+//! random port) in front of a real controller over a redb store in a temp dir, with real simulated
+//! hosts (node agent over UDP, Redfish BMC, heartbeat) on loopback, timers scaled.
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -26,16 +26,20 @@ impl Lab {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(RedbStore::open(dir.path(), Retention::default()).unwrap());
-        let rig = TestLab::start(store, SecretBox::from_key([7; 32]), LabSpec::standard()).await;
-        rig.wait_until_settled().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let auth = Auth {
             tokens: vec![TOKEN.into()],
             loopback_without_token: lab_mode,
         };
+        // The rig serves the API as `steward controller` does, with the node link's inventory,
+        // node settings and datagram counters behind it.
+        let spec = LabSpec {
+            api: Some(auth),
+            ..LabSpec::standard()
+        };
+        let rig = TestLab::start(store, SecretBox::from_key([7; 32]), spec).await;
+        rig.wait_until_settled().await;
+        let url = rig.api_url().expect("the rig serves the API");
         let handle = rig.handle.clone();
-        tokio::spawn(steward_api::serve(listener, handle.clone(), auth));
         Lab {
             url,
             handle,

@@ -10,12 +10,31 @@ use crate::core::Maintenance;
 use crate::host::ArCause;
 use crate::io::*;
 use crate::state::*;
+use crate::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AddStage {
-    StartDelay,
+    /// Waiting `host_add_delay` before reconciling.
+    StartDelay {
+        deadline: Instant,
+    },
     Start,
-    HeartbeatSoak,
+    /// Heartbeat soak of an in-service host; `lost` is set when heartbeat is lost meanwhile.
+    HeartbeatSoak {
+        deadline: Instant,
+        lost: bool,
+    },
+}
+
+impl AddStage {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match *self {
+            AddStage::StartDelay { deadline } | AddStage::HeartbeatSoak { deadline, .. } => {
+                Some(deadline)
+            }
+            AddStage::Start => None,
+        }
+    }
 }
 
 impl Maintenance {
@@ -27,8 +46,9 @@ impl Maintenance {
             h.rec.queued.truncate(2);
         }
         h.rec.action = Action::Add;
-        h.stage = Stage::Add(AddStage::StartDelay);
-        h.timer = Some(self.now + self.cfg.timeouts.host_add_delay.0);
+        h.set_stage(Stage::Add(AddStage::StartDelay {
+            deadline: self.now + self.cfg.timeouts.host_add_delay.0,
+        }));
     }
 
     pub(crate) fn add_handler(&mut self, h: &mut HostRt) {
@@ -39,10 +59,9 @@ impl Maintenance {
             _ => AddStage::Start,
         };
         match stage {
-            AddStage::StartDelay => {
-                if h.timer_rang(now) {
-                    h.timer = None;
-                    h.stage = Stage::Add(AddStage::Start);
+            AddStage::StartDelay { .. } => {
+                if h.due(now) {
+                    h.set_stage(Stage::Add(AddStage::Start));
                     self.add_handler(h);
                 }
             }
@@ -93,7 +112,6 @@ impl Maintenance {
                         };
                         self.write_states(h, states);
                         h.rec.queued.clear();
-                        h.timer = None;
                         return self.set_action(h, Action::None, None);
                     }
                 }
@@ -108,17 +126,16 @@ impl Maintenance {
                 let monitored = s.in_service() && !self.is_self(h) && self.heartbeat_enabled();
                 if monitored {
                     self.heartbeat(h, HeartbeatControl::Start);
-                    h.hb_loss_in_soak = false;
-                    h.timer = Some(now + self.cfg.timeouts.heartbeat_soak.0);
-                    h.stage = Stage::Add(AddStage::HeartbeatSoak);
+                    h.set_stage(Stage::Add(AddStage::HeartbeatSoak {
+                        deadline: now + self.cfg.timeouts.heartbeat_soak.0,
+                        lost: false,
+                    }));
                     return;
                 }
                 self.add_done(h);
             }
-            AddStage::HeartbeatSoak => {
-                if h.hb_loss_in_soak {
-                    h.hb_loss_in_soak = false;
-                    h.timer = None;
+            AddStage::HeartbeatSoak { lost, .. } => {
+                if lost {
                     // Lost during the add soak: graceful recovery takes over.
                     let avail = if h.rec.power == PowerState::Off {
                         Availability::PowerOff
@@ -135,8 +152,7 @@ impl Maintenance {
                     }
                     return;
                 }
-                if h.timer_rang(now) {
-                    h.timer = None;
+                if h.due(now) {
                     self.add_done(h);
                 }
             }

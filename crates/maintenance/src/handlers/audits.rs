@@ -61,7 +61,7 @@ impl Maintenance {
         ) && h.rec.ar_disabled.is_none()
             && !matches!(
                 h.stage,
-                super::Stage::Enable(super::enable::EnableStage::FailureWait)
+                super::Stage::Enable(super::enable::EnableStage::FailureWait { .. })
             );
         if h.locked() {
             let persist = self.system.system_type != SystemType::AioSimplex;

@@ -1,6 +1,7 @@
 //! BMC-driven handlers (reference: mtc-fsm.md §2.9 reset, §2.10 power, §2.11 powercycle) and the power
 //! sub-FSM they share: query before acting (some servers fail a redundant power command), act, and
-//! count the action done only when the BMC reads back the goal state; bounded retries.
+//! count the action done only when the BMC reads back the goal state; bounded retries. Each handler
+//! keeps its sub-FSM inside its own stage (`Option<PowerFsm>`, `None` once it finished).
 
 use super::{HostRt, Stage};
 use crate::action::{Action, ActionOutcome};
@@ -28,7 +29,7 @@ pub(crate) enum PfStatus {
 }
 
 /// Power on or off through the BMC with read-back and retries.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PowerFsm {
     on: bool,
     stage: PfStage,
@@ -45,12 +46,18 @@ impl PowerFsm {
             attempts: 0,
         }
     }
+
+    /// When the sub-FSM needs its next step.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
 }
 
 impl Maintenance {
-    /// Advance the power sub-FSM stored in `h.power_fsm`.
-    pub(crate) fn step_power(&mut self, h: &mut HostRt) -> PfStatus {
-        let Some(mut f) = h.power_fsm else {
+    /// Advance the power sub-FSM in `slot` (the caller's stage data). While it runs, its next
+    /// deadline is `PowerFsm::deadline`; once done or failed, `slot` is emptied.
+    pub(crate) fn step_power(&mut self, h: &mut HostRt, slot: &mut Option<PowerFsm>) -> PfStatus {
+        let Some(mut f) = *slot else {
             return PfStatus::Failed("no power action".into());
         };
         let now = self.now;
@@ -62,7 +69,7 @@ impl Maintenance {
             PowerState::Off
         };
         if !h.rec.bmc_provisioned() {
-            h.power_fsm = None;
+            *slot = None;
             return PfStatus::Failed("BMC is not provisioned".into());
         }
         loop {
@@ -71,7 +78,7 @@ impl Maintenance {
                     if !h.rec.bmc_accessible {
                         f.attempts += 1;
                         if f.attempts > max {
-                            h.power_fsm = None;
+                            *slot = None;
                             return PfStatus::Failed("BMC is not accessible".into());
                         }
                         f.stage = PfStage::RetryWait;
@@ -86,7 +93,7 @@ impl Maintenance {
                 PfStage::QueryWait => {
                     match h.take_bmc() {
                         Some(BmcOutcome::Done(p)) if p == goal => {
-                            h.power_fsm = None;
+                            *slot = None;
                             return PfStatus::Done;
                         }
                         Some(BmcOutcome::Done(_)) => {
@@ -106,7 +113,7 @@ impl Maintenance {
                         None => {}
                     }
                     if let Some(failed) =
-                        self.power_retry(h, &mut f, "could not query power state".into())
+                        self.power_retry(h, &mut f, slot, "could not query power state".into())
                     {
                         return failed;
                     }
@@ -115,7 +122,7 @@ impl Maintenance {
                 PfStage::ActWait => {
                     match h.take_bmc() {
                         Some(BmcOutcome::Done(p)) if p == goal => {
-                            h.power_fsm = None;
+                            *slot = None;
                             return PfStatus::Done;
                         }
                         Some(_) => {}
@@ -126,7 +133,7 @@ impl Maintenance {
                         "power {} not confirmed by the BMC",
                         if f.on { "on" } else { "off" }
                     );
-                    if let Some(failed) = self.power_retry(h, &mut f, why) {
+                    if let Some(failed) = self.power_retry(h, &mut f, slot, why) {
                         return failed;
                     }
                     break;
@@ -140,17 +147,22 @@ impl Maintenance {
                 }
             }
         }
-        h.timer = Some(f.deadline);
-        h.power_fsm = Some(f);
+        *slot = Some(f);
         PfStatus::Running
     }
 
     /// One attempt failed: wait and try again, or give up with `why` once the budget is spent.
-    fn power_retry(&mut self, h: &mut HostRt, f: &mut PowerFsm, why: String) -> Option<PfStatus> {
+    fn power_retry(
+        &mut self,
+        h: &mut HostRt,
+        f: &mut PowerFsm,
+        slot: &mut Option<PowerFsm>,
+        why: String,
+    ) -> Option<PfStatus> {
         let max = self.cfg.thresholds.power_action_retries;
         f.attempts += 1;
         if f.attempts > max {
-            h.power_fsm = None;
+            *slot = None;
             return Some(PfStatus::Failed(why));
         }
         let t = &self.cfg.timeouts;
@@ -173,22 +185,27 @@ impl Maintenance {
     pub(crate) fn power_handler(&mut self, h: &mut HostRt) {
         let on = h.rec.action == Action::PowerOn;
         let now = self.now;
-        if let Stage::Power(PowerStage::Start) = h.stage {
-            self.set_task(
-                h,
-                if on {
-                    task::POWER_ON_REQUESTED
-                } else {
-                    task::POWER_OFF_REQUESTED
-                },
-            );
-            if !on {
-                self.heartbeat(h, HeartbeatControl::Stop);
+        let mut fsm = match h.stage {
+            Stage::Power(PowerStage::Start) => {
+                self.set_task(
+                    h,
+                    if on {
+                        task::POWER_ON_REQUESTED
+                    } else {
+                        task::POWER_OFF_REQUESTED
+                    },
+                );
+                if !on {
+                    self.heartbeat(h, HeartbeatControl::Stop);
+                }
+                Some(PowerFsm::new(on, now))
             }
-            h.power_fsm = Some(PowerFsm::new(on, now));
-            h.stage = Stage::Power(PowerStage::Running);
-        }
-        match self.step_power(h) {
+            Stage::Power(PowerStage::Running { fsm }) => fsm,
+            _ => None,
+        };
+        let status = self.step_power(h, &mut fsm);
+        h.set_stage(Stage::Power(PowerStage::Running { fsm }));
+        match status {
             PfStatus::Running => {
                 let busy = if on {
                     task::POWERING_ON
@@ -200,7 +217,6 @@ impl Maintenance {
                 }
             }
             PfStatus::Done => {
-                h.timer = None;
                 let name = h.name().to_string();
                 if on {
                     h.powered_on_at = Some(now);
@@ -224,7 +240,6 @@ impl Maintenance {
                 self.end_with_task(h, text, ActionOutcome::Completed);
             }
             PfStatus::Failed(why) => {
-                h.timer = None;
                 let base = if on {
                     task::POWER_ON_FAILED
                 } else {
@@ -240,7 +255,6 @@ impl Maintenance {
     pub(crate) fn reset_handler(&mut self, h: &mut HostRt) {
         let now = self.now;
         let t = self.cfg.timeouts.clone();
-        let max = self.cfg.thresholds.reset_action_retries;
         let stage = match h.stage {
             Stage::Reset(s) => s,
             _ => ResetStage::Start,
@@ -251,20 +265,24 @@ impl Maintenance {
                     return self.reset_fail(h, task::RESET_FAILED_NOT_PROVISIONED);
                 }
                 self.set_task(h, task::RESET_REQUESTED);
-                h.retries = 0;
-                h.boot_id_before = h.alive.boot_id;
-                h.stage = Stage::Reset(ResetStage::Query);
+                let attempt = ResetAttempt {
+                    retries: 0,
+                    boot_before: h.alive.boot_id,
+                };
+                h.set_stage(Stage::Reset(ResetStage::Query(attempt)));
                 self.reset_handler(h)
             }
-            ResetStage::Query => {
+            ResetStage::Query(attempt) => {
                 if !h.rec.bmc_accessible {
-                    return self.reset_retry(h, true);
+                    return self.reset_retry(h, attempt, true);
                 }
                 self.bmc(h, BmcOp::PowerStatus);
-                h.timer = Some(now + t.bmc_query_timeout.0);
-                h.stage = Stage::Reset(ResetStage::QueryWait);
+                h.set_stage(Stage::Reset(ResetStage::QueryWait {
+                    attempt,
+                    deadline: now + t.bmc_query_timeout.0,
+                }));
             }
-            ResetStage::QueryWait => match h.take_bmc() {
+            ResetStage::QueryWait { attempt, .. } => match h.take_bmc() {
                 Some(BmcOutcome::Done(PowerState::Off)) => {
                     self.set_avail(h, Availability::PowerOff);
                     let text = format!("Reset Failed - {} is powered off", h.name());
@@ -273,50 +291,52 @@ impl Maintenance {
                 Some(BmcOutcome::Done(_)) => {
                     self.heartbeat(h, HeartbeatControl::Stop);
                     self.bmc(h, BmcOp::PowerReset);
-                    h.timer = Some(now + t.bmc_action_timeout.0);
-                    h.stage = Stage::Reset(ResetStage::ActWait);
+                    h.set_stage(Stage::Reset(ResetStage::ActWait {
+                        attempt,
+                        deadline: now + t.bmc_action_timeout.0,
+                    }));
                 }
-                Some(BmcOutcome::Failed(_)) => self.reset_retry(h, false),
-                None if h.timer_rang(now) => self.reset_retry(h, false),
+                Some(BmcOutcome::Failed(_)) => self.reset_retry(h, attempt, false),
+                None if h.due(now) => self.reset_retry(h, attempt, false),
                 None => {}
             },
-            ResetStage::ActWait => match h.take_bmc() {
+            ResetStage::ActWait { attempt, .. } => match h.take_bmc() {
                 Some(BmcOutcome::Done(_)) => {
                     self.set_task(h, task::RESET_WAIT_OFFLINE);
                     self.start_offline_audit(h);
-                    h.timer = Some(now + t.reset_offline_timeout.0);
-                    h.stage = Stage::Reset(ResetStage::OfflineWait);
+                    h.set_stage(Stage::Reset(ResetStage::OfflineWait {
+                        boot_before: attempt.boot_before,
+                        deadline: now + t.reset_offline_timeout.0,
+                    }));
                 }
-                Some(BmcOutcome::Failed(_)) => self.reset_retry(h, false),
-                None if h.timer_rang(now) => self.reset_retry(h, false),
+                Some(BmcOutcome::Failed(_)) => self.reset_retry(h, attempt, false),
+                None if h.due(now) => self.reset_retry(h, attempt, false),
                 None => {}
             },
-            ResetStage::OfflineWait => {
+            ResetStage::OfflineWait { boot_before, .. } => {
                 let down = matches!(
                     h.rec.states.avail,
                     Availability::Offline | Availability::PowerOff
                 );
-                if down || h.rebooted_since_request() {
-                    h.timer = None;
+                if down || h.rebooted_since(boot_before) {
                     self.end_with_task(h, task::RESET_COMPLETED, ActionOutcome::Completed);
-                } else if h.timer_rang(now) {
+                } else if h.due(now) {
                     self.reset_fail(h, "Reset Failed");
                 }
             }
-            ResetStage::RetryWait => {
-                if h.timer_rang(now) {
-                    h.stage = Stage::Reset(ResetStage::Query);
+            ResetStage::RetryWait { attempt, .. } => {
+                if h.due(now) {
+                    h.set_stage(Stage::Reset(ResetStage::Query(attempt)));
                     self.mark_dirty(h.name());
                 }
             }
         }
-        let _ = max;
     }
 
-    fn reset_retry(&mut self, h: &mut HostRt, inaccessible: bool) {
+    fn reset_retry(&mut self, h: &mut HostRt, mut attempt: ResetAttempt, inaccessible: bool) {
         let max = self.cfg.thresholds.reset_action_retries;
-        h.retries += 1;
-        if h.retries > max {
+        attempt.retries += 1;
+        if attempt.retries > max {
             let text = if inaccessible {
                 task::RESET_FAILED_NOT_ACCESSIBLE
             } else {
@@ -327,10 +347,10 @@ impl Maintenance {
         let text = if inaccessible {
             format!(
                 "Reset Failed - BMC not accessible, retry {} of {max}",
-                h.retries
+                attempt.retries
             )
         } else {
-            task::reset_retrying(h.retries, max)
+            task::reset_retrying(attempt.retries, max)
         };
         self.set_task(h, &text);
         let t = &self.cfg.timeouts;
@@ -339,12 +359,13 @@ impl Maintenance {
         } else {
             t.command_ack_timeout.0
         };
-        h.timer = Some(self.now + wait);
-        h.stage = Stage::Reset(ResetStage::RetryWait);
+        h.set_stage(Stage::Reset(ResetStage::RetryWait {
+            attempt,
+            deadline: self.now + wait,
+        }));
     }
 
     fn reset_fail(&mut self, h: &mut HostRt, text: &str) {
-        h.timer = None;
         self.end_with_task(
             h,
             text,
@@ -383,21 +404,20 @@ impl Maintenance {
                     let text = task::powercycle(h.powercycle.attempts, "due to critical sensor");
                     self.set_task(h, &text);
                 }
-                h.power_fsm = Some(PowerFsm::new(false, now));
-                h.stage = Stage::PowerCycle(PcStage::PowerOff);
+                let fsm = Some(PowerFsm::new(false, now));
+                h.set_stage(Stage::PowerCycle(PcStage::PowerOff { fsm }));
                 self.powercycle_handler(h)
             }
-            PcStage::PowerOff => match self.step_power(h) {
-                PfStatus::Running => {}
+            PcStage::PowerOff { mut fsm } => match self.step_power(h, &mut fsm) {
+                PfStatus::Running => h.set_stage(Stage::PowerCycle(PcStage::PowerOff { fsm })),
                 PfStatus::Failed(why) => self.powercycle_fail(h, &why),
                 PfStatus::Done => {
                     self.set_avail(h, Availability::PowerOff);
                     if h.powercycle.blocked {
                         // Permanent power-down. On an unlocked host the action stays set so nothing
                         // auto-recovers it until the operator locks it; a locked host is simply done.
-                        h.timer = None;
                         if h.unlocked() {
-                            h.stage = Stage::PowerCycle(PcStage::Blocked);
+                            h.set_stage(Stage::PowerCycle(PcStage::Blocked));
                         } else {
                             let text = h.rec.task.clone();
                             self.end_action(h, ActionOutcome::Completed);
@@ -411,49 +431,58 @@ impl Maintenance {
                         &format!("power-on in {mins} minute(s)"),
                     );
                     self.set_task(h, &text);
-                    h.timer = Some(now + t.powercycle_cooloff.0);
-                    h.stage = Stage::PowerCycle(PcStage::Cooloff);
+                    h.set_stage(Stage::PowerCycle(PcStage::Cooloff {
+                        deadline: now + t.powercycle_cooloff.0,
+                    }));
                 }
             },
-            PcStage::Cooloff => {
-                if h.timer_rang(now) {
+            PcStage::Cooloff { .. } => {
+                if h.due(now) {
                     let text = task::powercycle(h.powercycle.attempts, "power-on host");
                     self.set_task(h, &text);
-                    h.boot_id_before = h.alive.boot_id;
-                    h.power_fsm = Some(PowerFsm::new(true, now));
-                    h.stage = Stage::PowerCycle(PcStage::PowerOn);
+                    h.set_stage(Stage::PowerCycle(PcStage::PowerOn {
+                        fsm: Some(PowerFsm::new(true, now)),
+                        boot_before: h.alive.boot_id,
+                    }));
                     self.powercycle_handler(h);
                 }
             }
-            PcStage::PowerOn => match self.step_power(h) {
-                PfStatus::Running => {}
+            PcStage::PowerOn {
+                mut fsm,
+                boot_before,
+            } => match self.step_power(h, &mut fsm) {
+                PfStatus::Running => {
+                    h.set_stage(Stage::PowerCycle(PcStage::PowerOn { fsm, boot_before }));
+                }
                 PfStatus::Failed(why) => self.powercycle_fail(h, &why),
                 PfStatus::Done => {
                     h.powered_on_at = Some(now);
                     self.set_avail(h, Availability::Offline);
                     let text = task::powercycle(h.powercycle.attempts, "host is booting");
                     self.set_task(h, &text);
-                    h.timer = Some(now + t.power_on_online_timeout.0);
-                    h.stage = Stage::PowerCycle(PcStage::OnlineWait);
+                    h.set_stage(Stage::PowerCycle(PcStage::OnlineWait {
+                        boot_before,
+                        deadline: now + t.power_on_online_timeout.0,
+                    }));
                 }
             },
-            PcStage::OnlineWait => {
-                if h.rebooted_since_request() {
+            PcStage::OnlineWait { boot_before, .. } => {
+                if h.rebooted_since(boot_before) {
                     let mins = t.powercycle_holdoff.0.as_secs().div_ceil(60);
                     let text = task::powercycle(
                         h.powercycle.attempts,
                         &format!("recovery in {mins} minute(s)"),
                     );
                     self.set_task(h, &text);
-                    h.timer = Some(now + t.powercycle_holdoff.0);
-                    h.stage = Stage::PowerCycle(PcStage::Holdoff);
-                } else if h.timer_rang(now) {
+                    h.set_stage(Stage::PowerCycle(PcStage::Holdoff {
+                        deadline: now + t.powercycle_holdoff.0,
+                    }));
+                } else if h.due(now) {
                     self.powercycle_fail(h, "host did not come online");
                 }
             }
-            PcStage::Holdoff => {
-                if h.timer_rang(now) {
-                    h.timer = None;
+            PcStage::Holdoff { .. } => {
+                if h.due(now) {
                     self.set_task(h, "");
                     h.powercycle.monitor_until = Some(now + t.powercycle_recovery_monitor.0);
                     self.end_action(h, ActionOutcome::Completed);
@@ -467,7 +496,6 @@ impl Maintenance {
     }
 
     fn powercycle_fail(&mut self, h: &mut HostRt, why: &str) {
-        h.timer = None;
         let text = task::powercycle(h.powercycle.attempts, "failed");
         self.set_task(h, &text);
         h.powercycle.monitor_until =
@@ -484,26 +512,92 @@ impl Maintenance {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PowerStage {
     Start,
-    Running,
+    Running { fsm: Option<PowerFsm> },
+}
+
+impl PowerStage {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self {
+            PowerStage::Start => None,
+            PowerStage::Running { fsm } => fsm.map(|f| f.deadline()),
+        }
+    }
+}
+
+/// What a reset attempt carries from stage to stage: the retries spent so far and the boot id
+/// before the reset (a report from another boot means it rebooted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ResetAttempt {
+    retries: u32,
+    boot_before: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ResetStage {
     Start,
-    Query,
-    QueryWait,
-    ActWait,
-    OfflineWait,
-    RetryWait,
+    Query(ResetAttempt),
+    QueryWait {
+        attempt: ResetAttempt,
+        deadline: Instant,
+    },
+    ActWait {
+        attempt: ResetAttempt,
+        deadline: Instant,
+    },
+    OfflineWait {
+        boot_before: Option<u64>,
+        deadline: Instant,
+    },
+    RetryWait {
+        attempt: ResetAttempt,
+        deadline: Instant,
+    },
+}
+
+impl ResetStage {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match *self {
+            ResetStage::Start | ResetStage::Query(_) => None,
+            ResetStage::QueryWait { deadline, .. }
+            | ResetStage::ActWait { deadline, .. }
+            | ResetStage::OfflineWait { deadline, .. }
+            | ResetStage::RetryWait { deadline, .. } => Some(deadline),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PcStage {
     Start,
-    PowerOff,
-    Cooloff,
-    PowerOn,
-    OnlineWait,
-    Holdoff,
+    PowerOff {
+        fsm: Option<PowerFsm>,
+    },
+    Cooloff {
+        deadline: Instant,
+    },
+    /// `boot_before`: the boot id when power-on was asked for.
+    PowerOn {
+        fsm: Option<PowerFsm>,
+        boot_before: Option<u64>,
+    },
+    OnlineWait {
+        boot_before: Option<u64>,
+        deadline: Instant,
+    },
+    Holdoff {
+        deadline: Instant,
+    },
     Blocked,
+}
+
+impl PcStage {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match *self {
+            PcStage::Start | PcStage::Blocked => None,
+            PcStage::PowerOff { fsm } | PcStage::PowerOn { fsm, .. } => fsm.map(|f| f.deadline()),
+            PcStage::Cooloff { deadline }
+            | PcStage::OnlineWait { deadline, .. }
+            | PcStage::Holdoff { deadline } => Some(deadline),
+        }
+    }
 }

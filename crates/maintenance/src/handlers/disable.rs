@@ -4,7 +4,7 @@
 //! the host through a reset progression, then write locked-disabled, set the node's lock flags and raise
 //! the lock alarm 200.001.
 
-use super::reset_progression::RpStatus;
+use super::reset_progression::{ResetProg, RpStatus};
 use super::{HostRt, Stage};
 use crate::action::{Action, ActionOutcome};
 use crate::alarm::{AlarmId, LogId, Severity};
@@ -12,21 +12,51 @@ use crate::core::Maintenance;
 use crate::io::*;
 use crate::state::*;
 use crate::task;
+use crate::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DisableStage {
     Start,
-    ServicesWait,
-    ForceLockReset,
+    /// Stop-services sent: acknowledged by `ack_by`, answered by `deadline`. While no
+    /// acknowledgement has been seen, a pass pulls `deadline` in to `ack_by`, and nothing pushes it
+    /// back out once the acknowledgement arrives. This keeps the behaviour the handler had before
+    /// its data moved into this stage; whether the full `host_services_timeout` should apply after
+    /// a late acknowledgement is an open question.
+    ServicesWait {
+        ack_by: Instant,
+        deadline: Instant,
+    },
+    /// Force-lock reboot: the reset progression `rp` (started on entry) within the `overall`
+    /// budget (checked at each step of the progression; it does not wake the host by itself).
+    ForceLockReset {
+        rp: Option<ResetProg>,
+        overall: Option<Instant>,
+    },
     TaskStateUpdate,
 }
+
+impl DisableStage {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match *self {
+            DisableStage::Start | DisableStage::TaskStateUpdate => None,
+            DisableStage::ServicesWait { deadline, .. } => Some(deadline),
+            DisableStage::ForceLockReset { rp, .. } => rp.map(|r| r.deadline()),
+        }
+    }
+}
+
+/// Entering the force-lock reboot: no progression yet.
+const FORCE_LOCK_RESET: DisableStage = DisableStage::ForceLockReset {
+    rp: None,
+    overall: None,
+};
 
 impl Maintenance {
     pub(crate) fn disable_handler(&mut self, h: &mut HostRt) {
         let stage = match h.stage {
             Stage::Disable(s) => s,
             _ => {
-                h.stage = Stage::Disable(DisableStage::Start);
+                h.set_stage(Stage::Disable(DisableStage::Start));
                 DisableStage::Start
             }
         };
@@ -79,31 +109,41 @@ impl Maintenance {
                         Cause::Routine,
                     );
                     h.services = None;
-                    h.deadline2 = Some(now + t.command_ack_timeout.0);
-                    h.timer = Some(now + t.command_ack_timeout.0 + t.host_services_timeout.0);
-                    h.stage = Stage::Disable(DisableStage::ServicesWait);
+                    h.set_stage(Stage::Disable(DisableStage::ServicesWait {
+                        ack_by: now + t.command_ack_timeout.0,
+                        deadline: now + t.command_ack_timeout.0 + t.host_services_timeout.0,
+                    }));
                     return;
                 }
-                h.stage = Stage::Disable(DisableStage::ForceLockReset);
+                h.set_stage(Stage::Disable(FORCE_LOCK_RESET));
                 self.disable_handler(h)
             }
-            DisableStage::ServicesWait => {
+            DisableStage::ServicesWait { ack_by, deadline } => {
                 // No acknowledgement: the node never got the command (it may be rebooting); the
                 // reference treats that as a failed stop, which is only logged.
-                let unacked = !h.cmd_acked && h.deadline2.is_some_and(|d| now >= d);
+                let unacked = !h.cmd_acked && now >= ack_by;
                 if unacked {
                     self.log(
                         &name,
                         LogId::Command,
                         format!("{name} stop host services not acknowledged"),
                     );
-                    h.deadline2 = None;
-                    h.timer = None;
-                    h.stage = Stage::Disable(DisableStage::ForceLockReset);
+                    h.set_stage(Stage::Disable(FORCE_LOCK_RESET));
                     return self.disable_handler(h);
                 }
                 if !h.cmd_acked {
-                    h.timer = h.deadline2.min(h.timer);
+                    // While the acknowledgement is outstanding, the wait is pulled in to `ack_by`.
+                    // An acknowledgement that arrives after such a pass leaves it there: the stop
+                    // then ends at `ack_by`, not after `host_services_timeout` (known; see
+                    // `DisableStage::ServicesWait`).
+                    let spent = h.handler_deadline().is_none();
+                    if !spent {
+                        let deadline = ack_by.min(deadline);
+                        h.set_stage(Stage::Disable(DisableStage::ServicesWait {
+                            ack_by,
+                            deadline,
+                        }));
+                    }
                 }
                 let result = h.services.take();
                 if let Some((passed, detail)) = &result {
@@ -115,7 +155,7 @@ impl Maintenance {
                         );
                     }
                 }
-                if result.is_some() || h.timer_rang(now) {
+                if result.is_some() || h.due(now) {
                     if result.is_none() {
                         self.log(
                             &name,
@@ -123,12 +163,14 @@ impl Maintenance {
                             format!("{name} stop host services timed out"),
                         );
                     }
-                    h.timer = None;
-                    h.stage = Stage::Disable(DisableStage::ForceLockReset);
+                    h.set_stage(Stage::Disable(FORCE_LOCK_RESET));
                     self.disable_handler(h);
                 }
             }
-            DisableStage::ForceLockReset => {
+            DisableStage::ForceLockReset {
+                mut rp,
+                mut overall,
+            } => {
                 // Only an operator's force-lock reboots the host; an auto-corrected lock never does.
                 let reboot = force
                     && h.rec.action_id.is_some()
@@ -137,24 +179,24 @@ impl Maintenance {
                         Availability::Offline | Availability::PowerOff
                     );
                 if !reboot {
-                    h.stage = Stage::Disable(DisableStage::TaskStateUpdate);
+                    h.set_stage(Stage::Disable(DisableStage::TaskStateUpdate));
                     return self.disable_handler(h);
                 }
-                if h.resetprog.is_none() {
+                if rp.is_none() {
                     self.set_task(h, task::FORCE_LOCK_RESET);
-                    self.start_reset_progression(h, 2, false);
-                    h.deadline2 = Some(now + self.reset_progression_budget(h));
+                    rp = Some(self.start_reset_progression(h, 2, false));
+                    overall = Some(now + self.reset_progression_budget(h));
                 }
-                let overall = h.deadline2.is_some_and(|d| now >= d);
-                match self.step_reset_progression(h) {
-                    RpStatus::Running if !overall => {}
+                let over = overall.is_some_and(|d| now >= d);
+                match self.step_reset_progression(h, &mut rp) {
+                    RpStatus::Running if !over => {
+                        h.set_stage(Stage::Disable(DisableStage::ForceLockReset { rp, overall }));
+                    }
                     status => {
                         if status != RpStatus::Passed {
                             self.set_task(h, task::REBOOT_RESET_TIMEOUT);
                         }
-                        h.resetprog = None;
-                        h.deadline2 = None;
-                        h.stage = Stage::Disable(DisableStage::TaskStateUpdate);
+                        h.set_stage(Stage::Disable(DisableStage::TaskStateUpdate));
                         self.disable_handler(h);
                     }
                 }
@@ -187,7 +229,6 @@ impl Maintenance {
                 self.raise(&name, AlarmId::Locked, Severity::Warning);
                 self.clear(&name, AlarmId::Enable);
                 self.clear(&name, AlarmId::ComputeFunction);
-                h.timer = None;
                 h.powercycle = Default::default();
                 self.ar_enable(h);
                 self.set_task(h, "");

@@ -5,7 +5,7 @@
 //! go-enabled tests → heartbeat soak → enabled. Any failure goes to FAILURE, which fails the host,
 //! counts the cause toward the auto-recovery threshold and retries after the cause's interval.
 
-use super::reset_progression::RpStatus;
+use super::reset_progression::{ResetProg, RpStatus};
 use super::{HostRt, Stage};
 use crate::action::{Action, ActionOutcome};
 use crate::alarm::{AlarmId, Severity};
@@ -14,18 +14,54 @@ use crate::host::ArCause;
 use crate::io::*;
 use crate::state::*;
 use crate::task;
+use crate::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum EnableStage {
     Start,
-    ResetWait,
-    RecoveryWait,
-    IntestStart,
-    AliveWait,
-    GoEnabledWait,
-    HeartbeatSoak,
+    /// The reset progression `rp` runs within the `overall` budget (checked at each step of the
+    /// progression; it does not wake the host by itself).
+    ResetWait {
+        rp: Option<ResetProg>,
+        overall: Instant,
+    },
+    RecoveryWait {
+        deadline: Instant,
+    },
+    /// `boot_before`: the boot id a fresh report must differ from (`None`: any report counts).
+    IntestStart {
+        boot_before: Option<u64>,
+    },
+    AliveWait {
+        boot_before: Option<u64>,
+        deadline: Instant,
+    },
+    GoEnabledWait {
+        deadline: Instant,
+    },
+    /// `lost` is set when heartbeat is lost during the soak.
+    HeartbeatSoak {
+        deadline: Instant,
+        lost: bool,
+    },
     StateChange,
-    FailureWait,
+    FailureWait {
+        deadline: Instant,
+    },
+}
+
+impl EnableStage {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match *self {
+            EnableStage::Start | EnableStage::IntestStart { .. } | EnableStage::StateChange => None,
+            EnableStage::ResetWait { rp, .. } => rp.map(|r| r.deadline()),
+            EnableStage::RecoveryWait { deadline }
+            | EnableStage::AliveWait { deadline, .. }
+            | EnableStage::GoEnabledWait { deadline }
+            | EnableStage::HeartbeatSoak { deadline, .. }
+            | EnableStage::FailureWait { deadline } => Some(deadline),
+        }
+    }
 }
 
 impl Maintenance {
@@ -43,7 +79,7 @@ impl Maintenance {
         let stage = match h.stage {
             Stage::Enable(s) => s,
             _ => {
-                h.stage = Stage::Enable(EnableStage::Start);
+                h.set_stage(Stage::Enable(EnableStage::Start));
                 EnableStage::Start
             }
         };
@@ -55,7 +91,6 @@ impl Maintenance {
                 h.clear_pending_io();
                 h.forcing_full_enable = false;
                 h.rec.degrade.clear_all_but_hwmon();
-                h.hb_loss_in_soak = false;
                 let avail = match h.rec.states.avail {
                     Availability::InTest
                     | Availability::Failed
@@ -77,13 +112,13 @@ impl Maintenance {
                         self.set_task(h, task::SELF_UNLOCK);
                         let cause = self.cause(h);
                         self.send(h, NodeCommand::LazyReboot, vec![Network::Mgmt], cause);
-                        h.boot_id_before = h.alive.boot_id;
-                        h.stage = Stage::Enable(EnableStage::IntestStart);
+                        let boot_before = h.alive.boot_id;
+                        h.set_stage(Stage::Enable(EnableStage::IntestStart { boot_before }));
                         return self.enable_handler(h);
                     }
                     // Re-enable of the running active controller: no reboot; wait for its next report.
-                    h.boot_id_before = None;
-                    h.stage = Stage::Enable(EnableStage::IntestStart);
+                    let boot_before = None;
+                    h.set_stage(Stage::Enable(EnableStage::IntestStart { boot_before }));
                     return self.enable_handler(h);
                 }
                 self.set_oper_avail(h, OperState::Disabled, avail);
@@ -94,58 +129,64 @@ impl Maintenance {
                 if recently_powered {
                     self.set_task(h, task::BOOTING);
                     // Only a report from the boot that power-on started counts, not one from before.
-                    h.boot_id_before = h.boot_id_at_power_on;
-                    h.stage = Stage::Enable(EnableStage::IntestStart);
+                    let boot_before = h.boot_id_at_power_on;
+                    h.set_stage(Stage::Enable(EnableStage::IntestStart { boot_before }));
                     return self.enable_handler(h);
                 }
                 if avail == Availability::PowerOff && h.bmc_usable() {
                     // A powered-off host is powered on rather than rebooted.
-                    h.boot_id_before = h.alive.boot_id;
+                    let boot_before = h.alive.boot_id;
                     self.bmc(h, BmcOp::PowerOn);
                     self.set_task(h, task::POWERING_ON);
-                    h.stage = Stage::Enable(EnableStage::IntestStart);
+                    h.set_stage(Stage::Enable(EnableStage::IntestStart { boot_before }));
                     return self.enable_handler(h);
                 }
-                self.start_reset_progression(h, 0, true);
-                h.deadline2 = Some(now + self.reset_progression_budget(h));
-                h.stage = Stage::Enable(EnableStage::ResetWait);
+                let rp = self.start_reset_progression(h, 0, true);
+                h.set_stage(Stage::Enable(EnableStage::ResetWait {
+                    rp: Some(rp),
+                    overall: now + self.reset_progression_budget(h),
+                }));
                 self.enable_handler(h)
             }
-            EnableStage::ResetWait => {
-                let overall = h.deadline2.is_some_and(|d| now >= d);
-                match self.step_reset_progression(h) {
-                    RpStatus::Running if !overall => {}
+            EnableStage::ResetWait { mut rp, overall } => {
+                let over = now >= overall;
+                let boot_before = rp.and_then(|r| r.boot_before());
+                match self.step_reset_progression(h, &mut rp) {
+                    RpStatus::Running if !over => {
+                        h.set_stage(Stage::Enable(EnableStage::ResetWait { rp, overall }));
+                    }
                     RpStatus::Passed => {
                         self.set_task(h, task::BOOTING);
-                        h.stage = Stage::Enable(EnableStage::IntestStart);
+                        h.set_stage(Stage::Enable(EnableStage::IntestStart { boot_before }));
                         self.enable_handler(h);
                     }
                     _ => {
-                        h.resetprog = None;
                         self.set_avail(h, Availability::Failed);
-                        h.timer = Some(now + t.recovery_delay.0);
-                        h.stage = Stage::Enable(EnableStage::RecoveryWait);
+                        h.set_stage(Stage::Enable(EnableStage::RecoveryWait {
+                            deadline: now + t.recovery_delay.0,
+                        }));
                     }
                 }
             }
-            EnableStage::RecoveryWait => {
-                if h.timer_rang(now) {
-                    h.timer = None;
-                    h.stage = Stage::Enable(EnableStage::Start);
+            EnableStage::RecoveryWait { .. } => {
+                if h.due(now) {
+                    h.set_stage(Stage::Enable(EnableStage::Start));
                     self.mark_dirty(&name);
                 }
             }
-            EnableStage::IntestStart => {
+            EnableStage::IntestStart { boot_before } => {
                 h.rec.uptime = Default::default();
-                h.timer = Some(now + self.boot_timeout(h));
-                h.stage = Stage::Enable(EnableStage::AliveWait);
+                h.set_stage(Stage::Enable(EnableStage::AliveWait {
+                    boot_before,
+                    deadline: now + self.boot_timeout(h),
+                }));
                 self.enable_handler(h)
             }
-            EnableStage::AliveWait => {
+            EnableStage::AliveWait { boot_before, .. } => {
                 let fresh = if self.is_self(h) && h.rec.action != Action::Unlock {
                     h.alive.last.is_some()
                 } else {
-                    h.rebooted_since_request()
+                    h.rebooted_since(boot_before)
                 };
                 if fresh {
                     if let Some(b) = h.take_bmc() {
@@ -180,20 +221,20 @@ impl Maintenance {
                     h.goenabled = None;
                     self.set_avail(h, Availability::InTest);
                     self.set_task(h, task::TESTING);
-                    h.timer = Some(now + t.goenabled_timeout.0 + std::time::Duration::from_secs(3));
-                    h.stage = Stage::Enable(EnableStage::GoEnabledWait);
+                    h.set_stage(Stage::Enable(EnableStage::GoEnabledWait {
+                        deadline: now + t.goenabled_timeout.0 + std::time::Duration::from_secs(3),
+                    }));
                     return;
                 }
-                if h.timer_rang(now) {
+                if h.due(now) {
                     self.raise(&name, AlarmId::Enable, Severity::Critical);
                     self.set_avail(h, Availability::Failed);
                     self.set_task(h, task::BOOT_FAILED_REBOOTING);
-                    h.timer = None;
-                    h.stage = Stage::Enable(EnableStage::Start);
+                    h.set_stage(Stage::Enable(EnableStage::Start));
                     self.mark_dirty(&name);
                 }
             }
-            EnableStage::GoEnabledWait => {
+            EnableStage::GoEnabledWait { .. } => {
                 let f = h.alive.flags;
                 let result = h.goenabled.take();
                 let failed =
@@ -209,34 +250,33 @@ impl Maintenance {
                 if matches!(result, Some((true, _))) || f.main_goenabled {
                     self.set_task(h, task::INITIALIZING);
                     if self.is_self(h) || !self.heartbeat_enabled() {
-                        h.stage = Stage::Enable(EnableStage::StateChange);
+                        h.set_stage(Stage::Enable(EnableStage::StateChange));
                         return self.enable_handler(h);
                     }
                     self.heartbeat(h, HeartbeatControl::Start);
-                    h.hb_loss_in_soak = false;
-                    h.timer = Some(now + t.heartbeat_soak.0);
-                    h.stage = Stage::Enable(EnableStage::HeartbeatSoak);
+                    h.set_stage(Stage::Enable(EnableStage::HeartbeatSoak {
+                        deadline: now + t.heartbeat_soak.0,
+                        lost: false,
+                    }));
                     return;
                 }
-                if h.timer_rang(now) {
+                if h.due(now) {
                     self.set_task(h, task::INTEST_TIMEOUT_REENABLING);
                     self.enable_fail(h, Some(ArCause::GoEnable));
                 }
             }
-            EnableStage::HeartbeatSoak => {
-                if h.hb_loss_in_soak {
-                    h.hb_loss_in_soak = false;
+            EnableStage::HeartbeatSoak { lost, .. } => {
+                if lost {
                     self.set_task(h, task::ENABLE_HEARTBEAT_FAILURE);
                     return self.enable_fail(h, Some(ArCause::Heartbeat));
                 }
-                if h.timer_rang(now) {
+                if h.due(now) {
                     h.ar_counts[ArCause::Heartbeat.index()] = 0;
-                    h.stage = Stage::Enable(EnableStage::StateChange);
+                    h.set_stage(Stage::Enable(EnableStage::StateChange));
                     self.enable_handler(h);
                 }
             }
             EnableStage::StateChange => {
-                h.timer = None;
                 self.set_task(h, "");
                 let avail = if h.rec.degrade.is_empty() {
                     Availability::Available
@@ -255,23 +295,21 @@ impl Maintenance {
                     let id = h.rec.action_id;
                     h.rec.action = Action::EnableSubf;
                     h.rec.action_id = id;
-                    h.stage = Stage::Subf(super::subfunction::SubfStage::Start);
+                    h.set_stage(Stage::Subf(super::subfunction::SubfStage::Start));
                     self.changed(&name);
                     self.mark_dirty(&name);
                     return;
                 }
                 self.end_action(h, ActionOutcome::Completed);
             }
-            EnableStage::FailureWait => {
+            EnableStage::FailureWait { .. } => {
                 if h.locked() {
-                    h.timer = None;
-                    h.stage = Stage::Idle;
+                    h.set_stage(Stage::Idle);
                     self.set_task(h, "");
                     return;
                 }
-                if h.timer_rang(now) {
-                    h.timer = None;
-                    h.stage = Stage::Enable(EnableStage::Start);
+                if h.due(now) {
+                    h.set_stage(Stage::Enable(EnableStage::Start));
                     self.mark_dirty(&name);
                 }
             }
@@ -282,8 +320,7 @@ impl Maintenance {
     fn enable_fail(&mut self, h: &mut HostRt, cause: Option<ArCause>) {
         if let Some(c) = cause {
             if !self.ar_manage(h, c) {
-                h.timer = None;
-                h.stage = Stage::Idle;
+                h.set_stage(Stage::Idle);
                 return;
             }
         }
@@ -302,7 +339,6 @@ impl Maintenance {
         self.heartbeat(h, HeartbeatControl::Stop);
         self.raise(&name, AlarmId::Enable, Severity::Critical);
         h.clear_pending_io();
-        h.resetprog = None;
         if h.is_aio_controller(self.system.system_type) {
             self.set_subf(h, OperState::Disabled, Availability::Failed);
         }
@@ -314,7 +350,8 @@ impl Maintenance {
         }
         self.set_oper_avail(h, OperState::Disabled, Availability::Failed);
         self.end_action(h, ActionOutcome::Failed { reason });
-        h.stage = Stage::Enable(EnableStage::FailureWait);
-        h.timer = Some(self.now + self.ar_interval(h.last_ar_cause));
+        h.set_stage(Stage::Enable(EnableStage::FailureWait {
+            deadline: self.now + self.ar_interval(h.last_ar_cause),
+        }));
     }
 }

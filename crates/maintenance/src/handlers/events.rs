@@ -1,7 +1,10 @@
 //! Fault and report ingestion (reference: mtc-fsm.md §5): alive reports, acknowledgements, heartbeat,
 //! BMC results, process and hardware monitor events, and multi-node failure avoidance (§4.1).
 
-use super::{enable::EnableStage, recovery::RecoveryStage, subfunction::SubfStage, HostRt, Stage};
+use super::{
+    enable::EnableStage, recovery::RecoveryStage, subfunction::SubfStage, swact::SwactStage,
+    HostRt, Stage,
+};
 use crate::action::Action;
 use crate::alarm::{AlarmId, LogId, Severity};
 use crate::config::HeartbeatFailureAction;
@@ -212,16 +215,15 @@ impl Maintenance {
         if self.is_self(h) {
             return; // The controller does not fail itself on its own heartbeat.
         }
-        match h.stage {
-            Stage::Enable(EnableStage::HeartbeatSoak) | Stage::Subf(SubfStage::HeartbeatSoak) => {
-                h.hb_loss_in_soak = true;
+        // A loss during a soak is the soaking handler's to act on: it is noted in its stage.
+        match &mut h.stage {
+            Stage::Enable(EnableStage::HeartbeatSoak { lost, .. })
+            | Stage::Subf(SubfStage::HeartbeatSoak { lost, .. })
+            | Stage::Add(super::add::AddStage::HeartbeatSoak { lost, .. }) => {
+                *lost = true;
                 return;
             }
-            Stage::Add(super::add::AddStage::HeartbeatSoak) => {
-                h.hb_loss_in_soak = true;
-                return;
-            }
-            Stage::Recovery(RecoveryStage::HeartbeatSoak) => {
+            Stage::Recovery(RecoveryStage::HeartbeatSoak { .. }) => {
                 self.force_full_enable(h, "heartbeat loss during recovery soak");
                 return;
             }
@@ -391,9 +393,8 @@ impl Maintenance {
     /// mid-recovery; its stage timers were dropped while it waited, so it starts over.
     fn restart_recovery(&mut self, h: &mut HostRt) {
         if h.rec.action == Action::Recover {
-            h.timer = None;
             h.clear_pending_io();
-            h.stage = Stage::Recovery(RecoveryStage::Start);
+            h.set_stage(Stage::Recovery(RecoveryStage::Start));
         } else {
             self.set_action(h, Action::Recover, None);
         }
@@ -532,12 +533,14 @@ impl Maintenance {
         let names: Vec<String> = self
             .hosts
             .values()
-            .filter(|h| matches!(h.stage, Stage::Swact(super::swact::SwactStage::Wait)))
+            .filter(|h| matches!(h.stage, Stage::Swact(SwactStage::Wait { .. })))
             .map(|h| h.name().to_string())
             .collect();
         for n in names {
             if let Some(h) = self.hosts.get_mut(&n) {
-                h.swact_done = Some(completed);
+                if let Stage::Swact(SwactStage::Wait { result, .. }) = &mut h.stage {
+                    *result = Some(completed);
+                }
             }
             self.mark_dirty(&n);
         }

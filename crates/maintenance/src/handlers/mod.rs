@@ -1,6 +1,53 @@
 //! The maintenance handlers (reference: mtc-fsm.md §2). One module per handler; this one holds the
 //! per-host runtime record, the pass, and the helpers every handler shares (state writes, tasks,
 //! commands, BMC calls, action bookkeeping, auto-recovery accounting).
+//!
+//! # Each handler owns its stage data
+//!
+//! One handler owns a host at a time (the dispatch table picks it from the action and the state
+//! triple), and [`HostRt::stage`] says where that handler is: `Stage::Reset(ResetStage::QueryWait
+//! { attempt, deadline })`, `Stage::Enable(EnableStage::AliveWait { boot_before, deadline })`, …
+//! Everything that only one handler needs travels in its stage variants: its deadlines, its retry
+//! counts (reset attempts, reboot retries), the boot id it waits to see change, the alive count a
+//! recovery waits to see grow, the heartbeat loss noted during a soak, the swact result, and the
+//! shared sub-machines it runs (the reset progression, `ResetProg`; the power sub-FSM,
+//! `PowerFsm`), which the caller keeps in its own stage and steps with
+//! `step_reset_progression` / `step_power`. A stage is entered with [`HostRt::set_stage`]; an
+//! action change (`set_action`) enters the new handler's first stage, so nothing of the previous
+//! handler survives it.
+//!
+//! What stays on [`HostRt`] is shared on purpose, each field with its owner named: the audits'
+//! clocks (online, offline, in-service, out-of-service), the BMC access alarm clock, the
+//! power-cycle controls and their recovery monitor, the task-line clock, and the pending request
+//! with its answer (the last tracked node command and its acknowledgement, the last BMC request and
+//! its result, test and services results), which the owning handler reads and every action change
+//! clears.
+//!
+//! # How the next deadline is derived
+//!
+//! [`Stage::deadline`] reads the owning handler's deadline from its stage data (a running reset
+//! progression or power sub-FSM reports its own). [`HostRt::next_deadline`] is the earliest of
+//! that and the shared clocks above; the core queues the host's wake-up at it after every pass.
+//! Handlers test [`HostRt::due`]. Overall budgets (a reset progression's `overall`) are checked when
+//! the progression steps and do not wake the host by themselves.
+//!
+//! A pass that finds the handler's deadline due and leaves the stage as it was (the handler is held,
+//! e.g. by multi-node failure avoidance or a parked auto-recovery) *spends* it
+//! ([`HostRt::spend_deadline`]): it no longer counts as due or as a wake-up until the handler enters
+//! a stage, so a stale deadline never makes the driver spin. A stage entered with a deadline of
+//! "now" (a wait configured to zero) makes the core run the host again at once.
+//!
+//! # Adding a handler
+//!
+//! 1. A module with its stage enum: one variant per step, each carrying what that step needs
+//!    (`deadline: Instant` for a wait, counters, sub-machines), and `fn deadline(&self) ->
+//!    Option<Instant>` reading it.
+//! 2. A [`Stage`] variant wrapping it, its arm in [`Stage::deadline`], and the first stage for its
+//!    action in `set_action`.
+//! 3. Its route in the dispatch table and in `Maintenance::pass`.
+//! 4. The handler itself: match its stage, act on what arrived, and move on with `h.set_stage(…)`
+//!    (a new deadline is a new stage value); end with `end_action` / `end_with_task`. Do not add
+//!    fields to [`HostRt`] for one handler's use; if a field really is shared, name its owner.
 
 mod add;
 mod audits;
@@ -14,8 +61,6 @@ mod reinstall;
 mod reset_progression;
 mod subfunction;
 mod swact;
-
-pub(crate) use reset_progression::ResetProg;
 
 use crate::action::{Action, ActionId, ActionOutcome, OperatorAction};
 use crate::alarm::{AlarmId, LogId, Severity};
@@ -64,17 +109,31 @@ pub(crate) struct PowercycleCtl {
 }
 
 /// Everything the core keeps per host besides the persisted record.
+///
+/// What belongs to one handler lives in that handler's [`Stage`] variant (its deadlines, retry
+/// counts, reset progression, power sub-machine, the boot id it waits to see change). What is left
+/// here is either shared by design (the audits' clocks, the pending request and its answer, facts
+/// about the host that outlive an action) or owned by one audit; each field says who owns it.
 pub(crate) struct HostRt {
+    /// The persisted record (states, action, task, degrade mask, ...).
     pub rec: HostRecord,
+    /// What the node agent last reported (written by event ingestion).
     pub alive: AliveState,
+    /// Heartbeat status per network (written by event ingestion, read by MNFA).
     pub hb: [HbNet; 2],
+    /// Auto-recovery failure counts per cause (owner: `ar_manage` / `ar_enable`).
     pub ar_counts: [u32; 5],
-    /// The handler timer (the reference's general mtcTimer).
-    pub timer: Option<Instant>,
+    /// The stage of the handler that owns the host, with that handler's data. Written through
+    /// [`HostRt::set_stage`] whenever the stage (or its deadline) changes.
     pub stage: Stage,
-    pub resetprog: Option<ResetProg>,
-    pub power_fsm: Option<bmc_actions::PowerFsm>,
-    /// Pending I/O the handlers wait for.
+    /// A handler deadline a pass saw come due and left as it was (the handler did not act on it,
+    /// e.g. while MNFA holds the host). It no longer counts as due or as a wake-up, so a stale
+    /// deadline never makes the driver spin; entering a stage clears it. Owned by the pass
+    /// (`core::run_dirty`).
+    deadline_spent: Option<Instant>,
+    /// Pending I/O: the last tracked node command and whether it was acknowledged, the last BMC
+    /// request and its result, and test/services results. Written by `send`/`bmc` and by event
+    /// ingestion, read by the handler that owns the host; cleared at every action change.
     pub cmd: Option<(CommandId, NodeCommand)>,
     pub cmd_acked: bool,
     pub bmc_req: Option<BmcRequestId>,
@@ -82,45 +141,51 @@ pub(crate) struct HostRt {
     pub goenabled: Option<(bool, String)>,
     pub subf_goenabled: Option<(bool, String)>,
     pub services: Option<(bool, String)>,
-    pub hb_loss_in_soak: bool,
+    /// Offline audit clock: armed by the handlers that take a host down, run by every pass.
     pub offline_audit: Option<OfflineAudit>,
+    /// Online audit clock and counters (owner: `online_audit`; state writes reset the counters).
     pub online_next: Instant,
     pub online_misses: u32,
     pub online_hits: u32,
+    /// In-service and out-of-service test clocks (owner: `insv_test` / `oos_test` and the pass).
     pub insv_next: Instant,
     pub oos_next: Instant,
+    /// When the outcome line in the task field is cleared (owner: `hold_task` / `set_task`).
     pub task_clear_at: Option<Instant>,
+    /// When power was last confirmed applied (written by the power, power-cycle, recovery and
+    /// reinstall handlers; read by enable to skip a needless reboot).
     pub powered_on_at: Option<Instant>,
+    /// Power-cycle controls that outlive one action, including its recovery monitor clock (owner:
+    /// the power-cycle handler; reset by lock and by an operator's power-on).
     pub powercycle: PowercycleCtl,
-    /// When alarm 200.010 is due if the BMC is still not accessible.
+    /// BMC access alarm clock: when alarm 200.010 is due if the BMC is still not accessible (owner:
+    /// `bmc_access_audit`; armed by BMC provisioning and access events).
     pub bmc_alarm_at: Option<Instant>,
+    /// Held by multi-node failure avoidance (owner: the MNFA code in `events`).
     pub mnfa_token: bool,
+    /// A forced full enable is under way (owner: `force_full_enable`; cleared by a new action).
     pub forcing_full_enable: bool,
+    /// Consecutive in-service audits that found the node unhealthy (owner: `insv_test`).
     pub not_healthy_audits: u32,
+    /// Graceful recoveries in a row without a full enable (owner: recovery; reset by enable).
     pub graceful_count: u32,
-    /// Boot id the host had when a reboot was asked for: a report with the same id is from before.
-    pub boot_id_before: Option<u64>,
     /// This recovery began during dead office recovery: power on, never reboot or reset.
     pub dor_recovery: bool,
     /// The action was started by a critical sensor, not by the operator.
     pub sensor_initiated: bool,
     /// The cause of the last counted auto-recovery failure; sets the retry interval.
     pub last_ar_cause: Option<ArCause>,
-    pub swact_done: Option<bool>,
-    pub reboot_retries: u32,
-    /// The boot id known when power-on was last asked for: reports with it predate the boot.
+    /// The boot id known when power-on was last asked for: reports with it predate the boot
+    /// (written by `bmc`, read by enable).
     pub boot_id_at_power_on: Option<u64>,
-    /// Alive count when a wait for a fresh report began.
-    pub alive_count_mark: u64,
-    pub reboot_deadline: Option<Instant>,
-    /// A generic per-handler retry counter and a second deadline for handlers with two clocks.
-    pub retries: u32,
-    pub deadline2: Option<Instant>,
+    /// When the host's wake-up is queued in the core (owner: `core`).
     pub scheduled: Option<Instant>,
+    /// Deleted: the core drops the host after this pass.
     pub removed: bool,
 }
 
-/// The stage of the handler that owns the host. One handler owns a host at a time, so one field.
+/// The stage of the handler that owns the host, carrying that handler's data. One handler owns a
+/// host at a time, so one field; a handler cannot reach another handler's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stage {
     Idle,
@@ -138,6 +203,26 @@ pub(crate) enum Stage {
     Delete,
 }
 
+impl Stage {
+    /// When the owning handler next needs a pass, read from its stage data.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self {
+            Stage::Idle | Stage::Delete => None,
+            Stage::Add(s) => s.deadline(),
+            Stage::Enable(s) => s.deadline(),
+            Stage::Subf(s) => s.deadline(),
+            Stage::Recovery(s) => s.deadline(),
+            Stage::Disable(s) => s.deadline(),
+            Stage::Reboot(s) => s.deadline(),
+            Stage::Reset(s) => s.deadline(),
+            Stage::Power(s) => s.deadline(),
+            Stage::PowerCycle(s) => s.deadline(),
+            Stage::Reinstall(s) => s.deadline(),
+            Stage::Swact(s) => s.deadline(),
+        }
+    }
+}
+
 impl HostRt {
     pub fn new(rec: HostRecord, now: Instant, cfg: &Config) -> Self {
         let t = &cfg.timeouts;
@@ -146,10 +231,8 @@ impl HostRt {
             alive: AliveState::default(),
             hb: [HbNet::default(); 2],
             ar_counts: [0; 5],
-            timer: None,
             stage: Stage::Idle,
-            resetprog: None,
-            power_fsm: None,
+            deadline_spent: None,
             cmd: None,
             cmd_acked: false,
             bmc_req: None,
@@ -157,7 +240,6 @@ impl HostRt {
             goenabled: None,
             subf_goenabled: None,
             services: None,
-            hb_loss_in_soak: false,
             offline_audit: None,
             online_next: now + t.online_period.0,
             online_misses: 0,
@@ -172,17 +254,10 @@ impl HostRt {
             forcing_full_enable: false,
             not_healthy_audits: 0,
             graceful_count: 0,
-            boot_id_before: None,
             dor_recovery: false,
             sensor_initiated: false,
             last_ar_cause: None,
-            swact_done: None,
-            reboot_retries: 0,
             boot_id_at_power_on: None,
-            alive_count_mark: 0,
-            reboot_deadline: None,
-            retries: 0,
-            deadline2: None,
             scheduled: None,
             removed: false,
         }
@@ -207,7 +282,7 @@ impl HostRt {
     /// The earliest moment this host needs a pass.
     pub fn next_deadline(&self) -> Option<Instant> {
         let mut d = [
-            self.timer,
+            self.handler_deadline(),
             self.offline_audit.map(|o| o.deadline),
             self.task_clear_at,
             self.bmc_alarm_at
@@ -224,8 +299,28 @@ impl HostRt {
         d.first().copied()
     }
 
-    pub fn timer_rang(&self, now: Instant) -> bool {
-        self.timer.is_some_and(|t| now >= t)
+    /// Enter `stage`: the handler's data and deadline are now the new stage's.
+    pub fn set_stage(&mut self, stage: Stage) {
+        self.stage = stage;
+        self.deadline_spent = None;
+    }
+
+    /// The owning handler's deadline, unless a pass already saw it come due and left it.
+    pub fn handler_deadline(&self) -> Option<Instant> {
+        self.stage
+            .deadline()
+            .filter(|d| Some(*d) != self.deadline_spent)
+    }
+
+    /// The owning handler's deadline has come.
+    pub fn due(&self, now: Instant) -> bool {
+        self.handler_deadline().is_some_and(|t| now >= t)
+    }
+
+    /// The pass saw the handler's deadline come due and the handler left it as it was: it stops
+    /// counting (the handler waits for an event or a new stage instead).
+    pub fn spend_deadline(&mut self) {
+        self.deadline_spent = self.stage.deadline();
     }
 
     /// Networks the host is provisioned on.
@@ -259,9 +354,10 @@ impl HostRt {
         self.services = None;
     }
 
-    /// A report from a boot after `boot_id_before` was recorded.
-    pub fn rebooted_since_request(&self) -> bool {
-        match (self.boot_id_before, self.alive.boot_id) {
+    /// A report from a boot other than `before` (the boot id a handler recorded when it asked for
+    /// a reboot, power-on or reinstall; `None` when none was known then).
+    pub fn rebooted_since(&self, before: Option<u64>) -> bool {
+        match (before, self.alive.boot_id) {
             (Some(before), Some(now)) => before != now,
             (None, Some(_)) => true,
             _ => false,
@@ -462,10 +558,11 @@ impl Maintenance {
         }
         h.rec.action = action;
         h.rec.action_id = id;
-        h.timer = None;
         h.clear_pending_io();
-        h.stage = match action {
-            Action::Add => Stage::Add(add::AddStage::StartDelay),
+        let stage = match action {
+            Action::Add => Stage::Add(add::AddStage::StartDelay {
+                deadline: self.now + self.cfg.timeouts.host_add_delay.0,
+            }),
             Action::Unlock | Action::Enable => Stage::Enable(enable::EnableStage::Start),
             Action::EnableSubf => Stage::Subf(subfunction::SubfStage::Start),
             Action::Recover => Stage::Recovery(recovery::RecoveryStage::Start),
@@ -479,10 +576,7 @@ impl Maintenance {
             Action::Delete => Stage::Delete,
             Action::None => Stage::Idle,
         };
-        if action != Action::Enable && action != Action::EnableSubf {
-            h.resetprog = None;
-            h.power_fsm = None;
-        }
+        h.set_stage(stage);
         if action == Action::None && !h.rec.queued.is_empty() {
             let (next, next_id) = h.rec.queued.remove(0);
             self.set_action(h, next, next_id);
@@ -806,9 +900,10 @@ impl Maintenance {
                 reason: why.to_string(),
             },
         );
-        h.stage = Stage::Enable(enable::EnableStage::FailureWait);
         let interval = self.ar_interval(h.last_ar_cause);
-        h.timer = Some(self.now + interval);
+        h.set_stage(Stage::Enable(enable::EnableStage::FailureWait {
+            deadline: self.now + interval,
+        }));
         self.mark_dirty(&name);
     }
 }

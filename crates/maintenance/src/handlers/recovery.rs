@@ -11,19 +11,64 @@ use crate::core::Maintenance;
 use crate::io::*;
 use crate::state::*;
 use crate::task;
+use crate::time::Instant;
 
+/// `boot_before` in every stage is the boot id when the recovery started: a report from another
+/// boot means the host rebooted meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RecoveryStage {
     Start,
-    AliveWait,
-    Setup,
-    PowerQueryWait,
-    ResetSendWait,
-    ResetRecvWait,
-    PowerOnWait,
-    RebootedAliveWait,
-    GoEnabledWait,
-    HeartbeatSoak,
+    /// Waiting for any alive report newer than the `alive_mark`-th.
+    AliveWait {
+        boot_before: Option<u64>,
+        alive_mark: u64,
+        deadline: Instant,
+    },
+    Setup {
+        boot_before: Option<u64>,
+    },
+    PowerQueryWait {
+        boot_before: Option<u64>,
+        deadline: Instant,
+    },
+    ResetSendWait {
+        boot_before: Option<u64>,
+        deadline: Instant,
+    },
+    ResetRecvWait {
+        boot_before: Option<u64>,
+        deadline: Instant,
+    },
+    PowerOnWait {
+        boot_before: Option<u64>,
+        deadline: Instant,
+    },
+    RebootedAliveWait {
+        boot_before: Option<u64>,
+        deadline: Instant,
+    },
+    GoEnabledWait {
+        deadline: Instant,
+    },
+    HeartbeatSoak {
+        deadline: Instant,
+    },
+}
+
+impl RecoveryStage {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match *self {
+            RecoveryStage::Start | RecoveryStage::Setup { .. } => None,
+            RecoveryStage::AliveWait { deadline, .. }
+            | RecoveryStage::PowerQueryWait { deadline, .. }
+            | RecoveryStage::ResetSendWait { deadline, .. }
+            | RecoveryStage::ResetRecvWait { deadline, .. }
+            | RecoveryStage::PowerOnWait { deadline, .. }
+            | RecoveryStage::RebootedAliveWait { deadline, .. }
+            | RecoveryStage::GoEnabledWait { deadline }
+            | RecoveryStage::HeartbeatSoak { deadline } => Some(deadline),
+        }
+    }
 }
 
 impl Maintenance {
@@ -71,16 +116,23 @@ impl Maintenance {
                 // A recovery that starts during dead office recovery keeps its rules to the end, even
                 // if the DOR window closes meanwhile (its failure counts as a check-in, errata §9.1).
                 h.dor_recovery |= self.dor.is_some();
-                h.boot_id_before = h.alive.boot_id;
-                h.alive_count_mark = h.alive.count;
+                let boot_before = h.alive.boot_id;
+                let alive_mark = h.alive.count;
                 self.start_offline_audit(h);
                 // The node answers an alive request on every network, so the window is the period plus
                 // the configured margin (the reference waited only 5 s for a 5 s period, §7.4).
-                h.timer = Some(now + t.loc_recovery_timeout.0 + t.alive_period.0);
-                h.stage = Stage::Recovery(RecoveryStage::AliveWait);
+                h.set_stage(Stage::Recovery(RecoveryStage::AliveWait {
+                    boot_before,
+                    alive_mark,
+                    deadline: now + t.loc_recovery_timeout.0 + t.alive_period.0,
+                }));
             }
-            RecoveryStage::AliveWait => {
-                if h.alive.count > h.alive_count_mark {
+            RecoveryStage::AliveWait {
+                boot_before,
+                alive_mark,
+                ..
+            } => {
+                if h.alive.count > alive_mark {
                     let f = h.alive.flags;
                     if !f.configured || f.not_healthy {
                         self.raise(&name, AlarmId::Config, Severity::Critical);
@@ -89,7 +141,7 @@ impl Maintenance {
                     }
                     // The boot id answers "did it reboot?" exactly; the reference's uptime guess
                     // (15 minutes) is only used when the node does not report a boot id change.
-                    let rebooted = h.rebooted_since_request();
+                    let rebooted = h.rebooted_since(boot_before);
                     h.offline_audit = None;
                     if !rebooted {
                         // It never went down: restart heartbeat, no tests, no service impact.
@@ -99,7 +151,7 @@ impl Maintenance {
                     self.raise(&name, AlarmId::Enable, Severity::Critical);
                     return self.recovery_goenabled(h);
                 }
-                if h.timer_rang(now) {
+                if h.due(now) {
                     // Loss of communication: the host is failed, then rebooted.
                     let avail = if h.rec.states.avail == Availability::PowerOff {
                         Availability::PowerOff
@@ -112,11 +164,11 @@ impl Maintenance {
                     }
                     self.raise(&name, AlarmId::Enable, Severity::Critical);
                     h.rec.degrade.clear_all_but_hwmon();
-                    h.stage = Stage::Recovery(RecoveryStage::Setup);
+                    h.set_stage(Stage::Recovery(RecoveryStage::Setup { boot_before }));
                     self.recovery_handler(h);
                 }
             }
-            RecoveryStage::Setup => {
+            RecoveryStage::Setup { boot_before } => {
                 self.set_task(h, task::GRACEFUL_RECOVERY_WAIT);
                 h.rec.uptime = Default::default();
                 let dor = h.dor_recovery || self.dor.is_some();
@@ -127,69 +179,90 @@ impl Maintenance {
                     self.send(h, NodeCommand::Reboot, nets, cause);
                     if h.bmc_usable() {
                         self.bmc(h, BmcOp::PowerStatus);
-                        h.timer = Some(now + t.bmc_query_timeout.0);
-                        h.stage = Stage::Recovery(RecoveryStage::PowerQueryWait);
+                        h.set_stage(Stage::Recovery(RecoveryStage::PowerQueryWait {
+                            boot_before,
+                            deadline: now + t.bmc_query_timeout.0,
+                        }));
                         return;
                     }
                 } else if h.bmc_usable() {
                     // Dead office recovery or powered off: power on, never reboot or reset.
                     self.bmc(h, BmcOp::PowerOn);
-                    h.timer = Some(now + t.bmc_action_timeout.0);
-                    h.stage = Stage::Recovery(RecoveryStage::PowerOnWait);
+                    h.set_stage(Stage::Recovery(RecoveryStage::PowerOnWait {
+                        boot_before,
+                        deadline: now + t.bmc_action_timeout.0,
+                    }));
                     return;
                 }
-                h.timer = Some(now + self.boot_timeout(h));
-                h.stage = Stage::Recovery(RecoveryStage::RebootedAliveWait);
+                h.set_stage(Stage::Recovery(RecoveryStage::RebootedAliveWait {
+                    boot_before,
+                    deadline: now + self.boot_timeout(h),
+                }));
             }
-            RecoveryStage::PowerQueryWait => {
+            RecoveryStage::PowerQueryWait { boot_before, .. } => {
                 if let Some(out) = h.take_bmc() {
                     match out {
                         BmcOutcome::Done(PowerState::Off) => {
                             self.bmc(h, BmcOp::PowerOn);
-                            h.timer = Some(now + t.bmc_action_timeout.0);
-                            h.stage = Stage::Recovery(RecoveryStage::PowerOnWait);
+                            h.set_stage(Stage::Recovery(RecoveryStage::PowerOnWait {
+                                boot_before,
+                                deadline: now + t.bmc_action_timeout.0,
+                            }));
                         }
                         _ => {
                             // Powered (or unknown): give kdump its grace before the BMC reset.
-                            h.timer = Some(now + t.bmc_reset_delay.0);
-                            h.stage = Stage::Recovery(RecoveryStage::ResetSendWait);
+                            h.set_stage(Stage::Recovery(RecoveryStage::ResetSendWait {
+                                boot_before,
+                                deadline: now + t.bmc_reset_delay.0,
+                            }));
                         }
                     }
-                } else if h.timer_rang(now) {
-                    h.timer = Some(now + t.bmc_reset_delay.0);
-                    h.stage = Stage::Recovery(RecoveryStage::ResetSendWait);
+                } else if h.due(now) {
+                    h.set_stage(Stage::Recovery(RecoveryStage::ResetSendWait {
+                        boot_before,
+                        deadline: now + t.bmc_reset_delay.0,
+                    }));
                 }
             }
-            RecoveryStage::ResetSendWait => {
+            RecoveryStage::ResetSendWait { boot_before, .. } => {
                 // The host answered the reboot (ack or a report from a fresh boot): no BMC reset.
-                if h.cmd_acked || h.rebooted_since_request() {
-                    h.timer = Some(now + self.boot_timeout(h));
-                    h.stage = Stage::Recovery(RecoveryStage::RebootedAliveWait);
+                if h.cmd_acked || h.rebooted_since(boot_before) {
+                    h.set_stage(Stage::Recovery(RecoveryStage::RebootedAliveWait {
+                        boot_before,
+                        deadline: now + self.boot_timeout(h),
+                    }));
                     return self.recovery_handler(h);
                 }
-                if h.timer_rang(now) {
+                if h.due(now) {
                     if h.bmc_usable() {
                         self.bmc(h, BmcOp::PowerReset);
-                        h.timer = Some(now + t.bmc_action_timeout.0);
-                        h.stage = Stage::Recovery(RecoveryStage::ResetRecvWait);
+                        h.set_stage(Stage::Recovery(RecoveryStage::ResetRecvWait {
+                            boot_before,
+                            deadline: now + t.bmc_action_timeout.0,
+                        }));
                     } else {
-                        h.timer = Some(now + self.boot_timeout(h));
-                        h.stage = Stage::Recovery(RecoveryStage::RebootedAliveWait);
+                        h.set_stage(Stage::Recovery(RecoveryStage::RebootedAliveWait {
+                            boot_before,
+                            deadline: now + self.boot_timeout(h),
+                        }));
                     }
                 }
             }
-            RecoveryStage::ResetRecvWait | RecoveryStage::PowerOnWait => {
+            RecoveryStage::ResetRecvWait { boot_before, .. }
+            | RecoveryStage::PowerOnWait { boot_before, .. } => {
                 let done = h.take_bmc().is_some();
-                if done || h.timer_rang(now) {
-                    if stage == RecoveryStage::PowerOnWait {
+                if done || h.due(now) {
+                    if matches!(stage, RecoveryStage::PowerOnWait { .. }) {
                         h.powered_on_at = Some(now);
                     }
-                    h.timer = Some(now + self.boot_timeout(h));
-                    h.stage = Stage::Recovery(RecoveryStage::RebootedAliveWait);
+                    h.set_stage(Stage::Recovery(RecoveryStage::RebootedAliveWait {
+                        boot_before,
+                        deadline: now + self.boot_timeout(h),
+                    }));
                 }
             }
-            RecoveryStage::RebootedAliveWait => {
-                if h.rebooted_since_request() {
+            RecoveryStage::RebootedAliveWait { boot_before, .. } => {
+                if h.rebooted_since(boot_before) {
                     let f = h.alive.flags;
                     if !f.configured || f.not_healthy {
                         return self
@@ -198,12 +271,12 @@ impl Maintenance {
                     self.set_oper_avail(h, OperState::Disabled, Availability::InTest);
                     return self.recovery_goenabled(h);
                 }
-                if h.timer_rang(now) {
+                if h.due(now) {
                     self.set_task(h, task::GRACEFUL_RECOVERY_FAILED);
                     self.force_full_enable(h, task::GRACEFUL_RECOVERY_FAILED);
                 }
             }
-            RecoveryStage::GoEnabledWait => {
+            RecoveryStage::GoEnabledWait { .. } => {
                 let f = h.alive.flags;
                 let r = h.goenabled.take();
                 if matches!(r, Some((false, _))) || f.main_goenable_failed || f.not_healthy {
@@ -212,13 +285,12 @@ impl Maintenance {
                 if matches!(r, Some((true, _))) || f.main_goenabled {
                     return self.recovery_soak(h);
                 }
-                if h.timer_rang(now) {
+                if h.due(now) {
                     self.force_full_enable(h, "go-enabled tests timed out during recovery");
                 }
             }
-            RecoveryStage::HeartbeatSoak => {
-                if h.timer_rang(now) {
-                    h.timer = None;
+            RecoveryStage::HeartbeatSoak { .. } => {
+                if h.due(now) {
                     self.set_task(h, task::GRACEFULLY_RECOVERED);
                     let avail = if h.rec.degrade.is_empty() {
                         Availability::Available
@@ -250,17 +322,19 @@ impl Maintenance {
             vec![Network::Mgmt],
             Cause::Routine,
         );
-        h.timer = Some(
-            self.now + self.cfg.timeouts.goenabled_timeout.0 + std::time::Duration::from_secs(3),
-        );
-        h.stage = Stage::Recovery(RecoveryStage::GoEnabledWait);
+        h.set_stage(Stage::Recovery(RecoveryStage::GoEnabledWait {
+            deadline: self.now
+                + self.cfg.timeouts.goenabled_timeout.0
+                + std::time::Duration::from_secs(3),
+        }));
     }
 
     fn recovery_soak(&mut self, h: &mut HostRt) {
         if self.heartbeat_enabled() {
             self.heartbeat(h, HeartbeatControl::Start);
         }
-        h.timer = Some(self.now + self.cfg.timeouts.heartbeat_soak.0);
-        h.stage = Stage::Recovery(RecoveryStage::HeartbeatSoak);
+        h.set_stage(Stage::Recovery(RecoveryStage::HeartbeatSoak {
+            deadline: self.now + self.cfg.timeouts.heartbeat_soak.0,
+        }));
     }
 }

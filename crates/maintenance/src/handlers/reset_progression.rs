@@ -3,7 +3,8 @@
 //! A reset progression asks the node to reboot on every network, escalates to a BMC reset after
 //! `reboot_tries_before_bmc` unanswered tries and the kdump grace `bmc_reset_delay`, and finishes when
 //! the host is seen offline or, better, comes back with a new boot id. Enable, reboot and force-lock
-//! share it.
+//! share it: each keeps its progression inside its own stage (`Option<ResetProg>`, `None` once the
+//! progression ended) and steps it with [`Maintenance::step_reset_progression`].
 
 use super::{HostRt, Stage};
 use crate::action::ActionOutcome;
@@ -30,10 +31,12 @@ pub(crate) enum RpStatus {
     Failed,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ResetProg {
     stage: RpStage,
     deadline: Instant,
+    /// The boot id when the progression started: a report from another boot means it rebooted.
+    boot_before: Option<u64>,
     /// Extra whole progressions allowed after the first.
     retries_allowed: u32,
     progression: u32,
@@ -46,44 +49,65 @@ pub(crate) struct ResetProg {
 const REBOOT_TRIES_PER_PROGRESSION: u32 = 7;
 
 impl ResetProg {
-    pub fn new(now: Instant, retries_allowed: u32, task_updates: bool) -> Self {
+    fn new(
+        now: Instant,
+        boot_before: Option<u64>,
+        retries_allowed: u32,
+        task_updates: bool,
+    ) -> Self {
         ResetProg {
             stage: RpStage::Reboot,
             deadline: now,
+            boot_before,
             retries_allowed,
             progression: 0,
             reboot_tries: 0,
             task_updates,
         }
     }
+
+    /// When the running progression needs its next step.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    pub fn boot_before(&self) -> Option<u64> {
+        self.boot_before
+    }
 }
 
 impl Maintenance {
-    /// Start a reset progression on `h`. The boot id at this moment tells later whether it rebooted.
+    /// Start a reset progression on `h`, for the caller to keep in its stage. The boot id at this
+    /// moment tells later whether it rebooted.
     pub(crate) fn start_reset_progression(
         &mut self,
         h: &mut HostRt,
         retries: u32,
         task_updates: bool,
-    ) {
-        h.boot_id_before = h.alive.boot_id;
-        h.resetprog = Some(ResetProg::new(self.now, retries, task_updates));
+    ) -> ResetProg {
+        let rp = ResetProg::new(self.now, h.alive.boot_id, retries, task_updates);
         if task_updates {
             self.set_task(h, task::REBOOT_REQUEST);
         }
         self.start_offline_audit(h);
+        rp
     }
 
-    /// Advance the progression; sets `h.timer` to its next deadline while running.
-    pub(crate) fn step_reset_progression(&mut self, h: &mut HostRt) -> RpStatus {
-        let Some(mut rp) = h.resetprog else {
+    /// Advance the progression in `slot` (the caller's stage data). While it runs, its next
+    /// deadline is `ResetProg::deadline`; once it passed or failed, `slot` is emptied.
+    pub(crate) fn step_reset_progression(
+        &mut self,
+        h: &mut HostRt,
+        slot: &mut Option<ResetProg>,
+    ) -> RpStatus {
+        let Some(mut rp) = *slot else {
             return RpStatus::Failed;
         };
         let now = self.now;
         let t = self.cfg.timeouts.clone();
         // The host came back from a fresh boot: whatever stage we are in, the reboot happened.
-        if h.rebooted_since_request() && h.alive.last.is_some() {
-            h.resetprog = None;
+        if h.rebooted_since(rp.boot_before) && h.alive.last.is_some() {
+            *slot = None;
             return RpStatus::Passed;
         }
         loop {
@@ -167,7 +191,7 @@ impl Maintenance {
                         h.rec.states.avail,
                         Availability::Offline | Availability::PowerOff
                     ) {
-                        h.resetprog = None;
+                        *slot = None;
                         return RpStatus::Passed;
                     }
                     if now < rp.deadline {
@@ -179,7 +203,7 @@ impl Maintenance {
                     }
                     rp.progression += 1;
                     if rp.progression > rp.retries_allowed {
-                        h.resetprog = None;
+                        *slot = None;
                         return RpStatus::Failed;
                     }
                     rp.reboot_tries = 0;
@@ -188,15 +212,14 @@ impl Maintenance {
                 }
             }
         }
-        h.timer = Some(rp.deadline);
-        h.resetprog = Some(rp);
+        *slot = Some(rp);
         RpStatus::Running
     }
 
     /// Reboot handler (§2.8): a locked host (or the simplex controller itself) is rebooted.
     pub(crate) fn reboot_handler(&mut self, h: &mut HostRt) {
         let Stage::Reboot(stage) = h.stage else {
-            h.stage = Stage::Reboot(RebootStage::Start);
+            h.set_stage(Stage::Reboot(RebootStage::Start));
             return self.reboot_handler(h);
         };
         let now = self.now;
@@ -216,30 +239,46 @@ impl Maintenance {
                     return;
                 }
                 self.set_task(h, task::REBOOTING_RESETTING_HOST);
-                self.start_reset_progression(h, 0, false);
-                h.reboot_retries = 0;
-                h.stage = Stage::Reboot(RebootStage::Wait);
-                h.reboot_deadline = Some(now + self.reset_progression_budget(h));
+                let rp = self.start_reset_progression(h, 0, false);
+                h.set_stage(Stage::Reboot(RebootStage::Wait {
+                    rp: Some(rp),
+                    overall: now + self.reset_progression_budget(h),
+                    retries: 0,
+                }));
                 self.reboot_handler(h)
             }
-            RebootStage::Wait => {
-                let overall = h.reboot_deadline.is_some_and(|d| now >= d);
-                match self.step_reset_progression(h) {
-                    RpStatus::Running if !overall => {}
+            RebootStage::Wait {
+                mut rp,
+                overall,
+                mut retries,
+            } => {
+                let over = now >= overall;
+                match self.step_reset_progression(h, &mut rp) {
+                    RpStatus::Running if !over => {
+                        h.set_stage(Stage::Reboot(RebootStage::Wait {
+                            rp,
+                            overall,
+                            retries,
+                        }));
+                    }
                     RpStatus::Passed => {
                         self.set_task(h, "");
                         self.end_action(h, ActionOutcome::Completed);
                     }
                     _ => {
-                        h.reboot_retries += 1;
+                        retries += 1;
                         let max = self.cfg.thresholds.reboot_action_retries;
-                        if h.reboot_retries < max && !overall {
-                            let text = task::reboot_retrying(h.reboot_retries, max);
+                        if retries < max && !over {
+                            let text = task::reboot_retrying(retries, max);
                             self.set_task(h, &text);
-                            self.start_reset_progression(h, 0, false);
-                            self.step_reset_progression(h);
+                            let mut rp = Some(self.start_reset_progression(h, 0, false));
+                            self.step_reset_progression(h, &mut rp);
+                            h.set_stage(Stage::Reboot(RebootStage::Wait {
+                                rp,
+                                overall,
+                                retries,
+                            }));
                         } else {
-                            h.resetprog = None;
                             let reason = task::REBOOT_FAILED_TRY_ONLINE.into();
                             let failed = ActionOutcome::Failed { reason };
                             self.end_with_task(h, task::REBOOT_FAILED_TRY_ONLINE, failed);
@@ -270,5 +309,20 @@ impl Maintenance {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RebootStage {
     Start,
-    Wait,
+    /// A reset progression runs (`rp`), within the `overall` budget (checked at each step, it
+    /// does not wake the host by itself); `retries` counts whole progressions that failed.
+    Wait {
+        rp: Option<ResetProg>,
+        overall: Instant,
+        retries: u32,
+    },
+}
+
+impl RebootStage {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self {
+            RebootStage::Start => None,
+            RebootStage::Wait { rp, .. } => rp.map(|r| r.deadline()),
+        }
+    }
 }

@@ -9,14 +9,34 @@ use crate::host::ArCause;
 use crate::io::*;
 use crate::state::*;
 use crate::task;
+use crate::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SubfStage {
     Start,
-    ConfigWait,
-    GoEnabledWait,
-    HeartbeatSoak,
+    ConfigWait {
+        deadline: Instant,
+    },
+    GoEnabledWait {
+        deadline: Instant,
+    },
+    /// `lost` is set when heartbeat is lost during the soak.
+    HeartbeatSoak {
+        deadline: Instant,
+        lost: bool,
+    },
     StateChange,
+}
+
+impl SubfStage {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match *self {
+            SubfStage::Start | SubfStage::StateChange => None,
+            SubfStage::ConfigWait { deadline }
+            | SubfStage::GoEnabledWait { deadline }
+            | SubfStage::HeartbeatSoak { deadline, .. } => Some(deadline),
+        }
+    }
 }
 
 impl Maintenance {
@@ -27,7 +47,7 @@ impl Maintenance {
         let stage = match h.stage {
             Stage::Subf(s) => s,
             _ => {
-                h.stage = Stage::Subf(SubfStage::Start);
+                h.set_stage(Stage::Subf(SubfStage::Start));
                 SubfStage::Start
             }
         };
@@ -37,11 +57,12 @@ impl Maintenance {
         match stage {
             SubfStage::Start => {
                 self.set_task(h, task::ENABLING_WORKER);
-                h.timer = Some(now + t.worker_config_timeout.0);
-                h.stage = Stage::Subf(SubfStage::ConfigWait);
+                h.set_stage(Stage::Subf(SubfStage::ConfigWait {
+                    deadline: now + t.worker_config_timeout.0,
+                }));
                 self.subf_handler(h)
             }
-            SubfStage::ConfigWait => {
+            SubfStage::ConfigWait { .. } => {
                 let f = h.alive.flags;
                 if f.not_healthy {
                     self.raise(&name, AlarmId::Config, Severity::Critical);
@@ -57,16 +78,17 @@ impl Maintenance {
                         vec![Network::Mgmt],
                         Cause::Routine,
                     );
-                    h.timer = Some(now + t.goenabled_timeout.0 + std::time::Duration::from_secs(3));
-                    h.stage = Stage::Subf(SubfStage::GoEnabledWait);
+                    h.set_stage(Stage::Subf(SubfStage::GoEnabledWait {
+                        deadline: now + t.goenabled_timeout.0 + std::time::Duration::from_secs(3),
+                    }));
                     return;
                 }
-                if h.timer_rang(now) {
+                if h.due(now) {
                     self.set_task(h, task::WORKER_CONFIG_TIMEOUT);
                     self.subf_failed(h, ArCause::Config);
                 }
             }
-            SubfStage::GoEnabledWait => {
+            SubfStage::GoEnabledWait { .. } => {
                 let f = h.alive.flags;
                 let r = h.subf_goenabled.take();
                 if matches!(r, Some((false, _))) || f.subf_goenable_failed {
@@ -77,32 +99,34 @@ impl Maintenance {
                     self.clear(&name, AlarmId::Enable);
                     self.clear(&name, AlarmId::ComputeFunction);
                     if self.is_self(h) || !self.heartbeat_enabled() {
-                        h.stage = Stage::Subf(SubfStage::StateChange);
+                        h.set_stage(Stage::Subf(SubfStage::StateChange));
                         return self.subf_handler(h);
                     }
                     self.heartbeat(h, HeartbeatControl::Start);
-                    h.hb_loss_in_soak = false;
-                    h.timer = Some(now + t.heartbeat_soak.0);
-                    h.stage = Stage::Subf(SubfStage::HeartbeatSoak);
+                    h.set_stage(Stage::Subf(SubfStage::HeartbeatSoak {
+                        deadline: now + t.heartbeat_soak.0,
+                        lost: false,
+                    }));
                     return;
                 }
-                if h.timer_rang(now) {
+                if h.due(now) {
                     self.set_task(h, task::WORKER_INTEST_TIMEOUT);
                     self.subf_failed(h, ArCause::GoEnable);
                 }
             }
-            SubfStage::HeartbeatSoak => {
-                if h.hb_loss_in_soak {
-                    h.hb_loss_in_soak = false;
+            SubfStage::HeartbeatSoak { deadline, lost } => {
+                if lost {
+                    // Counted once: if the stage outlives the failure, the loss is not seen again.
+                    let lost = false;
+                    h.set_stage(Stage::Subf(SubfStage::HeartbeatSoak { deadline, lost }));
                     return self.subf_failed(h, ArCause::Heartbeat);
                 }
-                if h.timer_rang(now) {
-                    h.stage = Stage::Subf(SubfStage::StateChange);
+                if h.due(now) {
+                    h.set_stage(Stage::Subf(SubfStage::StateChange));
                     self.subf_handler(h);
                 }
             }
             SubfStage::StateChange => {
-                h.timer = None;
                 self.set_subf(h, OperState::Enabled, Availability::Available);
                 let avail = if h.rec.degrade.is_empty() {
                     Availability::Available
@@ -122,7 +146,8 @@ impl Maintenance {
     /// and a full enable is forced (unless it is the active controller, which only degrades).
     fn subf_failed(&mut self, h: &mut HostRt, cause: ArCause) {
         let name = h.name().to_string();
-        h.timer = None;
+        // The worker-side wait is over: its deadline no longer wakes the host.
+        h.spend_deadline();
         self.set_subf(h, OperState::Disabled, Availability::Failed);
         h.rec.degrade.set(DegradeMask::SUBF);
         self.raise(&name, AlarmId::ComputeFunction, Severity::Critical);

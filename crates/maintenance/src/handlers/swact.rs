@@ -8,11 +8,25 @@ use crate::core::Maintenance;
 use crate::io::Effect;
 use crate::state::Personality;
 use crate::task;
+use crate::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SwactStage {
     Start,
-    Wait,
+    /// Waiting for the runtime's report (`result`, filled in by `swact_result`) until `deadline`.
+    Wait {
+        deadline: Instant,
+        result: Option<bool>,
+    },
+}
+
+impl SwactStage {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match *self {
+            SwactStage::Start => None,
+            SwactStage::Wait { deadline, .. } => Some(deadline),
+        }
+    }
 }
 
 impl Maintenance {
@@ -44,13 +58,14 @@ impl Maintenance {
                 };
                 self.swact_in_progress = true;
                 self.set_task(h, task::SWACT_IN_PROGRESS);
-                h.swact_done = None;
                 self.emit(Effect::Swact { to });
-                h.timer = Some(now + self.cfg.timeouts.swact_timeout.0);
-                h.stage = Stage::Swact(SwactStage::Wait);
+                h.set_stage(Stage::Swact(SwactStage::Wait {
+                    deadline: now + self.cfg.timeouts.swact_timeout.0,
+                    result: None,
+                }));
             }
-            SwactStage::Wait => {
-                let (text, outcome) = match h.swact_done.take() {
+            SwactStage::Wait { result, .. } => {
+                let (text, outcome) = match result {
                     Some(true) => (task::SWACT_COMPLETE, ActionOutcome::Completed),
                     Some(false) => (
                         task::SWACT_FAILED,
@@ -58,7 +73,7 @@ impl Maintenance {
                             reason: "standby did not take over".into(),
                         },
                     ),
-                    None if h.timer_rang(now) => (
+                    None if h.due(now) => (
                         task::SWACT_TIMEOUT,
                         ActionOutcome::Failed {
                             reason: "swact timed out".into(),
@@ -67,7 +82,6 @@ impl Maintenance {
                     None => return,
                 };
                 self.swact_in_progress = false;
-                h.timer = None;
                 self.end_with_task(h, text, outcome);
             }
         }

@@ -192,6 +192,8 @@ impl Harness {
     }
 
     /// Collect effects and script the nodes' and BMCs' answers.
+    // `DBG=1` traces every effect while a scenario is being debugged; only the test harness reads it.
+    #[allow(clippy::disallowed_methods)]
     pub fn drain(&mut self) {
         while let Some(e) = self.core.poll_effect() {
             if std::env::var("DBG").is_ok() {

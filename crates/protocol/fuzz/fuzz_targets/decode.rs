@@ -4,8 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::net::{IpAddr, Ipv4Addr};
-use steward_maintenance::state::Network;
-use steward_protocol::{decode, ClusterSecret, Verifier};
+use steward_protocol::{decode, ClusterSecret, Network, Verifier};
 
 const SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 

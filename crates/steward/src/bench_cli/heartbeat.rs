@@ -1,6 +1,6 @@
 //! `steward bench heartbeat` (SPEC §5 "heartbeat"): the real pulse service
 //! (`steward_heartbeat_udp::HeartbeatService`) against `--hosts` real responders
-//! (`steward_heartbeat_udp::Responder`) over UDP on loopback.
+//! (`steward_node::pulse_responder::Responder`) over UDP on loopback.
 //!
 //! - The responders run in a **separate process** (`steward bench heartbeat-farm`, hidden): one
 //!   socket per host, each bound to its own address 127.0.x.y (Linux routes all of 127/8 to `lo`),
@@ -23,11 +23,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use steward_heartbeat_udp::{
-    HeartbeatService, Notice, Responder, ResponderConfig, ResponderHandle, ServiceConfig, Sink,
-};
+use steward_heartbeat_udp::{HeartbeatService, Notice, ServiceConfig, Sink};
 use steward_maintenance::io::{Event, HeartbeatEvent};
 use steward_maintenance::state::Network;
+use steward_node::pulse_responder::{HealthSource, Responder, ResponderConfig, ResponderHandle};
 use steward_protocol::{ClusterSecret, HealthFlags};
 
 /// The controller's address; responders are 127.0.1.1 and up.
@@ -118,8 +117,7 @@ pub fn farm(a: HeartbeatFarmArgs) -> Result<()> {
         .build()
         .context("tokio runtime")?;
     rt.block_on(async {
-        let healthy: steward_heartbeat_udp::HealthSource =
-            Arc::new(|| HealthFlags::new(true, false, false));
+        let healthy: HealthSource = Arc::new(|| HealthFlags::new(true, false, false));
         let mut responders: HashMap<String, ResponderHandle> = HashMap::new();
         let mut out = std::io::stdout().lock();
         for i in 0..a.hosts {

@@ -1,18 +1,42 @@
-//! Node side: answer every authenticated pulse at once.
+//! The node's heartbeat pulse responder: answer every authenticated pulse at once.
+//!
+//! The controller's side (the pulse service with its miss accounting) is `steward-heartbeat-udp`;
+//! the two meet only on the wire (`Message::Pulse` and `Message::PulseReply`, see
+//! `steward-protocol`). This half lives in the node crate so that the agent on every host links no
+//! controller code.
+//!
+//! [`Responder::spawn`] binds the node's heartbeat socket(s) and answers every authenticated, fresh
+//! pulse with the echoed round and the health flags read from a callback (process monitor healthy,
+//! locked, stall). Its verifier accepts pulses only with the cluster-wide pulse key, from the
+//! registered controller addresses, with the protocol's replay window and epoch checks; the answer
+//! is signed with the node's own key. Everything else is dropped and counted per reason
+//! ([`ResponderStats`]); nothing on the receive path can panic on input.
 
-use crate::socket::bind_udp;
-use crate::{fresh_session, mono_ms, HeartbeatUdpError};
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use steward_maintenance::state::Network;
 use steward_protocol::{
     Direction, DropCounters, HealthFlags, MacKey, Message, NodeKeys, PulseReply, Sealer, Verifier,
     MAX_DATAGRAM,
 };
+use steward_types::Network;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+/// Errors starting a pulse responder.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponderError {
+    #[error("cannot bind the heartbeat socket on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid heartbeat configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Protocol(#[from] steward_protocol::EncodeError),
+}
 
 /// Reads the node's current health flags; called once per answered pulse, so it must be cheap
 /// (read an atomic or a cached value, never a file).
@@ -100,9 +124,9 @@ impl Responder {
     pub fn spawn(
         cfg: ResponderConfig,
         health: HealthSource,
-    ) -> Result<ResponderHandle, HeartbeatUdpError> {
+    ) -> Result<ResponderHandle, ResponderError> {
         if cfg.bind.is_empty() || cfg.bind.len() > 2 {
-            return Err(HeartbeatUdpError::Config(
+            return Err(ResponderError::Config(
                 "a heartbeat responder binds one or two networks".into(),
             ));
         }
@@ -116,8 +140,8 @@ impl Responder {
         let mut local = Vec::new();
         for (network, addr) in &cfg.bind {
             // A node receives one pulse per controller per period: the default buffer is ample.
-            let s = bind_udp(*addr, 0)?;
-            let bound = s.local_addr().map_err(|source| HeartbeatUdpError::Bind {
+            let s = bind_udp(*addr)?;
+            let bound = s.local_addr().map_err(|source| ResponderError::Bind {
                 addr: *addr,
                 source,
             })?;
@@ -229,6 +253,39 @@ impl Node {
             s.dropped = self.verifier.counters().clone();
             s.dropped_unexpected_kind = self.unexpected;
             s.dropped_wrong_network = self.wrong_network;
+        }
+    }
+}
+
+/// Bind a non-blocking UDP socket for tokio (synchronously, so `spawn` reports a bind error).
+fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, ResponderError> {
+    let bind_err = |source| ResponderError::Bind { addr, source };
+    let std = std::net::UdpSocket::bind(addr).map_err(bind_err)?;
+    std.set_nonblocking(true).map_err(bind_err)?;
+    UdpSocket::from_std(std).map_err(bind_err)
+}
+
+/// Milliseconds of monotonic time since `base`: the verifier's clock.
+fn mono_ms(base: Instant, now: Instant) -> u64 {
+    now.saturating_duration_since(base).as_millis() as u64
+}
+
+/// A session for a new responder run: wall-clock microseconds (the protocol's rule for telling
+/// runs apart; never used for timing), strictly increasing within this process too, so two
+/// responders started in one process (the lab, tests) never share one.
+fn fresh_session() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = steward_protocol::next_session(wall, Some(prev));
+        match LAST.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
         }
     }
 }

@@ -1,16 +1,18 @@
-//! `steward node`: the node agent daemon on one host. Parses the command line into a
-//! `steward_node::NodeConfig`, loads the key file, and runs until SIGINT or SIGTERM.
+//! The node agent's command line, shared by its two entry points: `steward node` (the full
+//! binary) and `steward-node` (the agent alone, for hosts that run nothing else of steward). Parses
+//! the arguments into a [`NodeConfig`], loads the key file, and runs until SIGINT or SIGTERM.
+//! Logging is the entry point's business: each sets up its subscriber before calling [`run`].
 
+use crate::{
+    ControllerPeer, LinuxMachine, Network, NodeConfig, NodeNetwork, DEFAULT_CONTROLLER_PORT,
+    DEFAULT_NODE_PORT,
+};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use steward_node::{
-    ControllerPeer, LinuxMachine, Network, NodeConfig, NodeNetwork, DEFAULT_CONTROLLER_PORT,
-    DEFAULT_NODE_PORT,
-};
 
 /// Run the node agent: alive reports, commands, lock flags, go-enabled tests, host services.
 ///
@@ -20,7 +22,7 @@ use steward_node::{
 /// controller confirmed. Keys come from a file provisioned by the controller (mode 0600).
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Example:\n  steward node --keys /etc/steward/node-keys.json \\\n      --mgmt-bind 192.168.204.11:2101 --controller controller-0=192.168.204.2:2102"
+    after_help = "Example (`steward node` and `steward-node` take the same arguments):\n  steward node --keys /etc/steward/node-keys.json \\\n      --mgmt-bind 192.168.204.11:2101 --controller controller-0=192.168.204.2:2102"
 )]
 pub struct NodeArgs {
     /// This host's name; must match the key file (default: the name in the key file).
@@ -140,7 +142,7 @@ fn words(s: &str) -> Vec<String> {
 
 /// The configuration and machine the arguments describe (the key file is read here).
 pub fn build(args: &NodeArgs) -> Result<(NodeConfig, LinuxMachine)> {
-    let (file_host, keys) = steward_node::keyfile::load(&args.keys)?;
+    let (file_host, keys) = crate::keyfile::load(&args.keys)?;
     let hostname = match &args.hostname {
         Some(h) if *h != file_host => bail!(
             "--hostname {h} does not match the key file {} (made for {file_host}); keys are per host",
@@ -192,8 +194,8 @@ pub fn build(args: &NodeArgs) -> Result<(NodeConfig, LinuxMachine)> {
     Ok((cfg, machine))
 }
 
+/// Run the agent the arguments describe on a single-threaded runtime until SIGINT or SIGTERM.
 pub fn run(args: NodeArgs) -> Result<()> {
-    crate::init_logging();
     let (cfg, machine) = build(&args)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -201,7 +203,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
         let host = cfg.hostname.clone();
-        let handle = steward_node::spawn(cfg, Arc::new(machine))
+        let handle = crate::spawn(cfg, Arc::new(machine))
             .with_context(|| format!("cannot start the node agent for {host}"))?;
         for n in [Network::Mgmt, Network::Cluster] {
             if let Some(a) = handle.local_addr(n) {
