@@ -28,7 +28,14 @@ fn cargo_toml_names_only_pure_crates() {
 
 /// Every sans-IO crate of the workspace. A new one (a policy crate, say) is added here and gets a
 /// `clippy.toml` link to `lints/sans-io.toml`.
-const SANS_IO_CRATES: &[&str] = &["maintenance", "agent", "heartbeat", "protocol", "types"];
+const SANS_IO_CRATES: &[&str] = &[
+    "maintenance",
+    "agent",
+    "heartbeat",
+    "protocol",
+    "types",
+    "sensors",
+];
 
 #[test]
 // Resolving the lint configuration's links reads the file system; the core itself still does not.
