@@ -3,18 +3,23 @@
 
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
-use steward_maintenance::action::{ActionId, OperatorAction};
+use std::time::Duration;
+use steward_controller::HostEntry;
+use steward_maintenance::action::{Action, ActionId, OperatorAction};
 use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
-use steward_maintenance::state::{Personality, SystemType};
+use steward_maintenance::state::{Availability, Personality, SystemType};
 
-/// One host as the API shows it (field names of `api-ref-sysinv-v1-metal.rst`).
+/// One host as the API shows it (field names of `api-ref-sysinv-v1-metal.rst`). Every field that
+/// sysinv's own client (`system host-show`) reads directly is always present, with sysinv's meaning.
 #[derive(Clone, Debug, Serialize)]
 pub struct IHost {
+    /// The integer id sysinv's clients address hosts by: given at add, never reused.
+    pub id: u64,
     pub uuid: String,
     pub hostname: String,
     pub personality: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subfunctions: Option<String>,
+    /// The roles the host runs: its personality, then `worker` on an all-in-one controller.
+    pub subfunctions: String,
     pub administrative: &'static str,
     pub operational: &'static str,
     pub availability: &'static str,
@@ -30,13 +35,31 @@ pub struct IHost {
     pub bm_username: Option<String>,
     /// Seconds since the host's last boot, as the node agent last reported it.
     pub uptime: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subfunction_oper: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subfunction_avail: Option<&'static str>,
+    /// The worker subfunction's states on an all-in-one controller; sysinv's defaults
+    /// (`disabled`, `not-installed`) on hosts without a second role.
+    pub subfunction_oper: &'static str,
+    pub subfunction_avail: &'static str,
+    /// The standby pairing of storage hosts: steward has none.
+    pub peers: Option<String>,
+    /// `installed` once the host's agent has spoken, `installing` during a reinstall, null
+    /// before the host was ever heard from.
+    pub install_state: Option<&'static str>,
+    pub install_state_info: Option<&'static str>,
+    /// When the host was added and last changed (ISO 8601 with microseconds, as sysinv).
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
     /// steward's addition: the id of an action accepted by this request (PATCH, DELETE).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_id: Option<u64>,
+}
+
+/// Milliseconds since the epoch as sysinv writes times: `2014-10-01T20:06:44.302000+00:00`.
+/// 0 (not known) is null.
+fn sysinv_time(at_ms: u64) -> Option<String> {
+    (at_ms > 0).then(|| {
+        let iso = crate::handlers::rfc3339(at_ms);
+        format!("{}000+00:00", iso.trim_end_matches('Z'))
+    })
 }
 
 pub fn bm_type_str(p: BmcProtocol) -> &'static str {
@@ -48,13 +71,27 @@ pub fn bm_type_str(p: BmcProtocol) -> &'static str {
 }
 
 impl IHost {
-    pub fn from_record(r: &HostRecord) -> IHost {
+    pub fn from_entry(e: &HostEntry) -> IHost {
+        let r = &e.record;
         let s = &r.spec;
+        let subfunctions = match r.subf {
+            Some(_) => format!("{},worker", s.personality.as_str()),
+            None => s.personality.as_str().to_string(),
+        };
+        let heard_from = r.uptime > Duration::ZERO || r.states.avail != Availability::Offline;
+        let install_state = if r.action == Action::Reinstall {
+            Some("installing")
+        } else if heard_from {
+            Some("installed")
+        } else {
+            None
+        };
         IHost {
+            id: e.identity.id,
             uuid: s.uuid.clone(),
             hostname: s.name.clone(),
             personality: s.personality.as_str(),
-            subfunctions: r.subf.map(|_| format!("{},worker", s.personality.as_str())),
+            subfunctions,
             administrative: r.states.admin.as_str(),
             operational: r.states.oper.as_str(),
             availability: r.states.avail.as_str(),
@@ -67,8 +104,13 @@ impl IHost {
             bm_ip: s.bmc.as_ref().map(|b| b.address.clone()),
             bm_username: s.bmc.as_ref().map(|b| b.username.clone()),
             uptime: r.uptime.as_secs(),
-            subfunction_oper: r.subf.map(|f| f.oper.as_str()),
-            subfunction_avail: r.subf.map(|f| f.avail.as_str()),
+            subfunction_oper: r.subf.map_or("disabled", |f| f.oper.as_str()),
+            subfunction_avail: r.subf.map_or("not-installed", |f| f.avail.as_str()),
+            peers: None,
+            install_state,
+            install_state_info: install_state.map(|_| ""),
+            created_at: sysinv_time(e.identity.created_at_ms),
+            updated_at: sysinv_time(e.identity.updated_at_ms),
             action_id: None,
         }
     }
@@ -127,12 +169,14 @@ pub fn check_hostname(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !name.starts_with('-');
+        && !name.starts_with('-')
+        // sysinv's clients take a name of digits for an integer id.
+        && !name.chars().all(|c| c.is_ascii_digit());
     if ok {
         Ok(())
     } else {
         Err(ApiError::BadRequest(format!(
-            "'{name}' is not a valid hostname; use letters, digits and '-' (at most 63, not starting with '-')"
+            "'{name}' is not a valid hostname; use letters, digits and '-' (at most 63, not starting with '-', not only digits)"
         )))
     }
 }
@@ -282,9 +326,10 @@ pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
             "/bm_username" => bm_username = Some(text),
             "/bm_password" => bm_password = Some(text),
             other => {
+                let field = other.trim_start_matches('/');
                 return Err(ApiError::BadRequest(format!(
-                    "path '{other}' cannot be patched; use /action, /bm_type, /bm_ip, /bm_username or /bm_password"
-                )))
+                    "'{field}' cannot be changed: steward keeps only action, bm_type, bm_ip, bm_username and bm_password of a host (PATCH paths /action, /bm_type, /bm_ip, /bm_username, /bm_password)"
+                )));
             }
         }
     }

@@ -1,5 +1,9 @@
 //! Hardware inventory reported by each host's node agent, in the sysinv shapes:
-//! `GET /v1/ihosts/{id}/icpus`, `/imemorys`, `/idisks`, `/ports`.
+//! `GET /v1/ihosts/{id}/icpus`, `/imemorys`, `/inodes`, `/idisks`, `/ports`.
+//!
+//! Every row has a `uuid` derived from the host's uuid, the kind of row and its index, so it is the
+//! same on every request (steward keeps no inventory rows of its own). Disks show their whole size
+//! as `available_mib`: steward does not partition them.
 //!
 //! The agent sends a summary (sockets, cores, threads, model; memory; up to 8 disks and ports); the
 //! per-CPU list sysinv shows is expanded from it (CPU *n* = core *n* mod cores, thread *n* / cores;
@@ -14,8 +18,29 @@ pub trait InventorySource: Send + Sync + 'static {
     fn inventory(&self, host: &str) -> Option<(Inventory, u64)>;
 }
 
+/// A stable uuid for row `index` of `kind` on the host `host_uuid` (FNV-1a, 128 bits, with the
+/// version nibble 8: "custom" in RFC 9562).
+pub fn row_uuid(host_uuid: &str, kind: &str, index: usize) -> String {
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for b in format!("{host_uuid}/{kind}/{index}").bytes() {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+    }
+    let h = (h & !(0xf << 76) | (0x8 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let x = format!("{h:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
+}
+
 #[derive(Serialize)]
 pub struct ICpu {
+    pub uuid: String,
     pub cpu: u32,
     pub core: u32,
     pub thread: u32,
@@ -26,23 +51,37 @@ pub struct ICpu {
 
 #[derive(Serialize)]
 pub struct IMemory {
+    pub uuid: String,
+    /// The NUMA node row (`/inodes`) this memory belongs to.
+    pub inode_uuid: String,
     pub numa_node: u32,
     pub memtotal_mib: u64,
     pub memavail_mib: u64,
     pub ihost_uuid: String,
 }
 
+/// One NUMA node (sysinv's `inode`).
+#[derive(Serialize)]
+pub struct INode {
+    pub uuid: String,
+    pub numa_node: u32,
+    pub ihost_uuid: String,
+}
+
 #[derive(Serialize)]
 pub struct IDisk {
+    pub uuid: String,
     pub device_node: String,
     pub device_type: &'static str,
     pub size_mib: u64,
+    pub available_mib: u64,
     pub serial_id: String,
     pub ihost_uuid: String,
 }
 
 #[derive(Serialize)]
 pub struct IPort {
+    pub uuid: String,
     pub name: String,
     pub mac: String,
     pub speed: u32,
@@ -59,6 +98,7 @@ pub fn cpus(inv: &Inventory, host_uuid: &str) -> Vec<ICpu> {
         .map(|n| {
             let core = n % cores;
             ICpu {
+                uuid: row_uuid(host_uuid, "cpu", n as usize),
                 cpu: n,
                 core,
                 thread: n / cores,
@@ -72,6 +112,8 @@ pub fn cpus(inv: &Inventory, host_uuid: &str) -> Vec<ICpu> {
 
 pub fn memory(inv: &Inventory, host_uuid: &str) -> Vec<IMemory> {
     vec![IMemory {
+        uuid: row_uuid(host_uuid, "memory", 0),
+        inode_uuid: row_uuid(host_uuid, "node", 0),
         numa_node: 0,
         memtotal_mib: inv.memory.total_mib,
         memavail_mib: inv.memory.available_mib,
@@ -79,13 +121,28 @@ pub fn memory(inv: &Inventory, host_uuid: &str) -> Vec<IMemory> {
     }]
 }
 
+/// The NUMA nodes: one per socket (the memory summary is reported for the host as a whole and
+/// shown on node 0).
+pub fn nodes(inv: &Inventory, host_uuid: &str) -> Vec<INode> {
+    (0..u32::from(inv.cpus.sockets.max(1)))
+        .map(|n| INode {
+            uuid: row_uuid(host_uuid, "node", n as usize),
+            numa_node: n,
+            ihost_uuid: host_uuid.to_string(),
+        })
+        .collect()
+}
+
 pub fn disks(inv: &Inventory, host_uuid: &str) -> Vec<IDisk> {
     inv.disks
         .iter()
-        .map(|d| IDisk {
+        .enumerate()
+        .map(|(i, d)| IDisk {
+            uuid: row_uuid(host_uuid, "disk", i),
             device_node: format!("/dev/{}", d.device),
             device_type: if d.rotational { "HDD" } else { "SSD" },
             size_mib: d.size_mib,
+            available_mib: d.size_mib,
             serial_id: d.serial.clone(),
             ihost_uuid: host_uuid.to_string(),
         })
@@ -95,7 +152,9 @@ pub fn disks(inv: &Inventory, host_uuid: &str) -> Vec<IDisk> {
 pub fn ports(inv: &Inventory, host_uuid: &str) -> Vec<IPort> {
     inv.ports
         .iter()
-        .map(|p| IPort {
+        .enumerate()
+        .map(|(i, p)| IPort {
+            uuid: row_uuid(host_uuid, "port", i),
             name: p.name.clone(),
             mac: p
                 .mac
@@ -135,5 +194,25 @@ mod tests {
         assert_eq!(t[3], (3, 0, 1));
         assert_eq!(t[4], (0, 1, 0));
         assert_eq!(t[7], (3, 1, 1));
+    }
+
+    #[test]
+    fn row_uuids_are_stable_distinct_and_uuid_shaped() {
+        let a = row_uuid("5eed1ab0-0000-4000-8000-000000000001", "cpu", 3);
+        assert_eq!(
+            a,
+            row_uuid("5eed1ab0-0000-4000-8000-000000000001", "cpu", 3)
+        );
+        assert_ne!(
+            a,
+            row_uuid("5eed1ab0-0000-4000-8000-000000000002", "cpu", 3)
+        );
+        assert_ne!(
+            a,
+            row_uuid("5eed1ab0-0000-4000-8000-000000000001", "disk", 3)
+        );
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version_num(), 8);
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
     }
 }
