@@ -282,7 +282,7 @@ pub enum Patch {
 }
 
 const ACTIONS: &str =
-    "unlock, lock, force-lock, swact, force-swact, reboot, reset, power-on, power-off, reinstall";
+    "unlock, force-unlock, lock, force-lock, swact, force-swact, reboot, reset, power-on, power-off, reinstall";
 
 /// Validate a PATCH list completely before anything is changed.
 pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
@@ -312,7 +312,14 @@ pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
         };
         match op.path.as_str() {
             "/action" => {
-                let a = OperatorAction::parse(&text)
+                // sysinv's force-unlock skips sysinv's own pre-checks (configuration, storage);
+                // steward has none beyond the maintenance admission every unlock goes through.
+                let name = if text == "force-unlock" {
+                    "unlock"
+                } else {
+                    &text
+                };
+                let a = OperatorAction::parse(name)
                     .filter(|a| *a != OperatorAction::Delete)
                     .ok_or_else(|| {
                         ApiError::BadRequest(format!(

@@ -10,7 +10,36 @@
 //! cores spread evenly over sockets as NUMA nodes).
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use steward_protocol::Inventory;
+
+/// sysinv fields of a row that steward does not keep (hugepages, PCI addresses, …): present as
+/// null, because sysinv's client reads every column it lists.
+pub type NotKept = BTreeMap<&'static str, ()>;
+
+fn not_kept(fields: &[&'static str]) -> NotKept {
+    fields.iter().map(|f| (*f, ())).collect()
+}
+
+const MEMORY_NOT_KEPT: &[&str] = &[
+    "platform_reserved_mib",
+    "hugepages_configured",
+    "vswitch_hugepages_size_mib",
+    "vswitch_hugepages_nr",
+    "vswitch_hugepages_avail",
+    "vswitch_hugepages_reqd",
+    "vm_hugepages_nr_4K",
+    "vm_pending_as_percentage",
+    "vm_hugepages_nr_2M",
+    "vm_hugepages_avail_2M",
+    "vm_hugepages_nr_2M_pending",
+    "vm_hugepages_nr_1G",
+    "vm_hugepages_avail_1G",
+    "vm_hugepages_nr_1G_pending",
+    "vm_hugepages_use_1G",
+];
+const DISK_NOT_KEPT: &[&str] = &["device_num", "device_path", "rpm"];
+const PORT_NOT_KEPT: &[&str] = &["pciaddr", "dev_id", "numa_node", "dpdksupport", "pdevice"];
 
 /// Where the API finds the latest inventory of a host (the controller's node link).
 pub trait InventorySource: Send + Sync + 'static {
@@ -18,13 +47,18 @@ pub trait InventorySource: Send + Sync + 'static {
     fn inventory(&self, host: &str) -> Option<(Inventory, u64)>;
 }
 
-/// A stable uuid for row `index` of `kind` on the host `host_uuid` (FNV-1a, 128 bits, with the
-/// version nibble 8: "custom" in RFC 9562).
+/// A stable uuid for row `index` of `kind` on the host `host_uuid` (FNV-1a, 128 bits, mixed, with
+/// the version nibble 8: "custom" in RFC 9562).
 pub fn row_uuid(host_uuid: &str, kind: &str, index: usize) -> String {
     let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     for b in format!("{host_uuid}/{kind}/{index}").bytes() {
         h ^= u128::from(b);
         h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+    }
+    // FNV alone changes few bits between neighbouring indexes: mix them over the whole value.
+    for _ in 0..2 {
+        h ^= h >> 67;
+        h = h.wrapping_mul(0x2360_ed05_1fc6_5da4_4385_df64_9fcc_f645);
     }
     let h = (h & !(0xf << 76) | (0x8 << 76)) & !(0x3 << 62) | (0x2 << 62);
     let x = format!("{h:032x}");
@@ -46,6 +80,8 @@ pub struct ICpu {
     pub thread: u32,
     pub numa_node: u32,
     pub cpu_model: String,
+    /// What the CPU is reserved for: steward reserves none (sysinv's `None`).
+    pub allocated_function: &'static str,
     pub ihost_uuid: String,
 }
 
@@ -58,6 +94,8 @@ pub struct IMemory {
     pub memtotal_mib: u64,
     pub memavail_mib: u64,
     pub ihost_uuid: String,
+    #[serde(flatten)]
+    pub not_kept: NotKept,
 }
 
 /// One NUMA node (sysinv's `inode`).
@@ -77,16 +115,23 @@ pub struct IDisk {
     pub available_mib: u64,
     pub serial_id: String,
     pub ihost_uuid: String,
+    #[serde(flatten)]
+    pub not_kept: NotKept,
 }
 
 #[derive(Serialize)]
 pub struct IPort {
     pub uuid: String,
     pub name: String,
+    /// sysinv's port type: every port the agent reports is an Ethernet port.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
     pub mac: String,
     pub speed: u32,
     pub link_up: bool,
     pub ihost_uuid: String,
+    #[serde(flatten)]
+    pub not_kept: NotKept,
 }
 
 pub fn cpus(inv: &Inventory, host_uuid: &str) -> Vec<ICpu> {
@@ -104,6 +149,7 @@ pub fn cpus(inv: &Inventory, host_uuid: &str) -> Vec<ICpu> {
                 thread: n / cores,
                 numa_node: (core / per_socket).min(sockets - 1),
                 cpu_model: c.model.clone(),
+                allocated_function: "None",
                 ihost_uuid: host_uuid.to_string(),
             }
         })
@@ -118,6 +164,7 @@ pub fn memory(inv: &Inventory, host_uuid: &str) -> Vec<IMemory> {
         memtotal_mib: inv.memory.total_mib,
         memavail_mib: inv.memory.available_mib,
         ihost_uuid: host_uuid.to_string(),
+        not_kept: not_kept(MEMORY_NOT_KEPT),
     }]
 }
 
@@ -145,6 +192,7 @@ pub fn disks(inv: &Inventory, host_uuid: &str) -> Vec<IDisk> {
             available_mib: d.size_mib,
             serial_id: d.serial.clone(),
             ihost_uuid: host_uuid.to_string(),
+            not_kept: not_kept(DISK_NOT_KEPT),
         })
         .collect()
 }
@@ -156,6 +204,7 @@ pub fn ports(inv: &Inventory, host_uuid: &str) -> Vec<IPort> {
         .map(|(i, p)| IPort {
             uuid: row_uuid(host_uuid, "port", i),
             name: p.name.clone(),
+            kind: "ethernet",
             mac: p
                 .mac
                 .iter()
@@ -165,6 +214,7 @@ pub fn ports(inv: &Inventory, host_uuid: &str) -> Vec<IPort> {
             speed: p.speed_mbps,
             link_up: p.link_up,
             ihost_uuid: host_uuid.to_string(),
+            not_kept: not_kept(PORT_NOT_KEPT),
         })
         .collect()
 }
