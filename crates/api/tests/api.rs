@@ -331,6 +331,11 @@ async fn hosts_list_show_add_and_actions() {
     for p in [
         "/v1/ihosts",
         "/v1/ihosts/{id}",
+        "/v1/ihosts/{id}/icpus",
+        "/v1/ihosts/{id}/imemorys",
+        "/v1/ihosts/{id}/inodes",
+        "/v1/ihosts/{id}/idisks",
+        "/v1/ihosts/{id}/ports",
         "/v1/ihosts/bulk_add",
         "/v1/ihosts/bulk_export",
         "/v1/actions/{id}",
