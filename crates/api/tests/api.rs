@@ -146,7 +146,8 @@ async fn hosts_list_show_add_and_actions() {
     let (status, body) = action(&lab, "worker-0", "explode").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        error_text(&body).contains("'explode' is not a host action; use one of unlock, lock"),
+        error_text(&body)
+            .contains("'explode' is not a host action; use one of unlock, force-unlock, lock"),
         "{body}"
     );
     let (_, w) = get(&lab, "/v1/ihosts/worker-0").await;
