@@ -131,3 +131,42 @@ pub(crate) async fn uniform_errors(res: Response) -> Response {
     }
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn reason_of(res: Response) -> (StatusCode, String) {
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        (status, error_reason(&body).expect("sysinv's error body"))
+    }
+
+    #[tokio::test]
+    async fn plain_text_rejections_get_the_error_body_and_keep_their_status() {
+        for status in [
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_GATEWAY,
+        ] {
+            let res = (status, "Failed to parse the request body").into_response();
+            let (got, reason) = reason_of(uniform_errors(res).await).await;
+            assert_eq!(got, status);
+            assert!(
+                reason.starts_with("Failed to parse the request body"),
+                "{reason}"
+            );
+        }
+        // Already in shape, and successes: untouched.
+        let res = ApiError::Conflict("Cannot lock the active controller".into()).into_response();
+        let (got, reason) = reason_of(uniform_errors(res).await).await;
+        assert_eq!(got, StatusCode::CONFLICT);
+        assert_eq!(reason, "Cannot lock the active controller");
+        let ok = uniform_errors((StatusCode::OK, "fine").into_response()).await;
+        let bytes = axum::body::to_bytes(ok.into_body(), 64).await.unwrap();
+        assert_eq!(&bytes[..], b"fine");
+    }
+}

@@ -314,10 +314,16 @@ pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
             "/action" => {
                 // sysinv's force-unlock skips sysinv's own pre-checks (configuration, storage);
                 // steward has none beyond the maintenance admission every unlock goes through.
-                let name = if text == "force-unlock" {
-                    "unlock"
-                } else {
-                    &text
+                let name = match text.as_str() {
+                    "force-unlock" => "unlock",
+                    // sysinv's unsafe lock overrides its last-controller protections; steward's
+                    // admission has no override.
+                    "force-unsafe-lock" => {
+                        return Err(ApiError::BadRequest(
+                            "an unsafe lock (host-lock --force --unsafe) is not offered: steward's lock admission has no override; use force-lock (host-lock --force)".into(),
+                        ))
+                    }
+                    other => other,
                 };
                 let a = OperatorAction::parse(name)
                     .filter(|a| *a != OperatorAction::Delete)

@@ -526,6 +526,8 @@ fn the_system_client_drives_every_host_command() {
     c.wait_state("controller-0", "unlocked-enabled-available");
     let why = c.system_refused(&["host-lock", "controller-0"]);
     assert!(why.contains("Cannot lock the active controller"), "{why}");
+    let why = c.system_refused(&["host-lock", "--force", "--unsafe", "worker-0"]);
+    assert!(why.contains("an unsafe lock"), "{why}");
     // A refused swact (no standby controller): steward's reason again.
     let why = c.system_refused(&["host-swact", "controller-0"]);
     assert!(
