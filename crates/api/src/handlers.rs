@@ -148,15 +148,18 @@ pub async fn add_host(State(st): State<AppState>, body: Bytes) -> ApiResult<impl
 
 async fn act(st: &AppState, id: &str, action: OperatorAction) -> ApiResult<IHost> {
     // Resolve first so that an unknown host is a 404, not counted as a refusal.
-    find(st, id).await?;
+    let before = find(st, id).await?;
     match st.handle.request(id, action).await {
         Ok(aid) => {
             st.metrics.count(action.action().as_str(), true);
-            let rec = find(st, id).await;
-            // A deleted host may already be gone.
-            let shown = match rec {
+            let shown = match find(st, id).await {
                 Ok(r) => IHost::from_entry(&r),
-                Err(_) => return Ok(deleted_stub(id).with_action(aid)),
+                // A deleted host may already be gone: shown as it was, being deleted.
+                Err(_) => IHost {
+                    task: "Deleting".into(),
+                    action: "delete",
+                    ..IHost::from_entry(&before)
+                },
             };
             Ok(shown.with_action(aid))
         }
@@ -166,36 +169,6 @@ async fn act(st: &AppState, id: &str, action: OperatorAction) -> ApiResult<IHost
             }
             Err(e.into())
         }
-    }
-}
-
-fn deleted_stub(id: &str) -> IHost {
-    IHost {
-        id: 0,
-        uuid: String::new(),
-        hostname: id.to_string(),
-        personality: "",
-        subfunctions: String::new(),
-        administrative: "locked",
-        operational: "disabled",
-        availability: "offline",
-        task: "Deleting".into(),
-        action: "delete",
-        mgmt_ip: None,
-        mgmt_mac: None,
-        cluster_ip: None,
-        bm_type: None,
-        bm_ip: None,
-        bm_username: None,
-        uptime: 0,
-        subfunction_oper: "disabled",
-        subfunction_avail: "not-installed",
-        peers: None,
-        install_state: None,
-        install_state_info: None,
-        created_at: None,
-        updated_at: None,
-        action_id: None,
     }
 }
 

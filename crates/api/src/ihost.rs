@@ -368,3 +368,63 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Re
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use steward_maintenance::state::{OperState, SubfunctionStates};
+    use steward_store::typed::HostIdentity;
+
+    fn entry(personality: Personality, system: SystemType) -> HostEntry {
+        let spec = HostSpec {
+            name: "h".into(),
+            uuid: "u".into(),
+            personality,
+            mgmt_ip: None,
+            mgmt_mac: None,
+            cluster_ip: None,
+            bmc: None,
+        };
+        HostEntry {
+            record: HostRecord::new_install(spec, system),
+            identity: HostIdentity {
+                id: 7,
+                created_at_ms: 1_700_000_000_123,
+                updated_at_ms: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn subfunctions_and_install_state_have_sysinv_meanings() {
+        let mut aio = entry(Personality::Controller, SystemType::AioDuplex);
+        let shown = IHost::from_entry(&aio);
+        assert_eq!(shown.id, 7);
+        assert_eq!(shown.subfunctions, "controller,worker");
+        assert_eq!(shown.subfunction_avail, "offline");
+        assert_eq!(shown.install_state, None, "never heard from");
+        assert_eq!(shown.install_state_info, None);
+        assert_eq!(
+            shown.created_at.as_deref(),
+            Some("2023-11-14T22:13:20.123000+00:00")
+        );
+        assert_eq!(shown.updated_at, None);
+        aio.record.subf = Some(SubfunctionStates {
+            oper: OperState::Enabled,
+            avail: Availability::Available,
+        });
+        aio.record.uptime = Duration::from_secs(5);
+        let shown = IHost::from_entry(&aio);
+        assert_eq!(shown.subfunction_oper, "enabled");
+        assert_eq!(shown.install_state, Some("installed"));
+        assert_eq!(shown.install_state_info, Some(""));
+
+        let standard = IHost::from_entry(&entry(Personality::Controller, SystemType::Standard));
+        assert_eq!(standard.subfunctions, "controller");
+        let storage = IHost::from_entry(&entry(Personality::Storage, SystemType::Standard));
+        assert_eq!(storage.subfunctions, "storage");
+        assert_eq!(storage.subfunction_oper, "disabled");
+        assert_eq!(storage.subfunction_avail, "not-installed");
+        assert_eq!(storage.peers, None);
+    }
+}
