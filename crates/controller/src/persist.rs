@@ -116,7 +116,7 @@ pub(crate) fn drain(
     let mut events = Vec::new();
     let mut alarm_changes = Vec::new();
     // Identities written in this commit (None: removed), and the id counter after it.
-    let mut identities: Vec<(String, Option<HostIdentity>)> = Vec::new();
+    let mut identities: HashMap<String, Option<HostIdentity>> = HashMap::new();
     let mut next_host_id = caches.next_host_id;
     while let Some(effect) = core.poll_effect() {
         match effect {
@@ -124,12 +124,10 @@ pub(crate) fn drain(
                 if let Some(rec) = core.host(&host) {
                     batch.put_host(rec, Expect::Any)?;
                     // A host seen for the first time (an add) takes the next id.
-                    let known = identities
-                        .iter()
-                        .rev()
-                        .find(|(n, _)| *n == host)
-                        .map(|(_, i)| *i)
-                        .unwrap_or_else(|| caches.identities.get(&host).copied());
+                    let known = match identities.get(&host) {
+                        Some(written) => *written,
+                        None => caches.identities.get(&host).copied(),
+                    };
                     let identity = match known {
                         Some(i) => HostIdentity {
                             updated_at_ms: now_ms,
@@ -145,12 +143,12 @@ pub(crate) fn drain(
                         }
                     };
                     batch.put_host_identity(&host, &identity)?;
-                    identities.push((host, Some(identity)));
+                    identities.insert(host, Some(identity));
                 }
             }
             Effect::HostRemoved { host } => {
                 batch.delete_host_identity(&host);
-                identities.push((host.clone(), None));
+                identities.insert(host.clone(), None);
                 batch.op(Op::Delete {
                     key: keys::host(&host),
                     expect: Expect::Any,
