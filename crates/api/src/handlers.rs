@@ -381,8 +381,15 @@ pub async fn list_events(
     Ok(Json(json!({ "events": events })))
 }
 
-/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil-from-days, H. Hinnant).
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn rfc3339(at_ms: u64) -> String {
+    let (y, m, d, hh, mm, ss, ms) = civil(at_ms);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z")
+}
+
+/// Milliseconds since the epoch as (year, month, day, hour, minute, second, millisecond) in UTC
+/// (civil-from-days, H. Hinnant).
+pub fn civil(at_ms: u64) -> (i64, i64, i64, u64, u64, u64, u64) {
     let secs = at_ms / 1000;
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
@@ -395,13 +402,7 @@ pub fn rfc3339(at_ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        at_ms % 1000
-    )
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60, at_ms % 1000)
 }
 
 pub async fn openapi() -> impl IntoResponse {

@@ -3,6 +3,8 @@
 
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::fmt;
 use std::time::Duration;
 use steward_controller::HostEntry;
 use steward_maintenance::action::{Action, ActionId, OperatorAction};
@@ -19,7 +21,7 @@ pub struct IHost {
     pub hostname: String,
     pub personality: &'static str,
     /// The roles the host runs: its personality, then `worker` on an all-in-one controller.
-    pub subfunctions: String,
+    pub subfunctions: Cow<'static, str>,
     pub administrative: &'static str,
     pub operational: &'static str,
     pub availability: &'static str,
@@ -46,20 +48,40 @@ pub struct IHost {
     pub install_state: Option<&'static str>,
     pub install_state_info: Option<&'static str>,
     /// When the host was added and last changed (ISO 8601 with microseconds, as sysinv).
-    pub created_at: Option<String>,
-    pub updated_at: Option<String>,
+    pub created_at: Option<SysinvTime>,
+    pub updated_at: Option<SysinvTime>,
     /// steward's addition: the id of an action accepted by this request (PATCH, DELETE).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_id: Option<u64>,
 }
 
-/// Milliseconds since the epoch as sysinv writes times: `2014-10-01T20:06:44.302000+00:00`.
-/// 0 (not known) is null.
-fn sysinv_time(at_ms: u64) -> Option<String> {
-    (at_ms > 0).then(|| {
-        let iso = crate::handlers::rfc3339(at_ms);
-        format!("{}000+00:00", iso.trim_end_matches('Z'))
-    })
+/// Milliseconds since the epoch, written as sysinv writes times
+/// (`2014-10-01T20:06:44.302000+00:00`) straight into the response, without a string per host
+/// (the host list shows thousands).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysinvTime(pub u64);
+
+impl SysinvTime {
+    /// 0 (not known) is shown as null.
+    fn known(at_ms: u64) -> Option<SysinvTime> {
+        (at_ms > 0).then_some(SysinvTime(at_ms))
+    }
+}
+
+impl fmt::Display for SysinvTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, m, d, hh, mm, ss, ms) = crate::handlers::civil(self.0);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{ms:03}000+00:00"
+        )
+    }
+}
+
+impl Serialize for SysinvTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 pub fn bm_type_str(p: BmcProtocol) -> &'static str {
@@ -75,8 +97,8 @@ impl IHost {
         let r = &e.record;
         let s = &r.spec;
         let subfunctions = match r.subf {
-            Some(_) => format!("{},worker", s.personality.as_str()),
-            None => s.personality.as_str().to_string(),
+            Some(_) => Cow::Owned(format!("{},worker", s.personality.as_str())),
+            None => Cow::Borrowed(s.personality.as_str()),
         };
         let heard_from = r.uptime > Duration::ZERO || r.states.avail != Availability::Offline;
         let install_state = if r.action == Action::Reinstall {
@@ -109,8 +131,8 @@ impl IHost {
             peers: None,
             install_state,
             install_state_info: install_state.map(|_| ""),
-            created_at: sysinv_time(e.identity.created_at_ms),
-            updated_at: sysinv_time(e.identity.updated_at_ms),
+            created_at: SysinvTime::known(e.identity.created_at_ms),
+            updated_at: SysinvTime::known(e.identity.updated_at_ms),
             action_id: None,
         }
     }
@@ -405,7 +427,7 @@ mod tests {
         assert_eq!(shown.install_state, None, "never heard from");
         assert_eq!(shown.install_state_info, None);
         assert_eq!(
-            shown.created_at.as_deref(),
+            shown.created_at.map(|t| t.to_string()).as_deref(),
             Some("2023-11-14T22:13:20.123000+00:00")
         );
         assert_eq!(shown.updated_at, None);
