@@ -1,5 +1,6 @@
 //! Bearer tokens. The token file lives in the data directory; requests carry
-//! `Authorization: Bearer <token>`. In lab mode, loopback clients may omit it.
+//! `Authorization: Bearer <token>`, or the same token as `X-Auth-Token: <token>` (the Keystone
+//! header sysinv's `system` client sends). In lab mode, loopback clients may omit it.
 
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, Request, State};
@@ -90,18 +91,23 @@ pub(crate) async fn require_token(
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let keystone = req
+        .headers()
+        .get("x-auth-token")
+        .and_then(|v| v.to_str().ok());
     let presented = header
         .and_then(|h| h.strip_prefix("Bearer "))
+        .or(keystone)
         .map(str::trim);
     match presented {
         Some(t) if auth.accepts(t) => next.run(req).await,
         Some(_) => ApiError::Unauthorized(
-            "the bearer token is not valid; use the token in <data-dir>/api.token (steward --token or STEWARD_TOKEN)"
+            "the token is not valid; use the token in <data-dir>/api.token (steward --token or STEWARD_TOKEN)"
                 .into(),
         )
         .into_response(),
         None => ApiError::Unauthorized(
-            "a bearer token is required: send 'Authorization: Bearer <token>' with the token in <data-dir>/api.token (steward --token or STEWARD_TOKEN)"
+            "a token is required: send 'Authorization: Bearer <token>' (or 'X-Auth-Token: <token>') with the token in <data-dir>/api.token (steward --token or STEWARD_TOKEN)"
                 .into(),
         )
         .into_response(),

@@ -1,10 +1,59 @@
-//! `bulk_add` / `bulk_export`: the sysinv hosts file (`<hosts><host>…</host></hosts>`).
+//! `bulk_add` / `bulk_export`: the sysinv hosts file (`<hosts><host>…</host></hosts>`), sent raw
+//! or, as `system host-bulk-add` does, as the `file` part of a `multipart/form-data` upload.
 
 use crate::error::ApiError;
 use crate::ihost::{bm_type_str, NewHost};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use steward_maintenance::host::HostRecord;
+
+/// The content of the form field `file` (or of the only part) of a `multipart/form-data` body
+/// whose `Content-Type` is `content_type`.
+pub fn multipart_file<'a>(content_type: &str, body: &'a [u8]) -> Result<&'a [u8], ApiError> {
+    let bad = |what: &str| {
+        ApiError::BadRequest(format!(
+            "invalid multipart upload: {what}; send the hosts file as the form field 'file' (or as the raw body)"
+        ))
+    };
+    let boundary = content_type
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("boundary="))
+        .next()
+        .map(|b| b.trim_matches('"'))
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| bad("no boundary in its Content-Type"))?;
+    let delimiter = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut rest = body;
+    while let Some(at) = find(rest, delimiter.as_bytes()) {
+        rest = &rest[at + delimiter.len()..];
+        if rest.starts_with(b"--") {
+            break; // the closing delimiter
+        }
+        let Some(end) = find(rest, delimiter.as_bytes()) else {
+            return Err(bad("a part is not closed"));
+        };
+        let part = &rest[..end];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        let split = find(part, b"\r\n\r\n").ok_or_else(|| bad("a part has no header end"))?;
+        let headers = String::from_utf8_lossy(&part[..split]).to_ascii_lowercase();
+        parts.push((headers, &part[split + 4..]));
+    }
+    let named = parts
+        .iter()
+        .find(|(h, _)| h.contains("name=\"file\""))
+        .map(|(_, content)| *content);
+    match (named, parts.as_slice()) {
+        (Some(content), _) => Ok(content),
+        (None, [(_, only)]) => Ok(only),
+        _ => Err(bad("no part named 'file'")),
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
 
 /// Elements of sysinv's hosts file that steward reads but does not use.
 const IGNORED: &[&str] = &[
@@ -158,4 +207,18 @@ pub fn export_hosts_xml(hosts: &[HostRecord]) -> String {
     }
     out.push_str("</hosts>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_upload_yields_the_file_part() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"for_upload\"\r\n\r\n<hosts>\r\n</hosts>\r\n--XyZ--\r\n";
+        let file = multipart_file("multipart/form-data; boundary=XyZ", body).unwrap();
+        assert_eq!(file, b"<hosts>\r\n</hosts>");
+        assert!(multipart_file("multipart/form-data", body).is_err());
+        assert!(multipart_file("multipart/form-data; boundary=XyZ", b"--XyZ\r\nbroken").is_err());
+    }
 }

@@ -13,8 +13,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use steward_controller::ActionStatus;
+use steward_controller::HostEntry;
 use steward_maintenance::action::{ActionId, ActionOutcome, OperatorAction};
-use steward_maintenance::host::{BmcSpec, HostRecord};
+use steward_maintenance::host::BmcSpec;
 use steward_maintenance::state::{Personality, SystemType};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -25,8 +26,12 @@ fn unknown_host(id: &str) -> ApiError {
     ))
 }
 
-async fn find(st: &AppState, id: &str) -> ApiResult<HostRecord> {
-    st.handle.host(id).await?.ok_or_else(|| unknown_host(id))
+/// A host by hostname, uuid or integer id, with its identity.
+async fn find(st: &AppState, id: &str) -> ApiResult<HostEntry> {
+    st.handle
+        .host_entry(id)
+        .await?
+        .ok_or_else(|| unknown_host(id))
 }
 
 /// `{"ihosts": [...]}`, serialized straight from the typed list (no intermediate JSON tree: with
@@ -39,17 +44,17 @@ pub struct IHostList {
 pub async fn list_hosts(State(st): State<AppState>) -> ApiResult<Json<IHostList>> {
     let ihosts: Vec<IHost> = st
         .handle
-        .hosts()
+        .host_entries()
         .await?
         .iter()
-        .map(IHost::from_record)
+        .map(IHost::from_entry)
         .collect();
     Ok(Json(IHostList { ihosts }))
 }
 
 /// The latest inventory of host `id` (uuid or name) with the host's uuid.
 async fn inventory_of(st: &AppState, id: &str) -> ApiResult<(steward_protocol::Inventory, String)> {
-    let rec = find(st, id).await?;
+    let rec = find(st, id).await?.record;
     let src = st.extras.inventory.as_ref().ok_or_else(|| {
         ApiError::NotFound("this controller has no node link: no inventory is collected".into())
     })?;
@@ -78,6 +83,14 @@ pub async fn host_memory(
     Ok(Json(json!({ "imemorys": inventory::memory(&inv, &uuid) })))
 }
 
+pub async fn host_nodes(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (inv, uuid) = inventory_of(&st, &id).await?;
+    Ok(Json(json!({ "inodes": inventory::nodes(&inv, &uuid) })))
+}
+
 pub async fn host_disks(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -98,7 +111,7 @@ pub async fn show_host(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<IHost>> {
-    Ok(Json(IHost::from_record(&find(&st, &id).await?)))
+    Ok(Json(IHost::from_entry(&find(&st, &id).await?)))
 }
 
 /// The handle does not tell the system type: a system whose controllers run the worker subfunction
@@ -117,34 +130,36 @@ async fn system_type(st: &AppState) -> ApiResult<SystemType> {
     })
 }
 
-async fn provision(st: &AppState, new: NewHost) -> ApiResult<HostRecord> {
+async fn provision(st: &AppState, new: NewHost) -> ApiResult<HostEntry> {
     let p = new.into_provision(system_type(st).await?)?;
     let name = p.record.spec.name.clone();
-    let mut rec = st.handle.add_host(p.record).await?;
+    st.handle.add_host(p.record).await?;
     if let Some((spec, password)) = p.bmc {
         st.handle.set_bmc_credentials(&name, spec, password).await?;
-        rec = find(st, &name).await?;
     }
-    Ok(rec)
+    find(st, &name).await
 }
 
 pub async fn add_host(State(st): State<AppState>, body: Bytes) -> ApiResult<impl IntoResponse> {
     let new: NewHost = ihost::parse_json(&body, "host")?;
     let rec = provision(&st, new).await?;
-    Ok((StatusCode::CREATED, Json(IHost::from_record(&rec))))
+    Ok((StatusCode::CREATED, Json(IHost::from_entry(&rec))))
 }
 
 async fn act(st: &AppState, id: &str, action: OperatorAction) -> ApiResult<IHost> {
     // Resolve first so that an unknown host is a 404, not counted as a refusal.
-    find(st, id).await?;
+    let before = find(st, id).await?;
     match st.handle.request(id, action).await {
         Ok(aid) => {
             st.metrics.count(action.action().as_str(), true);
-            let rec = find(st, id).await;
-            // A deleted host may already be gone.
-            let shown = match rec {
-                Ok(r) => IHost::from_record(&r),
-                Err(_) => return Ok(deleted_stub(id).with_action(aid)),
+            let shown = match find(st, id).await {
+                Ok(r) => IHost::from_entry(&r),
+                // A deleted host may already be gone: shown as it was, being deleted.
+                Err(_) => IHost {
+                    task: "Deleting".into(),
+                    action: "delete",
+                    ..IHost::from_entry(&before)
+                },
             };
             Ok(shown.with_action(aid))
         }
@@ -157,30 +172,6 @@ async fn act(st: &AppState, id: &str, action: OperatorAction) -> ApiResult<IHost
     }
 }
 
-fn deleted_stub(id: &str) -> IHost {
-    IHost {
-        uuid: String::new(),
-        hostname: id.to_string(),
-        personality: "",
-        subfunctions: None,
-        administrative: "locked",
-        operational: "disabled",
-        availability: "offline",
-        task: "Deleting".into(),
-        action: "delete",
-        mgmt_ip: None,
-        mgmt_mac: None,
-        cluster_ip: None,
-        bm_type: None,
-        bm_ip: None,
-        bm_username: None,
-        uptime: 0,
-        subfunction_oper: None,
-        subfunction_avail: None,
-        action_id: None,
-    }
-}
-
 pub async fn patch_host(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -188,7 +179,7 @@ pub async fn patch_host(
 ) -> ApiResult<Json<IHost>> {
     let ops: Vec<PatchOp> = ihost::parse_json(&body, "PATCH list")?;
     let patch = ihost::parse_patch(ops)?;
-    let rec = find(&st, &id).await?;
+    let rec = find(&st, &id).await?.record;
     match patch {
         Patch::Action(a) => Ok(Json(act(&st, &id, a).await?)),
         Patch::Bmc {
@@ -229,7 +220,7 @@ pub async fn patch_host(
                     }
                 }
             }
-            Ok(Json(IHost::from_record(&find(&st, &name).await?)))
+            Ok(Json(IHost::from_entry(&find(&st, &name).await?)))
         }
     }
 }
@@ -246,10 +237,16 @@ pub async fn bulk_add(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let is_json = headers
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.contains("json"));
+        .unwrap_or("");
+    let is_json = content_type.contains("json");
+    let file: &[u8] = if content_type.starts_with("multipart/form-data") {
+        bulk::multipart_file(content_type, &body)?
+    } else {
+        &body
+    };
     let hosts: Vec<NewHost> = if is_json {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -258,7 +255,7 @@ pub async fn bulk_add(
         }
         ihost::parse_json::<Many>(&body, "bulk_add body ({\"ihosts\": [...]})")?.ihosts
     } else {
-        let text = std::str::from_utf8(&body)
+        let text = std::str::from_utf8(file)
             .map_err(|_| ApiError::BadRequest("the hosts file is not UTF-8 text".into()))?;
         bulk::parse_hosts_xml(text)?
     };
@@ -269,7 +266,7 @@ pub async fn bulk_add(
             .clone()
             .unwrap_or_else(|| format!("host #{}", i + 1));
         match provision(&st, h).await {
-            Ok(r) => ok.push(r.spec.name),
+            Ok(r) => ok.push(r.record.spec.name),
             Err(e) => errors.push(format!("{label}: Host-add Rejected: {e}")),
         }
     }
@@ -384,8 +381,15 @@ pub async fn list_events(
     Ok(Json(json!({ "events": events })))
 }
 
-/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil-from-days, H. Hinnant).
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn rfc3339(at_ms: u64) -> String {
+    let (y, m, d, hh, mm, ss, ms) = civil(at_ms);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z")
+}
+
+/// Milliseconds since the epoch as (year, month, day, hour, minute, second, millisecond) in UTC
+/// (civil-from-days, H. Hinnant).
+pub fn civil(at_ms: u64) -> (i64, i64, i64, u64, u64, u64, u64) {
     let secs = at_ms / 1000;
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
@@ -398,13 +402,7 @@ pub fn rfc3339(at_ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        at_ms % 1000
-    )
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60, at_ms % 1000)
 }
 
 pub async fn openapi() -> impl IntoResponse {

@@ -3,18 +3,25 @@
 
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
-use steward_maintenance::action::{ActionId, OperatorAction};
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+use steward_controller::HostEntry;
+use steward_maintenance::action::{Action, ActionId, OperatorAction};
 use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
-use steward_maintenance::state::{Personality, SystemType};
+use steward_maintenance::state::{Availability, Personality, SystemType};
 
-/// One host as the API shows it (field names of `api-ref-sysinv-v1-metal.rst`).
+/// One host as the API shows it (field names of `api-ref-sysinv-v1-metal.rst`). Every field that
+/// sysinv's own client (`system host-show`) reads directly is always present, with sysinv's meaning.
 #[derive(Clone, Debug, Serialize)]
 pub struct IHost {
+    /// The integer id sysinv's clients address hosts by: given at add, never reused.
+    pub id: u64,
     pub uuid: String,
     pub hostname: String,
     pub personality: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subfunctions: Option<String>,
+    /// The roles the host runs: its personality, then `worker` on an all-in-one controller.
+    pub subfunctions: Cow<'static, str>,
     pub administrative: &'static str,
     pub operational: &'static str,
     pub availability: &'static str,
@@ -30,13 +37,51 @@ pub struct IHost {
     pub bm_username: Option<String>,
     /// Seconds since the host's last boot, as the node agent last reported it.
     pub uptime: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subfunction_oper: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subfunction_avail: Option<&'static str>,
+    /// The worker subfunction's states on an all-in-one controller; sysinv's defaults
+    /// (`disabled`, `not-installed`) on hosts without a second role.
+    pub subfunction_oper: &'static str,
+    pub subfunction_avail: &'static str,
+    /// The standby pairing of storage hosts: steward has none.
+    pub peers: Option<String>,
+    /// `installed` once the host's agent has spoken, `installing` during a reinstall, null
+    /// before the host was ever heard from.
+    pub install_state: Option<&'static str>,
+    pub install_state_info: Option<&'static str>,
+    /// When the host was added and last changed (ISO 8601 with microseconds, as sysinv).
+    pub created_at: Option<SysinvTime>,
+    pub updated_at: Option<SysinvTime>,
     /// steward's addition: the id of an action accepted by this request (PATCH, DELETE).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_id: Option<u64>,
+}
+
+/// Milliseconds since the epoch, written as sysinv writes times
+/// (`2014-10-01T20:06:44.302000+00:00`) straight into the response, without a string per host
+/// (the host list shows thousands).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysinvTime(pub u64);
+
+impl SysinvTime {
+    /// 0 (not known) is shown as null.
+    fn known(at_ms: u64) -> Option<SysinvTime> {
+        (at_ms > 0).then_some(SysinvTime(at_ms))
+    }
+}
+
+impl fmt::Display for SysinvTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, m, d, hh, mm, ss, ms) = crate::handlers::civil(self.0);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{ms:03}000+00:00"
+        )
+    }
+}
+
+impl Serialize for SysinvTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 pub fn bm_type_str(p: BmcProtocol) -> &'static str {
@@ -48,13 +93,27 @@ pub fn bm_type_str(p: BmcProtocol) -> &'static str {
 }
 
 impl IHost {
-    pub fn from_record(r: &HostRecord) -> IHost {
+    pub fn from_entry(e: &HostEntry) -> IHost {
+        let r = &e.record;
         let s = &r.spec;
+        let subfunctions = match r.subf {
+            Some(_) => Cow::Owned(format!("{},worker", s.personality.as_str())),
+            None => Cow::Borrowed(s.personality.as_str()),
+        };
+        let heard_from = r.uptime > Duration::ZERO || r.states.avail != Availability::Offline;
+        let install_state = if r.action == Action::Reinstall {
+            Some("installing")
+        } else if heard_from {
+            Some("installed")
+        } else {
+            None
+        };
         IHost {
+            id: e.identity.id,
             uuid: s.uuid.clone(),
             hostname: s.name.clone(),
             personality: s.personality.as_str(),
-            subfunctions: r.subf.map(|_| format!("{},worker", s.personality.as_str())),
+            subfunctions,
             administrative: r.states.admin.as_str(),
             operational: r.states.oper.as_str(),
             availability: r.states.avail.as_str(),
@@ -67,8 +126,13 @@ impl IHost {
             bm_ip: s.bmc.as_ref().map(|b| b.address.clone()),
             bm_username: s.bmc.as_ref().map(|b| b.username.clone()),
             uptime: r.uptime.as_secs(),
-            subfunction_oper: r.subf.map(|f| f.oper.as_str()),
-            subfunction_avail: r.subf.map(|f| f.avail.as_str()),
+            subfunction_oper: r.subf.map_or("disabled", |f| f.oper.as_str()),
+            subfunction_avail: r.subf.map_or("not-installed", |f| f.avail.as_str()),
+            peers: None,
+            install_state,
+            install_state_info: install_state.map(|_| ""),
+            created_at: SysinvTime::known(e.identity.created_at_ms),
+            updated_at: SysinvTime::known(e.identity.updated_at_ms),
             action_id: None,
         }
     }
@@ -127,12 +191,14 @@ pub fn check_hostname(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !name.starts_with('-');
+        && !name.starts_with('-')
+        // sysinv's clients take a name of digits for an integer id.
+        && !name.chars().all(|c| c.is_ascii_digit());
     if ok {
         Ok(())
     } else {
         Err(ApiError::BadRequest(format!(
-            "'{name}' is not a valid hostname; use letters, digits and '-' (at most 63, not starting with '-')"
+            "'{name}' is not a valid hostname; use letters, digits and '-' (at most 63, not starting with '-', not only digits)"
         )))
     }
 }
@@ -238,7 +304,7 @@ pub enum Patch {
 }
 
 const ACTIONS: &str =
-    "unlock, lock, force-lock, swact, force-swact, reboot, reset, power-on, power-off, reinstall";
+    "unlock, force-unlock, lock, force-lock, swact, force-swact, reboot, reset, power-on, power-off, reinstall";
 
 /// Validate a PATCH list completely before anything is changed.
 pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
@@ -268,7 +334,20 @@ pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
         };
         match op.path.as_str() {
             "/action" => {
-                let a = OperatorAction::parse(&text)
+                // sysinv's force-unlock skips sysinv's own pre-checks (configuration, storage);
+                // steward has none beyond the maintenance admission every unlock goes through.
+                let name = match text.as_str() {
+                    "force-unlock" => "unlock",
+                    // sysinv's unsafe lock overrides its last-controller protections; steward's
+                    // admission has no override.
+                    "force-unsafe-lock" => {
+                        return Err(ApiError::BadRequest(
+                            "an unsafe lock (host-lock --force --unsafe) is not offered: steward's lock admission has no override; use force-lock (host-lock --force)".into(),
+                        ))
+                    }
+                    other => other,
+                };
+                let a = OperatorAction::parse(name)
                     .filter(|a| *a != OperatorAction::Delete)
                     .ok_or_else(|| {
                         ApiError::BadRequest(format!(
@@ -282,9 +361,10 @@ pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
             "/bm_username" => bm_username = Some(text),
             "/bm_password" => bm_password = Some(text),
             other => {
+                let field = other.trim_start_matches('/');
                 return Err(ApiError::BadRequest(format!(
-                    "path '{other}' cannot be patched; use /action, /bm_type, /bm_ip, /bm_username or /bm_password"
-                )))
+                    "'{field}' cannot be changed: steward keeps only action, bm_type, bm_ip, bm_username and bm_password of a host (PATCH paths /action, /bm_type, /bm_ip, /bm_username, /bm_password)"
+                )));
             }
         }
     }
@@ -309,4 +389,64 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Re
             "invalid {what}: {e}; see GET /v1/openapi.json for the shape"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use steward_maintenance::state::{OperState, SubfunctionStates};
+    use steward_store::typed::HostIdentity;
+
+    fn entry(personality: Personality, system: SystemType) -> HostEntry {
+        let spec = HostSpec {
+            name: "h".into(),
+            uuid: "u".into(),
+            personality,
+            mgmt_ip: None,
+            mgmt_mac: None,
+            cluster_ip: None,
+            bmc: None,
+        };
+        HostEntry {
+            record: HostRecord::new_install(spec, system),
+            identity: HostIdentity {
+                id: 7,
+                created_at_ms: 1_700_000_000_123,
+                updated_at_ms: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn subfunctions_and_install_state_have_sysinv_meanings() {
+        let mut aio = entry(Personality::Controller, SystemType::AioDuplex);
+        let shown = IHost::from_entry(&aio);
+        assert_eq!(shown.id, 7);
+        assert_eq!(shown.subfunctions, "controller,worker");
+        assert_eq!(shown.subfunction_avail, "offline");
+        assert_eq!(shown.install_state, None, "never heard from");
+        assert_eq!(shown.install_state_info, None);
+        assert_eq!(
+            shown.created_at.map(|t| t.to_string()).as_deref(),
+            Some("2023-11-14T22:13:20.123000+00:00")
+        );
+        assert_eq!(shown.updated_at, None);
+        aio.record.subf = Some(SubfunctionStates {
+            oper: OperState::Enabled,
+            avail: Availability::Available,
+        });
+        aio.record.uptime = Duration::from_secs(5);
+        let shown = IHost::from_entry(&aio);
+        assert_eq!(shown.subfunction_oper, "enabled");
+        assert_eq!(shown.install_state, Some("installed"));
+        assert_eq!(shown.install_state_info, Some(""));
+
+        let standard = IHost::from_entry(&entry(Personality::Controller, SystemType::Standard));
+        assert_eq!(standard.subfunctions, "controller");
+        let storage = IHost::from_entry(&entry(Personality::Storage, SystemType::Standard));
+        assert_eq!(storage.subfunctions, "storage");
+        assert_eq!(storage.subfunction_oper, "disabled");
+        assert_eq!(storage.subfunction_avail, "not-installed");
+        assert_eq!(storage.peers, None);
+    }
 }

@@ -8,19 +8,25 @@
 //! |---|---|
 //! | `GET /v1/ihosts` | `{"ihosts": [ihost…]}` |
 //! | `POST /v1/ihosts` | add a host (locked, new install); `bm_password` is stored encrypted, never echoed |
-//! | `GET /v1/ihosts/{id}` | one ihost (`id` = uuid or hostname) |
+//! | `GET /v1/ihosts/{id}` | one ihost (`id` = integer id, uuid or hostname) |
 //! | `PATCH /v1/ihosts/{id}` | JSON-patch list: `/action` (lock, unlock, …) or the `bm_*` fields |
 //! | `DELETE /v1/ihosts/{id}` | the `delete` action |
-//! | `POST /v1/ihosts/bulk_add` | sysinv hosts XML (or `{"ihosts":[…]}` JSON) → `{"success": "...", "error": "..."}` |
+//! | `POST /v1/ihosts/bulk_add` | sysinv hosts XML (raw, or as the `file` part of a multipart form as `system host-bulk-add` sends it; or `{"ihosts":[…]}` JSON) → `{"success": "...", "error": "..."}` |
 //! | `GET /v1/ihosts/bulk_export` | `{"content": hosts XML}` |
-//! | `GET /v1/ihosts/{id}/icpus`, `imemorys`, `idisks`, `ports` | hardware the host's node agent reported |
+//! | `GET /v1/ihosts/{id}/icpus`, `imemorys`, `inodes`, `idisks`, `ports` | hardware the host's node agent reported |
 //! | `GET /v1/actions/{id}` | where an accepted action stands (steward's addition) |
 //! | `GET /v1/alarms`, `GET /v1/events?limit=N` | active alarms, newest customer-log events |
 //! | `GET /v1/openapi.json` | OpenAPI 3 description of all of this |
 //! | `GET /metrics` | Prometheus text format |
 //!
-//! Handlers are thin: parse, call the handle, map [`ApiError`] to a status and `{"error": "..."}`.
-//! Accepted actions answer with an `action_id` that `GET /v1/actions/{id}` follows.
+//! Handlers are thin: parse, call the handle, map [`ApiError`] to a status and sysinv's error body
+//! `{"error_message": "{\"faultstring\": \"…\", \"debuginfo\": null}"}` ([`error_body`]; axum's
+//! own rejections are rewritten into it too). Accepted actions answer with an `action_id` that
+//! `GET /v1/actions/{id}` follows.
+//!
+//! Hosts are addressed by hostname, uuid or integer `id` (sysinv's clients use the id). Requests
+//! carry the token as `Authorization: Bearer <token>` or as `X-Auth-Token: <token>` (Keystone's
+//! header, which sysinv's `system` client sends).
 
 mod auth;
 mod bulk;
@@ -32,7 +38,7 @@ mod metrics;
 pub mod node_settings;
 
 pub use auth::{Auth, TOKEN_FILE};
-pub use error::ApiError;
+pub use error::{error_body, error_reason, ApiError};
 pub use inventory::InventorySource;
 pub use metrics::{LinkMetrics, LinkSample};
 pub use node_settings::NodeSettingsSource;
@@ -95,6 +101,7 @@ pub fn router_with(handle: ControllerHandle, auth: Auth, extras: ApiExtras) -> R
         )
         .route("/v1/ihosts/{id}/icpus", get(handlers::host_cpus))
         .route("/v1/ihosts/{id}/imemorys", get(handlers::host_memory))
+        .route("/v1/ihosts/{id}/inodes", get(handlers::host_nodes))
         .route("/v1/ihosts/{id}/idisks", get(handlers::host_disks))
         .route("/v1/ihosts/{id}/ports", get(handlers::host_ports))
         .route("/v1/actions/{id}", get(handlers::show_action))
@@ -111,6 +118,7 @@ pub fn router_with(handle: ControllerHandle, auth: Auth, extras: ApiExtras) -> R
             Arc::new(auth),
             auth::require_token,
         ))
+        .layer(axum::middleware::map_response(error::uniform_errors))
         .with_state(state)
 }
 

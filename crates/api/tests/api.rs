@@ -63,10 +63,9 @@ async fn wait_action(lab: &Lab, id: u64) -> Value {
     panic!("action {id} did not end");
 }
 
-fn error_text(body: &Value) -> &str {
-    body["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error text in {body}"))
+/// The reason in sysinv's error body (`error_message`: a JSON string with `faultstring`).
+fn error_text(body: &Value) -> String {
+    steward_api::error_reason(body).unwrap_or_else(|| panic!("no error text in {body}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,13 +140,14 @@ async fn hosts_list_show_add_and_actions() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        error_text(&body).contains("path '/hostname' cannot be patched; use /action"),
+        error_text(&body).contains("'hostname' cannot be changed: steward keeps only action"),
         "{body}"
     );
     let (status, body) = action(&lab, "worker-0", "explode").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        error_text(&body).contains("'explode' is not a host action; use one of unlock, lock"),
+        error_text(&body)
+            .contains("'explode' is not a host action; use one of unlock, force-unlock, lock"),
         "{body}"
     );
     let (_, w) = get(&lab, "/v1/ihosts/worker-0").await;
@@ -332,6 +332,11 @@ async fn hosts_list_show_add_and_actions() {
     for p in [
         "/v1/ihosts",
         "/v1/ihosts/{id}",
+        "/v1/ihosts/{id}/icpus",
+        "/v1/ihosts/{id}/imemorys",
+        "/v1/ihosts/{id}/inodes",
+        "/v1/ihosts/{id}/idisks",
+        "/v1/ihosts/{id}/ports",
         "/v1/ihosts/bulk_add",
         "/v1/ihosts/bulk_export",
         "/v1/actions/{id}",
@@ -364,10 +369,7 @@ async fn a_token_is_required_unless_loopback_is_exempt() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let body: Value = r.json().await.unwrap();
-    assert!(
-        error_text(&body).contains("bearer token is required"),
-        "{body}"
-    );
+    assert!(error_text(&body).contains("a token is required"), "{body}");
     let r = client()
         .get(format!("{}/v1/ihosts", lab.url))
         .bearer_auth("wrong")
@@ -387,6 +389,21 @@ async fn a_token_is_required_unless_loopback_is_exempt() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let w = lab.handle.host("worker-0").await.unwrap().unwrap();
     assert_eq!(w.states.admin.as_str(), "unlocked");
+    // Keystone's header (what sysinv's `system` client sends) carries the same token.
+    let r = client()
+        .get(format!("{}/v1/ihosts", lab.url))
+        .header("X-Auth-Token", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = client()
+        .get(format!("{}/v1/ihosts", lab.url))
+        .header("X-Auth-Token", "wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let lab = Lab::start(true).await;
     let r = client()
@@ -418,4 +435,169 @@ fn the_token_file_is_created_once_with_mode_0600() {
     }
     let b = steward_api::Auth::load_or_create(dir.path()).unwrap();
     assert_eq!(a.tokens, b.tokens, "an existing token is kept");
+}
+
+/// Every error answer, axum's own rejections included, has sysinv's body: `error_message` holding a
+/// JSON string with `faultstring` (what sysinv's client and steward's CLI print).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_has_the_sysinv_error_body() {
+    let lab = Lab::start(false).await;
+    let check = |status: StatusCode, want: StatusCode, body: &Value, text: &str| {
+        assert_eq!(status, want, "{body}");
+        let inner: Value = serde_json::from_str(
+            body["error_message"]
+                .as_str()
+                .expect("error_message string"),
+        )
+        .expect("error_message holds JSON");
+        assert!(inner["debuginfo"].is_null(), "{body}");
+        let reason = inner["faultstring"].as_str().expect("faultstring");
+        assert!(reason.contains(text), "{reason}");
+    };
+    let (status, body) = get(&lab, "/v1/ihosts/nope").await;
+    check(
+        status,
+        StatusCode::NOT_FOUND,
+        &body,
+        "host 'nope' not found",
+    );
+    let (status, body) = get(&lab, "/v1/nothing-here").await;
+    check(status, StatusCode::NOT_FOUND, &body, "no such endpoint");
+    let (status, body) = send(&lab, reqwest::Method::POST, "/v1/ihosts", "{").await;
+    check(status, StatusCode::BAD_REQUEST, &body, "invalid host");
+    let (status, body) = action(&lab, "controller-0", "lock").await;
+    check(
+        status,
+        StatusCode::CONFLICT,
+        &body,
+        "Cannot lock the active controller",
+    );
+    // axum's rejections: a method the path does not have, a body over the limit.
+    let (status, body) = send(&lab, reqwest::Method::PUT, "/v1/ihosts", "{}").await;
+    check(
+        status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        &body,
+        "this path does not take that method",
+    );
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let (status, body) = send(&lab, reqwest::Method::POST, "/v1/ihosts", &huge).await;
+    check(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &body,
+        "the request body is too large",
+    );
+}
+
+/// Hosts have a stable integer id; `/v1/ihosts/{id}` takes it as well as the uuid and the name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_have_integer_ids_and_sysinv_fields() {
+    let lab = Lab::start(false).await;
+    let (_, list) = get(&lab, "/v1/ihosts").await;
+    let hosts = list["ihosts"].as_array().unwrap().clone();
+    let mut ids: Vec<u64> = hosts.iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), hosts.len(), "distinct ids: {list}");
+    assert!(ids.iter().all(|&i| i > 0), "{list}");
+    for h in &hosts {
+        let id = h["id"].as_u64().unwrap();
+        let (status, by_id) = get(&lab, &format!("/v1/ihosts/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(by_id["hostname"], h["hostname"]);
+        for field in [
+            "subfunctions",
+            "subfunction_oper",
+            "subfunction_avail",
+            "peers",
+            "install_state",
+            "install_state_info",
+            "created_at",
+            "updated_at",
+        ] {
+            assert!(h.get(field).is_some(), "{field} missing: {h}");
+        }
+        assert!(h["peers"].is_null());
+        assert_eq!(h["install_state"], "installed", "{h}");
+        let created = h["created_at"].as_str().unwrap();
+        assert!(
+            created.len() == "2014-10-01T20:06:44.302456+00:00".len()
+                && created.ends_with("+00:00"),
+            "{created}"
+        );
+    }
+    let worker = hosts.iter().find(|h| h["hostname"] == "worker-0").unwrap();
+    assert_eq!(worker["subfunctions"], "worker");
+    assert_eq!(worker["subfunction_oper"], "disabled");
+    assert_eq!(worker["subfunction_avail"], "not-installed");
+    let id = worker["id"].as_u64().unwrap();
+
+    // An action by integer id; the id survives the change and `updated_at` moves.
+    let (status, body) = send(
+        &lab,
+        reqwest::Method::PATCH,
+        &format!("/v1/ihosts/{id}"),
+        &json!([{"op": "replace", "path": "/action", "value": "lock"}]).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"].as_u64(), Some(id));
+    assert_eq!(body["hostname"], "worker-0");
+    wait_action(&lab, body["action_id"].as_u64().unwrap()).await;
+    let (_, after) = get(&lab, "/v1/ihosts/worker-0").await;
+    assert_eq!(after["administrative"], "locked");
+    assert_eq!(after["created_at"], worker["created_at"]);
+    assert!(after["updated_at"].as_str() >= worker["updated_at"].as_str());
+
+    // A new host takes the next id; a deleted host's id is not given again.
+    let max = *ids.iter().max().unwrap();
+    let (status, added) = send(
+        &lab,
+        reqwest::Method::POST,
+        "/v1/ihosts",
+        &json!({"hostname": "worker-9", "personality": "worker"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added["id"].as_u64(), Some(max + 1), "{added}");
+    assert_eq!(
+        added["install_state"],
+        Value::Null,
+        "never heard from: {added}"
+    );
+    let (status, _) = send(&lab, reqwest::Method::DELETE, "/v1/ihosts/worker-9", "").await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..600 {
+        if get(&lab, "/v1/ihosts/worker-9").await.0 == StatusCode::NOT_FOUND {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        get(&lab, &format!("/v1/ihosts/{}", max + 1)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, again) = send(
+        &lab,
+        reqwest::Method::POST,
+        "/v1/ihosts",
+        &json!({"hostname": "worker-9", "personality": "worker"}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        again["id"].as_u64(),
+        Some(max + 2),
+        "ids are never reused: {again}"
+    );
+    // A name of digits would read as an id: refused.
+    let (status, body) = send(
+        &lab,
+        reqwest::Method::POST,
+        "/v1/ihosts",
+        &json!({"hostname": "42", "personality": "worker"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_text(&body).contains("not only digits"), "{body}");
 }

@@ -1,7 +1,7 @@
 //! The actor: one task owns the core, the store and the links. It feeds the core commands, events and
 //! deadlines with the current time, persists what the core decided, then carries out its effects.
 
-use crate::handle::{Command, ControllerHandle, HandleError, NodeSettingsPatch};
+use crate::handle::{Command, ControllerHandle, HandleError, HostEntry, NodeSettingsPatch};
 use crate::links::{BmcAccess, EventSender, Links};
 use crate::persist::{self, Caches};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use steward_maintenance::host::BmcSpec;
 use steward_maintenance::{
     Config, Effect, Event, Instant, Maintenance, NodeSettings, RequestError, SystemConfig,
 };
-use steward_store::typed::{BmcCredential, TypedStore};
+use steward_store::typed::{BmcCredential, HostIdentity, TypedStore};
 use steward_store::{Password, SecretBox, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -95,9 +95,11 @@ pub fn spawn_with_events(
         .map(|a| (a.id, a.host.clone(), a.severity))
         .collect();
     let next = store.peek_action_id()?.0;
-    let caches = Caches::load(&store)?;
+    let mut caches = Caches::load(&store)?;
     let node_settings = store.node_settings()?;
     core.restore(Instant::ZERO, records, alarms, next);
+    // Hosts stored before integer ids existed get theirs now, before the API can show them.
+    caches.identify(&store, core.hosts().map(|h| h.spec.name.clone()))?;
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let mut links = links;
     // The node and heartbeat links learn every host's addresses, the BMC workers every provisioned
@@ -215,15 +217,38 @@ impl Actor {
         Ok(())
     }
 
-    /// Resolve a hostname or uuid to the hostname.
+    /// Resolve a hostname, uuid or integer id to the hostname (a name made only of digits is
+    /// taken as the name first).
     fn resolve(&self, id: &str) -> Option<String> {
         if self.core.host(id).is_some() {
             return Some(id.to_string());
         }
-        self.core
-            .hosts()
-            .find(|h| h.spec.uuid == id)
-            .map(|h| h.spec.name.clone())
+        if let Some(h) = self.core.hosts().find(|h| h.spec.uuid == id) {
+            return Some(h.spec.name.clone());
+        }
+        let number: u64 = id.parse().ok()?;
+        self.caches
+            .identities
+            .iter()
+            .find(|(name, i)| i.id == number && self.core.host(name).is_some())
+            .map(|(name, _)| name.clone())
+    }
+
+    /// A host's record with its identity (a host without one shows id 0; it gets one when its
+    /// record is next persisted).
+    fn entry(&self, name: &str) -> Option<HostEntry> {
+        let record = self.core.host(name)?.clone();
+        let identity = self
+            .caches
+            .identities
+            .get(name)
+            .copied()
+            .unwrap_or(HostIdentity {
+                id: 0,
+                created_at_ms: 0,
+                updated_at_ms: 0,
+            });
+        Some(HostEntry { record, identity })
     }
 
     fn command(&mut self, cmd: Command) {
@@ -235,6 +260,13 @@ impl Actor {
             Command::Host(id, r) => {
                 let rec = self.resolve(&id).and_then(|n| self.core.host(&n).cloned());
                 let _ = r.send(rec);
+            }
+            Command::Entries(r) => {
+                let names: Vec<String> = self.core.hosts().map(|h| h.spec.name.clone()).collect();
+                let _ = r.send(names.iter().filter_map(|n| self.entry(n)).collect());
+            }
+            Command::Entry(id, r) => {
+                let _ = r.send(self.resolve(&id).and_then(|n| self.entry(&n)));
             }
             Command::AddHost(rec, r) => {
                 let name = rec.spec.name.clone();

@@ -6,7 +6,7 @@ use steward_maintenance::action::{ActionId, ActionOutcome, OperatorAction};
 use steward_maintenance::alarm::{Alarm, CustomerLog};
 use steward_maintenance::host::{BmcSpec, HostRecord};
 use steward_maintenance::NodeSettings;
-use steward_store::typed::Stamped;
+use steward_store::typed::{HostIdentity, Stamped};
 use tokio::sync::{mpsc, oneshot};
 
 /// Why a handle call did not succeed.
@@ -62,11 +62,21 @@ pub enum ActionStatus {
     },
 }
 
+/// A host as the API shows it: its maintenance record and its identity (integer id, added and
+/// last-changed times).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostEntry {
+    pub record: HostRecord,
+    pub identity: HostIdentity,
+}
+
 pub(crate) type Reply<T> = oneshot::Sender<T>;
 
 pub(crate) enum Command {
     Hosts(Reply<Vec<HostRecord>>),
     Host(String, Reply<Option<HostRecord>>),
+    Entries(Reply<Vec<HostEntry>>),
+    Entry(String, Reply<Option<HostEntry>>),
     AddHost(Box<HostRecord>, Reply<Result<HostRecord, HandleError>>),
     Request(String, OperatorAction, Reply<Result<ActionId, HandleError>>),
     SetBmc(String, Option<BmcSpec>, Reply<Result<(), HandleError>>),
@@ -106,16 +116,26 @@ impl ControllerHandle {
         self.call(Command::Hosts).await
     }
 
-    /// One host by hostname or uuid.
+    /// One host by hostname, uuid or integer id.
     pub async fn host(&self, id: &str) -> Result<Option<HostRecord>, HandleError> {
         self.call(|r| Command::Host(id.to_string(), r)).await
+    }
+
+    /// Every host with its identity, ordered by name.
+    pub async fn host_entries(&self) -> Result<Vec<HostEntry>, HandleError> {
+        self.call(Command::Entries).await
+    }
+
+    /// One host with its identity, by hostname, uuid or integer id.
+    pub async fn host_entry(&self, id: &str) -> Result<Option<HostEntry>, HandleError> {
+        self.call(|r| Command::Entry(id.to_string(), r)).await
     }
 
     pub async fn add_host(&self, record: HostRecord) -> Result<HostRecord, HandleError> {
         self.call(|r| Command::AddHost(Box::new(record), r)).await?
     }
 
-    /// Ask for an operator action on a host (hostname or uuid). Accepted actions are journaled.
+    /// Ask for an operator action on a host (hostname, uuid or integer id). Accepted actions are journaled.
     pub async fn request(&self, id: &str, action: OperatorAction) -> Result<ActionId, HandleError> {
         self.call(|r| Command::Request(id.to_string(), action, r))
             .await?

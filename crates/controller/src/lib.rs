@@ -25,5 +25,5 @@ pub mod links;
 mod persist;
 
 pub use actor::{spawn, spawn_with_events, ControllerConfig, StartError};
-pub use handle::{ActionStatus, ControllerHandle, HandleError, NodeSettingsPatch};
+pub use handle::{ActionStatus, ControllerHandle, HandleError, HostEntry, NodeSettingsPatch};
 pub use links::{EventSender, Links};

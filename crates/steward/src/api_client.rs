@@ -126,9 +126,10 @@ impl ApiClient {
         if status.is_success() {
             return Ok(body);
         }
-        let reason = body["error"]
-            .as_str()
-            .map(str::to_string)
+        // sysinv's error body (a JSON string with `faultstring` inside); `error` is what steward
+        // answered before it took that shape.
+        let reason = steward_api::error_reason(&body)
+            .or_else(|| body["error"].as_str().map(str::to_string))
             .unwrap_or_else(|| body.to_string());
         Err(CliError::Failed(format!(
             "{reason} (HTTP {})",

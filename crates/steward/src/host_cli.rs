@@ -51,7 +51,7 @@ pub struct HostArgs {
 /// Following an action.
 #[derive(Args, Clone, Debug)]
 pub struct ActionArgs {
-    /// Hostname or uuid.
+    /// Hostname, uuid or integer id.
     pub host: String,
     /// Follow the action until it ends, printing the task line as it changes; exit 1 if it fails.
     #[arg(long)]
@@ -65,7 +65,7 @@ pub struct ActionArgs {
 pub enum HostCommand {
     /// List the hosts with their administrative, operational and availability states.
     List,
-    /// Show one host (by hostname or uuid).
+    /// Show one host (by hostname, uuid or integer id).
     Show { host: String },
     /// Provision a host: it is added locked, as a new install.
     Add {

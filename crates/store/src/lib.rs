@@ -38,6 +38,8 @@
 //! | `events/<seq:020>`        | [`typed::Stamped`]`<CustomerLog>` (appended log)         |
 //! | `journal/<seq:020>`       | [`typed::Stamped`]`<JournalEntry>` (appended log)        |
 //! | `meta/next_action_id`     | the next `ActionId` to hand out (u64, JSON)             |
+//! | `hostids/<name>`          | [`typed::HostIdentity`]: the host's integer id, added/changed times |
+//! | `meta/next_host_id`       | the next integer host id to hand out (u64, JSON; never reused) |
 //!
 //! Outside the key space the store keeps its own bookkeeping: the fencing epoch (`meta/epoch` in the
 //! SPEC's terms), the store revision, and per-log sequence counters. They are read with

@@ -25,6 +25,10 @@ pub mod keys {
     pub const EVENTS: &str = "events/";
     pub const JOURNAL: &str = "journal/";
     pub const NEXT_ACTION_ID: &str = "meta/next_action_id";
+    /// Each host's integer id and its creation and last-change times ([`super::HostIdentity`]).
+    pub const HOST_IDS: &str = "hostids/";
+    /// The next integer host id to hand out (ids are never reused).
+    pub const NEXT_HOST_ID: &str = "meta/next_host_id";
     /// The node settings the controller pushes to every agent.
     pub const NODE_SETTINGS: &str = "meta/node_settings";
 
@@ -34,6 +38,10 @@ pub mod keys {
 
     pub fn bmc(host: &str) -> String {
         format!("{BMC}{host}")
+    }
+
+    pub fn host_id(name: &str) -> String {
+        format!("{HOST_IDS}{name}")
     }
 
     pub fn alarm(id: AlarmId, host: &str) -> String {
@@ -46,6 +54,17 @@ pub mod keys {
 pub struct Stamped<T> {
     pub at_ms: u64,
     pub entry: T,
+}
+
+/// What the API shows of a host beyond its maintenance record: the integer id sysinv's clients
+/// address it by (given at add, never reused, kept across restarts) and when the host was added and
+/// last changed (milliseconds since the Unix epoch). The controller keeps it, not the core: none of
+/// it takes part in maintenance decisions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostIdentity {
+    pub id: u64,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
 }
 
 /// The credentials of a host's BMC. The password is sealed in the store.
@@ -170,6 +189,10 @@ impl TypedStore {
                 key: keys::bmc(name),
                 expect: Expect::Any,
             },
+            Op::Delete {
+                key: keys::host_id(name),
+                expect: Expect::Any,
+            },
         ];
         for (k, alarm, _) in self.list::<Alarm>(keys::ALARMS)? {
             if alarm.host == name {
@@ -180,6 +203,25 @@ impl TypedStore {
             }
         }
         Ok(self.store.txn(&ops, self.epoch)?.revision)
+    }
+
+    // --- host identities ---
+
+    /// Every host's identity, by host name.
+    pub fn host_identities(&self) -> Result<Vec<(String, HostIdentity)>, StoreError> {
+        Ok(self
+            .list::<HostIdentity>(keys::HOST_IDS)?
+            .into_iter()
+            .map(|(k, v, _)| (k[keys::HOST_IDS.len()..].to_string(), v))
+            .collect())
+    }
+
+    /// The integer id the next new host gets (1 on a new store).
+    pub fn peek_host_id(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .get::<u64>(keys::NEXT_HOST_ID)?
+            .map(|(n, _)| n)
+            .unwrap_or(1))
     }
 
     // --- BMC credentials ---
@@ -351,6 +393,42 @@ impl Batch<'_> {
         let value = encode(&key, &stored)?;
         self.ops.push(Op::Put {
             key,
+            value,
+            expect: Expect::Any,
+        });
+        Ok(self)
+    }
+
+    /// Store `name`'s identity (its id, creation and last-change times).
+    pub fn put_host_identity(
+        &mut self,
+        name: &str,
+        identity: &HostIdentity,
+    ) -> Result<&mut Self, StoreError> {
+        let key = keys::host_id(name);
+        let value = encode(&key, identity)?;
+        self.ops.push(Op::Put {
+            key,
+            value,
+            expect: Expect::Any,
+        });
+        Ok(self)
+    }
+
+    /// Forget `name`'s identity (the host is deleted; its id is not given out again).
+    pub fn delete_host_identity(&mut self, name: &str) -> &mut Self {
+        self.ops.push(Op::Delete {
+            key: keys::host_id(name),
+            expect: Expect::Any,
+        });
+        self
+    }
+
+    /// Record the next integer host id to hand out.
+    pub fn set_next_host_id(&mut self, next: u64) -> Result<&mut Self, StoreError> {
+        let value = encode(keys::NEXT_HOST_ID, &next)?;
+        self.ops.push(Op::Put {
+            key: keys::NEXT_HOST_ID.into(),
             value,
             expect: Expect::Any,
         });
