@@ -34,9 +34,7 @@ impl Maintenance {
             return; // parked until lock/unlock
         }
         // An automatic re-enable (reboot) waits while multi-node failure avoidance holds the host.
-        if h.rec.action_id.is_none()
-            && self.in_mnfa_pool(h.name())
-            && !cfg!(feature = "mutation-skip-mnfa")
+        if h.rec.action_id.is_none() && self.in_mnfa_pool(h.name()) && !cfg!(mutation = "skip-mnfa")
         {
             return;
         }
@@ -178,6 +176,7 @@ impl Maintenance {
                         Cause::Routine,
                     );
                     h.goenabled = None;
+                    h.forget_main_test_flags();
                     self.set_avail(h, Availability::InTest);
                     self.set_task(h, task::TESTING);
                     h.timer = Some(now + t.goenabled_timeout.0 + std::time::Duration::from_secs(3));
@@ -244,7 +243,9 @@ impl Maintenance {
                     Availability::Degraded
                 };
                 self.set_oper_avail(h, OperState::Enabled, avail);
-                self.clear(&name, AlarmId::Enable);
+                if !cfg!(mutation = "keep-enable-alarm") {
+                    self.clear(&name, AlarmId::Enable);
+                }
                 self.clear(&name, AlarmId::Config);
                 h.rec.degrade.clear(DegradeMask::CONFIG);
                 h.graceful_count = 0;
