@@ -16,7 +16,7 @@ const MUTATIONS: &[&str] = &[
     "never-enter-mnfa",
     "ar-threshold-off-by-one",
     "clear-wrong-network",
-    "keep-enable-alarm",
+    "keep-heartbeat-alarm",
 ];
 
 fn main() {

@@ -63,11 +63,13 @@ const EXPECTED: &[(&str, Invariant, &str)] = &[
         Invariant::LegalSteadyStateAfterQuiescence,
         "after settling",
     ),
-    // Not written with an invariant in mind: a successful enable forgets to clear 200.004.
+    // Not written with an invariant in mind: a heartbeat clear forgets the heartbeat alarm.
+    // (A first choice, an enable that forgets to clear 200.004, is repaired by the core's own alarm
+    // audit within its period and no invariant sees the delay.)
     (
-        "keep-enable-alarm",
+        "keep-heartbeat-alarm",
         Invariant::AlarmRaisedOnceClearedOnce,
-        "200.004",
+        "heartbeat alarm",
     ),
 ];
 

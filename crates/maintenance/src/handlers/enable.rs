@@ -243,9 +243,7 @@ impl Maintenance {
                     Availability::Degraded
                 };
                 self.set_oper_avail(h, OperState::Enabled, avail);
-                if !cfg!(mutation = "keep-enable-alarm") {
-                    self.clear(&name, AlarmId::Enable);
-                }
+                self.clear(&name, AlarmId::Enable);
                 self.clear(&name, AlarmId::Config);
                 h.rec.degrade.clear(DegradeMask::CONFIG);
                 h.graceful_count = 0;

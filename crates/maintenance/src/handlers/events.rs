@@ -194,7 +194,7 @@ impl Maintenance {
                     h.hb[i].lost = false;
                     h.rec.degrade.clear(net.degrade_bit());
                 }
-                if !h.hb[i].lost && !h.hb[i].degrade {
+                if !h.hb[i].lost && !h.hb[i].degrade && !cfg!(mutation = "keep-heartbeat-alarm") {
                     self.clear(&name, hb_alarm(net));
                 }
                 self.mnfa_clear(h, net);
