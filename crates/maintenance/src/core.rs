@@ -428,7 +428,7 @@ impl Maintenance {
     }
 
     pub(crate) fn journal_end(&mut self, host: &str, id: ActionId, outcome: ActionOutcome) {
-        #[cfg(feature = "mutation-drop-journal")]
+        #[cfg(mutation = "drop-journal")]
         if matches!(outcome, ActionOutcome::Completed) && id.0 % 7 == 3 {
             return; // deliberate bug: a lost journal write
         }

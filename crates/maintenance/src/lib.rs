@@ -48,3 +48,8 @@ pub use action::{Action, ActionId, ActionOutcome, JournalEntry, OperatorAction};
 pub use config::Config;
 pub use io::*;
 pub use time::Instant;
+
+/// The deliberate bug this build carries, or `""` for the core as shipped. Set at build time by
+/// `STEWARD_MUTATION` (see `build.rs`); the simulator's mutation tests read it to know which invariant
+/// must catch the bug, and print it in replay lines.
+pub const MUTATION: &str = env!("STEWARD_MUTATION_BUILT");

@@ -8,7 +8,7 @@
 //! pulses. Every change bumps a generation number so that stale timers are ignored.
 
 use std::time::Duration;
-use steward_maintenance::HeartbeatEvent;
+use steward_maintenance::{HeartbeatEvent, Instant};
 
 pub const MINOR_AFTER: Duration = Duration::from_millis(400);
 pub const DEGRADE_AFTER: Duration = Duration::from_millis(600);
@@ -46,6 +46,10 @@ pub struct HbLink {
     /// Model variant: what was raised survives a stop, and a later start of a reachable host clears it
     /// after one second of good pulses (instead of starting from a silent clean slate).
     pub clear_after_restart: bool,
+    /// The generation a stop ended and when: the real Monitor closes a round for every host and
+    /// network before the core reacts to any of its events, so a step due at the very instant of
+    /// the stop (the other network's ladder of a host that went down on both at once) still fires.
+    pub stopped: Option<(u64, Instant)>,
 }
 
 impl HbLink {
@@ -111,6 +115,7 @@ impl HbLink {
 
     /// Monitoring stops: no more events, and counting state is forgotten (as the real service does).
     pub fn stop(&mut self) {
+        self.stopped = None;
         self.monitored = false;
         self.gen += 1;
         if self.clear_after_restart {
@@ -144,11 +149,32 @@ impl HbLink {
         }
     }
 
+    /// Monitoring stops at `now`; steps of the old generation due at `now` still fire.
+    pub fn stop_at(&mut self, now: Instant) {
+        let was = (self.monitored, self.gen);
+        self.stop();
+        if was.0 {
+            self.stopped = Some((was.1, now));
+        }
+    }
+
     /// A timer came due: the events to hand to the core (empty if the timer is stale).
     pub fn fire(&mut self, step: HbStep, gen: u64) -> Vec<HeartbeatEvent> {
         if gen != self.gen || !self.monitored {
             return Vec::new();
         }
+        self.fire_step(step)
+    }
+
+    /// [`HbLink::fire`] at `now`, honouring a stop at this very instant (see [`HbLink::stopped`]).
+    pub fn fire_at(&mut self, step: HbStep, gen: u64, now: Instant) -> Vec<HeartbeatEvent> {
+        if self.stopped == Some((gen, now)) && step != HbStep::Clear {
+            return self.fire_step(step);
+        }
+        self.fire(step, gen)
+    }
+
+    fn fire_step(&mut self, step: HbStep) -> Vec<HeartbeatEvent> {
         let mut out = Vec::new();
         match step {
             HbStep::Minor if !self.minor && !self.reachable => {

@@ -4,19 +4,37 @@
 //! invariants after faults are healed and the cluster settled. A failure is a typed [`Violation`] naming
 //! the invariant, the simulated time, the host and what was seen.
 
+use crate::truth::Truth;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use steward_maintenance::action::{Action, ActionId, JournalEntry, OperatorAction};
+use steward_maintenance::action::{Action, ActionId, ActionOutcome, JournalEntry, OperatorAction};
 use steward_maintenance::alarm::{AlarmChange, AlarmId, Severity};
 use steward_maintenance::dispatch::is_legal_steady_state;
+use steward_maintenance::host::ArCause;
 use steward_maintenance::state::{AdminState, Availability, OperState};
 use steward_maintenance::{BmcOp, Cause, Effect, Instant, Maintenance, NodeCommand, RequestError};
 
-/// The invariants of SPEC §6, by name.
+/// The invariants of SPEC §6, by name. Each judges from the simulator's own record ([`Truth`]): what
+/// the operator had accepted, what the simulator injected, what crossed the simulated wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Invariant {
-    /// No automatic reboot/reset/power-off/wipe of a locked host, or of a pooled host while MNFA is active.
+    /// No automatic reboot/reset/power-off/wipe of a host the operator last locked.
     NoAutoDestructionOfLockedOrPooled,
+    /// While the simulator holds at least `mnfa_threshold` in-service hosts out on one network at
+    /// once, nothing automatic destroys them; once the outage ends, none that is back is reset or
+    /// rebooted for it.
+    MultiNodeOutageSpared,
+    /// A destructive effect's cause is true: `Operator` matches an accepted request of that host and
+    /// kind, `CriticalSensor` follows a critical reading the simulator injected, `AutoRecovery` targets
+    /// a host the simulator gave trouble since it was last in service.
+    CauseMatchesGroundTruth,
+    /// A host is parked (auto-recovery disabled) only after more go-enabled test failures than the
+    /// configured threshold, counted from what the simulated nodes reported.
+    AutoRecoveryThreshold,
+    /// An accepted lock that completes has put a `Locked` command on the wire to its host.
+    LockReachesNode,
+    /// Pulse-level and event-level heartbeat, given the same fault script, lose the same hosts.
+    HeartbeatModelsAgree,
     /// The active controller is never acted on destructively, except an operator's lazy reboot.
     ActiveControllerSelfProtection,
     /// Every accepted request is journaled as accepted and ends exactly once.
@@ -33,8 +51,13 @@ pub enum Invariant {
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 7] = [
+    pub const ALL: [Invariant; 12] = [
         Invariant::NoAutoDestructionOfLockedOrPooled,
+        Invariant::MultiNodeOutageSpared,
+        Invariant::CauseMatchesGroundTruth,
+        Invariant::AutoRecoveryThreshold,
+        Invariant::LockReachesNode,
+        Invariant::HeartbeatModelsAgree,
         Invariant::ActiveControllerSelfProtection,
         Invariant::ActionsJournaledAndEnded,
         Invariant::LegalSteadyStateAfterQuiescence,
@@ -54,7 +77,31 @@ impl Invariant {
             Invariant::AlarmRaisedOnceClearedOnce => "alarm_raised_once_cleared_once",
             Invariant::AdminStateOnlyByOperator => "admin_state_only_by_operator",
             Invariant::DeadlinesMakeProgress => "deadlines_make_progress",
+            Invariant::MultiNodeOutageSpared => "multi_node_outage_spared",
+            Invariant::CauseMatchesGroundTruth => "cause_matches_ground_truth",
+            Invariant::AutoRecoveryThreshold => "auto_recovery_threshold",
+            Invariant::LockReachesNode => "lock_reaches_node",
+            Invariant::HeartbeatModelsAgree => "heartbeat_models_agree",
         }
+    }
+}
+
+/// Whether an accepted operator action of this kind may reboot, reset, power off or wipe its host.
+fn operator_may(action: OperatorAction, command: Option<NodeCommand>, op: Option<BmcOp>) -> bool {
+    use OperatorAction as A;
+    let reboot = matches!(command, Some(NodeCommand::Reboot | NodeCommand::LazyReboot));
+    let wipe = command == Some(NodeCommand::WipeDisk);
+    let reset = op == Some(BmcOp::PowerReset);
+    let off = op == Some(BmcOp::PowerOff);
+    match action {
+        // Unlock, force-lock and reboot go through the reset progression: reboot, then BMC reset.
+        A::Unlock | A::ForceLock | A::Reboot => reboot || reset,
+        A::Reset => reset,
+        A::PowerOff => off,
+        // Reinstall: wipe through the agent, or power off, netboot once and power on.
+        A::Reinstall => wipe || reboot || reset || off,
+        A::Delete => wipe,
+        A::Lock | A::Swact | A::ForceSwact | A::PowerOn => false,
     }
 }
 
@@ -130,8 +177,12 @@ pub struct Destructive {
 }
 
 /// Watches effects and requests; holds what the invariants need to remember.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Checker {
+    /// The simulator's own record of what is true; every invariant judges from it.
+    pub truth: Truth,
+    /// Auto-recovery parking last seen per host (to judge the moment it happens).
+    parked: BTreeMap<String, bool>,
     /// Admin state last seen per host.
     admin: BTreeMap<String, AdminState>,
     /// Admin state the operator asked for with an accepted request, not yet reached.
@@ -147,6 +198,22 @@ pub struct Checker {
 }
 
 impl Checker {
+    pub fn new(truth: Truth) -> Checker {
+        Checker {
+            truth,
+            parked: BTreeMap::new(),
+            admin: BTreeMap::new(),
+            allowed_admin: BTreeMap::new(),
+            accepted_by_request: BTreeMap::new(),
+            journal_accepted: BTreeSet::new(),
+            journal_ended: BTreeSet::new(),
+            alarms: BTreeMap::new(),
+            removed: BTreeSet::new(),
+            destructive: Vec::new(),
+            journal: Vec::new(),
+        }
+    }
+
     /// Remember a host's starting admin state.
     pub fn host_added(&mut self, host: &str, admin: AdminState) {
         self.admin.insert(host.to_string(), admin);
@@ -162,6 +229,7 @@ impl Checker {
         r: &Result<ActionId, RequestError>,
     ) {
         let Ok(id) = r else { return };
+        self.truth.request_accepted(now, host, action, *id);
         self.accepted_by_request
             .insert(*id, (host.to_string(), action, now));
         match action {
@@ -205,6 +273,17 @@ impl Checker {
         now: Instant,
         e: &Effect,
     ) -> Result<(), Violation> {
+        let verdict = self.judge_effect(core, now, e);
+        self.truth.effect(now, e);
+        verdict
+    }
+
+    fn judge_effect(
+        &mut self,
+        core: &Maintenance,
+        now: Instant,
+        e: &Effect,
+    ) -> Result<(), Violation> {
         match e {
             Effect::Send {
                 host,
@@ -234,9 +313,13 @@ impl Checker {
             Effect::Alarm(change) => self.alarm(now, change),
             Effect::Journal(entry) => {
                 self.journal.push(entry.clone());
-                self.journal_entry(now, entry)
+                self.journal_entry(now, entry)?;
+                self.lock_reached_node(now, entry)
             }
-            Effect::HostChanged { host } => self.host_changed(core, now, host),
+            Effect::HostChanged { host } => {
+                self.host_changed(core, now, host)?;
+                self.parking(core, now, host)
+            }
             Effect::HostRemoved { host } => {
                 self.removed.insert(host.clone());
                 self.admin.remove(host);
@@ -256,7 +339,7 @@ impl Checker {
         what: String,
         cause: Cause,
         command: Option<NodeCommand>,
-        _op: Option<BmcOp>,
+        op: Option<BmcOp>,
     ) -> Result<(), Violation> {
         self.destructive.push(Destructive {
             at: now,
@@ -264,7 +347,19 @@ impl Checker {
             what: what.clone(),
             cause,
         });
-        if host == core.system().own_host {
+        // What the core thinks of the host, for the report only; never for the verdict.
+        let seen = || {
+            core.host(host)
+                .map(|r| {
+                    format!(
+                        "core shows states {}, action {}, task '{}'",
+                        r.states, r.action, r.task
+                    )
+                })
+                .unwrap_or_default()
+        };
+        let truth = &self.truth;
+        if host == truth.cfg.own_host {
             let lazy_by_operator =
                 command == Some(NodeCommand::LazyReboot) && matches!(cause, Cause::Operator { .. });
             if !lazy_by_operator {
@@ -276,41 +371,167 @@ impl Checker {
                 ));
             }
         }
-        if cause == Cause::AutoRecovery {
-            let locked = core
-                .host(host)
-                .map(|r| r.states.admin == AdminState::Locked)
-                .unwrap_or(false);
-            if locked {
-                let rec = core.host(host).expect("checked");
+        match cause {
+            Cause::Operator { action } => {
+                let Some(req) = truth.requests.get(&action) else {
+                    return Err(Violation::new(
+                        Invariant::CauseMatchesGroundTruth,
+                        now,
+                        Some(host),
+                        format!("{what} labelled as operator action {action}, which the operator never had accepted ({})", seen()),
+                    ));
+                };
+                if req.host != host || !operator_may(req.action, command, op) {
+                    return Err(Violation::new(
+                        Invariant::CauseMatchesGroundTruth,
+                        now,
+                        Some(host),
+                        format!(
+                            "{what} labelled as operator action {action}, but that was {} of {} accepted at t={}ms ({})",
+                            req.action,
+                            req.host,
+                            req.at.as_millis(),
+                            seen()
+                        ),
+                    ));
+                }
+            }
+            Cause::CriticalSensor => {
+                if truth.sensor_reading(host, now).is_none() {
+                    return Err(Violation::new(
+                        Invariant::CauseMatchesGroundTruth,
+                        now,
+                        Some(host),
+                        format!("{what} labelled as a critical sensor's, but the simulator injected no critical reading for this host since it was last in service ({})", seen()),
+                    ));
+                }
+            }
+            Cause::AutoRecovery => {
+                if truth.admin_intent(host) == Some(AdminState::Locked) {
+                    return Err(Violation::new(
+                        Invariant::NoAutoDestructionOfLockedOrPooled,
+                        now,
+                        Some(host),
+                        format!(
+                            "automatic {what} against a host the operator locked ({}{})",
+                            if truth.lock_pending(host) {
+                                "lock under way; "
+                            } else {
+                                ""
+                            },
+                            seen()
+                        ),
+                    ));
+                }
+                if let Some(ep) = truth.held(host, now) {
+                    return Err(Violation::new(
+                        Invariant::MultiNodeOutageSpared,
+                        now,
+                        Some(host),
+                        format!(
+                            "automatic {what} against a host out in a multi-node outage on the {:?} network since t={}ms ({} hosts held: {:?}; out per network {:?}; {})",
+                            ep.network,
+                            ep.since.as_millis(),
+                            ep.protected.len(),
+                            ep.protected.iter().take(8).collect::<Vec<_>>(),
+                            truth.counted(),
+                            seen()
+                        ),
+                    ));
+                }
+                if let Some(end) = truth.spared(host) {
+                    return Err(Violation::new(
+                        Invariant::MultiNodeOutageSpared,
+                        now,
+                        Some(host),
+                        format!(
+                            "automatic {what} against a host back from a multi-node outage that ended at t={}ms, with no trouble since ({})",
+                            end.as_millis(),
+                            seen()
+                        ),
+                    ));
+                }
+                if !truth.troubled(host, now) {
+                    return Err(Violation::new(
+                        Invariant::CauseMatchesGroundTruth,
+                        now,
+                        Some(host),
+                        format!(
+                            "automatic {what} against a host the simulator gave no trouble since it was last in service (last trouble {:?}; {})",
+                            truth.last_trouble(host).map(Instant::as_millis),
+                            seen()
+                        ),
+                    ));
+                }
+            }
+            Cause::Routine => {
                 return Err(Violation::new(
-                    Invariant::NoAutoDestructionOfLockedOrPooled,
+                    Invariant::CauseMatchesGroundTruth,
                     now,
                     Some(host),
-                    format!(
-                        "automatic {what} against a locked host (states {}, action {}, task '{}')",
-                        rec.states, rec.action, rec.task
-                    ),
+                    format!("{what} labelled routine ({})", seen()),
                 ));
             }
-            if core.mnfa_active() && core.in_mnfa_pool(host) {
-                return Err(Violation::new(
-                    Invariant::NoAutoDestructionOfLockedOrPooled,
-                    now,
-                    Some(host),
-                    format!(
-                        "automatic {what} against a host in the MNFA pool while MNFA is active \
-                         (states {}, action {}, task '{}')",
-                        core.host(host)
-                            .map(|r| r.states.to_string())
-                            .unwrap_or_default(),
-                        core.host(host)
-                            .map(|r| r.action.to_string())
-                            .unwrap_or_default(),
-                        core.host(host).map(|r| r.task.clone()).unwrap_or_default(),
-                    ),
-                ));
-            }
+        }
+        Ok(())
+    }
+
+    /// A completed lock must have put `Locked` on the wire to its host.
+    fn lock_reached_node(&self, now: Instant, entry: &JournalEntry) -> Result<(), Violation> {
+        let JournalEntry::Ended {
+            id,
+            host,
+            outcome: ActionOutcome::Completed,
+        } = entry
+        else {
+            return Ok(());
+        };
+        let Some(req) = self.truth.requests.get(id) else {
+            return Ok(());
+        };
+        if matches!(req.action, OperatorAction::Lock | OperatorAction::ForceLock)
+            && !self.truth.locked_sent(host)
+        {
+            return Err(Violation::new(
+                Invariant::LockReachesNode,
+                now,
+                Some(host),
+                format!(
+                    "{} accepted as {id} at t={}ms completed, but no Locked command was sent to the node since",
+                    req.action,
+                    req.at.as_millis()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The moment the core parks a host for failed go-enabled tests, the simulated nodes must have
+    /// failed more tests than the threshold allows.
+    fn parking(&mut self, core: &Maintenance, now: Instant, host: &str) -> Result<(), Violation> {
+        let Some(rec) = core.host(host) else {
+            return Ok(());
+        };
+        let parked = rec.ar_disabled.is_some();
+        let was = self
+            .parked
+            .insert(host.to_string(), parked)
+            .unwrap_or(false);
+        if !parked || was || rec.ar_disabled != Some(ArCause::GoEnable) {
+            return Ok(());
+        }
+        let failed = self.truth.failed_tests(host, now);
+        let threshold = self.truth.cfg.ar_goenable_threshold;
+        if failed <= threshold {
+            return Err(Violation::new(
+                Invariant::AutoRecoveryThreshold,
+                now,
+                Some(host),
+                format!(
+                    "parked after {failed} failed go-enabled tests; the threshold {threshold} allows {threshold} before parking ({})",
+                    self.truth.tests_report(host)
+                ),
+            ));
         }
         Ok(())
     }
@@ -441,6 +662,23 @@ impl Checker {
                 }
             }
         }
+        // Every action has ended: the admin state is the one the operator last asked for.
+        for rec in core.hosts() {
+            let name = rec.name();
+            if let Some(intent) = self.truth.admin_intent(name) {
+                if intent != rec.states.admin {
+                    return Err(Violation::new(
+                        Invariant::AdminStateOnlyByOperator,
+                        now,
+                        Some(name),
+                        format!(
+                            "after settling the host is {} but the operator last asked for {intent}",
+                            rec.states
+                        ),
+                    ));
+                }
+            }
+        }
         for (id, (host, action, at)) in &self.accepted_by_request {
             if !self.journal_ended.contains(id) {
                 let state = core
@@ -508,13 +746,18 @@ impl Checker {
                     ));
                 }
             }
-            let locked = s.admin == AdminState::Locked;
+            // Locked is what the operator last asked for, not what the core shows.
+            let locked = self.truth.admin_intent(name) == Some(AdminState::Locked);
             if locked != active(AlarmId::Locked) {
                 return Err(Violation::new(
                     Invariant::AlarmRaisedOnceClearedOnce,
                     now,
                     Some(name),
-                    format!("200.001 active={} but host is {s}", active(AlarmId::Locked)),
+                    format!(
+                        "200.001 active={} but the operator last {} the host (core shows {s})",
+                        active(AlarmId::Locked),
+                        if locked { "locked" } else { "unlocked" }
+                    ),
                 ));
             }
         }

@@ -35,7 +35,8 @@
 //!   drive the Monitor. This is what shows that random loss, delay or a late controller accuse no one.
 //!   About half the speed of the event model at 1,000 hosts (BENCHMARKS.md).
 //! - **Faults** ([`Fault`]): crash (power loss), hang, boot failure, go-enabled failures, partitions of
-//!   one host or of many (to drive multi-node failure avoidance), lossy links, unreachable BMCs, heal.
+//!   one host or of many (to drive multi-node failure avoidance), lossy links, unreachable BMCs,
+//!   critical sensor readings (a hardware monitor's reset or power-cycle request), heal.
 //!   The active controller (the host the core runs on) is never faulted, but its loop can be stalled
 //!   ([`Fault::ControllerStall`]: no heartbeat ticks, replies, core events or timers for a while, then
 //!   everything queued in arrival order, the heartbeat tick, the overdue timers) to exercise the
@@ -43,23 +44,62 @@
 //!
 //! ## Invariants ([`Invariant`])
 //!
-//! - `no_auto_destruction_of_locked_or_pooled`: no reboot, wipe, power-off or reset caused by automatic
-//!   recovery against a host that is locked, or that is in the MNFA pool while MNFA is active.
-//! - `active_controller_self_protection`: nothing destructive against the active controller except an
-//!   operator's lazy reboot.
-//! - `actions_journaled_and_ended`: every accepted request is journaled as accepted, and ends exactly once
-//!   (checked at the end); no end without acceptance, no double end.
-//! - `legal_steady_state_after_quiescence`: after healing and settling every host has no action and rests
-//!   in a legal steady state (`dispatch::is_legal_steady_state`).
-//! - `alarm_raised_once_cleared_once`: no raise of an alarm already active at the same severity, no clear
-//!   of an inactive one; after settling no 200.004 or heartbeat alarm on an available host, 200.001 active
-//!   exactly on locked hosts, nothing left for deleted hosts, and the core's alarm book matches the effects.
+//! The invariants judge from the simulator's own ground truth ([`truth`]): what its operator had
+//! accepted, what it injected, what its nodes said and what crossed its wire. They never ask the
+//! core whether a host is locked or MNFA is active, and they check the `Cause` the core puts on an
+//! effect instead of trusting it. What each reads:
+//!
+//! - `no_auto_destruction_of_locked_or_pooled`: no reboot, wipe, power-off or reset labelled automatic
+//!   recovery against a host whose last accepted lock, force-lock or unlock was a lock (a lock the
+//!   core then failed or that an action other than lock/unlock superseded leaves the host as it was).
+//! - `multi_node_outage_spared`: from the heartbeat events the simulator handed the core it counts,
+//!   per network, the unlocked hosts (not the active controller) out with minor, degrade or loss not
+//!   yet cleared, as `mnfa_threshold` defines it in the core's configuration; while the count holds at
+//!   least the threshold, no automatic destructive effect against any host that was in service when
+//!   its outage began (heartbeat monitored for a full soak, nothing lost or destroyed since) and was
+//!   not declared lost before the outage reached the threshold; after the outage ends, none of them
+//!   that was back on all its networks is reset or rebooted unless the simulator troubled it again.
+//! - `cause_matches_ground_truth`: `Operator { action }` names a request the simulator's operator
+//!   had accepted for that host, of a kind that may do that (unlock, force-lock, reboot: reboot or
+//!   BMC reset; reset; power-off; reinstall: wipe, reboot, reset or power-off; delete: wipe);
+//!   `CriticalSensor` follows a critical sensor reading ([`Fault::Sensor`]) handed to the core for that
+//!   host since it was last in service; `AutoRecovery` targets a host the simulator gave trouble
+//!   (a fault, a dropped datagram, a sensor reading, an operator request, going down) since it was
+//!   last in service.
+//! - `auto_recovery_threshold`: when the core parks a host for go-enabled failures (auto-recovery
+//!   disabled), the simulated node must have failed more tests than `ar_goenable_threshold` since
+//!   the counts last restarted (operator lock or unlock, or back in service): tests it reported
+//!   failed (or failed results handed to the core, if more: a duplicate counts again) plus tests
+//!   it never answered within the go-enabled timeout. Parking one failure early is caught; parking
+//!   late is not judged (a test the core asked for during graceful recovery does not count toward
+//!   the threshold, and nothing on the wire tells the two apart).
+//! - `lock_reaches_node`: a lock or force-lock that ends completed in the journal has put a
+//!   `Locked` command on the simulated wire to its host since the operator's request.
+//! - `active_controller_self_protection`: nothing destructive against the host the simulator runs the
+//!   core on (`WorldConfig::own_host`) except an operator's lazy reboot.
+//! - `actions_journaled_and_ended`: every request the simulator's operator had accepted is journaled as
+//!   accepted and ends exactly once (checked at the end); no end without acceptance, no double end.
+//! - `legal_steady_state_after_quiescence`: after healing and settling every host has no action and
+//!   rests in a legal steady state (`dispatch::is_legal_steady_state`).
+//! - `alarm_raised_once_cleared_once`: no raise of an alarm already active at the same severity, no
+//!   clear of an inactive one (both from the alarm effects); after settling no 200.004 or heartbeat
+//!   alarm on an available host, 200.001 active exactly on the hosts the operator last locked,
+//!   nothing left for deleted hosts, and the core's alarm book matches the effects.
 //! - `admin_state_only_by_operator`: the administrative state only moves to what an accepted lock,
-//!   force-lock or unlock asked for.
+//!   force-lock or unlock asked for, and after settling it is what the operator last asked for.
+//! - `deadlines_make_progress`: after `handle_timeout(t)` the core never asks for `t` (or earlier)
+//!   again forever; a real driver would spin.
+//! - `heartbeat_models_agree` (`tests/heartbeat_models.rs`): the event-level and the pulse-level
+//!   heartbeat, given the same fault script over clean links, hand the core the same losses per host
+//!   and network.
 //!
-//! - `deadlines_make_progress`: after `handle_timeout(t)` the core never asks for `t` (or earlier) again
-//!   forever; a real driver would spin.
+//! ## Deliberate bugs (mutations)
 //!
+//! `STEWARD_MUTATION=NAME` at build time compiles one planted bug into the core alone (its
+//! `build.rs` emits `--cfg mutation="NAME"`; not a cargo feature, so `--all-features` cannot ship
+//! one). `tests/mutations.rs` names, for each, the invariant that must catch it and searches the seed
+//! tier's random runs for the first seed that does; `scripts/test-all` runs every one.
+
 //! ## Running and replaying
 //!
 //! ```text
@@ -68,7 +108,8 @@
 //! cargo test -p steward-simulator --test scenarios                  # scripted scenarios
 //! cargo test -p steward-simulator --test pulses                     # heartbeat scenarios, 1,000 hosts, pulse level
 //! cargo run --release -p steward-simulator --bin steward-sim -- --pulses --hosts 1000 --seed 1000000
-//! cargo test -p steward-simulator --features mutation-skip-mnfa --test mutations
+//! STEWARD_MUTATION=never-enter-mnfa cargo test -p steward-simulator --release --test mutations
+//! cargo test -p steward-simulator --test heartbeat_models           # both heartbeat models agree
 //! ```
 //!
 //! Environment: `STEWARD_SIM_SEEDS`, `STEWARD_SIM_FIRST_SEED`, `STEWARD_SIM_LARGE_SEEDS`,
@@ -97,6 +138,7 @@ pub mod prng;
 pub mod pulse;
 pub mod runner;
 pub mod scenario;
+pub mod truth;
 pub mod world;
 
 pub use invariants::{Destructive, Invariant, Violation};
@@ -105,4 +147,5 @@ pub use prng::Rng;
 pub use pulse::{HbRecord, PulseConfig, PulseStats};
 pub use runner::{replay_command, FaultWeights, OperatorWeights, Report, SimConfig, Simulation};
 pub use scenario::Scenario;
+pub use truth::{Truth, TruthConfig};
 pub use world::{request, Fault, HostSetup, Step, Timing, World, WorldConfig};

@@ -8,6 +8,7 @@ use crate::pulse::{PulseConfig, PulseStats};
 use crate::world::{Fault, HostSetup, Stats, Timing, World, WorldConfig};
 use std::time::Duration;
 use steward_maintenance::action::OperatorAction;
+use steward_maintenance::io::HwmonEvent;
 use steward_maintenance::state::{Network, Personality, SystemType};
 use steward_maintenance::{Config, Instant};
 
@@ -27,6 +28,8 @@ pub struct FaultWeights {
     pub bad_link: u32,
     /// Heal one host early.
     pub heal_one: u32,
+    /// A critical hardware sensor reading (reset or power cycle) for one host.
+    pub sensor: u32,
 }
 
 impl Default for FaultWeights {
@@ -41,6 +44,7 @@ impl Default for FaultWeights {
             bmc_unreachable: 4,
             bad_link: 3,
             heal_one: 10,
+            sensor: 3,
         }
     }
 }
@@ -203,28 +207,18 @@ fn replay_command_with(seed: u64, hosts: usize, cfg: &SimConfig) -> String {
     if cfg.hb_clear_after_restart {
         env.push_str("STEWARD_SIM_HB_CLEAR_AFTER_RESTART=1 ");
     }
-    let mut features = Vec::new();
-    if cfg!(feature = "mutation-skip-mnfa") {
-        features.push("mutation-skip-mnfa");
+    // A build with a deliberate bug replays only with the same bug compiled in.
+    let m = steward_maintenance::MUTATION;
+    if !m.is_empty() {
+        env.push_str(&format!("STEWARD_MUTATION={m} "));
     }
-    if cfg!(feature = "mutation-recover-locked") {
-        features.push("mutation-recover-locked");
-    }
-    if cfg!(feature = "mutation-drop-journal") {
-        features.push("mutation-drop-journal");
-    }
-    let f = if features.is_empty() {
-        String::new()
-    } else {
-        format!(" --features {}", features.join(","))
-    };
     if cfg.pulses.is_some() {
         return format!(
-            "{env}cargo run --release -p steward-simulator{f} --bin steward-sim -- --pulses --hosts {hosts} --seed {seed}"
+            "{env}cargo run --release -p steward-simulator --bin steward-sim -- --pulses --hosts {hosts} --seed {seed}"
         );
     }
     format!(
-        "{env}STEWARD_SIM_SEED={seed} STEWARD_SIM_HOSTS={hosts} cargo test -p steward-simulator{f} --test seeds replay -- --nocapture"
+        "{env}STEWARD_SIM_SEED={seed} STEWARD_SIM_HOSTS={hosts} cargo test -p steward-simulator --test seeds replay -- --nocapture"
     )
 }
 
@@ -416,6 +410,7 @@ impl Simulation {
             w.bmc_unreachable,
             w.bad_link,
             w.heal_one,
+            w.sensor,
         ];
         if weights.iter().all(|w| *w == 0) {
             return;
@@ -512,7 +507,15 @@ impl Simulation {
                     params,
                 });
             }
-            _ => self.world.inject(Fault::Heal(host)),
+            8 => self.world.inject(Fault::Heal(host)),
+            _ => {
+                let event = if self.rng.chance(0.5) {
+                    HwmonEvent::Reset
+                } else {
+                    HwmonEvent::PowerCycle
+                };
+                self.world.inject(Fault::Sensor { host, event });
+            }
         }
     }
 

@@ -10,12 +10,14 @@ use crate::network::{Delivery, Link, LinkParams};
 use crate::node::{Phase, SimBmc, SimNode};
 use crate::prng::Rng;
 use crate::pulse::{HbRecord, PulseConfig, PulseHeartbeat};
+use crate::truth::{Truth, TruthConfig};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 use steward_maintenance::action::{Action, ActionId, JournalEntry, OperatorAction};
 use steward_maintenance::alarm::AlarmChange;
 use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
+use steward_maintenance::io::HwmonEvent;
 use steward_maintenance::state::{
     AdminState, HostStates, Network, Personality, PowerState, SystemType,
 };
@@ -138,6 +140,12 @@ pub enum Fault {
     /// Undo every fault of one host (crashed hosts get power back, hung ones resume).
     Heal(String),
     HealAll,
+    /// A hardware monitor reading of this host reaches the core (a critical one asks for a reset or
+    /// a power cycle).
+    Sensor {
+        host: String,
+        event: HwmonEvent,
+    },
     /// The controller's own loop stops for this long (starved, SIGSTOPped, a clock jump): no heartbeat
     /// ticks, no replies handed in, no core events or timers. When it resumes, what arrived meanwhile
     /// is handled in arrival order, then the heartbeat ticks, then the core's overdue timers run.
@@ -387,7 +395,7 @@ impl World {
             timing: cfg.timing.clone(),
             nodes,
             index,
-            checker: Checker::default(),
+            checker: Checker::new(Truth::new(TruthConfig::new(&cfg.core, &cfg.own_host))),
             stats: Stats::default(),
             requests: Vec::new(),
             queue: BinaryHeap::new(),
@@ -430,6 +438,9 @@ impl World {
             };
             let admin = rec.states.admin;
             w.checker.host_added(&h.name, admin);
+            w.checker
+                .truth
+                .host_added(&h.name, h.locked, [true, h.cluster]);
             if let Err(refusal) = w.core.add_host(start, rec) {
                 panic!("simulated host {} refused by the core: {refusal}", h.name);
             }
@@ -605,6 +616,7 @@ impl World {
             return Ok(());
         }
         self.stats.core_events += 1;
+        self.checker.truth.delivered(self.now, &ev);
         self.core.handle_event(self.now, ev);
         self.drain()
     }
@@ -836,7 +848,7 @@ impl World {
                     }
                     HeartbeatControl::Stop => {
                         for hb in &mut self.nodes[i].hb {
-                            hb.stop();
+                            hb.stop_at(self.now);
                         }
                     }
                     HeartbeatControl::Backoff | HeartbeatControl::Recover => {}
@@ -863,6 +875,7 @@ impl World {
         let d = self.nodes[i].links[net.index()].transmit(&mut self.rng);
         if d == Delivery::Dropped {
             self.stats.datagrams_dropped += 1;
+            self.checker.truth.dropped(self.now, &self.nodes[i].name);
         }
         d
     }
@@ -1028,6 +1041,7 @@ impl World {
         if !self.nodes[i].has(net) {
             return;
         }
+        self.checker.truth.node_sent(self.now, &ev);
         match self.transmit(i, net) {
             Delivery::Dropped => {}
             Delivery::Once(d) => self.schedule(d, SimEvent::ToCore(ev)),
@@ -1132,7 +1146,7 @@ impl World {
                 step,
                 gen,
             } => {
-                let events = self.nodes[host].hb[net.index()].fire(step, gen);
+                let events = self.nodes[host].hb[net.index()].fire_at(step, gen, self.now);
                 let name = self.nodes[host].name.clone();
                 for event in events {
                     self.deliver(Event::Heartbeat {
@@ -1203,6 +1217,15 @@ impl World {
                 n.lock_persist = false;
             }
             NodeCommand::MainGoEnabled | NodeCommand::SubfGoEnabled => {
+                // A new test voids the last result until it finishes (the agent removes its flag files).
+                let n = &mut self.nodes[i];
+                if command == NodeCommand::SubfGoEnabled {
+                    n.subf_goenabled = false;
+                    n.subf_goenable_failed = false;
+                } else {
+                    n.main_goenabled = false;
+                    n.main_goenable_failed = false;
+                }
                 let d = self
                     .rng
                     .duration(self.timing.goenabled_min, self.timing.goenabled_max);
@@ -1280,6 +1303,11 @@ impl World {
 
     /// Recompute reachability per network and feed the heartbeat model.
     fn refresh_reach(&mut self, i: usize) {
+        let n = &self.nodes[i];
+        let reach = Network::ALL.map(|net| n.reachable(net));
+        self.checker
+            .truth
+            .reach(self.now, &n.name, n.phase == Phase::Up, reach);
         if self.pulse.is_some() {
             return; // pulses find out for themselves
         }
@@ -1375,6 +1403,7 @@ impl World {
     pub fn inject(&mut self, fault: Fault) {
         self.stats.faults += 1;
         self.note(format!("fault {fault:?}"));
+        self.checker.truth.fault(self.now, &fault);
         match fault {
             Fault::Crash(h) => {
                 let i = self.host_index(&h);
@@ -1446,6 +1475,10 @@ impl World {
                 for i in 0..self.nodes.len() {
                     self.heal(i);
                 }
+            }
+            Fault::Sensor { host, event } => {
+                let ev = Event::Hwmon { host, event };
+                self.schedule(Duration::from_millis(1), SimEvent::ToCore(ev));
             }
             Fault::ControllerStall(d) => {
                 let until = self.now + d;

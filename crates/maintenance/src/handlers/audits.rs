@@ -105,9 +105,9 @@ impl Maintenance {
     }
 
     /// A locked host went silent. Nothing is done to it: a locked host is never auto-recovered.
-    #[cfg_attr(not(feature = "mutation-recover-locked"), allow(unused_variables))]
+    #[cfg_attr(not(mutation = "recover-locked"), allow(unused_variables))]
     fn locked_host_went_offline(&mut self, h: &mut HostRt) {
-        #[cfg(feature = "mutation-recover-locked")]
+        #[cfg(mutation = "recover-locked")]
         if h.locked() && h.rec.bmc_provisioned() && h.rec.action == Action::None {
             // Deliberate bug: "recover" a locked host with a BMC reset.
             self.bmc(h, crate::io::BmcOp::PowerReset);

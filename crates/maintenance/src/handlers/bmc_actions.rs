@@ -486,9 +486,7 @@ impl Maintenance {
                     self.set_task(h, "");
                     h.powercycle.monitor_until = Some(now + t.powercycle_recovery_monitor.0);
                     self.end_action(h, ActionOutcome::Completed);
-                    if h.locked() {
-                        self.set_avail(h, Availability::Online);
-                    }
+                    self.powercycle_rest(h);
                 }
             }
             PcStage::Blocked => {} // waits for the operator's lock, which replaces this action
@@ -506,6 +504,21 @@ impl Maintenance {
                 reason: why.to_string(),
             },
         );
+        if h.unlocked() && h.rec.ar_disabled.is_some() {
+            self.powercycle_rest(h); // parked: back to failed, see below
+        }
+    }
+
+    /// Where a host rests after a power cycle: a locked host online; an unlocked host whose
+    /// auto-recovery is parked back in failed, as parking left it (nothing else moves it until the
+    /// operator locks and unlocks it, so a boot's offline or online would stay forever); any other
+    /// unlocked host is taken up by the enable handler.
+    fn powercycle_rest(&mut self, h: &mut HostRt) {
+        if h.locked() {
+            self.set_avail(h, Availability::Online);
+        } else if h.rec.ar_disabled.is_some() {
+            self.set_oper_avail(h, OperState::Disabled, Availability::Failed);
+        }
     }
 }
 

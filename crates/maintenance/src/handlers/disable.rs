@@ -203,7 +203,9 @@ impl Maintenance {
             }
             DisableStage::TaskStateUpdate => {
                 let persist = self.system.system_type != SystemType::AioSimplex;
-                self.notify(h, NodeCommand::Locked { persist }, h.networks());
+                if !cfg!(mutation = "lock-without-locked-command") {
+                    self.notify(h, NodeCommand::Locked { persist }, h.networks());
+                }
                 let heard = h
                     .alive
                     .last

@@ -70,9 +70,7 @@ impl Maintenance {
             return; // parked until lock/unlock
         }
         // An automatic re-enable (reboot) waits while multi-node failure avoidance holds the host.
-        if h.rec.action_id.is_none()
-            && self.in_mnfa_pool(h.name())
-            && !cfg!(feature = "mutation-skip-mnfa")
+        if h.rec.action_id.is_none() && self.in_mnfa_pool(h.name()) && !cfg!(mutation = "skip-mnfa")
         {
             return;
         }
@@ -219,6 +217,7 @@ impl Maintenance {
                         Cause::Routine,
                     );
                     h.goenabled = None;
+                    h.forget_main_test_flags();
                     self.set_avail(h, Availability::InTest);
                     self.set_task(h, task::TESTING);
                     h.set_stage(Stage::Enable(EnableStage::GoEnabledWait {

@@ -183,6 +183,12 @@ impl Maintenance {
             HeartbeatEvent::MinorClear
             | HeartbeatEvent::DegradeClear
             | HeartbeatEvent::LossClear => {
+                // Deliberate bug (mutation test only): the clear lands on the other network.
+                let (i, net) = if cfg!(mutation = "clear-wrong-network") {
+                    (1 - i, Network::ALL[1 - i])
+                } else {
+                    (i, net)
+                };
                 if ev == HeartbeatEvent::MinorClear {
                     h.hb[i].minor = false;
                 }
@@ -191,7 +197,7 @@ impl Maintenance {
                     h.hb[i].lost = false;
                     h.rec.degrade.clear(net.degrade_bit());
                 }
-                if !h.hb[i].lost && !h.hb[i].degrade {
+                if !h.hb[i].lost && !h.hb[i].degrade && !cfg!(mutation = "keep-heartbeat-alarm") {
                     self.clear(&name, hb_alarm(net));
                 }
                 self.mnfa_clear(h, net);
@@ -206,10 +212,7 @@ impl Maintenance {
             return;
         }
         let name = h.name().to_string();
-        if self.mnfa.active
-            && self.mnfa.pool.contains(&name)
-            && !cfg!(feature = "mutation-skip-mnfa")
-        {
+        if self.mnfa.active && self.mnfa.pool.contains(&name) && !cfg!(mutation = "skip-mnfa") {
             return; // MNFA: pooled hosts are not failed or recovered.
         }
         if self.is_self(h) {
@@ -266,7 +269,9 @@ impl Maintenance {
             }
             return;
         }
-        if self.mnfa.counted[net.index()].len() as u32 >= self.cfg.thresholds.mnfa_threshold {
+        if self.mnfa.counted[net.index()].len() as u32 >= self.cfg.thresholds.mnfa_threshold
+            && !cfg!(mutation = "never-enter-mnfa")
+        {
             self.mnfa_enter(h);
         }
     }
@@ -488,6 +493,10 @@ impl Maintenance {
                     );
                     return;
                 }
+                // The sensor takes the host over, as an operator would: it no longer waits in the
+                // multi-node failure pool (whose end would come from heartbeat clears that a reset
+                // host may never send, leaving MNFA, and every pooled host, stuck).
+                self.mnfa_forget(h);
                 if h.rec.states.in_service() {
                     self.force_full_enable(h, "critical sensor");
                 } else {
@@ -522,6 +531,7 @@ impl Maintenance {
                     LogId::Command,
                     format!("{name} auto power-cycle (critical sensor)"),
                 );
+                self.mnfa_forget(h); // taken over: see the reset above
                 self.set_action(h, Action::PowerCycle, None);
                 h.sensor_initiated = true;
             }

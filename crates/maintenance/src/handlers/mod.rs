@@ -224,6 +224,21 @@ impl Stage {
 }
 
 impl HostRt {
+    /// A main go-enabled test was just asked for: the result flags of the last alive report belong
+    /// to an earlier test (or boot) and must not pass or fail this one. A node that hangs after
+    /// failing once would otherwise fail every retry on its stale report and be parked for one real
+    /// failure.
+    pub(crate) fn forget_main_test_flags(&mut self) {
+        self.alive.flags.main_goenabled = false;
+        self.alive.flags.main_goenable_failed = false;
+    }
+
+    /// As [`HostRt::forget_main_test_flags`], for the subfunction's test.
+    pub(crate) fn forget_subf_test_flags(&mut self) {
+        self.alive.flags.subf_goenabled = false;
+        self.alive.flags.subf_goenable_failed = false;
+    }
+
     pub fn new(rec: HostRecord, now: Instant, cfg: &Config) -> Self {
         let t = &cfg.timeouts;
         HostRt {
@@ -832,7 +847,12 @@ impl Maintenance {
         h.ar_counts[cause.index()] += 1;
         h.last_ar_cause = Some(cause);
         let (threshold, _) = self.ar_threshold(cause);
-        if h.ar_counts[cause.index()] <= threshold {
+        let within = if cfg!(mutation = "ar-threshold-off-by-one") {
+            h.ar_counts[cause.index()] < threshold
+        } else {
+            h.ar_counts[cause.index()] <= threshold
+        };
+        if within {
             return true;
         }
         let name = h.name().to_string();

@@ -84,10 +84,7 @@ impl Maintenance {
         };
         let name = h.name().to_string();
         // Pooled hosts wait for MNFA to end; nothing destructive happens to them meanwhile.
-        if self.mnfa.active
-            && self.mnfa.pool.contains(&name)
-            && !cfg!(feature = "mutation-skip-mnfa")
-        {
+        if self.mnfa.active && self.mnfa.pool.contains(&name) && !cfg!(mutation = "skip-mnfa") {
             return;
         }
         let now = self.now;
@@ -316,6 +313,7 @@ impl Maintenance {
 
     fn recovery_goenabled(&mut self, h: &mut HostRt) {
         h.goenabled = None;
+        h.forget_main_test_flags();
         self.send(
             h,
             NodeCommand::MainGoEnabled,

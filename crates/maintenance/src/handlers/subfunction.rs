@@ -72,6 +72,7 @@ impl Maintenance {
                 if f.subf_configured {
                     self.clear(&name, AlarmId::Config);
                     h.subf_goenabled = None;
+                    h.forget_subf_test_flags();
                     self.send(
                         h,
                         NodeCommand::SubfGoEnabled,
