@@ -15,6 +15,11 @@ use crate::io::*;
 use crate::state::*;
 use crate::time::Instant;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// How many rounds one call of `run_dirty` runs the hosts marked dirty. A host is run again within
+/// the call when a pass marks it dirty or enters a stage whose deadline is already due; this bounds
+/// both, so no handler can keep one call (or the driver) busy for ever.
+const DIRTY_ROUNDS: usize = 16;
 use std::time::Duration;
 
 /// Facts about the cluster the core runs in.
@@ -341,9 +346,9 @@ impl Maintenance {
     }
 
     /// Visit every host marked dirty until nothing more changes. Bounded: a host that keeps marking
-    /// itself dirty is visited at most a fixed number of times per call.
+    /// itself dirty is visited at most [`DIRTY_ROUNDS`] times per call.
     fn run_dirty(&mut self) {
-        for _round in 0..16 {
+        for round in 0..DIRTY_ROUNDS {
             let batch = std::mem::take(&mut self.dirty);
             if batch.is_empty() {
                 return;
@@ -353,17 +358,22 @@ impl Maintenance {
                     continue;
                 }
                 let mut h = self.take(&name);
-                let before = h.handler_deadline();
+                let generation = h.stage_generation();
                 self.pass(&mut h);
-                let after = h.handler_deadline();
-                if after.is_some_and(|t| t <= self.now) {
-                    if after == before {
-                        // Seen by this pass and left as it was: a stale deadline would make the
-                        // driver spin, so it stops counting until the handler enters a new stage.
-                        h.spend_deadline();
-                    } else {
-                        // Re-armed for "now" (a wait configured to zero): run the host again.
+                if h.handler_deadline().is_some_and(|t| t <= self.now) {
+                    // The generation, not the deadline value, tells a new wait from a stale one: a
+                    // wait configured to zero, entered at the instant the last one fired, has the
+                    // same deadline and is still new.
+                    let entered = h.stage_generation() != generation;
+                    if entered && round + 1 < DIRTY_ROUNDS {
+                        // Entered with a deadline of "now" (a wait configured to zero): run the
+                        // host again.
                         self.dirty.insert(name.clone());
+                    } else {
+                        // Seen by this pass and left as it was (or still re-armed for "now" after
+                        // the last round): a due deadline would make the driver spin, so it stops
+                        // counting until the handler enters a new stage.
+                        h.spend_deadline();
                     }
                 }
                 self.put(h);
