@@ -1,7 +1,7 @@
 //! Every wait that configuration validation lets be zero (the add delay, heartbeat soak, retry
 //! intervals, BMC retry waits, the kdump grace, …) must still let a host reach its steady state:
 //! a stage entered with a deadline of "now" in the same pass where the previous deadline fired at
-//! that very instant is a new wait, not a stale one (docs/handlers.md, "How a pass runs a host").
+//! that very instant is a new wait, not a stale one (docs/handlers.md, "The pass").
 //! The harness drives the core as a runtime would (`poll_timeout` / `handle_timeout`) and checks
 //! after every timeout call that the core never asks to be woken at or before `now`.
 
