@@ -20,6 +20,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// the call when a pass marks it dirty or enters a stage whose deadline is already due; this bounds
 /// both, so no handler can keep one call (or the driver) busy for ever.
 const DIRTY_ROUNDS: usize = 16;
+
+/// How long a host cut off by [`DIRTY_ROUNDS`] waits before it is run again.
+const RERUN_DELAY: Duration = Duration::from_secs(1);
 use std::time::Duration;
 
 /// Facts about the cluster the core runs in.
@@ -358,6 +361,11 @@ impl Maintenance {
                     continue;
                 }
                 let mut h = self.take(&name);
+                if h.rerun_at.is_some_and(|t| t <= self.now) {
+                    // Cut off by the last call: what it left spent counts again.
+                    h.rerun_at = None;
+                    h.resume_deadline();
+                }
                 let generation = h.stage_generation();
                 self.pass(&mut h);
                 if h.handler_deadline().is_some_and(|t| t <= self.now) {
@@ -370,12 +378,26 @@ impl Maintenance {
                         // host again.
                         self.dirty.insert(name.clone());
                     } else {
-                        // Seen by this pass and left as it was (or still re-armed for "now" after
-                        // the last round): a due deadline would make the driver spin, so it stops
-                        // counting until the handler enters a new stage.
+                        // Seen by this pass and left as it was, or still re-armed for "now" after
+                        // the last round: a due deadline would make the driver spin, so it stops
+                        // counting until the handler enters a new stage (or, when cut off, until
+                        // the host is run again a little later).
                         h.spend_deadline();
+                        if entered {
+                            h.rerun_at = Some(self.now + RERUN_DELAY);
+                        }
                     }
                 }
+                self.put(h);
+            }
+        }
+        // Rounds ran out with hosts still marked dirty: they stay marked (the next call runs
+        // them), and a wake-up a little later makes sure there is a next call.
+        let left: Vec<String> = self.dirty.iter().cloned().collect();
+        for name in left {
+            if self.hosts.contains_key(&name) {
+                let mut h = self.take(&name);
+                h.rerun_at = Some(self.now + RERUN_DELAY);
                 self.put(h);
             }
         }

@@ -141,3 +141,36 @@ fn a_failed_enable_retries_and_completes_with_zero_waits() {
     h.until(secs(1800), |h| in_service(h, "worker-0"))
         .expect("the retry enabled the host");
 }
+
+#[test]
+fn a_long_chain_of_zero_waits_still_ends_without_spinning() {
+    // A reset with the BMC inaccessible retries without waiting: more stages than one call runs
+    // rounds. The host is cut off after the last round and carries on shortly after, so the reset
+    // ends instead of stalling, and the driver never spins.
+    let mut h = Harness::with_config(SystemType::Standard, zero_waits());
+    h.add("controller-0", true, true);
+    h.add("worker-0", false, true);
+    h.settle();
+    h.event(Event::BmcAccess {
+        host: "worker-0".into(),
+        accessible: false,
+    });
+    let id = h.request("worker-0", OperatorAction::Reset).unwrap();
+    // Only the core's own wake-ups drive it here, so nothing else picks the host up again.
+    let start = h.now;
+    while h.action("worker-0") != Action::None {
+        let t = h.core.poll_timeout().expect("a wake-up is queued");
+        assert!(
+            t > h.now,
+            "the core asks to be woken at {t:?}, not after now"
+        );
+        assert!(t.since(start) <= secs(2), "the reset stalled");
+        h.now = t;
+        h.core.handle_timeout(t);
+        h.drain();
+    }
+    assert!(matches!(
+        h.journal_end(id),
+        Some(ActionOutcome::Failed { .. })
+    ));
+}

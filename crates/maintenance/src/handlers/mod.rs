@@ -39,9 +39,11 @@
 //! two are told apart by the stage generation ([`HostRt::stage_generation`], moved on by every
 //! new stage value), not by comparing deadlines: a zero wait entered at the instant the previous
 //! deadline fired has the same deadline value and is still a new wait. A host is run again at
-//! most as many times as `core::run_dirty` has rounds in one call; a handler that still re-arms
-//! "now" after the last round has its deadline spent, so even a handler that re-arms for ever
-//! cannot make the driver spin.
+//! most as many times as `core::run_dirty` has rounds in one call. A host that still has work at
+//! that instant after the last round (a stage entered with a due deadline, or marked dirty) has its
+//! deadline spent and is run again a little later ([`HostRt::rerun_at`], a second on): a long
+//! chain of zero waits still ends, and even a handler that re-arms "now" for ever cannot make the
+//! driver spin.
 //!
 //! # Adding a handler
 //!
@@ -142,6 +144,10 @@ pub(crate) struct HostRt {
     /// pass from a deadline left as it was, even when both have the same value (a wait configured
     /// to zero entered at the instant the previous one fired). Owned by `set_stage`.
     stage_generation: u64,
+    /// A host the last call cut off after its final round while it still had work at that instant
+    /// (marked dirty, or a stage entered with a deadline already due) is run again at this time,
+    /// its spent deadline counting again. Owned by `core::run_dirty`.
+    pub rerun_at: Option<Instant>,
     /// Pending I/O: the last tracked node command and whether it was acknowledged, the last BMC
     /// request and its result, and test/services results. Written by `send`/`bmc` and by event
     /// ingestion, read by the handler that owns the host; cleared at every action change.
@@ -245,6 +251,7 @@ impl HostRt {
             stage: Stage::Idle,
             deadline_spent: None,
             stage_generation: 0,
+            rerun_at: None,
             cmd: None,
             cmd_acked: false,
             bmc_req: None,
@@ -300,6 +307,7 @@ impl HostRt {
             self.bmc_alarm_at
                 .filter(|_| self.rec.bmc_provisioned() && !self.rec.bmc_accessible),
             self.powercycle.monitor_until,
+            self.rerun_at,
             Some(self.online_next),
             Some(self.insv_next),
             Some(self.oos_next),
@@ -347,6 +355,11 @@ impl HostRt {
     /// counting (the handler waits for an event or a new stage instead).
     pub fn spend_deadline(&mut self) {
         self.deadline_spent = self.stage.deadline();
+    }
+
+    /// A spent deadline counts again (the host is run again after a call cut it off).
+    pub fn resume_deadline(&mut self) {
+        self.deadline_spent = None;
     }
 
     /// Networks the host is provisioned on.
