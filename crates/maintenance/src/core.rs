@@ -15,6 +15,7 @@ use crate::io::*;
 use crate::state::*;
 use crate::time::Instant;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
 
 /// How many rounds one call of `run_dirty` runs the hosts marked dirty. A host is run again within
 /// the call when a pass marks it dirty or enters a stage whose deadline is already due; this bounds
@@ -23,7 +24,6 @@ const DIRTY_ROUNDS: usize = 16;
 
 /// How long a host cut off by [`DIRTY_ROUNDS`] waits before it is run again.
 const RERUN_DELAY: Duration = Duration::from_secs(1);
-use std::time::Duration;
 
 /// Facts about the cluster the core runs in.
 #[derive(Clone, Debug, PartialEq, Eq)]
