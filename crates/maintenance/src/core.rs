@@ -17,6 +17,14 @@ use crate::time::Instant;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
+/// How many rounds one call of `run_dirty` runs the hosts marked dirty. A host is run again within
+/// the call when a pass marks it dirty or enters a stage whose deadline is already due; this bounds
+/// both, so no handler can keep one call (or the driver) busy for ever.
+const DIRTY_ROUNDS: usize = 16;
+
+/// How long a host cut off by [`DIRTY_ROUNDS`] waits before it is run again.
+const RERUN_DELAY: Duration = Duration::from_secs(1);
+
 /// Facts about the cluster the core runs in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SystemConfig {
@@ -341,9 +349,9 @@ impl Maintenance {
     }
 
     /// Visit every host marked dirty until nothing more changes. Bounded: a host that keeps marking
-    /// itself dirty is visited at most a fixed number of times per call.
+    /// itself dirty is visited at most [`DIRTY_ROUNDS`] times per call.
     fn run_dirty(&mut self) {
-        for _round in 0..16 {
+        for round in 0..DIRTY_ROUNDS {
             let batch = std::mem::take(&mut self.dirty);
             if batch.is_empty() {
                 return;
@@ -353,19 +361,43 @@ impl Maintenance {
                     continue;
                 }
                 let mut h = self.take(&name);
-                let before = h.handler_deadline();
+                if h.rerun_at.is_some_and(|t| t <= self.now) {
+                    // Cut off by the last call: what it left spent counts again.
+                    h.rerun_at = None;
+                    h.resume_deadline();
+                }
+                let generation = h.stage_generation();
                 self.pass(&mut h);
-                let after = h.handler_deadline();
-                if after.is_some_and(|t| t <= self.now) {
-                    if after == before {
-                        // Seen by this pass and left as it was: a stale deadline would make the
-                        // driver spin, so it stops counting until the handler enters a new stage.
-                        h.spend_deadline();
-                    } else {
-                        // Re-armed for "now" (a wait configured to zero): run the host again.
+                if h.handler_deadline().is_some_and(|t| t <= self.now) {
+                    // The generation, not the deadline value, tells a new wait from a stale one: a
+                    // wait configured to zero, entered at the instant the last one fired, has the
+                    // same deadline and is still new.
+                    let entered = h.stage_generation() != generation;
+                    if entered && round + 1 < DIRTY_ROUNDS {
+                        // Entered with a deadline of "now" (a wait configured to zero): run the
+                        // host again.
                         self.dirty.insert(name.clone());
+                    } else {
+                        // Seen by this pass and left as it was, or still re-armed for "now" after
+                        // the last round: a due deadline would make the driver spin, so it stops
+                        // counting until the handler enters a new stage (or, when cut off, until
+                        // the host is run again a little later).
+                        h.spend_deadline();
+                        if entered {
+                            h.rerun_at = Some(self.now + RERUN_DELAY);
+                        }
                     }
                 }
+                self.put(h);
+            }
+        }
+        // Rounds ran out with hosts still marked dirty: they stay marked (the next call runs
+        // them), and a wake-up a little later makes sure there is a next call.
+        let left: Vec<String> = self.dirty.iter().cloned().collect();
+        for name in left {
+            if self.hosts.contains_key(&name) {
+                let mut h = self.take(&name);
+                h.rerun_at = Some(self.now + RERUN_DELAY);
                 self.put(h);
             }
         }

@@ -17,14 +17,14 @@ use crate::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DisableStage {
     Start,
-    /// Stop-services sent: acknowledged by `ack_by`, answered by `deadline`. While no
-    /// acknowledgement has been seen, a pass pulls `deadline` in to `ack_by`, and nothing pushes it
-    /// back out once the acknowledgement arrives. This keeps the behaviour the handler had before
-    /// its data moved into this stage; whether the full `host_services_timeout` should apply after
-    /// a late acknowledgement is an open question.
+    /// Stop-services sent: to be acknowledged by `ack_by` (`command_ack_timeout` after sending)
+    /// and answered by `deadline` (`command_ack_timeout` + `host_services_timeout` after sending).
+    /// The stage wakes the host at `ack_by` until it has seen the acknowledgement (`acked`), then
+    /// at `deadline`; nothing else moves either time.
     ServicesWait {
         ack_by: Instant,
         deadline: Instant,
+        acked: bool,
     },
     /// Force-lock reboot: the reset progression `rp` (started on entry) within the `overall`
     /// budget (checked at each step of the progression; it does not wake the host by itself).
@@ -39,7 +39,11 @@ impl DisableStage {
     pub(crate) fn deadline(&self) -> Option<Instant> {
         match *self {
             DisableStage::Start | DisableStage::TaskStateUpdate => None,
-            DisableStage::ServicesWait { deadline, .. } => Some(deadline),
+            DisableStage::ServicesWait {
+                ack_by,
+                deadline,
+                acked,
+            } => Some(if acked { deadline } else { ack_by }),
             DisableStage::ForceLockReset { rp, .. } => rp.map(|r| r.deadline()),
         }
     }
@@ -112,13 +116,18 @@ impl Maintenance {
                     h.set_stage(Stage::Disable(DisableStage::ServicesWait {
                         ack_by: now + t.command_ack_timeout.0,
                         deadline: now + t.command_ack_timeout.0 + t.host_services_timeout.0,
+                        acked: false,
                     }));
                     return;
                 }
                 h.set_stage(Stage::Disable(FORCE_LOCK_RESET));
                 self.disable_handler(h)
             }
-            DisableStage::ServicesWait { ack_by, deadline } => {
+            DisableStage::ServicesWait {
+                ack_by,
+                deadline,
+                acked,
+            } => {
                 // No acknowledgement: the node never got the command (it may be rebooting); the
                 // reference treats that as a failed stop, which is only logged.
                 let unacked = !h.cmd_acked && now >= ack_by;
@@ -131,19 +140,13 @@ impl Maintenance {
                     h.set_stage(Stage::Disable(FORCE_LOCK_RESET));
                     return self.disable_handler(h);
                 }
-                if !h.cmd_acked {
-                    // While the acknowledgement is outstanding, the wait is pulled in to `ack_by`.
-                    // An acknowledgement that arrives after such a pass leaves it there: the stop
-                    // then ends at `ack_by`, not after `host_services_timeout` (known; see
-                    // `DisableStage::ServicesWait`).
-                    let spent = h.handler_deadline().is_none();
-                    if !spent {
-                        let deadline = ack_by.min(deadline);
-                        h.set_stage(Stage::Disable(DisableStage::ServicesWait {
-                            ack_by,
-                            deadline,
-                        }));
-                    }
+                if h.cmd_acked && !acked {
+                    // Acknowledged: now wait for the result, up to the services deadline.
+                    h.set_stage(Stage::Disable(DisableStage::ServicesWait {
+                        ack_by,
+                        deadline,
+                        acked: true,
+                    }));
                 }
                 let result = h.services.take();
                 if let Some((passed, detail)) = &result {

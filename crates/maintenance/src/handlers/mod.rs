@@ -34,8 +34,16 @@
 //! A pass that finds the handler's deadline due and leaves the stage as it was (the handler is held,
 //! e.g. by multi-node failure avoidance or a parked auto-recovery) *spends* it
 //! ([`HostRt::spend_deadline`]): it no longer counts as due or as a wake-up until the handler enters
-//! a stage, so a stale deadline never makes the driver spin. A stage entered with a deadline of
-//! "now" (a wait configured to zero) makes the core run the host again at once.
+//! a stage, so a stale deadline never makes the driver spin. A stage entered during the pass with a
+//! deadline of "now" (a wait configured to zero) makes the core run the host again at once. The
+//! two are told apart by the stage generation ([`HostRt::stage_generation`], moved on by every
+//! new stage value), not by comparing deadlines: a zero wait entered at the instant the previous
+//! deadline fired has the same deadline value and is still a new wait. A host is run again at
+//! most as many times as `core::run_dirty` has rounds in one call. A host that still has work at
+//! that instant after the last round (a stage entered with a due deadline, or marked dirty) has its
+//! deadline spent and is run again a little later ([`HostRt::rerun_at`], a second on): a long
+//! chain of zero waits still ends, and even a handler that re-arms "now" for ever cannot make the
+//! driver spin.
 //!
 //! # Adding a handler
 //!
@@ -131,6 +139,15 @@ pub(crate) struct HostRt {
     /// deadline never makes the driver spin; entering a stage clears it. Owned by the pass
     /// (`core::run_dirty`).
     deadline_spent: Option<Instant>,
+    /// Counts the stages entered (a different stage value given to [`HostRt::set_stage`]). The
+    /// pass compares it before and after running the handler to tell a wait entered during the
+    /// pass from a deadline left as it was, even when both have the same value (a wait configured
+    /// to zero entered at the instant the previous one fired). Owned by `set_stage`.
+    stage_generation: u64,
+    /// A host the last call cut off after its final round while it still had work at that instant
+    /// (marked dirty, or a stage entered with a deadline already due) is run again at this time,
+    /// its spent deadline counting again. Owned by `core::run_dirty`.
+    pub rerun_at: Option<Instant>,
     /// Pending I/O: the last tracked node command and whether it was acknowledged, the last BMC
     /// request and its result, and test/services results. Written by `send`/`bmc` and by event
     /// ingestion, read by the handler that owns the host; cleared at every action change.
@@ -248,6 +265,8 @@ impl HostRt {
             ar_counts: [0; 5],
             stage: Stage::Idle,
             deadline_spent: None,
+            stage_generation: 0,
+            rerun_at: None,
             cmd: None,
             cmd_acked: false,
             bmc_req: None,
@@ -303,6 +322,7 @@ impl HostRt {
             self.bmc_alarm_at
                 .filter(|_| self.rec.bmc_provisioned() && !self.rec.bmc_accessible),
             self.powercycle.monitor_until,
+            self.rerun_at,
             Some(self.online_next),
             Some(self.insv_next),
             Some(self.oos_next),
@@ -315,9 +335,23 @@ impl HostRt {
     }
 
     /// Enter `stage`: the handler's data and deadline are now the new stage's.
+    ///
+    /// A stage value different from the current one counts as a new stage (its generation moves
+    /// on), even if its deadline equals the old one. Storing the stage the handler already has
+    /// (a sub-machine that is still running) is not a new stage: a due deadline it carries is
+    /// still the one the pass saw.
     pub fn set_stage(&mut self, stage: Stage) {
+        if stage != self.stage {
+            self.stage_generation = self.stage_generation.wrapping_add(1);
+        }
         self.stage = stage;
         self.deadline_spent = None;
+    }
+
+    /// How many stages the host has entered (see [`HostRt::set_stage`]); only its changes mean
+    /// anything.
+    pub fn stage_generation(&self) -> u64 {
+        self.stage_generation
     }
 
     /// The owning handler's deadline, unless a pass already saw it come due and left it.
@@ -336,6 +370,11 @@ impl HostRt {
     /// counting (the handler waits for an event or a new stage instead).
     pub fn spend_deadline(&mut self) {
         self.deadline_spent = self.stage.deadline();
+    }
+
+    /// A spent deadline counts again (the host is run again after a call cut it off).
+    pub fn resume_deadline(&mut self) {
+        self.deadline_spent = None;
     }
 
     /// Networks the host is provisioned on.
