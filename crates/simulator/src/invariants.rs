@@ -30,10 +30,17 @@ pub enum Invariant {
     /// Simulated time keeps moving: the core does not ask for a timeout it then leaves pending
     /// (a livelock would hang a real controller's event loop).
     DeadlinesMakeProgress,
+    /// One audit period after a change, a node's lock flag files match the admin state it last
+    /// accepted ([`crate::checks::node_side`]).
+    LockFlagsFollowConfirmedState,
+    /// A node that last accepted "locked" has its volatile lock flag once its agent is up again.
+    LockedHostBootsLocked,
+    /// A destructive command runs at most once per controller session and command id.
+    CommandRunsOncePerSession,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 7] = [
+    pub const ALL: [Invariant; 10] = [
         Invariant::NoAutoDestructionOfLockedOrPooled,
         Invariant::ActiveControllerSelfProtection,
         Invariant::ActionsJournaledAndEnded,
@@ -41,6 +48,9 @@ impl Invariant {
         Invariant::AlarmRaisedOnceClearedOnce,
         Invariant::AdminStateOnlyByOperator,
         Invariant::DeadlinesMakeProgress,
+        Invariant::LockFlagsFollowConfirmedState,
+        Invariant::LockedHostBootsLocked,
+        Invariant::CommandRunsOncePerSession,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -54,6 +64,9 @@ impl Invariant {
             Invariant::AlarmRaisedOnceClearedOnce => "alarm_raised_once_cleared_once",
             Invariant::AdminStateOnlyByOperator => "admin_state_only_by_operator",
             Invariant::DeadlinesMakeProgress => "deadlines_make_progress",
+            Invariant::LockFlagsFollowConfirmedState => "lock_flags_follow_confirmed_state",
+            Invariant::LockedHostBootsLocked => "locked_host_boots_locked",
+            Invariant::CommandRunsOncePerSession => "command_runs_once_per_session",
         }
     }
 }

@@ -89,6 +89,7 @@
 //!   [`Scenario::heartbeat_log`] show the Monitor's rounds and every event with the round that raised
 //!   it.
 
+pub mod checks;
 pub mod heartbeat;
 pub mod invariants;
 pub mod network;

@@ -7,6 +7,7 @@ use crate::prng::Rng;
 use crate::pulse::{PulseConfig, PulseStats};
 use crate::world::{Fault, HostSetup, Stats, Timing, World, WorldConfig};
 use std::time::Duration;
+use steward_agent::FlagFile;
 use steward_maintenance::action::OperatorAction;
 use steward_maintenance::state::{Network, Personality, SystemType};
 use steward_maintenance::{Config, Instant};
@@ -27,6 +28,8 @@ pub struct FaultWeights {
     pub bad_link: u32,
     /// Heal one host early.
     pub heal_one: u32,
+    /// Create or remove a lock flag file behind the agent's back.
+    pub tamper_flag: u32,
 }
 
 impl Default for FaultWeights {
@@ -41,6 +44,7 @@ impl Default for FaultWeights {
             bmc_unreachable: 4,
             bad_link: 3,
             heal_one: 10,
+            tamper_flag: 3,
         }
     }
 }
@@ -343,7 +347,7 @@ impl Simulation {
                 break;
             }
             if next_fault == Some(t) {
-                self.random_fault();
+                self.random_fault()?;
                 next_fault = Self::next_gap(&mut self.rng, self.cfg.fault_interval).map(|d| t + d);
             } else if next_op == Some(t) {
                 self.random_request()?;
@@ -351,7 +355,7 @@ impl Simulation {
             }
         }
         // Heal everything and let the cluster settle.
-        self.world.inject(Fault::HealAll);
+        self.world.inject(Fault::HealAll)?;
         let healed = self.world.now;
         let limit = healed + self.cfg.settle_max;
         let chunk = Duration::from_secs(5);
@@ -404,7 +408,7 @@ impl Simulation {
         self.world.schedule_step(at, fault.into());
     }
 
-    fn random_fault(&mut self) {
+    fn random_fault(&mut self) -> Result<(), Violation> {
         let w = &self.cfg.faults;
         let weights = [
             w.crash,
@@ -416,28 +420,31 @@ impl Simulation {
             w.bmc_unreachable,
             w.bad_link,
             w.heal_one,
+            w.tamper_flag,
         ];
         if weights.iter().all(|w| *w == 0) {
-            return;
+            return Ok(());
         }
-        let Some(host) = self.victim() else { return };
+        let Some(host) = self.victim() else {
+            return Ok(());
+        };
         match self.rng.weighted(&weights) {
             0 => {
-                self.world.inject(Fault::Crash(host.clone()));
+                self.world.inject(Fault::Crash(host.clone()))?;
                 if self.rng.chance(0.5) {
                     self.heal_later(Fault::Heal(host), (30_000, 600_000));
                 }
             }
             1 => {
-                self.world.inject(Fault::Hang(host.clone()));
+                self.world.inject(Fault::Hang(host.clone()))?;
                 if self.rng.chance(0.5) {
                     self.heal_later(Fault::Heal(host), (5_000, 600_000));
                 }
             }
-            2 => self.world.inject(Fault::BootFailure(host)),
+            2 => self.world.inject(Fault::BootFailure(host))?,
             3 => {
                 let times = self.rng.range(1, 4) as u32;
-                self.world.inject(Fault::GoEnabledFailure { host, times });
+                self.world.inject(Fault::GoEnabledFailure { host, times })?;
             }
             4 => {
                 let network = if self.rng.chance(0.7) {
@@ -448,7 +455,7 @@ impl Simulation {
                 self.world.inject(Fault::Cut {
                     hosts: vec![host.clone()],
                     network,
-                });
+                })?;
                 // Heartbeat timing is not scaled: outages from a blip to minutes.
                 let d = Duration::from_millis(self.rng.range(200, 120_000));
                 let at = self.world.now + d;
@@ -482,14 +489,14 @@ impl Simulation {
                 self.world.inject(Fault::Cut {
                     hosts: hosts.clone(),
                     network,
-                });
+                })?;
                 let d = Duration::from_millis(self.rng.range(500, 60_000));
                 let at = self.world.now + d;
                 self.world
                     .schedule_step(at, Fault::Restore { hosts, network }.into());
             }
             6 => {
-                self.world.inject(Fault::BmcUnreachable(host.clone()));
+                self.world.inject(Fault::BmcUnreachable(host.clone()))?;
                 if self.rng.chance(0.7) {
                     self.heal_later(Fault::BmcReachable(host), (10_000, 900_000));
                 }
@@ -510,10 +517,24 @@ impl Simulation {
                     host,
                     network,
                     params,
-                });
+                })?;
             }
-            _ => self.world.inject(Fault::Heal(host)),
+            8 => self.world.inject(Fault::Heal(host))?,
+            _ => {
+                let file = if self.rng.chance(0.5) {
+                    FlagFile::Volatile
+                } else {
+                    FlagFile::Backup
+                };
+                let present = self.rng.chance(0.5);
+                self.world.inject(Fault::TamperFlag {
+                    host,
+                    file,
+                    present,
+                })?;
+            }
         }
+        Ok(())
     }
 
     fn random_request(&mut self) -> Result<(), Violation> {
