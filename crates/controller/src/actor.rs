@@ -11,6 +11,7 @@ use steward_maintenance::{
     Config, Effect, Event, Instant, Maintenance, NodeSettings, RequestError, SystemConfig,
 };
 use steward_store::typed::{BmcCredential, TypedStore};
+use steward_store::writeahead::Durable;
 use steward_store::{Password, SecretBox, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -88,16 +89,15 @@ pub fn spawn_with_events(
     let store = TypedStore::new(store, secrets, epoch);
     let origin = TokioInstant::now();
     let mut core = Maintenance::new(cfg.maintenance.clone(), cfg.system.clone(), Instant::ZERO);
-    let records: Vec<_> = store.hosts()?.into_iter().map(|(r, _)| r).collect();
-    let alarms = store
-        .alarms()?
-        .into_iter()
-        .map(|a| (a.id, a.host.clone(), a.severity))
-        .collect();
-    let next = store.peek_action_id()?.0;
+    let durable = Durable::load(&store)?;
     let caches = Caches::load(&store)?;
     let node_settings = store.node_settings()?;
-    core.restore(Instant::ZERO, records, alarms, next);
+    core.restore(
+        Instant::ZERO,
+        durable.hosts,
+        durable.alarms,
+        durable.next_action_id,
+    );
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let mut links = links;
     // The node and heartbeat links learn every host's addresses, the BMC workers every provisioned
@@ -200,7 +200,11 @@ impl Actor {
                     self.links.heartbeat.forget(&host);
                     self.links.bmc.provision(&host, None);
                 }
-                _ => {}
+                // The write-ahead step kept these in the store; they never come out.
+                Effect::HostChanged { .. }
+                | Effect::Alarm(_)
+                | Effect::Log(_)
+                | Effect::Journal(_) => {}
             }
         }
         Ok(())

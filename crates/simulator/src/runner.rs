@@ -5,6 +5,7 @@ use crate::invariants::Violation;
 use crate::network::LinkParams;
 use crate::prng::Rng;
 use crate::pulse::{PulseConfig, PulseStats};
+use crate::store::StorageFault;
 use crate::world::{Fault, HostSetup, Stats, Timing, World, WorldConfig};
 use std::time::Duration;
 use steward_agent::FlagFile;
@@ -91,6 +92,9 @@ pub struct SimConfig {
     pub faults: FaultWeights,
     /// Mean time between operator requests (0: none).
     pub operator_interval: Duration,
+    /// Mean time between controller restarts (a crash between steps, or a storage fault armed
+    /// for the next step: crash before or after the commit, failed write); 0: none.
+    pub restart_interval: Duration,
     pub operator: OperatorWeights,
     /// Share of hosts that start locked.
     pub locked_fraction: f64,
@@ -111,6 +115,10 @@ pub struct SimConfig {
     /// Heartbeat at pulse level through the real Monitor (`steward-sim --pulses`); `None` keeps the
     /// event-level model of the seed tier.
     pub pulses: Option<PulseConfig>,
+    /// Random controller restarts and storage faults in [`SimConfig::for_seed`] (env
+    /// `STEWARD_SIM_RESTARTS=1`). Off by default until the seeds they fail are fixed (see the
+    /// crate docs).
+    pub restarts: bool,
 }
 
 impl SimConfig {
@@ -128,6 +136,7 @@ impl SimConfig {
             fault_interval: Duration::ZERO,
             faults: FaultWeights::default(),
             operator_interval: Duration::ZERO,
+            restart_interval: Duration::ZERO,
             operator: OperatorWeights::default(),
             locked_fraction: 0.0,
             no_bmc_fraction: 0.0,
@@ -139,6 +148,7 @@ impl SimConfig {
             hb_clear_after_restart: std::env::var_os("STEWARD_SIM_HB_CLEAR_AFTER_RESTART")
                 .is_some(),
             pulses: None,
+            restarts: std::env::var_os("STEWARD_SIM_RESTARTS").is_some(),
         }
     }
 
@@ -166,6 +176,12 @@ impl SimConfig {
         let per_host = |base_ms: u64| Duration::from_millis((base_ms / hosts as u64).max(50));
         c.fault_interval = per_host(r.range(60_000, 300_000));
         c.operator_interval = per_host(r.range(30_000, 200_000));
+        // Restarts do not scale with the cluster: a few per run, none in a fifth of the runs.
+        c.restart_interval = if r.chance(0.8) && c.restarts {
+            Duration::from_secs(r.range(100, 400))
+        } else {
+            Duration::ZERO
+        };
         c.locked_fraction = [0.0, 0.1, 0.25][r.below(3) as usize];
         c.no_bmc_fraction = [0.0, 0.0, 0.2, 0.5][r.below(4) as usize];
         c.cluster_fraction = [0.0, 0.5, 1.0][r.below(3) as usize];
@@ -206,6 +222,9 @@ fn replay_command_with(seed: u64, hosts: usize, cfg: &SimConfig) -> String {
     }
     if cfg.hb_clear_after_restart {
         env.push_str("STEWARD_SIM_HB_CLEAR_AFTER_RESTART=1 ");
+    }
+    if cfg.restarts {
+        env.push_str("STEWARD_SIM_RESTARTS=1 ");
     }
     let mut features = Vec::new();
     if cfg!(feature = "mutation-skip-mnfa") {
@@ -335,8 +354,10 @@ impl Simulation {
             Self::next_gap(&mut self.rng, self.cfg.fault_interval).map(|d| Instant::ZERO + d);
         let mut next_op =
             Self::next_gap(&mut self.rng, self.cfg.operator_interval).map(|d| Instant::ZERO + d);
+        let mut next_restart =
+            Self::next_gap(&mut self.rng, self.cfg.restart_interval).map(|d| Instant::ZERO + d);
         loop {
-            let t = [next_fault, next_op]
+            let t = [next_fault, next_op, next_restart]
                 .into_iter()
                 .flatten()
                 .min()
@@ -352,6 +373,10 @@ impl Simulation {
             } else if next_op == Some(t) {
                 self.random_request()?;
                 next_op = Self::next_gap(&mut self.rng, self.cfg.operator_interval).map(|d| t + d);
+            } else if next_restart == Some(t) {
+                self.random_restart()?;
+                next_restart =
+                    Self::next_gap(&mut self.rng, self.cfg.restart_interval).map(|d| t + d);
             }
         }
         // Heal everything and let the cluster settle.
@@ -535,6 +560,16 @@ impl Simulation {
             }
         }
         Ok(())
+    }
+
+    fn random_restart(&mut self) -> Result<(), Violation> {
+        let fault = match self.rng.below(4) {
+            0 => Fault::ControllerCrash,
+            1 => Fault::Storage(StorageFault::CrashBeforeCommit),
+            2 => Fault::Storage(StorageFault::CrashAfterCommit),
+            _ => Fault::Storage(StorageFault::FailedWrite),
+        };
+        self.world.inject(fault)
     }
 
     fn random_request(&mut self) -> Result<(), Violation> {

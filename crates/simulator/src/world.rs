@@ -5,14 +5,17 @@
 //! are drained after every core call, checked against the invariants, and turned into scheduled events.
 
 use crate::checks::node_side::NodeSideChecker;
+use crate::checks::restart::RestartChecker;
 use crate::heartbeat::HbStep;
 use crate::invariants::{Checker, Violation};
 use crate::network::{Delivery, Link, LinkParams};
 use crate::node::{Phase, SimBmc, SimDisk, SimNode};
 use crate::prng::Rng;
 use crate::pulse::{HbRecord, PulseConfig, PulseHeartbeat};
+use crate::store::{FaultyStore, StorageFault};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 use steward_agent::{
     Agent, AgentConfig, Destination, FlagFile, LockState, RunId, RunOutcome, ScriptSet, Startup,
@@ -28,6 +31,9 @@ use steward_maintenance::{
     Maintenance, NodeCommand, RequestError, SystemConfig,
 };
 use steward_protocol::{AckResult, Command, Message, WireCommand};
+use steward_store::typed::TypedStore;
+use steward_store::writeahead::{self, Durable};
+use steward_store::{SecretBox, Store};
 
 /// How long simulated things take. Everything but the heartbeat ladder scales with the core's timers.
 #[derive(Clone, Debug, PartialEq)]
@@ -153,6 +159,11 @@ pub enum Fault {
         file: FlagFile,
         present: bool,
     },
+    /// Arm a storage fault: it strikes the next core step that has something to make durable,
+    /// and the controller restarts from its store.
+    Storage(StorageFault),
+    /// The controller process dies between two steps and restarts from its store at once.
+    ControllerCrash,
     /// The controller's own loop stops for this long (starved, SIGSTOPped, a clock jump): no heartbeat
     /// ticks, no replies handed in, no core events or timers. When it resumes, what arrived meanwhile
     /// is handled in arrival order, then the heartbeat ticks, then the core's overdue timers run.
@@ -187,6 +198,12 @@ pub fn request(host: &str, action: OperatorAction) -> Step {
 #[derive(Clone, Debug)]
 enum SimEvent {
     ToCore(Event),
+    /// A node's message reaches the controller; lost if the controller restarted since it was sent
+    /// (its socket died with the process).
+    FromNode {
+        ev: Event,
+        session: u64,
+    },
     NodeCmd {
         host: usize,
         id: CommandId,
@@ -222,6 +239,8 @@ enum SimEvent {
         host: usize,
         id: BmcRequestId,
         op: BmcOp,
+        /// The controller session that asked: a restarted controller never hears the answer.
+        session: u64,
     },
     Hb {
         host: usize,
@@ -231,6 +250,7 @@ enum SimEvent {
     },
     SwactDone {
         completed: bool,
+        session: u64,
     },
     /// A heartbeat pulse reaches a node (pulse mode).
     Pulse {
@@ -278,6 +298,9 @@ pub struct RequestRecord {
     pub host: String,
     pub action: OperatorAction,
     pub result: Result<ActionId, RequestError>,
+    /// The controller answered: the step that accepted it was committed and the controller lived
+    /// on (false: it crashed first, and the operator saw an error, even if the step was durable).
+    pub answered: bool,
 }
 
 /// Counters of one run.
@@ -300,6 +323,8 @@ pub struct Stats {
     pub deadline_stalls: u64,
     /// Deliveries to the controller held back by a controller stall.
     pub stalled_deliveries: u64,
+    /// Controller restarts (crashes, storage faults).
+    pub controller_restarts: u64,
 }
 
 const TRACE_LINES: usize = 120;
@@ -323,6 +348,17 @@ pub struct World {
     pub agent_session_reset: bool,
     pub stats: Stats,
     pub requests: Vec<RequestRecord>,
+    /// The controller's store (in memory, with write faults) and the typed view of its epoch.
+    pub store: Arc<FaultyStore>,
+    pub typed: TypedStore,
+    /// Restart invariants, judged from the store.
+    pub restart_checks: RestartChecker,
+    /// A storage fault armed for the next step with durable effects.
+    storage_fault: Option<StorageFault>,
+    /// The last drain crashed the controller (its step is not durable).
+    last_step_crashed: bool,
+    core_cfg: Config,
+    system: SystemConfig,
     queue: BinaryHeap<Scheduled>,
     seq: u64,
     own: usize,
@@ -359,7 +395,9 @@ impl World {
             own_host: cfg.own_host.clone(),
             controller_uptime: cfg.controller_uptime,
         };
-        let core = Maintenance::new(cfg.core.clone(), system, start);
+        let core = Maintenance::new(cfg.core.clone(), system.clone(), start);
+        let store = Arc::new(FaultyStore::default());
+        let typed = open_epoch(&store).expect("a fresh in-memory store takes epoch 1");
         let mut nodes = Vec::with_capacity(cfg.hosts.len());
         let mut index = HashMap::new();
         for (i, h) in cfg.hosts.iter().enumerate() {
@@ -437,10 +475,17 @@ impl World {
                 }),
                 cfg.timing.flag_audit_period,
             ),
-            controller_session: 1,
+            controller_session: 1, // the store's first epoch
             agent_session_reset: true,
             stats: Stats::default(),
             requests: Vec::new(),
+            store,
+            typed,
+            restart_checks: RestartChecker::default(),
+            storage_fault: None,
+            last_step_crashed: false,
+            core_cfg: cfg.core.clone(),
+            system,
             queue: BinaryHeap::new(),
             seq: 0,
             own,
@@ -679,27 +724,161 @@ impl World {
             }
         }
         self.drain()?;
-        self.checker.after_request(self.now, host, &r)?;
+        let answered = !self.last_step_crashed;
+        if answered {
+            self.checker.after_request(self.now, host, &r)?;
+            if let Ok(id) = &r {
+                self.restart_checks
+                    .acknowledged(*id, host, action, self.now);
+            }
+        }
         self.requests.push(RequestRecord {
             at: self.now,
             host: host.to_string(),
             action,
             result: r.clone(),
+            answered,
         });
         Ok(r)
     }
 
-    /// Carry out every pending effect, checking the step invariants on each.
+    /// One step of the controller: every pending effect is checked against the step invariants,
+    /// committed through the real write-ahead step, and only then carried out. An armed storage
+    /// fault strikes here and restarts the controller.
     fn drain(&mut self) -> Result<(), Violation> {
+        self.last_step_crashed = false;
+        let mut effects = Vec::new();
         while let Some(e) = self.core.poll_effect() {
+            effects.push(e);
+        }
+        if effects.is_empty() {
+            return Ok(());
+        }
+        for e in &effects {
             self.stats.effects += 1;
-            self.observe(&e);
-            if let Err(v) = self.checker.on_effect(&self.core, self.now, &e) {
+            self.observe(e);
+            if let Err(v) = self.checker.on_effect(&self.core, self.now, e) {
                 return Err(self.decorate(v));
             }
+        }
+        let durable = effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::HostChanged { .. }
+                    | Effect::HostRemoved { .. }
+                    | Effect::Alarm(_)
+                    | Effect::Log(_)
+                    | Effect::Journal(_)
+            )
+        });
+        let fault = if durable {
+            self.storage_fault.take()
+        } else {
+            None
+        };
+        if fault == Some(StorageFault::CrashBeforeCommit) {
+            return self.restart_controller("crash before the commit");
+        }
+        if fault == Some(StorageFault::FailedWrite) {
+            self.store.fail_next_write();
+        }
+        let step = match writeahead::commit(&self.core, effects, &self.typed, self.now.as_millis())
+        {
+            Ok(step) => step,
+            // The real actor stops on a failed write; its supervisor restarts it.
+            Err(e) => return self.restart_controller(&format!("store write failed: {e}")),
+        };
+        if fault == Some(StorageFault::CrashAfterCommit) {
+            return self.restart_controller("crash after the commit, before the effects");
+        }
+        for e in step.outside {
             self.carry_out(e);
         }
         Ok(())
+    }
+
+    /// The controller process died: a new one takes the next epoch, rebuilds the core with
+    /// `restore` from what is durable, and speaks to the agents in a new session (command ids
+    /// from 1 again). What the old process had in flight dies with it.
+    fn restart_controller(&mut self, why: &str) -> Result<(), Violation> {
+        self.stats.controller_restarts += 1;
+        self.last_step_crashed = true;
+        self.note(format!("controller restart: {why}"));
+        let typed = open_epoch(&self.store).map_err(|e| self.store_violation(e))?;
+        self.controller_session = typed.epoch();
+        let durable = Durable::load(&typed).map_err(|e| self.store_violation(e))?;
+        let journal: Vec<JournalEntry> = typed
+            .journal()
+            .map_err(|e| self.store_violation(e))?
+            .into_iter()
+            .map(|(_, j)| j.entry)
+            .collect();
+        self.typed = typed;
+        let system = SystemConfig {
+            // The process restarted, not the machine.
+            controller_uptime: self.system.controller_uptime + self.now.since(Instant::ZERO),
+            ..self.system.clone()
+        };
+        self.checker.controller_restarted(
+            durable.alarms.iter().cloned(),
+            &journal,
+            durable
+                .hosts
+                .iter()
+                .map(|r| (r.name().to_string(), r.states.admin)),
+        );
+        if let Err(v) = self
+            .restart_checks
+            .check_acknowledged(&self.typed, self.now)
+        {
+            return Err(self.decorate(v));
+        }
+        let mut core = Maintenance::new(self.core_cfg.clone(), system, self.now);
+        core.restore(
+            self.now,
+            durable.hosts,
+            durable.alarms,
+            durable.next_action_id,
+        );
+        self.core = core;
+        self.last_core_timeout = None;
+        // The heartbeat service restarts with nothing monitored; the core starts what it wants.
+        for n in &mut self.nodes {
+            for hb in &mut n.hb {
+                hb.stop();
+            }
+        }
+        if let Some(p) = self.pulse.as_mut() {
+            for n in &self.nodes {
+                p.monitor.stop(&n.name);
+            }
+        }
+        // The BMC workers probe every BMC afresh.
+        for i in 0..self.nodes.len() {
+            if let Some(b) = self.nodes[i].bmc {
+                let ev = Event::BmcAccess {
+                    host: self.nodes[i].name.clone(),
+                    accessible: b.reachable,
+                };
+                let d = self
+                    .rng
+                    .duration(Duration::from_millis(1), self.timing.bmc_max);
+                self.schedule(d, SimEvent::ToCore(ev));
+            }
+        }
+        // The restore's own decisions go through the write-ahead step like any other.
+        let r = self.drain();
+        self.last_step_crashed = true;
+        r
+    }
+
+    fn store_violation(&self, e: steward_store::StoreError) -> Violation {
+        self.decorate(Violation::new(
+            crate::invariants::Invariant::DurableStateMatchesCore,
+            self.now,
+            None,
+            format!("the simulated store failed outside an injected fault: {e}"),
+        ))
     }
 
     /// Attach the recent trace to a violation.
@@ -830,7 +1009,16 @@ impl World {
                     return;
                 }
                 let d = self.rng.duration(self.timing.bmc_min, self.timing.bmc_max);
-                self.schedule(d, SimEvent::BmcDone { host: i, id, op });
+                let session = self.controller_session;
+                self.schedule(
+                    d,
+                    SimEvent::BmcDone {
+                        host: i,
+                        id,
+                        op,
+                        session,
+                    },
+                );
             }
             Effect::Heartbeat { host, control } if self.pulse.is_some() => {
                 self.pulse_control(host, control)
@@ -877,7 +1065,11 @@ impl World {
             }
             Effect::Swact { .. } => {
                 let completed = self.timing.swact_completes;
-                self.schedule(self.timing.swact_delay, SimEvent::SwactDone { completed });
+                let session = self.controller_session;
+                self.schedule(
+                    self.timing.swact_delay,
+                    SimEvent::SwactDone { completed, session },
+                );
             }
             Effect::Heartbeat { host: None, .. }
             | Effect::Alarm(_)
@@ -1058,10 +1250,18 @@ impl World {
         }
         match self.transmit(i, net) {
             Delivery::Dropped => {}
-            Delivery::Once(d) => self.schedule(d, SimEvent::ToCore(ev)),
+            Delivery::Once(d) => {
+                let session = self.controller_session;
+                self.schedule(d, SimEvent::FromNode { ev, session });
+            }
             Delivery::Twice(d1, d2) => {
-                self.schedule(d1, SimEvent::ToCore(ev.clone()));
-                self.schedule(d2, SimEvent::ToCore(ev));
+                let session = self.controller_session;
+                let first = SimEvent::FromNode {
+                    ev: ev.clone(),
+                    session,
+                };
+                self.schedule(d1, first);
+                self.schedule(d2, SimEvent::FromNode { ev, session });
             }
         }
     }
@@ -1071,6 +1271,11 @@ impl World {
     fn process(&mut self, ev: SimEvent) -> Result<(), Violation> {
         match ev {
             SimEvent::ToCore(ev) => self.deliver(ev)?,
+            SimEvent::FromNode { ev, session } => {
+                if session == self.controller_session {
+                    self.deliver(ev)?;
+                }
+            }
             SimEvent::NodeCmd {
                 host,
                 id,
@@ -1106,7 +1311,12 @@ impl World {
                 run,
                 set,
             } => self.script_done(host, epoch, run, set)?,
-            SimEvent::BmcDone { host, id, op } => self.bmc_done(host, id, op)?,
+            SimEvent::BmcDone {
+                host,
+                id,
+                op,
+                session,
+            } => self.bmc_done(host, id, op, session)?,
             SimEvent::Hb {
                 host,
                 net,
@@ -1124,7 +1334,11 @@ impl World {
                     })?;
                 }
             }
-            SimEvent::SwactDone { completed } => self.deliver(Event::SwactResult { completed })?,
+            SimEvent::SwactDone { completed, session } => {
+                if session == self.controller_session {
+                    self.deliver(Event::SwactResult { completed })?;
+                }
+            }
             SimEvent::Pulse { host, net, seq } => {
                 // A running agent answers every pulse it receives, on the network it came on.
                 if self.nodes[host].phase == Phase::Up && self.nodes[host].has(net) {
@@ -1158,13 +1372,21 @@ impl World {
         let controller = self.nodes[self.own].name.clone();
         let reset = self.agent_session_reset;
         let n = &mut self.nodes[i];
-        if n.phase != Phase::Up || session < n.disk.highest_epoch {
+        if n.phase != Phase::Up || n.agent.is_none() || session < n.disk.highest_epoch {
             return Ok(()); // nobody home, or a deposed controller's frame
         }
+        n.disk.highest_epoch = session;
+        if self.verbose {
+            let line = format!(
+                "node {} gets {command:?} id {} session {session}",
+                n.name, id.0
+            );
+            self.note(line);
+        }
+        let n = &mut self.nodes[i];
         let Some(agent) = n.agent.as_mut() else {
             return Ok(());
         };
-        n.disk.highest_epoch = session;
         let cmd = Command {
             id,
             command: WireCommand::Known(command),
@@ -1451,7 +1673,15 @@ impl World {
         }
     }
 
-    fn bmc_done(&mut self, i: usize, id: BmcRequestId, op: BmcOp) -> Result<(), Violation> {
+    /// The BMC carried out `op` on the machine; the answer reaches the controller that asked,
+    /// unless it restarted meanwhile.
+    fn bmc_done(
+        &mut self,
+        i: usize,
+        id: BmcRequestId,
+        op: BmcOp,
+        session: u64,
+    ) -> Result<(), Violation> {
         let name = self.nodes[i].name.clone();
         let reachable = self.nodes[i].bmc.map(|b| b.reachable).unwrap_or(false);
         let outcome = if !reachable {
@@ -1485,6 +1715,9 @@ impl World {
                 }
             }
         };
+        if session != self.controller_session {
+            return Ok(());
+        }
         self.deliver(Event::Bmc {
             host: name,
             request: id,
@@ -1604,6 +1837,8 @@ impl World {
                 self.nodes[i].disk.set_flag(file, present);
                 self.node_checks.disturbed(i, self.now);
             }
+            Fault::Storage(f) => self.storage_fault = Some(f),
+            Fault::ControllerCrash => self.restart_controller("crash between steps")?,
             Fault::ControllerStall(d) => {
                 let until = self.now + d;
                 self.stall_until = Some(self.stall_until.map_or(until, |s| s.max(until)));
@@ -1684,6 +1919,10 @@ impl World {
     pub fn check_quiescence(&self) -> Result<(), Violation> {
         self.checker
             .at_quiescence(&self.core, self.now)
+            .and_then(|()| {
+                self.restart_checks
+                    .at_quiescence(&self.typed, &self.core, self.now)
+            })
             .map_err(|v| self.decorate(v))
     }
 
@@ -1711,4 +1950,13 @@ fn agent_message_to_core_event(host: &str, network: Network, message: Message) -
         message,
     }
     .to_core_event()
+}
+
+/// Take the store's next epoch (a controller starting), as the real controller does at start.
+fn open_epoch(store: &Arc<FaultyStore>) -> Result<TypedStore, steward_store::StoreError> {
+    let epoch = store.epoch()? + 1;
+    store.acquire_epoch(epoch)?;
+    // BMC passwords never enter the simulation; the key only satisfies the typed store.
+    let secrets = SecretBox::from_key([0x5e; 32]);
+    Ok(TypedStore::new(store.clone(), secrets, epoch))
 }
