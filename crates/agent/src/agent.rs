@@ -3,7 +3,7 @@
 use crate::lockflags::{FlagFile, FlagPair, LockState};
 use crate::recent::RecentCommands;
 use crate::scripts::{RunId, RunOutcome, ScriptSet};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use steward_protocol::{MAX_AGENT_VERSION, MAX_DETAIL};
 use steward_types::{
     Ack, AckResult, Alive, Command, CommandId, Message, Network, NodeCommand, NodeEvent, NodeFlags,
@@ -158,6 +158,9 @@ pub struct Agent {
     next_audit_ms: u64,
     next_inventory_ms: u64,
     going_down: bool,
+    /// The last session heard from each controller in this agent run (volatile: a restarted agent
+    /// remembers no command ids either).
+    sessions: HashMap<String, u64>,
 }
 
 fn log(level: Level, line: impl Into<String>) -> Effect {
@@ -251,6 +254,7 @@ impl Agent {
             next_audit_ms: s.now_ms,
             next_inventory_ms: s.now_ms,
             going_down: false,
+            sessions: HashMap::new(),
             cfg,
         };
         // 3. Bring the files to that state now (a new install creates both): part of starting,
@@ -355,7 +359,37 @@ impl Agent {
         )]
     }
 
-    /// One verified command from controller `from`, received on `network`.
+    /// One verified command from controller `from`, sent in its session `session`, received on
+    /// `network`: what the runtime calls for every command. A session not heard from that
+    /// controller before in this agent run (it restarted, or this is the first contact) first
+    /// forgets the remembered command ids ([`new_controller_session`](Self::new_controller_session)),
+    /// so the restarted controller's commands, numbered from 1 again, are carried out rather than
+    /// answered with stale acks; then the inventory goes at once (a controller keeps it in memory).
+    pub fn handle_session_command(
+        &mut self,
+        now_ms: u64,
+        network: Network,
+        from: &str,
+        session: u64,
+        cmd: Command,
+    ) -> Vec<Effect> {
+        let new_session = self.sessions.get(from) != Some(&session);
+        let mut fx = Vec::new();
+        if new_session {
+            self.sessions.insert(from.to_string(), session);
+            fx.extend(self.new_controller_session(from));
+        }
+        fx.extend(self.handle_command(now_ms, network, from, cmd));
+        if new_session {
+            fx.push(Effect::SendInventory {
+                networks: self.cfg.networks.clone(),
+            });
+        }
+        fx
+    }
+
+    /// One verified command from controller `from`, received on `network`, without the session
+    /// check of [`handle_session_command`](Self::handle_session_command).
     pub fn handle_command(
         &mut self,
         now_ms: u64,
@@ -731,6 +765,9 @@ impl Agent {
                 .saturating_add(now_ms.saturating_sub(self.start_ms)),
             flags: NodeFlags {
                 configured: true,
+                // The agent has no configuration step of its own, main or subfunction: both are
+                // done when it runs. A host without the worker subfunction is never asked.
+                subf_configured: true,
                 healthy: true,
                 locked: self.flags.volatile,
                 main_goenabled: main == TestState::Passed,

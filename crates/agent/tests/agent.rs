@@ -637,3 +637,21 @@ fn a_new_controller_session_forgets_remembered_ids_so_reused_ids_run() {
     w.apply(a.handle_command(2, Network::Mgmt, "c0", cmd(1, LOCKED)));
     assert_eq!(w.disk, FlagPair::BOTH);
 }
+
+/// A restarted controller numbers its commands from 1 again: in its new session, id 1 is a new
+/// command and is carried out; in one session a repeat is still acked without acting.
+#[test]
+fn a_new_controller_session_forgets_remembered_command_ids() {
+    let (mut a, mut w) = start(FlagPair::ABSENT, Some(LockState::Unlocked), cfg());
+    w.apply(a.handle_session_command(1, Network::Mgmt, "c0", 100, cmd(1, NodeCommand::Unlocked)));
+    w.apply(a.handle_session_command(2, Network::Mgmt, "c0", 100, cmd(1, NodeCommand::Unlocked)));
+    assert_eq!(w.persisted, Some(LockState::Unlocked));
+    // The restarted controller's first command reuses id 1.
+    let locked = NodeCommand::Locked { persist: true };
+    w.apply(a.handle_session_command(3, Network::Mgmt, "c0", 101, cmd(1, locked)));
+    assert_eq!(w.persisted, Some(LockState::Locked { persist: true }));
+    assert_eq!(w.disk, FlagPair::BOTH);
+    // A repeat within the new session changes nothing more.
+    w.apply(a.handle_session_command(4, Network::Mgmt, "c0", 101, cmd(1, NodeCommand::Unlocked)));
+    assert_eq!(w.disk, FlagPair::BOTH);
+}

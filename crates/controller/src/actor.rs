@@ -11,6 +11,7 @@ use steward_maintenance::{
     Config, Effect, Event, Instant, Maintenance, NodeSettings, RequestError, SystemConfig,
 };
 use steward_store::typed::{BmcCredential, HostIdentity, TypedStore};
+use steward_store::writeahead::Durable;
 use steward_store::{Password, SecretBox, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -88,16 +89,15 @@ pub fn spawn_with_events(
     let store = TypedStore::new(store, secrets, epoch);
     let origin = TokioInstant::now();
     let mut core = Maintenance::new(cfg.maintenance.clone(), cfg.system.clone(), Instant::ZERO);
-    let records: Vec<_> = store.hosts()?.into_iter().map(|(r, _)| r).collect();
-    let alarms = store
-        .alarms()?
-        .into_iter()
-        .map(|a| (a.id, a.host.clone(), a.severity))
-        .collect();
-    let next = store.peek_action_id()?.0;
+    let durable = Durable::load(&store)?;
     let mut caches = Caches::load(&store)?;
     let node_settings = store.node_settings()?;
-    core.restore(Instant::ZERO, records, alarms, next);
+    core.restore(
+        Instant::ZERO,
+        durable.hosts,
+        durable.alarms,
+        durable.next_action_id,
+    );
     // Hosts stored before integer ids existed get theirs now, before the API can show them.
     caches.identify(&store, core.hosts().map(|h| h.spec.name.clone()))?;
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
@@ -206,8 +206,7 @@ impl Actor {
                     self.links.heartbeat.forget(&host);
                     self.links.bmc.provision(&host, None);
                 }
-                // Records only: `persist::drain` wrote them to the store and keeps them out of
-                // what it hands back.
+                // The write-ahead step kept these in the store; they never come out.
                 Effect::HostChanged { .. }
                 | Effect::Alarm(_)
                 | Effect::Log(_)
@@ -228,6 +227,7 @@ impl Actor {
         }
         let number: u64 = id.parse().ok()?;
         self.caches
+            .ids
             .identities
             .iter()
             .find(|(name, i)| i.id == number && self.core.host(name).is_some())
@@ -240,6 +240,7 @@ impl Actor {
         let record = self.core.host(name)?.clone();
         let identity = self
             .caches
+            .ids
             .identities
             .get(name)
             .copied()

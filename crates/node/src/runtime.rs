@@ -227,7 +227,6 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         send_log: RateLimitedLog::new(10, 60_000),
         scripts: JoinSet::new(),
         recv_failed: false,
-        controller_sessions: Default::default(),
         locked,
     };
     let task = tokio::spawn(rt.run(agent_cfg, stop_rx));
@@ -289,9 +288,6 @@ struct Runtime {
     /// Script runs in flight; dropped (aborted, children killed) with the runtime.
     scripts: JoinSet<()>,
     recv_failed: bool,
-    /// The last session seen from each controller: a new one (a controller restarted, or heard
-    /// from us for the first time) gets the inventory at once — it keeps inventory in memory.
-    controller_sessions: std::collections::HashMap<String, u64>,
     /// The volatile lock flag as the agent keeps it, for the heartbeat responder's answers.
     locked: Arc<AtomicBool>,
 }
@@ -398,25 +394,10 @@ impl Runtime {
             self.stat(|s| s.misrouted += 1);
             return Vec::new();
         }
-        let new_session = self.controller_sessions.get(&acc.sender) != Some(&acc.session);
-        if new_session {
-            self.controller_sessions
-                .insert(acc.sender.clone(), acc.session);
-        }
         match acc.message {
             Message::Command(c) => {
                 self.stat(|s| s.commands += 1);
-                let mut fx = Vec::new();
-                if new_session {
-                    fx.extend(agent.new_controller_session(&acc.sender));
-                }
-                fx.extend(agent.handle_command(now, acc.network, &acc.sender, c));
-                if new_session {
-                    fx.push(Effect::SendInventory {
-                        networks: self.cfg.networks.iter().map(|n| n.network).collect(),
-                    });
-                }
-                fx
+                agent.handle_session_command(now, acc.network, &acc.sender, acc.session, c)
             }
             _ => {
                 self.stat(|s| s.unexpected += 1);

@@ -48,10 +48,23 @@ pub enum Invariant {
     /// Simulated time keeps moving: the core does not ask for a timeout it then leaves pending
     /// (a livelock would hang a real controller's event loop).
     DeadlinesMakeProgress,
+    /// One audit period after a change, a node's lock flag files match the admin state it last
+    /// accepted ([`crate::checks::node_side`]).
+    LockFlagsFollowConfirmedState,
+    /// A node that last accepted "locked" has its volatile lock flag once its agent is up again.
+    LockedHostBootsLocked,
+    /// A destructive command runs at most once per controller session and command id.
+    CommandRunsOncePerSession,
+    /// An acknowledged operator request is durably journaled ([`crate::checks::restart`]).
+    NoAcknowledgedChangeLost,
+    /// Every durably accepted action durably ends, across controller restarts.
+    ActionsEndAcrossRestarts,
+    /// After settling, the store holds what the core holds (alarms, host records).
+    DurableStateMatchesCore,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 12] = [
+    pub const ALL: [Invariant; 18] = [
         Invariant::NoAutoDestructionOfLockedOrPooled,
         Invariant::MultiNodeOutageSpared,
         Invariant::CauseMatchesGroundTruth,
@@ -64,6 +77,12 @@ impl Invariant {
         Invariant::AlarmRaisedOnceClearedOnce,
         Invariant::AdminStateOnlyByOperator,
         Invariant::DeadlinesMakeProgress,
+        Invariant::LockFlagsFollowConfirmedState,
+        Invariant::LockedHostBootsLocked,
+        Invariant::CommandRunsOncePerSession,
+        Invariant::NoAcknowledgedChangeLost,
+        Invariant::ActionsEndAcrossRestarts,
+        Invariant::DurableStateMatchesCore,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -82,6 +101,12 @@ impl Invariant {
             Invariant::AutoRecoveryThreshold => "auto_recovery_threshold",
             Invariant::LockReachesNode => "lock_reaches_node",
             Invariant::HeartbeatModelsAgree => "heartbeat_models_agree",
+            Invariant::LockFlagsFollowConfirmedState => "lock_flags_follow_confirmed_state",
+            Invariant::LockedHostBootsLocked => "locked_host_boots_locked",
+            Invariant::CommandRunsOncePerSession => "command_runs_once_per_session",
+            Invariant::NoAcknowledgedChangeLost => "no_acknowledged_change_lost",
+            Invariant::ActionsEndAcrossRestarts => "actions_end_across_restarts",
+            Invariant::DurableStateMatchesCore => "durable_state_matches_core",
         }
     }
 }
@@ -635,6 +660,31 @@ impl Checker {
             Some(_) => {}
         }
         Ok(())
+    }
+
+    /// The controller restarted from its store: what the effects showed but never became durable
+    /// is forgotten, and the checker goes on from the durable alarms, journal and admin states the
+    /// restored core starts from.
+    pub fn controller_restarted(
+        &mut self,
+        alarms: impl IntoIterator<Item = (AlarmId, String, Severity)>,
+        journal: &[JournalEntry],
+        admin: impl IntoIterator<Item = (String, AdminState)>,
+    ) {
+        self.alarms = alarms.into_iter().map(|(id, h, s)| ((id, h), s)).collect();
+        self.journal_accepted.clear();
+        self.journal_ended.clear();
+        for entry in journal {
+            match entry {
+                JournalEntry::Accepted { id, .. } => self.journal_accepted.insert(*id),
+                JournalEntry::Ended { id, .. } => self.journal_ended.insert(*id),
+            };
+        }
+        let durable = &self.journal_accepted;
+        self.accepted_by_request
+            .retain(|id, _| durable.contains(id));
+        self.truth.controller_restarted(durable);
+        self.admin = admin.into_iter().collect();
     }
 
     /// Active alarms as the effects told us.

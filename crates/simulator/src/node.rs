@@ -1,15 +1,16 @@
-//! A simulated host as its node agent and BMC would show it: power, boot, boot id, lock flags,
-//! go-enabled results, its two network links, and the faults injected into it.
+//! A simulated host as its BMC and its disk would show it: power, boot, boot id, the disk the node
+//! agent keeps its files on, the real [`steward_agent::Agent`] while it runs, its two network links,
+//! and the faults injected into it.
 //!
-//! The behaviour (what the agent does with a command, what a boot does) lives in [`crate::world`],
+//! The behaviour (carrying out the agent's effects, what a boot does) lives in [`crate::world`],
 //! which owns the clock and the event queue; this module holds the data.
 
 use crate::heartbeat::HbLink;
 use crate::network::Link;
-use std::collections::VecDeque;
 use std::time::Duration;
+use steward_agent::{Agent, FlagFile, FlagPair, LockState};
 use steward_maintenance::state::{Network, Personality};
-use steward_maintenance::{CommandId, Instant, NodeFlags};
+use steward_maintenance::{Instant, NodeSettings};
 
 /// Where a host is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,8 +31,49 @@ pub struct SimBmc {
     pub reachable: bool,
 }
 
+/// What the node agent keeps on the host's disk, as the runtime (`steward-node`) lays it out: the
+/// volatile lock flag on a tmpfs (gone at every boot), the backup flag and the agent's state file
+/// (confirmed admin state, pushed settings) on persistent storage (gone only with a wipe).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimDisk {
+    pub volatile_flag: bool,
+    pub backup_flag: bool,
+    /// The admin state the controller last confirmed, as the agent persisted it.
+    pub lock_state: Option<LockState>,
+    pub settings: NodeSettings,
+    /// The highest controller epoch the agent accepted (fencing survives reboots).
+    pub highest_epoch: u64,
+}
+
+impl SimDisk {
+    /// The flag files as the agent would observe them.
+    pub fn flags(&self) -> FlagPair {
+        FlagPair {
+            volatile: self.volatile_flag,
+            backup: self.backup_flag,
+        }
+    }
+
+    pub fn set_flag(&mut self, file: FlagFile, present: bool) {
+        match file {
+            FlagFile::Volatile => self.volatile_flag = present,
+            FlagFile::Backup => self.backup_flag = present,
+        }
+    }
+
+    /// A power cycle: the tmpfs is gone.
+    pub fn boot(&mut self) {
+        self.volatile_flag = false;
+    }
+
+    /// A wipe (reinstall): nothing of the old install survives.
+    pub fn wipe(&mut self) {
+        *self = SimDisk::default();
+    }
+}
+
 /// One simulated host.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SimNode {
     pub name: String,
     pub personality: Personality,
@@ -45,19 +87,16 @@ pub struct SimNode {
     pub booted_at: Instant,
     /// Uptime already accumulated at `booted_at` (the initial cluster has been up for days).
     pub uptime_base: Duration,
-    pub lock_volatile: bool,
-    pub lock_persist: bool,
-    pub main_goenabled: bool,
-    pub subf_goenabled: bool,
-    pub main_goenable_failed: bool,
-    pub subf_goenable_failed: bool,
+    pub disk: SimDisk,
+    /// The real node agent, while the machine runs (kept, frozen, while hung).
+    pub agent: Option<Agent>,
+    /// When the agent's timer event is scheduled (`None`: none pending).
+    pub agent_timer: Option<Instant>,
     /// Next boot comes up as a fresh install (wipe disk, or netboot-once then reset).
     pub fresh_install_pending: bool,
     pub links: [Link; 2],
     pub hb: [HbLink; 2],
     pub bmc: Option<SimBmc>,
-    /// Recently executed command ids (duplicates are acked again but not re-executed).
-    pub seen_commands: VecDeque<CommandId>,
     // ----- faults -----
     /// Lost power by a fault (heal powers it back on).
     pub crashed: bool,
@@ -91,32 +130,5 @@ impl SimNode {
 
     pub fn powered(&self) -> bool {
         self.phase != Phase::Off
-    }
-
-    /// Flags carried in every alive report (mtc-fsm.md §3.5).
-    pub fn flags(&self) -> NodeFlags {
-        NodeFlags {
-            configured: true,
-            healthy: true,
-            locked: self.lock_volatile,
-            subf_configured: self.aio_controller,
-            main_goenabled: self.main_goenabled,
-            subf_goenabled: self.subf_goenabled,
-            main_goenable_failed: self.main_goenable_failed,
-            subf_goenable_failed: self.subf_goenable_failed,
-            ..NodeFlags::default()
-        }
-    }
-
-    /// Remember a command id; true if it was new.
-    pub fn first_sight(&mut self, id: CommandId) -> bool {
-        if self.seen_commands.contains(&id) {
-            return false;
-        }
-        if self.seen_commands.len() >= 16 {
-            self.seen_commands.pop_front();
-        }
-        self.seen_commands.push_back(id);
-        true
     }
 }

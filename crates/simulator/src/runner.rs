@@ -5,8 +5,10 @@ use crate::invariants::Violation;
 use crate::network::LinkParams;
 use crate::prng::Rng;
 use crate::pulse::{PulseConfig, PulseStats};
+use crate::store::StorageFault;
 use crate::world::{Fault, HostSetup, Stats, Timing, World, WorldConfig};
 use std::time::Duration;
+use steward_agent::FlagFile;
 use steward_maintenance::action::OperatorAction;
 use steward_maintenance::io::HwmonEvent;
 use steward_maintenance::state::{Network, Personality, SystemType};
@@ -30,6 +32,8 @@ pub struct FaultWeights {
     pub heal_one: u32,
     /// A critical hardware sensor reading (reset or power cycle) for one host.
     pub sensor: u32,
+    /// Create or remove a lock flag file behind the agent's back.
+    pub tamper_flag: u32,
 }
 
 impl Default for FaultWeights {
@@ -45,6 +49,7 @@ impl Default for FaultWeights {
             bad_link: 3,
             heal_one: 10,
             sensor: 3,
+            tamper_flag: 3,
         }
     }
 }
@@ -91,6 +96,9 @@ pub struct SimConfig {
     pub faults: FaultWeights,
     /// Mean time between operator requests (0: none).
     pub operator_interval: Duration,
+    /// Mean time between controller restarts (a crash between steps, or a storage fault armed
+    /// for the next step: crash before or after the commit, failed write); 0: none.
+    pub restart_interval: Duration,
     pub operator: OperatorWeights,
     /// Share of hosts that start locked.
     pub locked_fraction: f64,
@@ -111,6 +119,10 @@ pub struct SimConfig {
     /// Heartbeat at pulse level through the real Monitor (`steward-sim --pulses`); `None` keeps the
     /// event-level model of the seed tier.
     pub pulses: Option<PulseConfig>,
+    /// Random controller restarts and storage faults in [`SimConfig::for_seed`] (env
+    /// `STEWARD_SIM_RESTARTS=1`). Off by default until the seeds they fail are fixed (see the
+    /// crate docs).
+    pub restarts: bool,
 }
 
 impl SimConfig {
@@ -128,6 +140,7 @@ impl SimConfig {
             fault_interval: Duration::ZERO,
             faults: FaultWeights::default(),
             operator_interval: Duration::ZERO,
+            restart_interval: Duration::ZERO,
             operator: OperatorWeights::default(),
             locked_fraction: 0.0,
             no_bmc_fraction: 0.0,
@@ -139,6 +152,7 @@ impl SimConfig {
             hb_clear_after_restart: std::env::var_os("STEWARD_SIM_HB_CLEAR_AFTER_RESTART")
                 .is_some(),
             pulses: None,
+            restarts: std::env::var_os("STEWARD_SIM_RESTARTS").is_some(),
         }
     }
 
@@ -166,6 +180,12 @@ impl SimConfig {
         let per_host = |base_ms: u64| Duration::from_millis((base_ms / hosts as u64).max(50));
         c.fault_interval = per_host(r.range(60_000, 300_000));
         c.operator_interval = per_host(r.range(30_000, 200_000));
+        // Restarts do not scale with the cluster: a few per run, none in a fifth of the runs.
+        c.restart_interval = if r.chance(0.8) && c.restarts {
+            Duration::from_secs(r.range(100, 400))
+        } else {
+            Duration::ZERO
+        };
         c.locked_fraction = [0.0, 0.1, 0.25][r.below(3) as usize];
         c.no_bmc_fraction = [0.0, 0.0, 0.2, 0.5][r.below(4) as usize];
         c.cluster_fraction = [0.0, 0.5, 1.0][r.below(3) as usize];
@@ -206,6 +226,9 @@ fn replay_command_with(seed: u64, hosts: usize, cfg: &SimConfig) -> String {
     }
     if cfg.hb_clear_after_restart {
         env.push_str("STEWARD_SIM_HB_CLEAR_AFTER_RESTART=1 ");
+    }
+    if cfg.restarts {
+        env.push_str("STEWARD_SIM_RESTARTS=1 ");
     }
     // A build with a deliberate bug replays only with the same bug compiled in.
     let m = steward_maintenance::MUTATION;
@@ -325,8 +348,10 @@ impl Simulation {
             Self::next_gap(&mut self.rng, self.cfg.fault_interval).map(|d| Instant::ZERO + d);
         let mut next_op =
             Self::next_gap(&mut self.rng, self.cfg.operator_interval).map(|d| Instant::ZERO + d);
+        let mut next_restart =
+            Self::next_gap(&mut self.rng, self.cfg.restart_interval).map(|d| Instant::ZERO + d);
         loop {
-            let t = [next_fault, next_op]
+            let t = [next_fault, next_op, next_restart]
                 .into_iter()
                 .flatten()
                 .min()
@@ -337,15 +362,19 @@ impl Simulation {
                 break;
             }
             if next_fault == Some(t) {
-                self.random_fault();
+                self.random_fault()?;
                 next_fault = Self::next_gap(&mut self.rng, self.cfg.fault_interval).map(|d| t + d);
             } else if next_op == Some(t) {
                 self.random_request()?;
                 next_op = Self::next_gap(&mut self.rng, self.cfg.operator_interval).map(|d| t + d);
+            } else if next_restart == Some(t) {
+                self.random_restart()?;
+                next_restart =
+                    Self::next_gap(&mut self.rng, self.cfg.restart_interval).map(|d| t + d);
             }
         }
         // Heal everything and let the cluster settle.
-        self.world.inject(Fault::HealAll);
+        self.world.inject(Fault::HealAll)?;
         let healed = self.world.now;
         let limit = healed + self.cfg.settle_max;
         let chunk = Duration::from_secs(5);
@@ -398,7 +427,7 @@ impl Simulation {
         self.world.schedule_step(at, fault.into());
     }
 
-    fn random_fault(&mut self) {
+    fn random_fault(&mut self) -> Result<(), Violation> {
         let w = &self.cfg.faults;
         let weights = [
             w.crash,
@@ -411,28 +440,31 @@ impl Simulation {
             w.bad_link,
             w.heal_one,
             w.sensor,
+            w.tamper_flag,
         ];
         if weights.iter().all(|w| *w == 0) {
-            return;
+            return Ok(());
         }
-        let Some(host) = self.victim() else { return };
+        let Some(host) = self.victim() else {
+            return Ok(());
+        };
         match self.rng.weighted(&weights) {
             0 => {
-                self.world.inject(Fault::Crash(host.clone()));
+                self.world.inject(Fault::Crash(host.clone()))?;
                 if self.rng.chance(0.5) {
                     self.heal_later(Fault::Heal(host), (30_000, 600_000));
                 }
             }
             1 => {
-                self.world.inject(Fault::Hang(host.clone()));
+                self.world.inject(Fault::Hang(host.clone()))?;
                 if self.rng.chance(0.5) {
                     self.heal_later(Fault::Heal(host), (5_000, 600_000));
                 }
             }
-            2 => self.world.inject(Fault::BootFailure(host)),
+            2 => self.world.inject(Fault::BootFailure(host))?,
             3 => {
                 let times = self.rng.range(1, 4) as u32;
-                self.world.inject(Fault::GoEnabledFailure { host, times });
+                self.world.inject(Fault::GoEnabledFailure { host, times })?;
             }
             4 => {
                 let network = if self.rng.chance(0.7) {
@@ -443,7 +475,7 @@ impl Simulation {
                 self.world.inject(Fault::Cut {
                     hosts: vec![host.clone()],
                     network,
-                });
+                })?;
                 // Heartbeat timing is not scaled: outages from a blip to minutes.
                 let d = Duration::from_millis(self.rng.range(200, 120_000));
                 let at = self.world.now + d;
@@ -477,14 +509,14 @@ impl Simulation {
                 self.world.inject(Fault::Cut {
                     hosts: hosts.clone(),
                     network,
-                });
+                })?;
                 let d = Duration::from_millis(self.rng.range(500, 60_000));
                 let at = self.world.now + d;
                 self.world
                     .schedule_step(at, Fault::Restore { hosts, network }.into());
             }
             6 => {
-                self.world.inject(Fault::BmcUnreachable(host.clone()));
+                self.world.inject(Fault::BmcUnreachable(host.clone()))?;
                 if self.rng.chance(0.7) {
                     self.heal_later(Fault::BmcReachable(host), (10_000, 900_000));
                 }
@@ -505,18 +537,42 @@ impl Simulation {
                     host,
                     network,
                     params,
-                });
+                })?;
             }
-            8 => self.world.inject(Fault::Heal(host)),
-            _ => {
+            8 => self.world.inject(Fault::Heal(host))?,
+            9 => {
                 let event = if self.rng.chance(0.5) {
                     HwmonEvent::Reset
                 } else {
                     HwmonEvent::PowerCycle
                 };
-                self.world.inject(Fault::Sensor { host, event });
+                self.world.inject(Fault::Sensor { host, event })?;
+            }
+            _ => {
+                let file = if self.rng.chance(0.5) {
+                    FlagFile::Volatile
+                } else {
+                    FlagFile::Backup
+                };
+                let present = self.rng.chance(0.5);
+                self.world.inject(Fault::TamperFlag {
+                    host,
+                    file,
+                    present,
+                })?;
             }
         }
+        Ok(())
+    }
+
+    fn random_restart(&mut self) -> Result<(), Violation> {
+        let fault = match self.rng.below(4) {
+            0 => Fault::ControllerCrash,
+            1 => Fault::Storage(StorageFault::CrashBeforeCommit),
+            2 => Fault::Storage(StorageFault::CrashAfterCommit),
+            _ => Fault::Storage(StorageFault::FailedWrite),
+        };
+        self.world.inject(fault)
     }
 
     fn random_request(&mut self) -> Result<(), Violation> {

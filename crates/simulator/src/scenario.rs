@@ -246,7 +246,7 @@ impl Scenario {
     pub fn settle(&mut self, max_secs: f64) -> Result<f64, Violation> {
         self.build()?;
         let w = self.world_mut();
-        w.inject(Fault::HealAll);
+        w.inject(Fault::HealAll)?;
         let start = w.now;
         let limit = start + Duration::from_secs_f64(max_secs);
         while w.now < limit && !w.quiescent() {

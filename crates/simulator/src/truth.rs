@@ -40,6 +40,18 @@ pub struct Accepted {
     pub host: String,
     pub action: OperatorAction,
     pub at: Instant,
+    /// The host's lock record before this request, to put back if a controller crash loses the
+    /// request before it was durable.
+    undo: LockRecord,
+}
+
+/// What the operator's lock and unlock requests have made of a host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct LockRecord {
+    admin: Option<AdminState>,
+    lock_pending: Option<ActionId>,
+    admin_before_lock: Option<AdminState>,
+    locked_sent: bool,
 }
 
 /// Per host, per network: what the heartbeat service has reported and not yet cleared (the core keeps
@@ -199,12 +211,20 @@ impl Truth {
         action: OperatorAction,
         id: ActionId,
     ) {
+        let h = self.host(host);
+        let undo = LockRecord {
+            admin: h.admin,
+            lock_pending: h.lock_pending,
+            admin_before_lock: h.admin_before_lock,
+            locked_sent: h.locked_sent,
+        };
         self.requests.insert(
             id,
             Accepted {
                 host: host.to_string(),
                 action,
                 at: now,
+                undo,
             },
         );
         let h = self.host(host);
@@ -230,6 +250,28 @@ impl Truth {
         }
         // The operator takes the host over: it no longer counts toward MNFA.
         self.forget(now, host);
+    }
+
+    /// The controller restarted from its store: a request whose acceptance never became durable
+    /// was lost with the process (its `request()` answer never left a real controller), so the
+    /// operator's record goes back to what it was before it, newest first.
+    pub fn controller_restarted(&mut self, durable: &BTreeSet<ActionId>) {
+        let lost: Vec<ActionId> = self
+            .requests
+            .keys()
+            .rev()
+            .filter(|id| !durable.contains(id))
+            .copied()
+            .collect();
+        for id in lost {
+            if let Some(a) = self.requests.remove(&id) {
+                let h = self.host(&a.host);
+                h.admin = a.undo.admin;
+                h.lock_pending = a.undo.lock_pending;
+                h.admin_before_lock = a.undo.admin_before_lock;
+                h.locked_sent = a.undo.locked_sent;
+            }
+        }
     }
 
     /// The administrative state the operator last asked for (an accepted lock, force-lock or unlock),
@@ -279,12 +321,16 @@ impl Truth {
             | Fault::Heal(h) => vec![h.clone()],
             Fault::GoEnabledFailure { host, .. }
             | Fault::Link { host, .. }
-            | Fault::Sensor { host, .. } => vec![host.clone()],
+            | Fault::Sensor { host, .. }
+            | Fault::TamperFlag { host, .. } => vec![host.clone()],
             Fault::Cut { hosts, .. } | Fault::Restore { hosts, .. } => hosts.clone(),
             Fault::CutAll(_)
             | Fault::RestoreAll(_)
             | Fault::HealAll
-            | Fault::ControllerStall(_) => all(),
+            | Fault::ControllerStall(_)
+            // A controller that dies loses what it had in flight for every host.
+            | Fault::Storage(_)
+            | Fault::ControllerCrash => all(),
         };
         for h in hosts {
             self.trouble(now, &h);

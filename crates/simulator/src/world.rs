@@ -4,16 +4,23 @@
 //! simulator's queue (ordered by time, then by insertion sequence, so ties replay identically). Effects
 //! are drained after every core call, checked against the invariants, and turned into scheduled events.
 
+use crate::checks::node_side::NodeSideChecker;
+use crate::checks::restart::RestartChecker;
 use crate::heartbeat::HbStep;
 use crate::invariants::{Checker, Violation};
 use crate::network::{Delivery, Link, LinkParams};
-use crate::node::{Phase, SimBmc, SimNode};
+use crate::node::{Phase, SimBmc, SimDisk, SimNode};
 use crate::prng::Rng;
 use crate::pulse::{HbRecord, PulseConfig, PulseHeartbeat};
+use crate::store::{FaultyStore, StorageFault};
 use crate::truth::{Truth, TruthConfig};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
+use steward_agent::{
+    Agent, AgentConfig, Destination, FlagFile, LockState, RunId, RunOutcome, ScriptSet, Startup,
+};
 use steward_maintenance::action::{Action, ActionId, JournalEntry, OperatorAction};
 use steward_maintenance::alarm::AlarmChange;
 use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
@@ -22,15 +29,22 @@ use steward_maintenance::state::{
     AdminState, HostStates, Network, Personality, PowerState, SystemType,
 };
 use steward_maintenance::{
-    AliveReport, BmcOp, BmcOutcome, BmcRequestId, CommandId, Config, Effect, Event,
-    HeartbeatControl, Instant, Maintenance, NodeCommand, RequestError, SystemConfig,
+    BmcOp, BmcOutcome, BmcRequestId, CommandId, Config, Effect, Event, HeartbeatControl, Instant,
+    Maintenance, NodeCommand, RequestError, SystemConfig,
 };
+use steward_protocol::{AckResult, Command, Message, WireCommand};
+use steward_store::typed::TypedStore;
+use steward_store::writeahead::HostIds;
+use steward_store::writeahead::{self, Durable};
+use steward_store::{SecretBox, Store};
 
 /// How long simulated things take. Everything but the heartbeat ladder scales with the core's timers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Timing {
     /// Period of the agent's alive reports (the core's `alive_period`).
     pub alive_period: Duration,
+    /// Period of the agent's lock flag audit.
+    pub flag_audit_period: Duration,
     pub boot_min: Duration,
     pub boot_max: Duration,
     pub goenabled_min: Duration,
@@ -56,6 +70,7 @@ impl Timing {
         let s = |secs: u64| Duration::from_millis(secs * 1000 / f as u64);
         Timing {
             alive_period: cfg.timeouts.alive_period.0,
+            flag_audit_period: Duration::from_secs(1),
             boot_min: s(20),
             boot_max: s(60),
             goenabled_min: s(2),
@@ -146,6 +161,18 @@ pub enum Fault {
         host: String,
         event: HwmonEvent,
     },
+    /// Create or remove one lock flag file behind the agent's back (an operator's hand, a stray
+    /// script); the agent's audit must put it back.
+    TamperFlag {
+        host: String,
+        file: FlagFile,
+        present: bool,
+    },
+    /// Arm a storage fault: it strikes the next core step that has something to make durable,
+    /// and the controller restarts from its store.
+    Storage(StorageFault),
+    /// The controller process dies between two steps and restarts from its store at once.
+    ControllerCrash,
     /// The controller's own loop stops for this long (starved, SIGSTOPped, a clock jump): no heartbeat
     /// ticks, no replies handed in, no core events or timers. When it resumes, what arrived meanwhile
     /// is handled in arrival order, then the heartbeat ticks, then the core's overdue timers run.
@@ -180,33 +207,49 @@ pub fn request(host: &str, action: OperatorAction) -> Step {
 #[derive(Clone, Debug)]
 enum SimEvent {
     ToCore(Event),
+    /// A node's message reaches the controller; lost if the controller restarted since it was sent
+    /// (its socket died with the process).
+    FromNode {
+        ev: Event,
+        session: u64,
+    },
     NodeCmd {
         host: usize,
         id: CommandId,
         command: NodeCommand,
         net: Network,
+        /// The controller session (and epoch) that sent it.
+        session: u64,
     },
     BootDone {
         host: usize,
         epoch: u64,
     },
-    AliveTick {
+    /// The machine's first agent start (hosts up at the start of the run start their agents at a
+    /// random phase).
+    AgentStart {
         host: usize,
         epoch: u64,
     },
-    TestDone {
+    /// The agent's `poll_timeout()` came (stale unless `at` is still the node's armed timer).
+    AgentTimer {
         host: usize,
         epoch: u64,
-        subf: bool,
+        at: Instant,
     },
-    ServicesDone {
+    /// A script set the agent started has finished.
+    ScriptDone {
         host: usize,
         epoch: u64,
+        run: RunId,
+        set: ScriptSet,
     },
     BmcDone {
         host: usize,
         id: BmcRequestId,
         op: BmcOp,
+        /// The controller session that asked: a restarted controller never hears the answer.
+        session: u64,
     },
     Hb {
         host: usize,
@@ -216,6 +259,7 @@ enum SimEvent {
     },
     SwactDone {
         completed: bool,
+        session: u64,
     },
     /// A heartbeat pulse reaches a node (pulse mode).
     Pulse {
@@ -263,6 +307,9 @@ pub struct RequestRecord {
     pub host: String,
     pub action: OperatorAction,
     pub result: Result<ActionId, RequestError>,
+    /// The controller answered: the step that accepted it was committed and the controller lived
+    /// on (false: it crashed first, and the operator saw an error, even if the step was durable).
+    pub answered: bool,
 }
 
 /// Counters of one run.
@@ -285,6 +332,8 @@ pub struct Stats {
     pub deadline_stalls: u64,
     /// Deliveries to the controller held back by a controller stall.
     pub stalled_deliveries: u64,
+    /// Controller restarts (crashes, storage faults).
+    pub controller_restarts: u64,
 }
 
 const TRACE_LINES: usize = 120;
@@ -298,8 +347,29 @@ pub struct World {
     pub nodes: Vec<SimNode>,
     pub index: HashMap<String, usize>,
     pub checker: Checker,
+    /// Node-side invariants, judged from the simulated disks.
+    pub node_checks: NodeSideChecker,
+    /// The controller's session (and fencing epoch) its commands carry; a restart takes a greater one.
+    pub controller_session: u64,
+    /// The agents forget remembered command ids when a controller's session changes (the real
+    /// runtime's behaviour). `false` models an agent without that reset, which a restarted
+    /// controller's reused command ids fool: the simulator must catch it.
+    pub agent_session_reset: bool,
     pub stats: Stats,
     pub requests: Vec<RequestRecord>,
+    /// The controller's store (in memory, with write faults) and the typed view of its epoch.
+    pub store: Arc<FaultyStore>,
+    pub typed: TypedStore,
+    /// Hosts' integer ids as the store holds them (the write-ahead step gives new hosts theirs).
+    host_ids: HostIds,
+    /// Restart invariants, judged from the store.
+    pub restart_checks: RestartChecker,
+    /// A storage fault armed for the next step with durable effects.
+    storage_fault: Option<StorageFault>,
+    /// The last drain crashed the controller (its step is not durable).
+    last_step_crashed: bool,
+    core_cfg: Config,
+    system: SystemConfig,
     queue: BinaryHeap<Scheduled>,
     seq: u64,
     own: usize,
@@ -336,7 +406,9 @@ impl World {
             own_host: cfg.own_host.clone(),
             controller_uptime: cfg.controller_uptime,
         };
-        let core = Maintenance::new(cfg.core.clone(), system, start);
+        let core = Maintenance::new(cfg.core.clone(), system.clone(), start);
+        let store = Arc::new(FaultyStore::default());
+        let typed = open_epoch(&store).expect("a fresh in-memory store takes epoch 1");
         let mut nodes = Vec::with_capacity(cfg.hosts.len());
         let mut index = HashMap::new();
         for (i, h) in cfg.hosts.iter().enumerate() {
@@ -346,6 +418,13 @@ impl World {
             };
             let aio_controller =
                 cfg.system_type.is_aio() && h.personality == Personality::Controller;
+            // The disk as the last confirmed admin state left it.
+            let confirmed = if h.locked {
+                LockState::Locked { persist: true }
+            } else {
+                LockState::Unlocked
+            };
+            let flags = confirmed.target();
             nodes.push(SimNode {
                 name: h.name.clone(),
                 personality: h.personality,
@@ -356,12 +435,14 @@ impl World {
                 boot_id: rng.next_u64(),
                 booted_at: start,
                 uptime_base: Duration::from_secs(rng.range(86_400, 10 * 86_400)),
-                lock_volatile: h.locked,
-                lock_persist: h.locked,
-                main_goenabled: !h.locked,
-                subf_goenabled: !h.locked && aio_controller,
-                main_goenable_failed: false,
-                subf_goenable_failed: false,
+                disk: SimDisk {
+                    volatile_flag: flags.volatile,
+                    backup_flag: flags.backup,
+                    lock_state: Some(confirmed),
+                    ..SimDisk::default()
+                },
+                agent: None,
+                agent_timer: None,
                 fresh_install_pending: false,
                 links: [link, link],
                 hb: [
@@ -375,7 +456,6 @@ impl World {
                     },
                 ],
                 bmc: h.bmc.then_some(SimBmc { reachable: true }),
-                seen_commands: VecDeque::new(),
                 crashed: false,
                 goenabled_failures: 0,
                 boot_failure: false,
@@ -396,8 +476,28 @@ impl World {
             nodes,
             index,
             checker: Checker::new(Truth::new(TruthConfig::new(&cfg.core, &cfg.own_host))),
+            node_checks: NodeSideChecker::new(
+                cfg.hosts.iter().map(|h| {
+                    if h.locked {
+                        LockState::Locked { persist: true }
+                    } else {
+                        LockState::Unlocked
+                    }
+                }),
+                cfg.timing.flag_audit_period,
+            ),
+            controller_session: 1, // the store's first epoch
+            agent_session_reset: true,
             stats: Stats::default(),
             requests: Vec::new(),
+            store,
+            typed,
+            host_ids: HostIds::default(),
+            restart_checks: RestartChecker::default(),
+            storage_fault: None,
+            last_step_crashed: false,
+            core_cfg: cfg.core.clone(),
+            system,
             queue: BinaryHeap::new(),
             seq: 0,
             own,
@@ -445,11 +545,11 @@ impl World {
                 panic!("simulated host {} refused by the core: {refusal}", h.name);
             }
             w.drain()?;
-            // Alive reports start at a random phase so that hosts do not all speak in the same millisecond.
+            // Agents start at a random phase so that hosts do not all speak in the same millisecond.
             let phase = w
                 .rng
                 .duration(Duration::from_millis(1), w.timing.alive_period);
-            w.schedule(phase, SimEvent::AliveTick { host: i, epoch: 1 });
+            w.schedule(phase, SimEvent::AgentStart { host: i, epoch: 1 });
             if h.bmc {
                 let d = w.rng.duration(Duration::from_millis(1), w.timing.bmc_max);
                 w.schedule(
@@ -640,27 +740,167 @@ impl World {
             }
         }
         self.drain()?;
-        self.checker.after_request(self.now, host, &r)?;
+        let answered = !self.last_step_crashed;
+        if answered {
+            self.checker.after_request(self.now, host, &r)?;
+            if let Ok(id) = &r {
+                self.restart_checks
+                    .acknowledged(*id, host, action, self.now);
+            }
+        }
         self.requests.push(RequestRecord {
             at: self.now,
             host: host.to_string(),
             action,
             result: r.clone(),
+            answered,
         });
         Ok(r)
     }
 
-    /// Carry out every pending effect, checking the step invariants on each.
+    /// One step of the controller: every pending effect is checked against the step invariants,
+    /// committed through the real write-ahead step, and only then carried out. An armed storage
+    /// fault strikes here and restarts the controller.
     fn drain(&mut self) -> Result<(), Violation> {
+        self.last_step_crashed = false;
+        let mut effects = Vec::new();
         while let Some(e) = self.core.poll_effect() {
+            effects.push(e);
+        }
+        if effects.is_empty() {
+            return Ok(());
+        }
+        for e in &effects {
             self.stats.effects += 1;
-            self.observe(&e);
-            if let Err(v) = self.checker.on_effect(&self.core, self.now, &e) {
+            self.observe(e);
+            if let Err(v) = self.checker.on_effect(&self.core, self.now, e) {
                 return Err(self.decorate(v));
             }
+        }
+        let durable = effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::HostChanged { .. }
+                    | Effect::HostRemoved { .. }
+                    | Effect::Alarm(_)
+                    | Effect::Log(_)
+                    | Effect::Journal(_)
+            )
+        });
+        let fault = if durable {
+            self.storage_fault.take()
+        } else {
+            None
+        };
+        if fault == Some(StorageFault::CrashBeforeCommit) {
+            return self.restart_controller("crash before the commit");
+        }
+        if fault == Some(StorageFault::FailedWrite) {
+            self.store.fail_next_write();
+        }
+        let step = match writeahead::commit(
+            &self.core,
+            effects,
+            &self.typed,
+            &mut self.host_ids,
+            self.now.as_millis(),
+        ) {
+            Ok(step) => step,
+            // The real actor stops on a failed write; its supervisor restarts it.
+            Err(e) => return self.restart_controller(&format!("store write failed: {e}")),
+        };
+        if fault == Some(StorageFault::CrashAfterCommit) {
+            return self.restart_controller("crash after the commit, before the effects");
+        }
+        for e in step.outside {
             self.carry_out(e);
         }
         Ok(())
+    }
+
+    /// The controller process died: a new one takes the next epoch, rebuilds the core with
+    /// `restore` from what is durable, and speaks to the agents in a new session (command ids
+    /// from 1 again). What the old process had in flight dies with it.
+    fn restart_controller(&mut self, why: &str) -> Result<(), Violation> {
+        self.stats.controller_restarts += 1;
+        self.last_step_crashed = true;
+        self.note(format!("controller restart: {why}"));
+        let typed = open_epoch(&self.store).map_err(|e| self.store_violation(e))?;
+        self.controller_session = typed.epoch();
+        let durable = Durable::load(&typed).map_err(|e| self.store_violation(e))?;
+        let journal: Vec<JournalEntry> = typed
+            .journal()
+            .map_err(|e| self.store_violation(e))?
+            .into_iter()
+            .map(|(_, j)| j.entry)
+            .collect();
+        self.host_ids = HostIds::load(&typed).map_err(|e| self.store_violation(e))?;
+        self.typed = typed;
+        let system = SystemConfig {
+            // The process restarted, not the machine.
+            controller_uptime: self.system.controller_uptime + self.now.since(Instant::ZERO),
+            ..self.system.clone()
+        };
+        self.checker.controller_restarted(
+            durable.alarms.iter().cloned(),
+            &journal,
+            durable
+                .hosts
+                .iter()
+                .map(|r| (r.name().to_string(), r.states.admin)),
+        );
+        if let Err(v) = self
+            .restart_checks
+            .check_acknowledged(&self.typed, self.now)
+        {
+            return Err(self.decorate(v));
+        }
+        let mut core = Maintenance::new(self.core_cfg.clone(), system, self.now);
+        core.restore(
+            self.now,
+            durable.hosts,
+            durable.alarms,
+            durable.next_action_id,
+        );
+        self.core = core;
+        self.last_core_timeout = None;
+        // The heartbeat service restarts with nothing monitored; the core starts what it wants.
+        for n in &mut self.nodes {
+            for hb in &mut n.hb {
+                hb.stop();
+            }
+        }
+        if let Some(p) = self.pulse.as_mut() {
+            for n in &self.nodes {
+                p.monitor.stop(&n.name);
+            }
+        }
+        // The BMC workers probe every BMC afresh.
+        for i in 0..self.nodes.len() {
+            if let Some(b) = self.nodes[i].bmc {
+                let ev = Event::BmcAccess {
+                    host: self.nodes[i].name.clone(),
+                    accessible: b.reachable,
+                };
+                let d = self
+                    .rng
+                    .duration(Duration::from_millis(1), self.timing.bmc_max);
+                self.schedule(d, SimEvent::ToCore(ev));
+            }
+        }
+        // The restore's own decisions go through the write-ahead step like any other.
+        let r = self.drain();
+        self.last_step_crashed = true;
+        r
+    }
+
+    fn store_violation(&self, e: steward_store::StoreError) -> Violation {
+        self.decorate(Violation::new(
+            crate::invariants::Invariant::DurableStateMatchesCore,
+            self.now,
+            None,
+            format!("the simulated store failed outside an injected fault: {e}"),
+        ))
     }
 
     /// Attach the recent trace to a violation.
@@ -762,42 +1002,19 @@ impl World {
                 let Some(&i) = self.index.get(&host) else {
                     return;
                 };
+                let session = self.controller_session;
                 for net in networks {
                     if !self.nodes[i].has(net) {
                         continue;
                     }
-                    match self.transmit(i, net) {
-                        Delivery::Dropped => {}
-                        Delivery::Once(d) => self.schedule(
-                            d,
-                            SimEvent::NodeCmd {
-                                host: i,
-                                id,
-                                command,
-                                net,
-                            },
-                        ),
-                        Delivery::Twice(d1, d2) => {
-                            self.schedule(
-                                d1,
-                                SimEvent::NodeCmd {
-                                    host: i,
-                                    id,
-                                    command,
-                                    net,
-                                },
-                            );
-                            self.schedule(
-                                d2,
-                                SimEvent::NodeCmd {
-                                    host: i,
-                                    id,
-                                    command,
-                                    net,
-                                },
-                            );
-                        }
-                    }
+                    let cmd = SimEvent::NodeCmd {
+                        host: i,
+                        id,
+                        command,
+                        net,
+                        session,
+                    };
+                    self.send_datagram(i, net, cmd);
                 }
             }
             Effect::Bmc { host, id, op, .. } => {
@@ -814,7 +1031,16 @@ impl World {
                     return;
                 }
                 let d = self.rng.duration(self.timing.bmc_min, self.timing.bmc_max);
-                self.schedule(d, SimEvent::BmcDone { host: i, id, op });
+                let session = self.controller_session;
+                self.schedule(
+                    d,
+                    SimEvent::BmcDone {
+                        host: i,
+                        id,
+                        op,
+                        session,
+                    },
+                );
             }
             Effect::Heartbeat { host, control } if self.pulse.is_some() => {
                 self.pulse_control(host, control)
@@ -861,7 +1087,11 @@ impl World {
             }
             Effect::Swact { .. } => {
                 let completed = self.timing.swact_completes;
-                self.schedule(self.timing.swact_delay, SimEvent::SwactDone { completed });
+                let session = self.controller_session;
+                self.schedule(
+                    self.timing.swact_delay,
+                    SimEvent::SwactDone { completed, session },
+                );
             }
             Effect::Heartbeat { host: None, .. }
             | Effect::Alarm(_)
@@ -1044,30 +1274,18 @@ impl World {
         self.checker.truth.node_sent(self.now, &ev);
         match self.transmit(i, net) {
             Delivery::Dropped => {}
-            Delivery::Once(d) => self.schedule(d, SimEvent::ToCore(ev)),
-            Delivery::Twice(d1, d2) => {
-                self.schedule(d1, SimEvent::ToCore(ev.clone()));
-                self.schedule(d2, SimEvent::ToCore(ev));
+            Delivery::Once(d) => {
+                let session = self.controller_session;
+                self.schedule(d, SimEvent::FromNode { ev, session });
             }
-        }
-    }
-
-    fn alive(&self, i: usize, net: Network) -> Event {
-        let n = &self.nodes[i];
-        Event::Alive(AliveReport {
-            host: n.name.clone(),
-            network: net,
-            boot_id: n.boot_id,
-            uptime: n.uptime(self.now),
-            flags: n.flags(),
-        })
-    }
-
-    fn send_alive_all(&mut self, i: usize) {
-        for net in Network::ALL {
-            if self.nodes[i].reachable(net) {
-                let ev = self.alive(i, net);
-                self.node_send(i, net, ev);
+            Delivery::Twice(d1, d2) => {
+                let session = self.controller_session;
+                let first = SimEvent::FromNode {
+                    ev: ev.clone(),
+                    session,
+                };
+                self.schedule(d1, first);
+                self.schedule(d2, SimEvent::FromNode { ev, session });
             }
         }
     }
@@ -1077,69 +1295,52 @@ impl World {
     fn process(&mut self, ev: SimEvent) -> Result<(), Violation> {
         match ev {
             SimEvent::ToCore(ev) => self.deliver(ev)?,
+            SimEvent::FromNode { ev, session } => {
+                if session == self.controller_session {
+                    self.deliver(ev)?;
+                }
+            }
             SimEvent::NodeCmd {
                 host,
                 id,
                 command,
                 net,
-            } => self.node_command(host, id, command, net),
+                session,
+            } => self.node_command(host, id, command, net, session)?,
             SimEvent::BootDone { host, epoch } => {
                 let n = &self.nodes[host];
                 if n.epoch == epoch && n.phase == Phase::Booting {
-                    self.boot_done(host);
+                    self.boot_done(host)?;
                 }
             }
-            SimEvent::AliveTick { host, epoch } => {
-                if self.nodes[host].epoch == epoch && self.nodes[host].powered() {
-                    if self.nodes[host].phase == Phase::Up {
-                        self.send_alive_all(host);
-                    }
-                    let p = self.timing.alive_period;
-                    self.schedule(p, SimEvent::AliveTick { host, epoch });
-                }
-            }
-            SimEvent::TestDone { host, epoch, subf } => {
-                let n = &mut self.nodes[host];
-                if n.epoch == epoch && n.phase == Phase::Up {
-                    let passed = if n.goenabled_failures > 0 {
-                        n.goenabled_failures -= 1;
-                        false
-                    } else {
-                        true
-                    };
-                    if subf {
-                        n.subf_goenabled = passed;
-                        n.subf_goenable_failed = !passed;
-                    } else {
-                        n.main_goenabled = passed;
-                        n.main_goenable_failed = !passed;
-                    }
-                    let detail = if passed {
-                        String::new()
-                    } else {
-                        "simulated go-enabled test failure".into()
-                    };
-                    let ev = Event::GoEnabled {
-                        host: n.name.clone(),
-                        subfunction: subf,
-                        passed,
-                        detail,
-                    };
-                    self.node_send(host, Network::Mgmt, ev);
-                }
-            }
-            SimEvent::ServicesDone { host, epoch } => {
+            SimEvent::AgentStart { host, epoch } => {
                 let n = &self.nodes[host];
-                if n.epoch == epoch && n.phase == Phase::Up {
-                    let ev = Event::HostServices {
-                        host: n.name.clone(),
-                        passed: true,
-                        detail: String::new(),
-                    };
-                    self.node_send(host, Network::Mgmt, ev);
+                if n.epoch == epoch && n.phase == Phase::Up && n.agent.is_none() {
+                    self.agent_start(host)?;
                 }
             }
-            SimEvent::BmcDone { host, id, op } => self.bmc_done(host, id, op)?,
+            SimEvent::AgentTimer { host, epoch, at } => {
+                let n = &mut self.nodes[host];
+                if n.epoch == epoch && n.agent_timer == Some(at) {
+                    n.agent_timer = None;
+                    // A hung machine's agent is frozen; healing runs its timers again.
+                    if n.phase == Phase::Up {
+                        self.agent_tick(host)?;
+                    }
+                }
+            }
+            SimEvent::ScriptDone {
+                host,
+                epoch,
+                run,
+                set,
+            } => self.script_done(host, epoch, run, set)?,
+            SimEvent::BmcDone {
+                host,
+                id,
+                op,
+                session,
+            } => self.bmc_done(host, id, op, session)?,
             SimEvent::Hb {
                 host,
                 net,
@@ -1157,7 +1358,11 @@ impl World {
                     })?;
                 }
             }
-            SimEvent::SwactDone { completed } => self.deliver(Event::SwactResult { completed })?,
+            SimEvent::SwactDone { completed, session } => {
+                if session == self.controller_session {
+                    self.deliver(Event::SwactResult { completed })?;
+                }
+            }
             SimEvent::Pulse { host, net, seq } => {
                 // A running agent answers every pulse it receives, on the network it came on.
                 if self.nodes[host].phase == Phase::Up && self.nodes[host].has(net) {
@@ -1177,90 +1382,257 @@ impl World {
         Ok(())
     }
 
-    fn node_command(&mut self, i: usize, id: CommandId, command: NodeCommand, net: Network) {
-        if self.nodes[i].phase != Phase::Up {
-            return; // nobody home
+    /// A command datagram reached node `i` on `net`: the running agent handles it (the verifier's
+    /// epoch fencing first: a frame of an older controller epoch than one already accepted is dropped).
+    fn node_command(
+        &mut self,
+        i: usize,
+        id: CommandId,
+        command: NodeCommand,
+        net: Network,
+        session: u64,
+    ) -> Result<(), Violation> {
+        let now_ms = self.now.as_millis();
+        let controller = self.nodes[self.own].name.clone();
+        let reset = self.agent_session_reset;
+        let n = &mut self.nodes[i];
+        if n.phase != Phase::Up || n.agent.is_none() || session < n.disk.highest_epoch {
+            return Ok(()); // nobody home, or a deposed controller's frame
         }
-        let name = self.nodes[i].name.clone();
-        let ack = Event::CommandAck {
-            host: name.clone(),
-            command: id,
-            network: net,
+        n.disk.highest_epoch = session;
+        if self.verbose {
+            let line = format!(
+                "node {} gets {command:?} id {} session {session}",
+                n.name, id.0
+            );
+            self.note(line);
+        }
+        let n = &mut self.nodes[i];
+        let Some(agent) = n.agent.as_mut() else {
+            return Ok(());
         };
-        if command == NodeCommand::RequestAlive {
-            let ev = self.alive(i, net);
-            self.node_send(i, net, ev);
-            return;
+        let cmd = Command {
+            id,
+            command: WireCommand::Known(command),
+        };
+        let fx = if reset {
+            agent.handle_session_command(now_ms, net, &controller, session, cmd)
+        } else {
+            agent.handle_command(now_ms, net, &controller, cmd)
+        };
+        let acked_ok = fx.iter().any(|e| {
+            matches!(e, steward_agent::Effect::Send { message: Message::Ack(a), .. }
+                if a.id == id && a.result == AckResult::Ok)
+        });
+        if acked_ok {
+            self.node_checks
+                .command_accepted(i, self.now, session, id, command);
         }
-        if !self.nodes[i].first_sight(id) {
-            self.node_send(i, net, ack); // duplicate: ack again, do not execute twice
-            return;
-        }
-        self.node_send(i, net, ack);
-        let epoch = self.nodes[i].epoch;
-        match command {
-            NodeCommand::Reboot | NodeCommand::LazyReboot => self.start_boot(i),
-            NodeCommand::WipeDisk => {
-                self.nodes[i].fresh_install_pending = true;
-                self.start_boot(i);
-            }
-            NodeCommand::Locked { persist } => {
-                let n = &mut self.nodes[i];
-                n.lock_volatile = true;
-                if persist {
-                    n.lock_persist = true;
-                }
-            }
-            NodeCommand::Unlocked => {
-                let n = &mut self.nodes[i];
-                n.lock_volatile = false;
-                n.lock_persist = false;
-            }
-            NodeCommand::MainGoEnabled | NodeCommand::SubfGoEnabled => {
-                // A new test voids the last result until it finishes (the agent removes its flag files).
-                let n = &mut self.nodes[i];
-                if command == NodeCommand::SubfGoEnabled {
-                    n.subf_goenabled = false;
-                    n.subf_goenable_failed = false;
-                } else {
-                    n.main_goenabled = false;
-                    n.main_goenable_failed = false;
-                }
-                let d = self
-                    .rng
-                    .duration(self.timing.goenabled_min, self.timing.goenabled_max);
-                let subf = command == NodeCommand::SubfGoEnabled;
-                self.schedule(
-                    d,
-                    SimEvent::TestDone {
-                        host: i,
-                        epoch,
-                        subf,
-                    },
-                );
-            }
-            NodeCommand::StopServices => {
-                let d = self
-                    .rng
-                    .duration(self.timing.services_min, self.timing.services_max);
-                self.schedule(d, SimEvent::ServicesDone { host: i, epoch });
-            }
-            NodeCommand::RequestAlive => unreachable!("handled above"),
+        self.agent_effects(i, fx, Some((session, id)))
+    }
+
+    /// The configuration of node `i`'s agent (timings follow the core's scaled ones).
+    fn agent_config(&self, i: usize) -> AgentConfig {
+        let ms = |d: Duration| d.as_millis() as u64;
+        AgentConfig {
+            networks: self.nodes[i].networks().collect(),
+            alive_period_ms: ms(self.timing.alive_period),
+            flag_audit_period_ms: ms(self.timing.flag_audit_period),
+            agent_version: "steward-simulator".into(),
+            ..AgentConfig::default()
         }
     }
 
-    /// Power on (or reset): a new boot starts.
+    /// Start node `i`'s agent on its disk as it is now.
+    fn agent_start(&mut self, i: usize) -> Result<(), Violation> {
+        let cfg = self.agent_config(i);
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        let startup = Startup {
+            now_ms: now.as_millis(),
+            boot_id: n.boot_id,
+            uptime_ms: n.uptime(now).as_millis() as u64,
+            flags: n.disk.flags(),
+            confirmed: n.disk.lock_state,
+            settings: n.disk.settings,
+        };
+        let (agent, fx) = Agent::start(cfg, startup);
+        n.agent = Some(agent);
+        n.agent_timer = None;
+        self.node_checks.disturbed(i, now);
+        self.agent_effects(i, fx, None)?;
+        let n = &self.nodes[i];
+        self.node_checks
+            .check_boot(i, &n.name, now, &n.disk)
+            .map_err(|v| self.decorate(v))
+    }
+
+    /// Node `i`'s agent timers (flag audit, alive report), then the flag invariant.
+    fn agent_tick(&mut self, i: usize) -> Result<(), Violation> {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        let observed = n.disk.flags();
+        let Some(agent) = n.agent.as_mut() else {
+            return Ok(());
+        };
+        let fx = agent.handle_timeout(now.as_millis(), observed);
+        self.agent_effects(i, fx, None)?;
+        let n = &self.nodes[i];
+        if n.agent.is_some() {
+            self.node_checks
+                .check_flags(i, &n.name, now, &n.disk)
+                .map_err(|v| self.decorate(v))?;
+        }
+        Ok(())
+    }
+
+    /// Schedule the agent's next timer if it is earlier than the one armed.
+    fn arm_agent_timer(&mut self, i: usize) {
+        let n = &self.nodes[i];
+        let Some(agent) = n.agent.as_ref() else {
+            return;
+        };
+        let at = Instant::from_millis(agent.poll_timeout()).max(self.now);
+        if n.agent_timer.is_some_and(|t| t <= at) {
+            return;
+        }
+        let epoch = n.epoch;
+        self.nodes[i].agent_timer = Some(at);
+        self.schedule_at(at, SimEvent::AgentTimer { host: i, epoch, at });
+    }
+
+    /// A script set of node `i` ended (a hung machine's scripts are frozen with it).
+    fn script_done(
+        &mut self,
+        i: usize,
+        epoch: u64,
+        run: RunId,
+        set: ScriptSet,
+    ) -> Result<(), Violation> {
+        let n = &mut self.nodes[i];
+        if n.epoch != epoch {
+            return Ok(());
+        }
+        if n.phase == Phase::Hung {
+            let ev = SimEvent::ScriptDone {
+                host: i,
+                epoch,
+                run,
+                set,
+            };
+            self.schedule(Duration::from_secs(1), ev);
+            return Ok(());
+        }
+        let Some(agent) = n.agent.as_mut() else {
+            return Ok(());
+        };
+        let goenabled = matches!(set, ScriptSet::MainGoEnabled | ScriptSet::SubfGoEnabled);
+        let passed = if goenabled && n.goenabled_failures > 0 {
+            n.goenabled_failures -= 1;
+            false
+        } else {
+            true
+        };
+        let detail = if passed {
+            String::new()
+        } else {
+            "simulated go-enabled test failure".into()
+        };
+        let fx = agent.script_finished(self.now.as_millis(), run, RunOutcome { passed, detail });
+        self.agent_effects(i, fx, None)
+    }
+
+    /// Carry out node `i`'s agent effects in order, as the node runtime does. `cmd`: the
+    /// (session, id) of the command being handled, if any.
+    fn agent_effects(
+        &mut self,
+        i: usize,
+        fx: Vec<steward_agent::Effect>,
+        cmd: Option<(u64, CommandId)>,
+    ) -> Result<(), Violation> {
+        use steward_agent::Effect as A;
+        let mut going_down = None;
+        for e in fx {
+            match e {
+                A::Send { to, message } => {
+                    let nets = match to {
+                        Destination::Controllers(nets) => nets,
+                        Destination::Controller { network, .. } => vec![network],
+                    };
+                    for net in nets {
+                        let name = self.nodes[i].name.clone();
+                        if let Some(ev) = agent_message_to_core_event(&name, net, message.clone()) {
+                            self.node_send(i, net, ev);
+                        }
+                    }
+                }
+                // The core keeps no inventory.
+                A::SendInventory { .. } => {}
+                A::SetFlag { file, present } => self.nodes[i].disk.set_flag(file, present),
+                A::ApplySettings(s) => self.nodes[i].disk.settings = s,
+                A::PersistLockState(s) => self.nodes[i].disk.lock_state = Some(s),
+                A::RunScripts { run, set } => {
+                    let (min, max) = match set {
+                        ScriptSet::MainGoEnabled | ScriptSet::SubfGoEnabled => {
+                            (self.timing.goenabled_min, self.timing.goenabled_max)
+                        }
+                        ScriptSet::ServicesStart | ScriptSet::ServicesStop => {
+                            (self.timing.services_min, self.timing.services_max)
+                        }
+                    };
+                    let d = self.rng.duration(min, max);
+                    let epoch = self.nodes[i].epoch;
+                    self.schedule(
+                        d,
+                        SimEvent::ScriptDone {
+                            host: i,
+                            epoch,
+                            run,
+                            set,
+                        },
+                    );
+                }
+                A::Reboot | A::WipeDisk => {
+                    let wipe = matches!(e, A::WipeDisk);
+                    if let Some((session, id)) = cmd {
+                        let what = if wipe { "wipe-disk" } else { "reboot" };
+                        let n = &self.nodes[i];
+                        self.node_checks
+                            .destructive_run(i, &n.name, self.now, session, id, what)
+                            .map_err(|v| self.decorate(v))?;
+                    }
+                    going_down = Some(wipe);
+                }
+                A::Log { line, .. } => {
+                    if self.verbose {
+                        let name = self.nodes[i].name.clone();
+                        self.note(format!("agent {name}: {line}"));
+                    }
+                }
+            }
+        }
+        match going_down {
+            Some(wipe) => {
+                if wipe {
+                    self.nodes[i].fresh_install_pending = true;
+                }
+                self.start_boot(i);
+            }
+            None => self.arm_agent_timer(i),
+        }
+        Ok(())
+    }
+
+    /// Power on (or reset): a new boot starts; the running agent (if any) is gone with the tmpfs.
     fn start_boot(&mut self, i: usize) {
         let n = &mut self.nodes[i];
         n.phase = Phase::Booting;
         n.epoch += 1;
         n.booted_at = self.now;
         n.uptime_base = Duration::ZERO;
-        n.main_goenabled = false;
-        n.subf_goenabled = false;
-        n.main_goenable_failed = false;
-        n.subf_goenable_failed = false;
-        n.seen_commands.clear();
+        n.agent = None;
+        n.agent_timer = None;
+        n.disk.boot();
         let epoch = n.epoch;
         if n.boot_failure {
             n.boot_failure = false;
@@ -1275,22 +1647,18 @@ impl World {
         self.refresh_reach(i);
     }
 
-    fn boot_done(&mut self, i: usize) {
+    fn boot_done(&mut self, i: usize) -> Result<(), Violation> {
         let id = self.rng.next_u64();
         let n = &mut self.nodes[i];
         n.phase = Phase::Up;
         n.boot_id = id;
         if n.fresh_install_pending {
             n.fresh_install_pending = false;
-            n.lock_persist = false;
+            n.disk.wipe();
+            self.node_checks.disk_wiped(i, self.now);
         }
-        // The volatile flag is restored from the non-volatile backup at boot (errata §9.5).
-        n.lock_volatile = n.lock_persist;
-        let epoch = n.epoch;
-        self.send_alive_all(i);
-        let p = self.timing.alive_period;
-        self.schedule(p, SimEvent::AliveTick { host: i, epoch });
         self.refresh_reach(i);
+        self.agent_start(i)
     }
 
     fn power_off(&mut self, i: usize) {
@@ -1298,6 +1666,9 @@ impl World {
         n.phase = Phase::Off;
         n.epoch += 1;
         n.boot_stuck = false;
+        n.agent = None;
+        n.agent_timer = None;
+        n.disk.boot();
         self.refresh_reach(i);
     }
 
@@ -1331,7 +1702,15 @@ impl World {
         }
     }
 
-    fn bmc_done(&mut self, i: usize, id: BmcRequestId, op: BmcOp) -> Result<(), Violation> {
+    /// The BMC carried out `op` on the machine; the answer reaches the controller that asked,
+    /// unless it restarted meanwhile.
+    fn bmc_done(
+        &mut self,
+        i: usize,
+        id: BmcRequestId,
+        op: BmcOp,
+        session: u64,
+    ) -> Result<(), Violation> {
         let name = self.nodes[i].name.clone();
         let reachable = self.nodes[i].bmc.map(|b| b.reachable).unwrap_or(false);
         let outcome = if !reachable {
@@ -1365,6 +1744,9 @@ impl World {
                 }
             }
         };
+        if session != self.controller_session {
+            return Ok(());
+        }
         self.deliver(Event::Bmc {
             host: name,
             request: id,
@@ -1387,7 +1769,7 @@ impl World {
             Step::Request { host, action } => {
                 let _refusal_is_fine = self.request(&host, action)?;
             }
-            Step::Fault(f) => self.inject(f),
+            Step::Fault(f) => self.inject(f)?,
         }
         Ok(())
     }
@@ -1399,8 +1781,8 @@ impl World {
             .unwrap_or_else(|| panic!("no simulated host named '{name}'"))
     }
 
-    /// Inject a fault now.
-    pub fn inject(&mut self, fault: Fault) {
+    /// Inject a fault now (healing a hung host runs its agent's overdue timers, which are checked).
+    pub fn inject(&mut self, fault: Fault) -> Result<(), Violation> {
         self.stats.faults += 1;
         self.note(format!("fault {fault:?}"));
         self.checker.truth.fault(self.now, &fault);
@@ -1469,22 +1851,34 @@ impl World {
             }
             Fault::Heal(h) => {
                 let i = self.host_index(&h);
-                self.heal(i);
+                self.heal(i)?;
             }
             Fault::HealAll => {
                 for i in 0..self.nodes.len() {
-                    self.heal(i);
+                    self.heal(i)?;
                 }
             }
             Fault::Sensor { host, event } => {
                 let ev = Event::Hwmon { host, event };
                 self.schedule(Duration::from_millis(1), SimEvent::ToCore(ev));
             }
+            Fault::TamperFlag {
+                host,
+                file,
+                present,
+            } => {
+                let i = self.host_index(&host);
+                self.nodes[i].disk.set_flag(file, present);
+                self.node_checks.disturbed(i, self.now);
+            }
+            Fault::Storage(f) => self.storage_fault = Some(f),
+            Fault::ControllerCrash => self.restart_controller("crash between steps")?,
             Fault::ControllerStall(d) => {
                 let until = self.now + d;
                 self.stall_until = Some(self.stall_until.map_or(until, |s| s.max(until)));
             }
         }
+        Ok(())
     }
 
     fn set_cut(&mut self, i: usize, net: Network, cut: bool) {
@@ -1509,7 +1903,7 @@ impl World {
         self.schedule(self.timing.bmc_access_detect, SimEvent::ToCore(ev));
     }
 
-    fn heal(&mut self, i: usize) {
+    fn heal(&mut self, i: usize) -> Result<(), Violation> {
         for net in Network::ALL {
             self.nodes[i].links[net.index()].params = self.base_links[i];
             self.set_cut(i, net, false);
@@ -1523,11 +1917,13 @@ impl World {
             self.start_boot(i);
         } else if n.phase == Phase::Hung {
             n.phase = Phase::Up;
-            self.send_alive_all(i);
             self.refresh_reach(i);
+            // The frozen agent resumes: its overdue timers run now (an alive report at once).
+            return self.agent_tick(i);
         } else if n.phase == Phase::Booting && n.boot_stuck {
             self.start_boot(i);
         }
+        Ok(())
     }
 
     // ----- views -----
@@ -1557,6 +1953,10 @@ impl World {
     pub fn check_quiescence(&self) -> Result<(), Violation> {
         self.checker
             .at_quiescence(&self.core, self.now)
+            .and_then(|()| {
+                self.restart_checks
+                    .at_quiescence(&self.typed, &self.core, self.now)
+            })
             .map_err(|v| self.decorate(v))
     }
 
@@ -1569,4 +1969,21 @@ impl World {
     pub fn journal(&self) -> &[JournalEntry] {
         &self.checker.journal
     }
+}
+
+/// What the controller's node link hands the core for one message of a node agent (the real
+/// translation, so the simulated controller hears exactly what a real one would). Frames are not
+/// sealed in simulation: session, epoch and sequence play no part in the translation.
+fn agent_message_to_core_event(host: &str, network: Network, message: Message) -> Option<Event> {
+    // The same translation the controller's node link applies to a verified datagram.
+    steward_maintenance::node_message::to_event(host, network, &message)
+}
+
+/// Take the store's next epoch (a controller starting), as the real controller does at start.
+fn open_epoch(store: &Arc<FaultyStore>) -> Result<TypedStore, steward_store::StoreError> {
+    let epoch = store.epoch()? + 1;
+    store.acquire_epoch(epoch)?;
+    // BMC passwords never enter the simulation; the key only satisfies the typed store.
+    let secrets = SecretBox::from_key([0x5e; 32]);
+    Ok(TypedStore::new(store.clone(), secrets, epoch))
 }

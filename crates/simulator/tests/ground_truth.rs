@@ -76,5 +76,18 @@ fn a_completed_lock_reaches_the_node() {
         Some(steward_maintenance::state::AdminState::Locked)
     );
     assert!(truth.locked_sent("worker-0"));
-    assert!(s.world().node("worker-0").unwrap().lock_volatile);
+    assert!(s.world().node("worker-0").unwrap().disk.volatile_flag);
+}
+
+/// The real agent reports alive every period; a report it sent with the last test's failure flag,
+/// just before a new go-enabled request reached it, arrived after the request. Before the fix the
+/// core counted it as the new test failing and parked worker-134 after two real failures
+/// (`auto_recovery_threshold`); now result flags are not taken until the node acknowledged the
+/// request. Found by this seed of the large tier; the timing is too fine to script.
+#[test]
+fn a_report_crossing_the_test_request_is_not_a_failure() {
+    let cfg = SimConfig::for_seed(1_000_018, 1000);
+    if let Err(v) = Simulation::new(cfg).and_then(|s| s.run()) {
+        panic!("{v}");
+    }
 }

@@ -102,8 +102,8 @@ fn lock_ends_locked_disabled_online_with_the_lock_alarm() {
     );
     let node = s.world().node("worker-1").unwrap();
     assert!(
-        node.lock_volatile && node.lock_persist,
-        "the node was told it is locked"
+        node.disk.volatile_flag && node.disk.backup_flag,
+        "the node was told it is locked: both flag files are on its disk"
     );
     let r = s.settle(120.0);
     ok(&s, r);
@@ -362,7 +362,7 @@ fn reinstall_of_a_locked_worker_comes_back_as_a_fresh_install() {
     );
     // The core put the lock flag back on the freshly installed node.
     assert!(
-        s.world().node("worker-1").unwrap().lock_volatile,
+        s.world().node("worker-1").unwrap().disk.volatile_flag,
         "{}",
         s.trace()
     );

@@ -80,6 +80,7 @@ mod mem;
 mod redb_store;
 mod secret;
 pub mod typed;
+pub mod writeahead;
 
 pub use mem::MemStore;
 pub use redb_store::{RedbStore, DB_FILE};

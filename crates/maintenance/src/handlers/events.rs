@@ -80,6 +80,15 @@ impl Maintenance {
         h.alive.boot_id = Some(a.boot_id);
         h.alive.uptime = a.uptime;
         h.alive.flags = a.flags;
+        // A go-enabled test asked for and not yet acknowledged: this report may have left the node
+        // before the request reached it, so its result flags belong to an earlier test. Counting a
+        // stale failure would park a host early (a real agent's periodic report crossing the
+        // request on the wire; found by the simulator's auto-recovery threshold invariant).
+        match h.cmd {
+            Some((_, NodeCommand::MainGoEnabled)) if !h.cmd_acked => h.forget_main_test_flags(),
+            Some((_, NodeCommand::SubfGoEnabled)) if !h.cmd_acked => h.forget_subf_test_flags(),
+            _ => {}
+        }
         h.alive.count += 1;
         h.rec.uptime = a.uptime;
         if h.offline_audit.is_some() {
