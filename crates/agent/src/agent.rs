@@ -15,17 +15,18 @@ use steward_types::{
 pub struct AgentConfig {
     /// Networks the agent reports alive on (management first by convention).
     pub networks: Vec<Network>,
-    /// Alive report period (reference: 5 s).
+    /// Alive report period (default 5 s, docs/protocol.md#alive-reports).
     pub alive_period_ms: u64,
     /// Lock-flag audit period (1 s: a tampered flag is corrected well within the 5 s of the plan).
     pub flag_audit_period_ms: u64,
-    /// A main go-enabled pass younger than this answers a request at once (§3.7: 20 min).
+    /// A main go-enabled pass younger than this answers a request at once (20 min,
+    /// docs/protocol.md#commands).
     pub goenabled_fresh_ms: u64,
     /// Inventory is sent at start and then every this often.
     pub inventory_period_ms: u64,
     /// Command ids remembered for idempotency.
     pub recent_commands: usize,
-    /// Run the main go-enabled tests at start (as the reference client does), so host services
+    /// Run the main go-enabled tests at start (as StarlingX's agent does), so host services
     /// start on an unlocked host without waiting for the controller.
     pub goenabled_at_start: bool,
     /// Reported in every alive (truncated to the wire limit).
@@ -187,7 +188,7 @@ fn lock_word(s: LockState) -> &'static str {
 }
 
 impl Agent {
-    /// Start: restore the volatile flag from the backup *first* (mtc-fsm.md §4.3, §9.5), then
+    /// Start: restore the volatile flag from the backup *first* (docs/protocol.md#lock-flags), then
     /// correct both toward the confirmed admin state, report alive at once, send the inventory,
     /// and queue the main go-enabled tests.
     pub fn start(mut cfg: AgentConfig, s: Startup) -> (Agent, Vec<Effect>) {
@@ -505,7 +506,7 @@ impl Agent {
                 }
             }
             NodeCommand::SubfGoEnabled => {
-                // The subfunction tests always run afresh (the reference clears stale results).
+                // The subfunction tests always run afresh (StarlingX's agent clears stale results).
                 self.subf.reply = true;
                 if !self.is_active(ScriptSet::SubfGoEnabled) {
                     self.enqueue(ScriptSet::SubfGoEnabled);

@@ -6,7 +6,7 @@
 //! script run end?) and start-up facts; the agent answers with [`Effect`]s the runtime carries out
 //! in order (send this message, write or remove this flag file, persist the admin state, run
 //! these scripts, reboot, log this line). Tests drive it with fake time and a fake disk — the
-//! same shape as the host maintenance core (STYLE.md: quinn-proto vs quinn).
+//! same shape as the host maintenance core (quinn-proto vs quinn; ARCHITECTURE.md, "Sans-IO").
 //!
 //! ```text
 //!  Startup ─► Agent::start ─┐            ┌─► Effect::Send { Alive | Ack | Event }
@@ -16,7 +16,7 @@
 //!  poll_timeout() ◄── next deadline       └─► Effect::Reboot / WipeDisk / Log
 //! ```
 //!
-//! ## What it owns (reference mtc-fsm.md §3.4–3.7, §4.3, §9.5)
+//! ## What it owns (docs/protocol.md#commands, #acks-and-idempotency, #lock-flags)
 //!
 //! - **Idempotency and acks**: a repeated command id gets the same ack again and is not run
 //!   again ([`recent`], bounded). Acks are `Ok`, `Unsupported` (unknown code), or `Failed` with a

@@ -1,4 +1,4 @@
-//! The node-locked flag pair (reference mtc-fsm.md §4.3, §9.5; the seed page's test plan).
+//! The node-locked flag pair (docs/protocol.md#lock-flags).
 //!
 //! Two files say "this host is locked": a volatile one (cleared by every reboot, read by other
 //! software to keep services off a locked host) and a non-volatile backup (survives a reboot, so a
@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 pub enum LockState {
     Unlocked,
     /// `persist`: the controller asked for the non-volatile backup too (duplex systems; a simplex
-    /// system gets `false` so its own services are not blocked after a reboot, §4.3).
+    /// system gets `false` so its own services are not blocked after a reboot,
+    /// docs/protocol.md#lock-flags).
     Locked {
         persist: bool,
     },
@@ -94,7 +95,7 @@ impl FlagPair {
 
     /// The volatile file after the start-up restore: a copy of the backup (a stale volatile file
     /// without a backup is removed). Runs before anything else looks at the flags, so nothing
-    /// decides on a volatile file that the last boot did not mean (mtc-fsm.md §9.5).
+    /// decides on a volatile file that the last boot did not mean (docs/protocol.md#lock-flags).
     pub fn restored(self) -> FlagPair {
         FlagPair {
             volatile: self.backup,

@@ -1,10 +1,11 @@
 //! Command idempotency: the acks of the most recent command ids (bounded).
 //!
 //! The controller retries a command it saw no ack for and sends some commands on two networks
-//! with one id (mtc-fsm.md §3.6). A repeated id must get the same ack again and must not run the
-//! command twice (a second reboot would reboot the fresh boot). The set is bounded so a flood of
-//! distinct ids cannot grow memory; ids older than the newest `capacity` are forgotten, which is
-//! safe because the controller's retries of one command are seconds apart, not hundreds of ids.
+//! with one id (docs/protocol.md#acks-and-idempotency). A repeated id must get the same ack again
+//! and must not run the command twice (a second reboot would reboot the fresh boot). The set is
+//! bounded so a flood of distinct ids cannot grow memory; ids older than the newest `capacity` are
+//! forgotten, which is safe because the controller's retries of one command are seconds apart, not
+//! hundreds of ids.
 
 use std::collections::{HashMap, VecDeque};
 use steward_types::{AckResult, CommandId};

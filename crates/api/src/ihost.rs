@@ -11,7 +11,7 @@ use steward_maintenance::action::{Action, ActionId, OperatorAction};
 use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
 use steward_maintenance::state::{Availability, Personality, SystemType};
 
-/// One host as the API shows it (field names of `api-ref-sysinv-v1-metal.rst`). Every field that
+/// One host as the API shows it (field names of the sysinv `ihosts` API). Every field that
 /// sysinv's own client (`system host-show`) reads directly is always present, with sysinv's meaning.
 #[derive(Clone, Debug, Serialize)]
 pub struct IHost {

@@ -1,7 +1,7 @@
 //! # steward-api — the REST API of the maintenance controller
 //!
 //! An axum router over a [`ControllerHandle`]. Host resources use the field names and JSON shapes of
-//! the StarlingX sysinv `ihosts` API (`reference/api-ref-sysinv-v1-metal.rst`), so existing tooling
+//! the StarlingX sysinv `ihosts` API (README.md, "REST API and CLI"), so existing tooling
 //! reads them; alarms and events use the FM names (`alarm_id`, `entity_instance_id`, `reason_text`).
 //!
 //! | method and path | what |

@@ -1,5 +1,5 @@
-//! Benchmark hook (SPEC §5: `GET /v1/ihosts` with 5,000 hosts, p99 < 50 ms). Ignored by default:
-//! `cargo test --release -p steward-api --test list_p99 -- --ignored --nocapture`.
+//! Benchmark hook (BENCHMARKS.md: `GET /v1/ihosts` with 5,000 hosts, p99 < 50 ms). Ignored by
+//! default: `cargo test --release -p steward-api --test list_p99 -- --ignored --nocapture`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

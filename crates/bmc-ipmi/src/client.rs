@@ -76,7 +76,7 @@ pub struct SensorReading {
 }
 
 /// Async IPMI 2.0 lanplus client for one BMC. Methods take `&mut self`: a
-/// BMC is driven by one operation at a time (SPEC: per-BMC serialization).
+/// BMC is driven by one operation at a time (docs/bmc.md#power-actions-and-spacing).
 #[derive(Debug)]
 pub struct IpmiClient {
     session: Session,

@@ -1,4 +1,4 @@
-//! RMCP+ cipher suites and key material (IPMI 2.0 §13.28–13.32). Pure functions,
+//! RMCP+ cipher suites and key material (IPMI v2.0 sections 13.28–13.32). Pure functions,
 //! no I/O: HMAC for RAKP, SIK/K1/K2 derivation, integrity AuthCode and AES-CBC-128.
 
 use aes::cipher::{block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, KeyIvInit};

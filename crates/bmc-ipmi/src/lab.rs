@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::{CipherSuite, IpmiClient, IpmiConfig};
 
-/// Chassis control program (contract in anchors.md §3.4). Keeps power/boot in
+/// Chassis control program (contract in docs/bmc.md#the-ipmi_sim-test-peer). Keeps power/boot in
 /// files next to it. ipmi_sim calls: `get power`, `get boot`, `set power 0|1`,
 /// `set reset 1`, `set shutdown 1` (soft off), `set boot <dev>`.
 pub const CHASSIS_SH: &str = r#"#!/bin/sh

@@ -1,5 +1,5 @@
-//! RMCP / IPMI session framing (IPMI 2.0 §13.6, §13.8) and the IPMI LAN message
-//! (§13.8 table 13-8). Pure encode/decode, no I/O.
+//! RMCP / IPMI session framing (IPMI v2.0 sections 13.6 and 13.8) and the IPMI LAN message
+//! (section 13.8, table 13-8). Pure encode/decode, no I/O.
 
 use crate::crypto::{ct_eq, SessionKeys};
 use crate::error::DecodeError;

@@ -1,5 +1,5 @@
-//! RMCP+ session establishment messages (IPMI 2.0 §13.17–13.23) and the RAKP
-//! HMAC computations (§13.31, §13.32). Pure, no I/O.
+//! RMCP+ session establishment messages (IPMI v2.0 sections 13.17–13.23) and the RAKP
+//! HMAC computations (sections 13.31 and 13.32). Pure, no I/O.
 
 use crate::crypto::{ct_eq, AlgorithmIds, Algorithms, AuthAlg, CipherSuite, SessionKeys};
 use crate::error::{DecodeError, RmcpStatus};

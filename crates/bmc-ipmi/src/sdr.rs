@@ -1,4 +1,4 @@
-//! Sensor Data Record decoding (IPMI 2.0 §43) and reading conversion (§36.3).
+//! Sensor Data Record decoding (IPMI v2.0 section 43) and reading conversion (section 36.3).
 //! Pure: the partial-read walk that fetches the bytes lives in `client.rs`.
 
 use crate::error::DecodeError;
@@ -42,7 +42,7 @@ pub enum AnalogFormat {
     None,
 }
 
-/// Linearization function (§36.3). `NonLinear` uses the SDR factors as if linear.
+/// Linearization function (IPMI v2.0 section 36.3). `NonLinear` uses the SDR factors as if linear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Linearization {
     Linear,
@@ -317,7 +317,7 @@ fn decode_compact(header: SdrHeader, rec: &[u8]) -> Result<SensorRecord, DecodeE
     Ok(s)
 }
 
-/// Sensor type names (§42.2 table 42-3), enough for metal's groups.
+/// Sensor type names (IPMI v2.0 section 42.2, table 42-3), enough for metal's groups.
 pub fn sensor_type_name(t: u8) -> &'static str {
     match t {
         0x01 => "Temperature",
@@ -358,7 +358,7 @@ pub fn sensor_type_name(t: u8) -> &'static str {
     }
 }
 
-/// Base unit names as ipmitool prints them (§43.17 table 43-15).
+/// Base unit names as ipmitool prints them (IPMI v2.0 section 43.17, table 43-15).
 pub fn unit_name(u: u8) -> &'static str {
     const NAMES: [&str; 93] = [
         "unspecified",
@@ -459,7 +459,7 @@ pub fn unit_name(u: u8) -> &'static str {
 }
 
 /// SDR cache validity key: the repository's most-recent addition and erase
-/// timestamps (§33.9). Equal keys mean the cached records are still valid.
+/// timestamps (IPMI v2.0 section 33.9). Equal keys mean the cached records are still valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SdrCacheKey {
     pub last_addition: u32,

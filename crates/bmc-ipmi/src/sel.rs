@@ -1,4 +1,4 @@
-//! System Event Log record decoding (IPMI 2.0 §32). Pure, no I/O.
+//! System Event Log record decoding (IPMI v2.0 section 32). Pure, no I/O.
 
 use crate::error::DecodeError;
 use crate::wire::Reader;

@@ -48,7 +48,7 @@ pub struct IpmiConfig {
 
 impl IpmiConfig {
     /// Defaults: prefer suite 17, fall back to 3; 2 s timeout, 2 retries
-    /// (anchors.md §2.6); 16-byte SDR chunks.
+    /// (docs/bmc.md#ipmi-practicalities); 16-byte SDR chunks.
     pub fn new(addr: SocketAddr, username: impl Into<String>, password: impl Into<String>) -> Self {
         IpmiConfig {
             addr,

@@ -325,7 +325,7 @@ async fn threshold_crossing_via_console() {
     let sim = IpmiSim::start().await;
     let mut c = sim.client().await;
     c.clear_sel().await.expect("clear");
-    // Fault injection (anchors.md §3.4): 0xA5 = 165 °C is past UNR 160.
+    // Fault injection (docs/bmc.md#the-ipmi_sim-test-peer): 0xA5 = 165 °C is past UNR 160.
     let _console = sim.console("sensor_set_value 0x20 0 1 0xa5 1").await;
     let recs = c.sensor_records().await.expect("records");
     let cpu = recs.iter().find(|r| r.name == "CPUTmp").expect("CPUTmp");
@@ -455,7 +455,7 @@ async fn debug_output_redacts_credentials() {
     assert!(!s.contains("s3cr3t-pw") && !s.contains("admin-user"), "{s}");
 }
 
-/// Prints native vs `ipmitool` subprocess time for one sensor read (SPEC target:
+/// Prints native vs `ipmitool` subprocess time for one sensor read (target, BENCHMARKS.md:
 /// native ≥ 10× faster). Measurement only: no wall-clock assertion, since the
 /// machine is shared and noisy.
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Vendor quirks (anchors.md §2.4) as data: one table of rules keyed by manufacturer,
+//! Vendor quirks (docs/bmc.md#vendor-quirks) as data: one table of rules keyed by manufacturer,
 //! model and firmware range. The client consults the merged [`Quirks`] instead of
 //! scattering vendor `if`s through the code.
 

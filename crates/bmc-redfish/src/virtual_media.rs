@@ -1,5 +1,5 @@
 //! Virtual media: find a CD/DVD slot on the System or the Manager (quirk-ordered), insert an
-//! image (InsertMedia action, PATCH fallback, the 400-ladder of anchors.md §2.5), eject,
+//! image (InsertMedia action, PATCH fallback, the 400-ladder of docs/bmc.md#virtual-media), eject,
 //! and read back the inserted state.
 
 use reqwest::Method;

@@ -1,7 +1,7 @@
 //! # steward-bmc
 //!
 //! One [`Bmc`] interface over the two native clients, `steward-bmc-ipmi` and
-//! `steward-bmc-redfish` (SPEC §3 "BMC access", hwmon-bmc.md §1).
+//! `steward-bmc-redfish` (docs/bmc.md).
 //!
 //! - [`BmcProtocol::Dynamic`] learns Redfish when the service root answers with
 //!   `RedfishVersion` ≥ 1.0, else IPMI, and remembers the result

@@ -1,5 +1,5 @@
-//! Per-BMC operation scheduler (SPEC §3: operations per BMC are serialized and spaced,
-//! globally bounded, and never block the state machines).
+//! Per-BMC operation scheduler (docs/bmc.md#power-actions-and-spacing: operations per BMC are
+//! serialized and spaced, globally bounded, and never block the state machines).
 //!
 //! - [`BmcQueue`] is the sans-IO policy: a priority queue per BMC plus the spacing rule
 //!   (a gap between the end of one operation and the start of the next). It is driven

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::error::BmcError;
 
-/// Which protocol to speak (hwmon-bmc.md §1.2).
+/// Which protocol to speak (docs/bmc.md#protocol-selection).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BmcProtocol {
@@ -48,7 +48,7 @@ impl FromStr for BmcProtocol {
     }
 }
 
-/// True when a `RedfishVersion` string is ≥ 1.0 (hwmon-bmc.md §1.2 step 4).
+/// True when a `RedfishVersion` string is ≥ 1.0 (docs/bmc.md#protocol-selection).
 pub fn redfish_version_supported(v: &str) -> bool {
     let mut parts = v.trim().split('.');
     let major = parts.next().and_then(|m| m.trim().parse::<u32>().ok());

@@ -25,7 +25,8 @@ use tokio::sync::Mutex;
 #[derive(Clone, Debug)]
 pub struct BmcWorkerConfig {
     pub scheduler: SchedulerConfig,
-    /// How often each BMC is probed for reachability (reference: 60 s).
+    /// How often each BMC is probed for reachability (default 60 s,
+    /// docs/bmc.md#power-actions-and-spacing).
     pub audit_period: Duration,
     /// First retry after a failed probe; doubles up to `audit_period` while the BMC stays silent.
     pub retry_min: Duration,

@@ -27,10 +27,11 @@
 //! an ordered forwarder, so a busy controller never stalls the pulse loop) or a callback.
 //!
 //! The returned [`HeartbeatHandle`] implements the controller's `HeartbeatLink`:
-//! `Start`/`Stop` per host, `Backoff` (MNFA: period × 4, thresholds unchanged, reference
-//! monitors.md §1.6) and `Recover`. Hosts are addressed with [`HeartbeatHandle::set_peer`] /
-//! [`HeartbeatHandle::remove_peer`]; a started host is monitored on every network it has a peer
-//! address on. [`HeartbeatHandle::stats`] counts pulses, replies, drops per reason and late rounds.
+//! `Start`/`Stop` per host, `Backoff` (MNFA: period × 4, thresholds unchanged,
+//! docs/heartbeat.md#mnfa-backoff) and `Recover`. Hosts are addressed with
+//! [`HeartbeatHandle::set_peer`] / [`HeartbeatHandle::remove_peer`]; a started host is monitored on
+//! every network it has a peer address on. [`HeartbeatHandle::stats`] counts pulses, replies, drops
+//! per reason and late rounds.
 //!
 //! ## Node side: `steward_node::pulse_responder::Responder`
 //!

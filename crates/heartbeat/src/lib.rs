@@ -3,7 +3,7 @@
 //! The controller sends a pulse per network every `period` (100 ms); every monitored host answers
 //! with the pulse's sequence number. When a round closes, each host that did not answer it gets a
 //! miss; consecutive misses raise `MinorSet` at 4 (management only), `DegradeSet` at 6 and `Loss` at 10
-//! (reference: monitors.md §1, SPEC §3). After a loss, 10 consecutive answered rounds clear it; before
+//! (docs/heartbeat.md#thresholds). After a loss, 10 consecutive answered rounds clear it; before
 //! a loss, one answered round clears minor and degrade.
 //!
 //! **No false accusations** (memberlist's Lifeguard in spirit): rounds are closed by `on_tick(now)`.
@@ -199,8 +199,9 @@ impl Monitor {
     }
 
     /// Change the pulse period (MNFA backoff multiplies it by 4, recovery restores it; thresholds
-    /// are unchanged, reference monitors.md §1.6). Takes effect from the next tick; the open round
-    /// closes on the new period's schedule and the lateness guard measures against the new period.
+    /// are unchanged, docs/heartbeat.md#mnfa-backoff). Takes effect from the next tick; the open
+    /// round closes on the new period's schedule and the lateness guard measures against the new
+    /// period.
     pub fn set_period(&mut self, period: Duration) {
         if period.is_zero() || period == self.cfg.period {
             return;
@@ -333,7 +334,7 @@ impl Monitor {
                 last_answered: link.answered,
             });
             let ev = |e| (host.clone(), *net, e, tally);
-            // Minor is a management-network notion (reference: monitors.md §1).
+            // Minor is a management-network notion (docs/heartbeat.md#thresholds).
             if network == Network::Mgmt && link.misses == cfg.minor_threshold && !link.minor {
                 link.minor = true;
                 events.push(ev(HeartbeatEvent::MinorSet));

@@ -1,4 +1,4 @@
-//! Administrative actions and their journal (reference: mtc-fsm.md §1.3).
+//! Administrative actions and their journal (docs/lifecycle.md#admin-actions, #journal).
 //!
 //! StarlingX silently abandons an action when another replaces it. steward keeps the replacement
 //! semantics but makes it visible: every accepted action gets an [`ActionId`] and ends in the journal as

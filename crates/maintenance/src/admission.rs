@@ -1,5 +1,5 @@
 //! Admission: whether an operator action is accepted, and if not, the message the operator sees
-//! (reference: mtc-fsm.md §6.2 reasons, §2.14 swact rules). A pure function of the inputs, so it is
+//! (docs/lifecycle.md#admission). A pure function of the inputs, so it is
 //! tested over every combination.
 
 use crate::action::{Action, OperatorAction};
@@ -119,7 +119,8 @@ pub fn admit(input: &AdmissionInput) -> Result<(), Refusal> {
             if locked {
                 return refuse("The host is already locked.");
             }
-            // On a simplex system the only controller can be locked: it stays enabled (§1.4 row 19).
+            // On a simplex system the only controller can be locked: it stays enabled
+            // (docs/lifecycle.md#dispatch-table, row 19).
             if input.is_active_controller
                 && !(input.system == SystemType::AioSimplex && act == Op::Lock)
             {

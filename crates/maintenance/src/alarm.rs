@@ -1,4 +1,4 @@
-//! Alarms and customer logs (reference: mtc-fsm.md §6.3 with errata §9.7–§9.9).
+//! Alarms and customer logs (docs/alarms.md).
 //!
 //! The core decides *that* an alarm is raised or cleared; the driver persists and shows it. The
 //! [`AlarmBook`] makes "raised once, cleared once" hold by construction: a raise of an alarm already active

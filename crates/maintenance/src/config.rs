@@ -1,9 +1,9 @@
-//! Every timeout and threshold of the maintenance core (reference: mtc-fsm.md §2.22, §6.4, errata §9).
+//! Every timeout and threshold of the maintenance core (docs/config.md lists each key).
 //!
 //! Loaded from the `[maintenance]` part of the controller's TOML file. Durations are written in seconds
 //! (fractions allowed, so the lab's `--fast` mode can scale them down). Unknown keys are refused with their
-//! name, and so are the keys the reference says must be present (`goenabled_timeout`,
-//! `loc_recovery_timeout`).
+//! name, and so are the keys that must be present (`goenabled_timeout`,
+//! `loc_recovery_timeout`; docs/config.md#loading-rules).
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Duration;
@@ -243,7 +243,7 @@ impl Default for Policy {
     }
 }
 
-/// Heartbeat pulses (reference monitors.md §1): period, miss thresholds per host and network, and
+/// Heartbeat pulses (docs/heartbeat.md): period, miss thresholds per host and network, and
 /// the controller's own lateness guard. Not scaled by the lab's `--fast`: pulses run at real speed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -343,7 +343,8 @@ pub enum ConfigError {
     Invalid { key: &'static str, reason: String },
 }
 
-/// Keys that must be written out: the reference aborts without them rather than guess.
+/// Keys that must be written out: StarlingX aborts without them rather than guess
+/// (docs/config.md#loading-rules).
 const REQUIRED: &[(&str, &str, &str)] = &[
     ("timeouts", "goenabled_timeout", "600"),
     ("timeouts", "loc_recovery_timeout", "5"),
@@ -373,7 +374,7 @@ impl Config {
         Ok(cfg)
     }
 
-    /// The reference configuration rendered as TOML, for `steward controller --print-config`.
+    /// The configuration rendered as TOML, for `steward controller --print-config`.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
     }
@@ -447,7 +448,8 @@ impl Config {
         self.heartbeat.validate()
     }
 
-    /// Reference defaults with every timer divided by `factor` (the lab's `--fast` mode). Counts stay.
+    /// The configuration with every timer divided by `factor` (the lab's `--fast` mode). Counts
+    /// stay.
     pub fn scaled(&self, factor: u32) -> Config {
         let mut c = self.clone();
         let f = factor.max(1);
@@ -506,7 +508,7 @@ mod tests {
     const MINIMAL: &str = "[timeouts]\ngoenabled_timeout = 600\nloc_recovery_timeout = 5\n";
 
     #[test]
-    fn minimal_file_gives_reference_defaults() {
+    fn minimal_file_gives_the_documented_defaults() {
         let c = Config::from_toml(MINIMAL).unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.timeouts.bmc_reset_delay.0, Duration::from_secs(300));

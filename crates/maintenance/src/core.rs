@@ -2,8 +2,9 @@
 //!
 //! Every host is visited in a *pass* whenever something happened to it (an event) or one of its
 //! deadlines came due. A pass runs the always-on handlers (degrade, online/offline audits), then the
-//! §1.4 dispatch picks the handler that owns the host. Handlers are non-blocking stage machines: they
-//! look at what arrived (acks, BMC results, alive reports) and at their timer, and move on.
+//! dispatch (docs/lifecycle.md#dispatch-table) picks the handler that owns the host. Handlers are
+//! non-blocking stage machines: they look at what arrived (acks, BMC results, alive reports) and at
+//! their timer, and move on.
 
 use crate::action::{ActionId, ActionOutcome, JournalEntry, OperatorAction};
 use crate::admission::{self, AdmissionInput, Refusal};
@@ -46,7 +47,7 @@ pub enum RequestError {
     Refused(#[from] Refusal),
 }
 
-/// Multi-node failure avoidance bookkeeping (reference: mtc-fsm.md §4.1 with errata §9.10).
+/// Multi-node failure avoidance bookkeeping (docs/recovery.md#mnfa).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Mnfa {
     pub active: bool,
@@ -57,7 +58,7 @@ pub(crate) struct Mnfa {
     pub timeout_at: Option<Instant>,
 }
 
-/// Dead office recovery bookkeeping (reference: §4.2 with errata §9.1, §9.2).
+/// Dead office recovery bookkeeping (docs/recovery.md#dead-office-recovery).
 #[derive(Clone, Debug)]
 pub(crate) struct Dor {
     pub until: Instant,
@@ -123,7 +124,8 @@ impl Maintenance {
             self.alarms.preload(id, &host, sev);
         }
         if let Some(dor) = self.dor.as_mut() {
-            // The timeout grows with the number of hosts to recover (§4.2).
+            // The timeout grows with the number of hosts to recover
+            // (docs/recovery.md#dead-office-recovery).
             let enabled = records
                 .iter()
                 .filter(|r| r.states.oper == OperState::Enabled)

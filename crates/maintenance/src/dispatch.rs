@@ -1,4 +1,5 @@
-//! The dispatch table (reference: mtc-fsm.md §1.4, all 23 rows, with the extra row-23 states of §9.13).
+//! The dispatch table (docs/lifecycle.md#dispatch-table, all 23 rows, and the row-23
+//! auto-correction of docs/lifecycle.md#auto-correction).
 //!
 //! Each pass over a host picks, first match wins, the one handler that owns the host right now. The
 //! in-service and out-of-service audits that run *beside* a handler are reported as flags.
@@ -50,7 +51,8 @@ pub struct Dispatch {
     pub insv_test: bool,
     /// Rows 5, 7, 10, 19, 20.
     pub oos_test: bool,
-    /// 1-based row of §1.4 that matched, for tests and logs.
+    /// 1-based row of the table (docs/lifecycle.md#dispatch-table) that matched, for tests and
+    /// logs.
     pub row: u8,
 }
 
@@ -182,7 +184,8 @@ pub fn auto_correction(admin: AdminState) -> (HostStates, Action) {
     }
 }
 
-/// Steady states a host may rest in once every action has finished (§1.4 "legal steady states").
+/// Steady states a host may rest in once every action has finished
+/// (docs/lifecycle.md#legal-steady-states).
 pub fn is_legal_steady_state(s: HostStates, system: SystemType, ar_disabled: bool) -> bool {
     use Availability as Av;
     match (s.admin, s.oper) {

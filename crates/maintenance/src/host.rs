@@ -42,7 +42,7 @@ impl HostSpec {
     }
 }
 
-/// Auto-recovery failure causes (reference: mtc-fsm.md §2.4).
+/// Auto-recovery failure causes (docs/recovery.md#auto-recovery-thresholds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ArCause {
@@ -94,7 +94,7 @@ pub struct HostRecord {
     /// The action in progress, and the operator action id it serves (None for internal actions).
     pub action: Action,
     pub action_id: Option<ActionId>,
-    /// An operator action waiting behind an add or force-lock (reference: §1.3 todo list).
+    /// An operator action waiting behind an add or force-lock (docs/lifecycle.md#action-queue).
     pub queued: Vec<(Action, Option<ActionId>)>,
     pub degrade: DegradeMask,
     pub ar_disabled: Option<ArCause>,

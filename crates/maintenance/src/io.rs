@@ -28,7 +28,7 @@ pub struct AliveReport {
     pub flags: NodeFlags,
 }
 
-/// Heartbeat accounting results for one host on one network (reference: mtc-fsm.md §5.1).
+/// Heartbeat accounting results for one host on one network (docs/heartbeat.md#events).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HeartbeatEvent {

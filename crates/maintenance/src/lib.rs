@@ -6,16 +6,19 @@
 //! ```text
 //!  operator request ──► request() ──► admission ──► journal + action
 //!  node/BMC/heartbeat ─► handle_event() ─┐
-//!  time passes ───────► handle_timeout() ├─► per-host pass: audits, dispatch (§1.4), handler stage
+//!  time passes ───────► handle_timeout() ├─► per-host pass: audits, dispatch, handler stage
 //!                                        └─► poll_effect(): Send / Bmc / Heartbeat / Alarm / Log /
 //!                                            HostChanged / Journal / Swact      poll_timeout(): next deadline
 //! ```
+//!
+//! The behaviour is described in the repository's `docs/` (docs/lifecycle.md, docs/handlers.md,
+//! docs/recovery.md, docs/alarms.md, docs/config.md).
 //!
 //! Module map:
 //! - [`state`]: admin/oper/avail enums with wire strings, degrade mask, networks.
 //! - [`action`]: admin actions, action ids and the journal.
 //! - [`admission`]: accept or refuse an operator action, with the operator's message.
-//! - [`dispatch`]: the §1.4 dispatch table as a pure function.
+//! - [`dispatch`]: the dispatch table (docs/lifecycle.md#dispatch-table) as a pure function.
 //! - [`config`]: every timeout and threshold, from TOML, validated.
 //! - [`alarm`]: alarm ids, customer logs, the raise-once/clear-once alarm book.
 //! - [`io`]: events in, effects out.

@@ -1,7 +1,8 @@
-//! The host state model (reference: mtc-fsm.md §1.1, §1.2, §1.6).
+//! The host state model (docs/lifecycle.md#states, #subfunction-states, #degrade-mask).
 //!
 //! Every enum serializes to the exact wire string of the sysinv API so that JSON written by the
-//! REST layer matches `api-ref-sysinv-v1-metal.rst`; parsing is strict (unknown strings are refused).
+//! REST layer matches the sysinv `ihosts` API (README.md, "REST API and CLI"); parsing is strict
+//! (unknown strings are refused).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -129,8 +130,8 @@ pub struct SubfunctionStates {
     pub avail: Availability,
 }
 
-/// Degrade causes (mtc-fsm.md §1.6). Availability is `degraded` exactly when the mask is non-zero while
-/// the host is unlocked-enabled. Legacy AVS/resmon bits are not carried.
+/// Degrade causes (docs/lifecycle.md#degrade-mask). Availability is `degraded` exactly when the
+/// mask is non-zero while the host is unlocked-enabled. Legacy AVS/resmon bits are not carried.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DegradeMask(pub u32);
 

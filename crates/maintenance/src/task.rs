@@ -1,5 +1,5 @@
-//! User-visible task strings (reference: mtc-fsm.md §1.7). They are kept word for word so that an
-//! operator who knows StarlingX reads them without a table.
+//! User-visible task strings (docs/lifecycle.md#task-strings). They are kept word for word so that
+//! an operator who knows StarlingX reads them without a table.
 
 pub const DISABLING_CONTROLLER: &str = "Disabling Controller";
 pub const DISABLING_SERVICES: &str = "Disabling Services";

@@ -124,7 +124,7 @@ fn every_combination_obeys_the_rules() {
 }
 
 #[test]
-fn operator_messages_match_the_reference() {
+fn operator_messages_match_the_documented_refusals() {
     let base = AdmissionInput {
         action: OperatorAction::Lock,
         states: HostStates::new(

@@ -1,5 +1,6 @@
-//! All-in-one systems: the worker subfunction of controllers (§2.3) and the simplex controller that can
-//! be locked while it stays in service (§1.4 row 19).
+//! All-in-one systems: the worker subfunction of controllers (docs/handlers.md#subfunction-enable)
+//! and the simplex controller that can be locked while it stays in service
+//! (docs/lifecycle.md#dispatch-table, row 19).
 
 mod support;
 

@@ -1,4 +1,5 @@
-//! The §1.4 dispatch table, row by row (and the extra row-23 states of errata §9.13).
+//! The dispatch table (docs/lifecycle.md#dispatch-table), row by row, and the row-23
+//! auto-correction (docs/lifecycle.md#auto-correction).
 
 use steward_maintenance::action::Action;
 use steward_maintenance::dispatch::{
@@ -137,7 +138,8 @@ fn rows_17_to_23() {
         d(Action::ForceSwact, Unlocked, Enabled, Av::Available).1,
         21
     );
-    // Row 22 is shadowed by row 5 for in-service hosts (as in the reference); row 23 catches the rest.
+    // Row 22 is shadowed by row 5 for in-service hosts (as in StarlingX's table); row 23 catches
+    // the rest.
     assert_eq!(
         d(Action::None, Locked, Enabled, Av::Available),
         (Route::AutoCorrect, 23, false, false)

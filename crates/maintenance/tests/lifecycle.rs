@@ -1,4 +1,4 @@
-//! Scenario tests of the handlers, one per stage path an operator sees (reference: mtc-fsm.md §2).
+//! Scenario tests of the handlers, one per stage path an operator sees (docs/handlers.md).
 
 mod support;
 

@@ -1,6 +1,6 @@
 //! Scenario tests of failure handling: graceful recovery, the reboot/BMC-reset chain, auto-recovery
-//! thresholds, active-controller self-protection, MNFA, DOR, critical sensors (mtc-fsm.md §2.4, §2.5,
-//! §2.11, §4.1, §4.2).
+//! thresholds, active-controller self-protection, MNFA, DOR, critical sensors (docs/recovery.md,
+//! docs/handlers.md#power-cycle).
 
 mod support;
 

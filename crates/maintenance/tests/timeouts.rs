@@ -1,5 +1,5 @@
-//! One scenario per timeout of mtc-fsm.md §2.22: let it expire and check the outcome. Times use the
-//! reference defaults (`Config::default()`), advanced on a simulated clock.
+//! One scenario per timeout (docs/config.md#timeouts): let it expire and check the outcome. Times
+//! use the defaults (`Config::default()`), advanced on a simulated clock.
 
 mod support;
 

@@ -63,7 +63,8 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// Reference defaults: the standard paths, 5 s alive period, 1 s flag audit.
+    /// Defaults (docs/config.md#node-settings): the standard paths, 5 s alive period, 1 s flag
+    /// audit.
     pub fn new(hostname: impl Into<String>, keys: NodeKeys, networks: Vec<NodeNetwork>) -> Self {
         NodeConfig {
             hostname: hostname.into(),

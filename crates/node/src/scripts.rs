@@ -73,7 +73,7 @@ async fn run_one(path: PathBuf, arg: &'static str, timeout: Duration) -> ScriptE
 }
 
 /// Run every executable of `dir` with `arg`, in parallel, each within `timeout`.
-/// A missing or empty directory passes (there is nothing to fail), as in the reference.
+/// A missing or empty directory passes (there is nothing to fail), as in StarlingX.
 pub async fn run_dir(dir: &Path, arg: &'static str, timeout: Duration) -> RunOutcome {
     let scripts = match executables(dir) {
         Ok(s) => s,

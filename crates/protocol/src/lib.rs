@@ -1,6 +1,7 @@
-//! steward controller ↔ node protocol (SPEC §3), sans-IO: encode, decode, seal, verify. No sockets.
+//! steward controller ↔ node protocol (docs/protocol.md), sans-IO: encode, decode, seal, verify. No
+//! sockets.
 //!
-//! The message *set* follows StarlingX maintenance (`reference/mtc-fsm.md` §3: alive reports,
+//! The message *set* follows StarlingX maintenance (docs/protocol.md#messages: alive reports,
 //! commands, acks, go-enabled / host-services results, monitor events, inventory); the framing is
 //! our own: versioned, big-endian, length-checked, authenticated.
 //!

@@ -214,7 +214,7 @@ impl RateLimitedLog {
 pub const REPLAY_WINDOW: u64 = 64;
 
 /// Replay state of one (sender, network): session, highest sequence, and a bitmap of the 64
-/// sequence numbers ending at it (bit i = `top - i` seen), as in IPsec (RFC 4303 §3.4.3).
+/// sequence numbers ending at it (bit i = `top - i` seen), as in IPsec (RFC 4303, section 3.4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplayWindow {
     session: u64,

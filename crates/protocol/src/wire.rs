@@ -46,7 +46,7 @@ pub mod kind {
     pub const PULSE_REPLY: u8 = 7;
 }
 
-/// Command codes (the StarlingX numbers where one exists, reference mtc-fsm.md §3.4).
+/// Command codes (the StarlingX numbers where one exists, docs/protocol.md#commands).
 pub mod command_code {
     pub const REBOOT: u16 = 2;
     pub const WIPE_DISK: u16 = 3;
@@ -57,7 +57,8 @@ pub mod command_code {
     pub const STOP_SERVICES: u16 = 14;
     pub const LAZY_REBOOT: u16 = 20;
     pub const UNLOCKED: u16 = 24;
-    /// Config push: the cluster's node settings (reference MSG_INFO's code, new content).
+    /// Config push: the cluster's node settings (StarlingX MSG_INFO's code, new content;
+    /// docs/protocol.md#config-push).
     pub const NODE_SETTINGS: u16 = 22;
 }
 

@@ -64,7 +64,7 @@ pub struct LabHost {
     /// Where its Redfish BMC listens; `None`: no BMC.
     pub bmc_bind: Option<SocketAddr>,
     pub bmc_password: String,
-    /// Timers divided by this (1 = reference values).
+    /// Timers divided by this (1 = the defaults of docs/config.md).
     pub scale: u32,
     /// The agent's alive period (the core's `timeouts.alive_period`, scaled).
     pub alive_period: Duration,
@@ -95,7 +95,7 @@ impl LabHost {
         }
         let mut agent = NodeConfig::new(&self.name, self.keys.clone(), networks);
         agent.alive_period = self.alive_period;
-        // The flag audit stays at its 1 s reference unless the lab runs faster than 5×.
+        // The flag audit stays at its 1 s default unless the lab runs faster than 5×.
         agent.flag_audit_period = Duration::from_secs(1).min(Duration::from_secs(5) / scale);
         agent.goenabled_timeout = Duration::from_secs(300) / scale;
         agent.services_timeout = Duration::from_secs(300) / scale;

@@ -14,8 +14,9 @@ use steward_maintenance::host::ArCause;
 use steward_maintenance::state::{AdminState, Availability, OperState};
 use steward_maintenance::{BmcOp, Cause, Effect, Instant, Maintenance, NodeCommand, RequestError};
 
-/// The invariants of SPEC §6, by name. Each judges from the simulator's own record ([`Truth`]): what
-/// the operator had accepted, what the simulator injected, what crossed the simulated wire.
+/// The simulator's invariants (ARCHITECTURE.md, "Testing"), by name. Each judges from the
+/// simulator's own record ([`Truth`]): what the operator had accepted, what the simulator injected,
+/// what crossed the simulated wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Invariant {
     /// No automatic reboot/reset/power-off/wipe of a host the operator last locked.

@@ -31,7 +31,7 @@ pub struct PulseConfig {
     /// Period, thresholds and lateness tolerance of the Monitor (defaults: 100 ms, 4/6/10, 10 to clear,
     /// 50 ms). Not scaled with the core's timers: the heartbeat runs at real speed.
     pub heartbeat: HeartbeatConfig,
-    /// MNFA backoff multiplies the period by this (reference monitors.md §1.6: 4).
+    /// MNFA backoff multiplies the period by this (default 4, docs/heartbeat.md#mnfa-backoff).
     pub backoff_factor: u32,
 }
 

@@ -94,7 +94,7 @@ impl Scenario {
         self
     }
 
-    /// Divide the reference timers by `scale` (resets any `config` changes made before).
+    /// Divide the default timers by `scale` (resets any `config` changes made before).
     pub fn scale(mut self, scale: u32) -> Self {
         self.scale = scale;
         self.core = Config::default().scaled(scale);

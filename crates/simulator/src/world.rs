@@ -64,7 +64,8 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// Reference-like durations divided by `scale`, matching `Config::default().scaled(scale)`.
+    /// Default durations (docs/config.md) divided by `scale`, matching
+    /// `Config::default().scaled(scale)`.
     pub fn scaled(scale: u32, cfg: &Config) -> Timing {
         let f = scale.max(1);
         let s = |secs: u64| Duration::from_millis(secs * 1000 / f as u64);

@@ -170,9 +170,9 @@ fn pulses_five_percent_loss_on_every_link_for_sixty_seconds_accuses_nobody() {
     );
     assert!(minors > 0 && minors < 200, "{minors} minor");
     assert!(degrades < 10, "{degrades} degrade");
-    // Minor counts towards MNFA (mtc-fsm.md §4.1) and the threshold is 2 hosts: two hosts in minor
-    // at once enter MNFA (backoff, recovery paused) with nothing wrong but the loss. Harmless here,
-    // and faithful to the reference, but it happens at this scale: this seed enters it twice.
+    // Minor counts towards MNFA (docs/recovery.md#mnfa) and the threshold is 2 hosts: two hosts in
+    // minor at once enter MNFA (backoff, recovery paused) with nothing wrong but the loss. Harmless
+    // here, and faithful to StarlingX, but it happens at this scale: this seed enters it twice.
     assert!(s.world().stats.mnfa_entered <= 5);
     let r = s.run_until(70.0);
     ok(&s, r);

@@ -1,7 +1,7 @@
-//! `steward bench …`: the benchmarks of SPEC §5. Each prints its figure and the peer it
+//! `steward bench …`: the benchmarks of BENCHMARKS.md. Each prints its figure and the peer it
 //! was compared with.
 //!
-//! `steward bench bmc` (SPEC §5 "BMC sensor audit"):
+//! `steward bench bmc` (BENCHMARKS.md, "BMC sensor audit"):
 //!
 //! - **Part A**, native vs subprocess: starts OpenIPMI `ipmi_sim` on 127.0.0.1 with the
 //!   lab config of `steward_bmc_ipmi::lab` (CPUTmp, SysFan1, P12V threshold sensors and the

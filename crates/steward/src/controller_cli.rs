@@ -66,7 +66,7 @@ struct RunArgs {
     /// Maintenance timers and thresholds (TOML; `steward config defaults` prints every key).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Divide every timer by this factor (labs and tests; 1 = reference values).
+    /// Divide every timer by this factor (labs and tests; 1 = the configured values).
     #[arg(long, default_value_t = 1, hide = true)]
     time_scale: u32,
     #[arg(long, value_enum, default_value_t = SystemKind::Standard)]
@@ -74,10 +74,10 @@ struct RunArgs {
     /// Lab mode: API clients on loopback need no token, BMC certificates are not verified.
     #[arg(long)]
     lab: bool,
-    /// Gap between two operations on one BMC, in milliseconds (reference: 5000).
+    /// Gap between two operations on one BMC, in milliseconds (default 5000).
     #[arg(long, hide = true)]
     bmc_gap_ms: Option<u64>,
-    /// BMC access audit period, in milliseconds (reference: 60000).
+    /// BMC access audit period, in milliseconds (default 60000).
     #[arg(long, hide = true)]
     bmc_audit_ms: Option<u64>,
     /// Write the API URL to this file once it serves.

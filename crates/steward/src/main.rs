@@ -29,9 +29,9 @@ enum Command {
     Bmc(bmc_cli::BmcArgs),
     /// The maintenance controller daemon: store, host state machines, node link, BMCs, REST API.
     Controller(controller_cli::ControllerArgs),
-    /// Benchmarks of SPEC §5; each prints the figure and the peer it was compared with.
+    /// Benchmarks (BENCHMARKS.md); each prints the figure and the peer it was compared with.
     Bench(bench_cli::BenchArgs),
-    /// Maintenance configuration: print the reference defaults or check a file.
+    /// Maintenance configuration: print the defaults or check a file.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// A controller plus N simulated hosts in one process; `lab fail|crash|heal HOST` injects faults.
@@ -52,7 +52,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Print every timeout and threshold with its reference default, as TOML.
+    /// Print every timeout and threshold with its default, as TOML.
     Defaults,
     /// Validate a configuration file; errors name the offending key.
     Check {

@@ -1,5 +1,5 @@
-//! The controller's persistent store (SPEC §4): keyed records with compare-and-swap and a fencing
-//! epoch on every write.
+//! The controller's persistent store (ARCHITECTURE.md, crates/store): keyed records with
+//! compare-and-swap and a fencing epoch on every write.
 //!
 //! The [`Store`] trait is deliberately the shape of etcd's KV API, so that the replicated backend is a
 //! second implementation of the trait and not a rewrite. Two implementations live here:
@@ -41,9 +41,9 @@
 //! | `hostids/<name>`          | [`typed::HostIdentity`]: the host's integer id, added/changed times |
 //! | `meta/next_host_id`       | the next integer host id to hand out (u64, JSON; never reused) |
 //!
-//! Outside the key space the store keeps its own bookkeeping: the fencing epoch (`meta/epoch` in the
-//! SPEC's terms), the store revision, and per-log sequence counters. They are read with
-//! [`Store::epoch`] and [`Store::revision`] and are never returned by [`Store::list`].
+//! Outside the key space the store keeps its own bookkeeping: the fencing epoch (`meta/epoch`), the
+//! store revision, and per-log sequence counters. They are read with [`Store::epoch`] and
+//! [`Store::revision`] and are never returned by [`Store::list`].
 //!
 //! # Guarantees
 //!

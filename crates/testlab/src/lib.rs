@@ -56,8 +56,8 @@ pub struct LabSpec {
     pub scale: u32,
     /// Add hosts as already in service (`true`) or as new installs, locked (`false`).
     pub in_service: bool,
-    /// The core's configuration; `None`: the reference scaled by [`LabSpec::scale`], with a
-    /// 100 ms host-add delay.
+    /// The core's configuration; `None`: the defaults (docs/config.md) scaled by
+    /// [`LabSpec::scale`], with a 100 ms host-add delay.
     pub config: Option<Config>,
     /// Serve the REST API (on 127.0.0.1, a free port; see [`TestLab::api_url`]) with these tokens;
     /// `None`: no API.
@@ -204,7 +204,7 @@ impl TestLab {
         let [node_port, node_heartbeat_port] = free_udp_ports(first_host);
         let core = spec.config.clone().unwrap_or_else(|| {
             let mut c = Config::default().scaled(scale);
-            // A new host is taken into service after this delay; the reference 5 s would dominate.
+            // A new host is taken into service after this delay; the default would dominate.
             c.timeouts.host_add_delay.0 = Duration::from_millis(100);
             c
         });

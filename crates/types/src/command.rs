@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CommandId(pub u64);
 
-/// Commands the controller sends to node agents (reference: mtc-fsm.md §3.4).
+/// Commands the controller sends to node agents (docs/protocol.md#commands).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NodeCommand {
@@ -34,7 +34,7 @@ impl NodeCommand {
     }
 }
 
-/// Health flags a node reports in every alive report (reference: mtc-fsm.md §3.5).
+/// Health flags a node reports in every alive report (docs/protocol.md#alive-reports).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeFlags {
     pub configured: bool,

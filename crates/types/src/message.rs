@@ -112,7 +112,7 @@ pub enum TestState {
     Failed,
 }
 
-/// Periodic alive report (reference mtc-fsm.md §3.5). `flags` are the node's [`NodeFlags`].
+/// Periodic alive report (docs/protocol.md#alive-reports). `flags` are the node's [`NodeFlags`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Alive {
     pub boot_id: u64,

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Node settings a controller pushes to every node agent ("config push"; reference mtc-fsm.md §3.4
-/// MSG_INFO, redesigned: no credentials travel, only the agent's own timings).
+/// Node settings a controller pushes to every node agent ("config push", docs/protocol.md#config-push:
+/// StarlingX's MSG_INFO redesigned, no credentials travel, only the agent's own timings).
 ///
 /// Every timing is optional: `None` keeps the value of the node's own configuration, so an operator
 /// changes only what they mean to. `generation` orders pushes: an agent applies a push only when its
@@ -52,7 +52,7 @@ impl NodeSettings {
             max: 60_000,
             unit: "ms",
         },
-        // The flag pair must be corrected within 5 s of tampering (reference test plan).
+        // The flag pair must be corrected within 5 s of tampering (docs/protocol.md#lock-flags).
         SettingField {
             name: "flag_audit_period_ms",
             min: 100,

@@ -117,7 +117,7 @@ pub struct ControllerBuilder {
     pub bind_retry: Duration,
 }
 
-/// The reference spacing between two operations on one BMC, and its audit period.
+/// The default spacing between two operations on one BMC, and its audit period (docs/bmc.md#power-actions-and-spacing).
 const BMC_SPACING: Duration = Duration::from_secs(5);
 const BMC_AUDIT_PERIOD: Duration = Duration::from_secs(60);
 
@@ -147,7 +147,7 @@ impl ControllerBuilder {
     }
 
     /// Lab mode with every BMC timing divided by `scale`, like the core's timers: the lab's
-    /// simulated BMCs answer at once, so the reference 5 s between operations would only slow it.
+    /// simulated BMCs answer at once, so the default 5 s between operations would only slow it.
     pub fn lab(mut self, scale: u32) -> Self {
         let scale = scale.max(1);
         self.lab = true;

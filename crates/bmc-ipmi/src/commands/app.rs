@@ -36,7 +36,7 @@ pub fn get_device_id() -> IpmiRequest {
     IpmiRequest::new(NETFN_APP, 0x01, vec![])
 }
 
-/// Get Device ID response (IPMI 2.0 §20.1).
+/// Get Device ID response (IPMI v2.0 section 20.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceId {
     pub device_id: u8,
@@ -84,7 +84,7 @@ impl DeviceId {
 }
 
 /// Set Session Privilege Level. Without it sessions stay at USER and chassis
-/// control fails with 0xD4 (anchors.md §2.6).
+/// control fails with 0xD4 (docs/bmc.md#ipmi-practicalities).
 pub fn set_session_privilege(level: u8) -> IpmiRequest {
     IpmiRequest::new(NETFN_APP, 0x3B, vec![level])
 }

@@ -9,7 +9,7 @@ pub fn get_chassis_status() -> IpmiRequest {
     IpmiRequest::new(NETFN_CHASSIS, 0x01, vec![])
 }
 
-/// Get Chassis Status response (IPMI 2.0 §28.2).
+/// Get Chassis Status response (IPMI v2.0 section 28.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChassisStatus {
     pub power_on: bool,
@@ -48,7 +48,7 @@ impl ChassisStatus {
     }
 }
 
-/// Chassis Control operations (IPMI 2.0 §28.3).
+/// Chassis Control operations (IPMI v2.0 section 28.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChassisControl {
     PowerOff,
@@ -75,7 +75,7 @@ pub fn chassis_control(op: ChassisControl) -> IpmiRequest {
     IpmiRequest::new(NETFN_CHASSIS, 0x02, vec![op.code()])
 }
 
-/// Boot device for the boot flags parameter (§28.13, parameter 5, data 2).
+/// Boot device for the boot flags parameter (IPMI v2.0 section 28.13, parameter 5, data 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BootDevice {
     /// No override.

@@ -29,7 +29,7 @@ impl ThresholdBits {
     }
 }
 
-/// Raw Get Sensor Reading response (§35.14).
+/// Raw Get Sensor Reading response (IPMI v2.0 section 35.14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawReading {
     pub raw: u8,

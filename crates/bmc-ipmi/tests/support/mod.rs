@@ -1,6 +1,6 @@
 //! A real OpenIPMI `ipmi_sim` on 127.0.0.1 for the integration tests (launched by
-//! [`steward_bmc_ipmi::lab::IpmiSim`], following anchors.md §3.4), with client helpers, the
-//! reference peer `ipmitool` and the expected sensor values.
+//! [`steward_bmc_ipmi::lab::IpmiSim`], following docs/bmc.md#the-ipmi_sim-test-peer), with client
+//! helpers, the reference peer `ipmitool` and the expected sensor values.
 
 #![allow(dead_code)]
 

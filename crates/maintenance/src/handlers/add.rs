@@ -1,4 +1,4 @@
-//! Add handler (reference: mtc-fsm.md §2.1 with errata §9.14): runs for every host when the controller
+//! Add handler (docs/handlers.md#add): runs for every host when the controller
 //! starts and for every newly added host. It reconciles alarms with the stored state, restores a parked
 //! auto-recovery from the task banner, soaks heartbeat of in-service hosts, then resumes whatever action
 //! was queued behind it (an action interrupted by a controller restart).
@@ -67,7 +67,7 @@ impl Maintenance {
             }
             AddStage::Start => {
                 let s = h.rec.states;
-                // Alarm reconciliation (errata §9.14, §9.8, §9.9).
+                // Alarm reconciliation (docs/handlers.md#add).
                 if !(s.admin == AdminState::Unlocked && s.oper == OperState::Disabled) {
                     self.clear(&name, AlarmId::Enable);
                 }
@@ -79,10 +79,12 @@ impl Maintenance {
                     self.clear(&name, AlarmId::Locked);
                 }
                 if h.rec.bmc_provisioned() && self.alarms.is_active(AlarmId::BmcAccess, &name) {
-                    // Deliberate difference (errata §9.9): StarlingX clears 200.010 here and
-                    // re-raises it 2 minutes later if the BMC is still out. A controller restart
-                    // proves nothing about the BMC, so an active alarm stays raised (no flap, no
-                    // duplicate) and clears only when the BMC is seen accessible again.
+                    // Deliberate difference
+                    // (docs/differences.md#bmc-access-alarm-survives-a-controller-restart):
+                    // StarlingX clears 200.010 here and re-raises it 2 minutes later if the BMC is
+                    // still out. A controller restart proves nothing about the BMC, so an active
+                    // alarm stays raised (no flap, no duplicate) and clears only when the BMC is
+                    // seen accessible again.
                     h.rec.bmc_accessible = false;
                     h.bmc_alarm_at = None;
                 }
@@ -175,7 +177,7 @@ impl Maintenance {
         self.mark_dirty(&name);
     }
 
-    /// A host checked in during dead office recovery (errata §9.1).
+    /// A host checked in during dead office recovery (docs/recovery.md#dead-office-recovery).
     pub(crate) fn dor_host_recovered(&mut self, host: &str) {
         if let Some(d) = self.dor.as_mut() {
             d.checked_in.insert(host.to_string());

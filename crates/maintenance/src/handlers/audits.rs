@@ -1,5 +1,5 @@
-//! The always-on audits of every pass (reference: mtc-fsm.md §1.6 degrade, §2.15 offline/online,
-//! §2.17 in-service/out-of-service tests, §2.19 BMC access alarm).
+//! The always-on audits of every pass (docs/handlers.md#audits: degrade, offline/online,
+//! in-service/out-of-service tests, BMC access alarm).
 
 use super::HostRt;
 use crate::action::Action;
@@ -115,7 +115,8 @@ impl Maintenance {
         }
     }
 
-    /// In-service test (§2.17): health flags of an in-service host.
+    /// In-service test (docs/handlers.md#in-service-and-out-of-service-tests): health flags of an
+    /// in-service host.
     pub(crate) fn insv_test(&mut self, h: &mut HostRt) {
         let now = self.now;
         if now < h.insv_next {
@@ -168,7 +169,8 @@ impl Maintenance {
         }
     }
 
-    /// Out-of-service test (§2.17): alarm audit and lock-flag refresh.
+    /// Out-of-service test (docs/handlers.md#in-service-and-out-of-service-tests): alarm audit and
+    /// lock-flag refresh.
     pub(crate) fn oos_test(&mut self, h: &mut HostRt) {
         let now = self.now;
         if now < h.oos_next {
@@ -176,7 +178,8 @@ impl Maintenance {
         }
         h.oos_next = now + self.cfg.timeouts.oos_test_period.0;
         let name = h.name().to_string();
-        // The lock alarm follows the admin state (errata §9.8): a missed raise or clear is repaired.
+        // The lock alarm follows the admin state: a missed raise or clear is repaired
+        // (docs/differences.md#the-lock-alarm-follows-the-admin-state).
         if h.locked() && h.rec.action == Action::None {
             self.raise(&name, AlarmId::Locked, Severity::Warning);
         } else if h.unlocked() {
@@ -191,7 +194,8 @@ impl Maintenance {
         }
     }
 
-    /// 200.010 (§2.19, errata §9.9): raised when a provisioned BMC stays inaccessible.
+    /// 200.010 (docs/handlers.md#bmc-access-audit): raised when a provisioned BMC stays
+    /// inaccessible.
     pub(crate) fn bmc_access_audit(&mut self, h: &mut HostRt) {
         if !h.rec.bmc_provisioned() || h.rec.bmc_accessible {
             return;

@@ -1,5 +1,5 @@
-//! BMC-driven handlers (reference: mtc-fsm.md §2.9 reset, §2.10 power, §2.11 powercycle) and the power
-//! sub-FSM they share: query before acting (some servers fail a redundant power command), act, and
+//! BMC-driven handlers (docs/handlers.md#reset, #power, #power-cycle) and the power sub-FSM they
+//! share: query before acting (some servers fail a redundant power command), act, and
 //! count the action done only when the BMC reads back the goal state; bounded retries. Each handler
 //! keeps its sub-FSM inside its own stage (`Option<PowerFsm>`, `None` once it finished).
 
@@ -180,8 +180,8 @@ impl Maintenance {
         None
     }
 
-    /// Power handler (§2.10): operator power-on / power-off, and the automatic power-on of an unlocked
-    /// host found powered off.
+    /// Power handler (docs/handlers.md#power): operator power-on / power-off, and the automatic
+    /// power-on of an unlocked host found powered off.
     pub(crate) fn power_handler(&mut self, h: &mut HostRt) {
         let on = h.rec.action == Action::PowerOn;
         let now = self.now;
@@ -251,7 +251,8 @@ impl Maintenance {
         }
     }
 
-    /// Reset handler (§2.9): BMC reset of a powered host, done when it went offline or rebooted.
+    /// Reset handler (docs/handlers.md#reset): BMC reset of a powered host, done when it went
+    /// offline or rebooted.
     pub(crate) fn reset_handler(&mut self, h: &mut HostRt) {
         let now = self.now;
         let t = self.cfg.timeouts.clone();
@@ -375,8 +376,8 @@ impl Maintenance {
         );
     }
 
-    /// Powercycle handler (§2.11): a critical sensor asks for the host to be power-cycled; after
-    /// `powercycle_max_attempts` it is powered down for good.
+    /// Powercycle handler (docs/handlers.md#power-cycle): a critical sensor asks for the host to be
+    /// power-cycled; after `powercycle_max_attempts` it is powered down for good.
     pub(crate) fn powercycle_handler(&mut self, h: &mut HostRt) {
         let now = self.now;
         let t = self.cfg.timeouts.clone();

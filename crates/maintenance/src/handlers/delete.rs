@@ -1,4 +1,4 @@
-//! Delete handler (reference: mtc-fsm.md §2.13): wipe the disk so the host reinstalls if it ever boots,
+//! Delete handler (docs/handlers.md#delete): wipe the disk so the host reinstalls if it ever boots,
 //! stop monitoring, clear every alarm of the host, and drop it.
 
 use super::HostRt;

@@ -1,4 +1,4 @@
-//! Disable handler (reference: mtc-fsm.md §2.6): lock and force-lock.
+//! Disable handler (docs/handlers.md#disable): lock and force-lock.
 //!
 //! Stop heartbeat, stop host services on the node (failures are only logged), for force-lock reboot
 //! the host through a reset progression, then write locked-disabled, set the node's lock flags and raise
@@ -129,7 +129,7 @@ impl Maintenance {
                 acked,
             } => {
                 // No acknowledgement: the node never got the command (it may be rebooting); the
-                // reference treats that as a failed stop, which is only logged.
+                // StarlingX treats that as a failed stop, which is only logged.
                 let unacked = !h.cmd_acked && now >= ack_by;
                 if unacked {
                     self.log(
@@ -219,7 +219,8 @@ impl Maintenance {
                     _ if heard => Availability::Online,
                     _ => Availability::Offline,
                 };
-                // A simplex controller locked on itself stays enabled (§1.4 row 19).
+                // A simplex controller locked on itself stays enabled
+                // (docs/lifecycle.md#dispatch-table, row 19).
                 let simplex_self =
                     self.system.system_type == SystemType::AioSimplex && self.is_self(h);
                 let (oper, avail) = if simplex_self {

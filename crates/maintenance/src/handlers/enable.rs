@@ -1,7 +1,8 @@
-//! Enable handler (reference: mtc-fsm.md §2.2): unlock, and re-enable of a failed unlocked host.
+//! Enable handler (docs/handlers.md#enable): unlock, and re-enable of a failed unlocked host.
 //!
 //! START → reset progression (reboot into a fresh start, unless power was applied moments ago) →
-//! wait for an alive report from the *new* boot (boot id, not the reference's 20-pass purge) →
+//! wait for an alive report from the *new* boot (boot id, not StarlingX's 20-pass purge:
+//! docs/differences.md#boot-id-instead-of-uptime-guesses) →
 //! go-enabled tests → heartbeat soak → enabled. Any failure goes to FAILURE, which fails the host,
 //! counts the cause toward the auto-recovery threshold and retries after the cause's interval.
 
@@ -326,8 +327,9 @@ impl Maintenance {
         self.enable_failure(h);
     }
 
-    /// FAILURE (§2.2): stop heartbeat, 200.004, fail the host (the active controller degrades
-    /// instead), end the operator's unlock as failed, retry after the cause's interval.
+    /// FAILURE (docs/handlers.md#enable): stop heartbeat, 200.004, fail the host (the active
+    /// controller degrades instead), end the operator's unlock as failed, retry after the cause's
+    /// interval.
     pub(crate) fn enable_failure(&mut self, h: &mut HostRt) {
         let name = h.name().to_string();
         let reason = if h.rec.task.is_empty() {

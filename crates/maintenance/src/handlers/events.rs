@@ -1,5 +1,6 @@
-//! Fault and report ingestion (reference: mtc-fsm.md §5): alive reports, acknowledgements, heartbeat,
-//! BMC results, process and hardware monitor events, and multi-node failure avoidance (§4.1).
+//! Fault and report ingestion (docs/handlers.md#monitor-events): alive reports, acknowledgements,
+//! heartbeat, BMC results, process and hardware monitor events, and multi-node failure avoidance
+//! (docs/recovery.md#mnfa).
 
 use super::{
     enable::EnableStage, recovery::RecoveryStage, subfunction::SubfStage, swact::SwactStage,
@@ -81,12 +82,18 @@ impl Maintenance {
         h.alive.uptime = a.uptime;
         h.alive.flags = a.flags;
         // A go-enabled test asked for and not yet acknowledged: this report may have left the node
-        // before the request reached it, so its result flags belong to an earlier test. Counting a
-        // stale failure would park a host early (a real agent's periodic report crossing the
-        // request on the wire; found by the simulator's auto-recovery threshold invariant).
+        // before the request reached it, so a failure flag in it belongs to an earlier test.
+        // Counting that stale failure would park a host early (a real agent's periodic report
+        // crossing the request on the wire; found by the simulator's auto-recovery threshold
+        // invariant). A pass is kept: the agent answers a request with a recent pass at once, and
+        // with the ack lost the flags are the only way the pass arrives.
         match h.cmd {
-            Some((_, NodeCommand::MainGoEnabled)) if !h.cmd_acked => h.forget_main_test_flags(),
-            Some((_, NodeCommand::SubfGoEnabled)) if !h.cmd_acked => h.forget_subf_test_flags(),
+            Some((_, NodeCommand::MainGoEnabled)) if !h.cmd_acked => {
+                h.alive.flags.main_goenable_failed = false;
+            }
+            Some((_, NodeCommand::SubfGoEnabled)) if !h.cmd_acked => {
+                h.alive.flags.subf_goenable_failed = false;
+            }
             _ => {}
         }
         h.alive.count += 1;
@@ -101,7 +108,8 @@ impl Maintenance {
             h.rec.power = PowerState::On;
         }
         self.lock_flag_check(h, a.network);
-        // In service, flags are acted on at once (§3.5): the first go-enabled or services failure.
+        // In service, flags are acted on at once (docs/protocol.md#health-flags): the first
+        // go-enabled or services failure.
         if h.rec.states.in_service() && h.rec.action == Action::None {
             let f = a.flags;
             if f.main_goenable_failed || f.main_services_failed {
@@ -120,7 +128,7 @@ impl Maintenance {
         }
     }
 
-    /// Keep the node's lock flags in step with the admin state (§4.3, errata §9.5).
+    /// Keep the node's lock flags in step with the admin state (docs/protocol.md#lock-flags).
     fn lock_flag_check(&mut self, h: &mut HostRt, network: Network) {
         let reported = h.alive.flags.locked;
         let persist = self.system.system_type != SystemType::AioSimplex;
@@ -139,7 +147,7 @@ impl Maintenance {
         }
     }
 
-    // ----- heartbeat (§5.1) and MNFA (§4.1) -----
+    // ----- heartbeat (docs/recovery.md#heartbeat-failure) and MNFA (docs/recovery.md#mnfa) -----
 
     fn heartbeat_event(
         &mut self,
@@ -215,7 +223,8 @@ impl Maintenance {
         self.changed(&name);
     }
 
-    /// `manage_heartbeat_failure` (§5.1): an unlocked host stopped answering pulses.
+    /// `manage_heartbeat_failure` (docs/recovery.md#heartbeat-failure): an unlocked host stopped
+    /// answering pulses.
     fn heartbeat_failure(&mut self, h: &mut HostRt, net: Network) {
         if !h.unlocked() {
             return;
@@ -321,8 +330,8 @@ impl Maintenance {
             .iter()
             .flat_map(|s| s.iter().cloned())
             .collect();
-        // Only hosts still in service join the pool (errata §9.10); one already failed and recovering
-        // keeps recovering: it was lost before the multi-node event began.
+        // Only hosts still in service join the pool (docs/recovery.md#mnfa); one already failed and
+        // recovering keeps recovering: it was lost before the multi-node event began.
         if h.rec.states.oper == OperState::Enabled {
             self.mnfa_pool_add(h);
         }
@@ -461,7 +470,7 @@ impl Maintenance {
         self.mnfa.counted = Default::default();
     }
 
-    // ----- process and hardware monitors (§5.2, §5.3) -----
+    // ----- process and hardware monitors (docs/handlers.md#monitor-events) -----
 
     fn pmon_event(&mut self, h: &mut HostRt, ev: PmonEvent) {
         match ev {

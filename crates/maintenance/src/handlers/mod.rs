@@ -1,4 +1,4 @@
-//! The maintenance handlers (reference: mtc-fsm.md §2). One module per handler; this one holds the
+//! The maintenance handlers (docs/handlers.md). One module per handler; this one holds the
 //! per-host runtime record, the pass, and the helpers every handler shares (state writes, tasks,
 //! commands, BMC calls, action bookkeeping, auto-recovery accounting).
 //!
@@ -108,7 +108,7 @@ pub(crate) struct OfflineAudit {
     pub deadline: Instant,
 }
 
-/// Powercycle recovery controls that live across actions (§2.11).
+/// Powercycle recovery controls that live across actions (docs/handlers.md#power-cycle).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct PowercycleCtl {
     pub attempts: u32,
@@ -502,9 +502,10 @@ impl Maintenance {
         }
     }
 
-    /// Row 23: force an unsupported combination to a known one. Deliberate difference from the
-    /// reference: a locked host is corrected *without* the force-lock reboot, so auto-correction can
-    /// never reboot a locked host.
+    /// Row 23: force an unsupported combination to a known one. Deliberate difference from
+    /// StarlingX (docs/differences.md#auto-correction-never-reboots-a-locked-host): a locked host
+    /// is corrected *without* the force-lock reboot, so auto-correction can never reboot a locked
+    /// host.
     fn auto_correct(&mut self, h: &mut HostRt) {
         let (states, action) = dispatch::auto_correction(h.rec.states.admin);
         let from = h.rec.states;
@@ -528,7 +529,8 @@ impl Maintenance {
         match op {
             OperatorAction::Unlock => {
                 self.log(&name, LogId::Command, format!("{name} unlock"));
-                // Admin state changes with the action (§1.5): the node is told at once.
+                // Admin state changes with the action (docs/lifecycle.md#state-change-logs): the
+                // node is told at once.
                 self.set_action(h, Action::Unlock, Some(id));
                 h.rec.ar_disabled = None;
                 h.ar_counts = [0; 5];
@@ -562,9 +564,9 @@ impl Maintenance {
         self.mark_dirty(&name);
     }
 
-    /// Change the host's action (reference §1.3): a new action replaces the current one, except
-    /// behind an add or a force-lock, where it waits in a queue of two. The replaced operator action
-    /// is journaled as superseded.
+    /// Change the host's action (docs/lifecycle.md#action-queue): a new action replaces the current
+    /// one, except behind an add or a force-lock, where it waits in a queue of two. The replaced
+    /// operator action is journaled as superseded.
     pub(crate) fn set_action(&mut self, h: &mut HostRt, action: Action, id: Option<ActionId>) {
         let cur = h.rec.action;
         if cur == action && id.is_none() {
@@ -662,7 +664,7 @@ impl Maintenance {
 
     // ----- state writes, tasks, effects -----
 
-    /// Write the state triple with the customer logs of §1.5.
+    /// Write the state triple with its customer logs (docs/lifecycle.md#state-change-logs).
     pub(crate) fn write_states(&mut self, h: &mut HostRt, new: HostStates) {
         let old = h.rec.states;
         if old == new {
@@ -709,7 +711,8 @@ impl Maintenance {
             }
         }
         h.rec.states = new;
-        // The DOR window ends once every unlocked host checked in, in whatever state (errata §9.1).
+        // The DOR window ends once every unlocked host checked in, in whatever state
+        // (docs/recovery.md#dead-office-recovery).
         if let Some(dor) = self.dor.as_mut() {
             dor.checked_in.insert(name.clone());
         }
@@ -821,9 +824,10 @@ impl Maintenance {
         self.emit(Effect::Heartbeat { host, control });
     }
 
-    /// Monitoring starts afresh (or ends on purpose): earlier misses no longer count (reference §3.8:
-    /// START_HOST clears the heartbeat-failed flags and degrade bits), and neither do their alarms —
-    /// accounting that restarts from zero would never clear them otherwise.
+    /// Monitoring starts afresh (or ends on purpose): earlier misses no longer count (as
+    /// StarlingX's START_HOST clears the heartbeat-failed flags and degrade bits), and neither do
+    /// their alarms — accounting that restarts from zero would never clear them otherwise
+    /// (docs/heartbeat.md#starting-and-stopping).
     pub(crate) fn heartbeat_fresh_start(&mut self, h: &mut HostRt) {
         let name = h.name().to_string();
         h.hb = Default::default();
@@ -859,7 +863,7 @@ impl Maintenance {
         self.cfg.policy.heartbeat_failure_action != HeartbeatFailureAction::None
     }
 
-    // ----- auto-recovery accounting (§2.4) -----
+    // ----- auto-recovery accounting (docs/recovery.md#auto-recovery-thresholds) -----
 
     fn ar_threshold(&self, c: ArCause) -> (u32, Duration) {
         let t = &self.cfg.thresholds;
@@ -921,13 +925,14 @@ impl Maintenance {
         false
     }
 
-    /// Re-arm auto-recovery after a success (§2.4 `ar_enable`).
+    /// Re-arm auto-recovery after a success (docs/recovery.md#auto-recovery-thresholds).
     pub(crate) fn ar_enable(&mut self, h: &mut HostRt) {
         h.ar_counts = [0; 5];
         h.rec.ar_disabled = None;
     }
 
-    /// Fail the host and restart its enable from scratch (§2.21). Never overrides a lock.
+    /// Fail the host and restart its enable from scratch (docs/handlers.md#force-full-enable).
+    /// Never overrides a lock.
     pub(crate) fn force_full_enable(&mut self, h: &mut HostRt, why: &str) {
         if h.rec.ar_disabled.is_some() || h.forcing_full_enable {
             return;

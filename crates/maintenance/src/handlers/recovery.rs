@@ -1,7 +1,7 @@
-//! Graceful recovery (reference: mtc-fsm.md §2.5): a host that lost heartbeat is given the chance to
-//! come back without a second reboot; if it stays silent it is rebooted through its agent and, after
-//! the kdump grace, reset through its BMC. During dead office recovery nothing is rebooted or reset:
-//! powered-off hosts are powered on and the rest are waited for.
+//! Graceful recovery (docs/recovery.md#graceful-recovery): a host that lost heartbeat is given the
+//! chance to come back without a second reboot; if it stays silent it is rebooted through its agent
+//! and, after the kdump grace, reset through its BMC. During dead office recovery nothing is
+//! rebooted or reset: powered-off hosts are powered on and the rest are waited for.
 
 use super::{HostRt, Stage};
 use crate::action::{Action, ActionOutcome};
@@ -111,13 +111,15 @@ impl Maintenance {
                 };
                 self.set_task(h, text);
                 // A recovery that starts during dead office recovery keeps its rules to the end, even
-                // if the DOR window closes meanwhile (its failure counts as a check-in, errata §9.1).
+                // if the DOR window closes meanwhile (its failure counts as a check-in,
+                // docs/recovery.md#dead-office-recovery).
                 h.dor_recovery |= self.dor.is_some();
                 let boot_before = h.alive.boot_id;
                 let alive_mark = h.alive.count;
                 self.start_offline_audit(h);
                 // The node answers an alive request on every network, so the window is the period plus
-                // the configured margin (the reference waited only 5 s for a 5 s period, §7.4).
+                // the configured margin (StarlingX waited only 5 s for a 5 s period;
+                // docs/differences.md#the-node-answers-alive-requests-on-every-network).
                 h.set_stage(Stage::Recovery(RecoveryStage::AliveWait {
                     boot_before,
                     alive_mark,
@@ -136,8 +138,8 @@ impl Maintenance {
                         return self
                             .force_full_enable(h, "configuration failure found during recovery");
                     }
-                    // The boot id answers "did it reboot?" exactly; the reference's uptime guess
-                    // (15 minutes) is only used when the node does not report a boot id change.
+                    // The boot id answers "did it reboot?" exactly, where StarlingX guesses from
+                    // the uptime (docs/differences.md#boot-id-instead-of-uptime-guesses).
                     let rebooted = h.rebooted_since(boot_before);
                     h.offline_audit = None;
                     if !rebooted {

@@ -1,6 +1,6 @@
-//! Reinstall handler (reference: mtc-fsm.md §2.12): locked hosts only. With a BMC: power off, boot the
-//! install media once, power on, wait for the fresh install to report. Without one: ask the node to
-//! wipe its disk and reboot into the network installer.
+//! Reinstall handler (docs/handlers.md#reinstall): locked hosts only. With a BMC: power off, boot
+//! the install media once, power on, wait for the fresh install to report. Without one: ask the
+//! node to wipe its disk and reboot into the network installer.
 
 use super::bmc_actions::{PfStatus, PowerFsm};
 use super::{HostRt, Stage};

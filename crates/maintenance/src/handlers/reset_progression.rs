@@ -1,4 +1,5 @@
-//! The reset progression (reference: mtc-fsm.md §2.7) and the reboot handler (§2.8).
+//! The reset progression (docs/handlers.md#reset-progression) and the reboot handler
+//! (docs/handlers.md#reboot).
 //!
 //! A reset progression asks the node to reboot on every network, escalates to a BMC reset after
 //! `reboot_tries_before_bmc` unanswered tries and the kdump grace `bmc_reset_delay`, and finishes when
@@ -45,7 +46,8 @@ pub(crate) struct ResetProg {
     task_updates: bool,
 }
 
-/// Unanswered reboots before the whole progression restarts (§2.7 OFFLINE_CHECK).
+/// Unanswered reboots before the whole progression restarts (offline check,
+/// docs/handlers.md#reset-progression).
 const REBOOT_TRIES_PER_PROGRESSION: u32 = 7;
 
 impl ResetProg {
@@ -216,7 +218,8 @@ impl Maintenance {
         RpStatus::Running
     }
 
-    /// Reboot handler (§2.8): a locked host (or the simplex controller itself) is rebooted.
+    /// Reboot handler (docs/handlers.md#reboot): a locked host (or the simplex controller itself)
+    /// is rebooted.
     pub(crate) fn reboot_handler(&mut self, h: &mut HostRt) {
         let Stage::Reboot(stage) = h.stage else {
             h.set_stage(Stage::Reboot(RebootStage::Start));
@@ -289,7 +292,7 @@ impl Maintenance {
         }
     }
 
-    /// Overall budget of one reset progression (§2.2 step 3).
+    /// Overall budget of one reset progression (docs/handlers.md#reset-progression).
     pub(crate) fn reset_progression_budget(&self, h: &HostRt) -> std::time::Duration {
         let t = &self.cfg.timeouts;
         let bmc = if h.rec.bmc_provisioned() {

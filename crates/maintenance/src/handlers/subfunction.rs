@@ -1,5 +1,5 @@
-//! Subfunction enable (reference: mtc-fsm.md §2.3): the worker side of an all-in-one controller,
-//! after its main function is enabled.
+//! Subfunction enable (docs/handlers.md#subfunction-enable): the worker side of an all-in-one
+//! controller, after its main function is enabled.
 
 use super::{HostRt, Stage};
 use crate::action::ActionOutcome;

@@ -1,4 +1,4 @@
-//! Swact handler (reference: mtc-fsm.md §2.14): hand the active role to the enabled standby controller.
+//! Swact handler (docs/handlers.md#swact): hand the active role to the enabled standby controller.
 //! The runtime carries out the hand-over (lease transfer) and reports back; a swact blocks every other
 //! action in the cluster while it runs.
 

@@ -1,4 +1,4 @@
-//! `steward bench heartbeat` (SPEC §5 "heartbeat"): the real pulse service
+//! `steward bench heartbeat` (BENCHMARKS.md, "Heartbeat"): the real pulse service
 //! (`steward_heartbeat_udp::HeartbeatService`) against `--hosts` real responders
 //! (`steward_node::pulse_responder::Responder`) over UDP on loopback.
 //!
@@ -379,7 +379,7 @@ pub fn bench(a: HeartbeatBenchArgs) -> Result<()> {
             s.total_dropped()
         );
         println!(
-            "compare (reference/anchors.md §1.3): Corosync 3 ≈8 s to new membership (3 nodes), \
+            "compare (docs/heartbeat.md#comparison-with-other-systems): Corosync 3 ≈8 s to new membership (3 nodes), \
              memberlist LAN ≥4 s suspicion, Kubernetes ≈50 s to NotReady"
         );
         Ok::<(), anyhow::Error>(())

@@ -1,5 +1,5 @@
 //! Issue 6, point 6: the heartbeat over real UDP between namespaces, with the real controller and
-//! the real responders (in each `steward simhost`), at the reference period (100 ms; the
+//! the real responders (in each `steward simhost`), at the default period (100 ms; the
 //! `--time-scale` only shortens the maintenance timers, not the pulse period or the thresholds).
 //!
 //! Cases, run one after the other on the lab the lifecycle cases left (every case starts and ends
