@@ -8,7 +8,8 @@
 //!
 //! - the administrative state the operator last asked for ([`Truth::admin_intent`]);
 //! - when the simulator last gave the host trouble (a fault, a dropped message, a critical sensor
-//!   reading, an operator's request) and when it was last settled in service;
+//!   reading, an operator's request, an injected go-enabled failure striking a test or still
+//!   standing in the node's reports) and when it was last settled in service;
 //! - the heartbeat events it handed the core, from which it works out on its own when multi-node
 //!   failure avoidance (MNFA) must hold: at least `mnfa_threshold` hosts out on one network at once;
 //! - the go-enabled tests the core asked for and how each ended on the node;
