@@ -8,7 +8,8 @@
 //!
 //! - the administrative state the operator last asked for ([`Truth::admin_intent`]);
 //! - when the simulator last gave the host trouble (a fault, a dropped message, a critical sensor
-//!   reading, an operator's request) and when it was last settled in service;
+//!   reading, an operator's request, an injected go-enabled failure striking a test or still
+//!   standing in the node's reports) and when it was last settled in service;
 //! - the heartbeat events it handed the core, from which it works out on its own when multi-node
 //!   failure avoidance (MNFA) must hold: at least `mnfa_threshold` hosts out on one network at once;
 //! - the go-enabled tests the core asked for and how each ended on the node;
@@ -343,6 +344,11 @@ impl Truth {
         h.spared_after = None;
     }
 
+    /// An injected go-enabled failure made a test fail on this host's node now.
+    pub fn test_failed(&mut self, now: Instant, host: &str) {
+        self.trouble(now, host);
+    }
+
     /// The simulated network dropped a datagram to or from this host.
     pub fn dropped(&mut self, now: Instant, host: &str) {
         self.trouble(now, host);
@@ -361,8 +367,15 @@ impl Truth {
     }
 
     /// Something a node put on the wire toward the controller (whether or not it arrived).
-    pub fn node_sent(&mut self, _now: Instant, ev: &Event) {
+    pub fn node_sent(&mut self, now: Instant, ev: &Event) {
         if let Event::Alive(a) = ev {
+            if a.flags.main_goenable_failed || a.flags.subf_goenable_failed {
+                // A failed test (only an injected failure fails one) stands on the node until a
+                // test passes, and the agent keeps reporting it: the host is still in trouble,
+                // even if the failure struck (say, in the agent's own start-up run) before the
+                // core first saw the host in service.
+                self.trouble(now, &a.host);
+            }
             // A report after a test was asked for that still shows a failed test fails that test
             // for the core (neither the flags nor the results name the test they belong to).
             let h = self.host(&a.host);

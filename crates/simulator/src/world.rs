@@ -1524,15 +1524,24 @@ impl World {
             self.schedule(Duration::from_secs(1), ev);
             return Ok(());
         }
-        let Some(agent) = n.agent.as_mut() else {
+        if n.agent.is_none() {
             return Ok(());
-        };
+        }
         let goenabled = matches!(set, ScriptSet::MainGoEnabled | ScriptSet::SubfGoEnabled);
         let passed = if goenabled && n.goenabled_failures > 0 {
             n.goenabled_failures -= 1;
             false
         } else {
             true
+        };
+        if !passed {
+            // The injected failure strikes now, in whichever test runs next (perhaps the agent's
+            // own start-up run, long after the injection): that is when the host has trouble.
+            let name = n.name.clone();
+            self.checker.truth.test_failed(self.now, &name);
+        }
+        let Some(agent) = self.nodes[i].agent.as_mut() else {
+            return Ok(());
         };
         let detail = if passed {
             String::new()

@@ -49,7 +49,11 @@ impl Maintenance {
                 request, outcome, ..
             } => {
                 if let BmcOutcome::Done(p) = &outcome {
-                    h.rec.power = *p;
+                    // The power state is part of the durable record: a change must be persisted.
+                    if h.rec.power != *p {
+                        h.rec.power = *p;
+                        self.changed(&name);
+                    }
                 }
                 if h.bmc_req == Some(request) {
                     h.bmc_result = Some(outcome);
@@ -106,6 +110,8 @@ impl Maintenance {
         }
         if new_boot && h.rec.power != PowerState::On {
             h.rec.power = PowerState::On;
+            let name = h.name().to_string();
+            self.changed(&name);
         }
         self.lock_flag_check(h, a.network);
         // In service, flags are acted on at once (docs/protocol.md#health-flags): the first
