@@ -104,8 +104,8 @@ struct HostTruth {
     /// Failed go-enabled results handed to the core since then (a duplicated or late datagram is
     /// one more failure to a core that cannot tell which test a result answers).
     failures_delivered: u32,
-    /// A failed go-enabled run the node reported without being asked (its agent tests at start):
-    /// the core counts it toward the threshold once, when it fails the host for it.
+    /// A failed go-enabled run the node reported before any was asked (its agent tests at start):
+    /// the core counts it toward the threshold once, when it fails the in-service host for it.
     unasked_failure: bool,
     /// Networks the host has.
     networks: [bool; 2],
@@ -423,9 +423,9 @@ impl Truth {
             // over for that (it is answering, so no heartbeat outage holds it), like a sensor.
             Event::Alive(a) if a.flags.main_goenable_failed || a.flags.main_services_failed => {
                 let h = self.host(&a.host);
-                if a.flags.main_goenable_failed
-                    && !h.tests.iter().any(|t| !t.subfunction && t.passed.is_none())
-                {
+                // Only while no main test was asked since the counts restarted: a flag left by an
+                // asked test is that test's result, already counted.
+                if a.flags.main_goenable_failed && h.tests.iter().all(|t| t.subfunction) {
                     h.unasked_failure = true;
                 }
                 self.forget(now, &a.host);
