@@ -105,6 +105,9 @@ struct HostTruth {
     /// Failed go-enabled results handed to the core since then (a duplicated or late datagram is
     /// one more failure to a core that cannot tell which test a result answers).
     failures_delivered: u32,
+    /// A failed go-enabled run the node reported before any was asked (its agent tests at start):
+    /// the core counts it toward the threshold once, when it fails the in-service host for it.
+    unasked_failure: bool,
     /// Networks the host has.
     networks: [bool; 2],
     /// In service when its current outage began (its first heartbeat event since it was clear).
@@ -429,6 +432,17 @@ impl Truth {
                 passed: false,
                 ..
             } => self.host(host).failures_delivered += 1,
+            // The node reports a failed test or service in its own report: the core may take it
+            // over for that (it is answering, so no heartbeat outage holds it), like a sensor.
+            Event::Alive(a) if a.flags.main_goenable_failed || a.flags.main_services_failed => {
+                let h = self.host(&a.host);
+                // Only while no main test was asked since the counts restarted: a flag left by an
+                // asked test is that test's result, already counted.
+                if a.flags.main_goenable_failed && h.tests.iter().all(|t| t.subfunction) {
+                    h.unasked_failure = true;
+                }
+                self.forget(now, &a.host);
+            }
             Event::Hwmon { host, event } => {
                 if matches!(event, HwmonEvent::Reset | HwmonEvent::PowerCycle) {
                     let h = self.host(host);
@@ -735,7 +749,7 @@ impl Truth {
             .iter()
             .filter(|t| t.passed.is_none() && now >= t.at + self.cfg.test_deadline)
             .count() as u32;
-        reported.max(h.failures_delivered) + unanswered
+        reported.max(h.failures_delivered) + unanswered + u32::from(h.unasked_failure)
     }
 
     /// The go-enabled tests behind [`Truth::failed_tests`], for reports.
@@ -786,6 +800,7 @@ impl HostTruth {
     fn clear_tests(&mut self) {
         self.tests.clear();
         self.failures_delivered = 0;
+        self.unasked_failure = false;
     }
 
     fn settled_at(&self, since: Instant, soak: Duration, now: Instant) -> bool {

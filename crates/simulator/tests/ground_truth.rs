@@ -91,3 +91,29 @@ fn a_report_crossing_the_test_request_is_not_a_failure() {
         panic!("{v}");
     }
 }
+
+/// A host held in the MNFA pool reports a failed go-enabled run of its own (its agent tests at
+/// start, here after a crash). Before the fix the core failed it but kept it pooled with its
+/// heartbeat stopped: its heartbeat never cleared, MNFA never ended and the host rested failed
+/// (`legal_steady_state_after_quiescence`). Now the node's own failure report takes it out of the
+/// pool. Found by this seed of the large tier.
+#[test]
+fn a_pooled_host_reporting_its_own_failure_does_not_hold_mnfa_forever() {
+    let cfg = SimConfig::for_seed(1_000_012, 1000);
+    if let Err(v) = Simulation::new(cfg).and_then(|s| s.run()) {
+        panic!("{v}");
+    }
+}
+
+/// The same failure report from a pooled host, with MNFA ending meanwhile: before the fix the host
+/// was gracefully recovered at MNFA's end without a test, then failed and rebooted for the same
+/// flag (`multi_node_outage_spared`). The checker now also counts a failed run the node reported
+/// unasked toward the auto-recovery threshold, as the core does. Found by this seed of the large
+/// tier.
+#[test]
+fn a_pooled_host_reporting_its_own_failure_is_taken_over_not_spared() {
+    let cfg = SimConfig::for_seed(1_000_004, 1000);
+    if let Err(v) = Simulation::new(cfg).and_then(|s| s.run()) {
+        panic!("{v}");
+    }
+}

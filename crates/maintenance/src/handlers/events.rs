@@ -124,6 +124,12 @@ impl Maintenance {
                 } else {
                     ArCause::HostServices
                 };
+                // The node itself reports a failure: it is answering, so this is no heartbeat
+                // outage, and failing it takes it over as a critical sensor does. Left in the
+                // multi-node failure pool it would wait there with its heartbeat stopped, never
+                // to clear (MNFA stuck), or be recovered at MNFA's end without a test and failed
+                // again by the same flag.
+                self.mnfa_forget(h);
                 if self.ar_manage(h, cause) {
                     self.force_full_enable(
                         h,
