@@ -3,10 +3,10 @@
 //! (`steward controller` and `steward simhost` with the real node agent and a Redfish BMC), its
 //! output parsed, and the cluster's state checked afterwards through steward's own API.
 //!
-//! The client is a peer, not part of the repository: `../shared/peers/cgts-client` beside the clone
-//! (or `STEWARD_CGTS_CLIENT`), run by the venv `scripts/setup` makes (`$HOME/.cache/steward/cgts-venv`,
-//! or `STEWARD_CGTS_VENV`). Without them the test fails when `CI` is set and prints SKIPPED
-//! otherwise.
+//! The client is a peer, not part of the repository: `STEWARD_CGTS_CLIENT` names its checkout
+//! (`scripts/test-all` and `scripts/setup` default it to the peer folder that sits beside the clone),
+//! run by the venv `scripts/setup` makes (`$HOME/.cache/steward/cgts-venv`, or `STEWARD_CGTS_VENV`).
+//! Without them the test fails when `CI` is set and prints SKIPPED otherwise.
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -53,10 +53,9 @@ fn ip(last: u8) -> Ipv4Addr {
 
 /// The client's checkout and the venv's python, or None (after failing under CI) when missing.
 fn client_paths() -> Option<(PathBuf, PathBuf)> {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let peer = std::env::var_os("STEWARD_CGTS_CLIENT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo.join("../shared/peers/cgts-client"));
+        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
     let venv = std::env::var_os("STEWARD_CGTS_VENV")
         .map(PathBuf::from)
         .or_else(|| {
@@ -66,7 +65,8 @@ fn client_paths() -> Option<(PathBuf, PathBuf)> {
     let python = venv.join("bin/python");
     let missing = if !peer.join("cgtsclient/shell.py").exists() {
         Some(format!(
-            "the cgts-client peer is not at {} (set STEWARD_CGTS_CLIENT)",
+            "the cgts-client peer is not at {} (set STEWARD_CGTS_CLIENT to its checkout; \
+             scripts/test-all defaults it to the peers folder beside the clone)",
             peer.display()
         ))
     } else if !python.exists() {
