@@ -87,18 +87,10 @@ fn mono_ms(base: tokio::time::Instant, now: tokio::time::Instant) -> u64 {
 /// A session for a new sender run: wall-clock microseconds (the protocol's rule for telling runs
 /// apart; not used for timing), strictly increasing within this process too.
 fn fresh_session() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST: AtomicU64 = AtomicU64::new(0);
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0);
-    let mut prev = LAST.load(Ordering::Relaxed);
-    loop {
-        let next = steward_protocol::next_session(wall, Some(prev));
-        match LAST.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(p) => prev = p,
-        }
-    }
+    steward_protocol::claim_session(wall, &LAST)
 }

@@ -274,18 +274,10 @@ fn mono_ms(base: Instant, now: Instant) -> u64 {
 /// runs apart; never used for timing), strictly increasing within this process too, so two
 /// responders started in one process (the lab, tests) never share one.
 fn fresh_session() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST: AtomicU64 = AtomicU64::new(0);
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0);
-    let mut prev = LAST.load(Ordering::Relaxed);
-    loop {
-        let next = steward_protocol::next_session(wall, Some(prev));
-        match LAST.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(p) => prev = p,
-        }
-    }
+    steward_protocol::claim_session(wall, &LAST)
 }

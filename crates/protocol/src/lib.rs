@@ -149,8 +149,8 @@ pub use keys::{
     MIN_SECRET_LEN, NODE_KEY_LABEL, PULSE_KEY_LABEL,
 };
 pub use verify::{
-    next_session, seal_frame, Accepted, Drop, DropCounters, RateLimitedLog, ReplayWindow, Sealer,
-    Verifier, REPLAY_WINDOW,
+    claim_session, next_session, seal_frame, Accepted, Drop, DropCounters, RateLimitedLog,
+    ReplayWindow, Sealer, Verifier, REPLAY_WINDOW,
 };
 pub use wire::{
     command_code, decode, flags_from_bits, flags_to_bits, kind, monitor_code, valid_hostname, Ack,

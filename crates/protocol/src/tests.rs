@@ -364,6 +364,15 @@ fn next_session_is_strictly_increasing() {
 }
 
 #[test]
+fn claimed_sessions_in_one_process_never_repeat_within_a_microsecond() {
+    let last = std::sync::atomic::AtomicU64::new(0);
+    let a = claim_session(1_000, &last);
+    let b = claim_session(1_000, &last);
+    assert_eq!((a, b), (1_000, 1_001));
+    assert_eq!(claim_session(9_000, &last), 9_000);
+}
+
+#[test]
 fn replay_window_unit() {
     let mut w = ReplayWindow::new(1, 5);
     assert!(!w.check(1, 5));

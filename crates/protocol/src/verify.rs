@@ -28,6 +28,22 @@ pub fn next_session(now_unix_us: u64, last_persisted: Option<u64>) -> u64 {
     now_unix_us.max(after_last).max(1)
 }
 
+/// A session for a sender that keeps nothing on disk (the heartbeat's pulse service and pulse
+/// responder): [`next_session`] over the wall clock `now_unix_us`, and strictly greater than every
+/// session claimed before through `last`, so two senders started in one process (the lab, tests) in
+/// the same microsecond never share one. `last` is the caller's process-wide record.
+pub fn claim_session(now_unix_us: u64, last: &std::sync::atomic::AtomicU64) -> u64 {
+    use std::sync::atomic::Ordering;
+    let mut prev = last.load(Ordering::Relaxed);
+    loop {
+        let next = next_session(now_unix_us, Some(prev));
+        match last.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
+
 /// Send-side state of one sender: its name, direction, session and a sequence counter per network.
 #[derive(Debug, Clone)]
 pub struct Sealer {
