@@ -512,3 +512,56 @@ fn a_parked_host_stays_failed_when_it_goes_silent() {
     h.advance(secs(600));
     assert_eq!(h.states("worker-0"), "unlocked-disabled-failed");
 }
+
+#[test]
+fn a_sensor_reset_resumed_after_a_restart_still_names_the_sensor() {
+    // Simulator seed 410/11 with restarts: the controller died after committing a critical
+    // sensor's reset of a locked host; the new core resumed the reset labelled automatic recovery
+    // (a runtime flag, not the stored record, remembered who asked).
+    let mut h = cluster();
+    h.request("worker-0", OperatorAction::Lock).unwrap();
+    h.until(secs(60), |h| {
+        h.states("worker-0") == "locked-disabled-online"
+    })
+    .expect("locked");
+    h.event(Event::Hwmon {
+        host: "worker-0".into(),
+        event: HwmonEvent::Reset,
+    });
+    h.effects.clear();
+    restart_controller(&mut h);
+    h.advance(secs(60));
+    let causes = destructive_to(&h, "worker-0");
+    assert!(!causes.is_empty(), "the reset resumed");
+    assert!(
+        causes.iter().all(|c| *c == Cause::CriticalSensor),
+        "resumed reset names the sensor: {causes:?}"
+    );
+}
+
+#[test]
+fn a_lock_accepted_behind_the_add_of_a_parked_host_still_runs_after_a_restart() {
+    // Simulator seed 318/19 with restarts: after a restart the add handler of a host parked by the
+    // auto-recovery threshold dropped everything queued, including a lock the operator had just
+    // been told was accepted; it never ended.
+    let mut h = cluster();
+    h.node("worker-0").goenabled_passes = false;
+    h.request("worker-0", OperatorAction::Lock).unwrap();
+    h.advance(secs(5));
+    h.request("worker-0", OperatorAction::Unlock).unwrap();
+    h.until(secs(3600), |h| {
+        h.core.host("worker-0").unwrap().ar_disabled.is_some()
+    })
+    .expect("parked");
+    restart_controller(&mut h);
+    // Within the add handler's start delay.
+    let lock = h.request("worker-0", OperatorAction::Lock).unwrap();
+    h.until(secs(120), |h| h.journal_end(lock).is_some())
+        .expect("the lock ends");
+    assert_eq!(h.journal_end(lock), Some(ActionOutcome::Completed));
+    assert!(
+        h.states("worker-0").starts_with("locked-"),
+        "{}",
+        h.states("worker-0")
+    );
+}

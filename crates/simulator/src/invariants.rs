@@ -671,6 +671,7 @@ impl Checker {
         alarms: impl IntoIterator<Item = (AlarmId, String, Severity)>,
         journal: &[JournalEntry],
         admin: impl IntoIterator<Item = (String, AdminState)>,
+        now: Instant,
     ) {
         self.alarms = alarms.into_iter().map(|(id, h, s)| ((id, h), s)).collect();
         self.journal_accepted.clear();
@@ -684,8 +685,23 @@ impl Checker {
         let durable = &self.journal_accepted;
         self.accepted_by_request
             .retain(|id, _| durable.contains(id));
-        self.truth.controller_restarted(durable);
+        self.truth.controller_restarted(now, durable);
         self.admin = admin.into_iter().collect();
+        // A lock or unlock the operator had accepted durably and that has not ended is resumed by
+        // the new process: it may still change the admin state (simulator seed 909/10 with
+        // restarts: the permission had been used by a later force-lock that was never durable).
+        self.allowed_admin.clear();
+        for (id, (host, action, _)) in &self.accepted_by_request {
+            if self.journal_ended.contains(id) {
+                continue;
+            }
+            let target = match action {
+                OperatorAction::Lock | OperatorAction::ForceLock => AdminState::Locked,
+                OperatorAction::Unlock => AdminState::Unlocked,
+                _ => continue,
+            };
+            self.allowed_admin.insert(host.clone(), target);
+        }
     }
 
     /// Active alarms as the effects told us.

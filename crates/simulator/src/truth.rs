@@ -259,7 +259,20 @@ impl Truth {
     /// The controller restarted from its store: a request whose acceptance never became durable
     /// was lost with the process (its `request()` answer never left a real controller), so the
     /// operator's record goes back to what it was before it, newest first.
-    pub fn controller_restarted(&mut self, durable: &BTreeSet<ActionId>) {
+    pub fn controller_restarted(&mut self, now: Instant, durable: &BTreeSet<ActionId>) {
+        // The heartbeat service restarts with nothing monitored and the new core counts MNFA from
+        // zero: what was raised or counted died with the old process, and an outage in progress
+        // ends without sparing anyone (the new core never knew of it). What the new core then
+        // sees out is counted afresh once it monitors again.
+        let names: Vec<String> = self.hosts.keys().cloned().collect();
+        for name in &names {
+            self.settle_check(now, name);
+            let h = self.host(name);
+            h.monitored_since = None;
+            h.raised = Default::default();
+        }
+        self.counted = Default::default();
+        self.episode = None;
         let lost: Vec<ActionId> = self
             .requests
             .keys()

@@ -849,6 +849,7 @@ impl World {
                 .hosts
                 .iter()
                 .map(|r| (r.name().to_string(), r.states.admin)),
+            self.now,
         );
         if let Err(v) = self
             .restart_checks

@@ -61,7 +61,7 @@ fn report(name: &str, failures: &[Violation], started: WallClock, count: u64) {
         }
         eprintln!("failures by invariant: {by_invariant:?}");
         eprintln!("\nfirst failure in full:\n{}\n", failures[0]);
-        for v in failures.iter().take(10) {
+        for v in failures.iter().take(100) {
             eprintln!(
                 "  {} -> {}",
                 v.invariant,

@@ -113,7 +113,10 @@ impl Maintenance {
                             )
                         };
                         self.write_states(h, states);
-                        h.rec.queued.clear();
+                        // What the old process was doing for itself is over; an operator request
+                        // accepted (and journaled) meanwhile still runs and ends (simulator seed
+                        // 318/19 with restarts: a lock queued behind the add never ended).
+                        h.rec.queued.retain(|(_, id)| id.is_some());
                         return self.set_action(h, Action::None, None);
                     }
                 }

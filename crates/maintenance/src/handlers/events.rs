@@ -536,7 +536,6 @@ impl Maintenance {
                         format!("{name} auto reset (critical sensor)"),
                     );
                     self.set_action(h, Action::Reset, None);
-                    h.sensor_initiated = true;
                 }
             }
             HwmonEvent::PowerCycle => {
@@ -563,7 +562,6 @@ impl Maintenance {
                 );
                 self.mnfa_forget(h); // taken over: see the reset above
                 self.set_action(h, Action::PowerCycle, None);
-                h.sensor_initiated = true;
             }
         }
         self.changed(&name);

@@ -188,8 +188,6 @@ pub(crate) struct HostRt {
     pub graceful_count: u32,
     /// This recovery began during dead office recovery: power on, never reboot or reset.
     pub dor_recovery: bool,
-    /// The action was started by a critical sensor, not by the operator.
-    pub sensor_initiated: bool,
     /// The cause of the last counted auto-recovery failure; sets the retry interval.
     pub last_ar_cause: Option<ArCause>,
     /// The boot id known when power-on was last asked for: reports with it predate the boot
@@ -289,7 +287,6 @@ impl HostRt {
             not_healthy_audits: 0,
             graceful_count: 0,
             dor_recovery: false,
-            sensor_initiated: false,
             last_ar_cause: None,
             boot_id_at_power_on: None,
             scheduled: None,
@@ -523,7 +520,6 @@ impl Maintenance {
 
     pub(crate) fn operator_action(&mut self, h: &mut HostRt, op: OperatorAction, id: ActionId) {
         let name = h.name().to_string();
-        h.sensor_initiated = false;
         // The operator takes this host over: multi-node failure avoidance no longer holds it.
         self.mnfa_forget(h);
         match op {
@@ -647,7 +643,6 @@ impl Maintenance {
             let name = h.name().to_string();
             self.journal_end(&name, id, outcome);
         }
-        h.sensor_initiated = false;
         self.set_action(h, Action::None, None);
     }
 
@@ -655,7 +650,10 @@ impl Maintenance {
     pub(crate) fn cause(&self, h: &HostRt) -> Cause {
         if let Some(id) = h.rec.action_id {
             Cause::Operator { action: id }
-        } else if h.sensor_initiated || h.rec.action == Action::PowerCycle {
+        } else if matches!(h.rec.action, Action::Reset | Action::PowerCycle) {
+            // Without an operator id these two actions are only ever a critical sensor's. Derived
+            // from the stored record, not a runtime flag, so a restarted controller resuming the
+            // action still names the sensor (simulator seed 410/11 with restarts).
             Cause::CriticalSensor
         } else {
             Cause::AutoRecovery
