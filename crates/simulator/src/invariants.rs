@@ -670,7 +670,7 @@ impl Checker {
         &mut self,
         alarms: impl IntoIterator<Item = (AlarmId, String, Severity)>,
         journal: &[JournalEntry],
-        admin: impl IntoIterator<Item = (String, AdminState)>,
+        admin: impl IntoIterator<Item = (String, AdminState, bool)>,
         now: Instant,
     ) {
         self.alarms = alarms.into_iter().map(|(id, h, s)| ((id, h), s)).collect();
@@ -685,8 +685,17 @@ impl Checker {
         let durable = &self.journal_accepted;
         self.accepted_by_request
             .retain(|id, _| durable.contains(id));
-        self.truth.controller_restarted(now, durable);
-        self.admin = admin.into_iter().collect();
+        self.admin.clear();
+        for (host, state, parked) in admin {
+            // A host the store holds parked was parked (and judged) before the restart: the new
+            // process restoring it is not a new parking decision (seed 424/5 with restarts).
+            self.parked.insert(host.clone(), parked);
+            self.admin.insert(host, state);
+        }
+        // A delete whose step was never durable did not happen: the host is back.
+        self.removed.retain(|h| !self.admin.contains_key(h));
+        self.truth
+            .controller_restarted(now, durable, self.admin.keys().map(String::as_str));
         // A lock or unlock the operator had accepted durably and that has not ended is resumed by
         // the new process: it may still change the admin state (simulator seed 909/10 with
         // restarts: the permission had been used by a later force-lock that was never durable).

@@ -259,7 +259,17 @@ impl Truth {
     /// The controller restarted from its store: a request whose acceptance never became durable
     /// was lost with the process (its `request()` answer never left a real controller), so the
     /// operator's record goes back to what it was before it, newest first.
-    pub fn controller_restarted(&mut self, now: Instant, durable: &BTreeSet<ActionId>) {
+    pub fn controller_restarted<'a>(
+        &mut self,
+        now: Instant,
+        durable: &BTreeSet<ActionId>,
+        stored_hosts: impl IntoIterator<Item = &'a str>,
+    ) {
+        for name in stored_hosts {
+            if let Some(h) = self.hosts.get_mut(name) {
+                h.removed = false; // its delete was never durable
+            }
+        }
         // The heartbeat service restarts with nothing monitored and the new core counts MNFA from
         // zero: what was raised or counted died with the old process, and an outage in progress
         // ends without sparing anyone (the new core never knew of it). What the new core then

@@ -848,7 +848,11 @@ impl World {
             durable
                 .hosts
                 .iter()
-                .map(|r| (r.name().to_string(), r.states.admin)),
+                .map(|r| {
+                    let parked = r.ar_disabled.is_some()
+                        || steward_maintenance::host::ArCause::from_banner(&r.task).is_some();
+                    (r.name().to_string(), r.states.admin, parked)
+                }),
             self.now,
         );
         if let Err(v) = self
