@@ -565,3 +565,30 @@ fn a_lock_accepted_behind_the_add_of_a_parked_host_still_runs_after_a_restart() 
         h.states("worker-0")
     );
 }
+
+#[test]
+fn a_force_lock_during_the_add_after_a_restart_replaces_the_resumed_recovery() {
+    // Simulator seed 2168/9 with restarts: the controller restarted while a host was recovering;
+    // a force-lock accepted during the add waited behind the resumed recovery, which rebooted the
+    // host as automatic recovery although the operator had asked for it to be locked.
+    let mut h = cluster();
+    h.hang("worker-0");
+    h.heartbeat_loss("worker-0");
+    h.until(secs(60), |h| {
+        h.core.host("worker-0").unwrap().action == Action::Recover
+    })
+    .expect("recovering");
+    restart_controller(&mut h);
+    h.effects.clear();
+    let lock = h.request("worker-0", OperatorAction::ForceLock).unwrap();
+    h.until(secs(120), |h| h.journal_end(lock).is_some())
+        .expect("the force-lock ends");
+    assert!(
+        destructive_to(&h, "worker-0")
+            .iter()
+            .all(|c| *c == Cause::Operator { action: lock }),
+        "nothing automatic after the force-lock: {:?}",
+        destructive_to(&h, "worker-0")
+    );
+    assert!(h.states("worker-0").starts_with("locked-"));
+}

@@ -570,6 +570,13 @@ impl Maintenance {
         }
         if matches!(cur, Action::Add | Action::ForceLock) && action != Action::None && cur != action
         {
+            if id.is_some() {
+                // An operator request takes the host over from whatever the core queued for
+                // itself (an automatic recovery resumed after a restart), as it would replace it
+                // if it were running (simulator seed 2168/9 with restarts: a force-lock waited
+                // behind a resumed recovery that rebooted the host).
+                h.rec.queued.retain(|(_, queued_id)| queued_id.is_some());
+            }
             let full = h.rec.queued.len() >= 2;
             let dup = h.rec.queued.iter().any(|(a, _)| *a == action);
             if !full && !dup {
