@@ -490,7 +490,7 @@ impl Maintenance {
         let now = self.now;
         if let Some(at) = self.mnfa.timeout_at {
             if now >= at {
-                self.mnfa_exit(true);
+                self.mnfa_exit(true, None);
             }
         }
         if let Some(d) = &self.dor {

@@ -592,3 +592,39 @@ fn a_force_lock_during_the_add_after_a_restart_replaces_the_resumed_recovery() {
     );
     assert!(h.states("worker-0").starts_with("locked-"));
 }
+
+#[test]
+fn the_host_whose_clear_ends_mnfa_is_released_too() {
+    // Simulator seed 1174/15: MNFA ended on the management clear of a pooled host still lost on
+    // the cluster network; the exit skipped that host (checked out by its own event) and it stayed
+    // pooled-in-name, task "Graceful Recovery Wait", never recovered.
+    let mut h = cluster_with(cfg(), 2);
+    let ev = |h: &mut Harness, host: &str, network: Network, event: HeartbeatEvent| {
+        h.event(Event::Heartbeat {
+            host: host.into(),
+            network,
+            event,
+            tally: None,
+        })
+    };
+    use HeartbeatEvent::*;
+    for e in [MinorSet, DegradeSet, Loss] {
+        ev(&mut h, "worker-0", Network::Mgmt, e);
+        ev(&mut h, "worker-1", Network::Mgmt, e);
+    }
+    assert!(h.core.in_mnfa_pool("worker-0"));
+    for e in [MinorSet, DegradeSet, Loss] {
+        ev(&mut h, "worker-0", Network::Cluster, e);
+    }
+    for e in [LossClear, DegradeClear, MinorClear] {
+        ev(&mut h, "worker-0", Network::Mgmt, e);
+    }
+    assert!(!h.core.mnfa_active(), "below threshold on every network");
+    h.advance(secs(5));
+    assert_ne!(
+        h.task("worker-0"),
+        task::GRACEFUL_RECOVERY_WAIT,
+        "released from the pool"
+    );
+    assert_eq!(h.action("worker-0"), Action::Recover, "still lost: recovering");
+}

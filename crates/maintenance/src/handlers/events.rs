@@ -377,7 +377,7 @@ impl Maintenance {
             changed = true;
         }
         if changed && self.mnfa.active && self.mnfa_below_threshold() {
-            self.mnfa_exit(false);
+            self.mnfa_exit(false, Some(h));
         }
     }
 
@@ -404,7 +404,7 @@ impl Maintenance {
             self.mnfa_recover_host(h);
         }
         if self.mnfa_below_threshold() {
-            self.mnfa_exit(false);
+            self.mnfa_exit(false, Some(h));
         }
     }
 
@@ -438,7 +438,7 @@ impl Maintenance {
 
     /// Leave MNFA. By timeout, pooled hosts are failed and fully re-enabled; otherwise each gets a
     /// graceful recovery.
-    pub(crate) fn mnfa_exit(&mut self, timeout: bool) {
+    pub(crate) fn mnfa_exit(&mut self, timeout: bool, current: Option<&mut HostRt>) {
         if !self.mnfa.active {
             return;
         }
@@ -460,26 +460,41 @@ impl Maintenance {
             control: HeartbeatControl::Recover,
         });
         let pool = std::mem::take(&mut self.mnfa.pool);
+        let mut current = current;
         for name in pool {
+            // The host whose event ended MNFA is checked out of the map by the caller: release it
+            // in place (simulator seed 1174/15: skipped, it stayed in a spent recovery soak for
+            // good).
+            if let Some(c) = current.as_deref_mut().filter(|c| c.name() == name) {
+                self.mnfa_release(c, timeout);
+                continue;
+            }
             let Some(mut o) = self.hosts.remove(&name) else {
                 continue;
             };
-            if timeout {
-                o.mnfa_token = false;
-                self.force_full_enable(&mut o, "multi-node failure avoidance timed out");
-            } else if o.unlocked() {
-                let still_down = o.hb.iter().any(|n| n.lost || n.degrade);
-                if still_down || o.rec.states.oper == OperState::Disabled {
-                    self.restart_recovery(&mut o);
-                } else {
-                    o.mnfa_token = false;
-                    self.set_task(&mut o, "");
-                }
-            }
+            self.mnfa_release(&mut o, timeout);
             self.hosts.insert(name.clone(), o);
-            self.mark_dirty(&name);
         }
         self.mnfa.counted = Default::default();
+    }
+
+    /// A pooled host as MNFA ends: by timeout it is failed and fully re-enabled; otherwise one still
+    /// down or disabled recovers gracefully from the start, and one that never left only has its task
+    /// cleared.
+    fn mnfa_release(&mut self, o: &mut HostRt, timeout: bool) {
+        if timeout {
+            o.mnfa_token = false;
+            self.force_full_enable(o, "multi-node failure avoidance timed out");
+        } else if o.unlocked() {
+            let still_down = o.hb.iter().any(|n| n.lost || n.degrade);
+            if still_down || o.rec.states.oper == OperState::Disabled {
+                self.restart_recovery(o);
+            } else {
+                o.mnfa_token = false;
+                self.set_task(o, "");
+            }
+        }
+        self.mark_dirty(o.name());
     }
 
     // ----- process and hardware monitors (docs/handlers.md#monitor-events) -----
