@@ -55,13 +55,11 @@
 //!   one host or of many (to drive multi-node failure avoidance), lossy links, unreachable BMCs,
 //!   critical sensor readings (a hardware monitor's reset or power-cycle request), a
 //!   lock flag file created or removed behind the agent's back ([`Fault::TamperFlag`]), controller
-//!   crashes and storage faults, heal. With `STEWARD_SIM_RESTARTS=1` the seed runner also
-//!   restarts the controller every `SimConfig::restart_interval` on average (100–400 s in four
-//!   runs of five; crash between steps, crash before or after the commit, failed write). It is
-//!   off in the default tier for now: with it some seeds still fail and are being triaged (a lock
-//!   or force-lock whose action never ends across a restart, the locked alarm left on a deleted
-//!   host, a host stuck in graceful recovery), e.g. `STEWARD_SIM_RESTARTS=1 STEWARD_SIM_SEED=31
-//!   STEWARD_SIM_HOSTS=12 cargo test -p steward-simulator --test seeds replay -- --nocapture`.
+//!   crashes and storage faults, heal. The seed runner also restarts the controller every
+//!   `SimConfig::restart_interval` on average (100–400 s in four runs of five; crash between
+//!   steps, crash before or after the commit, failed write); `STEWARD_SIM_RESTARTS=0` turns that
+//!   off, to tell a restart bug from another one. With restarts on, the seeds found four core bugs
+//!   (each now has a core test in `crates/maintenance/tests/recovery.rs`).
 //!   `tests/restarts.rs` runs restarts and every storage fault in scripted scenarios that pass.
 //!   The active controller (the host the core runs on) is never faulted, but its loop can be stalled
 //!   ([`Fault::ControllerStall`]: no heartbeat ticks, replies, core events or timers for a while, then
@@ -161,8 +159,8 @@
 //! `tests/restarts.rs` (each storage fault, a restart in the middle of an action, and an agent
 //! without the controller-session reset caught by the node-side invariants).
 //!
-//! Environment: `STEWARD_SIM_RESTARTS=1` adds random controller restarts and storage faults to
-//! the seeds; `STEWARD_SIM_SEEDS`, `STEWARD_SIM_FIRST_SEED`, `STEWARD_SIM_LARGE_SEEDS`,
+//! Environment: `STEWARD_SIM_RESTARTS=0` leaves random controller restarts and storage faults out
+//! of the seeds; `STEWARD_SIM_SEEDS`, `STEWARD_SIM_FIRST_SEED`, `STEWARD_SIM_LARGE_SEEDS`,
 //! `STEWARD_SIM_LARGE_HOSTS`, `STEWARD_SIM_THREADS` size the tier; `STEWARD_SIM_VERBOSE=1` prints the
 //! trace as it happens. Two model switches exist to look past known core issues (a failing seed's replay
 //! line carries them): `STEWARD_SIM_LENIENT_DEADLINES=1` defers a deadline the core asks for again

@@ -119,9 +119,8 @@ pub struct SimConfig {
     /// Heartbeat at pulse level through the real Monitor (`steward-sim --pulses`); `None` keeps the
     /// event-level model of the seed tier.
     pub pulses: Option<PulseConfig>,
-    /// Random controller restarts and storage faults in [`SimConfig::for_seed`] (env
-    /// `STEWARD_SIM_RESTARTS=1`). Off by default until the seeds they fail are fixed (see the
-    /// crate docs).
+    /// Random controller restarts and storage faults in [`SimConfig::for_seed`]: on by default,
+    /// `STEWARD_SIM_RESTARTS=0` turns them off (to tell a restart bug from another one).
     pub restarts: bool,
 }
 
@@ -152,7 +151,7 @@ impl SimConfig {
             hb_clear_after_restart: std::env::var_os("STEWARD_SIM_HB_CLEAR_AFTER_RESTART")
                 .is_some(),
             pulses: None,
-            restarts: std::env::var_os("STEWARD_SIM_RESTARTS").is_some(),
+            restarts: std::env::var("STEWARD_SIM_RESTARTS").map_or(true, |v| v != "0"),
         }
     }
 
@@ -227,8 +226,8 @@ fn replay_command_with(seed: u64, hosts: usize, cfg: &SimConfig) -> String {
     if cfg.hb_clear_after_restart {
         env.push_str("STEWARD_SIM_HB_CLEAR_AFTER_RESTART=1 ");
     }
-    if cfg.restarts {
-        env.push_str("STEWARD_SIM_RESTARTS=1 ");
+    if !cfg.restarts {
+        env.push_str("STEWARD_SIM_RESTARTS=0 ");
     }
     // A build with a deliberate bug replays only with the same bug compiled in.
     let m = steward_maintenance::MUTATION;

@@ -44,6 +44,8 @@ pub struct Accepted {
     /// The host's lock record before this request, to put back if a controller crash loses the
     /// request before it was durable.
     undo: LockRecord,
+    /// Its end came through the journal.
+    ended: bool,
 }
 
 /// What the operator's lock and unlock requests have made of a host.
@@ -229,6 +231,7 @@ impl Truth {
                 action,
                 at: now,
                 undo,
+                ended: false,
             },
         );
         let h = self.host(host);
@@ -321,15 +324,29 @@ impl Truth {
 
     /// An accepted action ended. A lock that did not complete (failed, or superseded by a request that
     /// is not itself a lock or unlock) leaves the host as the operator had it before.
+    ///
+    /// A lock refused while an earlier lock of the same host is still under way (a second
+    /// force-lock while the first waits behind the add) leaves that earlier lock pending: it may
+    /// still complete (seed 1000005/1000).
     pub fn action_ended(&mut self, id: ActionId, completed: bool) {
-        if let Some(a) = self.requests.get(&id) {
-            let host = a.host.clone();
-            let h = self.host(&host);
-            if h.lock_pending == Some(id) {
-                h.lock_pending = None;
-                if !completed {
-                    h.admin = h.admin_before_lock;
-                }
+        let Some(a) = self.requests.get_mut(&id) else {
+            return;
+        };
+        a.ended = true;
+        let host = a.host.clone();
+        let earlier = a
+            .undo
+            .lock_pending
+            .filter(|e| self.requests.get(e).is_some_and(|r| !r.ended));
+        let h = self.host(&host);
+        if h.lock_pending == Some(id) {
+            h.lock_pending = None;
+            if completed {
+                return;
+            }
+            match earlier {
+                Some(e) => h.lock_pending = Some(e),
+                None => h.admin = h.admin_before_lock,
             }
         }
     }

@@ -587,13 +587,12 @@ impl Maintenance {
             if let Some(new_id) = id {
                 // No room: the newer request is not silently lost, it fails with a reason.
                 let name = h.name().to_string();
-                self.journal_end(
-                    &name,
-                    new_id,
-                    ActionOutcome::Failed {
-                        reason: format!("'{cur}' in progress and the action queue is full"),
-                    },
-                );
+                let reason = if dup {
+                    format!("'{action}' is already queued behind '{cur}'")
+                } else {
+                    format!("'{cur}' in progress and the action queue is full")
+                };
+                self.journal_end(&name, new_id, ActionOutcome::Failed { reason });
                 return;
             }
             return;
