@@ -626,5 +626,9 @@ fn the_host_whose_clear_ends_mnfa_is_released_too() {
         task::GRACEFUL_RECOVERY_WAIT,
         "released from the pool"
     );
-    assert_eq!(h.action("worker-0"), Action::Recover, "still lost: recovering");
+    assert_eq!(
+        h.action("worker-0"),
+        Action::Recover,
+        "still lost: recovering"
+    );
 }

@@ -407,6 +407,19 @@ impl Checker {
                         format!("{what} labelled as operator action {action}, which the operator never had accepted ({})", seen()),
                     ));
                 };
+                if req.ended() {
+                    // Resuming an action the durable journal says is over repeats what the
+                    // operator asked for once (issue: no destructive effect beyond the journal).
+                    return Err(Violation::new(
+                        Invariant::CauseMatchesGroundTruth,
+                        now,
+                        Some(host),
+                        format!(
+                            "{what} labelled as operator action {action}, which had already ended in the journal ({})",
+                            seen()
+                        ),
+                    ));
+                }
                 if req.host != host || !operator_may(req.action, command, op) {
                     return Err(Violation::new(
                         Invariant::CauseMatchesGroundTruth,
@@ -694,8 +707,12 @@ impl Checker {
         }
         // A delete whose step was never durable did not happen: the host is back.
         self.removed.retain(|h| !self.admin.contains_key(h));
-        self.truth
-            .controller_restarted(now, durable, self.admin.keys().map(String::as_str));
+        self.truth.controller_restarted(
+            now,
+            durable,
+            &self.journal_ended,
+            self.admin.keys().map(String::as_str),
+        );
         // A lock or unlock the operator had accepted durably and that has not ended is resumed by
         // the new process: it may still change the admin state (simulator seed 909/10 with
         // restarts: the permission had been used by a later force-lock that was never durable).

@@ -132,6 +132,8 @@
 //! - `no_acknowledged_change_lost`: a request the controller answered is durably journaled, at
 //!   every restart and at the end.
 //! - `actions_end_across_restarts`: every durably accepted action durably ends.
+//! - (within `cause_matches_ground_truth`) no destructive effect in the name of an operator action
+//!   whose end the journal already holds: a restarted controller never repeats a finished one.
 //! - `durable_state_matches_core`: after settling the store's alarms and host records are the
 //!   core's (the alarms themselves are held to the host states by the quiescence checks).
 //!

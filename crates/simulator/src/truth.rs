@@ -44,8 +44,15 @@ pub struct Accepted {
     /// The host's lock record before this request, to put back if a controller crash loses the
     /// request before it was durable.
     undo: LockRecord,
-    /// Its end came through the journal.
+    /// Its end came through the journal (and, after a restart, is durable).
     ended: bool,
+}
+
+impl Accepted {
+    /// The journal has this action's end.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
 }
 
 /// What the operator's lock and unlock requests have made of a host.
@@ -266,8 +273,12 @@ impl Truth {
         &mut self,
         now: Instant,
         durable: &BTreeSet<ActionId>,
+        durably_ended: &BTreeSet<ActionId>,
         stored_hosts: impl IntoIterator<Item = &'a str>,
     ) {
+        for (id, a) in self.requests.iter_mut() {
+            a.ended = durably_ended.contains(id);
+        }
         for name in stored_hosts {
             if let Some(h) = self.hosts.get_mut(name) {
                 h.removed = false; // its delete was never durable

@@ -845,14 +845,11 @@ impl World {
         self.checker.controller_restarted(
             durable.alarms.iter().cloned(),
             &journal,
-            durable
-                .hosts
-                .iter()
-                .map(|r| {
-                    let parked = r.ar_disabled.is_some()
-                        || steward_maintenance::host::ArCause::from_banner(&r.task).is_some();
-                    (r.name().to_string(), r.states.admin, parked)
-                }),
+            durable.hosts.iter().map(|r| {
+                let parked = r.ar_disabled.is_some()
+                    || steward_maintenance::host::ArCause::from_banner(&r.task).is_some();
+                (r.name().to_string(), r.states.admin, parked)
+            }),
             self.now,
         );
         if let Err(v) = self
