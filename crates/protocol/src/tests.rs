@@ -651,14 +651,38 @@ fn severity() -> impl Strategy<Value = Severity> {
     ]
 }
 
+fn link_network() -> impl Strategy<Value = LinkNetwork> {
+    prop_oneof![
+        Just(LinkNetwork::Mgmt),
+        Just(LinkNetwork::Cluster),
+        Just(LinkNetwork::Oam)
+    ]
+}
+
+fn fs_state() -> impl Strategy<Value = FsState> {
+    prop_oneof![
+        Just(FsState::Ok),
+        Just(FsState::InodesLow),
+        Just(FsState::SpaceLow),
+        Just(FsState::ReadOnly),
+        Just(FsState::Missing)
+    ]
+}
+
 fn monitor() -> impl Strategy<Value = MonitorEvent> {
     prop_oneof![
         (name(MAX_NAME), severity())
             .prop_map(|(process, severity)| MonitorEvent::Process { process, severity }),
-        (name(MAX_NAME), any::<bool>())
-            .prop_map(|(interface, up)| MonitorEvent::Link { interface, up }),
-        (name(MAX_NAME), any::<bool>())
-            .prop_map(|(mount, ok)| MonitorEvent::Filesystem { mount, ok }),
+        (link_network(), name(MAX_NAME), 0u8..=4, 0u8..=4).prop_map(
+            |(network, interface, down, extra)| MonitorEvent::Link {
+                network,
+                interface,
+                down,
+                ports: down + extra,
+            }
+        ),
+        (name(MAX_MOUNT), fs_state())
+            .prop_map(|(mount, state)| MonitorEvent::Filesystem { mount, state }),
         (
             4u16..,
             proptest::collection::vec(any::<u8>(), 0..=MAX_UNKNOWN_PAYLOAD)
