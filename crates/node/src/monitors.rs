@@ -7,16 +7,18 @@
 use crate::links::{resolve_ports, LinkEvents, LinkNote};
 use crate::status::{self, StatusBoard};
 use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use steward_agent::{FsMonitor, FsWatch, LinkMonitor, LinkWatch};
-use steward_types::{LinkNetwork, MonitorEvent};
+use steward_agent::{FsMonitor, FsSample, FsWatch, LinkMonitor, LinkWatch};
+use steward_types::{FsState, LinkNetwork, MonitorEvent};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// What the monitors watch. Empty (the default): no monitor task runs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct MonitorsConfig {
     /// The interface carrying each network (a bond, a VLAN or a port).
     pub links: Vec<(LinkNetwork, String)>,
@@ -27,6 +29,94 @@ pub struct MonitorsConfig {
     pub fs_period: Duration,
     /// How often every report is repeated to the controllers, changed or not.
     pub repeat: Duration,
+    /// A lab machine has no links or filesystems of its own: these stand in for the kernel
+    /// (`steward lab link-down …`). None: the real kernel.
+    pub lab: Option<LabFaults>,
+}
+
+/// The links and filesystems of a simulated lab machine, which the lab's fault commands change:
+/// every configured port is up and every filesystem healthy until a fault says otherwise. Shared
+/// by the machine and every agent it boots, so a fault outlives a simulated reboot, as a pulled
+/// cable would.
+#[derive(Clone, Debug, Default)]
+pub struct LabFaults {
+    inner: Arc<LabFaultsInner>,
+}
+
+#[derive(Debug, Default)]
+struct LabFaultsInner {
+    state: Mutex<LabFaultSet>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Debug, Default)]
+struct LabFaultSet {
+    ports_down: BTreeSet<String>,
+    filesystems: BTreeMap<String, FsState>,
+}
+
+impl LabFaults {
+    fn with<T>(&self, f: impl FnOnce(&mut LabFaultSet) -> T) -> T {
+        let mut g = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    }
+
+    /// Cut (`up = false`) or restore a port.
+    pub fn set_port(&self, port: &str, up: bool) {
+        self.with(|s| {
+            if up {
+                s.ports_down.remove(port);
+            } else {
+                s.ports_down.insert(port.to_string());
+            }
+        });
+        self.inner.changed.notify_one();
+    }
+
+    /// Put a mount point in `state` (`FsState::Ok` restores it).
+    pub fn set_filesystem(&self, mount: &str, state: FsState) {
+        self.with(|s| {
+            if state.is_ok() {
+                s.filesystems.remove(mount);
+            } else {
+                s.filesystems.insert(mount.to_string(), state);
+            }
+        });
+        self.inner.changed.notify_one();
+    }
+
+    fn port_up(&self, port: &str) -> bool {
+        self.with(|s| !s.ports_down.contains(port))
+    }
+
+    /// A sample that the policy judges as the fault set says.
+    fn sample(&self, mount: &str) -> FsSample {
+        let state = self.with(|s| s.filesystems.get(mount).copied());
+        let healthy = FsSample::Mounted {
+            read_only: false,
+            free_space_pct: 50.0,
+            free_inodes_pct: Some(50.0),
+        };
+        match state {
+            None | Some(FsState::Ok) => healthy,
+            Some(FsState::Missing) => FsSample::Missing,
+            Some(FsState::ReadOnly) => FsSample::Mounted {
+                read_only: true,
+                free_space_pct: 50.0,
+                free_inodes_pct: Some(50.0),
+            },
+            Some(FsState::SpaceLow) => FsSample::Mounted {
+                read_only: false,
+                free_space_pct: 0.0,
+                free_inodes_pct: Some(50.0),
+            },
+            Some(FsState::InodesLow) => FsSample::Mounted {
+                read_only: false,
+                free_space_pct: 50.0,
+                free_inodes_pct: Some(0.0),
+            },
+        }
+    }
 }
 
 impl Default for MonitorsConfig {
@@ -37,6 +127,7 @@ impl Default for MonitorsConfig {
             filesystems: Vec::new(),
             fs_period: Duration::from_secs(15),
             repeat: Duration::from_secs(30),
+            lab: None,
         }
     }
 }
@@ -167,7 +258,20 @@ async fn run(cfg: MonitorsConfig, board: StatusBoard, reports: mpsc::Sender<Moni
     let mut links = LinkMonitor::new(watches, repeat_ms);
     let mut fs = FsMonitor::new(cfg.filesystems.clone(), repeat_ms);
     let mut events = None;
-    if !cfg.links.is_empty() {
+    let lab = cfg.lab.clone();
+    if let Some(lab) = &lab {
+        let ports: Vec<String> = links.ports().map(str::to_string).collect();
+        let mut out = Vec::new();
+        for p in &ports {
+            out.extend(links.observe(0, p, lab.port_up(p)));
+        }
+        out.extend(links.listed(0));
+        for ev in out {
+            if reports.send(ev).await.is_err() {
+                return;
+            }
+        }
+    } else if !cfg.links.is_empty() {
         match LinkEvents::subscribe().await {
             Ok(e) => events = Some(e),
             Err(e) => tracing::error!("cannot subscribe to link changes (rtnetlink): {e}"),
@@ -194,7 +298,24 @@ async fn run(cfg: MonitorsConfig, board: StatusBoard, reports: mpsc::Sender<Moni
             Duration::from_millis(due.saturating_sub(now_ms()))
         };
         let mut out = Vec::new();
+        let lab_changed = async {
+            match &lab {
+                Some(l) => l.inner.changed.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            _ = lab_changed => {
+                // A lab fault changed: the simulated kernel tells at once, as the real one does.
+                let now = now_ms();
+                if let Some(l) = &lab {
+                    let ports: Vec<String> = links.ports().map(str::to_string).collect();
+                    for p in &ports {
+                        out.extend(links.observe(now, p, l.port_up(p)));
+                    }
+                }
+                next_sample = next_sample.min(now);
+            }
             r = next_notes(&mut events) => match r {
                 Ok(notes) => {
                     let now = now_ms();
@@ -218,18 +339,24 @@ async fn run(cfg: MonitorsConfig, board: StatusBoard, reports: mpsc::Sender<Moni
                 let now = now_ms();
                 if now >= next_sample {
                     let mounts: Vec<String> = fs.watches().map(|w| w.mount.clone()).collect();
-                    // statvfs can hang on a dead filesystem: never on the runtime's thread.
-                    let samples = tokio::task::spawn_blocking(move || {
-                        mounts
-                            .into_iter()
-                            .map(|m| {
-                                let s = crate::fsmon::sample(std::path::Path::new(&m));
-                                (m, s)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                    .await
-                    .unwrap_or_default();
+                    let samples = match &lab {
+                        Some(l) => mounts.into_iter().map(|m| {
+                            let s = l.sample(&m);
+                            (m, s)
+                        }).collect(),
+                        // statvfs can hang on a dead filesystem: never on the runtime's thread.
+                        None => tokio::task::spawn_blocking(move || {
+                            mounts
+                                .into_iter()
+                                .map(|m| {
+                                    let s = crate::fsmon::sample(std::path::Path::new(&m));
+                                    (m, s)
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .await
+                        .unwrap_or_default(),
+                    };
                     for (m, s) in samples {
                         out.extend(fs.observe(&m, s));
                     }

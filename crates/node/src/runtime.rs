@@ -221,13 +221,12 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
     }));
     let mut side_tasks = Vec::new();
     if let Some(path) = &cfg.status_socket {
-        let server = crate::status::serve(path, status.clone()).map_err(|e| {
-            io_err(
-                e.kind(),
-                format!("cannot open the status socket {}: {e}", path.display()),
-            )
-        })?;
-        side_tasks.push(server);
+        // Only a window for people: the agent's real work goes on without it.
+        match crate::status::serve(path, status.clone()) {
+            Ok(server) => side_tasks.push(server),
+            Err(e) => tracing::error!(host = %cfg.hostname,
+                "cannot open the status socket {}: {e}", path.display()),
+        }
     }
     // Bounded: a flood of link changes waits for the loop rather than growing without end.
     let (report_tx, report_rx) = mpsc::channel::<MonitorEvent>(64);
