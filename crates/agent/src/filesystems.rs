@@ -1,4 +1,4 @@
-//! Filesystem monitor policy, sans-IO (docs/monitors.md#filesystems): what a sample of one mount
+//! Filesystem monitor policy, sans-IO (docs/node-monitoring.md#filesystems): what a sample of one mount
 //! point means, and the report the controller gets when that changes.
 //!
 //! The runtime samples every configured mount point periodically (is it mounted, read-only, how

@@ -1,4 +1,4 @@
-//! Link monitor policy, sans-IO (docs/monitors.md#links): which of a network's ports are down, and
+//! Link monitor policy, sans-IO (docs/node-monitoring.md#links): which of a network's ports are down, and
 //! the report the controller gets when that changes.
 //!
 //! The runtime resolves each configured interface to its physical ports once (a bond to its

@@ -178,7 +178,7 @@ pub enum Event {
         event: HwmonEvent,
     },
     /// The node's link monitor reports the interface of one network: `down` of its `ports`
-    /// physical ports are down (docs/monitors.md#links).
+    /// physical ports are down (docs/node-monitoring.md#links).
     Link {
         host: String,
         network: LinkNetwork,
@@ -186,7 +186,7 @@ pub enum Event {
         down: u8,
         ports: u8,
     },
-    /// The node's filesystem monitor reports one mount point (docs/monitors.md#filesystems).
+    /// The node's filesystem monitor reports one mount point (docs/node-monitoring.md#filesystems).
     Filesystem {
         host: String,
         mount: String,

@@ -1,4 +1,4 @@
-//! The node's link and filesystem monitor reports (docs/monitors.md): alarms at once, degrade when
+//! The node's link and filesystem monitor reports (docs/node-monitoring.md): alarms at once, degrade when
 //! a whole network or a filesystem is lost, never a failure or anything destructive.
 
 mod support;

@@ -1,4 +1,4 @@
-//! The filesystem monitor's I/O (docs/monitors.md#filesystems): one sample of a mount point with
+//! The filesystem monitor's I/O (docs/node-monitoring.md#filesystems): one sample of a mount point with
 //! `statvfs`. The policy (thresholds, when to report) is `steward_agent::FsMonitor`.
 
 use rustix::fs::{statvfs, StatVfsMountFlags};

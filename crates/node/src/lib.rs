@@ -34,7 +34,7 @@
 //!   `steward-heartbeat-udp`).
 //! - [`links`], [`fsmon`], [`monitors`]: the link monitor's sysfs resolution and rtnetlink
 //!   subscription, the filesystem sampler, and the task that runs both monitors' policies
-//!   (docs/monitors.md).
+//!   (docs/node-monitoring.md).
 //! - [`status`]: the local status socket (`steward node status`).
 //! - `runtime`: [`spawn`], [`NodeHandle`], [`NodeStats`].
 

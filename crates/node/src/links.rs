@@ -1,4 +1,4 @@
-//! The link monitor's I/O (docs/monitors.md#links): configured interfaces resolved to their
+//! The link monitor's I/O (docs/node-monitoring.md#links): configured interfaces resolved to their
 //! physical ports through sysfs, and the kernel's link notifications over rtnetlink. The policy
 //! (what a port down means, when to report) is `steward_agent::LinkMonitor`.
 //!

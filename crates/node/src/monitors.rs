@@ -1,4 +1,4 @@
-//! The node's link and filesystem monitors as one task (docs/monitors.md): it owns the sans-IO
+//! The node's link and filesystem monitors as one task (docs/node-monitoring.md): it owns the sans-IO
 //! policies (`steward_agent::LinkMonitor`, `steward_agent::FsMonitor`), feeds them the kernel's
 //! link notifications and periodic filesystem samples, hands their reports to the agent's loop
 //! (which sends them to every controller on every network) and writes their state to the status

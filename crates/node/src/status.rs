@@ -1,4 +1,4 @@
-//! The node's local status (docs/monitors.md#local-status): a Unix socket that answers every
+//! The node's local status (docs/node-monitoring.md#local-status): a Unix socket that answers every
 //! connection with one JSON document of what this node's monitors see, then closes. `steward node
 //! status` prints it.
 //!

@@ -1,4 +1,4 @@
-//! The link and filesystem monitors against the real kernel (docs/monitors.md): links cut with
+//! The link and filesystem monitors against the real kernel (docs/node-monitoring.md): links cut with
 //! `ip link set down` in a private network namespace (a veth pair, a bridge and a macvlan, as
 //! this kernel has no bonding or VLAN), and a tmpfs remounted read-only in a private mount
 //! namespace. Both namespaces belong to the test's own thread, so nothing outside it is touched.

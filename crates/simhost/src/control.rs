@@ -83,7 +83,7 @@ pub(crate) fn execute(host: &SimHost, line: &str) -> String {
     }
 }
 
-/// A link or filesystem fault on the machine's simulated kernel (docs/monitors.md#lab-faults).
+/// A link or filesystem fault on the machine's simulated kernel (docs/node-monitoring.md#lab-faults).
 fn monitor_fault(host: &SimHost, verb: &str, arg: &str) -> Result<(), String> {
     let monitors = host
         .config()

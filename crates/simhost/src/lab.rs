@@ -74,7 +74,7 @@ pub struct LabHost {
 
 /// The monitors every `steward lab` machine runs: a management and a cluster link and two
 /// filesystems, all simulated, so `steward lab link-down HOST NET` and `steward lab fs-readonly
-/// HOST MOUNT` show the alarms raise and clear (docs/monitors.md#lab-faults).
+/// HOST MOUNT` show the alarms raise and clear (docs/node-monitoring.md#lab-faults).
 pub fn lab_monitors(scale: u32) -> steward_node::monitors::MonitorsConfig {
     use steward_node::monitors::{LabFaults, MonitorsConfig};
     use steward_types::LinkNetwork;

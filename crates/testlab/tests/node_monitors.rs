@@ -1,4 +1,4 @@
-//! The lab's link and filesystem faults end to end (docs/monitors.md#lab-faults): a port cut on a
+//! The lab's link and filesystem faults end to end (docs/node-monitoring.md#lab-faults): a port cut on a
 //! host's simulated kernel reaches its agent's link monitor, the report crosses the real node link,
 //! and the controller raises the link alarm and degrades the host; restoring it clears both. The
 //! same for a filesystem turned read-only.

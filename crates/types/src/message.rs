@@ -207,7 +207,7 @@ pub enum MonitorEvent {
         process: String,
         severity: Severity,
     },
-    /// Link monitor: the state of the interface carrying `network` (docs/monitors.md#links).
+    /// Link monitor: the state of the interface carrying `network` (docs/node-monitoring.md#links).
     /// `interface` is the configured name (a bond, a VLAN or a port); `ports` is how many
     /// physical ports it resolves to and `down` how many of them are down. Sent on every change
     /// and repeated periodically, so a restarted controller learns the state again.
@@ -217,7 +217,7 @@ pub enum MonitorEvent {
         down: u8,
         ports: u8,
     },
-    /// Filesystem monitor: the state of one monitored mount point (docs/monitors.md#filesystems).
+    /// Filesystem monitor: the state of one monitored mount point (docs/node-monitoring.md#filesystems).
     /// Sent on every change and repeated periodically, like [`MonitorEvent::Link`].
     Filesystem {
         mount: String,

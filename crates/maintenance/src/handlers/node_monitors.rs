@@ -1,4 +1,4 @@
-//! The node's own link and filesystem monitors (docs/monitors.md): their reports become alarms at
+//! The node's own link and filesystem monitors (docs/node-monitoring.md): their reports become alarms at
 //! once and, when a whole network or a filesystem is lost, a degrade.
 //!
 //! The agent repeats its reports periodically, so every report is taken as the full truth about
