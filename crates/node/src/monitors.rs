@@ -271,16 +271,28 @@ async fn run(cfg: MonitorsConfig, board: StatusBoard, reports: mpsc::Sender<Moni
                 return;
             }
         }
-    } else if !cfg.links.is_empty() {
-        match LinkEvents::subscribe().await {
-            Ok(e) => events = Some(e),
-            Err(e) => tracing::error!("cannot subscribe to link changes (rtnetlink): {e}"),
-        }
     }
+    // With real links and no subscription (not yet, or it failed), try again at this time.
+    let mut subscribe_at = (lab.is_none() && !cfg.links.is_empty()).then_some(0u64);
     let never = u64::MAX;
     let mut next_sample = if cfg.filesystems.is_empty() { never } else { 0 };
     loop {
+        if subscribe_at.is_some_and(|t| now_ms() >= t) {
+            match LinkEvents::subscribe().await {
+                Ok(e) => {
+                    events = Some(e);
+                    subscribe_at = None;
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "cannot subscribe to link changes (rtnetlink): {e}; again in 1 s"
+                    );
+                    subscribe_at = Some(now_ms() + 1000);
+                }
+            }
+        }
         let due = [
+            subscribe_at.unwrap_or(never),
             links.poll_timeout().unwrap_or(never),
             if cfg.filesystems.is_empty() {
                 never
@@ -331,8 +343,8 @@ async fn run(cfg: MonitorsConfig, board: StatusBoard, reports: mpsc::Sender<Moni
                     // E.g. ENOBUFS after a burst of changes: some were lost, so subscribe and
                     // list again (the listing corrects every port).
                     tracing::warn!("link notifications failed ({e}); subscribing again");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    events = LinkEvents::subscribe().await.ok();
+                    events = None;
+                    subscribe_at = Some(now_ms() + 200);
                 }
             },
             _ = tokio::time::sleep(sleep) => {
