@@ -1158,3 +1158,21 @@ fn replayed_pulse_and_reply_are_dropped_and_no_node_answers_for_another() {
         assert_eq!(c.accept(&d, NODE_MGMT, 0), Err(Drop::BadMac));
     }
 }
+
+#[test]
+fn a_link_report_with_more_ports_down_than_ports_is_malformed() {
+    let key = secret().node_key("worker-0");
+    let h = header("worker-0", Direction::NodeToController, Network::Mgmt, 1, 1);
+    let link = |down, ports| {
+        Message::Event(NodeEvent::Monitor(MonitorEvent::Link {
+            network: LinkNetwork::Cluster,
+            interface: "bond1".into(),
+            down,
+            ports,
+        }))
+    };
+    let ok = seal_frame(&key, &h, &link(2, 2)).unwrap();
+    assert_eq!(decode(&ok).unwrap().frame.message, link(2, 2));
+    let bad = seal_frame(&key, &h, &link(3, 2)).unwrap();
+    assert!(decode(&bad).is_err());
+}
