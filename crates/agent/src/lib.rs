@@ -43,11 +43,15 @@
 //! - [`scripts`]: script sets, run ids, folding per-script exits into a pass/fail outcome.
 
 pub mod agent;
+pub mod filesystems;
+pub mod links;
 pub mod lockflags;
 pub mod recent;
 pub mod scripts;
 
 pub use agent::{Agent, AgentConfig, Destination, Effect, Level, Startup};
+pub use filesystems::{FsMonitor, FsSample, FsStatus, FsWatch};
+pub use links::{LinkMonitor, LinkStatus, LinkWatch, PortStatus};
 pub use lockflags::{FlagFile, FlagPair, LockState};
 pub use recent::{RecentCommands, RECENT_COMMANDS};
 pub use scripts::{summarize, RunId, RunOutcome, ScriptExit, ScriptSet};

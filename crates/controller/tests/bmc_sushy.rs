@@ -27,6 +27,7 @@ async fn power_off_and_on_through_redfish_with_read_back() {
     // is a record whose BMC is the emulator.
     let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
     let spec = LabSpec {
+        monitors: false,
         hosts: Vec::new(),
         scale: 10,
         in_service: false,

@@ -7,10 +7,26 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use steward_types::LinkNetwork;
 
-/// The maintenance alarm ids, in the 200.xxx numbering operators know from StarlingX.
+/// The maintenance alarm ids, in the 200.xxx numbering operators know from StarlingX, and the
+/// 100.1xx platform ids for the node's link and filesystem monitors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum AlarmId {
+    #[serde(rename = "100.104")]
+    Filesystem,
+    #[serde(rename = "100.106")]
+    OamPort,
+    #[serde(rename = "100.107")]
+    OamInterface,
+    #[serde(rename = "100.108")]
+    MgmtPort,
+    #[serde(rename = "100.109")]
+    MgmtInterface,
+    #[serde(rename = "100.110")]
+    ClusterPort,
+    #[serde(rename = "100.111")]
+    ClusterInterface,
     #[serde(rename = "200.001")]
     Locked,
     #[serde(rename = "200.003")]
@@ -34,6 +50,13 @@ pub enum AlarmId {
 impl AlarmId {
     pub const fn code(self) -> &'static str {
         match self {
+            AlarmId::Filesystem => "100.104",
+            AlarmId::OamPort => "100.106",
+            AlarmId::OamInterface => "100.107",
+            AlarmId::MgmtPort => "100.108",
+            AlarmId::MgmtInterface => "100.109",
+            AlarmId::ClusterPort => "100.110",
+            AlarmId::ClusterInterface => "100.111",
             AlarmId::Locked => "200.001",
             AlarmId::PxebootAlive => "200.003",
             AlarmId::Enable => "200.004",
@@ -49,6 +72,18 @@ impl AlarmId {
     /// Reason text and proposed repair shown with the alarm.
     pub fn text(self, host: &str) -> (String, &'static str) {
         match self {
+            AlarmId::Filesystem => (
+                format!("{host} has a monitored filesystem read-only, missing or short of space or inodes."),
+                "Check the filesystem (`steward node status` on the host names it); free space, or repair and remount it.",
+            ),
+            AlarmId::OamPort | AlarmId::MgmtPort | AlarmId::ClusterPort => (
+                format!("{host} has a port of its {} network down.", self.link_network_name()),
+                "Check the cabling and the switch port of the host.",
+            ),
+            AlarmId::OamInterface | AlarmId::MgmtInterface | AlarmId::ClusterInterface => (
+                format!("{host} has its {} network interface degraded or down.", self.link_network_name()),
+                "Check the cabling, the switch ports and the bond or VLAN configuration of the host.",
+            ),
             AlarmId::Locked => (
                 format!("{host} was administratively locked to take it out-of-service."),
                 "Administratively unlock Host to bring it back in-service.",
@@ -91,6 +126,26 @@ impl AlarmId {
                 format!("{host} encrypted volume failed."),
                 "Lock and unlock the host; reinstall it if the failure persists.",
             ),
+        }
+    }
+}
+
+impl AlarmId {
+    /// The port alarm (one port down) and the interface alarm (some or all of its ports down) of
+    /// a monitored network.
+    pub const fn link_alarms(network: LinkNetwork) -> (AlarmId, AlarmId) {
+        match network {
+            LinkNetwork::Oam => (AlarmId::OamPort, AlarmId::OamInterface),
+            LinkNetwork::Mgmt => (AlarmId::MgmtPort, AlarmId::MgmtInterface),
+            LinkNetwork::Cluster => (AlarmId::ClusterPort, AlarmId::ClusterInterface),
+        }
+    }
+
+    fn link_network_name(self) -> &'static str {
+        match self {
+            AlarmId::OamPort | AlarmId::OamInterface => "OAM",
+            AlarmId::MgmtPort | AlarmId::MgmtInterface => "management",
+            _ => "cluster",
         }
     }
 }
@@ -171,16 +226,18 @@ pub enum AlarmChange {
     Clear { id: AlarmId, host: String },
 }
 
-/// The active alarms the core believes in. Keyed by (id, host).
+/// The active alarms the core believes in. Keyed by (id, host); each keeps its severity and, for
+/// alarms raised with their own reason text, that text.
 #[derive(Clone, Debug, Default)]
 pub struct AlarmBook {
-    active: BTreeMap<(AlarmId, String), Severity>,
+    active: BTreeMap<(AlarmId, String), (Severity, Option<String>)>,
 }
 
 impl AlarmBook {
-    /// Record an alarm found in the store at start, without emitting anything.
+    /// Record an alarm found in the store at start, without emitting anything. Its reason is not
+    /// kept: a raise with its own reason at the same severity after a restart stays silent.
     pub fn preload(&mut self, id: AlarmId, host: &str, severity: Severity) {
-        self.active.insert((id, host.to_string()), severity);
+        self.active.insert((id, host.to_string()), (severity, None));
     }
 
     pub fn is_active(&self, id: AlarmId, host: &str) -> bool {
@@ -188,22 +245,47 @@ impl AlarmBook {
     }
 
     pub fn severity(&self, id: AlarmId, host: &str) -> Option<Severity> {
-        self.active.get(&(id, host.to_string())).copied()
+        self.active.get(&(id, host.to_string())).map(|(s, _)| *s)
     }
 
     /// Returns the change to emit, if any. A raise at a new severity replaces the old one.
     pub fn raise(&mut self, id: AlarmId, host: &str, severity: Severity) -> Option<AlarmChange> {
+        self.raise_inner(id, host, severity, None)
+    }
+
+    /// A raise whose reason names what is wrong (the mount point, the ports down): a change of
+    /// reason at the same severity is emitted too, so the alarm list never shows a stale one.
+    pub fn raise_with_reason(
+        &mut self,
+        id: AlarmId,
+        host: &str,
+        severity: Severity,
+        reason: String,
+    ) -> Option<AlarmChange> {
+        self.raise_inner(id, host, severity, Some(reason))
+    }
+
+    fn raise_inner(
+        &mut self,
+        id: AlarmId,
+        host: &str,
+        severity: Severity,
+        reason: Option<String>,
+    ) -> Option<AlarmChange> {
         let key = (id, host.to_string());
-        if self.active.get(&key) == Some(&severity) {
-            return None;
+        if let Some((sev, known)) = self.active.get(&key) {
+            let same_reason = known.is_none() || *known == reason;
+            if *sev == severity && same_reason {
+                return None;
+            }
         }
-        self.active.insert(key, severity);
-        let (reason, repair) = id.text(host);
+        self.active.insert(key, (severity, reason.clone()));
+        let (canned, repair) = id.text(host);
         Some(AlarmChange::Raise(Alarm {
             id,
             host: host.to_string(),
             severity,
-            reason,
+            reason: reason.unwrap_or(canned),
             repair: repair.to_string(),
         }))
     }
@@ -231,7 +313,9 @@ impl AlarmBook {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (AlarmId, &str, Severity)> {
-        self.active.iter().map(|((id, h), s)| (*id, h.as_str(), *s))
+        self.active
+            .iter()
+            .map(|((id, h), (s, _))| (*id, h.as_str(), *s))
     }
 }
 
@@ -250,5 +334,24 @@ mod tests {
         );
         assert!(b.clear(AlarmId::Enable, "w0").is_some());
         assert!(b.clear(AlarmId::Enable, "w0").is_none());
+    }
+
+    #[test]
+    fn a_new_reason_re_raises_but_a_preloaded_alarm_stays_quiet() {
+        let mut b = AlarmBook::default();
+        let r = |t: &str| t.to_string();
+        assert!(b
+            .raise_with_reason(AlarmId::Filesystem, "w0", Severity::Major, r("/var full"))
+            .is_some());
+        assert!(b
+            .raise_with_reason(AlarmId::Filesystem, "w0", Severity::Major, r("/var full"))
+            .is_none());
+        assert!(b
+            .raise_with_reason(AlarmId::Filesystem, "w0", Severity::Major, r("/log full"))
+            .is_some());
+        b.preload(AlarmId::MgmtPort, "w1", Severity::Major);
+        assert!(b
+            .raise_with_reason(AlarmId::MgmtPort, "w1", Severity::Major, r("eth0 down"))
+            .is_none());
     }
 }

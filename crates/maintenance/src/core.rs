@@ -420,6 +420,17 @@ impl Maintenance {
         self.push_alarm(c);
     }
 
+    pub(crate) fn raise_with_reason(
+        &mut self,
+        host: &str,
+        id: AlarmId,
+        sev: Severity,
+        reason: String,
+    ) {
+        let c = self.alarms.raise_with_reason(id, host, sev, reason);
+        self.push_alarm(c);
+    }
+
     pub(crate) fn clear(&mut self, host: &str, id: AlarmId) {
         let c = self.alarms.clear(id, host);
         self.push_alarm(c);

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 // The command and flag values travel to and from node agents, so they live in `steward-types`,
 // which the agent links without the core; re-exported so `steward_maintenance::…` paths keep working.
-pub use steward_types::{CommandId, NodeCommand, NodeFlags, NodeSettings, SettingField};
+pub use steward_types::{
+    CommandId, FsState, LinkNetwork, NodeCommand, NodeFlags, NodeSettings, SettingField,
+};
 
 /// Identity of one BMC request, echoed in its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -175,6 +177,21 @@ pub enum Event {
         host: String,
         event: HwmonEvent,
     },
+    /// The node's link monitor reports the interface of one network: `down` of its `ports`
+    /// physical ports are down (docs/node-monitoring.md#links).
+    Link {
+        host: String,
+        network: LinkNetwork,
+        interface: String,
+        down: u8,
+        ports: u8,
+    },
+    /// The node's filesystem monitor reports one mount point (docs/node-monitoring.md#filesystems).
+    Filesystem {
+        host: String,
+        mount: String,
+        state: FsState,
+    },
     /// The runtime reports whether the standby controller took over after a swact request.
     SwactResult {
         completed: bool,
@@ -192,7 +209,9 @@ impl Event {
             | Event::Bmc { host, .. }
             | Event::BmcAccess { host, .. }
             | Event::Pmon { host, .. }
-            | Event::Hwmon { host, .. } => Some(host),
+            | Event::Hwmon { host, .. }
+            | Event::Link { host, .. }
+            | Event::Filesystem { host, .. } => Some(host),
             Event::SwactResult { .. } => None,
         }
     }

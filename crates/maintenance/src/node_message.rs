@@ -15,8 +15,9 @@ use steward_types::{Ack, AckResult, Message, MonitorEvent, NodeEvent, Severity};
 /// One message gives at most one event: Alive → [`Event::Alive`], an `Ok` ack →
 /// [`Event::CommandAck`], go-enabled → [`Event::GoEnabled`], host services →
 /// [`Event::HostServices`], a process monitor event of severity Clear, Major or Critical →
-/// [`Event::Pmon`]. `None` for what the core does not take: inventory, pulses and pulse replies,
-/// link, filesystem and unknown monitor events, minor process events, and acks that say
+/// [`Event::Pmon`], link and filesystem reports → [`Event::Link`] / [`Event::Filesystem`]. `None`
+/// for what the core does not take: inventory, pulses and pulse replies, unknown monitor events,
+/// minor process events, and acks that say
 /// Unsupported or Failed (the node link logs those; the core's command timeout deals with them).
 pub fn to_event(sender: &str, network: Network, message: &Message) -> Option<Event> {
     let host = sender.to_string();
@@ -59,6 +60,25 @@ pub fn to_event(sender: &str, network: Network, message: &Message) -> Option<Eve
                 Severity::Minor => return None,
             };
             Event::Pmon { host, event }
+        }
+        Message::Event(NodeEvent::Monitor(MonitorEvent::Link {
+            network,
+            interface,
+            down,
+            ports,
+        })) => Event::Link {
+            host,
+            network: *network,
+            interface: interface.clone(),
+            down: *down,
+            ports: *ports,
+        },
+        Message::Event(NodeEvent::Monitor(MonitorEvent::Filesystem { mount, state })) => {
+            Event::Filesystem {
+                host,
+                mount: mount.clone(),
+                state: *state,
+            }
         }
         _ => return None,
     })
@@ -187,11 +207,43 @@ mod tests {
             None
         );
         assert_eq!(
-            to(Message::Event(NodeEvent::Monitor(MonitorEvent::Link {
-                interface: "eth0".into(),
-                up: false,
+            to(Message::Event(NodeEvent::Monitor(MonitorEvent::Unknown {
+                code: 77,
+                payload: vec![1],
             }))),
             None
+        );
+    }
+
+    #[test]
+    fn link_and_filesystem_reports_reach_the_core() {
+        assert_eq!(
+            to(Message::Event(NodeEvent::Monitor(MonitorEvent::Link {
+                network: steward_types::LinkNetwork::Oam,
+                interface: "bond0".into(),
+                down: 1,
+                ports: 2,
+            }))),
+            Some(Event::Link {
+                host: "compute-0".into(),
+                network: steward_types::LinkNetwork::Oam,
+                interface: "bond0".into(),
+                down: 1,
+                ports: 2,
+            })
+        );
+        assert_eq!(
+            to(Message::Event(NodeEvent::Monitor(
+                MonitorEvent::Filesystem {
+                    mount: "/var/log".into(),
+                    state: steward_types::FsState::ReadOnly,
+                }
+            ))),
+            Some(Event::Filesystem {
+                host: "compute-0".into(),
+                mount: "/var/log".into(),
+                state: steward_types::FsState::ReadOnly,
+            })
         );
     }
 }

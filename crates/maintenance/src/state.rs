@@ -147,6 +147,11 @@ impl DegradeMask {
     pub const COLLECTD: u32 = 0x0800;
     pub const ENABLE: u32 = 0x1000;
     pub const LUKS: u32 = 0x2000;
+    /// Every port of a monitored network's interface is down (docs/node-monitoring.md#links).
+    pub const LINK: u32 = 0x4000;
+    /// A monitored filesystem is read-only, missing or past a threshold
+    /// (docs/node-monitoring.md#filesystems).
+    pub const FILESYSTEM: u32 = 0x8000;
 
     pub fn set(&mut self, bit: u32) {
         self.0 |= bit;

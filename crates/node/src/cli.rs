@@ -89,6 +89,116 @@ pub struct NodeArgs {
     /// Do not run the main go-enabled tests at start.
     #[arg(long)]
     no_goenabled_at_start: bool,
+    /// Link and filesystem monitors to run (TOML: `[links]` mgmt/cluster/oam interfaces,
+    /// `[[filesystem]]` mount points and thresholds; docs/config.md#node-monitors).
+    #[arg(long, value_name = "FILE")]
+    monitors: Option<PathBuf>,
+    /// The local status socket `steward node status` reads; "none" for no socket.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_STATUS_SOCKET)]
+    status_socket: PathBuf,
+}
+
+/// Where `steward node` answers `steward node status`.
+pub const DEFAULT_STATUS_SOCKET: &str = "/run/steward/node-status.sock";
+
+/// `steward node`: run the agent, or (`steward node status`) ask a running one for its status.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct NodeCli {
+    #[command(subcommand)]
+    pub action: Option<NodeAction>,
+    #[command(flatten)]
+    pub args: NodeArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum NodeAction {
+    /// Print what the running agent's monitors see: links, filesystems, flags (from its status
+    /// socket).
+    Status {
+        /// The agent's status socket.
+        #[arg(long, value_name = "PATH", default_value = DEFAULT_STATUS_SOCKET)]
+        socket: PathBuf,
+        /// Print the JSON document as the socket gives it.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Run what the command line asks for.
+pub fn run_cli(cli: NodeCli) -> Result<()> {
+    match cli.action {
+        Some(NodeAction::Status { socket, json }) => print_status(&socket, json),
+        None => run(cli.args),
+    }
+}
+
+/// `steward node status`.
+pub fn print_status(socket: &std::path::Path, json: bool) -> Result<()> {
+    let text = crate::status::query(socket).with_context(|| {
+        format!(
+            "cannot read the node status at {} (is `steward node` running, with this --status-socket?)",
+            socket.display()
+        )
+    })?;
+    if json {
+        print!("{text}");
+        return Ok(());
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).context("the status socket did not answer JSON")?;
+    print!("{}", render_status(&doc));
+    Ok(())
+}
+
+/// The status document as a short table for people.
+pub fn render_status(doc: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let str_of = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    let _ = writeln!(out, "host: {}", str_of(&doc["host"]));
+    let _ = writeln!(out, "links:");
+    for l in doc["links"].as_array().into_iter().flatten() {
+        let ports: Vec<String> = l["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let up = if p["up"].as_bool() == Some(true) {
+                    "up"
+                } else {
+                    "down"
+                };
+                format!("{} {up}", str_of(&p["name"]))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {:<8} {:<12} {} down: {}",
+            str_of(&l["network"]),
+            str_of(&l["interface"]),
+            l["down"],
+            ports.join(", ")
+        );
+    }
+    let _ = writeln!(out, "filesystems:");
+    for f in doc["filesystems"].as_array().into_iter().flatten() {
+        let pct =
+            |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |p| format!("{p:.1}%"));
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<10} free space {} inodes {}",
+            str_of(&f["mount"]),
+            str_of(&f["state"]),
+            pct(&f["free_space_pct"]),
+            pct(&f["free_inodes_pct"])
+        );
+    }
+    let _ = writeln!(out, "flags: {}", doc["flags"]);
+    if !doc["processes"].is_null() {
+        let _ = writeln!(out, "processes: {}", doc["processes"]);
+    }
+    out
 }
 
 /// `NAME=ADDR[:PORT]`.
@@ -181,6 +291,15 @@ pub fn build(args: &NodeArgs) -> Result<(NodeConfig, LinuxMachine)> {
     cfg.flag_audit_period = args.flag_audit_period;
     cfg.goenabled_at_start = !args.no_goenabled_at_start;
     cfg.heartbeat_port = (args.heartbeat_port != 0).then_some(args.heartbeat_port);
+    if let Some(file) = &args.monitors {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the monitors file {}", file.display()))?;
+        cfg.monitors = crate::monitors::MonitorsConfig::from_toml(&text)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("{} is not a valid monitors file", file.display()))?;
+    }
+    cfg.status_socket =
+        (args.status_socket.as_os_str() != "none").then(|| args.status_socket.clone());
     cfg.validate().map_err(anyhow::Error::msg)?;
     let reboot = words(&args.reboot_command);
     if reboot.is_empty() {

@@ -60,6 +60,10 @@ pub struct NodeConfig {
     /// Answer heartbeat pulses on this UDP port of every network's address (`steward node`:
     /// 2103). `None`: no responder (the controller then sees the host as lost once it monitors it).
     pub heartbeat_port: Option<u16>,
+    /// Link and filesystem monitors (docs/node-monitoring.md); empty by default: none run.
+    pub monitors: crate::monitors::MonitorsConfig,
+    /// The local status socket (`steward node`: `/run/steward/node-status.sock`); None: none.
+    pub status_socket: Option<PathBuf>,
 }
 
 impl NodeConfig {
@@ -84,6 +88,8 @@ impl NodeConfig {
             goenabled_at_start: true,
             drop_log_per_minute: 10,
             heartbeat_port: None,
+            monitors: crate::monitors::MonitorsConfig::default(),
+            status_socket: None,
         }
     }
 

@@ -32,16 +32,24 @@
 //! - [`scripts`]: running a script directory in parallel with timeouts.
 //! - [`pulse_responder`]: answers the controllers' heartbeat pulses (the controller's side is
 //!   `steward-heartbeat-udp`).
+//! - [`links`], [`fsmon`], [`monitors`]: the link monitor's sysfs resolution and rtnetlink
+//!   subscription, the filesystem sampler, and the task that runs both monitors' policies
+//!   (docs/node-monitoring.md).
+//! - [`status`]: the local status socket (`steward node status`).
 //! - `runtime`: [`spawn`], [`NodeHandle`], [`NodeStats`].
 
 pub mod cli;
 pub mod config;
+pub mod fsmon;
 pub mod keyfile;
+pub mod links;
 pub mod machine;
+pub mod monitors;
 pub mod pulse_responder;
 mod runtime;
 pub mod scripts;
 pub mod state;
+pub mod status;
 
 pub use config::{
     ControllerPeer, NodeConfig, NodeNetwork, DEFAULT_CONTROLLER_PORT, DEFAULT_NODE_PORT,

@@ -17,7 +17,7 @@ use steward_protocol::{
     next_session, Direction, DropCounters, MacKey, Message, RateLimitedLog, Sealer, Verifier,
     MAX_DATAGRAM,
 };
-use steward_types::Network;
+use steward_types::{MonitorEvent, Network, NodeEvent};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
@@ -54,6 +54,9 @@ pub struct NodeHandle {
     /// The heartbeat responder; it ends with the handle (a dead agent's host does not answer
     /// pulses either).
     heartbeat: Option<crate::pulse_responder::ResponderHandle>,
+    /// The link and filesystem monitors and the status socket server; aborted with the handle.
+    side_tasks: Vec<JoinHandle<()>>,
+    status: crate::status::StatusBoard,
 }
 
 impl NodeHandle {
@@ -82,6 +85,9 @@ impl NodeHandle {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        for t in &self.side_tasks {
+            t.abort();
+        }
     }
 
     /// Stop at once, wherever the agent is (what a power loss does).
@@ -89,6 +95,11 @@ impl NodeHandle {
         if let Some(t) = &self.task {
             t.abort();
         }
+    }
+
+    /// What the local status socket shows (links, filesystems, flags).
+    pub fn status(&self) -> crate::status::NodeStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// The heartbeat responder's counters, if it runs.
@@ -204,6 +215,28 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
     };
     let stats = Arc::new(Mutex::new(NodeStats::default()));
     let (stop_tx, stop_rx) = oneshot::channel();
+    let status = Arc::new(Mutex::new(crate::status::NodeStatus {
+        host: cfg.hostname.clone(),
+        ..Default::default()
+    }));
+    let mut side_tasks = Vec::new();
+    if let Some(path) = &cfg.status_socket {
+        // Only a window for people: the agent's real work goes on without it.
+        match crate::status::serve(path, status.clone()) {
+            Ok(server) => side_tasks.push(server),
+            Err(e) => tracing::error!(host = %cfg.hostname,
+                "cannot open the status socket {}: {e}", path.display()),
+        }
+    }
+    // Bounded: a flood of link changes waits for the loop rather than growing without end.
+    let (report_tx, report_rx) = mpsc::channel::<MonitorEvent>(64);
+    if !cfg.monitors.is_empty() {
+        side_tasks.push(crate::monitors::spawn(
+            cfg.monitors.clone(),
+            status.clone(),
+            report_tx,
+        ));
+    }
     let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as u64;
     let agent_cfg = AgentConfig {
         networks: cfg.networks.iter().map(|n| n.network).collect(),
@@ -228,8 +261,9 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         scripts: JoinSet::new(),
         recv_failed: false,
         locked,
+        status: status.clone(),
     };
-    let task = tokio::spawn(rt.run(agent_cfg, stop_rx));
+    let task = tokio::spawn(rt.run(agent_cfg, stop_rx, report_rx));
     Ok(NodeHandle {
         task: Some(task),
         stop: Some(stop_tx),
@@ -237,6 +271,8 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         local,
         session,
         heartbeat,
+        side_tasks,
+        status,
     })
 }
 
@@ -290,6 +326,8 @@ struct Runtime {
     recv_failed: bool,
     /// The volatile lock flag as the agent keeps it, for the heartbeat responder's answers.
     locked: Arc<AtomicBool>,
+    /// The local status document; the loop writes the flags section.
+    status: crate::status::StatusBoard,
 }
 
 async fn recv_on(
@@ -313,7 +351,12 @@ impl Runtime {
         }
     }
 
-    async fn run(mut self, agent_cfg: AgentConfig, mut stop: oneshot::Receiver<()>) {
+    async fn run(
+        mut self,
+        agent_cfg: AgentConfig,
+        mut stop: oneshot::Receiver<()>,
+        mut reports: mpsc::Receiver<MonitorEvent>,
+    ) {
         let boot = self.machine.boot();
         // The flags as found, before anything else: the agent restores the volatile one first.
         let startup = Startup {
@@ -342,6 +385,10 @@ impl Runtime {
                 Some((run, outcome)) = done_rx.recv() => {
                     agent.script_finished(self.now_ms(), run, outcome)
                 }
+                Some(report) = reports.recv() => {
+                    self.monitor_report(report).await;
+                    Vec::new()
+                }
                 _ = tokio::time::sleep_until(deadline) => {
                     let observed = observe(&self.cfg);
                     agent.handle_timeout(self.now_ms(), observed)
@@ -349,6 +396,11 @@ impl Runtime {
             };
             self.apply(fx, &done_tx).await;
             self.locked.store(agent.flags().volatile, Ordering::Relaxed);
+            let flags = agent.flags();
+            crate::status::update(&self.status, |s| {
+                s.flags.locked = flags.volatile;
+                s.flags.locked_backup = flags.backup;
+            });
             if std::mem::take(&mut self.recv_failed) {
                 // A socket that keeps failing must not turn the loop into a busy spin.
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -404,6 +456,14 @@ impl Runtime {
                 Vec::new()
             }
         }
+    }
+
+    /// A link or filesystem monitor report goes to every controller on every network: the
+    /// network it is about may be the one that is down.
+    async fn monitor_report(&mut self, report: MonitorEvent) {
+        let nets: Vec<Network> = self.cfg.networks.iter().map(|n| n.network).collect();
+        let message = Message::Event(NodeEvent::Monitor(report));
+        self.send(&Destination::Controllers(nets), &message).await;
     }
 
     fn persist_state(&mut self) {

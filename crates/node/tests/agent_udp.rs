@@ -709,3 +709,69 @@ async fn a_restarted_controller_reusing_command_ids_is_obeyed() {
     assert_eq!(flags(&cfg), (true, true));
     h.shutdown().await;
 }
+
+/// The link monitor's report of a cut port reaches the controller on both networks (the one it is
+/// about may be down), and the status socket shows the port down and the flag set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_reports_go_to_every_network_and_the_status_socket_shows_them() {
+    use steward_node::monitors::{LabFaults, MonitorsConfig};
+    use steward_types::{FsState, LinkNetwork, MonitorEvent};
+    let s = Setup::new().await;
+    let mut cfg = s.config();
+    let faults = LabFaults::default();
+    cfg.monitors = MonitorsConfig {
+        links: vec![(LinkNetwork::Cluster, "eth1".into())],
+        filesystems: vec![steward_agent::FsWatch {
+            mount: "/var/log".into(),
+            min_free_space_pct: 10.0,
+            min_free_inodes_pct: 0.0,
+        }],
+        lab: Some(faults.clone()),
+        ..MonitorsConfig::default()
+    };
+    let socket = s.dir.path().join("status.sock");
+    cfg.status_socket = Some(socket.clone());
+    let (h, mut c) = s.start(cfg, Arc::default()).await;
+    let link = |a: &Accepted| match &a.message {
+        Message::Event(NodeEvent::Monitor(MonitorEvent::Link { down, ports, .. })) => {
+            Some((*down, *ports))
+        }
+        _ => None,
+    };
+    assert_eq!(c.recv_until(Network::Mgmt, link).await, (0, 1));
+    faults.set_port("eth1", false);
+    for net in [Network::Mgmt, Network::Cluster] {
+        let mut r = c.recv_until(net, link).await;
+        while r != (1, 1) {
+            r = c.recv_until(net, link).await;
+        }
+    }
+    faults.set_filesystem("/var/log", FsState::SpaceLow);
+    let fs = c
+        .recv_until(Network::Mgmt, |a| match &a.message {
+            Message::Event(NodeEvent::Monitor(MonitorEvent::Filesystem { mount, state }))
+                if *state != FsState::Ok =>
+            {
+                Some((mount.clone(), *state))
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(fs, ("/var/log".to_string(), FsState::SpaceLow));
+    let text = tokio::task::spawn_blocking(move || steward_node::status::query(&socket))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(doc["host"], HOST);
+    assert_eq!(doc["links"][0]["ports"][0]["up"], false, "{doc}");
+    assert_eq!(doc["filesystems"][0]["state"], "space-low", "{doc}");
+    assert_eq!(doc["flags"]["link_down"], true, "{doc}");
+    assert!(doc["processes"].is_null());
+    let shown = steward_node::cli::render_status(&doc);
+    assert!(
+        shown.contains("cluster") && shown.contains("eth1 down"),
+        "{shown}"
+    );
+    h.shutdown().await;
+}

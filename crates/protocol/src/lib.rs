@@ -49,7 +49,7 @@
 //! | Alive | boot id u64, uptime ms u64, [`NodeFlags`](steward_types::NodeFlags) bitfield u16 (bit 0 configured … bit 13 subf_services_failed, see [`flags_to_bits`]), lock flags u8 (bit 0 volatile, bit 1 persistent), main go-enabled u8, subf go-enabled u8 ([`TestState`]), agent version str8 ≤ 32 |
 //! | Command | command id u64, code u16 (StarlingX numbers: 2 reboot, 3 wipedisk, 6 request alive, 9 main goenabled, 10 subf goenabled, 13 locked, 14 stop services, 20 lazy reboot, 24 unlocked), args bytes16 ≤ 64 (locked: one byte `persist`). An unknown code decodes to [`WireCommand::Unsupported`]; a known code with bad args is malformed |
 //! | Ack | command id u64, result u8 (0 ok, 1 unsupported, 2 failed + reason str16 ≤ 256) |
-//! | Event | type u8: 1 go-enabled (subfunction bool, passed bool, detail str16 ≤ 256); 2 host services (passed bool, detail str16); 3 monitor (code u16, payload bytes16 ≤ 256: 1 process (name str8, severity u8), 2 link (interface str8, up bool), 3 filesystem (mount str8, ok bool), other codes kept as [`MonitorEvent::Unknown`]) |
+//! | Event | type u8: 1 go-enabled (subfunction bool, passed bool, detail str16 ≤ 256); 2 host services (passed bool, detail str16); 3 monitor (code u16, payload bytes16 ≤ 256: 1 process (name str8, severity u8), 2 link (network u8 0 mgmt/1 cluster/2 oam, interface str8, ports down u8, ports u8; down ≤ ports), 3 filesystem (mount str8 ≤ 128, state u8 0 ok/1 inodes low/2 space low/3 read-only/4 missing), other codes kept as [`MonitorEvent::Unknown`]) |
 //! | Pulse | round u64, pulse flags u16 ([`PulseFlags`]: bit 0 backoff; other bits kept, ignored) — body exactly [`PULSE_BODY`] = 10 bytes |
 //! | PulseReply | echoed round u64, health flags u16 ([`HealthFlags`]: bit 0 pmon healthy, bit 1 locked, bit 2 stall; other bits kept, ignored) — body exactly 10 bytes |
 //! | Inventory | sockets u16, cores u16, threads u16, cpu model str8 ≤ 64, memory total MiB u64, available MiB u64, disk count u8 ≤ 8 × (device str8 ≤ 32, size MiB u64, rotational bool, serial str8 ≤ 32), port count u8 ≤ 8 × (name str8 ≤ 32, MAC 6 bytes, speed Mb/s u32, link up bool) |
@@ -155,10 +155,11 @@ pub use verify::{
 pub use wire::{
     command_code, decode, flags_from_bits, flags_to_bits, kind, monitor_code, valid_hostname, Ack,
     AckResult, Alive, Command, CpuSummary, DecodeError, Direction, Disk, EncodeError, Frame,
-    Header, HealthFlags, Inventory, MemorySummary, Message, MonitorEvent, Network, NodeEvent,
-    Parsed, Port, Pulse, PulseFlags, PulseReply, Severity, TestState, WireCommand, FIXED_HEADER,
-    MAGIC, MAX_AGENT_VERSION, MAX_BODY, MAX_DETAIL, MAX_HEADER, MAX_HOSTNAME, MAX_INVENTORY_ITEMS,
-    MAX_NAME, MAX_UNKNOWN_PAYLOAD, PULSE_BODY, VERSION,
+    FsState, Header, HealthFlags, Inventory, LinkNetwork, MemorySummary, Message, MonitorEvent,
+    Network, NodeEvent, Parsed, Port, Pulse, PulseFlags, PulseReply, Severity, TestState,
+    WireCommand, FIXED_HEADER, MAGIC, MAX_AGENT_VERSION, MAX_BODY, MAX_DETAIL, MAX_HEADER,
+    MAX_HOSTNAME, MAX_INVENTORY_ITEMS, MAX_MOUNT, MAX_NAME, MAX_UNKNOWN_PAYLOAD, PULSE_BODY,
+    VERSION,
 };
 
 /// Largest datagram sent or accepted.

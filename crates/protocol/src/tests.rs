@@ -651,14 +651,38 @@ fn severity() -> impl Strategy<Value = Severity> {
     ]
 }
 
+fn link_network() -> impl Strategy<Value = LinkNetwork> {
+    prop_oneof![
+        Just(LinkNetwork::Mgmt),
+        Just(LinkNetwork::Cluster),
+        Just(LinkNetwork::Oam)
+    ]
+}
+
+fn fs_state() -> impl Strategy<Value = FsState> {
+    prop_oneof![
+        Just(FsState::Ok),
+        Just(FsState::InodesLow),
+        Just(FsState::SpaceLow),
+        Just(FsState::ReadOnly),
+        Just(FsState::Missing)
+    ]
+}
+
 fn monitor() -> impl Strategy<Value = MonitorEvent> {
     prop_oneof![
         (name(MAX_NAME), severity())
             .prop_map(|(process, severity)| MonitorEvent::Process { process, severity }),
-        (name(MAX_NAME), any::<bool>())
-            .prop_map(|(interface, up)| MonitorEvent::Link { interface, up }),
-        (name(MAX_NAME), any::<bool>())
-            .prop_map(|(mount, ok)| MonitorEvent::Filesystem { mount, ok }),
+        (link_network(), name(MAX_NAME), 0u8..=4, 0u8..=4).prop_map(
+            |(network, interface, down, extra)| MonitorEvent::Link {
+                network,
+                interface,
+                down,
+                ports: down + extra,
+            }
+        ),
+        (name(MAX_MOUNT), fs_state())
+            .prop_map(|(mount, state)| MonitorEvent::Filesystem { mount, state }),
         (
             4u16..,
             proptest::collection::vec(any::<u8>(), 0..=MAX_UNKNOWN_PAYLOAD)
@@ -1133,4 +1157,22 @@ fn replayed_pulse_and_reply_are_dropped_and_no_node_answers_for_another() {
             .unwrap();
         assert_eq!(c.accept(&d, NODE_MGMT, 0), Err(Drop::BadMac));
     }
+}
+
+#[test]
+fn a_link_report_with_more_ports_down_than_ports_is_malformed() {
+    let key = secret().node_key("worker-0");
+    let h = header("worker-0", Direction::NodeToController, Network::Mgmt, 1, 1);
+    let link = |down, ports| {
+        Message::Event(NodeEvent::Monitor(MonitorEvent::Link {
+            network: LinkNetwork::Cluster,
+            interface: "bond1".into(),
+            down,
+            ports,
+        }))
+    };
+    let ok = seal_frame(&key, &h, &link(2, 2)).unwrap();
+    assert_eq!(decode(&ok).unwrap().frame.message, link(2, 2));
+    let bad = seal_frame(&key, &h, &link(3, 2)).unwrap();
+    assert!(decode(&bad).is_err());
 }

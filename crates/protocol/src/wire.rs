@@ -6,9 +6,9 @@ use steward_types::{CommandId, NodeCommand, NodeFlags, NodeSettings};
 // The message values live in `steward-types` (the node agent and the core share them without the
 // codec); re-exported so `steward_protocol::Message` and friends keep working.
 pub use steward_types::{
-    Ack, AckResult, Alive, Command, CpuSummary, Direction, Disk, HealthFlags, Inventory,
-    MemorySummary, Message, MonitorEvent, Network, NodeEvent, Port, Pulse, PulseFlags, PulseReply,
-    Severity, TestState, WireCommand,
+    Ack, AckResult, Alive, Command, CpuSummary, Direction, Disk, FsState, HealthFlags, Inventory,
+    LinkNetwork, MemorySummary, Message, MonitorEvent, Network, NodeEvent, Port, Pulse, PulseFlags,
+    PulseReply, Severity, TestState, WireCommand,
 };
 
 /// First four bytes of every datagram.
@@ -30,6 +30,8 @@ pub const MAX_AGENT_VERSION: usize = 32;
 pub const MAX_DETAIL: usize = 256;
 /// Longest name inside a monitor event or inventory entry.
 pub const MAX_NAME: usize = 32;
+/// Longest mount point path a filesystem event carries.
+pub const MAX_MOUNT: usize = 128;
 /// Longest opaque payload kept for an unknown monitor event.
 pub const MAX_UNKNOWN_PAYLOAD: usize = 256;
 /// Most disks / ports in one inventory.
@@ -107,6 +109,44 @@ fn severity_code(s: Severity) -> u8 {
         Severity::Major => 2,
         Severity::Critical => 3,
     }
+}
+
+fn link_network_code(n: LinkNetwork) -> u8 {
+    match n {
+        LinkNetwork::Mgmt => 0,
+        LinkNetwork::Cluster => 1,
+        LinkNetwork::Oam => 2,
+    }
+}
+
+fn link_network_from_code(c: u8) -> Option<LinkNetwork> {
+    Some(match c {
+        0 => LinkNetwork::Mgmt,
+        1 => LinkNetwork::Cluster,
+        2 => LinkNetwork::Oam,
+        _ => return None,
+    })
+}
+
+fn fs_state_code(s: FsState) -> u8 {
+    match s {
+        FsState::Ok => 0,
+        FsState::InodesLow => 1,
+        FsState::SpaceLow => 2,
+        FsState::ReadOnly => 3,
+        FsState::Missing => 4,
+    }
+}
+
+fn fs_state_from_code(c: u8) -> Option<FsState> {
+    Some(match c {
+        0 => FsState::Ok,
+        1 => FsState::InodesLow,
+        2 => FsState::SpaceLow,
+        3 => FsState::ReadOnly,
+        4 => FsState::Missing,
+        _ => return None,
+    })
 }
 
 fn severity_from_code(c: u8) -> Option<Severity> {
@@ -400,14 +440,21 @@ fn encode_body(m: &Message, w: &mut W) -> Result<(), EncodeError> {
                         p.u8(severity_code(*severity));
                         monitor_code::PROCESS
                     }
-                    MonitorEvent::Link { interface, up } => {
+                    MonitorEvent::Link {
+                        network,
+                        interface,
+                        down,
+                        ports,
+                    } => {
+                        p.u8(link_network_code(*network));
                         p.str8(interface, "interface", MAX_NAME)?;
-                        p.bool(*up);
+                        p.u8(*down);
+                        p.u8(*ports);
                         monitor_code::LINK
                     }
-                    MonitorEvent::Filesystem { mount, ok } => {
-                        p.str8(mount, "mount", MAX_NAME)?;
-                        p.bool(*ok);
+                    MonitorEvent::Filesystem { mount, state } => {
+                        p.str8(mount, "mount", MAX_MOUNT)?;
+                        p.u8(fs_state_code(*state));
                         monitor_code::FILESYSTEM
                     }
                     MonitorEvent::Unknown { code, payload } => {
@@ -683,13 +730,23 @@ fn decode_body(k: u8, r: &mut R) -> D<Message> {
                         process: p.str8(MAX_NAME)?,
                         severity: severity_from_code(p.u8()?).ok_or(BAD)?,
                     },
-                    monitor_code::LINK => MonitorEvent::Link {
-                        interface: p.str8(MAX_NAME)?,
-                        up: p.bool()?,
-                    },
+                    monitor_code::LINK => {
+                        let network = link_network_from_code(p.u8()?).ok_or(BAD)?;
+                        let interface = p.str8(MAX_NAME)?;
+                        let (down, ports) = (p.u8()?, p.u8()?);
+                        if down > ports {
+                            return Err(BAD);
+                        }
+                        MonitorEvent::Link {
+                            network,
+                            interface,
+                            down,
+                            ports,
+                        }
+                    }
                     monitor_code::FILESYSTEM => MonitorEvent::Filesystem {
-                        mount: p.str8(MAX_NAME)?,
-                        ok: p.bool()?,
+                        mount: p.str8(MAX_MOUNT)?,
+                        state: fs_state_from_code(p.u8()?).ok_or(BAD)?,
                     },
                     _ => {
                         p.b = &[];

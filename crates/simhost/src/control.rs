@@ -6,8 +6,10 @@
 //! | `on`, `off`, `reset`, `cycle` | BMC power operation | `ok power=<state read back>` |
 //! | `hang`, `crash`, `heal` | lab faults | `ok` plus the status |
 //! | `bmc-down`, `bmc-up` | the Redfish BMC drops connections / serves again | `ok` plus the status |
+//! | `link-down NET`, `link-up NET` | every port of network NET (mgmt, cluster, oam) down / up again | `ok` plus the status |
+//! | `fs-readonly MOUNT`, `fs-full MOUNT`, `fs-ok MOUNT` | the monitored filesystem at MOUNT read-only / out of space / healthy again | `ok` plus the status |
 //!
-//! Anything else answers `error unknown command '…' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up)`.
+//! Anything else answers `error unknown command '…' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up|link-down|link-up|fs-readonly|fs-full|fs-ok)`.
 
 use crate::host::SimHost;
 use std::io::{self, BufRead, Write};
@@ -69,10 +71,55 @@ pub(crate) fn execute(host: &SimHost, line: &str) -> String {
             host.set_bmc_reachable(true);
             status_line(host)
         }
-        other => {
-            format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up)")
-        }
+        other => match other.split_once(' ') {
+            Some((verb, arg)) if verb.starts_with("link-") || verb.starts_with("fs-") => {
+                match monitor_fault(host, verb, arg.trim()) {
+                    Ok(()) => status_line(host),
+                    Err(e) => format!("error {e}"),
+                }
+            }
+            _ => format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up|link-down|link-up|fs-readonly|fs-full|fs-ok)"),
+        },
     }
+}
+
+/// A link or filesystem fault on the machine's simulated kernel (docs/node-monitoring.md#lab-faults).
+fn monitor_fault(host: &SimHost, verb: &str, arg: &str) -> Result<(), String> {
+    let monitors = host
+        .config()
+        .agent
+        .as_ref()
+        .map(|a| &a.monitors)
+        .ok_or("this machine runs no agent")?;
+    let lab = monitors
+        .lab
+        .as_ref()
+        .ok_or("this machine's monitors watch the real kernel, not lab faults")?;
+    match verb {
+        "link-down" | "link-up" => {
+            let (_, interface) = monitors
+                .links
+                .iter()
+                .find(|(n, _)| n.name() == arg)
+                .ok_or_else(|| {
+                    format!("no monitored link on network '{arg}' (mgmt, cluster, oam)")
+                })?;
+            lab.set_port(interface, verb == "link-up");
+        }
+        "fs-readonly" | "fs-full" | "fs-ok" => {
+            if !monitors.filesystems.iter().any(|f| f.mount == arg) {
+                return Err(format!("'{arg}' is not a monitored mount point"));
+            }
+            let state = match verb {
+                "fs-readonly" => steward_types::FsState::ReadOnly,
+                "fs-full" => steward_types::FsState::SpaceLow,
+                _ => steward_types::FsState::Ok,
+            };
+            lab.set_filesystem(arg, state);
+        }
+        _ => return Err(format!("unknown command '{verb}'")),
+    }
+    Ok(())
 }
 
 pub(crate) fn serve(host: SimHost) -> io::Result<JoinHandle<()>> {

@@ -209,6 +209,12 @@ impl SimHost {
         &self.inner.cfg
     }
 
+    /// The simulated links and filesystems its agent's monitors watch, when it runs the lab's
+    /// (`lab::lab_monitors`): cut a port or spoil a filesystem through them.
+    pub fn lab_faults(&self) -> Option<&steward_node::monitors::LabFaults> {
+        self.inner.cfg.agent.as_ref()?.monitors.lab.as_ref()
+    }
+
     /// The Redfish BMC's base URL (`http://127.x.y.z:port`), if it has one.
     pub fn bmc_url(&self) -> Option<String> {
         lock(&self.inner.bmc).as_ref().map(|b| b.url())

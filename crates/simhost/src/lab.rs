@@ -68,6 +68,33 @@ pub struct LabHost {
     pub scale: u32,
     /// The agent's alive period (the core's `timeouts.alive_period`, scaled).
     pub alive_period: Duration,
+    /// The agent's link and filesystem monitors (none by default).
+    pub monitors: steward_node::monitors::MonitorsConfig,
+}
+
+/// The monitors every `steward lab` machine runs: a management and a cluster link and two
+/// filesystems, all simulated, so `steward lab link-down HOST NET` and `steward lab fs-readonly
+/// HOST MOUNT` show the alarms raise and clear (docs/node-monitoring.md#lab-faults).
+pub fn lab_monitors(scale: u32) -> steward_node::monitors::MonitorsConfig {
+    use steward_node::monitors::{LabFaults, MonitorsConfig};
+    use steward_types::LinkNetwork;
+    let scale = scale.max(1);
+    let fs = |mount: &str| steward_agent::FsWatch {
+        mount: mount.into(),
+        min_free_space_pct: 10.0,
+        min_free_inodes_pct: 5.0,
+    };
+    MonitorsConfig {
+        links: vec![
+            (LinkNetwork::Mgmt, "eth0".into()),
+            (LinkNetwork::Cluster, "eth1".into()),
+        ],
+        filesystems: vec![fs("/"), fs("/var/log")],
+        fs_period: Duration::from_secs(15) / scale,
+        repeat: Duration::from_secs(30) / scale,
+        lab: Some(LabFaults::default()),
+        ..MonitorsConfig::default()
+    }
 }
 
 impl LabHost {
@@ -100,6 +127,9 @@ impl LabHost {
         agent.goenabled_timeout = Duration::from_secs(300) / scale;
         agent.services_timeout = Duration::from_secs(300) / scale;
         agent.heartbeat_port = self.heartbeat_port;
+        agent.monitors = self.monitors.clone();
+        // `steward node status --socket <dir>/node-status.sock` reads it.
+        agent.status_socket = Some(self.dir.join("node-status.sock"));
         c.agent = Some(c.agent_dirs(agent));
         c.bmc = self.bmc_bind.map(|bind| {
             let mut b = SimBmcConfig::new(&self.name, LAB_BMC_USERNAME, &self.bmc_password);

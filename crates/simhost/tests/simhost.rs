@@ -80,6 +80,7 @@ async fn rig(name: &str) -> Rig {
         bmc_password: PASSWORD.into(),
         scale: 100,
         alive_period: Duration::from_millis(100),
+        monitors: Default::default(),
     };
     link.provision(&HostSpec {
         name: name.into(),

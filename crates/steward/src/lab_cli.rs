@@ -65,11 +65,43 @@ enum LabCommand {
     Crash(FaultArgs),
     /// Undo `fail` and `crash` (a host without power is powered on and boots).
     Heal(FaultArgs),
+    /// Every port of the host's NETWORK (mgmt, cluster) goes down: the link alarm raises at once.
+    LinkDown(MonitorFaultArgs),
+    /// The host's NETWORK ports come back up: the link alarm clears.
+    LinkUp(MonitorFaultArgs),
+    /// The host's monitored filesystem at MOUNT (/ or /var/log) turns read-only.
+    FsReadonly(MonitorFaultArgs),
+    /// The host's monitored filesystem at MOUNT runs out of space.
+    FsFull(MonitorFaultArgs),
+    /// The host's filesystem at MOUNT is healthy again.
+    FsOk(MonitorFaultArgs),
     /// Power and agent state of every simulated host, as its BMC sees it.
     Status {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+struct MonitorFaultArgs {
+    /// The host name, e.g. worker-0.
+    host: String,
+    /// The network (mgmt, cluster) or the mount point (/, /var/log).
+    what: String,
+    /// The lab's data dir (as given to `steward lab`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl MonitorFaultArgs {
+    fn fault(self, verb: &str) -> FaultArgs {
+        FaultArgs {
+            host: self.host,
+            data_dir: self.data_dir,
+            detail: Some(self.what),
+            verb: Some(verb.to_string()),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -79,6 +111,11 @@ struct FaultArgs {
     /// The lab's data dir (as given to `steward lab`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// What a monitor fault applies to (network or mount point); set by the monitor commands.
+    #[arg(skip)]
+    detail: Option<String>,
+    #[arg(skip)]
+    verb: Option<String>,
 }
 
 pub fn run(args: LabArgs) -> Result<()> {
@@ -86,6 +123,11 @@ pub fn run(args: LabArgs) -> Result<()> {
         Some(LabCommand::Fail(f)) => fault(f, "hang"),
         Some(LabCommand::Crash(f)) => fault(f, "crash"),
         Some(LabCommand::Heal(f)) => fault(f, "heal"),
+        Some(LabCommand::LinkDown(f)) => monitor_fault(f.fault("link-down")),
+        Some(LabCommand::LinkUp(f)) => monitor_fault(f.fault("link-up")),
+        Some(LabCommand::FsReadonly(f)) => monitor_fault(f.fault("fs-readonly")),
+        Some(LabCommand::FsFull(f)) => monitor_fault(f.fault("fs-full")),
+        Some(LabCommand::FsOk(f)) => monitor_fault(f.fault("fs-ok")),
         Some(LabCommand::Status { data_dir }) => status(&data_dir.unwrap_or_else(default_data_dir)),
         None => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -103,6 +145,16 @@ fn default_data_dir() -> PathBuf {
         // SAFETY: getuid has no preconditions and cannot fail.
         _ => PathBuf::from(format!("/tmp/steward-lab-{}", unsafe { libc::getuid() })),
     }
+}
+
+/// A link or filesystem fault: the control command is `<verb> <network|mount>`.
+fn monitor_fault(f: FaultArgs) -> Result<()> {
+    let command = format!(
+        "{} {}",
+        f.verb.clone().unwrap_or_default(),
+        f.detail.clone().unwrap_or_default()
+    );
+    fault(f, &command)
 }
 
 fn fault(f: FaultArgs, command: &str) -> Result<()> {
@@ -222,6 +274,7 @@ fn lab_host(
         bmc_password: LAB_BMC_PASSWORD.into(),
         scale,
         alive_period,
+        monitors: lab::lab_monitors(scale),
     })
 }
 
@@ -289,6 +342,7 @@ async fn start_machines(hosts: &[LabHost], processes: bool, data_dir: &Path) -> 
             .arg(h.scale.to_string())
             .arg("--alive-period-ms")
             .arg(h.alive_period.as_millis().to_string())
+            .arg("--lab-monitors")
             .arg("--bmc-password-file")
             .arg(&pw_file)
             .stdout(std::process::Stdio::null())

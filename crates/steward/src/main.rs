@@ -44,8 +44,9 @@ enum Command {
     Alarm(host_cli::AlarmArgs),
     /// Customer-log events through the REST API: `event list`.
     Event(host_cli::EventArgs),
-    /// The node agent on every host: alive reports, commands, lock flags, go-enabled tests.
-    Node(steward_node::cli::NodeArgs),
+    /// The node agent on every host: alive reports, commands, lock flags, go-enabled tests, link
+    /// and filesystem monitors; `node status` prints what a running agent's monitors see.
+    Node(steward_node::cli::NodeCli),
     /// Node settings the controller pushes to every agent (config push): show, set, push.
     NodeConfig(node_config_cli::NodeConfigArgs),
 }
@@ -108,7 +109,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::NodeConfig(args) => node_config_cli::run(args),
         Command::Node(args) => {
             init_logging();
-            steward_node::cli::run(args)
+            steward_node::cli::run_cli(args)
         }
         Command::Config(ConfigCommand::Defaults) => {
             print!("{}", Config::default().to_toml());

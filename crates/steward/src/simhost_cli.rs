@@ -54,6 +54,13 @@ pub struct SimhostArgs {
     /// Start powered off (waiting for a BMC power-on) instead of running.
     #[arg(long)]
     pub powered_off: bool,
+    /// The agent's link and filesystem monitors on the real kernel (the `steward node --monitors`
+    /// file).
+    #[arg(long, value_name = "FILE", conflicts_with = "lab_monitors")]
+    pub monitors: Option<PathBuf>,
+    /// The lab's simulated links and filesystems (`steward lab link-down|fs-readonly …`).
+    #[arg(long)]
+    pub lab_monitors: bool,
 }
 
 fn parse_peer(s: &str) -> Result<(String, SocketAddr), String> {
@@ -92,6 +99,17 @@ impl SimhostArgs {
             None => String::new(),
         };
         let scale = self.time_scale.max(1);
+        let monitors = match &self.monitors {
+            Some(f) => {
+                let text = std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read the monitors file {}", f.display()))?;
+                steward_node::monitors::MonitorsConfig::from_toml(&text)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("{} is not a valid monitors file", f.display()))?
+            }
+            None if self.lab_monitors => steward_simhost::lab::lab_monitors(scale),
+            None => Default::default(),
+        };
         Ok(LabHost {
             name: self.name.clone(),
             dir: self.dir.clone(),
@@ -110,6 +128,7 @@ impl SimhostArgs {
                 .alive_period_ms
                 .map(Duration::from_millis)
                 .unwrap_or(Duration::from_secs(5) / scale),
+            monitors,
         })
     }
 }

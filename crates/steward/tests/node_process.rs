@@ -41,6 +41,13 @@ fn node_process_locks_unlocks_and_stops_on_sigterm() {
     let vol = dir.path().join("run/node_locked");
     let backup = dir.path().join("lib/node_locked");
     let p = |p: &std::path::Path| p.display().to_string();
+    let status = dir.path().join("status.sock");
+    let monitors = dir.path().join("monitors.toml");
+    std::fs::write(
+        &monitors,
+        "fs_period_ms = 100\nrepeat_ms = 200\n[[filesystem]]\nmount = \"/\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let child = Command::new(env!("CARGO_BIN_EXE_steward"))
         .args(["node", "--keys", &p(&keys), "--hostname", HOST])
         .args(["--mgmt-bind", &node_addr.to_string()])
@@ -50,6 +57,7 @@ fn node_process_locks_unlocks_and_stops_on_sigterm() {
         .args(["--goenabled-dir", &p(&dir.path().join("goenabled.d"))])
         .args(["--services-dir", &p(&dir.path().join("services.d"))])
         .args(["--alive-period", "300ms", "--reboot-command", "true"])
+        .args(["--status-socket", &p(&status), "--monitors", &p(&monitors)])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -97,6 +105,30 @@ fn node_process_locks_unlocks_and_stops_on_sigterm() {
     send(&mut sealer, 2, NodeCommand::Locked { persist: true });
     recv(&|m| matches!(m, Message::Ack(a) if a.id.0 == 2));
     assert!(vol.exists() && backup.exists());
+
+    // `steward node status` reads the running agent's status socket: the lock flags, the
+    // monitored filesystem (its report repeats every 200 ms, so one comes after the lock).
+    recv(&|m| {
+        matches!(
+            m,
+            Message::Event(steward_protocol::NodeEvent::Monitor(
+                steward_protocol::MonitorEvent::Filesystem { .. }
+            ))
+        )
+    });
+    let shown = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["node", "status", "--socket", &p(&status)])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{shown:?}");
+    assert!(text.contains("host: worker-7"), "{text}");
+    assert!(text.contains("\"locked\":true"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("/ ") && l.contains("ok")),
+        "{text}"
+    );
 
     // SIGTERM: a clean stop, with lock and unlock in the log.
     // SAFETY: kill(2) on our own child's pid.

@@ -62,6 +62,9 @@ pub struct LabSpec {
     /// Serve the REST API (on 127.0.0.1, a free port; see [`TestLab::api_url`]) with these tokens;
     /// `None`: no API.
     pub api: Option<steward_api::Auth>,
+    /// Run the lab's simulated link and filesystem monitors on every host
+    /// (`steward_simhost::lab::lab_monitors`; faults through `SimHost::lab_faults`).
+    pub monitors: bool,
 }
 
 impl LabSpec {
@@ -75,6 +78,7 @@ impl LabSpec {
             in_service: true,
             config: None,
             api: None,
+            monitors: false,
         }
     }
 }
@@ -252,6 +256,11 @@ impl TestLab {
                 bmc_password: BMC_PASSWORD.into(),
                 scale,
                 alive_period,
+                monitors: if spec.monitors {
+                    steward_simhost::lab::lab_monitors(scale)
+                } else {
+                    Default::default()
+                },
             });
         }
         let mut wiring = wiring;

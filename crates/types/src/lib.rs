@@ -21,9 +21,9 @@ mod settings;
 
 pub use command::{CommandId, NodeCommand, NodeFlags};
 pub use message::{
-    Ack, AckResult, Alive, Command, CpuSummary, Direction, Disk, HealthFlags, Inventory,
-    MemorySummary, Message, MonitorEvent, NodeEvent, Port, Pulse, PulseFlags, PulseReply, Severity,
-    TestState, WireCommand,
+    Ack, AckResult, Alive, Command, CpuSummary, Direction, Disk, FsState, HealthFlags, Inventory,
+    LinkNetwork, MemorySummary, Message, MonitorEvent, NodeEvent, Port, Pulse, PulseFlags,
+    PulseReply, Severity, TestState, WireCommand,
 };
 pub use network::Network;
 pub use settings::{NodeSettings, SettingField};

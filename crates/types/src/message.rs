@@ -2,6 +2,7 @@
 //! length bounds) is `steward-protocol`'s job; see its crate docs for the wire format.
 
 use crate::{CommandId, NodeCommand, NodeFlags, NodeSettings};
+use serde::{Deserialize, Serialize};
 
 /// Who sent a frame. Part of the MAC'd header, so a node's frame can never be taken as the
 /// controller's (and the keys differ anyway).
@@ -206,20 +207,90 @@ pub enum MonitorEvent {
         process: String,
         severity: Severity,
     },
-    /// Link monitor: `interface` went up or down.
+    /// Link monitor: the state of the interface carrying `network` (docs/node-monitoring.md#links).
+    /// `interface` is the configured name (a bond, a VLAN or a port); `ports` is how many
+    /// physical ports it resolves to and `down` how many of them are down. Sent on every change
+    /// and repeated periodically, so a restarted controller learns the state again.
     Link {
+        network: LinkNetwork,
         interface: String,
-        up: bool,
+        down: u8,
+        ports: u8,
     },
-    /// Filesystem monitor: `mount` is healthy or not (read-only, full, missing).
+    /// Filesystem monitor: the state of one monitored mount point (docs/node-monitoring.md#filesystems).
+    /// Sent on every change and repeated periodically, like [`MonitorEvent::Link`].
     Filesystem {
         mount: String,
-        ok: bool,
+        state: FsState,
     },
     Unknown {
         code: u16,
         payload: Vec<u8>,
     },
+}
+
+/// The networks whose links the node's link monitor watches. Heartbeat runs on management and
+/// cluster only ([`crate::Network`]); the OAM network carries operator traffic and has no pulses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkNetwork {
+    Mgmt,
+    Cluster,
+    Oam,
+}
+
+impl LinkNetwork {
+    pub const ALL: [LinkNetwork; 3] = [LinkNetwork::Mgmt, LinkNetwork::Cluster, LinkNetwork::Oam];
+
+    /// Position in [`LinkNetwork::ALL`], for per-network arrays.
+    pub fn index(self) -> usize {
+        match self {
+            LinkNetwork::Mgmt => 0,
+            LinkNetwork::Cluster => 1,
+            LinkNetwork::Oam => 2,
+        }
+    }
+
+    /// The name operators know it by, as in the configuration file.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkNetwork::Mgmt => "mgmt",
+            LinkNetwork::Cluster => "cluster",
+            LinkNetwork::Oam => "oam",
+        }
+    }
+}
+
+/// What the filesystem monitor found at one mount point. Ordered from healthy to worst, so the
+/// worst state of several mounts is their maximum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsState {
+    Ok,
+    /// Free inodes fell below the configured threshold.
+    InodesLow,
+    /// Free space fell below the configured threshold.
+    SpaceLow,
+    /// Mounted read-only although configured writable.
+    ReadOnly,
+    /// Not mounted (the path is not a mount point, or does not exist).
+    Missing,
+}
+
+impl FsState {
+    pub fn is_ok(self) -> bool {
+        self == FsState::Ok
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            FsState::Ok => "ok",
+            FsState::InodesLow => "inodes low",
+            FsState::SpaceLow => "space low",
+            FsState::ReadOnly => "read-only",
+            FsState::Missing => "missing",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

@@ -72,6 +72,14 @@ impl Maintenance {
             }
             Event::Pmon { event, .. } => self.pmon_event(h, event),
             Event::Hwmon { event, .. } => self.hwmon_event(h, event),
+            Event::Link {
+                network,
+                interface,
+                down,
+                ports,
+                ..
+            } => self.link_event(h, network, &interface, down, ports),
+            Event::Filesystem { mount, state, .. } => self.filesystem_event(h, mount, state),
             Event::SwactResult { .. } => {}
         }
         self.mark_dirty(&name);

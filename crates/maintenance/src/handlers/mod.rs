@@ -64,6 +64,7 @@ mod delete;
 mod disable;
 mod enable;
 mod events;
+mod node_monitors;
 mod recovery;
 mod reinstall;
 mod reset_progression;
@@ -193,6 +194,11 @@ pub(crate) struct HostRt {
     /// The boot id known when power-on was last asked for: reports with it predate the boot
     /// (written by `bmc`, read by enable).
     pub boot_id_at_power_on: Option<u64>,
+    /// Networks whose every port the node's link monitor last reported down, by
+    /// `LinkNetwork::index` (owner: `node_monitors`).
+    pub links_down: [bool; 3],
+    /// Mount points the node's filesystem monitor last reported faulty (owner: `node_monitors`).
+    pub fs_faults: std::collections::BTreeMap<String, FsState>,
     /// When the host's wake-up is queued in the core (owner: `core`).
     pub scheduled: Option<Instant>,
     /// Deleted: the core drops the host after this pass.
@@ -289,6 +295,8 @@ impl HostRt {
             dor_recovery: false,
             last_ar_cause: None,
             boot_id_at_power_on: None,
+            links_down: [false; 3],
+            fs_faults: Default::default(),
             scheduled: None,
             removed: false,
         }

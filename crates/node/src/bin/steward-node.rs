@@ -1,17 +1,17 @@
 //! `steward-node`: the node agent alone, for the hosts that run nothing else of steward.
 //!
-//! Takes exactly the arguments of `steward node` (one definition: `steward_node::cli::NodeArgs`)
+//! Takes exactly the arguments of `steward node` (one definition: `steward_node::cli::NodeCli`)
 //! and links no controller code, so it is a fraction of the full `steward` binary's size.
 
 use clap::Parser;
 use std::process::ExitCode;
-use steward_node::cli::NodeArgs;
+use steward_node::cli::NodeCli;
 
 #[derive(Parser, Debug)]
 #[command(name = "steward-node", version, long_about = None)]
 struct Cli {
     #[command(flatten)]
-    node: NodeArgs,
+    node: NodeCli,
 }
 
 /// Logs go to stderr; `STEWARD_LOG` (or `RUST_LOG`) sets the filter (default `info`), as for
@@ -29,7 +29,7 @@ fn init_logging() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    match steward_node::cli::run(cli.node) {
+    match steward_node::cli::run_cli(cli.node) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

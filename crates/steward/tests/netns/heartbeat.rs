@@ -64,11 +64,15 @@ fn wait_clean(lab: &Lab, what: &str) {
     for n in &names {
         lab.wait_state(n, AVAILABLE, CLEAN);
     }
-    wait_until(CLEAN, &format!("no heartbeat alarm after {what}"), || {
-        !lab.alarms()
-            .iter()
-            .any(|a| a.id == "200.005" || a.id == "200.009")
-    });
+    wait_until(
+        CLEAN,
+        &format!("no heartbeat or link alarm after {what}"),
+        || {
+            !lab.alarms()
+                .iter()
+                .any(|a| a.id == "200.005" || a.id == "200.009" || a.id.starts_with("100.1"))
+        },
+    );
     let from = lab.heartbeat_replies();
     let want = from + 10 * 2 * names.len() as u64;
     wait_until(CLEAN, &format!("pulses answered after {what}"), || {
@@ -380,11 +384,33 @@ fn random_loss_5_percent(lab: &mut Lab) {
     wait_clean(lab, "case 2");
 }
 
+/// The link monitor's alarms for worker-2's cluster link (its only port down): the interface
+/// alarm critical and the port alarm, well before the heartbeat can call the link lost. Returns
+/// how long the cut took to show in the controller's alarm list (CLI polling included).
+fn cluster_link_alarm(lab: &Lab, cut: Instant) -> Duration {
+    wait_until(
+        Duration::from_secs(10),
+        "worker-2's cluster link alarm",
+        || {
+            let alarms = lab.alarms();
+            let has = |id: &str, severity: &str| {
+                alarms
+                    .iter()
+                    .any(|a| a.id == id && a.entity == "host=worker-2" && a.severity == severity)
+            };
+            has("100.111", "critical") && has("100.110", "major")
+        },
+    );
+    cut.elapsed()
+}
+
 /// Case 5, default policy: worker-2's cluster link down, management up.
 fn cluster_link_down_fails_the_host(lab: &mut Lab) {
     let mark = lab.events().len();
     let ns = lab.hosts[3].ns.clone();
+    let cut = Instant::now();
     set_link(&ns, "ethc", false);
+    let seen = cluster_link_alarm(lab, cut);
     wait_until(Duration::from_secs(10), "worker-2 failed", || {
         lab.events()[mark..]
             .iter()
@@ -404,7 +430,9 @@ fn cluster_link_down_fails_the_host(lab: &mut Lab) {
         "lost after answering, at 10 misses: {lost:?}"
     );
     wait_clean(lab, "case 5 (default)");
-    eprintln!("[netns/hb] case 5: cluster link down, worker-2 failed and recovered");
+    eprintln!(
+        "[netns/hb] case 5: cluster link down, link alarm after {seen:?}, worker-2 failed and recovered"
+    );
 }
 
 /// Case 6: the cluster bridge down: every worker loses the cluster heartbeat at once.
@@ -467,7 +495,9 @@ fn cluster_degrade_only(lab: &mut Lab) {
 
     let mark = lab.events().len();
     let ns = lab.hosts[3].ns.clone();
+    let cut = Instant::now();
     set_link(&ns, "ethc", false);
+    let seen = cluster_link_alarm(lab, cut);
     wait_until(Duration::from_secs(10), "worker-2's cluster loss", || {
         !losses(&lab.events()[mark..]).is_empty()
     });
@@ -506,5 +536,7 @@ fn cluster_degrade_only(lab: &mut Lab) {
             .any(|e| e.text == "worker-2 failed"),
         "never failed"
     );
-    eprintln!("[netns/hb] case 5: cluster_degrade_only, worker-2 degraded and back");
+    eprintln!(
+        "[netns/hb] case 5: cluster_degrade_only, link alarm after {seen:?}, worker-2 degraded and back"
+    );
 }

@@ -212,8 +212,13 @@ impl Lab {
             .append(true)
             .open(h.dir.with_extension("log"))
             .unwrap();
+        // The agent's link monitor watches the host's two real veth ends (docs/node-monitoring.md).
+        let monitors = h.dir.join("monitors.toml");
+        std::fs::write(&monitors, "[links]\nmgmt = \"ethm\"\ncluster = \"ethc\"\n").unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &h.ns, STEWARD, "simhost"])
+            .arg("--monitors")
+            .arg(&monitors)
             .args(["--name", &h.name])
             .arg("--dir")
             .arg(&h.dir)
