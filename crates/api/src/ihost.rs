@@ -1,6 +1,7 @@
 //! The sysinv `ihost` shapes: what a host looks like on the wire, what `POST /v1/ihosts` takes and
 //! what a `PATCH` list may change. Only fields steward has are shown; absent ones are omitted.
 
+use crate::address;
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -253,9 +254,11 @@ impl NewHost {
                         ))
                     })
                 };
+                let address = need(&self.bm_ip, "bm_ip")?;
+                address::check_bmc_address("bm_ip", &address)?;
                 let spec = BmcSpec {
                     protocol,
-                    address: need(&self.bm_ip, "bm_ip")?,
+                    address,
                     username: need(&self.bm_username, "bm_username")?,
                 };
                 let password = self.bm_password.clone().filter(|p| !p.is_empty()).ok_or_else(|| {
@@ -266,13 +269,25 @@ impl NewHost {
                 Some((spec, password))
             }
         };
+        let mgmt_ip = nonempty(&self.mgmt_ip);
+        let mgmt_mac = nonempty(&self.mgmt_mac);
+        let cluster_ip = nonempty(&self.cluster_ip);
+        if let Some(ip) = &mgmt_ip {
+            address::check_ip("mgmt_ip", ip)?;
+        }
+        if let Some(ip) = &cluster_ip {
+            address::check_ip("cluster_ip", ip)?;
+        }
+        if let Some(mac) = &mgmt_mac {
+            address::check_mac("mgmt_mac", mac)?;
+        }
         let spec = HostSpec {
             name,
             uuid,
             personality,
-            mgmt_ip: nonempty(&self.mgmt_ip),
-            mgmt_mac: nonempty(&self.mgmt_mac),
-            cluster_ip: nonempty(&self.cluster_ip),
+            mgmt_ip,
+            mgmt_mac,
+            cluster_ip,
             bmc: None,
         };
         Ok(Provision {
@@ -357,7 +372,12 @@ pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
                 action = Some(a);
             }
             "/bm_type" => bm_type = Some(text),
-            "/bm_ip" => bm_ip = Some(text),
+            "/bm_ip" => {
+                if !text.is_empty() {
+                    address::check_bmc_address("bm_ip", &text)?;
+                }
+                bm_ip = Some(text)
+            }
             "/bm_username" => bm_username = Some(text),
             "/bm_password" => bm_password = Some(text),
             other => {

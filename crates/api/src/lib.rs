@@ -28,6 +28,7 @@
 //! carry the token as `Authorization: Bearer <token>` or as `X-Auth-Token: <token>` (Keystone's
 //! header, which sysinv's `system` client sends).
 
+mod address;
 mod auth;
 mod bulk;
 mod error;

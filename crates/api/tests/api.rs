@@ -601,3 +601,73 @@ async fn hosts_have_integer_ids_and_sysinv_fields() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_text(&body).contains("not only digits"), "{body}");
 }
+
+/// An address that cannot be one is refused with a 400 naming the field, on add, bulk add and
+/// modify, and nothing is stored (it used to be stored: `bm_ip: "10.0.0.1; rm -rf /"` answered 201
+/// and raised the BMC access alarm later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_addresses_are_refused_naming_the_field() {
+    let lab = Lab::start(false).await;
+    let bmc = json!({"bm_type": "redfish", "bm_username": "root", "bm_password": "pw"});
+    for (field, value) in [
+        ("mgmt_ip", "999.1.1.1"),
+        ("cluster_ip", "10.0.0"),
+        ("mgmt_mac", "08:00:27:zz:00:01"),
+        ("bm_ip", "10.0.0.1; rm -rf /"),
+        ("bm_ip", "999.1.1.1"),
+    ] {
+        let mut new = json!({"hostname": "worker-7", "personality": "worker"});
+        if field == "bm_ip" {
+            new.as_object_mut()
+                .unwrap()
+                .extend(bmc.as_object().unwrap().clone());
+        }
+        new[field] = json!(value);
+        let (status, body) =
+            send(&lab, reqwest::Method::POST, "/v1/ihosts", &new.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}={value}: {body}");
+        let reason = error_text(&body);
+        assert!(reason.starts_with(&format!("{field} '")), "{reason}");
+        assert_eq!(
+            get(&lab, "/v1/ihosts/worker-7").await.0,
+            StatusCode::NOT_FOUND,
+            "{field}={value} was stored"
+        );
+    }
+
+    // bulk_add: the bad host is listed with its reason, the good one is added.
+    let file = "<hosts><host><hostname>worker-7</hostname><personality>worker</personality>\
+                <mgmt_ip>999.1.1.1</mgmt_ip></host><host><hostname>worker-8</hostname>\
+                <personality>worker</personality><mgmt_ip>127.4.0.88</mgmt_ip></host></hosts>";
+    let r = client()
+        .post(format!("{}/v1/ihosts/bulk_add", lab.url))
+        .bearer_auth(TOKEN)
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["success"], "worker-8", "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("worker-7")
+            && body["error"]
+                .as_str()
+                .unwrap()
+                .contains("mgmt_ip '999.1.1.1'"),
+        "{body}"
+    );
+
+    // Modify: refused, the BMC address the host had is kept.
+    let (_, before) = get(&lab, "/v1/ihosts/worker-0").await;
+    for value in ["10.0.0.1; rm -rf /", "999.1.1.1", "http://bmc/redfish/v1"] {
+        let patch = json!([{"op": "replace", "path": "/bm_ip", "value": value}]).to_string();
+        let (status, body) =
+            send(&lab, reqwest::Method::PATCH, "/v1/ihosts/worker-0", &patch).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{value}: {body}");
+        assert!(error_text(&body).starts_with("bm_ip '"), "{body}");
+    }
+    let (_, after) = get(&lab, "/v1/ihosts/worker-0").await;
+    assert_eq!(after["bm_ip"], before["bm_ip"]);
+    assert!(before["bm_ip"].as_str().is_some(), "{before}");
+}
