@@ -167,11 +167,10 @@ pub struct Provision {
     pub bmc: Option<(BmcSpec, String)>,
 }
 
+/// A field given and not empty (empty means absent, as sysinv's clients send unset fields). It is
+/// not trimmed: a value with spaces around it is refused by its field's check, as the document says.
 fn nonempty(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    v.as_deref().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 /// `bm_type` to a protocol; `None` means no BMC.
@@ -224,10 +223,15 @@ impl NewHost {
                 ))
             })?;
         let uuid = match nonempty(&self.uuid) {
-            Some(u) => uuid::Uuid::parse_str(&u)
-                .map_err(|e| {
+            // Only the hyphenated form: the braced, urn: and bare-hex forms would be stored
+            // rewritten, and a client looking the host up by what it sent would not find it.
+            Some(u) => uuid::Uuid::try_parse(&u)
+                .ok()
+                .filter(|_| u.len() == 36)
+                .ok_or_else(|| {
                     ApiError::BadRequest(format!(
-                        "uuid '{u}' is not a UUID ({e}); leave it out and steward makes one"
+                        "uuid '{}' is not a UUID in its hyphenated form (8-4-4-4-12 hex digits); leave it out and steward makes one",
+                        u.escape_debug()
                     ))
                 })?
                 .to_string(),
