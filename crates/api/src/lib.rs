@@ -19,6 +19,10 @@
 //! | `GET /v1/openapi.json` | OpenAPI 3 description of all of this |
 //! | `GET /metrics` | Prometheus text format |
 //!
+//! Every route sits in one table ([`route_paths`] lists it); `tests/openapi.rs` checks that the
+//! document has each, and `tests/api_fuzz.rs` runs schemathesis from the document against the API.
+//! Addresses (`mgmt_ip`, `cluster_ip`, `mgmt_mac`, `bm_ip`) are checked before anything is stored.
+//!
 //! Handlers are thin: parse, call the handle, map [`ApiError`] to a status and sysinv's error body
 //! `{"error_message": "{\"faultstring\": \"…\", \"debuginfo\": null}"}` ([`error_body`]; axum's
 //! own rejections are rewritten into it too). Accepted actions answer with an `action_id` that
