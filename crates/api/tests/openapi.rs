@@ -99,6 +99,15 @@ async fn every_route_and_method_is_in_the_openapi_document() {
                 responses.contains_key("401"),
                 "{method} {path}: the token refusal is not documented"
             );
+            // Every error answer has the one error shape.
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["$ref"], "#/components/responses/Error",
+                        "{method} {path} {status}: not the error shape"
+                    );
+                }
+            }
             if path.contains("{id}") {
                 let params = item["parameters"]
                     .as_array()
