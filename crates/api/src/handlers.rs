@@ -132,6 +132,11 @@ async fn system_type(st: &AppState) -> ApiResult<SystemType> {
 
 async fn provision(st: &AppState, new: NewHost) -> ApiResult<HostEntry> {
     let p = new.into_provision(system_type(st).await?)?;
+    add_provisioned(st, p).await
+}
+
+/// Add a host whose fields were checked ([`NewHost::into_provision`]); admission may still refuse.
+async fn add_provisioned(st: &AppState, p: ihost::Provision) -> ApiResult<HostEntry> {
     let name = p.record.spec.name.clone();
     st.handle.add_host(p.record).await?;
     if let Some((spec, password)) = p.bmc {
@@ -259,13 +264,32 @@ pub async fn bulk_add(
             .map_err(|_| ApiError::BadRequest("the hosts file is not UTF-8 text".into()))?;
         bulk::parse_hosts_xml(text)?
     };
-    let (mut ok, mut errors) = (Vec::new(), Vec::new());
+    if hosts.is_empty() {
+        // An empty body (or a file without <host>) is a mistake, not a successful no-op.
+        return Err(ApiError::BadRequest(
+            "the hosts file holds no host; send <hosts><host><hostname>…</hostname><personality>…</personality></host></hosts> (GET /v1/ihosts/bulk_export writes one)".into(),
+        ));
+    }
+    // Every host's fields are checked before any is added: a file with a malformed host is
+    // refused whole (400 naming the host and the field), never half applied. What admission
+    // refuses (a name already taken) is reported per host, as sysinv does.
+    let system = system_type(&st).await?;
+    let mut checked = Vec::with_capacity(hosts.len());
     for (i, h) in hosts.into_iter().enumerate() {
         let label = h
             .hostname
             .clone()
             .unwrap_or_else(|| format!("host #{}", i + 1));
-        match provision(&st, h).await {
+        let p = h.into_provision(system).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "{label}: {e}; nothing was added, fix the file and send it again"
+            ))
+        })?;
+        checked.push((label, p));
+    }
+    let (mut ok, mut errors) = (Vec::new(), Vec::new());
+    for (label, p) in checked {
+        match add_provisioned(&st, p).await {
             Ok(r) => ok.push(r.record.spec.name),
             Err(e) => errors.push(format!("{label}: Host-add Rejected: {e}")),
         }
@@ -348,6 +372,9 @@ pub async fn list_alarms(State(st): State<AppState>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "alarms": alarms })))
 }
 
+/// The most events one `GET /v1/events` returns (the document's `maximum` of `limit`).
+const MAX_EVENTS: usize = 10_000;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
@@ -361,7 +388,12 @@ pub async fn list_events(
     let Query(q) = query.map_err(|e| {
         ApiError::BadRequest(format!("{}; the only parameter is limit=N", e.body_text()))
     })?;
-    let limit = q.limit.unwrap_or(100).min(10_000);
+    let limit = q.limit.unwrap_or(100);
+    if limit > MAX_EVENTS {
+        return Err(ApiError::BadRequest(format!(
+            "limit={limit} is more than the {MAX_EVENTS} events one request returns; ask for at most limit={MAX_EVENTS}"
+        )));
+    }
     let events: Vec<Value> = st
         .handle
         .events(limit)
@@ -408,7 +440,7 @@ pub fn civil(at_ms: u64) -> (i64, i64, i64, u64, u64, u64, u64) {
 pub async fn openapi() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        include_str!("openapi.json"),
+        crate::OPENAPI_DOCUMENT,
     )
 }
 

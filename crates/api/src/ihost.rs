@@ -1,6 +1,7 @@
 //! The sysinv `ihost` shapes: what a host looks like on the wire, what `POST /v1/ihosts` takes and
 //! what a `PATCH` list may change. Only fields steward has are shown; absent ones are omitted.
 
+use crate::address;
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -166,11 +167,10 @@ pub struct Provision {
     pub bmc: Option<(BmcSpec, String)>,
 }
 
+/// A field given and not empty (empty means absent, as sysinv's clients send unset fields). It is
+/// not trimmed: a value with spaces around it is refused by its field's check, as the document says.
 fn nonempty(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    v.as_deref().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 /// `bm_type` to a protocol; `None` means no BMC.
@@ -223,10 +223,15 @@ impl NewHost {
                 ))
             })?;
         let uuid = match nonempty(&self.uuid) {
-            Some(u) => uuid::Uuid::parse_str(&u)
-                .map_err(|e| {
+            // Only the hyphenated form: the braced, urn: and bare-hex forms would be stored
+            // rewritten, and a client looking the host up by what it sent would not find it.
+            Some(u) => uuid::Uuid::try_parse(&u)
+                .ok()
+                .filter(|_| u.len() == 36)
+                .ok_or_else(|| {
                     ApiError::BadRequest(format!(
-                        "uuid '{u}' is not a UUID ({e}); leave it out and steward makes one"
+                        "uuid '{}' is not a UUID in its hyphenated form (8-4-4-4-12 hex digits); leave it out and steward makes one",
+                        u.escape_debug()
                     ))
                 })?
                 .to_string(),
@@ -253,9 +258,11 @@ impl NewHost {
                         ))
                     })
                 };
+                let address = need(&self.bm_ip, "bm_ip")?;
+                address::check_bmc_address("bm_ip", &address)?;
                 let spec = BmcSpec {
                     protocol,
-                    address: need(&self.bm_ip, "bm_ip")?,
+                    address,
                     username: need(&self.bm_username, "bm_username")?,
                 };
                 let password = self.bm_password.clone().filter(|p| !p.is_empty()).ok_or_else(|| {
@@ -266,13 +273,25 @@ impl NewHost {
                 Some((spec, password))
             }
         };
+        let mgmt_ip = nonempty(&self.mgmt_ip);
+        let mgmt_mac = nonempty(&self.mgmt_mac);
+        let cluster_ip = nonempty(&self.cluster_ip);
+        if let Some(ip) = &mgmt_ip {
+            address::check_ip("mgmt_ip", ip)?;
+        }
+        if let Some(ip) = &cluster_ip {
+            address::check_ip("cluster_ip", ip)?;
+        }
+        if let Some(mac) = &mgmt_mac {
+            address::check_mac("mgmt_mac", mac)?;
+        }
         let spec = HostSpec {
             name,
             uuid,
             personality,
-            mgmt_ip: nonempty(&self.mgmt_ip),
-            mgmt_mac: nonempty(&self.mgmt_mac),
-            cluster_ip: nonempty(&self.cluster_ip),
+            mgmt_ip,
+            mgmt_mac,
+            cluster_ip,
             bmc: None,
         };
         Ok(Provision {
@@ -357,7 +376,12 @@ pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
                 action = Some(a);
             }
             "/bm_type" => bm_type = Some(text),
-            "/bm_ip" => bm_ip = Some(text),
+            "/bm_ip" => {
+                if !text.is_empty() {
+                    address::check_bmc_address("bm_ip", &text)?;
+                }
+                bm_ip = Some(text)
+            }
             "/bm_username" => bm_username = Some(text),
             "/bm_password" => bm_password = Some(text),
             other => {

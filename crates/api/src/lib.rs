@@ -19,6 +19,10 @@
 //! | `GET /v1/openapi.json` | OpenAPI 3 description of all of this |
 //! | `GET /metrics` | Prometheus text format |
 //!
+//! Every route sits in one table ([`route_paths`] lists it); `tests/openapi.rs` checks that the
+//! document has each, and `tests/api_fuzz.rs` runs schemathesis from the document against the API.
+//! Addresses (`mgmt_ip`, `cluster_ip`, `mgmt_mac`, `bm_ip`) are checked before anything is stored.
+//!
 //! Handlers are thin: parse, call the handle, map [`ApiError`] to a status and sysinv's error body
 //! `{"error_message": "{\"faultstring\": \"…\", \"debuginfo\": null}"}` ([`error_body`]; axum's
 //! own rejections are rewritten into it too). Accepted actions answer with an `action_id` that
@@ -28,6 +32,7 @@
 //! carry the token as `Authorization: Bearer <token>` or as `X-Auth-Token: <token>` (Keystone's
 //! header, which sysinv's `system` client sends).
 
+mod address;
 mod auth;
 mod bulk;
 mod error;
@@ -56,7 +61,7 @@ pub struct ApiExtras {
     pub node_settings: Option<Arc<dyn NodeSettingsSource>>,
 }
 
-use axum::routing::get;
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,6 +73,47 @@ pub(crate) struct AppState {
     pub handle: ControllerHandle,
     pub metrics: Arc<metrics::Metrics>,
     pub extras: ApiExtras,
+}
+
+/// The OpenAPI 3.0 document `GET /v1/openapi.json` serves.
+pub const OPENAPI_DOCUMENT: &str = include_str!("openapi.json");
+
+/// Every route of the API, path and methods: the router is built from this table, and the test
+/// `tests/openapi.rs` walks it to check that `GET /v1/openapi.json` documents each path and method.
+fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        (
+            "/v1/ihosts",
+            get(handlers::list_hosts).post(handlers::add_host),
+        ),
+        ("/v1/ihosts/bulk_add", post(handlers::bulk_add)),
+        ("/v1/ihosts/bulk_export", get(handlers::bulk_export)),
+        (
+            "/v1/ihosts/{id}",
+            get(handlers::show_host)
+                .patch(handlers::patch_host)
+                .delete(handlers::delete_host),
+        ),
+        ("/v1/ihosts/{id}/icpus", get(handlers::host_cpus)),
+        ("/v1/ihosts/{id}/imemorys", get(handlers::host_memory)),
+        ("/v1/ihosts/{id}/inodes", get(handlers::host_nodes)),
+        ("/v1/ihosts/{id}/idisks", get(handlers::host_disks)),
+        ("/v1/ihosts/{id}/ports", get(handlers::host_ports)),
+        ("/v1/actions/{id}", get(handlers::show_action)),
+        (
+            "/v1/node-settings",
+            get(node_settings::show).patch(node_settings::patch),
+        ),
+        ("/v1/alarms", get(handlers::list_alarms)),
+        ("/v1/events", get(handlers::list_events)),
+        ("/v1/openapi.json", get(handlers::openapi)),
+        ("/metrics", get(handlers::metrics)),
+    ]
+}
+
+/// The path of every route (with `{param}` placeholders), in the order the router takes them.
+pub fn route_paths() -> Vec<&'static str> {
+    routes().into_iter().map(|(path, _)| path).collect()
 }
 
 /// The API as a router. It must be served with connect info (`into_make_service_with_connect_info::<SocketAddr>()`,
@@ -83,36 +129,11 @@ pub fn router_with(handle: ControllerHandle, auth: Auth, extras: ApiExtras) -> R
         metrics: Arc::new(metrics::Metrics::new()),
         extras,
     };
-    let v1 = Router::new()
-        .route(
-            "/v1/ihosts",
-            get(handlers::list_hosts).post(handlers::add_host),
-        )
-        .route(
-            "/v1/ihosts/bulk_add",
-            axum::routing::post(handlers::bulk_add),
-        )
-        .route("/v1/ihosts/bulk_export", get(handlers::bulk_export))
-        .route(
-            "/v1/ihosts/{id}",
-            get(handlers::show_host)
-                .patch(handlers::patch_host)
-                .delete(handlers::delete_host),
-        )
-        .route("/v1/ihosts/{id}/icpus", get(handlers::host_cpus))
-        .route("/v1/ihosts/{id}/imemorys", get(handlers::host_memory))
-        .route("/v1/ihosts/{id}/inodes", get(handlers::host_nodes))
-        .route("/v1/ihosts/{id}/idisks", get(handlers::host_disks))
-        .route("/v1/ihosts/{id}/ports", get(handlers::host_ports))
-        .route("/v1/actions/{id}", get(handlers::show_action))
-        .route(
-            "/v1/node-settings",
-            get(node_settings::show).patch(node_settings::patch),
-        )
-        .route("/v1/alarms", get(handlers::list_alarms))
-        .route("/v1/events", get(handlers::list_events))
-        .route("/v1/openapi.json", get(handlers::openapi))
-        .route("/metrics", get(handlers::metrics));
+    let v1 = routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        });
     v1.fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(auth),

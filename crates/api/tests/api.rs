@@ -601,3 +601,133 @@ async fn hosts_have_integer_ids_and_sysinv_fields() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_text(&body).contains("not only digits"), "{body}");
 }
+
+/// An address that cannot be one is refused with a 400 naming the field, on add, bulk add and
+/// modify, and nothing is stored (it used to be stored: `bm_ip: "10.0.0.1; rm -rf /"` answered 201
+/// and raised the BMC access alarm later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_addresses_are_refused_naming_the_field() {
+    let lab = Lab::start(false).await;
+    let bmc = json!({"bm_type": "redfish", "bm_username": "root", "bm_password": "pw"});
+    for (field, value) in [
+        ("mgmt_ip", "999.1.1.1"),
+        ("cluster_ip", "10.0.0"),
+        ("mgmt_mac", "08:00:27:zz:00:01"),
+        ("bm_ip", "10.0.0.1; rm -rf /"),
+        ("bm_ip", "999.1.1.1"),
+    ] {
+        let mut new = json!({"hostname": "worker-7", "personality": "worker"});
+        if field == "bm_ip" {
+            new.as_object_mut()
+                .unwrap()
+                .extend(bmc.as_object().unwrap().clone());
+        }
+        new[field] = json!(value);
+        let (status, body) =
+            send(&lab, reqwest::Method::POST, "/v1/ihosts", &new.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}={value}: {body}");
+        let reason = error_text(&body);
+        assert!(reason.starts_with(&format!("{field} '")), "{reason}");
+        assert_eq!(
+            get(&lab, "/v1/ihosts/worker-7").await.0,
+            StatusCode::NOT_FOUND,
+            "{field}={value} was stored"
+        );
+    }
+
+    // bulk_add: a file with a bad host is refused whole, naming the host and the field; its good
+    // host is not added either (fix the file and send it again).
+    let file = "<hosts><host><hostname>worker-8</hostname><personality>worker</personality>\
+                <mgmt_ip>127.4.0.88</mgmt_ip></host><host><hostname>worker-7</hostname>\
+                <personality>worker</personality><mgmt_ip>999.1.1.1</mgmt_ip></host></hosts>";
+    let r = client()
+        .post(format!("{}/v1/ihosts/bulk_add", lab.url))
+        .bearer_auth(TOKEN)
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        error_text(&body).starts_with("worker-7: mgmt_ip '999.1.1.1'"),
+        "{body}"
+    );
+    for name in ["worker-7", "worker-8"] {
+        let (status, _) = get(&lab, &format!("/v1/ihosts/{name}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name} was added");
+    }
+
+    // Modify: refused, the BMC address the host had is kept.
+    let (_, before) = get(&lab, "/v1/ihosts/worker-0").await;
+    for value in ["10.0.0.1; rm -rf /", "999.1.1.1", "http://bmc/redfish/v1"] {
+        let patch = json!([{"op": "replace", "path": "/bm_ip", "value": value}]).to_string();
+        let (status, body) =
+            send(&lab, reqwest::Method::PATCH, "/v1/ihosts/worker-0", &patch).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{value}: {body}");
+        assert!(error_text(&body).starts_with("bm_ip '"), "{body}");
+    }
+    let (_, after) = get(&lab, "/v1/ihosts/worker-0").await;
+    assert_eq!(after["bm_ip"], before["bm_ip"]);
+    assert!(before["bm_ip"].as_str().is_some(), "{before}");
+}
+
+/// What `/v1/openapi.json` says is out of bounds is refused (the API fuzzer's negative cases): an
+/// events limit above the documented maximum (it was silently capped), a uuid not in its
+/// hyphenated form (it was stored rewritten, so the client's own uuid did not find the host), a
+/// value with spaces around it (it was trimmed, though the document's formats have none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documented_bounds_are_enforced() {
+    let lab = Lab::start(false).await;
+    let (status, body) = get(&lab, "/v1/events?limit=10001").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error_text(&body).contains("limit=10000"), "{body}");
+    let (status, body) = get(&lab, "/v1/events?limit=10000").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    for (field, value) in [
+        ("uuid", "5eed1ab000004000800000000000abcd"),
+        ("uuid", "{5eed1ab0-0000-4000-8000-00000000abcd}"),
+        ("uuid", "urn:uuid:5eed1ab0-0000-4000-8000-00000000abcd"),
+        ("mgmt_ip", " 127.4.0.77"),
+        ("hostname", "worker-7 "),
+        ("personality", " worker"),
+    ] {
+        let mut new = json!({"hostname": "worker-7", "personality": "worker"});
+        new[field] = json!(value);
+        let (status, body) =
+            send(&lab, reqwest::Method::POST, "/v1/ihosts", &new.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}={value:?}: {body}");
+    }
+    let (status, body) = send(
+        &lab,
+        reqwest::Method::POST,
+        "/v1/ihosts",
+        &json!({"hostname": "worker-7", "personality": "worker",
+                "uuid": "5eed1ab0-0000-4000-8000-00000000abcd"})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = get(&lab, "/v1/ihosts/5eed1ab0-0000-4000-8000-00000000abcd").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A bulk add without hosts (no body at all, as the fuzzer sent it) was a 200 that added none.
+    for (content_type, body) in [
+        (None, ""),
+        (Some("application/xml"), "<hosts></hosts>"),
+        (Some("application/json"), r#"{"ihosts": []}"#),
+    ] {
+        let mut req = client()
+            .post(format!("{}/v1/ihosts/bulk_add", lab.url))
+            .bearer_auth(TOKEN)
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body:?}");
+        let body: Value = r.json().await.unwrap();
+        assert!(error_text(&body).contains("holds no host"), "{body}");
+    }
+}

@@ -117,6 +117,7 @@ pub struct ServiceRoot {
     pub(crate) managers: Option<String>,
     pub(crate) chassis: Option<String>,
     pub(crate) sessions: Option<String>,
+    pub(crate) event_service: Option<String>,
 }
 
 impl ServiceRoot {
@@ -138,6 +139,7 @@ impl ServiceRoot {
             managers: link(v, "Managers"),
             chassis: link(v, "Chassis"),
             sessions,
+            event_service: link(v, "EventService"),
         }
     }
 }
@@ -181,6 +183,8 @@ enum AuthState {
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub etag: Option<String>,
+    /// `Location` of a created resource.
+    pub location: Option<String>,
     pub body: Value,
 }
 
@@ -606,6 +610,11 @@ impl RedfishClient {
                 .get(header::ETAG)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let location = resp
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let bytes = resp
                 .bytes()
                 .await
@@ -634,7 +643,11 @@ impl RedfishClient {
                 });
             };
             debug!(%method, %url, %status, "redfish request done");
-            return Ok(Reply { etag, body });
+            return Ok(Reply {
+                etag,
+                location,
+                body,
+            });
         }
     }
 

@@ -11,6 +11,7 @@
 //! | [`systems`] | `PowerState`, `ResetType`, high-level [`PowerAction`] → ResetType choice, reset, power-cycle fallback, boot override, manager info |
 //! | [`sensors`] | new-style `Sensors` collection and legacy `Thermal`/`Power`, normalized to [`SensorReading`] |
 //! | [`virtual_media`] | CD/DVD slot discovery, InsertMedia/EjectMedia (with PATCH fallback), read-back |
+//! | [`events`] | Redfish push: EventService subscribe/unsubscribe, and [`EventReceiver`], which turns the events BMCs POST into rate-limited "read this host's sensors now" triggers |
 //! | [`quirks`] | vendor quirk table keyed by manufacturer, model and firmware range |
 //! | [`error`] | [`RedfishError`]: messages name the problem and the fix |
 //!
@@ -32,6 +33,7 @@
 
 pub mod client;
 pub mod error;
+pub mod events;
 mod json;
 pub mod quirks;
 pub mod sensors;
@@ -42,6 +44,7 @@ pub use client::{
     AuthKind, AuthMode, ClientConfig, Credentials, RedfishClient, ServiceRoot, Topology,
 };
 pub use error::{RedfishError, Result};
+pub use events::{EventReceiver, ReadTrigger, ReceiverConfig, ReceiverStats, Subscription};
 pub use quirks::{Quirks, VmediaLocation};
 pub use sensors::{SensorKind, SensorReading, SensorSet, SensorSource, Thresholds};
 pub use systems::{

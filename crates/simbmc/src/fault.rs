@@ -78,6 +78,15 @@ pub(crate) enum Fault {
     #[error("The resource at the URI '{0}' was not found.")]
     ResourceMissingAtUri(String),
 
+    #[error("The value '{value}' for the property {property} is not in a format the property can accept.")]
+    PropertyValueFormatError {
+        property: &'static str,
+        value: String,
+    },
+
+    #[error("The create operation failed: this service keeps at most {0} of these resources; delete one first.")]
+    CreateLimitReached(usize),
+
     #[error("The HTTP method is not allowed on this resource.")]
     MethodNotAllowed,
 
@@ -100,6 +109,7 @@ impl Fault {
             | Fault::PropertyValueTypeError(_)
             | Fault::PropertyNotWritable(_)
             | Fault::PropertyUnknown(_)
+            | Fault::PropertyValueFormatError { .. }
             | Fault::ResetTypeMissing
             | Fault::ResetTypeNotInList(_) => StatusCode::BAD_REQUEST,
             Fault::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -107,7 +117,7 @@ impl Fault {
                 StatusCode::NOT_FOUND
             }
             Fault::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Fault::SessionLimit => StatusCode::SERVICE_UNAVAILABLE,
+            Fault::SessionLimit | Fault::CreateLimitReached(_) => StatusCode::SERVICE_UNAVAILABLE,
             Fault::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -125,6 +135,8 @@ impl Fault {
             Fault::PropertyValueTypeError(_) => "PropertyValueTypeError",
             Fault::PropertyNotWritable(_) => "PropertyNotWritable",
             Fault::PropertyUnknown(_) => "PropertyUnknown",
+            Fault::PropertyValueFormatError { .. } => "PropertyValueFormatError",
+            Fault::CreateLimitReached(_) => "CreateLimitReachedForResource",
             Fault::ResetTypeMissing => "ActionParameterMissing",
             Fault::ResetTypeNotInList(_) => "ActionParameterValueNotInList",
             Fault::PreconditionFailed => "PreconditionFailed",

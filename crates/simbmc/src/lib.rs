@@ -35,6 +35,8 @@
 //! | `/redfish/v1/Chassis`, `/Chassis/{host}` | GET | links `Sensors` and legacy `Thermal` |
 //! | `/Chassis/{host}/Sensors`, `/Sensors/{id}` | GET | inlet and CPU temperature, one fan (CPU and fan read `null` while the host is off) |
 //! | `/Chassis/{host}/Thermal` | GET | the same three readings in the legacy shape |
+//! | `/redfish/v1/EventService` | GET | `ServiceEnabled`, link to its subscriptions; no server-sent events |
+//! | `/EventService/Subscriptions[/{n}]` | GET, POST, DELETE | POST `{"Destination": "http(s)://…", "Context"}` → 201, `Location`; at most 8; every event raised by [`SimBmc::push_sensor_event`] is POSTed to each destination as a Redfish `Event` with its `Context` |
 //!
 //! Every reply carries `OData-Version: 4.0`. Authentication is either `X-Auth-Token` of a live
 //! session or HTTP Basic; anything else is a 401 with a Redfish error (the password is never
@@ -64,6 +66,7 @@
 //! ```
 
 mod eventlog;
+mod events;
 mod fault;
 mod gate;
 mod service;
@@ -82,6 +85,8 @@ use tracing::{info, warn};
 
 use crate::gate::{Gate, GatedListener};
 use crate::service::Shared;
+
+pub use crate::events::EventSeverity;
 
 /// Power state of the machine behind the BMC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,6 +317,22 @@ impl SimBmc {
     /// Live sessions.
     pub fn session_count(&self) -> usize {
         self.shared.session_count()
+    }
+
+    /// Raise an event about sensor `sensor` (its id under the Chassis' `Sensors`): it goes to
+    /// every EventService subscriber as a Redfish `Event` with the subscription's `Context`,
+    /// and into the event log. Returns how many subscribers it is sent to (delivery happens in
+    /// the background); none while the BMC is unreachable, as a BMC that is down pushes nothing.
+    pub fn push_sensor_event(&self, sensor: &str, severity: EventSeverity, message: &str) -> usize {
+        if !self.gate.reachable() {
+            return 0;
+        }
+        events::push_sensor_event(&self.shared, sensor, severity, message)
+    }
+
+    /// EventService subscriptions held.
+    pub fn subscription_count(&self) -> usize {
+        service::lock(&self.shared.subscriptions).len()
     }
 
     /// Stop accepting, let in-flight requests finish (bounded), and wait for the server task.

@@ -19,11 +19,12 @@ use serde_json::{json, Map, Value};
 use tracing::{debug, info, warn};
 
 use crate::eventlog::{self, EventLog};
+use crate::events::{self, Subscriptions};
 use crate::fault::{echo, Fault};
 use crate::sessions::{Session, Sessions};
 use crate::{BootDevice, Power, PowerTarget, SimBmcConfig};
 
-const V1: &str = "/redfish/v1";
+pub(crate) const V1: &str = "/redfish/v1";
 const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
 /// The one manager; real BMCs use a fixed id too (OpenBMC `bmc`, iDRAC `iDRAC.Embedded.1`).
 const MANAGER_ID: &str = "BMC";
@@ -124,11 +125,14 @@ pub(crate) struct Shared {
     /// Held from reading the power state to acting on it, so two concurrent resets cannot
     /// both see "off" and both power on (the trait promises `power_on` only while off).
     power_action: Mutex<()>,
+    /// EventService subscriptions, and the client that delivers events to them.
+    pub(crate) subscriptions: Mutex<Subscriptions>,
+    pub(crate) http: reqwest::Client,
 }
 
 /// Lock, ignoring poisoning: every critical section here is a few assignments that leave the
 /// data consistent, and one panicked handler must not take the whole BMC down with it.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -148,10 +152,12 @@ impl Shared {
             }),
             events: Mutex::new(EventLog::default()),
             power_action: Mutex::new(()),
+            subscriptions: Mutex::new(Subscriptions::default()),
+            http: reqwest::Client::new(),
         }
     }
 
-    fn event(&self, severity: &'static str, message: String) {
+    pub(crate) fn event(&self, severity: &'static str, message: String) {
         lock(&self.events).record(severity, message);
     }
 
@@ -247,6 +253,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/redfish/v1/Chassis/{id}/Sensors", get(sensors))
         .route("/redfish/v1/Chassis/{id}/Sensors/{sensor}", get(sensor))
         .route("/redfish/v1/Chassis/{id}/Thermal", get(thermal))
+        .merge(events::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -280,7 +287,7 @@ async fn method_not_allowed() -> Fault {
 
 /// Proof that the request carried a live session token or valid basic credentials. Taking it
 /// as a handler argument is what makes a resource require authentication.
-struct Authed;
+pub(crate) struct Authed;
 
 /// Equal-length-independent comparison whose time does not depend on where the inputs first
 /// differ, so a password cannot be found byte by byte from response times.
@@ -344,7 +351,7 @@ impl FromRequestParts<Arc<Shared>> for Authed {
 
 /// Path parameters, with a Redfish 404 instead of axum's plain-text rejection when a segment
 /// cannot be decoded (bad percent-encoding, invalid UTF-8).
-struct RfPath<T>(T);
+pub(crate) struct RfPath<T>(pub T);
 
 impl<T> FromRequestParts<Arc<Shared>> for RfPath<T>
 where
@@ -363,7 +370,7 @@ where
 // ---- request bodies ----
 
 /// A JSON object request body, size-bounded, with Redfish errors for every way it can be bad.
-struct JsonBody(Map<String, Value>);
+pub(crate) struct JsonBody(pub Map<String, Value>);
 
 impl FromRequest<Arc<Shared>> for JsonBody {
     type Rejection = Fault;
@@ -426,6 +433,7 @@ async fn service_root(State(sh): State<Arc<Shared>>) -> Json<Value> {
         "Managers": { "@odata.id": format!("{V1}/Managers") },
         "Chassis": { "@odata.id": format!("{V1}/Chassis") },
         "SessionService": { "@odata.id": format!("{V1}/SessionService") },
+        "EventService": { "@odata.id": events::EVENT_SERVICE },
         "Links": { "Sessions": { "@odata.id": SESSIONS } },
     }))
 }
