@@ -16,6 +16,7 @@
 //! | `GET /v1/ihosts/{id}/icpus`, `imemorys`, `inodes`, `idisks`, `ports` | hardware the host's node agent reported |
 //! | `GET /v1/actions/{id}` | where an accepted action stands (steward's addition) |
 //! | `GET /v1/alarms`, `GET /v1/events?limit=N` | active alarms, newest customer-log events |
+//! | `GET /v1/stream` | Server-Sent Events of host changes, alarms and events, resumable with `Last-Event-ID` (`stream`) |
 //! | `GET /v1/openapi.json` | OpenAPI 3 description of all of this |
 //! | `GET /metrics` | Prometheus text format |
 //!
@@ -36,6 +37,7 @@ mod ihost;
 pub mod inventory;
 mod metrics;
 pub mod node_settings;
+mod stream;
 
 pub use auth::{Auth, TOKEN_FILE};
 pub use error::{error_body, error_reason, ApiError};
@@ -111,6 +113,7 @@ pub fn router_with(handle: ControllerHandle, auth: Auth, extras: ApiExtras) -> R
         )
         .route("/v1/alarms", get(handlers::list_alarms))
         .route("/v1/events", get(handlers::list_events))
+        .route("/v1/stream", get(stream::stream))
         .route("/v1/openapi.json", get(handlers::openapi))
         .route("/metrics", get(handlers::metrics));
     v1.fallback(handlers::not_found)
