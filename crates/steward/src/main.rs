@@ -9,6 +9,7 @@ mod host_cli;
 mod lab_cli;
 mod node_config_cli;
 mod simhost_cli;
+mod watch_cli;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -48,6 +49,8 @@ enum Command {
     Node(steward_node::cli::NodeArgs),
     /// Node settings the controller pushes to every agent (config push): show, set, push.
     NodeConfig(node_config_cli::NodeConfigArgs),
+    /// Follow the controller live: host state changes, alarms and events as they happen.
+    Watch(watch_cli::WatchArgs),
 }
 
 #[derive(Subcommand)]
@@ -106,6 +109,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Alarm(args) => host_cli::run_alarm(args),
         Command::Event(args) => host_cli::run_event(args),
         Command::NodeConfig(args) => node_config_cli::run(args),
+        Command::Watch(args) => watch_cli::run(args),
         Command::Node(args) => {
             init_logging();
             steward_node::cli::run(args)
