@@ -19,6 +19,7 @@
 //! | `GET /v1/stream` | Server-Sent Events of host changes, alarms and events, resumable with `Last-Event-ID` (`stream`) |
 //! | `GET /v1/openapi.json` | OpenAPI 3 description of all of this |
 //! | `GET /metrics` | Prometheus text format |
+//! | `GET /ui/` | the web dashboard (`steward-web`; `/` redirects there), no token needed for the page |
 //!
 //! Handlers are thin: parse, call the handle, map [`ApiError`] to a status and sysinv's error body
 //! `{"error_message": "{\"faultstring\": \"…\", \"debuginfo\": null}"}` ([`error_body`]; axum's
@@ -44,6 +45,8 @@ pub use error::{error_body, error_reason, ApiError};
 pub use inventory::InventorySource;
 pub use metrics::{LinkMetrics, LinkSample};
 pub use node_settings::NodeSettingsSource;
+/// Where the web dashboard is served, relative to the API's base URL.
+pub use steward_web::PATH as DASHBOARD_PATH;
 
 /// What the API serves beyond the controller handle, when the controller has it.
 #[derive(Clone, Default)]
@@ -123,6 +126,8 @@ pub fn router_with(handle: ControllerHandle, auth: Auth, extras: ApiExtras) -> R
         ))
         .layer(axum::middleware::map_response(error::uniform_errors))
         .with_state(state)
+        // The dashboard's page and assets need no token (the API calls they make do).
+        .merge(steward_web::router())
 }
 
 /// Serve the API on `listener` until the process ends.
