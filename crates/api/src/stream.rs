@@ -97,17 +97,20 @@ pub async fn stream(
 }
 
 /// Queue what a subscription's resume hands over; returns the id the client holds afterwards.
+///
+/// A new client (no `last`) holds everything up to the subscription's position: should the live
+/// channel lap it before it read anything, it resumes from there, not from "whatever comes next".
 fn resumed(
     pending: &mut VecDeque<Event>,
     resume: Resume,
     position: FeedId,
     last: Option<FeedId>,
-) -> Option<FeedId> {
+) -> FeedId {
     match resume {
         Resume::Replay(items) => {
-            let mut held = last;
+            let mut held = last.unwrap_or(position);
             for e in items {
-                held = Some(e.id);
+                held = e.id;
                 pending.push_back(sse_event(&e));
             }
             held
@@ -118,7 +121,7 @@ fn resumed(
             pending.push_back(Event::default().event("gap").id(position.to_string()).data(
                 json!({ "reason": reason, "oldest": oldest.map(|o| o.to_string()) }).to_string(),
             ));
-            Some(position)
+            position
         }
     }
 }
@@ -128,7 +131,7 @@ struct Reader {
     live: broadcast::Receiver<Arc<FeedEntry>>,
     pending: VecDeque<Event>,
     /// The id of the last item handed to the client, to resume from when the live channel lapped us.
-    last_sent: Option<FeedId>,
+    last_sent: FeedId,
 }
 
 impl Reader {
@@ -140,18 +143,21 @@ impl Reader {
             match self.live.recv().await {
                 Ok(entry) => {
                     // A resubscription after a lag may hand over an item the replay already sent.
-                    if self.last_sent.is_some_and(|l| entry.id <= l) {
+                    if entry.id <= self.last_sent {
                         continue;
                     }
-                    self.last_sent = Some(entry.id);
+                    self.last_sent = entry.id;
                     return Some(sse_event(&entry));
                 }
                 Err(RecvError::Lagged(_)) => {
-                    let sub = self.feed.subscribe(self.last_sent);
+                    let sub = self.feed.subscribe(Some(self.last_sent));
                     self.live = sub.live;
-                    self.last_sent =
-                        resumed(&mut self.pending, sub.resume, sub.position, self.last_sent)
-                            .or(Some(sub.position));
+                    self.last_sent = resumed(
+                        &mut self.pending,
+                        sub.resume,
+                        sub.position,
+                        Some(self.last_sent),
+                    );
                 }
                 Err(RecvError::Closed) => return None,
             }
@@ -211,4 +217,70 @@ fn event_json(e: &Stamped<CustomerLog>) -> Value {
         "severity": if e.entry.critical { "critical" } else { "not-applicable" },
         "timestamp": rfc3339(e.at_ms),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use steward_maintenance::alarm::LogId;
+
+    fn event(n: u64) -> FeedItem {
+        FeedItem::Event(Stamped {
+            at_ms: n,
+            entry: CustomerLog {
+                id: LogId::Command,
+                host: "worker-0".into(),
+                text: format!("event {n}"),
+                critical: false,
+            },
+        })
+    }
+
+    fn reader(feed: &Arc<Feed>, last: Option<FeedId>) -> Reader {
+        let sub = feed.subscribe(last);
+        let mut pending = VecDeque::new();
+        let last_sent = resumed(&mut pending, sub.resume, sub.position, last);
+        Reader {
+            feed: feed.clone(),
+            live: sub.live,
+            pending,
+            last_sent,
+        }
+    }
+
+    /// The next `n` events that carry an id (items and gaps; `hello` has none), rendered with
+    /// `Debug`, which shows the event's text with its newlines escaped.
+    async fn read(r: &mut Reader, n: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let text = format!("{:?}", r.next().await.unwrap());
+            if text.contains(r"\nid: ") {
+                out.push(text);
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_reader_lapped_by_the_live_channel_resumes_from_the_buffer_without_a_gap() {
+        // Live channel 16 deep, buffer 64: 40 unread items lap the channel, not the buffer.
+        let feed = Arc::new(Feed::new(1, 64));
+        let mut r = reader(&feed, None);
+        feed.publish((1..=40).map(event));
+        let got = read(&mut r, 40).await;
+        assert!(!got.iter().any(|e| e.contains("gap")), "{got:#?}");
+        for (i, e) in got.iter().enumerate() {
+            assert!(e.contains(&format!("id: 1-{}\\n", i + 1)), "item {i}: {e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_lapped_by_the_buffer_too_is_told() {
+        let feed = Arc::new(Feed::new(1, 8));
+        let mut r = reader(&feed, None);
+        feed.publish((1..=30).map(event));
+        let first = read(&mut r, 1).await.remove(0);
+        assert!(first.contains("event: gap"), "{first}");
+        assert!(first.contains("no longer held"), "{first}");
+    }
 }

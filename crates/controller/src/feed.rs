@@ -117,7 +117,9 @@ impl Feed {
     /// A feed for the controller run with fencing `epoch`, keeping the newest `capacity` items.
     pub fn new(epoch: u64, capacity: usize) -> Feed {
         let capacity = capacity.max(1);
-        let (tx, _) = broadcast::channel(capacity);
+        // The live channel is shorter than the replay buffer: a subscriber it laps resumes from the
+        // buffer, which still holds what it missed, unless it fell behind the buffer too.
+        let (tx, _) = broadcast::channel((capacity / 4).max(1));
         Feed {
             epoch,
             ring: Mutex::new(Ring {
