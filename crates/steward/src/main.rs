@@ -4,6 +4,7 @@
 mod api_client;
 mod bench_cli;
 mod bmc_cli;
+mod collect_cli;
 mod controller_cli;
 mod host_cli;
 mod lab_cli;
@@ -51,6 +52,8 @@ enum Command {
     NodeConfig(node_config_cli::NodeConfigArgs),
     /// Follow the controller live: host state changes, alarms and events as they happen.
     Watch(watch_cli::WatchArgs),
+    /// A support bundle (.tar.gz with a manifest, secrets redacted) of what the controller knows about hosts.
+    Collect(collect_cli::CollectArgs),
 }
 
 #[derive(Subcommand)]
@@ -110,6 +113,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Event(args) => host_cli::run_event(args),
         Command::NodeConfig(args) => node_config_cli::run(args),
         Command::Watch(args) => watch_cli::run(args),
+        Command::Collect(args) => collect_cli::run(args),
         Command::Node(args) => {
             init_logging();
             steward_node::cli::run(args)
