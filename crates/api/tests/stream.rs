@@ -217,6 +217,19 @@ async fn an_id_it_cannot_continue_from_is_a_gap_event() {
     let next = again.next().await;
     assert_ne!(next.event, "gap", "{next:?}");
 
+    // The route is described where every route is.
+    let doc: Value = reqwest::get(format!("{}/v1/openapi.json", lab.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["paths"]["/v1/stream"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+            .is_object(),
+        "{doc:#}"
+    );
+
     // A malformed id is refused with the API's error body.
     let resp = reqwest::Client::new()
         .get(format!("{}/v1/stream", lab.url))
