@@ -101,10 +101,14 @@ async function loadSnapshot() {
 
 function apply({ event, data }) {
   switch (event) {
-    case 'host':
+    case 'host': {
+      // Flash a row only when what the table shows changed (not, say, the uptime).
+      const before = state.hosts.get(data.hostname);
+      const shown = (h) => h && `${h.administrative} ${h.operational} ${h.availability} ${h.task}`;
+      if (shown(before) !== shown(data)) state.changed.add(data.hostname);
       state.hosts.set(data.hostname, data);
-      state.changed.add(data.hostname);
       break;
+    }
     case 'host-removed':
       state.hosts.delete(data.hostname);
       break;
