@@ -2,7 +2,8 @@
 //!
 //! The front-end lives in the repository's `web/` folder (plain JavaScript, built with npm and
 //! Vite: `cd web && npm ci && npm run build`). Its build output is committed in this crate's
-//! `dist/` and compiled into the binary with `include_dir`, so `cargo build` never needs npm and the
+//! `dist/` and compiled into the binary with `include_dir` (`build.rs` makes a change under `dist/`
+//! rebuild the crate), so `cargo build` never needs npm and the
 //! dashboard loads nothing from elsewhere. `scripts/check-web-bundle` (run by `scripts/test-all`)
 //! rebuilds it and fails when the committed `dist/` differs from the sources.
 //!
