@@ -16,8 +16,10 @@
 //! | `GET /v1/ihosts/{id}/icpus`, `imemorys`, `inodes`, `idisks`, `ports` | hardware the host's node agent reported |
 //! | `GET /v1/actions/{id}` | where an accepted action stands (steward's addition) |
 //! | `GET /v1/alarms`, `GET /v1/events?limit=N` | active alarms, newest customer-log events |
+//! | `GET /v1/stream` | Server-Sent Events of host changes, alarms and events, resumable with `Last-Event-ID` (`stream`) |
 //! | `GET /v1/openapi.json` | OpenAPI 3 description of all of this |
 //! | `GET /metrics` | Prometheus text format |
+//! | `GET /ui/` | the web dashboard (`steward-web`; `/` redirects there), no token needed for the page |
 //!
 //! Every route sits in one table ([`route_paths`] lists it); `tests/openapi.rs` checks that the
 //! document has each, and `tests/api_fuzz.rs` runs schemathesis from the document against the API.
@@ -41,12 +43,15 @@ mod ihost;
 pub mod inventory;
 mod metrics;
 pub mod node_settings;
+mod stream;
 
 pub use auth::{Auth, TOKEN_FILE};
 pub use error::{error_body, error_reason, ApiError};
 pub use inventory::InventorySource;
 pub use metrics::{LinkMetrics, LinkSample};
 pub use node_settings::NodeSettingsSource;
+/// Where the web dashboard is served, relative to the API's base URL.
+pub use steward_web::PATH as DASHBOARD_PATH;
 
 /// What the API serves beyond the controller handle, when the controller has it.
 #[derive(Clone, Default)]
@@ -106,6 +111,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         ("/v1/alarms", get(handlers::list_alarms)),
         ("/v1/events", get(handlers::list_events)),
+        ("/v1/stream", get(stream::stream)),
         ("/v1/openapi.json", get(handlers::openapi)),
         ("/metrics", get(handlers::metrics)),
     ]
@@ -141,6 +147,8 @@ pub fn router_with(handle: ControllerHandle, auth: Auth, extras: ApiExtras) -> R
         ))
         .layer(axum::middleware::map_response(error::uniform_errors))
         .with_state(state)
+        // The dashboard's page and assets need no token (the API calls they make do).
+        .merge(steward_web::router())
 }
 
 /// Serve the API on `listener` until the process ends.

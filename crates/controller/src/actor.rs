@@ -1,6 +1,7 @@
 //! The actor: one task owns the core, the store and the links. It feeds the core commands, events and
 //! deadlines with the current time, persists what the core decided, then carries out its effects.
 
+use crate::feed::Feed;
 use crate::handle::{Command, ControllerHandle, HandleError, HostEntry, NodeSettingsPatch};
 use crate::links::{BmcAccess, EventSender, Links};
 use crate::persist::{self, Caches};
@@ -24,6 +25,8 @@ pub struct ControllerConfig {
     pub system: SystemConfig,
     /// Capacity of the event queue from the links (backpressure beyond it, nothing dropped).
     pub event_queue: usize,
+    /// How many changes the live feed keeps for clients that reconnect ([`crate::feed`]).
+    pub feed_replay: usize,
 }
 
 impl ControllerConfig {
@@ -32,6 +35,7 @@ impl ControllerConfig {
             maintenance,
             system,
             event_queue: 65_536,
+            feed_replay: crate::feed::DEFAULT_REPLAY,
         }
     }
 }
@@ -54,6 +58,8 @@ struct Actor {
     origin: TokioInstant,
     /// A store write failed: stop before acting on anything else.
     failed: bool,
+    /// Where committed changes go for `GET /v1/stream`.
+    feed: Arc<Feed>,
 }
 
 /// Load the stored state, start the actor, and return its handle, the sender links deliver events
@@ -117,6 +123,7 @@ pub fn spawn_with_events(
         }
     }
     links.node.settings(node_settings.0);
+    let feed = Arc::new(Feed::new(epoch, cfg.feed_replay));
     let mut actor = Actor {
         core,
         store,
@@ -125,13 +132,22 @@ pub fn spawn_with_events(
         node_settings,
         origin,
         failed: false,
+        feed: feed.clone(),
     };
     // Effects of the restore (the add handler's reconciliation) are persisted before anything else.
     if let Err(e) = actor.flush() {
         return Err(StartError::Store(e));
     }
     let task = tokio::spawn(actor.run(cmd_rx, ev_rx));
-    Ok((ControllerHandle { tx: cmd_tx, epoch }, ev_sender, task))
+    Ok((
+        ControllerHandle {
+            tx: cmd_tx,
+            epoch,
+            feed,
+        },
+        ev_sender,
+        task,
+    ))
 }
 
 impl Actor {
@@ -186,7 +202,10 @@ impl Actor {
     /// how the controller carries it out (the lint keeps a `_` arm from creeping back).
     #[deny(clippy::wildcard_enum_match_arm)]
     fn flush(&mut self) -> Result<(), StoreError> {
-        let outside = persist::drain(&mut self.core, &self.store, &mut self.caches)?;
+        let (outside, changes) = persist::drain(&mut self.core, &self.store, &mut self.caches)?;
+        if !changes.is_empty() {
+            self.feed.publish(changes);
+        }
         for effect in outside {
             match effect {
                 Effect::Send {

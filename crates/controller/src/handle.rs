@@ -1,6 +1,8 @@
 //! The controller's API for the REST server and the CLI: a cheap, cloneable handle that talks to the
 //! actor over a channel. Every call is answered from the actor's current state.
 
+use crate::feed::Feed;
+use std::sync::Arc;
 use std::time::Duration;
 use steward_maintenance::action::{ActionId, ActionOutcome, OperatorAction};
 use steward_maintenance::alarm::{Alarm, CustomerLog};
@@ -94,12 +96,18 @@ pub(crate) enum Command {
 pub struct ControllerHandle {
     pub(crate) tx: mpsc::Sender<Command>,
     pub(crate) epoch: u64,
+    pub(crate) feed: Arc<Feed>,
 }
 
 impl ControllerHandle {
     /// The fencing epoch this controller took at start; every message to nodes carries it.
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// The live feed of committed changes (hosts, alarms, events) behind `GET /v1/stream`.
+    pub fn feed(&self) -> &Arc<Feed> {
+        &self.feed
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {

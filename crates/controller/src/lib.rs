@@ -15,11 +15,13 @@
 //! any instant restarts into the same state (`Maintenance::restore` from the store) and resumes the
 //! interrupted action.
 //!
-//! Module map: [`handle`] (the API the REST server and CLI use), [`links`] (how effects reach nodes,
+//! Module map: [`handle`] (the API the REST server and CLI use), [`feed`] (numbered committed
+//! changes with a replay buffer, for the live stream), [`links`] (how effects reach nodes,
 //! BMCs and heartbeat), [`bmc_workers`] (the real BMC link over `steward-bmc`), `actor` (the loop), `persist` (effects to store writes).
 
 mod actor;
 pub mod bmc_workers;
+pub mod feed;
 pub mod handle;
 pub mod links;
 mod persist;

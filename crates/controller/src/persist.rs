@@ -1,7 +1,8 @@
 //! The actor's side of the write-ahead step ([`steward_store::writeahead`]): the wall clock in, and
 //! the read caches (alarms, recent events, action statuses) kept in step with what was written.
 
-use crate::handle::ActionStatus;
+use crate::feed::FeedItem;
+use crate::handle::{ActionStatus, HostEntry};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use steward_maintenance::action::{ActionId, JournalEntry};
 use steward_maintenance::alarm::{Alarm, AlarmChange, AlarmId, CustomerLog};
@@ -77,32 +78,56 @@ impl Caches {
 
 /// Drain every effect of the core through the write-ahead step (stamped with the wall clock), keep
 /// the caches in step with what became durable, and return the effects that act on the outside
-/// world, to be carried out only after the commit succeeded.
+/// world, to be carried out only after the commit succeeded, with the step's changes for the live
+/// feed (hosts, alarms, events, in that order).
 pub(crate) fn drain(
     core: &mut Maintenance,
     store: &TypedStore,
     caches: &mut Caches,
-) -> Result<Vec<Effect>, StoreError> {
+) -> Result<(Vec<Effect>, Vec<FeedItem>), StoreError> {
     let step = writeahead::drain(core, store, &mut caches.ids, unix_ms_now())?;
+    let mut feed = Vec::with_capacity(step.hosts.len() + step.alarms.len() + step.events.len());
+    for name in &step.hosts {
+        feed.push(match core.host(name) {
+            Some(rec) => FeedItem::Host(Box::new(HostEntry {
+                record: rec.clone(),
+                identity: caches.ids.identities.get(name).copied().unwrap_or(
+                    steward_store::typed::HostIdentity {
+                        id: 0,
+                        created_at_ms: 0,
+                        updated_at_ms: 0,
+                    },
+                ),
+            })),
+            None => FeedItem::HostRemoved { host: name.clone() },
+        });
+    }
     // Only what is durable shows in the caches.
     for change in step.alarms {
         match change {
             AlarmChange::Raise(a) => {
+                feed.push(FeedItem::AlarmRaised(a.clone()));
                 caches.alarms.insert((a.id, a.host.clone()), a);
             }
             AlarmChange::Clear { id, host } => {
+                feed.push(FeedItem::AlarmCleared {
+                    id,
+                    host: host.clone(),
+                });
                 caches.alarms.remove(&(id, host));
             }
         }
     }
     for e in step.events {
-        caches.push_event(Stamped {
+        let stamped = Stamped {
             at_ms: step.at_ms,
             entry: e,
-        });
+        };
+        feed.push(FeedItem::Event(stamped.clone()));
+        caches.push_event(stamped);
     }
     for j in &step.journal {
         caches.note_journal(j);
     }
-    Ok(step.outside)
+    Ok((step.outside, feed))
 }

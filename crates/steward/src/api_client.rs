@@ -122,6 +122,45 @@ impl ApiClient {
         Ok((status, value))
     }
 
+    /// GET an endpoint that never ends (`/v1/stream`): no overall timeout, only the connect one;
+    /// `last_event_id` resumes after that item. An error status is read and reported as
+    /// [`Self::get`] does.
+    pub async fn open_stream(
+        &self,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, CliError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| CliError::Failed(format!("cannot build the HTTP client: {e}")))?;
+        let mut req = http.get(self.url(path));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let res = req.send().await.map_err(|e| {
+            CliError::Unreachable(format!(
+                "cannot reach the steward API at {}: {}; start the controller or point --url/STEWARD_URL at it",
+                self.base,
+                error_chain(&e)
+            ))
+        })?;
+        if res.status().is_success() {
+            return Ok(res);
+        }
+        let status = res.status();
+        let bytes = res.bytes().await.unwrap_or_default();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).trim().to_string()));
+        Err(match Self::check(status, value) {
+            Err(e) => e,
+            Ok(_) => CliError::Failed(format!("the stream answered HTTP {}", status.as_u16())),
+        })
+    }
+
     fn check(status: reqwest::StatusCode, body: Value) -> Result<Value, CliError> {
         if status.is_success() {
             return Ok(body);

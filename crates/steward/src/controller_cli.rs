@@ -176,6 +176,7 @@ async fn serve(args: RunArgs) -> Result<()> {
         running.handle.epoch()
     );
     println!("API: {url}");
+    println!("dashboard: {url}{}", steward_api::DASHBOARD_PATH);
     println!(
         "node protocol: {} (agents on port {})",
         running

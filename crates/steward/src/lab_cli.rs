@@ -491,6 +491,10 @@ async fn lab(args: RunArgs) -> Result<()> {
             "hosts in this process"
         }
     );
+    println!(
+        "dashboard: {url}{}  (open it in a browser)",
+        steward_api::DASHBOARD_PATH
+    );
     println!("API: {url}");
     println!(
         "token: {}  (in {}; loopback clients need none)",
@@ -506,6 +510,9 @@ async fn lab(args: RunArgs) -> Result<()> {
     let example = names.get(2).or(names.last()).copied().unwrap_or("worker-0");
     println!("try (in another terminal):");
     println!("  steward host list");
+    println!(
+        "  steward watch                      # host changes, alarms and events as they happen"
+    );
     println!("  steward host lock {example} --wait");
     println!("  steward lab status{dd}");
     println!("  steward lab crash {example}{dd}    # power loss: watch the controller recover it");

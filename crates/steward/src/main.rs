@@ -4,11 +4,13 @@
 mod api_client;
 mod bench_cli;
 mod bmc_cli;
+mod collect_cli;
 mod controller_cli;
 mod host_cli;
 mod lab_cli;
 mod node_config_cli;
 mod simhost_cli;
+mod watch_cli;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -49,6 +51,10 @@ enum Command {
     Node(steward_node::cli::NodeCli),
     /// Node settings the controller pushes to every agent (config push): show, set, push.
     NodeConfig(node_config_cli::NodeConfigArgs),
+    /// Follow the controller live: host state changes, alarms and events as they happen.
+    Watch(watch_cli::WatchArgs),
+    /// A support bundle (.tar.gz with a manifest, secrets redacted) of what the controller knows about hosts.
+    Collect(collect_cli::CollectArgs),
 }
 
 #[derive(Subcommand)]
@@ -107,6 +113,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Alarm(args) => host_cli::run_alarm(args),
         Command::Event(args) => host_cli::run_event(args),
         Command::NodeConfig(args) => node_config_cli::run(args),
+        Command::Watch(args) => watch_cli::run(args),
+        Command::Collect(args) => collect_cli::run(args),
         Command::Node(args) => {
             init_logging();
             steward_node::cli::run_cli(args)
