@@ -86,6 +86,7 @@ pub(crate) enum Command {
     Action(ActionId, Reply<Option<ActionStatus>>),
     NodeSettings(Reply<NodeSettings>),
     SetNodeSettings(NodeSettingsPatch, Reply<Result<NodeSettings, HandleError>>),
+    Sensors(crate::sensor_handle::SensorCommand),
     Shutdown(Reply<()>),
 }
 
@@ -102,7 +103,10 @@ impl ControllerHandle {
         self.epoch
     }
 
-    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {
+    pub(crate) async fn call<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, HandleError> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(make(tx))
