@@ -15,7 +15,8 @@
 //! | `GET /v1/ihosts/bulk_export` | `{"content": hosts XML}` |
 //! | `GET /v1/ihosts/{id}/icpus`, `imemorys`, `inodes`, `idisks`, `ports` | hardware the host's node agent reported |
 //! | `GET /v1/actions/{id}` | where an accepted action stands (steward's addition) |
-//! | `GET /v1/alarms`, `GET /v1/events?limit=N` | active alarms, newest customer-log events |
+//! | `GET /v1/ihosts/{id}/isensors`, `isensorgroups`; `GET/PATCH /v1/isensors/{uuid}`, `/v1/isensorgroups/{uuid}`; `POST /v1/isensorgroups/relearn` | sensors and groups in sysinv's shapes (`sensors` module, docs/sensors.md) |
+//! | `GET /v1/alarms`, `GET /v1/events?limit=N` | active alarms (sensor alarms 200.007/014/015 with their sensor entity), newest customer-log events |
 //! | `GET /v1/openapi.json` | OpenAPI 3 description of all of this |
 //! | `GET /metrics` | Prometheus text format |
 //!
@@ -36,6 +37,7 @@ mod ihost;
 pub mod inventory;
 mod metrics;
 pub mod node_settings;
+mod sensors;
 
 pub use auth::{Auth, TOKEN_FILE};
 pub use error::{error_body, error_reason, ApiError};
@@ -108,6 +110,20 @@ pub fn router_with(handle: ControllerHandle, auth: Auth, extras: ApiExtras) -> R
         .route(
             "/v1/node-settings",
             get(node_settings::show).patch(node_settings::patch),
+        )
+        .route("/v1/ihosts/{id}/isensors", get(sensors::host_sensors))
+        .route("/v1/ihosts/{id}/isensorgroups", get(sensors::host_groups))
+        .route(
+            "/v1/isensors/{uuid}",
+            get(sensors::show_sensor).patch(sensors::patch_sensor),
+        )
+        .route(
+            "/v1/isensorgroups/relearn",
+            axum::routing::post(sensors::relearn),
+        )
+        .route(
+            "/v1/isensorgroups/{uuid}",
+            get(sensors::show_group).patch(sensors::patch_group),
         )
         .route("/v1/alarms", get(handlers::list_alarms))
         .route("/v1/events", get(handlers::list_events))
