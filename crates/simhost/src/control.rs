@@ -6,8 +6,9 @@
 //! | `on`, `off`, `reset`, `cycle` | BMC power operation | `ok power=<state read back>` |
 //! | `hang`, `crash`, `heal` | lab faults | `ok` plus the status |
 //! | `bmc-down`, `bmc-up` | the Redfish BMC drops connections / serves again | `ok` plus the status |
+//! | `sensor NAME VALUE`, `sensor NAME absent`, `sensor NAME normal` | the BMC's sensor NAME (may contain spaces) reads VALUE, disappears, or is back to nominal | `ok sensor NAME …` |
 //!
-//! Anything else answers `error unknown command '…' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up)`.
+//! Anything else answers `error unknown command '…' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up|sensor)`.
 
 use crate::host::SimHost;
 use std::io::{self, BufRead, Write};
@@ -69,9 +70,30 @@ pub(crate) fn execute(host: &SimHost, line: &str) -> String {
             host.set_bmc_reachable(true);
             status_line(host)
         }
+        other if other.starts_with("sensor ") => sensor(host, &other["sensor ".len()..]),
         other => {
-            format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up)")
+            format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up|sensor)")
         }
+    }
+}
+
+/// `sensor NAME VALUE|absent|normal`: the last word is the state, the rest the sensor's name.
+fn sensor(host: &SimHost, args: &str) -> String {
+    use steward_simbmc::SensorOverride;
+    let Some((name, state)) = args.trim().rsplit_once(' ') else {
+        return "error usage: sensor NAME VALUE|absent|normal".into();
+    };
+    let parsed = match state {
+        "absent" => Some(SensorOverride::Absent),
+        "normal" => None,
+        v => match v.parse::<f64>() {
+            Ok(x) if x.is_finite() => Some(SensorOverride::Value(x)),
+            _ => return format!("error '{v}' is not a value; use a number, 'absent' or 'normal'"),
+        },
+    };
+    match host.set_sensor(name.trim(), parsed) {
+        Ok(()) => format!("ok sensor {} {state}", name.trim()),
+        Err(e) => format!("error {e}"),
     }
 }
 

@@ -65,6 +65,10 @@ enum LabCommand {
     Crash(FaultArgs),
     /// Undo `fail` and `crash` (a host without power is powered on and boots).
     Heal(FaultArgs),
+    /// Set a sensor of the host's simulated BMC: `lab sensor worker-0 "CPU1 Temp" 97` (past its
+    /// critical threshold: alarm and degrade after two reads), `absent` (the sensor disappears) or
+    /// `normal` (back to its nominal reading).
+    Sensor(SensorArgs),
     /// Power and agent state of every simulated host, as its BMC sees it.
     Status {
         #[arg(long)]
@@ -81,8 +85,28 @@ struct FaultArgs {
     data_dir: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct SensorArgs {
+    /// The host name, e.g. worker-0.
+    host: String,
+    /// The sensor's name as `steward sensor list HOST` shows it, e.g. "CPU1 Temp".
+    sensor: String,
+    /// A reading (in the sensor's unit), `absent` or `normal`.
+    value: String,
+    /// The lab's data dir (as given to `steward lab`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
 pub fn run(args: LabArgs) -> Result<()> {
     match args.fault {
+        Some(LabCommand::Sensor(s)) => fault(
+            FaultArgs {
+                host: s.host,
+                data_dir: s.data_dir,
+            },
+            &format!("sensor {} {}", s.sensor.trim(), s.value.trim()),
+        ),
         Some(LabCommand::Fail(f)) => fault(f, "hang"),
         Some(LabCommand::Crash(f)) => fault(f, "crash"),
         Some(LabCommand::Heal(f)) => fault(f, "heal"),
