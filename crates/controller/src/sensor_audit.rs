@@ -416,7 +416,7 @@ impl SensorAudit {
                     .monitor
                     .sensors()
                     .filter_map(|s| {
-                        let v = h.monitor.history(&s.name)?.last()?.value()?;
+                        let v = crate::sensor_handle::last_value(&h.monitor, &s.name)?;
                         Some((s.name.clone(), v))
                     })
                     .collect(),

@@ -163,6 +163,13 @@ pub(crate) fn derived_uuid(host_uuid: &str, what: &str) -> String {
     )
 }
 
+/// The sensor's last value as read. The history keeps 32-bit samples: shown through their shortest
+/// decimal form, 12.1 V reads 12.1 and not 12.100000381469727.
+pub(crate) fn last_value(m: &SensorMonitor, name: &str) -> Option<f64> {
+    let v = m.history(name)?.last()?.value()?;
+    format!("{}", v as f32).parse().ok()
+}
+
 fn sensor_view(
     host_uuid: &str,
     m: &SensorMonitor,
@@ -175,10 +182,7 @@ fn sensor_view(
         uuid: derived_uuid(host_uuid, &format!("sensor:{}", rec.name)),
         group_uuid: derived_uuid(host_uuid, &format!("group:{}", rec.group.name())),
         record: rec.clone(),
-        value: m
-            .history(&rec.name)
-            .and_then(|h| h.last())
-            .and_then(|s| s.value()),
+        value: last_value(m, &rec.name),
         audit_interval_secs: m.audit_interval().as_secs(),
         read_at_ms,
     }
@@ -407,7 +411,19 @@ impl Actor {
 
 #[cfg(test)]
 mod tests {
-    use super::derived_uuid;
+    use super::{derived_uuid, last_value};
+    use steward_maintenance::Instant;
+    use steward_sensors::{BmcStatus, MonitorConfig, Reading, ReadingKind, SensorMonitor};
+
+    #[test]
+    fn values_show_as_read_not_as_their_32_bit_sample() {
+        let now = Instant::from_millis(0);
+        let mut m = SensorMonitor::new("w", MonitorConfig::default(), now);
+        let r = Reading::new("12V", ReadingKind::Voltage, Some(12.1), BmcStatus::Ok);
+        m.handle_reading(now, &[r]);
+        assert_eq!(last_value(&m, "12V"), Some(12.1));
+        assert_eq!(last_value(&m, "nope"), None);
+    }
 
     #[test]
     fn derived_uuids_are_stable_distinct_and_uuid_shaped() {
