@@ -314,12 +314,13 @@ fn parse_sensor_patch(ops: &[PatchOp], current: &SensorView) -> ApiResult<Sensor
             }
             _ => {
                 let t = thresholds.get_or_insert(current.record.thresholds);
-                let v = parse_number(field, &op.value)?;
-                if !set_threshold(t, field, v) {
+                // The field is checked before its value: an unknown field is named as such.
+                if !set_threshold(t, field, None) {
                     return Err(ApiError::BadRequest(format!(
                         "/{field} cannot be changed; a sensor's patchable fields are suppress, actions_minor, actions_major, actions_critical and t_{{minor,major,critical}}_{{lower,upper}}"
                     )));
                 }
+                set_threshold(t, field, parse_number(field, &op.value)?);
             }
         }
     }
@@ -360,12 +361,12 @@ fn parse_group_patch(ops: &[PatchOp], current: &GroupView) -> ApiResult<GroupPat
             _ => {
                 let base = field.strip_suffix("_group").unwrap_or("");
                 let t = thresholds.get_or_insert(current.record.thresholds);
-                let v = parse_number(field, &op.value)?;
-                if !set_threshold(t, base, v) {
+                if !field.ends_with("_group") || !set_threshold(t, base, None) {
                     return Err(ApiError::BadRequest(format!(
                         "/{field} cannot be changed; a group's patchable fields are suppress, actions_minor_group, actions_major_group, actions_critical_group, audit_interval_group and t_{{minor,major,critical}}_{{lower,upper}}_group"
                     )));
                 }
+                set_threshold(t, base, parse_number(field, &op.value)?);
             }
         }
     }
