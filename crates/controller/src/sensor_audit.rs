@@ -403,35 +403,35 @@ impl SensorAudit {
         for log in &logs {
             batch.event(at_ms, log)?;
         }
+        let retired: Vec<(String, bool)> = dirty
+            .iter()
+            .filter_map(|h| Some((h.clone(), self.hosts.get(h)?.retiring?)))
+            .collect();
+        // A host leaving the audit with its model kept (BMC deprovisioned) writes it once more, so
+        // a later provisioning restores its settings and statuses.
+        for (host, forget) in &retired {
+            if !forget && !models.contains(host) {
+                models.push(host.clone());
+            }
+        }
+        let mut kept = Vec::new();
         for host in &models {
             let Some(h) = self.hosts.get(host) else {
                 continue;
             };
-            if h.retiring.is_some() {
+            if h.retiring == Some(true) {
                 continue;
             }
-            let stored = StoredModel {
-                model: h.monitor.model(),
-                values: h
-                    .monitor
-                    .sensors()
-                    .filter_map(|s| {
-                        let v = crate::sensor_handle::last_value(&h.monitor, &s.name)?;
-                        Some((s.name.clone(), v))
-                    })
-                    .collect(),
-                read_at_ms: h.read_at_ms,
-            };
+            let stored = stored_model(h);
             batch.op(Op::Put {
                 key: model_key(host),
                 value: encode(&stored),
                 expect: Expect::Any,
             });
+            if h.retiring.is_some() {
+                kept.push((host.clone(), stored));
+            }
         }
-        let retired: Vec<(String, bool)> = dirty
-            .iter()
-            .filter_map(|h| Some((h.clone(), self.hosts.get(h)?.retiring?)))
-            .collect();
         for (host, forget) in &retired {
             if *forget {
                 batch.op(Op::Delete {
@@ -455,6 +455,9 @@ impl SensorAudit {
         }
         for (host, _) in &retired {
             self.hosts.remove(host);
+        }
+        for (host, stored) in kept {
+            self.stored.insert(host, stored);
         }
         let fed = !hwmon.is_empty();
         for (host, event) in hwmon {
@@ -488,6 +491,22 @@ impl SensorAudit {
             self.due.insert((t, host.to_string()));
             h.scheduled = Some(t);
         }
+    }
+}
+
+/// What is persisted of a host's monitor.
+fn stored_model(h: &HostSensors) -> StoredModel {
+    StoredModel {
+        model: h.monitor.model(),
+        values: h
+            .monitor
+            .sensors()
+            .filter_map(|s| {
+                let v = crate::sensor_handle::last_value(&h.monitor, &s.name)?;
+                Some((s.name.clone(), v))
+            })
+            .collect(),
+        read_at_ms: h.read_at_ms,
     }
 }
 

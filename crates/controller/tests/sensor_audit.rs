@@ -400,3 +400,68 @@ async fn a_restart_keeps_model_settings_and_alarms() {
     assert!(view.sensors[1].record.suppress);
     handle.shutdown().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn deleting_the_host_or_its_bmc_clears_its_sensor_alarms() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
+    let board = Arc::new(Mutex::new(Board::default()));
+    set(&board, readings(97.0, BmcStatus::Critical));
+    let handle = start(&store, &board);
+    add_host_with_bmc(&handle).await;
+    // The first sample of a fault needs a second read too.
+    run_reads(1).await;
+    assert_eq!(sensor_alarms(&handle).await.len(), 1);
+    assert!(store.get("sensors/worker-0").unwrap().is_some());
+    let fan = handle.host_sensors("worker-0").await.unwrap().sensors[1]
+        .uuid
+        .clone();
+    handle
+        .patch_sensor(
+            &fan,
+            SensorPatch {
+                suppress: Some(true),
+                ..SensorPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // BMC deprovisioned: monitoring stops, its alarm and the degrade go, the model is kept.
+    handle.set_bmc("worker-0", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(sensor_alarms(&handle).await.is_empty());
+    assert!(!hwmon_degraded(&handle).await);
+    assert!(!handle.host_sensors("worker-0").await.unwrap().monitored);
+    let reads = board.lock().unwrap().reads;
+    run_reads(2).await;
+    assert_eq!(board.lock().unwrap().reads, reads, "no reads without a BMC");
+
+    // Provisioned again: the kept model is restored and read; then the host is deleted.
+    let bmc = BmcSpec {
+        protocol: BmcProtocol::Redfish,
+        address: "https://127.0.0.1:1".into(),
+        username: "root".into(),
+    };
+    handle
+        .set_bmc_credentials("worker-0", bmc, "pw".into())
+        .await
+        .unwrap();
+    let view = handle.host_sensors("worker-0").await.unwrap();
+    assert!(view.monitored);
+    assert!(view.sensors[1].record.suppress, "settings kept: {view:?}");
+    run_reads(2).await;
+    assert_eq!(sensor_alarms(&handle).await.len(), 1);
+    let del = handle
+        .request("worker-0", steward_maintenance::OperatorAction::Delete)
+        .await
+        .unwrap();
+    handle
+        .wait(del, Duration::from_millis(100), |_| {})
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(sensor_alarms(&handle).await.is_empty());
+    assert!(store.get("sensors/worker-0").unwrap().is_none());
+    assert!(store.list("sensoralarms/").unwrap().is_empty());
+    handle.shutdown().await.unwrap();
+}
