@@ -154,6 +154,8 @@ pub(crate) struct SensorAudit {
     stored: HashMap<String, StoredModel>,
     /// Alarm clears for hosts without a monitor, waiting for the next drain.
     orphans: Vec<SensorAlarmChange>,
+    /// Stored models of hosts without a monitor to delete at the next drain.
+    forgotten: Vec<String>,
     replies: SensorReplies,
     next_read: u64,
 }
@@ -184,6 +186,7 @@ impl SensorAudit {
             alarms,
             stored,
             orphans: Vec::new(),
+            forgotten: Vec::new(),
             replies,
             next_read: 1,
         })
@@ -208,6 +211,16 @@ impl SensorAudit {
             .cloned()
             .collect();
         for h in gone {
+            self.retire(&h, true);
+        }
+        // Models kept for hosts that no longer exist (deleted while unmonitored, or before a restart).
+        let stale_models: Vec<String> = self
+            .stored
+            .keys()
+            .filter(|h| !known.contains(h.as_str()))
+            .cloned()
+            .collect();
+        for h in stale_models {
             self.retire(&h, true);
         }
         // Alarms of hosts that have no monitor (stored before a restart, the host since deleted or
@@ -270,8 +283,8 @@ impl SensorAudit {
 
     fn retire(&mut self, name: &str, forget_model: bool) {
         let Some(h) = self.hosts.get_mut(name) else {
-            if forget_model {
-                self.stored.remove(name);
+            if forget_model && self.stored.remove(name).is_some() {
+                self.forgotten.push(name.to_string());
             }
             return;
         };
@@ -345,7 +358,7 @@ impl SensorAudit {
         store: &TypedStore,
         caches: &mut Caches,
     ) -> Result<bool, StoreError> {
-        if self.dirty.is_empty() && self.orphans.is_empty() {
+        if self.dirty.is_empty() && self.orphans.is_empty() && self.forgotten.is_empty() {
             return Ok(false);
         }
         let at_ms = unix_ms_now();
@@ -432,13 +445,17 @@ impl SensorAudit {
                 kept.push((host.clone(), stored));
             }
         }
-        for (host, forget) in &retired {
-            if *forget {
-                batch.op(Op::Delete {
-                    key: model_key(host),
-                    expect: Expect::Any,
-                });
-            }
+        let forgotten = std::mem::take(&mut self.forgotten);
+        let forget = retired
+            .iter()
+            .filter(|(_, forget)| *forget)
+            .map(|(h, _)| h)
+            .chain(&forgotten);
+        for host in forget {
+            batch.op(Op::Delete {
+                key: model_key(host),
+                expect: Expect::Any,
+            });
         }
         if !batch.is_empty() {
             batch.commit()?;

@@ -436,6 +436,17 @@ async fn deleting_the_host_or_its_bmc_clears_its_sensor_alarms() {
     run_reads(2).await;
     assert_eq!(board.lock().unwrap().reads, reads, "no reads without a BMC");
 
+    // A model stored for a host that no longer exists (deleted while its BMC was deprovisioned and
+    // the controller down) is forgotten at start.
+    store
+        .put(
+            "sensors/worker-gone",
+            &store.get("sensors/worker-0").unwrap().unwrap().value,
+            steward_store::Expect::Any,
+            store.epoch().unwrap(),
+        )
+        .unwrap();
+
     // Provisioned again: the kept model is restored and read; then the host is deleted.
     let bmc = BmcSpec {
         protocol: BmcProtocol::Redfish,
@@ -464,4 +475,7 @@ async fn deleting_the_host_or_its_bmc_clears_its_sensor_alarms() {
     assert!(store.get("sensors/worker-0").unwrap().is_none());
     assert!(store.list("sensoralarms/").unwrap().is_empty());
     handle.shutdown().await.unwrap();
+    let _handle = start(&store, &board);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(store.list("sensors/").unwrap().is_empty());
 }
