@@ -1,5 +1,6 @@
 //! The sensor audit against a real Redfish peer, `sushy-static` (PyPI sushy-tools), serving a mockup
-//! tree this test writes and rewrites between reads: new-style `Sensors` on one chassis. A fan whose
+//! tree this test writes and rewrites between reads: new-style `Sensors` on one chassis, and the
+//! legacy `Thermal`/`Power` shape. A fan whose
 //! health turns Critical raises 200.007 after two reads and degrades the host; healthy again clears
 //! it; a sensor removed from the collection goes offline. The controller is the test rig's real one
 //! in lab mode (a read every 10 s).
@@ -103,22 +104,9 @@ where
     false
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rewritten_sensor_tree_raises_and_clears() {
-    if !require_sushy_static() {
-        return;
-    }
-    let tree = tempfile::tempdir().expect("tempdir");
-    let root = tree.path().to_path_buf();
-    write_base(&root);
-    let healthy = [
-        ("CPU1Temp", "CPU1 Temp", "Temperature", "Cel", 48.0, "OK"),
-        ("Fan1", "Fan1", "Rotational", "RPM", 6000.0, "OK"),
-        ("PS1", "PS1 Input Power", "Power", "W", 210.0, "OK"),
-    ];
-    write_sensors(&root, &healthy);
-    let peer = Sushy::start_static(tree);
-
+/// The rig's controller with worker-0 whose Redfish BMC is `peer`; returns once its first read
+/// learned `sensors` sensors.
+async fn lab_reading(peer: &Sushy, sensors: usize) -> TestLab {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
     let spec = LabSpec {
         hosts: Vec::new(),
@@ -145,12 +133,94 @@ async fn rewritten_sensor_tree_raises_and_clears() {
         .unwrap();
     assert!(
         until(2, || async {
-            h.host_sensors("worker-0").await.unwrap().sensors.len() == 3
+            h.host_sensors("worker-0").await.unwrap().sensors.len() == sensors
         })
         .await,
-        "{}",
+        "{:?}\n{}",
+        h.host_sensors("worker-0").await,
         peer.log_tail()
     );
+    lab
+}
+
+/// The legacy shape: `Thermal` (temperatures, fans) and `Power` (voltages), no `Sensors`.
+fn write_legacy(root: &Path, volts_12: f64, health_12: &str) {
+    put(
+        root,
+        "Chassis/1",
+        json!({"Id": "1", "Thermal": link("Chassis/1/Thermal"), "Power": link("Chassis/1/Power")}),
+    );
+    put(
+        root,
+        "Chassis/1/Thermal",
+        json!({"Temperatures": [
+                  {"MemberId": "0", "Name": "Inlet Ambient", "ReadingCelsius": 22,
+                   "UpperThresholdCritical": 42, "Status": {"Health": "OK", "State": "Enabled"}}],
+               "Fans": [{"MemberId": "0", "Name": "Fan 1", "Reading": 5400, "ReadingUnits": "RPM",
+                         "Status": {"Health": "OK", "State": "Enabled"}}]}),
+    );
+    put(
+        root,
+        "Chassis/1/Power",
+        json!({"Voltages": [{"MemberId": "0", "Name": "12V", "ReadingVolts": volts_12,
+                             "UpperThresholdCritical": 13.2, "LowerThresholdCritical": 10.8,
+                             "Status": {"Health": health_12, "State": "Enabled"}}]}),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_thermal_and_power_tree_raises_and_clears() {
+    if !require_sushy_static() {
+        return;
+    }
+    let tree = tempfile::tempdir().expect("tempdir");
+    let root = tree.path().to_path_buf();
+    write_base(&root);
+    write_legacy(&root, 12.1, "OK");
+    let peer = Sushy::start_static(tree);
+    let lab = lab_reading(&peer, 3).await;
+    let h = lab.handle.clone();
+    let view = h.host_sensors("worker-0").await.unwrap();
+    let mut groups: Vec<&str> = view.groups.iter().map(|g| g.record.kind.name()).collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        ["server fans", "server temperature", "server voltage"]
+    );
+
+    // The 12 V rail sags below its critical threshold: alarm after two reads; restored: cleared.
+    write_legacy(&root, 10.5, "Critical");
+    assert!(until(3, || async { !alarms(&h).await.is_empty() }).await);
+    assert_eq!(
+        alarms(&h).await,
+        [(
+            "200.007".into(),
+            "host=worker-0.sensor=12V".into(),
+            "critical".into()
+        )]
+    );
+    write_legacy(&root, 12.0, "OK");
+    assert!(until(3, || async { alarms(&h).await.is_empty() }).await);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewritten_sensor_tree_raises_and_clears() {
+    if !require_sushy_static() {
+        return;
+    }
+    let tree = tempfile::tempdir().expect("tempdir");
+    let root = tree.path().to_path_buf();
+    write_base(&root);
+    let healthy = [
+        ("CPU1Temp", "CPU1 Temp", "Temperature", "Cel", 48.0, "OK"),
+        ("Fan1", "Fan1", "Rotational", "RPM", 6000.0, "OK"),
+        ("PS1", "PS1 Input Power", "Power", "W", 210.0, "OK"),
+    ];
+    write_sensors(&root, &healthy);
+    let peer = Sushy::start_static(tree);
+    let lab = lab_reading(&peer, 3).await;
+    let h = lab.handle.clone();
 
     // The fan fails: the BMC says Critical. Two reads later: alarm and degrade.
     let mut failing = healthy;
