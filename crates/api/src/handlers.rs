@@ -353,7 +353,7 @@ pub async fn show_action(
 }
 
 pub async fn list_alarms(State(st): State<AppState>) -> ApiResult<Json<Value>> {
-    let alarms: Vec<Value> = st
+    let mut alarms: Vec<Value> = st
         .handle
         .alarms()
         .await?
@@ -369,6 +369,7 @@ pub async fn list_alarms(State(st): State<AppState>) -> ApiResult<Json<Value>> {
             })
         })
         .collect();
+    alarms.extend(crate::sensors::alarm_rows(&st).await?);
     Ok(Json(json!({ "alarms": alarms })))
 }
 
@@ -437,11 +438,9 @@ pub fn civil(at_ms: u64) -> (i64, i64, i64, u64, u64, u64, u64) {
     (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60, at_ms % 1000)
 }
 
+/// The document with the sensor routes merged in (`sensors::openapi`).
 pub async fn openapi() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        crate::OPENAPI_DOCUMENT,
-    )
+    crate::sensors::openapi().await
 }
 
 pub async fn metrics(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {

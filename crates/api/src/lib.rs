@@ -15,7 +15,8 @@
 //! | `GET /v1/ihosts/bulk_export` | `{"content": hosts XML}` |
 //! | `GET /v1/ihosts/{id}/icpus`, `imemorys`, `inodes`, `idisks`, `ports` | hardware the host's node agent reported |
 //! | `GET /v1/actions/{id}` | where an accepted action stands (steward's addition) |
-//! | `GET /v1/alarms`, `GET /v1/events?limit=N` | active alarms, newest customer-log events |
+//! | `GET /v1/ihosts/{id}/isensors`, `isensorgroups`; `GET/PATCH /v1/isensors/{uuid}`, `/v1/isensorgroups/{uuid}`; `POST /v1/isensorgroups/relearn` | sensors and groups in sysinv's shapes (`sensors` module, docs/sensors.md) |
+//! | `GET /v1/alarms`, `GET /v1/events?limit=N` | active alarms (sensor alarms 200.007/014/015 with their sensor entity), newest customer-log events |
 //! | `GET /v1/stream` | Server-Sent Events of host changes, alarms and events, resumable with `Last-Event-ID` (`stream`) |
 //! | `GET /v1/openapi.json` | OpenAPI 3 description of all of this |
 //! | `GET /metrics` | Prometheus text format |
@@ -43,6 +44,7 @@ mod ihost;
 pub mod inventory;
 mod metrics;
 pub mod node_settings;
+mod sensors;
 mod stream;
 
 pub use auth::{Auth, TOKEN_FILE};
@@ -80,8 +82,11 @@ pub(crate) struct AppState {
     pub extras: ApiExtras,
 }
 
-/// The OpenAPI 3.0 document `GET /v1/openapi.json` serves.
-pub const OPENAPI_DOCUMENT: &str = include_str!("openapi.json");
+/// The OpenAPI 3.0 document `GET /v1/openapi.json` serves: `openapi.json` with the sensor routes of
+/// `openapi_sensors.json` merged in.
+pub fn openapi_document() -> serde_json::Value {
+    sensors::merged_openapi()
+}
 
 /// Every route of the API, path and methods: the router is built from this table, and the test
 /// `tests/openapi.rs` walks it to check that `GET /v1/openapi.json` documents each path and method.
@@ -108,6 +113,17 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         (
             "/v1/node-settings",
             get(node_settings::show).patch(node_settings::patch),
+        ),
+        ("/v1/ihosts/{id}/isensors", get(sensors::host_sensors)),
+        ("/v1/ihosts/{id}/isensorgroups", get(sensors::host_groups)),
+        (
+            "/v1/isensors/{uuid}",
+            get(sensors::show_sensor).patch(sensors::patch_sensor),
+        ),
+        ("/v1/isensorgroups/relearn", post(sensors::relearn)),
+        (
+            "/v1/isensorgroups/{uuid}",
+            get(sensors::show_group).patch(sensors::patch_group),
         ),
         ("/v1/alarms", get(handlers::list_alarms)),
         ("/v1/events", get(handlers::list_events)),

@@ -5,6 +5,7 @@ use crate::feed::Feed;
 use crate::handle::{Command, ControllerHandle, HandleError, HostEntry, NodeSettingsPatch};
 use crate::links::{BmcAccess, EventSender, Links};
 use crate::persist::{self, Caches};
+use crate::sensor_audit::{SensorAudit, SensorAuditConfig, SensorReplies, SensorReply};
 use std::sync::Arc;
 use std::time::Duration;
 use steward_maintenance::host::BmcSpec;
@@ -27,12 +28,20 @@ pub struct ControllerConfig {
     pub event_queue: usize,
     /// How many changes the live feed keeps for clients that reconnect ([`crate::feed`]).
     pub feed_replay: usize,
+    /// The hardware sensor audit (docs/sensors.md).
+    pub sensors: SensorAuditConfig,
 }
 
 impl ControllerConfig {
     pub fn new(maintenance: Config, system: SystemConfig) -> Self {
         ControllerConfig {
             maintenance,
+            sensors: SensorAuditConfig {
+                // No other host to take over on a simplex system: reset and power-cycle are refused.
+                destructive_actions_allowed: system.system_type
+                    != steward_maintenance::state::SystemType::AioSimplex,
+                ..SensorAuditConfig::default()
+            },
             system,
             event_queue: 65_536,
             feed_replay: crate::feed::DEFAULT_REPLAY,
@@ -48,11 +57,16 @@ pub enum StartError {
     Config(String),
 }
 
-struct Actor {
-    core: Maintenance,
+pub(crate) struct Actor {
+    pub(crate) core: Maintenance,
     store: TypedStore,
     caches: Caches,
     links: Links,
+    /// Every host's sensor monitor and its read schedule.
+    pub(crate) sensors: SensorAudit,
+    pub(crate) sensor_cfg: SensorAuditConfig,
+    /// A host was added, removed or (de)provisioned: the sensor audit syncs its monitors.
+    hosts_changed: bool,
     /// What agents are pushed, with its store revision (compare-and-swap on change).
     node_settings: (NodeSettings, Option<u64>),
     origin: TokioInstant,
@@ -124,11 +138,16 @@ pub fn spawn_with_events(
     }
     links.node.settings(node_settings.0);
     let feed = Arc::new(Feed::new(epoch, cfg.feed_replay));
+    let (sensor_replies, sensor_rx) = SensorReplies::channel(cfg.event_queue);
+    let sensors = SensorAudit::load(cfg.sensors.clone(), &store, sensor_replies)?;
     let mut actor = Actor {
         core,
         store,
         caches,
         links,
+        sensors,
+        sensor_cfg: cfg.sensors.clone(),
+        hosts_changed: true,
         node_settings,
         origin,
         failed: false,
@@ -138,7 +157,7 @@ pub fn spawn_with_events(
     if let Err(e) = actor.flush() {
         return Err(StartError::Store(e));
     }
-    let task = tokio::spawn(actor.run(cmd_rx, ev_rx));
+    let task = tokio::spawn(actor.run(cmd_rx, ev_rx, sensor_rx));
     Ok((
         ControllerHandle {
             tx: cmd_tx,
@@ -151,7 +170,7 @@ pub fn spawn_with_events(
 }
 
 impl Actor {
-    fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Instant {
         Instant::from_millis(self.origin.elapsed().as_millis() as u64)
     }
 
@@ -161,9 +180,21 @@ impl Actor {
             .map(|t| self.origin + Duration::from_millis(t.as_millis()))
     }
 
-    async fn run(mut self, mut cmds: mpsc::Receiver<Command>, mut events: mpsc::Receiver<Event>) {
+    fn sensor_deadline(&self) -> Option<TokioInstant> {
+        self.sensors
+            .poll_timeout()
+            .map(|t| self.origin + Duration::from_millis(t.as_millis()))
+    }
+
+    async fn run(
+        mut self,
+        mut cmds: mpsc::Receiver<Command>,
+        mut events: mpsc::Receiver<Event>,
+        mut sensor_replies: mpsc::Receiver<SensorReply>,
+    ) {
         loop {
             let deadline = self.deadline();
+            let sensor_deadline = self.sensor_deadline();
             tokio::select! {
                 biased;
                 cmd = cmds.recv() => match cmd {
@@ -182,6 +213,16 @@ impl Actor {
                     let now = self.now();
                     self.core.handle_timeout(now);
                 }
+                Some(reply) = sensor_replies.recv() => {
+                    let now = self.now();
+                    self.sensors.handle_reply(now, reply);
+                }
+                _ = sleep_until(sensor_deadline), if sensor_deadline.is_some() => {
+                    let now = self.now();
+                    let bmc = &mut self.links.bmc;
+                    self.sensors
+                        .start_due_reads(now, |host, read, replies| bmc.read_sensors(host, read, replies));
+                }
             }
             if self.failed {
                 tracing::error!("store write failed, controller stops");
@@ -196,12 +237,38 @@ impl Actor {
         }
     }
 
+    /// Persist the core's and the sensor monitors' decisions, then carry out their effects. The
+    /// sensor audit's hardware-monitor events go into the core after the sensors' writes committed,
+    /// and what the core makes of them is flushed in turn.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        loop {
+            self.flush_core()?;
+            if std::mem::take(&mut self.hosts_changed) {
+                let now = self.now();
+                let hosts: Vec<(String, bool)> = self
+                    .core
+                    .hosts()
+                    .map(|h| (h.spec.name.clone(), h.spec.bmc.is_some()))
+                    .collect();
+                self.sensors
+                    .sync(now, hosts.iter().map(|(n, b)| (n.as_str(), *b)));
+            }
+            let now = self.now();
+            if !self
+                .sensors
+                .drain(now, &mut self.core, &self.store, &mut self.caches)?
+            {
+                return Ok(());
+            }
+        }
+    }
+
     /// Persist the core's decisions, then carry out the effects on the outside world.
     ///
     /// Every effect is named: a new kind of effect is a compile error here until someone decides
     /// how the controller carries it out (the lint keeps a `_` arm from creeping back).
     #[deny(clippy::wildcard_enum_match_arm)]
-    fn flush(&mut self) -> Result<(), StoreError> {
+    fn flush_core(&mut self) -> Result<(), StoreError> {
         let (outside, changes) = persist::drain(&mut self.core, &self.store, &mut self.caches)?;
         if !changes.is_empty() {
             self.feed.publish(changes);
@@ -221,6 +288,7 @@ impl Actor {
                 }
                 Effect::Swact { to } => self.links.swact.swact(&to),
                 Effect::HostRemoved { host } => {
+                    self.hosts_changed = true;
                     self.links.node.forget(&host);
                     self.links.heartbeat.forget(&host);
                     self.links.bmc.provision(&host, None);
@@ -237,7 +305,7 @@ impl Actor {
 
     /// Resolve a hostname, uuid or integer id to the hostname (a name made only of digits is
     /// taken as the name first).
-    fn resolve(&self, id: &str) -> Option<String> {
+    pub(crate) fn resolve(&self, id: &str) -> Option<String> {
         if self.core.host(id).is_some() {
             return Some(id.to_string());
         }
@@ -289,6 +357,7 @@ impl Actor {
                 let _ = r.send(self.resolve(&id).and_then(|n| self.entry(&n)));
             }
             Command::AddHost(rec, r) => {
+                self.hosts_changed = true;
                 let name = rec.spec.name.clone();
                 // The links must know the host before the add handler's first command goes out.
                 let spec = rec.spec.clone();
@@ -325,6 +394,7 @@ impl Actor {
                 let _ = r.send(result);
             }
             Command::SetBmc(id, bmc, r) => {
+                self.hosts_changed = true;
                 let result = match self.resolve(&id) {
                     None => Err(HandleError::UnknownHost(id)),
                     Some(name) => match self.core.set_bmc(now, &name, bmc) {
@@ -335,6 +405,7 @@ impl Actor {
                 let _ = r.send(result);
             }
             Command::SetBmcCredentials(id, spec, password, r) => {
+                self.hosts_changed = true;
                 let result = match self.resolve(&id) {
                     None => Err(HandleError::UnknownHost(id)),
                     Some(name) => self.set_bmc_credentials(now, &name, spec, password),
@@ -357,6 +428,7 @@ impl Actor {
             Command::SetNodeSettings(patch, r) => {
                 let _ = r.send(self.set_node_settings(patch));
             }
+            Command::Sensors(cmd) => self.sensor_command(cmd),
             Command::Shutdown(_) => {}
         }
     }
@@ -418,7 +490,7 @@ impl Actor {
     }
 
     /// Make the change durable before answering: an acknowledged request survives a crash.
-    fn flush_then<T>(
+    pub(crate) fn flush_then<T>(
         &mut self,
         answer: impl FnOnce(&Self) -> Result<T, HandleError>,
     ) -> Result<T, HandleError> {

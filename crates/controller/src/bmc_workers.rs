@@ -11,6 +11,7 @@
 //! reset its host.
 
 use crate::links::{BmcAccess, BmcLink, EventSender};
+use crate::sensor_audit::{reading_of, SensorReplies, SensorReply};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +104,15 @@ impl BmcLink for BmcWorkers {
         });
     }
 
+    fn read_sensors(&mut self, host: &str, read: u64, replies: SensorReplies) {
+        let inner = self.inner.clone();
+        let host = host.to_string();
+        tokio::spawn(async move {
+            let result = inner.read_sensors(&host).await;
+            replies.send(SensorReply { host, read, result }).await;
+        });
+    }
+
     fn provision(&mut self, host: &str, access: Option<BmcAccess>) {
         let inner = self.inner.clone();
         let host = host.to_string();
@@ -174,6 +184,19 @@ impl Inner {
                 // The next operation reconnects: a session may have died with the error.
                 self.workers.lock().await.remove(host);
                 BmcOutcome::Failed(e.to_string())
+            }
+        }
+    }
+
+    /// One sensor scan, queued at audit priority: behind power actions and queries, spaced like every
+    /// other operation on this BMC.
+    async fn read_sensors(&self, host: &str) -> Result<Vec<steward_sensors::Reading>, String> {
+        let worker = self.worker(host).await?;
+        match worker.sensors().await {
+            Ok(readings) => Ok(readings.iter().map(reading_of).collect()),
+            Err(e) => {
+                self.workers.lock().await.remove(host);
+                Err(e.to_string())
             }
         }
     }

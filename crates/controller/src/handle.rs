@@ -88,6 +88,7 @@ pub(crate) enum Command {
     Action(ActionId, Reply<Option<ActionStatus>>),
     NodeSettings(Reply<NodeSettings>),
     SetNodeSettings(NodeSettingsPatch, Reply<Result<NodeSettings, HandleError>>),
+    Sensors(crate::sensor_handle::SensorCommand),
     Shutdown(Reply<()>),
 }
 
@@ -110,7 +111,10 @@ impl ControllerHandle {
         &self.feed
     }
 
-    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {
+    pub(crate) async fn call<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, HandleError> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(make(tx))

@@ -17,7 +17,9 @@
 //!
 //! Module map: [`handle`] (the API the REST server and CLI use), [`feed`] (numbered committed
 //! changes with a replay buffer, for the live stream), [`links`] (how effects reach nodes,
-//! BMCs and heartbeat), [`bmc_workers`] (the real BMC link over `steward-bmc`), `actor` (the loop), `persist` (effects to store writes).
+//! BMCs and heartbeat), [`bmc_workers`] (the real BMC link over `steward-bmc`), `actor` (the loop), `persist` (effects to store writes),
+//! [`sensor_audit`] (per-host sensor reads, alarms 200.007/014/015, hardware-monitor events for the
+//! core) and `sensor_handle` (the sensor API of the handle).
 
 mod actor;
 pub mod bmc_workers;
@@ -25,7 +27,11 @@ pub mod feed;
 pub mod handle;
 pub mod links;
 mod persist;
+pub mod sensor_audit;
+mod sensor_handle;
 
 pub use actor::{spawn, spawn_with_events, ControllerConfig, StartError};
 pub use handle::{ActionStatus, ControllerHandle, HandleError, HostEntry, NodeSettingsPatch};
 pub use links::{EventSender, Links};
+pub use sensor_audit::{SensorAuditConfig, SensorReplies, SensorReply};
+pub use sensor_handle::{GroupPatch, GroupView, HostSensorsView, SensorPatch, SensorView};

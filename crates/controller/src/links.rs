@@ -2,6 +2,7 @@
 //! the lab can plug simulated hosts in process and the real daemons plug sockets and BMC clients. Results
 //! come back as core events through an [`EventSender`].
 
+use crate::sensor_audit::{SensorReplies, SensorReply};
 use steward_maintenance::host::HostSpec;
 use steward_maintenance::io::{
     BmcOp, BmcRequestId, CommandId, Event, HeartbeatControl, NodeCommand, NodeSettings,
@@ -73,6 +74,18 @@ pub trait BmcLink: Send + 'static {
 
     /// The BMC of `host` was provisioned (or changed, or removed with `None`).
     fn provision(&mut self, _host: &str, _access: Option<BmcAccess>) {}
+
+    /// Read every sensor of `host`'s BMC (the sensor audit, docs/sensors.md) and deliver the
+    /// readings, or why the read failed, to `replies` as read number `read`. A link that cannot read
+    /// sensors answers with a failure, so the host's sensor groups show it (200.014/200.015).
+    fn read_sensors(&mut self, host: &str, read: u64, replies: SensorReplies) {
+        let reply = SensorReply {
+            host: host.to_string(),
+            read,
+            result: Err("this BMC link cannot read sensors".to_string()),
+        };
+        tokio::spawn(async move { replies.send(reply).await });
+    }
 }
 
 /// Starts and stops heartbeat monitoring (`host` None: cluster-wide backoff/recover).

@@ -50,7 +50,7 @@ impl Caches {
         self.ids.identify(store, names, unix_ms_now())
     }
 
-    fn push_event(&mut self, e: Stamped<CustomerLog>) {
+    pub(crate) fn push_event(&mut self, e: Stamped<CustomerLog>) {
         if self.events.len() == RECENT_EVENTS {
             self.events.pop_front();
         }

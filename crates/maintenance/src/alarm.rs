@@ -196,6 +196,16 @@ pub enum LogId {
     /// 200.024: configuration changes.
     #[serde(rename = "200.024")]
     ConfigChange,
+    /// 200.007: a sensor's readings (transient, flapping, log action, back to ok, suppression);
+    /// docs/sensors.md.
+    #[serde(rename = "200.007")]
+    Sensor,
+    /// 200.014: the host's sensor model (learned, relearned).
+    #[serde(rename = "200.014")]
+    SensorProfile,
+    /// 200.015: a sensor group or the host's sensor settings (actions, suppression, audit interval).
+    #[serde(rename = "200.015")]
+    SensorGroup,
 }
 
 impl LogId {
@@ -205,6 +215,9 @@ impl LogId {
             LogId::Command => "200.021",
             LogId::StateChange => "200.022",
             LogId::ConfigChange => "200.024",
+            LogId::Sensor => "200.007",
+            LogId::SensorProfile => "200.014",
+            LogId::SensorGroup => "200.015",
         }
     }
 }

@@ -33,8 +33,8 @@
 //! | `/redfish/v1/Managers`, `/Managers/BMC` | GET | `ManagerType` BMC, `FirmwareVersion` |
 //! | `/Managers/BMC/LogServices/SEL/Entries[/{n}]` | GET | event log (ring of 256): resets, boot override changes, refused logins |
 //! | `/redfish/v1/Chassis`, `/Chassis/{host}` | GET | links `Sensors` and legacy `Thermal` |
-//! | `/Chassis/{host}/Sensors`, `/Sensors/{id}` | GET | inlet and CPU temperature, one fan (CPU and fan read `null` while the host is off) |
-//! | `/Chassis/{host}/Thermal` | GET | the same three readings in the legacy shape |
+//! | `/Chassis/{host}/Sensors`, `/Sensors/{id}` | GET | a 1U server's ten sensors: inlet and two CPU temperatures, two fans, the 12 V, 5 V and 3.3 V rails, two supplies' input power, with caution and critical thresholds; main-rail sensors read `null` while the host is off; [`SimBmc::set_sensor`] injects values or removes sensors |
+//! | `/Chassis/{host}/Thermal` | GET | the temperatures and fans in the legacy shape |
 //! | `/redfish/v1/EventService` | GET | `ServiceEnabled`, link to its subscriptions; no server-sent events |
 //! | `/EventService/Subscriptions[/{n}]` | GET, POST, DELETE | POST `{"Destination": "http(s)://…", "Context"}` → 201, `Location`; at most 8; every event raised by [`SimBmc::push_sensor_event`] is POSTed to each destination as a Redfish `Event` with its `Context` |
 //!
@@ -69,6 +69,7 @@ mod eventlog;
 mod events;
 mod fault;
 mod gate;
+mod sensors;
 mod service;
 mod sessions;
 
@@ -79,6 +80,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use sensors::SensorOverride;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -296,6 +298,16 @@ impl SimBmc {
             info!(system = %self.shared.cfg.system_id, reachable = on, "simulated BMC reachability");
         }
         self.gate.set_reachable(on);
+    }
+
+    /// Fault injection on a sensor (by name or Redfish id, e.g. `"CPU1 Temp"`): `Some(Value(v))`
+    /// makes it read `v` — past its thresholds its health turns Warning or Critical, as a real BMC
+    /// reports — `Some(Absent)` removes it from the BMC's answers, `None` restores it. An unknown
+    /// name is refused with the list of sensors.
+    pub fn set_sensor(&self, name: &str, state: Option<SensorOverride>) -> Result<(), String> {
+        self.shared.sensors.set(name, state)?;
+        info!(system = %self.shared.cfg.system_id, sensor = name, ?state, "simulated sensor");
+        Ok(())
     }
 
     /// Whether the BMC currently answers.

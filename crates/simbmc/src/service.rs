@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 use crate::eventlog::{self, EventLog};
 use crate::events::{self, Subscriptions};
 use crate::fault::{echo, Fault};
+use crate::sensors::SensorBoard;
 use crate::sessions::{Session, Sessions};
 use crate::{BootDevice, Power, PowerTarget, SimBmcConfig};
 
@@ -122,6 +123,8 @@ pub(crate) struct Shared {
     sessions: Mutex<Sessions>,
     boot: Mutex<BootState>,
     events: Mutex<EventLog>,
+    /// The machine's sensors and the faults injected into them.
+    pub sensors: SensorBoard,
     /// Held from reading the power state to acting on it, so two concurrent resets cannot
     /// both see "off" and both power on (the trait promises `power_on` only while off).
     power_action: Mutex<()>,
@@ -151,6 +154,7 @@ impl Shared {
                 generation: 0,
             }),
             events: Mutex::new(EventLog::default()),
+            sensors: SensorBoard::default(),
             power_action: Mutex::new(()),
             subscriptions: Mutex::new(Subscriptions::default()),
             http: reqwest::Client::new(),
@@ -1003,98 +1007,6 @@ async fn chassis(
     })))
 }
 
-/// One simulated sensor: fixed nominal readings, so `steward lab` sees a healthy machine.
-struct SimSensor {
-    id: &'static str,
-    name: &'static str,
-    reading_type: &'static str,
-    units: &'static str,
-    /// Reading while the host is on.
-    on: f64,
-    /// Reading while it is off; `None` for sensors on the main power rail.
-    off: Option<f64>,
-    /// (upper caution, upper critical) for temperatures, (lower caution, lower critical) for fans.
-    caution: f64,
-    critical: f64,
-}
-
-const SENSORS: [SimSensor; 3] = [
-    SimSensor {
-        id: "InletTemp",
-        name: "Inlet Temp",
-        reading_type: "Temperature",
-        units: "Cel",
-        on: 24.0,
-        // On standby power, like real inlet sensors.
-        off: Some(23.0),
-        caution: 40.0,
-        critical: 45.0,
-    },
-    SimSensor {
-        id: "CPU1Temp",
-        name: "CPU1 Temp",
-        reading_type: "Temperature",
-        units: "Cel",
-        on: 45.0,
-        off: None,
-        caution: 85.0,
-        critical: 95.0,
-    },
-    SimSensor {
-        id: "Fan1",
-        name: "Fan1",
-        reading_type: "Rotational",
-        units: "RPM",
-        on: 5200.0,
-        off: None,
-        caution: 1000.0,
-        critical: 600.0,
-    },
-];
-
-impl SimSensor {
-    fn is_fan(&self) -> bool {
-        self.reading_type == "Rotational"
-    }
-
-    fn reading(&self, power: Power) -> Option<f64> {
-        match power {
-            Power::On => Some(self.on),
-            Power::Off => self.off,
-        }
-    }
-
-    fn status(&self, power: Power) -> Value {
-        match self.reading(power) {
-            Some(_) => json!({ "State": "Enabled", "Health": "OK" }),
-            // Redfish's word for "present, but its power domain is off".
-            None => json!({ "State": "StandbyOffline" }),
-        }
-    }
-
-    fn doc(&self, chassis: &str, power: Power) -> Value {
-        let (lo_hi_caution, lo_hi_critical) = if self.is_fan() {
-            ("LowerCaution", "LowerCritical")
-        } else {
-            ("UpperCaution", "UpperCritical")
-        };
-        json!({
-            "@odata.id": format!("{chassis}/Sensors/{}", self.id),
-            "@odata.type": "#Sensor.v1_7_0.Sensor",
-            "Id": self.id,
-            "Name": self.name,
-            "ReadingType": self.reading_type,
-            "ReadingUnits": self.units,
-            "Reading": self.reading(power),
-            "Status": self.status(power),
-            "Thresholds": {
-                lo_hi_caution: { "Reading": self.caution },
-                lo_hi_critical: { "Reading": self.critical },
-            },
-        })
-    }
-}
-
 async fn sensors(
     _: Authed,
     State(sh): State<Arc<Shared>>,
@@ -1102,8 +1014,9 @@ async fn sensors(
 ) -> Result<Json<Value>, Fault> {
     sh.check_chassis(&id)?;
     let chassis = sh.chassis_path();
-    let members: Vec<String> = SENSORS
-        .iter()
+    let members: Vec<String> = sh
+        .sensors
+        .present()
         .map(|s| format!("{chassis}/Sensors/{}", s.id))
         .collect();
     Ok(collection(
@@ -1120,14 +1033,15 @@ async fn sensor(
     RfPath((id, sensor)): RfPath<(String, String)>,
 ) -> Result<Json<Value>, Fault> {
     sh.check_chassis(&id)?;
-    let s = SENSORS
-        .iter()
-        .find(|s| s.id == sensor)
-        .ok_or(Fault::ResourceNotFound {
-            kind: "Sensor",
-            name: echo(&sensor),
-        })?;
-    Ok(Json(s.doc(&sh.chassis_path(), sh.target.power())))
+    let s = sh.sensors.get(&sensor).ok_or(Fault::ResourceNotFound {
+        kind: "Sensor",
+        name: echo(&sensor),
+    })?;
+    Ok(Json(sh.sensors.doc(
+        s,
+        &sh.chassis_path(),
+        sh.target.power(),
+    )))
 }
 
 async fn thermal(
@@ -1140,32 +1054,31 @@ async fn thermal(
     let path = format!("{}/Thermal", sh.chassis_path());
     let mut temperatures = Vec::new();
     let mut fans = Vec::new();
-    for (i, s) in SENSORS.iter().enumerate() {
-        let member = format!(
-            "{path}#/{}/{i}",
-            if s.is_fan() { "Fans" } else { "Temperatures" }
-        );
-        if s.is_fan() {
-            fans.push(json!({
-                "@odata.id": member,
+    // The legacy shape has temperatures and fans only (voltages and supplies are in `Power`).
+    for s in sh.sensors.present() {
+        let reading = sh.sensors.reading(s, power);
+        let status = sh.sensors.status(s, power);
+        match s.reading_type {
+            "Rotational" => fans.push(json!({
+                "@odata.id": format!("{path}#/Fans/{}", fans.len()),
                 "MemberId": s.id,
                 "Name": s.name,
-                "Reading": s.reading(power),
+                "Reading": reading,
                 "ReadingUnits": "RPM",
-                "LowerThresholdNonCritical": s.caution,
-                "LowerThresholdCritical": s.critical,
-                "Status": s.status(power),
-            }));
-        } else {
-            temperatures.push(json!({
-                "@odata.id": member,
+                "LowerThresholdNonCritical": s.lower.map(|l| l.0),
+                "LowerThresholdCritical": s.lower.map(|l| l.1),
+                "Status": status,
+            })),
+            "Temperature" => temperatures.push(json!({
+                "@odata.id": format!("{path}#/Temperatures/{}", temperatures.len()),
                 "MemberId": s.id,
                 "Name": s.name,
-                "ReadingCelsius": s.reading(power),
-                "UpperThresholdNonCritical": s.caution,
-                "UpperThresholdCritical": s.critical,
-                "Status": s.status(power),
-            }));
+                "ReadingCelsius": reading,
+                "UpperThresholdNonCritical": s.upper.map(|u| u.0),
+                "UpperThresholdCritical": s.upper.map(|u| u.1),
+                "Status": status,
+            })),
+            _ => {}
         }
     }
     Ok(Json(json!({

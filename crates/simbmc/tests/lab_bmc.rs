@@ -18,7 +18,7 @@ use steward_bmc_redfish::{
     AuthKind, AuthMode, BootEnabled, BootOverride, BootTarget, ClientConfig, PowerAction,
     PowerState, RedfishClient, RedfishError, ResetType, SensorSource,
 };
-use steward_simbmc::{BootDevice, Power, PowerTarget, SimBmc, SimBmcConfig};
+use steward_simbmc::{BootDevice, Power, PowerTarget, SensorOverride, SimBmc, SimBmcConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const USER: &str = "root";
@@ -358,14 +358,44 @@ async fn sensors_new_style_and_legacy_thermal() {
     assert_eq!(set.source, SensorSource::SensorsCollection);
     assert_eq!(set.chassis, "/redfish/v1/Chassis/node-5");
     let names: Vec<&str> = set.readings.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["Inlet Temp", "CPU1 Temp", "Fan1"]);
+    assert_eq!(
+        names,
+        [
+            "Inlet Temp",
+            "CPU1 Temp",
+            "CPU2 Temp",
+            "Fan1",
+            "Fan2",
+            "12V",
+            "5V",
+            "3.3V",
+            "PSU1 Input Power",
+            "PSU2 Input Power"
+        ]
+    );
     let cpu = &set.readings[1];
     assert_eq!(
         (cpu.reading, cpu.units.as_deref()),
         (Some(45.0), Some("Cel"))
     );
     assert_eq!(cpu.thresholds.upper_critical, Some(95.0));
-    assert_eq!(set.readings[2].thresholds.lower_critical, Some(600.0));
+    assert_eq!(set.readings[3].thresholds.lower_critical, Some(600.0));
+    assert_eq!(set.readings[5].thresholds.lower_critical, Some(10.8));
+    assert_eq!(set.readings[5].thresholds.upper_critical, Some(13.2));
+
+    // Fault injection: a hot CPU reads Critical, a pulled fan is gone from the collection.
+    bmc.set_sensor("CPU1 Temp", Some(SensorOverride::Value(97.0)))
+        .unwrap();
+    bmc.set_sensor("Fan2", Some(SensorOverride::Absent))
+        .unwrap();
+    let hot = c.sensors(None).await.expect("sensors");
+    assert_eq!(hot.readings.len(), 9);
+    assert_eq!(hot.readings[1].reading, Some(97.0));
+    assert_eq!(hot.readings[1].health.as_deref(), Some("Critical"));
+    assert!(hot.readings.iter().all(|r| r.name != "Fan2"));
+    assert!(bmc.set_sensor("Warp Core", None).is_err());
+    bmc.set_sensor("CPU1 Temp", None).unwrap();
+    bmc.set_sensor("Fan2", None).unwrap();
 
     let thermal = c
         .get_json("/redfish/v1/Chassis/node-5/Thermal")
@@ -450,7 +480,7 @@ async fn bmc_interface_over_redfish_and_dynamic() {
             .await
             .expect("bootdev");
         let sensors = b.sensors().await.expect("sensors");
-        assert_eq!(sensors.len(), 3);
+        assert_eq!(sensors.len(), 10);
         // The BMC's event log records what was done through it.
         let sel = b.sel().await.expect("sel");
         assert!(

@@ -8,8 +8,9 @@
 //! | `bmc-down`, `bmc-up` | the Redfish BMC drops connections / serves again | `ok` plus the status |
 //! | `link-down NET`, `link-up NET` | every port of network NET (mgmt, cluster, oam) down / up again | `ok` plus the status |
 //! | `fs-readonly MOUNT`, `fs-full MOUNT`, `fs-ok MOUNT` | the monitored filesystem at MOUNT read-only / out of space / healthy again | `ok` plus the status |
+//! | `sensor NAME VALUE`, `sensor NAME absent`, `sensor NAME normal` | the BMC's sensor NAME (may contain spaces) reads VALUE, disappears, or is back to nominal | `ok sensor NAME …` |
 //!
-//! Anything else answers `error unknown command '…' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up|link-down|link-up|fs-readonly|fs-full|fs-ok)`.
+//! Anything else answers `error unknown command '…' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up|link-down|link-up|fs-readonly|fs-full|fs-ok|sensor)`.
 
 use crate::host::SimHost;
 use std::io::{self, BufRead, Write};
@@ -71,6 +72,7 @@ pub(crate) fn execute(host: &SimHost, line: &str) -> String {
             host.set_bmc_reachable(true);
             status_line(host)
         }
+        other if other.starts_with("sensor ") => sensor(host, &other["sensor ".len()..]),
         other => match other.split_once(' ') {
             Some((verb, arg)) if verb.starts_with("link-") || verb.starts_with("fs-") => {
                 match monitor_fault(host, verb, arg.trim()) {
@@ -78,7 +80,7 @@ pub(crate) fn execute(host: &SimHost, line: &str) -> String {
                     Err(e) => format!("error {e}"),
                 }
             }
-            _ => format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up|link-down|link-up|fs-readonly|fs-full|fs-ok)"),
+            _ => format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up|link-down|link-up|fs-readonly|fs-full|fs-ok|sensor)"),
         },
     }
 }
@@ -120,6 +122,26 @@ fn monitor_fault(host: &SimHost, verb: &str, arg: &str) -> Result<(), String> {
         _ => return Err(format!("unknown command '{verb}'")),
     }
     Ok(())
+}
+
+/// `sensor NAME VALUE|absent|normal`: the last word is the state, the rest the sensor's name.
+fn sensor(host: &SimHost, args: &str) -> String {
+    use steward_simbmc::SensorOverride;
+    let Some((name, state)) = args.trim().rsplit_once(' ') else {
+        return "error usage: sensor NAME VALUE|absent|normal".into();
+    };
+    let parsed = match state {
+        "absent" => Some(SensorOverride::Absent),
+        "normal" => None,
+        v => match v.parse::<f64>() {
+            Ok(x) if x.is_finite() => Some(SensorOverride::Value(x)),
+            _ => return format!("error '{v}' is not a value; use a number, 'absent' or 'normal'"),
+        },
+    };
+    match host.set_sensor(name.trim(), parsed) {
+        Ok(()) => format!("ok sensor {} {state}", name.trim()),
+        Err(e) => format!("error {e}"),
+    }
 }
 
 pub(crate) fn serve(host: SimHost) -> io::Result<JoinHandle<()>> {

@@ -232,6 +232,18 @@ impl SimHost {
         }
     }
 
+    /// Fault injection on one of the BMC's sensors (see `SimBmc::set_sensor`).
+    pub fn set_sensor(
+        &self,
+        name: &str,
+        state: Option<steward_simbmc::SensorOverride>,
+    ) -> Result<(), String> {
+        match lock(&self.inner.bmc).as_ref() {
+            Some(b) => b.set_sensor(name, state),
+            None => Err("this simulated host has no BMC".into()),
+        }
+    }
+
     /// True while booted and not hung (what a heartbeat would see).
     pub fn answering(&self) -> watch::Receiver<bool> {
         self.inner.answering.subscribe()

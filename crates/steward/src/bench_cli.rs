@@ -1,6 +1,9 @@
 //! `steward bench …`: the benchmarks of BENCHMARKS.md. Each prints its figure and the peer it
 //! was compared with.
 //!
+//! `steward bench sensors` (BENCHMARKS.md, "Sensor audit"): the controller's sensor audit of many
+//! simulated BMCs end to end; see `sensors`.
+//!
 //! `steward bench bmc` (BENCHMARKS.md, "BMC sensor audit"):
 //!
 //! - **Part A**, native vs subprocess: starts OpenIPMI `ipmi_sim` on 127.0.0.1 with the
@@ -34,6 +37,7 @@ use steward_bmc_ipmi::lab::{self, PASS, USER};
 use steward_bmc_ipmi::{CipherSuite, IpmiClient, IpmiConfig};
 
 mod heartbeat;
+mod sensors;
 
 const INSTALL_HINT: &str = "apt-get install openipmi ipmitool";
 
@@ -60,6 +64,9 @@ pub enum BenchCommand {
     /// `ready`, takes `kill NAME` lines on stdin, and exits when stdin closes.
     #[command(hide = true)]
     HeartbeatFarm(heartbeat::HeartbeatFarmArgs),
+    /// Sensor audit: a real controller reading N simulated IPMI BMCs (separate process) every
+    /// interval: reads completed, controller CPU and RSS, farm CPU.
+    Sensors(sensors::SensorBenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -109,6 +116,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::BmcFarm(a) => farm(a),
         BenchCommand::Heartbeat(a) => heartbeat::bench(a),
         BenchCommand::HeartbeatFarm(a) => heartbeat::farm(a),
+        BenchCommand::Sensors(a) => sensors::bench(a),
     }
 }
 

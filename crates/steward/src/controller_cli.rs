@@ -80,6 +80,10 @@ struct RunArgs {
     /// BMC access audit period, in milliseconds (default 60000).
     #[arg(long, hide = true)]
     bmc_audit_ms: Option<u64>,
+    /// Seconds between two sensor reads of a host's BMC for hosts without their own setting
+    /// (`audit_interval_group`; default 120, at least 10).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    sensor_audit_interval: u64,
     /// Write the API URL to this file once it serves.
     #[arg(long)]
     url_file: Option<PathBuf>,
@@ -164,6 +168,7 @@ async fn serve(args: RunArgs) -> Result<()> {
     if let Some(ms) = args.bmc_audit_ms {
         builder.bmc.audit_period = Duration::from_millis(ms);
     }
+    builder.sensors.audit_interval = Duration::from_secs(args.sensor_audit_interval);
     let running = builder.start().await?;
     let url = running
         .api

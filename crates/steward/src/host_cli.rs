@@ -467,7 +467,7 @@ pub(crate) fn rows(list: &Value, cols: &[&str]) -> Vec<Vec<String>> {
 }
 
 /// A path segment: hostnames and uuids need no escaping, anything else is refused by the API anyway.
-fn seg(s: &str) -> String {
+pub(crate) fn seg(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {

@@ -75,6 +75,10 @@ enum LabCommand {
     FsFull(MonitorFaultArgs),
     /// The host's filesystem at MOUNT is healthy again.
     FsOk(MonitorFaultArgs),
+    /// Set a sensor of the host's simulated BMC: `lab sensor worker-0 "CPU1 Temp" 97` (past its
+    /// critical threshold: alarm and degrade after two reads), `absent` (the sensor disappears) or
+    /// `normal` (back to its nominal reading).
+    Sensor(SensorArgs),
     /// Power and agent state of every simulated host, as its BMC sees it.
     Status {
         #[arg(long)]
@@ -118,8 +122,30 @@ struct FaultArgs {
     verb: Option<String>,
 }
 
+#[derive(Args)]
+struct SensorArgs {
+    /// The host name, e.g. worker-0.
+    host: String,
+    /// The sensor's name as `steward sensor list HOST` shows it, e.g. "CPU1 Temp".
+    sensor: String,
+    /// A reading (in the sensor's unit), `absent` or `normal`.
+    value: String,
+    /// The lab's data dir (as given to `steward lab`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
 pub fn run(args: LabArgs) -> Result<()> {
     match args.fault {
+        Some(LabCommand::Sensor(s)) => fault(
+            FaultArgs {
+                host: s.host,
+                data_dir: s.data_dir,
+                detail: None,
+                verb: None,
+            },
+            &format!("sensor {} {}", s.sensor.trim(), s.value.trim()),
+        ),
         Some(LabCommand::Fail(f)) => fault(f, "hang"),
         Some(LabCommand::Crash(f)) => fault(f, "crash"),
         Some(LabCommand::Heal(f)) => fault(f, "heal"),

@@ -9,6 +9,7 @@ mod controller_cli;
 mod host_cli;
 mod lab_cli;
 mod node_config_cli;
+mod sensor_cli;
 mod simhost_cli;
 mod watch_cli;
 
@@ -44,6 +45,8 @@ enum Command {
     Host(host_cli::HostArgs),
     /// Alarms through the REST API: `alarm list`.
     Alarm(host_cli::AlarmArgs),
+    /// Hardware sensors through the REST API: list, show, modify, group list|show|modify, relearn.
+    Sensor(sensor_cli::SensorArgs),
     /// Customer-log events through the REST API: `event list`.
     Event(host_cli::EventArgs),
     /// The node agent on every host: alive reports, commands, lock flags, go-enabled tests, link
@@ -112,6 +115,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Host(args) => host_cli::run_host(args),
         Command::Alarm(args) => host_cli::run_alarm(args),
         Command::Event(args) => host_cli::run_event(args),
+        Command::Sensor(args) => sensor_cli::run(args),
         Command::NodeConfig(args) => node_config_cli::run(args),
         Command::Watch(args) => watch_cli::run(args),
         Command::Collect(args) => collect_cli::run(args),

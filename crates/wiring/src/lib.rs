@@ -28,7 +28,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use steward_controller::bmc_workers::{BmcWorkerConfig, BmcWorkers};
 use steward_controller::links::{Links, NoStandby};
-use steward_controller::{spawn_with_events, ControllerConfig, ControllerHandle, EventSender};
+use steward_controller::{
+    spawn_with_events, ControllerConfig, ControllerHandle, EventSender, SensorAuditConfig,
+};
 use steward_heartbeat_udp::{HeartbeatHandle, HeartbeatService, PulseLink, ServiceConfig, Sink};
 use steward_maintenance::config::Config;
 use steward_maintenance::state::{Network, SystemType};
@@ -112,6 +114,9 @@ pub struct ControllerBuilder {
     pub lab: bool,
     /// BMC operation spacing, audit period, power timeout.
     pub bmc: BmcWorkerConfig,
+    /// The hardware sensor audit: interval per host (default 120 s, at least 10 s), first read
+    /// delay (docs/sensors.md).
+    pub sensors: SensorAuditConfig,
     /// How long to keep trying when the node link's address is still held by a controller that
     /// just stopped in this process (the test rig's restarts); zero fails at once.
     pub bind_retry: Duration,
@@ -142,6 +147,7 @@ impl ControllerBuilder {
             api: None,
             lab: false,
             bmc: BmcWorkerConfig::default(),
+            sensors: SensorAuditConfig::default(),
             bind_retry: Duration::ZERO,
         }
     }
@@ -153,6 +159,9 @@ impl ControllerBuilder {
         self.lab = true;
         self.bmc.scheduler.gap = BMC_SPACING / scale;
         self.bmc.audit_period = BMC_AUDIT_PERIOD / scale;
+        // A newcomer should see a sensor alarm within half a minute: the shortest interval allowed.
+        self.sensors.audit_interval = steward_sensors::MIN_AUDIT_INTERVAL;
+        self.sensors.first_read_delay = Duration::from_secs(1);
         self
     }
 
@@ -169,7 +178,7 @@ impl ControllerBuilder {
         link_cfg.node_port = self.node_port;
         let (node_link, attach) = start_node_link(link_cfg, &secret, self.bind_retry).await?;
 
-        let cfg = ControllerConfig::new(
+        let mut cfg = ControllerConfig::new(
             self.config.clone(),
             SystemConfig {
                 system_type: self.system_type,
@@ -177,6 +186,9 @@ impl ControllerBuilder {
                 controller_uptime: Duration::from_secs(86_400),
             },
         );
+        cfg.sensors.audit_interval = self.sensors.audit_interval;
+        cfg.sensors.first_read_delay = self.sensors.first_read_delay;
+        cfg.sensors.history_len = self.sensors.history_len;
         let (events, events_rx) = EventSender::channel(cfg.event_queue);
         // The epoch `spawn_with_events` is most likely about to take (one above the store's); pulses
         // carry it. If another controller takes that one first, the service is told the real epoch
