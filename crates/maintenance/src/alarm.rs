@@ -19,6 +19,8 @@ pub enum AlarmId {
     Enable,
     #[serde(rename = "200.005")]
     MgmtHeartbeat,
+    #[serde(rename = "200.006")]
+    Process,
     #[serde(rename = "200.009")]
     ClusterHeartbeat,
     #[serde(rename = "200.010")]
@@ -38,6 +40,7 @@ impl AlarmId {
             AlarmId::PxebootAlive => "200.003",
             AlarmId::Enable => "200.004",
             AlarmId::MgmtHeartbeat => "200.005",
+            AlarmId::Process => "200.006",
             AlarmId::ClusterHeartbeat => "200.009",
             AlarmId::BmcAccess => "200.010",
             AlarmId::Config => "200.011",
@@ -68,6 +71,11 @@ impl AlarmId {
                     "{host} is experiencing a persistent heartbeat loss on its management network."
                 ),
                 "Check the management network link and switch of the host.",
+            ),
+            AlarmId::Process => (
+                format!("{host} has a monitored process that failed beyond its allowed restarts."),
+                "Check the process named in the alarm and its logs on the host; \
+                 lock and unlock the host if it does not recover.",
             ),
             AlarmId::ClusterHeartbeat => (
                 format!(
@@ -175,6 +183,8 @@ pub enum AlarmChange {
 #[derive(Clone, Debug, Default)]
 pub struct AlarmBook {
     active: BTreeMap<(AlarmId, String), Severity>,
+    /// Reasons given by [`AlarmBook::raise_with_reason`] (otherwise the id's own text).
+    reasons: BTreeMap<(AlarmId, String), String>,
 }
 
 impl AlarmBook {
@@ -208,7 +218,33 @@ impl AlarmBook {
         }))
     }
 
+    /// As [`AlarmBook::raise`] with a reason of the caller's (e.g. naming the failed processes);
+    /// a new reason at the same severity raises again, so the shown alarm stays current.
+    pub fn raise_with_reason(
+        &mut self,
+        id: AlarmId,
+        host: &str,
+        severity: Severity,
+        reason: String,
+    ) -> Option<AlarmChange> {
+        let key = (id, host.to_string());
+        if self.active.get(&key) == Some(&severity) && self.reasons.get(&key) == Some(&reason) {
+            return None;
+        }
+        self.active.insert(key.clone(), severity);
+        self.reasons.insert(key, reason.clone());
+        let (_, repair) = id.text(host);
+        Some(AlarmChange::Raise(Alarm {
+            id,
+            host: host.to_string(),
+            severity,
+            reason,
+            repair: repair.to_string(),
+        }))
+    }
+
     pub fn clear(&mut self, id: AlarmId, host: &str) -> Option<AlarmChange> {
+        self.reasons.remove(&(id, host.to_string()));
         self.active
             .remove(&(id, host.to_string()))
             .map(|_| AlarmChange::Clear {
