@@ -89,6 +89,20 @@ pub struct NodeArgs {
     /// Do not run the main go-enabled tests at start.
     #[arg(long)]
     no_goenabled_at_start: bool,
+    /// Process monitor: one `*.toml` per monitored process (docs/node-monitors.md); SIGHUP
+    /// reloads it. Unset: no process monitor.
+    #[arg(long, value_name = "DIR")]
+    pmon_dir: Option<PathBuf>,
+    /// Host watchdog device to pet, e.g. /dev/watchdog. Unset: no watchdog.
+    #[arg(long, value_name = "DEVICE")]
+    watchdog_device: Option<PathBuf>,
+    /// Time between watchdog pets.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    watchdog_pet_interval: Duration,
+    /// How long a quorum loss lasts before the watchdog stops petting (the hardware then resets
+    /// the host).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    watchdog_quorum_delay: Duration,
 }
 
 /// `NAME=ADDR[:PORT]`.
@@ -181,6 +195,15 @@ pub fn build(args: &NodeArgs) -> Result<(NodeConfig, LinuxMachine)> {
     cfg.flag_audit_period = args.flag_audit_period;
     cfg.goenabled_at_start = !args.no_goenabled_at_start;
     cfg.heartbeat_port = (args.heartbeat_port != 0).then_some(args.heartbeat_port);
+    cfg.pmon_dir = args.pmon_dir.clone();
+    cfg.watchdog = args
+        .watchdog_device
+        .as_ref()
+        .map(|d| crate::watchdog::WatchdogConfig {
+            device: d.clone(),
+            pet_interval: args.watchdog_pet_interval,
+            quorum_loss_delay: args.watchdog_quorum_delay,
+        });
     cfg.validate().map_err(anyhow::Error::msg)?;
     let reboot = words(&args.reboot_command);
     if reboot.is_empty() {

@@ -60,6 +60,12 @@ pub struct NodeConfig {
     /// Answer heartbeat pulses on this UDP port of every network's address (`steward node`:
     /// 2103). `None`: no responder (the controller then sees the host as lost once it monitors it).
     pub heartbeat_port: Option<u16>,
+    /// Process monitor configuration directory, one `*.toml` per process
+    /// (docs/node-monitors.md#processes; `steward node`: `/etc/steward/pmon.d`). `None`: no
+    /// process monitor, and the heartbeat answers say it runs (nothing to watch).
+    pub pmon_dir: Option<PathBuf>,
+    /// Host watchdog (docs/node-monitors.md#watchdog). `None`: no watchdog.
+    pub watchdog: Option<crate::watchdog::WatchdogConfig>,
 }
 
 impl NodeConfig {
@@ -84,6 +90,8 @@ impl NodeConfig {
             goenabled_at_start: true,
             drop_log_per_minute: 10,
             heartbeat_port: None,
+            pmon_dir: None,
+            watchdog: None,
         }
     }
 

@@ -32,16 +32,20 @@
 //! - [`scripts`]: running a script directory in parallel with timeouts.
 //! - [`pulse_responder`]: answers the controllers' heartbeat pulses (the controller's side is
 //!   `steward-heartbeat-udp`).
+//! - [`pmon`]: the process monitor's runtime (pidfds, commands) around `steward-process-policy`.
+//! - [`watchdog`]: the host watchdog (pets the hardware watchdog; stops on quorum loss).
 //! - `runtime`: [`spawn`], [`NodeHandle`], [`NodeStats`].
 
 pub mod cli;
 pub mod config;
 pub mod keyfile;
 pub mod machine;
+pub mod pmon;
 pub mod pulse_responder;
 mod runtime;
 pub mod scripts;
 pub mod state;
+pub mod watchdog;
 
 pub use config::{
     ControllerPeer, NodeConfig, NodeNetwork, DEFAULT_CONTROLLER_PORT, DEFAULT_NODE_PORT,

@@ -54,6 +54,10 @@ pub struct NodeHandle {
     /// The heartbeat responder; it ends with the handle (a dead agent's host does not answer
     /// pulses either).
     heartbeat: Option<crate::pulse_responder::ResponderHandle>,
+    /// The process monitor, if configured; it ends with the handle.
+    pmon: Option<Arc<crate::pmon::PmonHandle>>,
+    /// The host watchdog, if configured; a clean shutdown disarms it, an abort leaves it armed.
+    watchdog: Option<crate::watchdog::WatchdogHandle>,
 }
 
 impl NodeHandle {
@@ -74,8 +78,12 @@ impl NodeHandle {
         self.session
     }
 
-    /// Stop: the loop ends between two inputs; running scripts are killed.
+    /// Stop: the loop ends between two inputs; running scripts are killed; the watchdog is
+    /// disarmed.
     pub async fn shutdown(mut self) {
+        if let Some(w) = self.watchdog.take() {
+            w.stop().await;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -89,6 +97,16 @@ impl NodeHandle {
         if let Some(t) = &self.task {
             t.abort();
         }
+    }
+
+    /// The process monitor, if configured (its processes' state, its reload).
+    pub fn pmon(&self) -> Option<&crate::pmon::PmonHandle> {
+        self.pmon.as_deref()
+    }
+
+    /// The host watchdog's counters, if it runs.
+    pub fn watchdog_stats(&self) -> Option<crate::watchdog::WatchdogStats> {
+        self.watchdog.as_ref().map(|w| w.stats())
     }
 
     /// The heartbeat responder's counters, if it runs.
@@ -198,8 +216,28 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
     // The lock flag the pulse answers carry: the agent's own view, published by the loop after
     // every step (the answer path never touches files).
     let locked = Arc::new(AtomicBool::new(false));
+    let (monitor_tx, monitor_rx) = mpsc::unbounded_channel();
+    let pmon = cfg
+        .pmon_dir
+        .clone()
+        .map(|dir| Arc::new(crate::pmon::spawn(dir, monitor_tx.clone())));
+    let watchdog = match &cfg.watchdog {
+        Some(w) => {
+            let quorum = match &pmon {
+                Some(p) => p.quorum(),
+                // No process monitor: quorum always held.
+                None => tokio::sync::watch::channel(Vec::new()).1,
+            };
+            Some(crate::watchdog::spawn(w.clone(), quorum, locked.clone())?)
+        }
+        None => None,
+    };
+    let pmon_running: Arc<dyn Fn() -> bool + Send + Sync> = match &pmon {
+        Some(p) => Arc::new(p.running_probe()),
+        None => Arc::new(|| true),
+    };
     let heartbeat = match cfg.heartbeat_port {
-        Some(port) => Some(start_responder(&cfg, port, locked.clone())?),
+        Some(port) => Some(start_responder(&cfg, port, locked.clone(), pmon_running)?),
         None => None,
     };
     let stats = Arc::new(Mutex::new(NodeStats::default()));
@@ -228,8 +266,9 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         scripts: JoinSet::new(),
         recv_failed: false,
         locked,
+        _monitor_tx: monitor_tx,
     };
-    let task = tokio::spawn(rt.run(agent_cfg, stop_rx));
+    let task = tokio::spawn(rt.run(agent_cfg, stop_rx, monitor_rx));
     Ok(NodeHandle {
         task: Some(task),
         stop: Some(stop_tx),
@@ -237,6 +276,8 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         local,
         session,
         heartbeat,
+        pmon,
+        watchdog,
     })
 }
 
@@ -246,6 +287,7 @@ fn start_responder(
     cfg: &NodeConfig,
     port: u16,
     locked: Arc<AtomicBool>,
+    pmon_running: Arc<dyn Fn() -> bool + Send + Sync>,
 ) -> std::io::Result<crate::pulse_responder::ResponderHandle> {
     let rcfg = crate::pulse_responder::ResponderConfig {
         hostname: cfg.hostname.clone(),
@@ -267,7 +309,7 @@ fn start_responder(
             .collect(),
     };
     let health: crate::pulse_responder::HealthSource = Arc::new(move || {
-        steward_protocol::HealthFlags::new(true, locked.load(Ordering::Relaxed), false)
+        steward_protocol::HealthFlags::new(pmon_running(), locked.load(Ordering::Relaxed), false)
     });
     crate::pulse_responder::Responder::spawn(rcfg, health)
         .map_err(|e| io_err(std::io::ErrorKind::AddrInUse, e.to_string()))
@@ -290,6 +332,8 @@ struct Runtime {
     recv_failed: bool,
     /// The volatile lock flag as the agent keeps it, for the heartbeat responder's answers.
     locked: Arc<AtomicBool>,
+    /// Kept so the channel stays open when no monitor runs.
+    _monitor_tx: mpsc::UnboundedSender<steward_types::MonitorEvent>,
 }
 
 async fn recv_on(
@@ -313,7 +357,13 @@ impl Runtime {
         }
     }
 
-    async fn run(mut self, agent_cfg: AgentConfig, mut stop: oneshot::Receiver<()>) {
+    /// `monitor_rx`: node monitor events for the controllers (the process monitor's escalations).
+    async fn run(
+        mut self,
+        agent_cfg: AgentConfig,
+        mut stop: oneshot::Receiver<()>,
+        mut monitor_rx: mpsc::UnboundedReceiver<steward_types::MonitorEvent>,
+    ) {
         let boot = self.machine.boot();
         // The flags as found, before anything else: the agent restores the volatile one first.
         let startup = Startup {
@@ -341,6 +391,14 @@ impl Runtime {
                 r = recv_on(&sock_c, &mut buf_c) => self.datagram(&mut agent, Network::Cluster, r, &buf_c),
                 Some((run, outcome)) = done_rx.recv() => {
                     agent.script_finished(self.now_ms(), run, outcome)
+                }
+                Some(event) = monitor_rx.recv() => {
+                    // To every controller on every network, as the agent's own events go.
+                    let nets = self.cfg.networks.iter().map(|n| n.network).collect();
+                    vec![Effect::Send {
+                        to: Destination::Controllers(nets),
+                        message: Message::Event(steward_types::NodeEvent::Monitor(event)),
+                    }]
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     let observed = observe(&self.cfg);
