@@ -38,16 +38,19 @@
 //! ## Module map
 //!
 //! - [`agent`]: the state machine ([`Agent`], [`Effect`], [`AgentConfig`], [`Startup`]).
+//! - [`health`]: [`ConfigHealth`], the configuration health flags the runtime observes.
 //! - [`lockflags`]: lock states, the flag pair, restore and correction rules.
 //! - [`recent`]: the bounded set of recent command ids and their acks.
 //! - [`scripts`]: script sets, run ids, folding per-script exits into a pass/fail outcome.
 
 pub mod agent;
+pub mod health;
 pub mod lockflags;
 pub mod recent;
 pub mod scripts;
 
 pub use agent::{Agent, AgentConfig, Destination, Effect, Level, Startup};
+pub use health::ConfigHealth;
 pub use lockflags::{FlagFile, FlagPair, LockState};
 pub use recent::{RecentCommands, RECENT_COMMANDS};
 pub use scripts::{summarize, RunId, RunOutcome, ScriptExit, ScriptSet};

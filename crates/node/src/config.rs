@@ -66,6 +66,8 @@ pub struct NodeConfig {
     pub pmon_dir: Option<PathBuf>,
     /// Host watchdog (docs/node-monitors.md#watchdog). `None`: no watchdog.
     pub watchdog: Option<crate::watchdog::WatchdogConfig>,
+    /// Configuration health markers and LUKS check (docs/node-monitors.md#flags); default none.
+    pub health: crate::health::HealthMarkers,
 }
 
 impl NodeConfig {
@@ -92,6 +94,7 @@ impl NodeConfig {
             heartbeat_port: None,
             pmon_dir: None,
             watchdog: None,
+            health: crate::health::HealthMarkers::none(),
         }
     }
 

@@ -32,12 +32,14 @@
 //! - [`scripts`]: running a script directory in parallel with timeouts.
 //! - [`pulse_responder`]: answers the controllers' heartbeat pulses (the controller's side is
 //!   `steward-heartbeat-udp`).
+//! - [`health`]: the configuration health flags from marker files and a LUKS check.
 //! - [`pmon`]: the process monitor's runtime (pidfds, commands) around `steward-process-policy`.
 //! - [`watchdog`]: the host watchdog (pets the hardware watchdog; stops on quorum loss).
 //! - `runtime`: [`spawn`], [`NodeHandle`], [`NodeStats`].
 
 pub mod cli;
 pub mod config;
+pub mod health;
 pub mod keyfile;
 pub mod machine;
 pub mod pmon;

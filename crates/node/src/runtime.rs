@@ -373,8 +373,10 @@ impl Runtime {
             flags: observe(&self.cfg),
             confirmed: self.state.lock_state,
             settings: self.state.settings,
+            health: self.cfg.health.observe(false),
         };
         let (mut agent, fx) = Agent::start(agent_cfg, startup);
+        let luks = crate::health::LuksCheck::spawn(&self.cfg.health);
         let (done_tx, mut done_rx) = mpsc::channel::<(RunId, RunOutcome)>(8);
         self.apply(fx, &done_tx).await;
         self.locked.store(agent.flags().volatile, Ordering::Relaxed);
@@ -402,7 +404,10 @@ impl Runtime {
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     let observed = observe(&self.cfg);
-                    agent.handle_timeout(self.now_ms(), observed)
+                    let now = self.now_ms();
+                    let mut fx = agent.handle_timeout(now, observed);
+                    fx.extend(agent.observe_health(now, self.cfg.health.observe(luks.failed())));
+                    fx
                 }
             };
             self.apply(fx, &done_tx).await;

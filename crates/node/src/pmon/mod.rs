@@ -15,6 +15,7 @@ mod pidfd;
 mod start;
 
 pub use pidfd::Pidfd;
+pub use start::run_shell;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
