@@ -32,6 +32,7 @@ async fn power_off_and_on_through_redfish_with_read_back() {
         in_service: false,
         config: Some(cfg),
         api: None,
+        processes: Vec::new(),
     };
     let lab = TestLab::start(store, SecretBox::from_key([3; 32]), spec).await;
     let handle = lab.handle.clone();

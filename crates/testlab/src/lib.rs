@@ -62,6 +62,10 @@ pub struct LabSpec {
     /// Serve the REST API (on 127.0.0.1, a free port; see [`TestLab::api_url`]) with these tokens;
     /// `None`: no API.
     pub api: Option<steward_api::Auth>,
+    /// Process monitor files, as (host, file name, contents): each host named here runs its agent's
+    /// process monitor on `<host dir>/persistent/pmon.d` holding these files
+    /// (docs/node-monitors.md). Other hosts run none.
+    pub processes: Vec<(String, String, String)>,
 }
 
 impl LabSpec {
@@ -75,6 +79,7 @@ impl LabSpec {
             in_service: true,
             config: None,
             api: None,
+            processes: Vec::new(),
         }
     }
 }
@@ -275,7 +280,17 @@ impl TestLab {
         // The machines boot once the controller knows them: an agent's first messages from an
         // unknown host are dropped. BMC ports are picked at bind, so credentials come after.
         for (lh, s) in lab_hosts.iter().zip(&lab.specs) {
-            let host = SimHost::start(lh.config(), true)
+            let mut config = lh.config();
+            let files: Vec<_> = spec.processes.iter().filter(|p| p.0 == s.name).collect();
+            if let (false, Some(agent)) = (files.is_empty(), config.agent.as_mut()) {
+                let pmon = lh.dir.join("persistent").join("pmon.d");
+                std::fs::create_dir_all(&pmon).expect("create the process monitor directory");
+                for (_, file, text) in files {
+                    std::fs::write(pmon.join(file), text).expect("write a process file");
+                }
+                agent.pmon_dir = Some(pmon);
+            }
+            let host = SimHost::start(config, true)
                 .await
                 .unwrap_or_else(|e| panic!("cannot start simulated host {}: {e}", s.name));
             let bmc = BmcSpec {
