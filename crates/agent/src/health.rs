@@ -1,4 +1,4 @@
-//! The node's configuration health as the runtime observes it (docs/node-monitors.md#flags):
+//! The node's configuration health as the runtime observes it (docs/node-supervision.md#flags):
 //! marker files a configuration system writes, and a disk-encryption check. Unset markers keep
 //! the agent's old answer (configured and healthy), so a node without a configuration system
 //! still enables.

@@ -1,5 +1,5 @@
 //! Configuration health flags: what the runtime observed at start is in the first alive report,
-//! and a change is reported at once (docs/node-monitors.md#flags).
+//! and a change is reported at once (docs/node-supervision.md#flags).
 
 use steward_agent::{Agent, AgentConfig, ConfigHealth, Destination, Effect, FlagPair, Startup};
 use steward_types::{Message, NodeFlags, NodeSettings};

@@ -321,7 +321,7 @@ fn a_paused_controller_accuses_nobody() {
 
 /// A node whose answers go without the process monitor flag for 100 management answers in a row is
 /// reported as process `pmond` failed (major), once; the flag back clears it
-/// (docs/node-monitors.md#pmond).
+/// (docs/node-supervision.md#pmond).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_without_its_process_monitor_flag_is_reported_after_100_answers() {
     use std::sync::atomic::{AtomicBool, Ordering};

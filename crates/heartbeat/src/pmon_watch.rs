@@ -1,5 +1,5 @@
 //! Is the node's process monitor running? Every heartbeat answer carries the monitor's flag
-//! (docs/node-monitors.md#pmond); a host whose answers go without it for `threshold` management
+//! (docs/node-supervision.md#pmond); a host whose answers go without it for `threshold` management
 //! answers in a row is reported as process `pmond` failed (major: alarm 200.006 and degrade), and
 //! cleared by the first answer with the flag again.
 

@@ -55,10 +55,10 @@ pub struct PulseTally {
 }
 
 /// The process name under which the controller reports a node whose process monitor stopped
-/// answering (no monitor flag in its heartbeat answers, docs/node-monitors.md#pmond).
+/// answering (no monitor flag in its heartbeat answers, docs/node-supervision.md#pmond).
 pub const PMOND: &str = "pmond";
 
-/// Process monitor severities that reach the core (docs/node-monitors.md#escalation): minor
+/// Process monitor severities that reach the core (docs/node-supervision.md#escalation): minor
 /// raises alarm 200.006 only, major also degrades the host, critical fails and recovers it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

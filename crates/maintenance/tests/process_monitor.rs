@@ -1,4 +1,4 @@
-//! What the node's process monitor reports does to a host (docs/node-monitors.md#escalation):
+//! What the node's process monitor reports does to a host (docs/node-supervision.md#escalation):
 //! minor → alarm 200.006 minor only; major → 200.006 major and degraded; critical → failed and
 //! recovered; a monitor that stopped answering (`pmond`) → 200.006 major and degraded.
 

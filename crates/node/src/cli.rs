@@ -89,7 +89,7 @@ pub struct NodeArgs {
     /// Do not run the main go-enabled tests at start.
     #[arg(long)]
     no_goenabled_at_start: bool,
-    /// Process monitor: one `*.toml` per monitored process (docs/node-monitors.md); SIGHUP
+    /// Process monitor: one `*.toml` per monitored process (docs/node-supervision.md); SIGHUP
     /// reloads it. Unset: no process monitor.
     #[arg(long, value_name = "DIR")]
     pmon_dir: Option<PathBuf>,

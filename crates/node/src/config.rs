@@ -61,12 +61,12 @@ pub struct NodeConfig {
     /// 2103). `None`: no responder (the controller then sees the host as lost once it monitors it).
     pub heartbeat_port: Option<u16>,
     /// Process monitor configuration directory, one `*.toml` per process
-    /// (docs/node-monitors.md#processes; `steward node`: `/etc/steward/pmon.d`). `None`: no
+    /// (docs/node-supervision.md#processes; `steward node`: `/etc/steward/pmon.d`). `None`: no
     /// process monitor, and the heartbeat answers say it runs (nothing to watch).
     pub pmon_dir: Option<PathBuf>,
-    /// Host watchdog (docs/node-monitors.md#watchdog). `None`: no watchdog.
+    /// Host watchdog (docs/node-supervision.md#watchdog). `None`: no watchdog.
     pub watchdog: Option<crate::watchdog::WatchdogConfig>,
-    /// Configuration health markers and LUKS check (docs/node-monitors.md#flags); default none.
+    /// Configuration health markers and LUKS check (docs/node-supervision.md#flags); default none.
     pub health: crate::health::HealthMarkers,
 }
 

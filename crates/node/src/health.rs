@@ -1,4 +1,4 @@
-//! Configuration health from marker files and a LUKS check command (docs/node-monitors.md#flags).
+//! Configuration health from marker files and a LUKS check command (docs/node-supervision.md#flags).
 //! What is observed here feeds only the configured/healthy/subfunction/LUKS flags; the node's
 //! monitors never do.
 

@@ -1,4 +1,4 @@
-//! The host watchdog (docs/node-monitors.md#watchdog): pets the hardware watchdog device so a
+//! The host watchdog (docs/node-supervision.md#watchdog): pets the hardware watchdog device so a
 //! hung host is reset by the hardware, and lets it fire on purpose when the process monitor
 //! reports the host's quorum lost.
 //!

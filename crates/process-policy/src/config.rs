@@ -1,4 +1,4 @@
-//! One process's monitoring configuration, as read from its TOML file (docs/node-monitors.md#config).
+//! One process's monitoring configuration, as read from its TOML file (docs/node-supervision.md#config).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! # steward-process-policy — the node's process monitor policy, sans-IO
 //!
-//! The node agent watches the daemons its host cannot run without (docs/node-monitors.md). This
+//! The node agent watches the daemons its host cannot run without (docs/node-supervision.md). This
 //! crate decides what happens to them; the runtime in `steward-node` carries it out: it watches
 //! each process with a pidfd, runs the start, stop and health commands and sends the reports to the
 //! controller.

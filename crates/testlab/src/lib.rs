@@ -64,7 +64,7 @@ pub struct LabSpec {
     pub api: Option<steward_api::Auth>,
     /// Process monitor files, as (host, file name, contents): each host named here runs its agent's
     /// process monitor on `<host dir>/persistent/pmon.d` holding these files
-    /// (docs/node-monitors.md). Other hosts run none.
+    /// (docs/node-supervision.md). Other hosts run none.
     pub processes: Vec<(String, String, String)>,
 }
 

@@ -1,5 +1,5 @@
 //! The process monitor end to end: a real agent on a rig host watches `sleep` processes the test
-//! kills; the controller shows what each severity does (docs/node-monitors.md#escalation).
+//! kills; the controller shows what each severity does (docs/node-supervision.md#escalation).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -181,7 +181,7 @@ pub(crate) struct HostRt {
     /// Held by multi-node failure avoidance (owner: the MNFA code in `events`).
     pub mnfa_token: bool,
     /// Processes the node's monitor reported escalated, with their severity (owner: `pmon_event`;
-    /// a new boot clears the node's own, docs/node-monitors.md#escalation).
+    /// a new boot clears the node's own, docs/node-supervision.md#escalation).
     pub pmon_failed: std::collections::BTreeMap<String, crate::io::PmonEvent>,
     /// A forced full enable is under way (owner: `force_full_enable`; cleared by a new action).
     pub forcing_full_enable: bool,

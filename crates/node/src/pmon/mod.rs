@@ -1,4 +1,4 @@
-//! The process monitor's runtime (docs/node-monitors.md#processes): the policy of
+//! The process monitor's runtime (docs/node-supervision.md#processes): the policy of
 //! `steward-process-policy` wired to pidfds, shell commands and the agent's channel to the
 //! controllers.
 //!
