@@ -129,9 +129,11 @@ async fn run(
     let mut petting = true;
     let mut next_pet = Instant::now();
     let mut quorum_open = true;
+    let mut logged_locked = false;
     loop {
         let lost = quorum.borrow_and_update().clone();
         if lost.is_empty() {
+            logged_locked = false;
             if lost_since.take().is_some() || !petting {
                 tracing::warn!("watchdog: quorum restored, petting");
                 petting = true;
@@ -139,7 +141,11 @@ async fn run(
             }
         } else if lost_since.is_none() {
             if locked.load(Ordering::Relaxed) {
-                tracing::warn!(processes = ?lost, "watchdog: quorum lost on a locked host; only logged");
+                // Logged once per loss; an unlock later starts the delay.
+                if !logged_locked {
+                    tracing::warn!(processes = ?lost, "watchdog: quorum lost on a locked host; only logged");
+                    logged_locked = true;
+                }
             } else {
                 tracing::error!(processes = ?lost, delay_ms = cfg.quorum_loss_delay.as_millis() as u64,
                     "watchdog: quorum lost; petting stops after the delay unless it is restored");

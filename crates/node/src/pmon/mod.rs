@@ -196,6 +196,7 @@ impl Loop {
         };
         let fx = self.policy.configure(self.now(), load_dir(&self.dir));
         self.apply(fx, &tx);
+        self.publish();
         let mut refresh_at = Instant::now() + REPORT_REFRESH;
         loop {
             let due = self
@@ -219,10 +220,15 @@ impl Loop {
                 }
             };
             self.apply(fx, &tx);
-            self.beat.store(self.now(), Ordering::Relaxed);
-            if let Ok(mut s) = self.status.lock() {
-                *s = self.policy.status();
-            }
+            self.publish();
+        }
+    }
+
+    /// The beat (the monitor flag of the heartbeat answers) and the processes' state.
+    fn publish(&self) {
+        self.beat.store(self.now(), Ordering::Relaxed);
+        if let Ok(mut s) = self.status.lock() {
+            *s = self.policy.status();
         }
     }
 
