@@ -45,7 +45,7 @@ enum Command {
     /// Customer-log events through the REST API: `event list`.
     Event(host_cli::EventArgs),
     /// The node agent on every host: alive reports, commands, lock flags, go-enabled tests.
-    Node(steward_node::cli::NodeArgs),
+    Node(Box<steward_node::cli::NodeArgs>),
     /// Node settings the controller pushes to every agent (config push): show, set, push.
     NodeConfig(node_config_cli::NodeConfigArgs),
 }
@@ -108,7 +108,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::NodeConfig(args) => node_config_cli::run(args),
         Command::Node(args) => {
             init_logging();
-            steward_node::cli::run(args)
+            steward_node::cli::run(*args)
         }
         Command::Config(ConfigCommand::Defaults) => {
             print!("{}", Config::default().to_toml());

@@ -66,6 +66,9 @@ pub struct LabSpec {
     /// process monitor on `<host dir>/persistent/pmon.d` holding these files
     /// (docs/node-supervision.md). Other hosts run none.
     pub processes: Vec<(String, String, String)>,
+    /// Standard, or all-in-one (simplex, duplex): the controllers then carry the worker
+    /// subfunction, enabled by the real agent after the main function.
+    pub system: SystemType,
 }
 
 impl LabSpec {
@@ -80,6 +83,7 @@ impl LabSpec {
             config: None,
             api: None,
             processes: Vec::new(),
+            system: SystemType::Standard,
         }
     }
 }
@@ -104,6 +108,7 @@ struct Wiring {
     dir: PathBuf,
     scale: u32,
     api: Option<(SocketAddr, steward_api::Auth)>,
+    system: SystemType,
 }
 
 impl Wiring {
@@ -118,6 +123,7 @@ impl Wiring {
         };
         let mut b = ControllerBuilder::new(OWN_HOST, self.config.clone(), storage, self.ctl_mgmt)
             .lab(self.scale);
+        b.system_type = self.system;
         b.node_port = self.node_port;
         // Any free port: agents answer a pulse to the address it came from.
         b.heartbeat_port = 0;
@@ -228,6 +234,7 @@ impl TestLab {
                 .api
                 .clone()
                 .map(|auth| (SocketAddr::new(ctl_ip, 0), auth)),
+            system: spec.system,
         };
         let mut specs = Vec::with_capacity(spec.hosts.len());
         let mut lab_hosts = Vec::with_capacity(spec.hosts.len());
@@ -271,9 +278,9 @@ impl TestLab {
         };
         for s in &lab.specs {
             let rec = if spec.in_service {
-                HostRecord::in_service(s.clone(), SystemType::Standard)
+                HostRecord::in_service(s.clone(), spec.system)
             } else {
-                HostRecord::new_install(s.clone(), SystemType::Standard)
+                HostRecord::new_install(s.clone(), spec.system)
             };
             lab.handle.add_host(rec).await.expect("add host");
         }
