@@ -190,3 +190,33 @@ async fn reload_picks_up_a_new_process_and_skips_a_bad_file() {
     let names: Vec<String> = h.status().into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["a", "b"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_pid_file_naming_a_younger_process_is_not_attached() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = write_config(dir.path(), "stale", "severity = \"minor\"");
+    let _reap = Reap(pidfile.clone());
+    // An unrelated process has the pid the file names, but started an hour after it was written.
+    let mut other = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    std::fs::write(&pidfile, other.id().to_string()).unwrap();
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "1 hour ago"])
+        .arg(&pidfile)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let h = pmon::spawn(dir.path().to_path_buf(), tx);
+    let pid = running_pid(&h, "stale", None).await;
+    assert_ne!(
+        pid,
+        other.id(),
+        "the younger process was not taken for the monitored one"
+    );
+    drop(h);
+    other.kill().unwrap();
+    other.wait().unwrap();
+}

@@ -1,6 +1,7 @@
 //! Starting, finding and stopping one monitored process.
 
 use super::Pidfd;
+use std::path::Path;
 use std::time::Duration;
 use steward_process_policy::{ProcessConfig, Target};
 use tokio::process::Command;
@@ -34,10 +35,50 @@ pub async fn ensure_running(cfg: &ProcessConfig) -> Result<Pidfd, String> {
 /// A pidfd on the live instance, if there is one. The pid is read again after the pidfd is open:
 /// a pid read from a stale file and reused by an unrelated process in between would otherwise be
 /// watched in its place.
+///
+/// A pid file left by an instance that died before the agent looked (a reboot, an agent restart)
+/// may name a pid an unrelated, younger process has since: a process that started after the pid
+/// file was written is not the one it names.
 async fn attach(cfg: &ProcessConfig) -> Option<Pidfd> {
     let pid = current_pid(&cfg.target).await?;
     let pidfd = Pidfd::open(pid).ok()?;
+    if let Target::Pidfile(path) = &cfg.target {
+        if born_after(pid, Path::new(path)) {
+            tracing::warn!(process = %cfg.name, pid, "pid file is older than the process with its pid: stale, not attached");
+            return None;
+        }
+    }
     (current_pid(&cfg.target).await == Some(pid) && !pidfd.has_exited()).then_some(pidfd)
+}
+
+/// The process `pid` started more than a second after `pidfile` was last written (Linux:
+/// `/proc/<pid>/stat` start time since boot, `/proc/stat` boot time). Unknown: false.
+fn born_after(pid: u32, pidfile: &Path) -> bool {
+    let started = || -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may hold spaces): state is field 3, starttime 22.
+        let rest = stat.rsplit_once(')')?.1;
+        let ticks: f64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+        let btime: f64 = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        (hz > 0).then(|| btime + ticks / hz as f64)
+    };
+    let written = std::fs::metadata(pidfile)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64());
+    match (started(), written) {
+        (Some(s), Some(w)) => s > w + 1.0,
+        _ => false,
+    }
 }
 
 async fn current_pid(target: &Target) -> Option<u32> {
