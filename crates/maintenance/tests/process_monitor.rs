@@ -110,3 +110,43 @@ fn a_locked_host_raises_the_alarm_without_degrade() {
     assert_eq!(severity(&h), Some(Severity::Major));
     assert_eq!(h.states("worker-0"), "locked-disabled-online");
 }
+
+#[test]
+fn a_restarted_controller_clears_a_stored_alarm_when_the_node_repeats_all_is_well() {
+    let mut h = cluster();
+    pmon(&mut h, "collectd", PmonEvent::Major);
+    assert_eq!(h.states("worker-0"), "unlocked-enabled-degraded");
+    // The controller restarts: records and alarms from the store, nothing of the processes.
+    let records: Vec<_> = ["controller-0", "controller-1", "worker-0"]
+        .iter()
+        .map(|n| h.core.host(n).unwrap().clone())
+        .collect();
+    let alarms: Vec<_> = h
+        .core
+        .alarms()
+        .iter()
+        .map(|(id, host, sev)| (id, host.to_string(), sev))
+        .collect();
+    let mut fresh = Harness::new(SystemType::Standard);
+    fresh.core.restore(h.now, records, alarms, 1);
+    assert_eq!(
+        fresh.core.alarms().severity(AlarmId::Process, "worker-0"),
+        Some(Severity::Major)
+    );
+    // The process recovered meanwhile; the node's periodic repeat says so.
+    fresh.event(Event::Pmon {
+        host: "worker-0".into(),
+        process: "collectd".into(),
+        event: PmonEvent::Clear,
+    });
+    assert_eq!(
+        fresh.core.alarms().severity(AlarmId::Process, "worker-0"),
+        None
+    );
+    assert!(!fresh
+        .core
+        .host("worker-0")
+        .unwrap()
+        .degrade
+        .has(DegradeMask::PMON));
+}

@@ -498,7 +498,15 @@ impl Maintenance {
         let before = h.pmon_failed.get(&process).copied();
         let after = (ev != PmonEvent::Clear).then_some(ev);
         if before == after {
-            // Node monitors repeat their state (UDP may lose a report): nothing new.
+            // Node monitors repeat their state (UDP may lose a report): nothing new, unless the
+            // alarm disagrees with what this core knows (a restarted controller holds the stored
+            // alarm but not the processes behind it: the node's repeats put it right).
+            let degrade = pmon_severity(h) >= Some(Severity::Major) && h.unlocked();
+            if self.alarms.severity(AlarmId::Process, h.name()) != pmon_severity(h)
+                || h.rec.degrade.has(crate::state::DegradeMask::PMON) != degrade
+            {
+                self.pmon_apply(h);
+            }
             return;
         }
         match after {
@@ -531,20 +539,13 @@ impl Maintenance {
     /// an unlocked host.
     fn pmon_apply(&mut self, h: &mut HostRt) {
         let name = h.name().to_string();
-        let worst = h.pmon_failed.values().copied().max();
-        let degrade = worst >= Some(PmonEvent::Major) && h.unlocked();
+        let degrade = pmon_severity(h) >= Some(Severity::Major) && h.unlocked();
         if degrade {
             h.rec.degrade.set(crate::state::DegradeMask::PMON);
         } else {
             h.rec.degrade.clear(crate::state::DegradeMask::PMON);
         }
-        let severity = match worst {
-            None | Some(PmonEvent::Clear) => None,
-            Some(PmonEvent::Minor) => Some(Severity::Minor),
-            Some(PmonEvent::Major) => Some(Severity::Major),
-            Some(PmonEvent::Critical) => Some(Severity::Critical),
-        };
-        match severity {
+        match pmon_severity(h) {
             Some(sev) => {
                 let list: Vec<String> = h
                     .pmon_failed
@@ -669,5 +670,15 @@ fn hb_alarm(net: Network) -> AlarmId {
     match net {
         Network::Mgmt => AlarmId::MgmtHeartbeat,
         Network::Cluster => AlarmId::ClusterHeartbeat,
+    }
+}
+
+/// The 200.006 severity a host's escalated processes call for (none: no alarm).
+fn pmon_severity(h: &HostRt) -> Option<Severity> {
+    match h.pmon_failed.values().copied().max() {
+        None | Some(PmonEvent::Clear) => None,
+        Some(PmonEvent::Minor) => Some(Severity::Minor),
+        Some(PmonEvent::Major) => Some(Severity::Major),
+        Some(PmonEvent::Critical) => Some(Severity::Critical),
     }
 }
