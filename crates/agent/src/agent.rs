@@ -64,6 +64,8 @@ pub struct Startup {
     pub confirmed: Option<LockState>,
     /// The node settings a controller last pushed, as persisted (default: none pushed yet).
     pub settings: NodeSettings,
+    /// The configuration health as found at start (the first alive report carries it).
+    pub health: crate::health::ConfigHealth,
 }
 
 /// Where a message goes.
@@ -150,6 +152,8 @@ pub struct Agent {
     main: TestRecord,
     subf: TestRecord,
     services_failed: bool,
+    /// Configuration health as last observed by the runtime.
+    health: crate::health::ConfigHealth,
     /// Host services start after the first main go-enabled pass of this agent run, if unlocked.
     services_autostart: bool,
     running: Option<(RunId, ScriptSet)>,
@@ -247,6 +251,7 @@ impl Agent {
             main: TestRecord::default(),
             subf: TestRecord::default(),
             services_failed: false,
+            health: s.health,
             services_autostart: true,
             running: None,
             queue: VecDeque::new(),
@@ -305,6 +310,23 @@ impl Agent {
     }
 
     /// Timers: the flag audit (with the files as observed now), the alive report, the inventory.
+    /// The runtime's latest look at the configuration health. A change is reported at once (an
+    /// alive report), so an enable waiting on it does not wait a whole alive period.
+    pub fn observe_health(
+        &mut self,
+        now_ms: u64,
+        health: crate::health::ConfigHealth,
+    ) -> Vec<Effect> {
+        if health == self.health {
+            return Vec::new();
+        }
+        self.health = health;
+        vec![
+            log(Level::Info, format!("configuration health now {health:?}")),
+            self.alive_effect(now_ms),
+        ]
+    }
+
     pub fn handle_timeout(&mut self, now_ms: u64, observed: FlagPair) -> Vec<Effect> {
         self.flags = observed;
         let mut fx = Vec::new();
@@ -765,11 +787,13 @@ impl Agent {
                 .start_uptime_ms
                 .saturating_add(now_ms.saturating_sub(self.start_ms)),
             flags: NodeFlags {
-                configured: true,
-                // The agent has no configuration step of its own, main or subfunction: both are
-                // done when it runs. A host without the worker subfunction is never asked.
-                subf_configured: true,
-                healthy: true,
+                // From the runtime's markers; with none configured, configured and healthy (a
+                // host without the worker subfunction is never asked about it).
+                configured: self.health.configured,
+                not_healthy: self.health.failed,
+                healthy: self.health.passed,
+                subf_configured: self.health.subf_configured,
+                luks_failed: self.health.luks_failed,
                 locked: self.flags.volatile,
                 main_goenabled: main == TestState::Passed,
                 subf_goenabled: subf == TestState::Passed,

@@ -38,12 +38,14 @@
 //! ## Module map
 //!
 //! - [`agent`]: the state machine ([`Agent`], [`Effect`], [`AgentConfig`], [`Startup`]).
+//! - [`health`]: [`ConfigHealth`], the configuration health flags the runtime observes.
 //! - [`lockflags`]: lock states, the flag pair, restore and correction rules.
 //! - [`recent`]: the bounded set of recent command ids and their acks.
 //! - [`scripts`]: script sets, run ids, folding per-script exits into a pass/fail outcome.
 
 pub mod agent;
 pub mod filesystems;
+pub mod health;
 pub mod links;
 pub mod lockflags;
 pub mod recent;
@@ -51,6 +53,7 @@ pub mod scripts;
 
 pub use agent::{Agent, AgentConfig, Destination, Effect, Level, Startup};
 pub use filesystems::{FsMonitor, FsSample, FsStatus, FsWatch};
+pub use health::ConfigHealth;
 pub use links::{LinkMonitor, LinkStatus, LinkWatch, PortStatus};
 pub use lockflags::{FlagFile, FlagPair, LockState};
 pub use recent::{RecentCommands, RECENT_COMMANDS};

@@ -90,6 +90,7 @@ fn start(disk: FlagPair, confirmed: Option<LockState>, cfg: AgentConfig) -> (Age
             flags: disk,
             confirmed,
             settings: NodeSettings::default(),
+            health: Default::default(),
         },
     );
     w.apply(fx);
@@ -487,6 +488,7 @@ proptest! {
                     let (na, fx) = Agent::start(cfg(), Startup {
                         now_ms: now, boot_id: 1, uptime_ms: 0, flags: w.disk, confirmed: w.persisted,
                         settings: w.settings,
+                        health: Default::default(),
                     });
                     a = na;
                     w.apply(fx);
@@ -597,6 +599,7 @@ fn pushed_settings_survive_a_restart_and_bad_stored_ones_are_ignored() {
             flags: FlagPair::BOTH,
             confirmed: Some(LOCKED_STATE),
             settings: stored,
+            health: Default::default(),
         },
     );
     assert_eq!(a.settings(), stored);
@@ -613,6 +616,7 @@ fn pushed_settings_survive_a_restart_and_bad_stored_ones_are_ignored() {
             flags: FlagPair::BOTH,
             confirmed: Some(LOCKED_STATE),
             settings: settings(7, Some(1)),
+            health: Default::default(),
         },
     );
     assert_eq!(a.settings(), NodeSettings::default());

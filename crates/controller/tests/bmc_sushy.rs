@@ -33,6 +33,8 @@ async fn power_off_and_on_through_redfish_with_read_back() {
         in_service: false,
         config: Some(cfg),
         api: None,
+        processes: Vec::new(),
+        system: steward_maintenance::state::SystemType::Standard,
     };
     let lab = TestLab::start(store, SecretBox::from_key([3; 32]), spec).await;
     let handle = lab.handle.clone();

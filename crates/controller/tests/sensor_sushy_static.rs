@@ -115,6 +115,8 @@ async fn lab_reading(peer: &Sushy, sensors: usize) -> TestLab {
         config: None,
         api: None,
         monitors: false,
+        processes: Vec::new(),
+        system: steward_maintenance::state::SystemType::Standard,
     };
     let lab = TestLab::start(store, SecretBox::from_key([3; 32]), spec).await;
     let h = lab.handle.clone();

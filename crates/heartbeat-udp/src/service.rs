@@ -312,6 +312,9 @@ impl HeartbeatService {
         let base_period = cfg.heartbeat.period;
         let state = Loop {
             monitor: Monitor::new(cfg.heartbeat.clone(), steward_maintenance::Instant::ZERO),
+            pmon: steward_heartbeat::PmonWatch::new(
+                steward_heartbeat::DEFAULT_PMON_MISSING_THRESHOLD,
+            ),
             pulse_key: secret.pulse_key(),
             verifier: Verifier::controller(secret),
             sealer,
@@ -346,6 +349,8 @@ enum Deliver {
 
 struct Loop {
     monitor: Monitor,
+    /// Whether each host's process monitor runs, from the flag in its answers.
+    pmon: steward_heartbeat::PmonWatch,
     pulse_key: steward_protocol::MacKey,
     verifier: Verifier,
     sealer: Sealer,
@@ -412,6 +417,7 @@ impl Loop {
             }
             Control::Stop(h) => {
                 self.monitor.stop(&h);
+                self.pmon.forget(&h);
                 self.wanted.remove(&h);
             }
             Control::StartAll => {
@@ -424,6 +430,7 @@ impl Loop {
             Control::StopAll => {
                 for h in self.wanted.drain() {
                     self.monitor.stop(&h);
+                    self.pmon.forget(&h);
                 }
             }
             Control::Backoff => self.set_backoff(true),
@@ -445,6 +452,7 @@ impl Loop {
             }
             Control::RemovePeer(h) => {
                 self.monitor.stop(&h);
+                self.pmon.forget(&h);
                 self.wanted.remove(&h);
                 self.peers.remove(&h);
                 self.verifier.forget(&h);
@@ -452,6 +460,24 @@ impl Loop {
             Control::SetEpoch(e) => self.epoch = e,
         }
         self.stats.monitored_hosts = self.wanted.len();
+    }
+
+    /// Hand an event that is not a heartbeat verdict (the process monitor flag's) to the core.
+    fn deliver(&mut self, ev: Event) {
+        self.stats.events += 1;
+        let round = self.monitor.rounds_opened();
+        match &mut self.deliver {
+            Deliver::Callback(f) => f(Notice {
+                event: ev,
+                round,
+                at: std::time::Instant::now(),
+            }),
+            Deliver::Queue(q) => {
+                if q.send(ev).is_err() {
+                    self.stats.events_lost += 1;
+                }
+            }
+        }
     }
 
     fn has_socket(&self, network: Network) -> bool {
@@ -526,6 +552,17 @@ impl Loop {
                     self.stats.stale_replies += 1;
                 }
                 self.monitor.on_reply(&accepted.sender, network, r.round);
+                if let Some(event) =
+                    self.pmon
+                        .on_reply(&accepted.sender, network, r.health.pmon_healthy())
+                {
+                    tracing::info!(host = %accepted.sender, ?event, "process monitor flag");
+                    self.deliver(Event::Pmon {
+                        host: accepted.sender.clone(),
+                        process: steward_maintenance::io::PMOND.to_string(),
+                        event,
+                    });
+                }
             }
             _ => self.stats.dropped_unexpected_kind += 1,
         }

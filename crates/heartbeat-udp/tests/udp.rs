@@ -318,3 +318,60 @@ fn a_paused_controller_accuses_nobody() {
     drop(_rs);
     drop(hb);
 }
+
+/// A node whose answers go without the process monitor flag for 100 management answers in a row is
+/// reported as process `pmond` failed (major), once; the flag back clears it
+/// (docs/node-supervision.md#pmond).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_its_process_monitor_flag_is_reported_after_100_answers() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use steward_maintenance::io::{PmonEvent, PMOND};
+    let (hb, log) = service();
+    let running = Arc::new(AtomicBool::new(false));
+    let s = secret();
+    let cfg = ResponderConfig {
+        hostname: "w9".into(),
+        keys: s.node_keys("w9"),
+        pulse_key: s.pulse_key(),
+        controllers: vec![("controller-0".into(), Network::Mgmt, CONTROLLER_IP)],
+        bind: vec![(Network::Mgmt, SocketAddr::new(ip(60), 0))],
+    };
+    let flag = running.clone();
+    let r = Responder::spawn(
+        cfg,
+        Arc::new(move || HealthFlags::new(flag.load(Ordering::Relaxed), false, false)),
+    )
+    .expect("responder");
+    hb.set_peer(
+        "w9",
+        Network::Mgmt,
+        r.local_addr(Network::Mgmt).expect("bound"),
+    );
+    hb.start("w9");
+    let pmon = |log: &Log| -> Vec<PmonEvent> {
+        log.lock()
+            .expect("log")
+            .iter()
+            .filter_map(|n| match &n.event {
+                Event::Pmon {
+                    host,
+                    process,
+                    event,
+                } if host == "w9" && process == PMOND => Some(*event),
+                _ => None,
+            })
+            .collect()
+    };
+    until("the pmond report", || !pmon(&log).is_empty()).await;
+    assert!(
+        hb.stats().replies >= 100,
+        "not before 100 answers: {}",
+        hb.stats().replies
+    );
+    rounds(&hb, 20).await;
+    assert_eq!(pmon(&log), [PmonEvent::Major], "reported once");
+    running.store(true, Ordering::Relaxed);
+    until("the clear", || pmon(&log).len() == 2).await;
+    assert_eq!(pmon(&log), [PmonEvent::Major, PmonEvent::Clear]);
+    r.shutdown().await;
+}

@@ -17,6 +17,9 @@
 //! Shape (as quinn-proto): `start`/`stop` hosts, feed `on_reply` and `on_tick`, take `poll()` outputs
 //! (pulses to send and events for the maintenance core), sleep until `next_tick()`.
 
+pub mod pmon_watch;
+
+pub use pmon_watch::{PmonWatch, DEFAULT_PMON_MISSING_THRESHOLD};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 use steward_maintenance::io::{HeartbeatEvent, PulseTally};

@@ -35,6 +35,8 @@ pub enum AlarmId {
     Enable,
     #[serde(rename = "200.005")]
     MgmtHeartbeat,
+    #[serde(rename = "200.006")]
+    Process,
     #[serde(rename = "200.009")]
     ClusterHeartbeat,
     #[serde(rename = "200.010")]
@@ -61,6 +63,7 @@ impl AlarmId {
             AlarmId::PxebootAlive => "200.003",
             AlarmId::Enable => "200.004",
             AlarmId::MgmtHeartbeat => "200.005",
+            AlarmId::Process => "200.006",
             AlarmId::ClusterHeartbeat => "200.009",
             AlarmId::BmcAccess => "200.010",
             AlarmId::Config => "200.011",
@@ -103,6 +106,11 @@ impl AlarmId {
                     "{host} is experiencing a persistent heartbeat loss on its management network."
                 ),
                 "Check the management network link and switch of the host.",
+            ),
+            AlarmId::Process => (
+                format!("{host} has a monitored process that failed beyond its allowed restarts."),
+                "Check the process named in the alarm and its logs on the host; \
+                 lock and unlock the host if it does not recover.",
             ),
             AlarmId::ClusterHeartbeat => (
                 format!(

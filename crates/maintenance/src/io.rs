@@ -56,11 +56,17 @@ pub struct PulseTally {
     pub last_answered: Option<u64>,
 }
 
-/// Process monitor severities that reach the core.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The process name under which the controller reports a node whose process monitor stopped
+/// answering (no monitor flag in its heartbeat answers, docs/node-supervision.md#pmond).
+pub const PMOND: &str = "pmond";
+
+/// Process monitor severities that reach the core (docs/node-supervision.md#escalation): minor
+/// raises alarm 200.006 only, major also degrades the host, critical fails and recovers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PmonEvent {
     Clear,
+    Minor,
     Major,
     Critical,
 }
@@ -171,6 +177,10 @@ pub enum Event {
     },
     Pmon {
         host: String,
+        /// The process the node's monitor reports on (`pmond`: the monitor itself, judged by the
+        /// controller from the heartbeat answers).
+        #[serde(default)]
+        process: String,
         event: PmonEvent,
     },
     Hwmon {

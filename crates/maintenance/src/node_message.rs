@@ -14,10 +14,9 @@ use steward_types::{Ack, AckResult, Message, MonitorEvent, NodeEvent, Severity};
 ///
 /// One message gives at most one event: Alive → [`Event::Alive`], an `Ok` ack →
 /// [`Event::CommandAck`], go-enabled → [`Event::GoEnabled`], host services →
-/// [`Event::HostServices`], a process monitor event of severity Clear, Major or Critical →
-/// [`Event::Pmon`], link and filesystem reports → [`Event::Link`] / [`Event::Filesystem`]. `None`
-/// for what the core does not take: inventory, pulses and pulse replies, unknown monitor events,
-/// minor process events, and acks that say
+/// [`Event::HostServices`], a process monitor event → [`Event::Pmon`], link and filesystem reports
+/// → [`Event::Link`] / [`Event::Filesystem`]. `None` for what the core does not take: inventory,
+/// pulses and pulse replies, unknown monitor events, and acks that say
 /// Unsupported or Failed (the node link logs those; the core's command timeout deals with them).
 pub fn to_event(sender: &str, network: Network, message: &Message) -> Option<Event> {
     let host = sender.to_string();
@@ -52,14 +51,18 @@ pub fn to_event(sender: &str, network: Network, message: &Message) -> Option<Eve
             passed: *passed,
             detail: detail.clone(),
         },
-        Message::Event(NodeEvent::Monitor(MonitorEvent::Process { severity, .. })) => {
+        Message::Event(NodeEvent::Monitor(MonitorEvent::Process { process, severity })) => {
             let event = match severity {
                 Severity::Clear => PmonEvent::Clear,
+                Severity::Minor => PmonEvent::Minor,
                 Severity::Major => PmonEvent::Major,
                 Severity::Critical => PmonEvent::Critical,
-                Severity::Minor => return None,
             };
-            Event::Pmon { host, event }
+            Event::Pmon {
+                host,
+                process: process.clone(),
+                event,
+            }
         }
         Message::Event(NodeEvent::Monitor(MonitorEvent::Link {
             network,
@@ -173,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn process_events_reach_the_core_except_minor_ones() {
+    fn process_events_reach_the_core_with_their_process() {
         let pmon = |severity| {
             to(Message::Event(NodeEvent::Monitor(MonitorEvent::Process {
                 process: "sshd".into(),
@@ -182,6 +185,7 @@ mod tests {
         };
         for (severity, event) in [
             (Severity::Clear, PmonEvent::Clear),
+            (Severity::Minor, PmonEvent::Minor),
             (Severity::Major, PmonEvent::Major),
             (Severity::Critical, PmonEvent::Critical),
         ] {
@@ -189,11 +193,11 @@ mod tests {
                 pmon(severity),
                 Some(Event::Pmon {
                     host: "compute-0".into(),
+                    process: "sshd".into(),
                     event
                 })
             );
         }
-        assert_eq!(pmon(Severity::Minor), None);
     }
 
     #[test]

@@ -178,6 +178,7 @@ fn the_active_controller_degrades_instead_of_failing_itself() {
     let mut h = cluster();
     h.event(Event::Pmon {
         host: "controller-0".into(),
+        process: "sm".into(),
         event: PmonEvent::Critical,
     });
     h.advance(secs(60));

@@ -97,6 +97,7 @@ fn a_deadline_due_while_mnfa_holds_the_host_neither_spins_nor_acts() {
     // auto-recovery interval, but the enable handler waits while MNFA holds the host.
     h.event(Event::Pmon {
         host: "worker-0".into(),
+        process: "sm".into(),
         event: PmonEvent::Critical,
     });
     assert_eq!(h.states("worker-0"), "unlocked-disabled-failed");

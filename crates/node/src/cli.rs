@@ -89,6 +89,41 @@ pub struct NodeArgs {
     /// Do not run the main go-enabled tests at start.
     #[arg(long)]
     no_goenabled_at_start: bool,
+    /// Process monitor: one `*.toml` per monitored process (docs/node-supervision.md); SIGHUP
+    /// reloads it. Unset: no process monitor.
+    #[arg(long, value_name = "DIR")]
+    pmon_dir: Option<PathBuf>,
+    /// Host watchdog device to pet, e.g. /dev/watchdog. Unset: no watchdog.
+    #[arg(long, value_name = "DEVICE")]
+    watchdog_device: Option<PathBuf>,
+    /// Time between watchdog pets.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    watchdog_pet_interval: Duration,
+    /// How long a quorum loss lasts before the watchdog stops petting (the hardware then resets
+    /// the host).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    watchdog_quorum_delay: Duration,
+    /// Marker: present once the initial configuration completed (flag `configured`), e.g.
+    /// /etc/platform/.initial_config_complete. Unset: always configured.
+    #[arg(long, value_name = "FILE")]
+    config_complete_file: Option<PathBuf>,
+    /// Marker: the configuration passed (flag `healthy`), e.g. /var/run/.config_pass. Unset:
+    /// always healthy.
+    #[arg(long, value_name = "FILE")]
+    config_pass_file: Option<PathBuf>,
+    /// Marker: the configuration failed (flag `not_healthy`), e.g. /var/run/.config_fail.
+    #[arg(long, value_name = "FILE")]
+    config_fail_file: Option<PathBuf>,
+    /// Marker: the worker subfunction is configured (all-in-one hosts), e.g.
+    /// /var/run/.worker_config_complete. Unset: always configured.
+    #[arg(long, value_name = "FILE")]
+    subf_config_file: Option<PathBuf>,
+    /// Shell command checking the encrypted volume; non-zero exit sets `luks_failed`.
+    #[arg(long, value_name = "COMMAND")]
+    luks_check: Option<String>,
+    /// Period of the LUKS check.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    luks_check_period: Duration,
     /// Link and filesystem monitors to run (TOML: `[links]` mgmt/cluster/oam interfaces,
     /// `[[filesystem]]` mount points and thresholds; docs/config.md#node-monitors).
     #[arg(long, value_name = "FILE")]
@@ -291,6 +326,23 @@ pub fn build(args: &NodeArgs) -> Result<(NodeConfig, LinuxMachine)> {
     cfg.flag_audit_period = args.flag_audit_period;
     cfg.goenabled_at_start = !args.no_goenabled_at_start;
     cfg.heartbeat_port = (args.heartbeat_port != 0).then_some(args.heartbeat_port);
+    cfg.pmon_dir = args.pmon_dir.clone();
+    cfg.health = crate::health::HealthMarkers {
+        configured: args.config_complete_file.clone(),
+        config_pass: args.config_pass_file.clone(),
+        config_fail: args.config_fail_file.clone(),
+        subf_configured: args.subf_config_file.clone(),
+        luks_check: args.luks_check.clone(),
+        luks_check_period: args.luks_check_period,
+    };
+    cfg.watchdog = args
+        .watchdog_device
+        .as_ref()
+        .map(|d| crate::watchdog::WatchdogConfig {
+            device: d.clone(),
+            pet_interval: args.watchdog_pet_interval,
+            quorum_loss_delay: args.watchdog_quorum_delay,
+        });
     if let Some(file) = &args.monitors {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read the monitors file {}", file.display()))?;

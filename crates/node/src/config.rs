@@ -64,6 +64,14 @@ pub struct NodeConfig {
     pub monitors: crate::monitors::MonitorsConfig,
     /// The local status socket (`steward node`: `/run/steward/node-status.sock`); None: none.
     pub status_socket: Option<PathBuf>,
+    /// Process monitor configuration directory, one `*.toml` per process
+    /// (docs/node-supervision.md#processes; `steward node`: `/etc/steward/pmon.d`). `None`: no
+    /// process monitor, and the heartbeat answers say it runs (nothing to watch).
+    pub pmon_dir: Option<PathBuf>,
+    /// Host watchdog (docs/node-supervision.md#watchdog). `None`: no watchdog.
+    pub watchdog: Option<crate::watchdog::WatchdogConfig>,
+    /// Configuration health markers and LUKS check (docs/node-supervision.md#flags); default none.
+    pub health: crate::health::HealthMarkers,
 }
 
 impl NodeConfig {
@@ -90,6 +98,9 @@ impl NodeConfig {
             heartbeat_port: None,
             monitors: crate::monitors::MonitorsConfig::default(),
             status_socket: None,
+            pmon_dir: None,
+            watchdog: None,
+            health: crate::health::HealthMarkers::none(),
         }
     }
 

@@ -36,20 +36,26 @@
 //!   subscription, the filesystem sampler, and the task that runs both monitors' policies
 //!   (docs/node-monitoring.md).
 //! - [`status`]: the local status socket (`steward node status`).
+//! - [`health`]: the configuration health flags from marker files and a LUKS check.
+//! - [`pmon`]: the process monitor's runtime (pidfds, commands) around `steward-process-policy`.
+//! - [`watchdog`]: the host watchdog (pets the hardware watchdog; stops on quorum loss).
 //! - `runtime`: [`spawn`], [`NodeHandle`], [`NodeStats`].
 
 pub mod cli;
 pub mod config;
 pub mod fsmon;
+pub mod health;
 pub mod keyfile;
 pub mod links;
 pub mod machine;
 pub mod monitors;
+pub mod pmon;
 pub mod pulse_responder;
 mod runtime;
 pub mod scripts;
 pub mod state;
 pub mod status;
+pub mod watchdog;
 
 pub use config::{
     ControllerPeer, NodeConfig, NodeNetwork, DEFAULT_CONTROLLER_PORT, DEFAULT_NODE_PORT,

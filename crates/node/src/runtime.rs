@@ -57,6 +57,10 @@ pub struct NodeHandle {
     /// The link and filesystem monitors and the status socket server; aborted with the handle.
     side_tasks: Vec<JoinHandle<()>>,
     status: crate::status::StatusBoard,
+    /// The process monitor, if configured; it ends with the handle.
+    pmon: Option<Arc<crate::pmon::PmonHandle>>,
+    /// The host watchdog, if configured; a clean shutdown disarms it, an abort leaves it armed.
+    watchdog: Option<crate::watchdog::WatchdogHandle>,
 }
 
 impl NodeHandle {
@@ -77,8 +81,12 @@ impl NodeHandle {
         self.session
     }
 
-    /// Stop: the loop ends between two inputs; running scripts are killed.
+    /// Stop: the loop ends between two inputs; running scripts are killed; the watchdog is
+    /// disarmed.
     pub async fn shutdown(mut self) {
+        if let Some(w) = self.watchdog.take() {
+            w.stop().await;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -100,6 +108,16 @@ impl NodeHandle {
     /// What the local status socket shows (links, filesystems, flags).
     pub fn status(&self) -> crate::status::NodeStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The process monitor, if configured (its processes' state, its reload).
+    pub fn pmon(&self) -> Option<&crate::pmon::PmonHandle> {
+        self.pmon.as_deref()
+    }
+
+    /// The host watchdog's counters, if it runs.
+    pub fn watchdog_stats(&self) -> Option<crate::watchdog::WatchdogStats> {
+        self.watchdog.as_ref().map(|w| w.stats())
     }
 
     /// The heartbeat responder's counters, if it runs.
@@ -209,8 +227,28 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
     // The lock flag the pulse answers carry: the agent's own view, published by the loop after
     // every step (the answer path never touches files).
     let locked = Arc::new(AtomicBool::new(false));
+    let (monitor_tx, monitor_rx) = mpsc::unbounded_channel();
+    let pmon = cfg
+        .pmon_dir
+        .clone()
+        .map(|dir| Arc::new(crate::pmon::spawn(dir, monitor_tx.clone())));
+    let watchdog = match &cfg.watchdog {
+        Some(w) => {
+            let quorum = match &pmon {
+                Some(p) => p.quorum(),
+                // No process monitor: quorum always held.
+                None => tokio::sync::watch::channel(Vec::new()).1,
+            };
+            Some(crate::watchdog::spawn(w.clone(), quorum, locked.clone())?)
+        }
+        None => None,
+    };
+    let pmon_running: Arc<dyn Fn() -> bool + Send + Sync> = match &pmon {
+        Some(p) => Arc::new(p.running_probe()),
+        None => Arc::new(|| true),
+    };
     let heartbeat = match cfg.heartbeat_port {
-        Some(port) => Some(start_responder(&cfg, port, locked.clone())?),
+        Some(port) => Some(start_responder(&cfg, port, locked.clone(), pmon_running)?),
         None => None,
     };
     let stats = Arc::new(Mutex::new(NodeStats::default()));
@@ -262,8 +300,9 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         recv_failed: false,
         locked,
         status: status.clone(),
+        _monitor_tx: monitor_tx,
     };
-    let task = tokio::spawn(rt.run(agent_cfg, stop_rx, report_rx));
+    let task = tokio::spawn(rt.run(agent_cfg, stop_rx, report_rx, monitor_rx));
     Ok(NodeHandle {
         task: Some(task),
         stop: Some(stop_tx),
@@ -273,6 +312,8 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         heartbeat,
         side_tasks,
         status,
+        pmon,
+        watchdog,
     })
 }
 
@@ -282,6 +323,7 @@ fn start_responder(
     cfg: &NodeConfig,
     port: u16,
     locked: Arc<AtomicBool>,
+    pmon_running: Arc<dyn Fn() -> bool + Send + Sync>,
 ) -> std::io::Result<crate::pulse_responder::ResponderHandle> {
     let rcfg = crate::pulse_responder::ResponderConfig {
         hostname: cfg.hostname.clone(),
@@ -303,7 +345,7 @@ fn start_responder(
             .collect(),
     };
     let health: crate::pulse_responder::HealthSource = Arc::new(move || {
-        steward_protocol::HealthFlags::new(true, locked.load(Ordering::Relaxed), false)
+        steward_protocol::HealthFlags::new(pmon_running(), locked.load(Ordering::Relaxed), false)
     });
     crate::pulse_responder::Responder::spawn(rcfg, health)
         .map_err(|e| io_err(std::io::ErrorKind::AddrInUse, e.to_string()))
@@ -328,6 +370,8 @@ struct Runtime {
     locked: Arc<AtomicBool>,
     /// The local status document; the loop writes the flags section.
     status: crate::status::StatusBoard,
+    /// Kept so the channel stays open when no monitor runs.
+    _monitor_tx: mpsc::UnboundedSender<steward_types::MonitorEvent>,
 }
 
 async fn recv_on(
@@ -351,11 +395,14 @@ impl Runtime {
         }
     }
 
+    /// `reports`: link and filesystem monitor reports; `monitor_rx`: the process monitor's escalations;
+    /// both go to the controllers.
     async fn run(
         mut self,
         agent_cfg: AgentConfig,
         mut stop: oneshot::Receiver<()>,
         mut reports: mpsc::Receiver<MonitorEvent>,
+        mut monitor_rx: mpsc::UnboundedReceiver<steward_types::MonitorEvent>,
     ) {
         let boot = self.machine.boot();
         // The flags as found, before anything else: the agent restores the volatile one first.
@@ -366,8 +413,10 @@ impl Runtime {
             flags: observe(&self.cfg),
             confirmed: self.state.lock_state,
             settings: self.state.settings,
+            health: self.cfg.health.observe(false),
         };
         let (mut agent, fx) = Agent::start(agent_cfg, startup);
+        let luks = crate::health::LuksCheck::spawn(&self.cfg.health);
         let (done_tx, mut done_rx) = mpsc::channel::<(RunId, RunOutcome)>(8);
         self.apply(fx, &done_tx).await;
         self.locked.store(agent.flags().volatile, Ordering::Relaxed);
@@ -389,9 +438,17 @@ impl Runtime {
                     self.monitor_report(report).await;
                     Vec::new()
                 }
+                Some(event) = monitor_rx.recv() => {
+                    // The process monitor's escalations, sent as the link and filesystem reports are.
+                    self.monitor_report(event).await;
+                    Vec::new()
+                }
                 _ = tokio::time::sleep_until(deadline) => {
                     let observed = observe(&self.cfg);
-                    agent.handle_timeout(self.now_ms(), observed)
+                    let now = self.now_ms();
+                    let mut fx = agent.handle_timeout(now, observed);
+                    fx.extend(agent.observe_health(now, self.cfg.health.observe(luks.failed())));
+                    fx
                 }
             };
             self.apply(fx, &done_tx).await;

@@ -154,6 +154,7 @@
 //! cargo run --release -p steward-simulator --bin steward-sim -- --pulses --hosts 1000 --seed 1000000
 //! STEWARD_MUTATION=never-enter-mnfa cargo test -p steward-simulator --release --test mutations
 //! cargo test -p steward-simulator --test heartbeat_models           # both heartbeat models agree
+//! cargo test -p steward-simulator --test processes                  # the process monitor policy, random deaths
 //! ```
 //!
 //! The tests: `tests/seeds.rs` (the tier), `tests/scenarios.rs`, `tests/pulses.rs`,
@@ -172,6 +173,9 @@
 //! ## Entry points
 //!
 //! - [`Simulation`] with [`SimConfig::for_seed`]: the randomized runner used by `tests/seeds.rs`.
+//! - [`processes::run`]: the node's process monitor policy under random deaths, failed starts and
+//!   failed health checks, judged from the simulator's own record of each process
+//!   (`tests/processes.rs`).
 //! - [`Scenario`]: scripted timelines with assertions, used by `tests/scenarios.rs` and, with
 //!   `.pulse_heartbeat()`, by `tests/pulses.rs` (the heartbeat scenarios of issue 6 at 1,000 hosts:
 //!   a hung agent lost after exactly 10 missed rounds, 5% loss for 60 s, a 2 s controller stall
@@ -186,6 +190,7 @@ pub mod invariants;
 pub mod network;
 pub mod node;
 pub mod prng;
+pub mod processes;
 pub mod pulse;
 pub mod runner;
 pub mod scenario;

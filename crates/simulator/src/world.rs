@@ -1458,6 +1458,7 @@ impl World {
             flags: n.disk.flags(),
             confirmed: n.disk.lock_state,
             settings: n.disk.settings,
+            health: Default::default(),
         };
         let (agent, fx) = Agent::start(cfg, startup);
         n.agent = Some(agent);

@@ -90,7 +90,7 @@ struct RunArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum SystemKind {
+pub(crate) enum SystemKind {
     Standard,
     AioSimplex,
     AioDuplex,

@@ -55,6 +55,10 @@ struct RunArgs {
     /// Run each simulated host as its own `steward simhost` process (default: all in this one).
     #[arg(long)]
     processes: bool,
+    /// The system: `aio-simplex` (one all-in-one controller: --hosts 1) or `aio-duplex` (two, and any
+    /// further hosts as workers) give the controllers the worker subfunction.
+    #[arg(long, value_enum, default_value = "standard")]
+    system: crate::controller_cli::SystemKind,
 }
 
 #[derive(Subcommand)]
@@ -396,6 +400,16 @@ async fn start_machines(hosts: &[LabHost], processes: bool, data_dir: &Path) -> 
 
 async fn lab(args: RunArgs) -> Result<()> {
     crate::init_logging_with("warn");
+    let system: SystemType = args.system.into();
+    match system {
+        SystemType::AioSimplex if args.hosts != 1 => {
+            bail!("--system aio-simplex has one host: use --hosts 1")
+        }
+        SystemType::AioDuplex if args.hosts < 2 => {
+            bail!("--system aio-duplex needs two controllers: use --hosts 2 or more")
+        }
+        _ => {}
+    }
     let plan = plan(args.hosts, args.storage)?;
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     if args.fresh && data_dir.exists() {
@@ -422,6 +436,7 @@ async fn lab(args: RunArgs) -> Result<()> {
         ),
     )
     .lab(scale);
+    builder.system_type = system;
     builder.cluster_bind = Some(SocketAddr::new(
         lab::controller_address(Network::Cluster).into(),
         steward_protocol::DEFAULT_CONTROLLER_PORT,
@@ -450,7 +465,6 @@ async fn lab(args: RunArgs) -> Result<()> {
         )?);
     }
 
-    let system = SystemType::Standard;
     for (i, ((name, personality), lh)) in plan.iter().zip(&lab_hosts).enumerate() {
         if handle.host(name).await?.is_some() {
             continue; // the store remembers it from an earlier run

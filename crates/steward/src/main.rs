@@ -49,9 +49,9 @@ enum Command {
     Sensor(sensor_cli::SensorArgs),
     /// Customer-log events through the REST API: `event list`.
     Event(host_cli::EventArgs),
-    /// The node agent on every host: alive reports, commands, lock flags, go-enabled tests, link
-    /// and filesystem monitors; `node status` prints what a running agent's monitors see.
-    Node(steward_node::cli::NodeCli),
+    /// The node agent on every host: alive reports, commands, lock flags, go-enabled tests, process,
+    /// link and filesystem monitors; `node status` prints what a running agent's monitors see.
+    Node(Box<steward_node::cli::NodeCli>),
     /// Node settings the controller pushes to every agent (config push): show, set, push.
     NodeConfig(node_config_cli::NodeConfigArgs),
     /// Follow the controller live: host state changes, alarms and events as they happen.
@@ -121,7 +121,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Collect(args) => collect_cli::run(args),
         Command::Node(args) => {
             init_logging();
-            steward_node::cli::run_cli(args)
+            steward_node::cli::run_cli(*args)
         }
         Command::Config(ConfigCommand::Defaults) => {
             print!("{}", Config::default().to_toml());

@@ -65,6 +65,13 @@ pub struct LabSpec {
     /// Run the lab's simulated link and filesystem monitors on every host
     /// (`steward_simhost::lab::lab_monitors`; faults through `SimHost::lab_faults`).
     pub monitors: bool,
+    /// Process monitor files, as (host, file name, contents): each host named here runs its agent's
+    /// process monitor on `<host dir>/persistent/pmon.d` holding these files
+    /// (docs/node-supervision.md). Other hosts run none.
+    pub processes: Vec<(String, String, String)>,
+    /// Standard, or all-in-one (simplex, duplex): the controllers then carry the worker
+    /// subfunction, enabled by the real agent after the main function.
+    pub system: SystemType,
 }
 
 impl LabSpec {
@@ -79,6 +86,8 @@ impl LabSpec {
             config: None,
             api: None,
             monitors: false,
+            processes: Vec::new(),
+            system: SystemType::Standard,
         }
     }
 }
@@ -103,6 +112,7 @@ struct Wiring {
     dir: PathBuf,
     scale: u32,
     api: Option<(SocketAddr, steward_api::Auth)>,
+    system: SystemType,
 }
 
 impl Wiring {
@@ -117,6 +127,7 @@ impl Wiring {
         };
         let mut b = ControllerBuilder::new(OWN_HOST, self.config.clone(), storage, self.ctl_mgmt)
             .lab(self.scale);
+        b.system_type = self.system;
         b.node_port = self.node_port;
         // Any free port: agents answer a pulse to the address it came from.
         b.heartbeat_port = 0;
@@ -227,6 +238,7 @@ impl TestLab {
                 .api
                 .clone()
                 .map(|auth| (SocketAddr::new(ctl_ip, 0), auth)),
+            system: spec.system,
         };
         let mut specs = Vec::with_capacity(spec.hosts.len());
         let mut lab_hosts = Vec::with_capacity(spec.hosts.len());
@@ -275,16 +287,26 @@ impl TestLab {
         };
         for s in &lab.specs {
             let rec = if spec.in_service {
-                HostRecord::in_service(s.clone(), SystemType::Standard)
+                HostRecord::in_service(s.clone(), spec.system)
             } else {
-                HostRecord::new_install(s.clone(), SystemType::Standard)
+                HostRecord::new_install(s.clone(), spec.system)
             };
             lab.handle.add_host(rec).await.expect("add host");
         }
         // The machines boot once the controller knows them: an agent's first messages from an
         // unknown host are dropped. BMC ports are picked at bind, so credentials come after.
         for (lh, s) in lab_hosts.iter().zip(&lab.specs) {
-            let host = SimHost::start(lh.config(), true)
+            let mut config = lh.config();
+            let files: Vec<_> = spec.processes.iter().filter(|p| p.0 == s.name).collect();
+            if let (false, Some(agent)) = (files.is_empty(), config.agent.as_mut()) {
+                let pmon = lh.dir.join("persistent").join("pmon.d");
+                std::fs::create_dir_all(&pmon).expect("create the process monitor directory");
+                for (_, file, text) in files {
+                    std::fs::write(pmon.join(file), text).expect("write a process file");
+                }
+                agent.pmon_dir = Some(pmon);
+            }
+            let host = SimHost::start(config, true)
                 .await
                 .unwrap_or_else(|e| panic!("cannot start simulated host {}: {e}", s.name));
             let bmc = BmcSpec {

@@ -64,7 +64,9 @@ impl PulseFlags {
 pub struct HealthFlags(pub u16);
 
 impl HealthFlags {
-    /// The process monitor reports every monitored process healthy.
+    /// The node's process monitor is running (its loop turned within the last seconds; set when
+    /// the node runs none). A controller that misses it in 100 answers in a row reports process
+    /// `pmond` failed (docs/node-supervision.md#pmond). Escalated processes travel as events, not here.
     pub const PMON_HEALTHY: u16 = 1 << 0;
     /// The node is locked (lock flag file present).
     pub const LOCKED: u16 = 1 << 1;

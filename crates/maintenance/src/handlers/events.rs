@@ -70,7 +70,7 @@ impl Maintenance {
                     self.changed(&name);
                 }
             }
-            Event::Pmon { event, .. } => self.pmon_event(h, event),
+            Event::Pmon { process, event, .. } => self.pmon_event(h, process, event),
             Event::Hwmon { event, .. } => self.hwmon_event(h, event),
             Event::Link {
                 network,
@@ -88,6 +88,7 @@ impl Maintenance {
     fn alive_report(&mut self, h: &mut HostRt, a: AliveReport) {
         let now = self.now;
         let new_boot = h.alive.boot_id != Some(a.boot_id);
+        let rebooted = new_boot && h.alive.boot_id.is_some();
         h.alive.last = Some(now);
         h.alive.per_net[a.network.index()] = Some(now);
         h.alive.boot_id = Some(a.boot_id);
@@ -115,6 +116,15 @@ impl Maintenance {
             h.offline_audit = Some(super::OfflineAudit {
                 deadline: now + self.offline_window(),
             });
+        }
+        if rebooted {
+            // A rebooted node's process monitor starts over and never clears what it reported
+            // before; the controller's own verdict on the monitor (`pmond`) stays.
+            let before = h.pmon_failed.len();
+            h.pmon_failed.retain(|p, _| p == PMOND);
+            if h.pmon_failed.len() != before {
+                self.pmon_apply(h);
+            }
         }
         if new_boot && h.rec.power != PowerState::On {
             h.rec.power = PowerState::On;
@@ -507,28 +517,75 @@ impl Maintenance {
 
     // ----- process and hardware monitors (docs/handlers.md#monitor-events) -----
 
-    fn pmon_event(&mut self, h: &mut HostRt, ev: PmonEvent) {
-        match ev {
-            PmonEvent::Clear => h.rec.degrade.clear(crate::state::DegradeMask::PMON),
-            PmonEvent::Major => {
-                if h.unlocked() {
-                    h.rec.degrade.set(crate::state::DegradeMask::PMON);
-                }
+    fn pmon_event(&mut self, h: &mut HostRt, process: String, ev: PmonEvent) {
+        let before = h.pmon_failed.get(&process).copied();
+        let after = (ev != PmonEvent::Clear).then_some(ev);
+        if before == after {
+            // Node monitors repeat their state (UDP may lose a report): nothing new, unless the
+            // alarm disagrees with what this core knows (a restarted controller holds the stored
+            // alarm but not the processes behind it: the node's repeats put it right).
+            let degrade = pmon_severity(h) >= Some(Severity::Major) && h.unlocked();
+            if self.alarms.severity(AlarmId::Process, h.name()) != pmon_severity(h)
+                || h.rec.degrade.has(crate::state::DegradeMask::PMON) != degrade
+            {
+                self.pmon_apply(h);
             }
-            PmonEvent::Critical => {
-                if !h.rec.states.in_service() {
-                    return;
-                }
-                h.rec.degrade.set(crate::state::DegradeMask::PMON);
-                if self.is_self(h) {
-                    return; // degrade only: the active controller is never failed by its own pmon
-                }
-                if self.ar_manage(h, ArCause::HostServices) {
-                    self.force_full_enable(h, "critical process failure");
-                }
+            return;
+        }
+        match after {
+            Some(ev) => h.pmon_failed.insert(process.clone(), ev),
+            None => h.pmon_failed.remove(&process),
+        };
+        let name = h.name().to_string();
+        let text = match after {
+            None => format!("{name} process {process} recovered"),
+            Some(ev) => format!(
+                "{name} process {process} failed ({})",
+                format!("{ev:?}").to_lowercase()
+            ),
+        };
+        self.log(&name, LogId::Event, text);
+        self.pmon_apply(h);
+        if ev == PmonEvent::Critical {
+            if !h.rec.states.in_service() || self.is_self(h) {
+                // Degrade only: the active controller is never failed by its own pmon.
+                return;
+            }
+            if self.ar_manage(h, ArCause::HostServices) {
+                self.force_full_enable(h, "critical process failure");
             }
         }
+    }
+
+    /// Degrade bit and alarm 200.006 from the escalated processes: the alarm at the worst
+    /// severity, naming each process; the degrade while a major or critical one is escalated on
+    /// an unlocked host.
+    fn pmon_apply(&mut self, h: &mut HostRt) {
         let name = h.name().to_string();
+        let degrade = pmon_severity(h) >= Some(Severity::Major) && h.unlocked();
+        if degrade {
+            h.rec.degrade.set(crate::state::DegradeMask::PMON);
+        } else {
+            h.rec.degrade.clear(crate::state::DegradeMask::PMON);
+        }
+        match pmon_severity(h) {
+            Some(sev) => {
+                let list: Vec<String> = h
+                    .pmon_failed
+                    .iter()
+                    .map(|(p, e)| format!("process={p} ({})", format!("{e:?}").to_lowercase()))
+                    .collect();
+                let reason = format!(
+                    "{name} has monitored processes that failed beyond their allowed restarts: {}.",
+                    list.join(", ")
+                );
+                let c = self
+                    .alarms
+                    .raise_with_reason(AlarmId::Process, &name, sev, reason);
+                self.push_alarm(c);
+            }
+            None => self.clear(&name, AlarmId::Process),
+        }
         self.changed(&name);
     }
 
@@ -634,5 +691,15 @@ fn hb_alarm(net: Network) -> AlarmId {
     match net {
         Network::Mgmt => AlarmId::MgmtHeartbeat,
         Network::Cluster => AlarmId::ClusterHeartbeat,
+    }
+}
+
+/// The 200.006 severity a host's escalated processes call for (none: no alarm).
+fn pmon_severity(h: &HostRt) -> Option<Severity> {
+    match h.pmon_failed.values().copied().max() {
+        None | Some(PmonEvent::Clear) => None,
+        Some(PmonEvent::Minor) => Some(Severity::Minor),
+        Some(PmonEvent::Major) => Some(Severity::Major),
+        Some(PmonEvent::Critical) => Some(Severity::Critical),
     }
 }

@@ -181,6 +181,9 @@ pub(crate) struct HostRt {
     pub bmc_alarm_at: Option<Instant>,
     /// Held by multi-node failure avoidance (owner: the MNFA code in `events`).
     pub mnfa_token: bool,
+    /// Processes the node's monitor reported escalated, with their severity (owner: `pmon_event`;
+    /// a new boot clears the node's own, docs/node-supervision.md#escalation).
+    pub pmon_failed: std::collections::BTreeMap<String, crate::io::PmonEvent>,
     /// A forced full enable is under way (owner: `force_full_enable`; cleared by a new action).
     pub forcing_full_enable: bool,
     /// Consecutive in-service audits that found the node unhealthy (owner: `insv_test`).
@@ -289,6 +292,7 @@ impl HostRt {
             powercycle: PowercycleCtl::default(),
             bmc_alarm_at: Some(now + t.bmc_access_alarm_delay.0),
             mnfa_token: false,
+            pmon_failed: Default::default(),
             forcing_full_enable: false,
             not_healthy_audits: 0,
             graceful_count: 0,
