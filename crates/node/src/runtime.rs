@@ -260,7 +260,12 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
     let mut side_tasks = Vec::new();
     if let Some(path) = &cfg.status_socket {
         // Only a window for people: the agent's real work goes on without it.
-        match crate::status::serve(path, status.clone()) {
+        let processes: Option<crate::status::ProcessSection> = pmon.clone().map(|p| {
+            let read: crate::status::ProcessSection =
+                Arc::new(move || serde_json::to_value(p.status()).unwrap_or_default());
+            read
+        });
+        match crate::status::serve(path, status.clone(), processes) {
             Ok(server) => side_tasks.push(server),
             Err(e) => tracing::error!(host = %cfg.hostname,
                 "cannot open the status socket {}: {e}", path.display()),

@@ -3,8 +3,8 @@
 //! status` prints it.
 //!
 //! The document is an object whose top-level keys are sections; a reader ignores sections it does
-//! not know, so a monitor added later only adds a key. `processes` stays `null` until a process
-//! monitor fills it.
+//! not know, so a monitor added later only adds a key. `processes` is `null` on a node without a
+//! process monitor, else each monitored process's state as the monitor sees it at the answer.
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ pub struct NodeStatus {
     pub links: Vec<LinkStatus>,
     pub filesystems: Vec<FsStatus>,
     pub flags: StatusFlags,
-    /// The process monitor's section; `null` while this node runs none.
+    /// The process monitor's section (each process's state); `null` while this node runs none.
     pub processes: serde_json::Value,
 }
 
@@ -36,6 +36,9 @@ pub struct StatusFlags {
     /// Some monitored filesystem is faulty.
     pub filesystem_fault: bool,
 }
+
+/// Reads the process monitor's current section (`processes`) when the socket answers.
+pub type ProcessSection = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 /// The status every part of the agent writes its section into.
 pub type StatusBoard = Arc<Mutex<NodeStatus>>;
@@ -61,7 +64,12 @@ fn render(board: &StatusBoard) -> String {
 
 /// Serve `board` on a Unix socket at `path` (a stale socket file there is replaced). Must run
 /// inside a tokio runtime; the server ends when the handle is aborted.
-pub fn serve(path: &Path, board: StatusBoard) -> std::io::Result<JoinHandle<()>> {
+/// `processes`, when the node runs a process monitor, fills that section at each answer.
+pub fn serve(
+    path: &Path,
+    board: StatusBoard,
+    processes: Option<ProcessSection>,
+) -> std::io::Result<JoinHandle<()>> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -75,6 +83,10 @@ pub fn serve(path: &Path, board: StatusBoard) -> std::io::Result<JoinHandle<()>>
         loop {
             match listener.accept().await {
                 Ok((mut stream, _)) => {
+                    if let Some(p) = &processes {
+                        let section = p();
+                        update(&board, |s| s.processes = section);
+                    }
                     let text = render(&board);
                     // One slow reader must not hold up the next: each answer is its own task.
                     tokio::spawn(async move {

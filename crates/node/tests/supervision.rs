@@ -76,6 +76,8 @@ async fn a_quorum_process_past_its_restarts_is_reported_and_the_watchdog_lets_go
     .save(&cfg.state_dir)
     .unwrap();
     cfg.pmon_dir = Some(pmon);
+    let socket = dir.path().join("status.sock");
+    cfg.status_socket = Some(socket.clone());
     cfg.watchdog = Some(WatchdogConfig {
         device: device.clone(),
         pet_interval: Duration::from_millis(10),
@@ -121,6 +123,17 @@ async fn a_quorum_process_past_its_restarts_is_reported_and_the_watchdog_lets_go
     }
     let pets = h.watchdog_stats().unwrap().pets;
     assert!(pets > 0);
+    // `steward node status` shows the monitored process in its section.
+    let text = tokio::task::spawn_blocking(move || steward_node::status::query(&socket))
+        .await
+        .unwrap()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let processes = doc["processes"].as_array().expect("a processes section");
+    assert!(
+        processes.iter().any(|p| p.to_string().contains("\"sm\"")),
+        "{text}"
+    );
     h.shutdown().await;
     // A clean stop disarms even after the pets stopped.
     assert_eq!(std::fs::read(&device).unwrap().last(), Some(&b'V'));
