@@ -229,8 +229,9 @@ pub fn bench(a: SensorBenchArgs) -> Result<()> {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+        let sensors_per_host = handle.host_sensors(&host_name(0)).await?.sensors.len();
         println!(
-            "  first read of every host done {:.1} s after provisioning",
+            "  first read of every host done {:.1} s after provisioning; {sensors_per_host} sensors per host",
             warm.elapsed().as_secs_f64()
         );
         let cpu0 = self_cpu();
@@ -268,7 +269,7 @@ pub fn bench(a: SensorBenchArgs) -> Result<()> {
             oldest as f64 / 1000.0
         );
         println!(
-            "  controller process: CPU {:.1}% of one core, RSS {:.0} MiB; bmc-farm: CPU {:.1}% of one core",
+            "  controller process: CPU {:.1}% of one core, RSS {:.0} MiB; farm process: CPU {:.1}% of one core",
             100.0 * cpu.as_secs_f64() / wall.as_secs_f64(),
             rss_mib(),
             100.0 * farm_cpu.as_secs_f64() / wall.as_secs_f64()
