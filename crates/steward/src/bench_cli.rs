@@ -2,7 +2,9 @@
 //! was compared with.
 //!
 //! `steward bench sensors` (BENCHMARKS.md, "Sensor audit"): the controller's sensor audit of many
-//! simulated BMCs end to end; see `sensors`.
+//! simulated BMCs end to end, IPMI (`bmc-farm`) or Redfish (`redfish-farm`: the lab's
+//! `steward-simbmc`); see `sensors` and `redfish_farm`. `scripts/bench-sensor-peers` does the same
+//! audit with `ipmitool`, `redfishtool` or `curl` subprocesses against the same farms.
 //!
 //! `steward bench bmc` (BENCHMARKS.md, "BMC sensor audit"):
 //!
