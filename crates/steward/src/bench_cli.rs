@@ -2,7 +2,9 @@
 //! was compared with.
 //!
 //! `steward bench sensors` (BENCHMARKS.md, "Sensor audit"): the controller's sensor audit of many
-//! simulated BMCs end to end; see `sensors`.
+//! simulated BMCs end to end, IPMI (`bmc-farm`) or Redfish (`redfish-farm`: the lab's
+//! `steward-simbmc`); see `sensors` and `redfish_farm`. `scripts/bench-sensor-peers` does the same
+//! audit with `ipmitool`, `redfishtool` or `curl` subprocesses against the same farms.
 //!
 //! `steward bench bmc` (BENCHMARKS.md, "BMC sensor audit"):
 //!
@@ -37,6 +39,7 @@ use steward_bmc_ipmi::lab::{self, PASS, USER};
 use steward_bmc_ipmi::{CipherSuite, IpmiClient, IpmiConfig};
 
 mod heartbeat;
+mod redfish_farm;
 mod sensors;
 
 const INSTALL_HINT: &str = "apt-get install openipmi ipmitool";
@@ -64,9 +67,14 @@ pub enum BenchCommand {
     /// `ready`, takes `kill NAME` lines on stdin, and exits when stdin closes.
     #[command(hide = true)]
     HeartbeatFarm(heartbeat::HeartbeatFarmArgs),
-    /// Sensor audit: a real controller reading N simulated IPMI BMCs (separate process) every
-    /// interval: reads completed, controller CPU and RSS, farm CPU.
+    /// Sensor audit: a real controller reading N simulated IPMI or Redfish BMCs (separate
+    /// process) every interval: reads completed, controller CPU and RSS, farm CPU.
     Sensors(sensors::SensorBenchArgs),
+    /// Serve simulated Redfish BMCs (the lab's steward-simbmc, plain HTTP, one TCP port each on
+    /// 127.0.0.1) for `bench sensors --protocol redfish`; prints `port N` lines then `ready`, and
+    /// exits when stdin closes.
+    #[command(hide = true)]
+    RedfishFarm(redfish_farm::RedfishFarmArgs),
 }
 
 #[derive(Args, Debug)]
@@ -117,6 +125,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::Heartbeat(a) => heartbeat::bench(a),
         BenchCommand::HeartbeatFarm(a) => heartbeat::farm(a),
         BenchCommand::Sensors(a) => sensors::bench(a),
+        BenchCommand::RedfishFarm(a) => redfish_farm::farm(a),
     }
 }
 
@@ -453,15 +462,25 @@ impl Drop for Farm {
 }
 
 fn start_farm(count: usize, latency_ms: u64) -> Result<Farm> {
+    start_farm_process(
+        "bmc-farm",
+        count,
+        &["--latency-ms".to_string(), latency_ms.to_string()],
+    )
+}
+
+/// Start `steward bench FARM --count COUNT EXTRA…` and read the `port N` lines it announces
+/// before `ready`.
+fn start_farm_process(farm_command: &str, count: usize, extra: &[String]) -> Result<Farm> {
     let exe = std::env::current_exe().context("own executable")?;
     let mut child = Command::new(exe)
-        .args(["bench", "bmc-farm", "--count", &count.to_string()])
-        .args(["--latency-ms", &latency_ms.to_string()])
+        .args(["bench", farm_command, "--count", &count.to_string()])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .context("cannot start the bmc-farm process")?;
+        .with_context(|| format!("cannot start the {farm_command} process"))?;
     let stdout = child.stdout.take().context("farm stdout")?;
     let mut farm = Farm {
         child,
@@ -478,7 +497,7 @@ fn start_farm(count: usize, latency_ms: u64) -> Result<Farm> {
     }
     if farm.ports.len() != count {
         bail!(
-            "bmc-farm announced {} ports, expected {count}",
+            "{farm_command} announced {} ports, expected {count}",
             farm.ports.len()
         );
     }
@@ -649,19 +668,23 @@ fn farm(a: FarmArgs) -> Result<()> {
         for s in socks {
             tokio::spawn(fake::serve(s, cfg.clone(), Arc::new(FakeState::default())));
         }
-        // Run until the parent closes our stdin (or kills us).
-        tokio::task::spawn_blocking(|| {
-            let mut sink = String::new();
-            while std::io::stdin()
-                .read_line(&mut sink)
-                .map(|n| n > 0)
-                .unwrap_or(false)
-            {
-                sink.clear();
-            }
-        })
-        .await
-        .ok();
+        wait_for_stdin_close().await;
         Ok(())
     })
+}
+
+/// A farm runs until the parent closes its stdin (or kills it).
+async fn wait_for_stdin_close() {
+    tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin()
+            .read_line(&mut sink)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
+            sink.clear();
+        }
+    })
+    .await
+    .ok();
 }

@@ -65,3 +65,25 @@ fn bmc_farm_fails_cleanly_on_a_taken_port() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
 }
+
+/// The Redfish farm end to end: a real controller learns and reads the lab's ten Redfish sensors
+/// of every simulated BMC, with no alarm (every sensor nominal). The window is short; the test
+/// asserts what was read, not how fast.
+#[test]
+fn bench_sensors_reads_a_small_redfish_farm() {
+    let out = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["bench", "sensors", "--protocol", "redfish", "--bmcs", "3"])
+        .args(["--interval-secs", "10", "--measure-secs", "10"])
+        .output()
+        .expect("run steward");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("3 simulated Redfish BMCs"), "{text}");
+    assert!(text.contains("3 hosts added and provisioned"), "{text}");
+    assert!(text.contains("10 sensors per host"), "{text}");
+    assert!(text.contains(", 0 sensor alarms"), "{text}");
+}

@@ -1,8 +1,10 @@
 //! `steward bench sensors` (BENCHMARKS.md, "Sensor audit"): the controller's sensor audit of `--bmcs`
 //! simulated BMCs, each read every `--interval-secs`.
 //!
-//! A separate process (`steward bench bmc-farm`, as in `bench bmc`) serves that many fake IPMI 2.0
-//! lanplus BMCs with the lab's four sensors each. This process runs a real controller — the actor with
+//! A separate process serves that many simulated BMCs: with `--protocol ipmi` (`steward bench
+//! bmc-farm`, as in `bench bmc`) fake IPMI 2.0 lanplus BMCs with the lab's four sensors each; with
+//! `--protocol redfish` (`steward bench redfish-farm`) the lab's Redfish BMCs (`steward-simbmc`,
+//! plain HTTP, one port each) with the lab's ten sensors each. This process runs a real controller — the actor with
 //! its core, a redb store in a temp dir, the BMC workers (scheduler, access audit) and the sensor
 //! audit — with one host per BMC, provisioned over IPMI. After every host's first read it measures
 //! for `--measure-secs`: the reads completed (against one per host per interval), the oldest last
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use steward_bmc_ipmi::lab::{PASS, USER};
 use steward_controller::bmc_workers::{BmcWorkerConfig, BmcWorkers};
 use steward_controller::links::{HeartbeatLink, Links, NodeLink, SwactLink};
@@ -26,7 +28,54 @@ use steward_maintenance::state::{Personality, SystemType};
 use steward_maintenance::SystemConfig;
 use steward_store::{RedbStore, Retention, SecretBox, Store};
 
-use super::{proc_cpu, self_cpu, start_farm};
+use super::{proc_cpu, self_cpu, start_farm, start_farm_process, Farm};
+
+/// Which kind of simulated BMC the farm serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FarmProtocol {
+    /// Fake IPMI 2.0 lanplus BMCs (UDP), the lab's four sensors.
+    Ipmi,
+    /// The lab's simulated Redfish BMCs (plain HTTP), ten sensors.
+    Redfish,
+}
+
+impl FarmProtocol {
+    fn start(self, n: usize) -> Result<Farm> {
+        match self {
+            FarmProtocol::Ipmi => start_farm(n, 0),
+            FarmProtocol::Redfish => start_farm_process(
+                "redfish-farm",
+                n,
+                &[
+                    "--username".into(),
+                    USER.into(),
+                    "--password".into(),
+                    PASS.into(),
+                ],
+            ),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            FarmProtocol::Ipmi => "fake IPMI lanplus BMCs (bmc-farm)",
+            FarmProtocol::Redfish => "simulated Redfish BMCs over plain HTTP (redfish-farm)",
+        }
+    }
+
+    /// The host's BMC as the controller is given it.
+    fn bmc_spec(self, port: u16) -> BmcSpec {
+        let (protocol, address) = match self {
+            FarmProtocol::Ipmi => (BmcProtocol::Ipmi, format!("127.0.0.1:{port}")),
+            FarmProtocol::Redfish => (BmcProtocol::Redfish, format!("http://127.0.0.1:{port}")),
+        };
+        BmcSpec {
+            protocol,
+            address,
+            username: USER.into(),
+        }
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct SensorBenchArgs {
@@ -42,6 +91,9 @@ pub struct SensorBenchArgs {
     /// Global bound on BMC operations in flight (the scheduler's `max_concurrent`).
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// The simulated BMCs' protocol.
+    #[arg(long, value_enum, default_value_t = FarmProtocol::Ipmi)]
+    pub protocol: FarmProtocol,
 }
 
 /// The controller's other links do nothing here: no node agents, no heartbeat, no standby.
@@ -97,12 +149,14 @@ pub fn bench(a: SensorBenchArgs) -> Result<()> {
         bail!("--interval-secs must be at least 10 (the shortest audit interval)");
     }
     let n = a.bmcs.max(1);
-    let farm = start_farm(n, 0)?;
+    let farm = a.protocol.start(n)?;
     let farm_pid = farm.child.id();
     let ports = farm.ports.clone();
     println!(
-        "sensor audit: {n} fake IPMI lanplus BMCs (bmc-farm pid {farm_pid}), one host each, read every {} s; scheduler max_concurrent {}",
-        a.interval_secs, a.concurrency
+        "sensor audit: {n} {} (pid {farm_pid}), one host each, read every {} s; scheduler max_concurrent {}",
+        a.protocol.describe(),
+        a.interval_secs,
+        a.concurrency
     );
     let workers = std::thread::available_parallelism()
         .map(|c| c.get())
@@ -152,11 +206,7 @@ pub fn bench(a: SensorBenchArgs) -> Result<()> {
             handle
                 .add_host(HostRecord::new_install(spec, SystemType::Standard))
                 .await?;
-            let bmc = BmcSpec {
-                protocol: BmcProtocol::Ipmi,
-                address: format!("127.0.0.1:{port}"),
-                username: USER.into(),
-            };
+            let bmc = a.protocol.bmc_spec(*port);
             handle
                 .set_bmc_credentials(&host_name(i), bmc, PASS.into())
                 .await?;
@@ -179,8 +229,9 @@ pub fn bench(a: SensorBenchArgs) -> Result<()> {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+        let sensors_per_host = handle.host_sensors(&host_name(0)).await?.sensors.len();
         println!(
-            "  first read of every host done {:.1} s after provisioning",
+            "  first read of every host done {:.1} s after provisioning; {sensors_per_host} sensors per host",
             warm.elapsed().as_secs_f64()
         );
         let cpu0 = self_cpu();
@@ -218,7 +269,7 @@ pub fn bench(a: SensorBenchArgs) -> Result<()> {
             oldest as f64 / 1000.0
         );
         println!(
-            "  controller process: CPU {:.1}% of one core, RSS {:.0} MiB; bmc-farm: CPU {:.1}% of one core",
+            "  controller process: CPU {:.1}% of one core, RSS {:.0} MiB; farm process: CPU {:.1}% of one core",
             100.0 * cpu.as_secs_f64() / wall.as_secs_f64(),
             rss_mib(),
             100.0 * farm_cpu.as_secs_f64() / wall.as_secs_f64()
