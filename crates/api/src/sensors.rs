@@ -418,18 +418,19 @@ pub async fn relearn(
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     let from_query = query.ok().and_then(|Query(q)| q.host_uuid);
-    let host = match from_query {
-        Some(h) => h,
-        None => {
-            let q: RelearnQuery = parse_json(&body, "relearn request")?;
-            q.host_uuid.ok_or_else(|| {
-                ApiError::BadRequest(
-                    "relearn needs host_uuid (the host's uuid, id or name), in the body or the query"
-                        .into(),
-                )
-            })?
-        }
+    // A body, when there is one, is checked even if the query names the host: unknown fields are
+    // refused rather than ignored (found by the API fuzzer).
+    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        parse_json::<RelearnQuery>(&body, "relearn request")?.host_uuid
     };
+    let host = from_query.or(from_body).ok_or_else(|| {
+        ApiError::BadRequest(
+            "relearn needs host_uuid (the host's uuid, id or name), in the body or the query"
+                .into(),
+        )
+    })?;
     st.handle.relearn_sensors(&host).await?;
     Ok(StatusCode::ACCEPTED)
 }

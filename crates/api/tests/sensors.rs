@@ -190,6 +190,19 @@ async fn sensors_and_groups_in_sysinv_shapes_patch_relearn_and_alarm() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A body with a field it does not know is refused, even when the query names the host (the
+    // API fuzzer found it accepted and ignored).
+    let (status, body) = call(
+        &lab,
+        reqwest::Method::POST,
+        &format!(
+            "/v1/isensorgroups/relearn?host_uuid={}",
+            lab.uuid("worker-0")
+        ),
+        Some(json!({"hostname": "worker-0"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // The document describes the routes.
     let (_, doc) = get(&lab, "/v1/openapi.json").await;
