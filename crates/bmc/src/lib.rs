@@ -23,6 +23,8 @@ pub mod scheduler;
 mod types;
 
 pub use bmc::{Bmc, BmcConfig};
+/// Redfish push (EventService subscriptions and the receiver BMCs POST to), for the controller.
+pub use steward_bmc_redfish::events;
 pub use error::{BmcError, ProtocolAttempt, Result};
 pub use types::{
     parse_address, BmcAddress, BmcInfo, BmcProtocol, BootTarget, PowerAction, PowerState,

@@ -9,10 +9,16 @@
 //! to `audit_period` — so one that was still starting when it was provisioned (a whole lab or rack
 //! powering up) is usable seconds later, not a full audit period later: until then recovery cannot
 //! reset its host.
+//!
+//! With push (docs/sensors.md#push), each Redfish BMC that answers a probe is subscribed to the
+//! controller's event receiver, with its own `Context` token; a BMC that offers no EventService (or
+//! speaks IPMI) is simply read on schedule. Deprovisioning or changing the BMC deletes the
+//! subscription and retires the token.
 
 use crate::links::{BmcAccess, BmcLink, EventSender};
 use crate::sensor_audit::{reading_of, SensorReplies, SensorReply};
 use std::collections::HashMap;
+use steward_bmc::events::{EventReceiver, Subscription};
 use std::sync::Arc;
 use std::time::Duration;
 use steward_bmc::scheduler::{BmcHandle, Scheduler, SchedulerConfig};
@@ -57,6 +63,10 @@ struct Inner {
     workers: Mutex<HashMap<String, BmcHandle<Bmc>>>,
     /// When each BMC is probed next, and the retry it gets if that probe fails too.
     due: Mutex<HashMap<String, ProbeDue>>,
+    /// Where BMCs push events, when push is on.
+    push: Option<Arc<EventReceiver>>,
+    /// Each host's event subscription; `None`: its BMC cannot push (looked at once per connection).
+    subscriptions: Mutex<HashMap<String, Option<Subscription>>>,
 }
 
 struct ProbeDue {
@@ -73,7 +83,18 @@ pub struct BmcWorkers {
 impl BmcWorkers {
     /// Start the workers and the access audit. Must run inside a tokio runtime.
     pub fn start(cfg: BmcWorkerConfig, events: EventSender) -> BmcWorkers {
+        Self::start_with_push(cfg, events, None)
+    }
+
+    /// [`BmcWorkers::start`], subscribing every Redfish BMC that can push to `push`.
+    pub fn start_with_push(
+        cfg: BmcWorkerConfig,
+        events: EventSender,
+        push: Option<Arc<EventReceiver>>,
+    ) -> BmcWorkers {
         let inner = Arc::new(Inner {
+            push,
+            subscriptions: Mutex::default(),
             scheduler: Scheduler::new(cfg.scheduler),
             cfg,
             events,
@@ -117,6 +138,8 @@ impl BmcLink for BmcWorkers {
         let inner = self.inner.clone();
         let host = host.to_string();
         tokio::spawn(async move {
+            // The old BMC stops pushing to us before its connection goes.
+            inner.unsubscribe(&host).await;
             // A changed BMC gets a fresh connection with the new address or credentials.
             inner.workers.lock().await.remove(&host);
             let mut map = inner.access.lock().await;
@@ -208,6 +231,8 @@ impl Inner {
         };
         if !accessible {
             self.workers.lock().await.remove(host);
+        } else {
+            self.subscribe(host).await;
         }
         self.schedule_next_probe(host, accessible).await;
         self.events
@@ -216,6 +241,59 @@ impl Inner {
                 accessible,
             })
             .await;
+    }
+
+    /// Subscribe `host`'s BMC to the event receiver, once per provisioning (a BMC that cannot push
+    /// is remembered as such). A failure is logged and tried again at the next good probe.
+    async fn subscribe(&self, host: &str) {
+        let Some(push) = &self.push else { return };
+        if self.subscriptions.lock().await.contains_key(host) {
+            return;
+        }
+        let Ok(worker) = self.worker(host).await else {
+            return;
+        };
+        let context = match push.register(host) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(%host, error = %e, "no event token for this BMC; it is read on schedule only");
+                return;
+            }
+        };
+        match worker
+            .subscribe_events(push.destination(), context)
+            .await
+        {
+            Ok(sub) => {
+                if sub.is_none() {
+                    push.unregister(host);
+                    tracing::debug!(%host, "BMC offers no event push; read on schedule only");
+                } else {
+                    tracing::info!(%host, "BMC pushes sensor events to this controller");
+                }
+                self.subscriptions.lock().await.insert(host.to_string(), sub);
+            }
+            Err(e) => {
+                push.unregister(host);
+                tracing::warn!(%host, error = %e, "BMC event subscription failed; read on schedule, tried again at the next probe");
+            }
+        }
+    }
+
+    /// Delete `host`'s subscription (best effort: a BMC gone for good keeps a dead one) and stop
+    /// accepting its events.
+    async fn unsubscribe(&self, host: &str) {
+        let Some(push) = &self.push else { return };
+        push.unregister(host);
+        let Some(Some(sub)) = self.subscriptions.lock().await.remove(host) else {
+            return;
+        };
+        let worker = self.workers.lock().await.get(host).cloned();
+        if let Some(w) = worker {
+            if let Err(e) = w.unsubscribe_events(sub).await {
+                tracing::info!(%host, error = %e, "could not delete the BMC's event subscription");
+            }
+        }
     }
 
     /// After a probe: the next one in a full audit period if it answered, else after the backoff.

@@ -42,6 +42,9 @@ fn alarm_key(id: SensorAlarmId, entity: &str) -> String {
     format!("{SENSOR_ALARMS}{}/{entity}", id.code())
 }
 
+/// Reads a push event asks for: one to see the change, one to confirm it (the debounce).
+const PUSH_READS: u8 = 2;
+
 /// Settings of the sensor audit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SensorAuditConfig {
@@ -137,6 +140,9 @@ pub(crate) struct HostSensors {
     not_before: Instant,
     /// Wall-clock time of the last completed read (ms), 0 if none.
     pub read_at_ms: u64,
+    /// Reads still owed to a push event ([`SensorAudit::read_now`]): started as soon as the BMC's
+    /// spacing allows, ahead of the periodic schedule.
+    owed: u8,
     /// The host is leaving the audit; `true`: its model is forgotten too (host deleted).
     retiring: Option<bool>,
 }
@@ -275,6 +281,7 @@ impl SensorAudit {
                 in_flight: None,
                 not_before: now + self.cfg.first_read_delay,
                 read_at_ms: 0,
+                owed: 0,
                 retiring: None,
             },
         );
@@ -301,6 +308,23 @@ impl SensorAudit {
         self.dirty.insert(host.to_string());
     }
 
+    /// Something told us `host`'s sensors changed (a BMC's push event): read them now, and once more
+    /// after that, since a change is accepted only when two reads agree (the periodic audit keeps its
+    /// own schedule; this only adds reads). The reads go through the BMC link like every other, so
+    /// the BMC's spacing still holds; a read already in flight started before the news and does not
+    /// count. Returns false when `host` is not monitored.
+    pub fn read_now(&mut self, now: Instant, host: &str) -> bool {
+        let Some(h) = self.hosts.get_mut(host) else {
+            return false;
+        };
+        if h.retiring.is_some() {
+            return false;
+        }
+        h.owed = PUSH_READS;
+        self.reschedule(now, host);
+        true
+    }
+
     /// When the next read is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.due.first().map(|(at, _)| *at)
@@ -321,6 +345,7 @@ impl SensorAudit {
                 continue;
             };
             h.scheduled = None;
+            h.owed = h.owed.saturating_sub(1);
             let n = self.next_read;
             self.next_read += 1;
             h.in_flight = Some(n);
@@ -484,17 +509,19 @@ impl SensorAudit {
             }
         }
         for host in &dirty {
-            self.reschedule(host);
+            self.reschedule(now, host);
         }
         Ok(fed)
     }
 
-    /// Put `host` in the due set at its monitor's next read (not while a read is in flight).
-    fn reschedule(&mut self, host: &str) {
+    /// Put `host` in the due set at its monitor's next read, or now when a push event is owed reads
+    /// (not while a read is in flight).
+    fn reschedule(&mut self, now: Instant, host: &str) {
         let Some(h) = self.hosts.get_mut(host) else {
             return;
         };
         let next = match (h.in_flight, h.monitor.poll_timeout()) {
+            (None, Some(t)) if h.owed > 0 => Some(t.min(now).max(h.not_before)),
             (None, Some(t)) => Some(t.max(h.not_before)),
             _ => None,
         };
