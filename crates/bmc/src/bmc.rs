@@ -926,6 +926,7 @@ pub(crate) fn from_sel_entry(e: &ipmi::SelEntry) -> SelRecord {
             event_data,
             ..
         } => SelRecord {
+            sensor_event: true,
             id: record_id.to_string(),
             timestamp: Some(ipmi_time(*timestamp)),
             severity: None,
@@ -951,6 +952,7 @@ pub(crate) fn from_sel_entry(e: &ipmi::SelEntry) -> SelRecord {
             manufacturer_id,
             data,
         } => SelRecord {
+            sensor_event: false,
             id: record_id.to_string(),
             timestamp: Some(ipmi_time(*timestamp)),
             severity: None,
@@ -965,6 +967,7 @@ pub(crate) fn from_sel_entry(e: &ipmi::SelEntry) -> SelRecord {
             record_type,
             data,
         } => SelRecord {
+            sensor_event: false,
             id: record_id.to_string(),
             timestamp: None,
             severity: None,
@@ -1045,6 +1048,7 @@ async fn redfish_log(c: &rf::RedfishClient, address: &str) -> Result<Vec<SelReco
                 continue;
             };
             out.push(SelRecord {
+                sensor_event: false,
                 id: str_field(&e, "Id").unwrap_or_default(),
                 timestamp: str_field(&e, "Created"),
                 severity: str_field(&e, "Severity"),

@@ -327,6 +327,20 @@ impl BmcHandle<Bmc> {
         .await?
     }
 
+    /// The IPMI SEL (audit class); `None` on a Redfish connection, whose events are pushed.
+    pub async fn ipmi_sel(&self) -> Result<Option<Vec<SelRecord>>> {
+        self.run(Priority::Audit, |b| {
+            Box::pin(async move {
+                if b.protocol() == crate::BmcProtocol::Ipmi {
+                    b.sel().await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+        })
+        .await?
+    }
+
     pub async fn sel(&self) -> Result<Vec<SelRecord>> {
         self.run(Priority::Audit, |b| Box::pin(b.sel())).await?
     }

@@ -17,10 +17,10 @@
 
 use crate::links::{BmcAccess, BmcLink, EventSender};
 use crate::sensor_audit::{reading_of, SensorReplies, SensorReply};
-use std::collections::HashMap;
-use steward_bmc::events::{EventReceiver, Subscription};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+use steward_bmc::events::{EventReceiver, Subscription};
 use steward_bmc::scheduler::{BmcHandle, Scheduler, SchedulerConfig};
 use steward_bmc::{Bmc, BmcConfig, BmcProtocol, BootTarget, PowerAction};
 use steward_maintenance::host::BmcProtocol as SpecProtocol;
@@ -65,6 +65,9 @@ struct Inner {
     due: Mutex<HashMap<String, ProbeDue>>,
     /// Where BMCs push events, when push is on.
     push: Option<Arc<EventReceiver>>,
+    /// Each IPMI host's SEL records as of its last sensor read (id and timestamp: ids are reused
+    /// after the SEL is cleared), to log only the new ones.
+    sel_seen: Mutex<HashMap<String, HashSet<(String, Option<String>)>>>,
     /// Each host's event subscription; `None`: its BMC cannot push (looked at once per connection).
     subscriptions: Mutex<HashMap<String, Option<Subscription>>>,
 }
@@ -95,6 +98,7 @@ impl BmcWorkers {
         let inner = Arc::new(Inner {
             push,
             subscriptions: Mutex::default(),
+            sel_seen: Mutex::default(),
             scheduler: Scheduler::new(cfg.scheduler),
             cfg,
             events,
@@ -130,7 +134,18 @@ impl BmcLink for BmcWorkers {
         let host = host.to_string();
         tokio::spawn(async move {
             let result = inner.read_sensors(&host).await;
-            replies.send(SensorReply { host, read, result }).await;
+            let sel = match result {
+                Ok(_) => inner.sel_delta(&host).await,
+                Err(_) => Vec::new(),
+            };
+            replies
+                .send(SensorReply {
+                    host,
+                    read,
+                    result,
+                    sel,
+                })
+                .await;
         });
     }
 
@@ -140,6 +155,7 @@ impl BmcLink for BmcWorkers {
         tokio::spawn(async move {
             // The old BMC stops pushing to us before its connection goes.
             inner.unsubscribe(&host).await;
+            inner.sel_seen.lock().await.remove(&host);
             // A changed BMC gets a fresh connection with the new address or credentials.
             inner.workers.lock().await.remove(&host);
             let mut map = inner.access.lock().await;
@@ -224,6 +240,39 @@ impl Inner {
         }
     }
 
+    /// The IPMI SEL's sensor events added since this host's previous read (none on the first read:
+    /// it only sets the baseline; none for Redfish, which pushes). A SEL that cannot be read costs
+    /// nothing but its entries: the sensors were read.
+    async fn sel_delta(&self, host: &str) -> Vec<String> {
+        let Ok(worker) = self.worker(host).await else {
+            return Vec::new();
+        };
+        let records = match worker.ipmi_sel().await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Vec::new(),
+            Err(e) => {
+                tracing::debug!(%host, error = %e, "SEL not read");
+                return Vec::new();
+            }
+        };
+        let now: HashSet<(String, Option<String>)> = records
+            .iter()
+            .map(|r| (r.id.clone(), r.timestamp.clone()))
+            .collect();
+        let previous = self.sel_seen.lock().await.insert(host.to_string(), now);
+        let Some(previous) = previous else {
+            return Vec::new();
+        };
+        records
+            .iter()
+            .filter(|r| r.sensor_event && !previous.contains(&(r.id.clone(), r.timestamp.clone())))
+            .map(|r| match &r.timestamp {
+                Some(t) => format!("{t} {}", r.message),
+                None => r.message.clone(),
+            })
+            .collect()
+    }
+
     async fn probe(&self, host: &str) {
         let accessible = match self.worker(host).await {
             Ok(w) => w.power_state().await.is_ok(),
@@ -260,10 +309,7 @@ impl Inner {
                 return;
             }
         };
-        match worker
-            .subscribe_events(push.destination(), context)
-            .await
-        {
+        match worker.subscribe_events(push.destination(), context).await {
             Ok(sub) => {
                 if sub.is_none() {
                     push.unregister(host);
@@ -271,7 +317,10 @@ impl Inner {
                 } else {
                     tracing::info!(%host, "BMC pushes sensor events to this controller");
                 }
-                self.subscriptions.lock().await.insert(host.to_string(), sub);
+                self.subscriptions
+                    .lock()
+                    .await
+                    .insert(host.to_string(), sub);
             }
             Err(e) => {
                 push.unregister(host);

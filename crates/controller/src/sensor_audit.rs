@@ -111,6 +111,9 @@ pub struct SensorReply {
     pub read: u64,
     /// The readings, or why the whole read failed.
     pub result: Result<Vec<Reading>, String>,
+    /// Sensor events the BMC's IPMI event log (SEL) gained since the previous read, as text: each
+    /// becomes a customer log, and any asks for a confirming read at once.
+    pub sel: Vec<String>,
 }
 
 /// Where BMC links deliver sensor readings. Cheap to clone.
@@ -164,6 +167,8 @@ pub(crate) struct SensorAudit {
     forgotten: Vec<String>,
     replies: SensorReplies,
     next_read: u64,
+    /// Customer logs of new SEL entries, written at the next drain.
+    sel_logs: Vec<CustomerLog>,
 }
 
 impl SensorAudit {
@@ -195,6 +200,7 @@ impl SensorAudit {
             forgotten: Vec::new(),
             replies,
             next_read: 1,
+            sel_logs: Vec::new(),
         })
     }
 
@@ -363,6 +369,18 @@ impl SensorAudit {
         }
         h.in_flight = None;
         h.read_at_ms = unix_ms_now();
+        if !reply.sel.is_empty() {
+            // The BMC saw sensor events between two audits: read again now to confirm what it saw.
+            h.owed = PUSH_READS.saturating_sub(1).max(h.owed);
+            for entry in &reply.sel {
+                self.sel_logs.push(CustomerLog {
+                    id: LogId::Sensor,
+                    host: reply.host.clone(),
+                    text: format!("{}: BMC event log: {entry}", reply.host),
+                    critical: false,
+                });
+            }
+        }
         match reply.result {
             Ok(readings) => h.monitor.handle_reading(now, &readings),
             Err(why) => {
@@ -383,13 +401,17 @@ impl SensorAudit {
         store: &TypedStore,
         caches: &mut Caches,
     ) -> Result<bool, StoreError> {
-        if self.dirty.is_empty() && self.orphans.is_empty() && self.forgotten.is_empty() {
+        if self.dirty.is_empty()
+            && self.orphans.is_empty()
+            && self.forgotten.is_empty()
+            && self.sel_logs.is_empty()
+        {
             return Ok(false);
         }
         let at_ms = unix_ms_now();
         let mut batch = store.batch();
         let mut alarm_changes: Vec<SensorAlarmChange> = std::mem::take(&mut self.orphans);
-        let mut logs = Vec::new();
+        let mut logs = std::mem::take(&mut self.sel_logs);
         let mut hwmon: Vec<(String, HwmonEvent)> = Vec::new();
         let mut models: Vec<String> = Vec::new();
         let dirty = std::mem::take(&mut self.dirty);

@@ -76,7 +76,16 @@ impl BmcLink for FakeBmc {
             }
         };
         let host = host.to_string();
-        tokio::spawn(async move { replies.send(SensorReply { host, read, result }).await });
+        tokio::spawn(async move {
+            replies
+                .send(SensorReply {
+                    host,
+                    read,
+                    result,
+                    sel: Vec::new(),
+                })
+                .await
+        });
     }
 }
 
