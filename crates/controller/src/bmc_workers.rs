@@ -67,10 +67,13 @@ struct Inner {
     push: Option<Arc<EventReceiver>>,
     /// Each IPMI host's SEL records as of its last sensor read (id and timestamp: ids are reused
     /// after the SEL is cleared), to log only the new ones.
-    sel_seen: Mutex<HashMap<String, HashSet<(String, Option<String>)>>>,
+    sel_seen: Mutex<HashMap<String, HashSet<SelKey>>>,
     /// Each host's event subscription; `None`: its BMC cannot push (looked at once per connection).
     subscriptions: Mutex<HashMap<String, Option<Subscription>>>,
 }
+
+/// A SEL record's identity: its id and timestamp.
+type SelKey = (String, Option<String>);
 
 struct ProbeDue {
     at: tokio::time::Instant,
@@ -255,7 +258,7 @@ impl Inner {
                 return Vec::new();
             }
         };
-        let now: HashSet<(String, Option<String>)> = records
+        let now: HashSet<SelKey> = records
             .iter()
             .map(|r| (r.id.clone(), r.timestamp.clone()))
             .collect();
