@@ -98,6 +98,38 @@ impl RedfishClient {
         })
     }
 
+    /// Every subscription on this BMC whose `Destination` satisfies `stale` is deleted (a
+    /// controller's earlier incarnations: same receiver address, another port or a restart);
+    /// returns how many. Subscriptions of other consumers are left alone.
+    pub async fn remove_subscriptions_where(&self, stale: impl Fn(&str) -> bool) -> Result<usize> {
+        let Some(service) = self.event_service().map(str::to_owned) else {
+            return Ok(0);
+        };
+        let svc = self.get(&service).await?;
+        let collection = link(&svc.body, "Subscriptions")
+            .unwrap_or_else(|| format!("{}/Subscriptions", service.trim_end_matches('/')));
+        let mut removed = 0;
+        for uri in self.members(&collection).await? {
+            let doc = match self.get(&uri).await {
+                Ok(r) => r.body,
+                Err(RedfishError::Http { status: 404, .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let Some(destination) = string_at(&doc, "/Destination") else {
+                continue;
+            };
+            if stale(&destination) {
+                self.unsubscribe(&Subscription {
+                    uri,
+                    context: String::new(),
+                })
+                .await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Delete a subscription made by [`RedfishClient::subscribe`]; one already gone is fine.
     pub async fn unsubscribe(&self, sub: &Subscription) -> Result<()> {
         match self.request(Method::DELETE, &sub.uri, None, None).await {

@@ -527,6 +527,49 @@ impl Bmc {
         redfish_log(self.redfish(), &self.cfg.address).await
     }
 
+    /// Subscribe `destination` (an event receiver's URL) to this BMC's Redfish events with
+    /// `context` echoed in each. `Ok(None)`: this BMC cannot push (IPMI, or no EventService).
+    /// Subscriptions an earlier run of the same receiver left (same scheme, host and path, any
+    /// port) are deleted first, so restarts do not fill the BMC's few subscription slots.
+    pub async fn subscribe_events(
+        &mut self,
+        destination: &str,
+        context: &str,
+    ) -> Result<Option<rf::Subscription>> {
+        if self.is_ipmi() {
+            return Ok(None);
+        }
+        let address = self.cfg.address.clone();
+        let c = self.redfish();
+        if c.event_service().is_none() {
+            return Ok(None);
+        }
+        let mine = receiver_identity(destination);
+        let removed = c
+            .remove_subscriptions_where(|d| receiver_identity(d) == mine)
+            .await
+            .map_err(|e| BmcError::from_redfish(&address, e))?;
+        if removed > 0 {
+            info!(bmc = %address, removed, "stale event subscriptions of this receiver deleted");
+        }
+        c.subscribe(destination, context)
+            .await
+            .map(Some)
+            .map_err(|e| BmcError::from_redfish(&address, e))
+    }
+
+    /// Delete a subscription made by [`Bmc::subscribe_events`] (one already gone is fine).
+    pub async fn unsubscribe_events(&mut self, sub: &rf::Subscription) -> Result<()> {
+        if self.is_ipmi() {
+            return Ok(());
+        }
+        let address = self.cfg.address.clone();
+        self.redfish()
+            .unsubscribe(sub)
+            .await
+            .map_err(|e| BmcError::from_redfish(&address, e))
+    }
+
     /// Release the session (IPMI Close Session, Redfish logout).
     pub async fn close(self) -> Result<()> {
         let address = self.cfg.address.clone();
@@ -883,6 +926,7 @@ pub(crate) fn from_sel_entry(e: &ipmi::SelEntry) -> SelRecord {
             event_data,
             ..
         } => SelRecord {
+            sensor_event: true,
             id: record_id.to_string(),
             timestamp: Some(ipmi_time(*timestamp)),
             severity: None,
@@ -908,6 +952,7 @@ pub(crate) fn from_sel_entry(e: &ipmi::SelEntry) -> SelRecord {
             manufacturer_id,
             data,
         } => SelRecord {
+            sensor_event: false,
             id: record_id.to_string(),
             timestamp: Some(ipmi_time(*timestamp)),
             severity: None,
@@ -922,6 +967,7 @@ pub(crate) fn from_sel_entry(e: &ipmi::SelEntry) -> SelRecord {
             record_type,
             data,
         } => SelRecord {
+            sensor_event: false,
             id: record_id.to_string(),
             timestamp: None,
             severity: None,
@@ -1002,6 +1048,7 @@ async fn redfish_log(c: &rf::RedfishClient, address: &str) -> Result<Vec<SelReco
                 continue;
             };
             out.push(SelRecord {
+                sensor_event: false,
                 id: str_field(&e, "Id").unwrap_or_default(),
                 timestamp: str_field(&e, "Created"),
                 severity: str_field(&e, "Severity"),
@@ -1054,5 +1101,39 @@ mod tests {
             waited: Duration::from_secs(3),
         };
         assert!(e.to_string().contains("last state seen: off"), "{e}");
+    }
+}
+
+/// An event destination without its port: `http://10.0.0.1:4567/redfish/events` and
+/// `http://10.0.0.1:4999/redfish/events` are the same receiver, restarted.
+fn receiver_identity(destination: &str) -> (String, String) {
+    let (scheme, rest) = destination.split_once("://").unwrap_or(("", destination));
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = match authority.rsplit_once(':') {
+        // `[v6]:port` or `host:port`; a bare `[v6]` has its colons inside the brackets.
+        Some((h, port)) if !port.contains(']') => h,
+        _ => authority,
+    };
+    (format!("{scheme}://{host}"), path.to_string())
+}
+
+#[cfg(test)]
+mod receiver_identity_tests {
+    use super::receiver_identity;
+
+    #[test]
+    fn the_same_receiver_on_another_port_is_the_same_identity() {
+        let a = receiver_identity("http://10.0.0.1:4567/redfish/events");
+        assert_eq!(a, receiver_identity("http://10.0.0.1:4999/redfish/events"));
+        assert_ne!(a, receiver_identity("http://10.0.0.2:4567/redfish/events"));
+        assert_ne!(a, receiver_identity("http://10.0.0.1:4567/other"));
+        assert_eq!(
+            receiver_identity("http://[fd00::1]:80/redfish/events"),
+            receiver_identity("http://[fd00::1]:81/redfish/events")
+        );
+        assert_ne!(
+            receiver_identity("http://[fd00::1]:80/redfish/events"),
+            receiver_identity("http://[fd00::2]:80/redfish/events")
+        );
     }
 }

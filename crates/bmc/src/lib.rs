@@ -24,6 +24,8 @@ mod types;
 
 pub use bmc::{Bmc, BmcConfig};
 pub use error::{BmcError, ProtocolAttempt, Result};
+/// Redfish push (EventService subscriptions and the receiver BMCs POST to), for the controller.
+pub use steward_bmc_redfish::events;
 pub use types::{
     parse_address, BmcAddress, BmcInfo, BmcProtocol, BootTarget, PowerAction, PowerState,
     SelRecord, SensorKind, SensorReading, SensorStatus, Thresholds,

@@ -307,6 +307,40 @@ impl BmcHandle<Bmc> {
         self.run(Priority::Audit, |b| Box::pin(b.sensors())).await?
     }
 
+    /// Subscribe to the BMC's event push (see [`Bmc::subscribe_events`]), as a query.
+    pub async fn subscribe_events(
+        &self,
+        destination: String,
+        context: String,
+    ) -> Result<Option<steward_bmc_redfish::Subscription>> {
+        self.run(Priority::Query, move |b| {
+            Box::pin(async move { b.subscribe_events(&destination, &context).await })
+        })
+        .await?
+    }
+
+    /// Delete a subscription made by [`BmcHandle::subscribe_events`].
+    pub async fn unsubscribe_events(&self, sub: steward_bmc_redfish::Subscription) -> Result<()> {
+        self.run(Priority::Query, move |b| {
+            Box::pin(async move { b.unsubscribe_events(&sub).await })
+        })
+        .await?
+    }
+
+    /// The IPMI SEL (audit class); `None` on a Redfish connection, whose events are pushed.
+    pub async fn ipmi_sel(&self) -> Result<Option<Vec<SelRecord>>> {
+        self.run(Priority::Audit, |b| {
+            Box::pin(async move {
+                if b.protocol() == crate::BmcProtocol::Ipmi {
+                    b.sel().await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+        })
+        .await?
+    }
+
     pub async fn sel(&self) -> Result<Vec<SelRecord>> {
         self.run(Priority::Audit, |b| Box::pin(b.sel())).await?
     }

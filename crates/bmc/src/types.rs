@@ -381,6 +381,8 @@ pub struct SelRecord {
     pub timestamp: Option<String>,
     pub severity: Option<String>,
     pub message: String,
+    /// An IPMI system event record: a sensor's event (threshold crossed, state asserted).
+    pub sensor_event: bool,
 }
 
 #[cfg(test)]

@@ -116,3 +116,39 @@ async fn dynamic_with_nothing_listening_lists_both_attempts() {
         "{text}"
     );
 }
+
+/// Event subscriptions: a receiver subscribing again from another port (a restarted controller)
+/// replaces its stale subscription instead of filling the BMC's slots; another receiver's is left
+/// alone; unsubscribing deletes only its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resubscribing_receiver_replaces_its_stale_subscription() {
+    let bmc = plain_http_bmc().await;
+    let mut cfg = config(&bmc, BmcProtocol::Redfish);
+    cfg.address = format!("http://{}", bmc.addr());
+    let mut c = Bmc::connect(cfg).await.expect("connect");
+    let other = c
+        .subscribe_events("http://10.9.9.9:7000/redfish/events", "theirs")
+        .await
+        .expect("subscribe")
+        .expect("the lab BMC offers an EventService");
+    assert_eq!(bmc.subscription_count(), 1);
+    let first = c
+        .subscribe_events("http://127.0.0.1:4001/redfish/events", "a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bmc.subscription_count(), 2);
+    let second = c
+        .subscribe_events("http://127.0.0.1:4002/redfish/events", "b")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(first.uri, second.uri);
+    assert_eq!(bmc.subscription_count(), 2, "the stale one was replaced");
+    c.unsubscribe_events(&second).await.unwrap();
+    assert_eq!(bmc.subscription_count(), 1);
+    // Already gone: fine.
+    c.unsubscribe_events(&first).await.unwrap();
+    c.unsubscribe_events(&other).await.unwrap();
+    assert_eq!(bmc.subscription_count(), 0);
+}

@@ -397,10 +397,20 @@ impl Actor {
                 self.hosts_changed = true;
                 let result = match self.resolve(&id) {
                     None => Err(HandleError::UnknownHost(id)),
-                    Some(name) => match self.core.set_bmc(now, &name, bmc) {
-                        Ok(()) => self.flush_then(|_| Ok(())),
-                        Err(e) => Err(HandleError::Refused(e.to_string())),
-                    },
+                    Some(name) => {
+                        let deprovision = bmc.is_none();
+                        match self.core.set_bmc(now, &name, bmc) {
+                            Ok(()) => {
+                                let done = self.flush_then(|_| Ok(()));
+                                if deprovision && done.is_ok() {
+                                    // The workers drop its access, probes and event subscription.
+                                    self.links.bmc.provision(&name, None);
+                                }
+                                done
+                            }
+                            Err(e) => Err(HandleError::Refused(e.to_string())),
+                        }
+                    }
                 };
                 let _ = r.send(result);
             }

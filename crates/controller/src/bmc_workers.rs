@@ -9,12 +9,18 @@
 //! to `audit_period` — so one that was still starting when it was provisioned (a whole lab or rack
 //! powering up) is usable seconds later, not a full audit period later: until then recovery cannot
 //! reset its host.
+//!
+//! With push (docs/sensors.md#push), each Redfish BMC that answers a probe is subscribed to the
+//! controller's event receiver, with its own `Context` token; a BMC that offers no EventService (or
+//! speaks IPMI) is simply read on schedule. Deprovisioning or changing the BMC deletes the
+//! subscription and retires the token.
 
 use crate::links::{BmcAccess, BmcLink, EventSender};
 use crate::sensor_audit::{reading_of, SensorReplies, SensorReply};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+use steward_bmc::events::{EventReceiver, Subscription};
 use steward_bmc::scheduler::{BmcHandle, Scheduler, SchedulerConfig};
 use steward_bmc::{Bmc, BmcConfig, BmcProtocol, BootTarget, PowerAction};
 use steward_maintenance::host::BmcProtocol as SpecProtocol;
@@ -57,7 +63,17 @@ struct Inner {
     workers: Mutex<HashMap<String, BmcHandle<Bmc>>>,
     /// When each BMC is probed next, and the retry it gets if that probe fails too.
     due: Mutex<HashMap<String, ProbeDue>>,
+    /// Where BMCs push events, when push is on.
+    push: Option<Arc<EventReceiver>>,
+    /// Each IPMI host's SEL records as of its last sensor read (id and timestamp: ids are reused
+    /// after the SEL is cleared), to log only the new ones.
+    sel_seen: Mutex<HashMap<String, HashSet<SelKey>>>,
+    /// Each host's event subscription; `None`: its BMC cannot push (looked at once per connection).
+    subscriptions: Mutex<HashMap<String, Option<Subscription>>>,
 }
+
+/// A SEL record's identity: its id and timestamp.
+type SelKey = (String, Option<String>);
 
 struct ProbeDue {
     at: tokio::time::Instant,
@@ -73,7 +89,19 @@ pub struct BmcWorkers {
 impl BmcWorkers {
     /// Start the workers and the access audit. Must run inside a tokio runtime.
     pub fn start(cfg: BmcWorkerConfig, events: EventSender) -> BmcWorkers {
+        Self::start_with_push(cfg, events, None)
+    }
+
+    /// [`BmcWorkers::start`], subscribing every Redfish BMC that can push to `push`.
+    pub fn start_with_push(
+        cfg: BmcWorkerConfig,
+        events: EventSender,
+        push: Option<Arc<EventReceiver>>,
+    ) -> BmcWorkers {
         let inner = Arc::new(Inner {
+            push,
+            subscriptions: Mutex::default(),
+            sel_seen: Mutex::default(),
             scheduler: Scheduler::new(cfg.scheduler),
             cfg,
             events,
@@ -109,7 +137,18 @@ impl BmcLink for BmcWorkers {
         let host = host.to_string();
         tokio::spawn(async move {
             let result = inner.read_sensors(&host).await;
-            replies.send(SensorReply { host, read, result }).await;
+            let sel = match result {
+                Ok(_) => inner.sel_delta(&host).await,
+                Err(_) => Vec::new(),
+            };
+            replies
+                .send(SensorReply {
+                    host,
+                    read,
+                    result,
+                    sel,
+                })
+                .await;
         });
     }
 
@@ -117,6 +156,9 @@ impl BmcLink for BmcWorkers {
         let inner = self.inner.clone();
         let host = host.to_string();
         tokio::spawn(async move {
+            // The old BMC stops pushing to us before its connection goes.
+            inner.unsubscribe(&host).await;
+            inner.sel_seen.lock().await.remove(&host);
             // A changed BMC gets a fresh connection with the new address or credentials.
             inner.workers.lock().await.remove(&host);
             let mut map = inner.access.lock().await;
@@ -201,6 +243,39 @@ impl Inner {
         }
     }
 
+    /// The IPMI SEL's sensor events added since this host's previous read (none on the first read:
+    /// it only sets the baseline; none for Redfish, which pushes). A SEL that cannot be read costs
+    /// nothing but its entries: the sensors were read.
+    async fn sel_delta(&self, host: &str) -> Vec<String> {
+        let Ok(worker) = self.worker(host).await else {
+            return Vec::new();
+        };
+        let records = match worker.ipmi_sel().await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Vec::new(),
+            Err(e) => {
+                tracing::debug!(%host, error = %e, "SEL not read");
+                return Vec::new();
+            }
+        };
+        let now: HashSet<SelKey> = records
+            .iter()
+            .map(|r| (r.id.clone(), r.timestamp.clone()))
+            .collect();
+        let previous = self.sel_seen.lock().await.insert(host.to_string(), now);
+        let Some(previous) = previous else {
+            return Vec::new();
+        };
+        records
+            .iter()
+            .filter(|r| r.sensor_event && !previous.contains(&(r.id.clone(), r.timestamp.clone())))
+            .map(|r| match &r.timestamp {
+                Some(t) => format!("{t} {}", r.message),
+                None => r.message.clone(),
+            })
+            .collect()
+    }
+
     async fn probe(&self, host: &str) {
         let accessible = match self.worker(host).await {
             Ok(w) => w.power_state().await.is_ok(),
@@ -208,6 +283,8 @@ impl Inner {
         };
         if !accessible {
             self.workers.lock().await.remove(host);
+        } else {
+            self.subscribe(host).await;
         }
         self.schedule_next_probe(host, accessible).await;
         self.events
@@ -216,6 +293,59 @@ impl Inner {
                 accessible,
             })
             .await;
+    }
+
+    /// Subscribe `host`'s BMC to the event receiver, once per provisioning (a BMC that cannot push
+    /// is remembered as such). A failure is logged and tried again at the next good probe.
+    async fn subscribe(&self, host: &str) {
+        let Some(push) = &self.push else { return };
+        if self.subscriptions.lock().await.contains_key(host) {
+            return;
+        }
+        let Ok(worker) = self.worker(host).await else {
+            return;
+        };
+        let context = match push.register(host) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(%host, error = %e, "no event token for this BMC; it is read on schedule only");
+                return;
+            }
+        };
+        match worker.subscribe_events(push.destination(), context).await {
+            Ok(sub) => {
+                if sub.is_none() {
+                    push.unregister(host);
+                    tracing::debug!(%host, "BMC offers no event push; read on schedule only");
+                } else {
+                    tracing::info!(%host, "BMC pushes sensor events to this controller");
+                }
+                self.subscriptions
+                    .lock()
+                    .await
+                    .insert(host.to_string(), sub);
+            }
+            Err(e) => {
+                push.unregister(host);
+                tracing::warn!(%host, error = %e, "BMC event subscription failed; read on schedule, tried again at the next probe");
+            }
+        }
+    }
+
+    /// Delete `host`'s subscription (best effort: a BMC gone for good keeps a dead one) and stop
+    /// accepting its events.
+    async fn unsubscribe(&self, host: &str) {
+        let Some(push) = &self.push else { return };
+        push.unregister(host);
+        let Some(Some(sub)) = self.subscriptions.lock().await.remove(host) else {
+            return;
+        };
+        let worker = self.workers.lock().await.get(host).cloned();
+        if let Some(w) = worker {
+            if let Err(e) = w.unsubscribe_events(sub).await {
+                tracing::info!(%host, error = %e, "could not delete the BMC's event subscription");
+            }
+        }
     }
 
     /// After a probe: the next one in a full audit period if it answered, else after the backoff.

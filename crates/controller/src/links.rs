@@ -83,6 +83,7 @@ pub trait BmcLink: Send + 'static {
             host: host.to_string(),
             read,
             result: Err("this BMC link cannot read sensors".to_string()),
+            sel: Vec::new(),
         };
         tokio::spawn(async move { replies.send(reply).await });
     }

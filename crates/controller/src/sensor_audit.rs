@@ -42,6 +42,9 @@ fn alarm_key(id: SensorAlarmId, entity: &str) -> String {
     format!("{SENSOR_ALARMS}{}/{entity}", id.code())
 }
 
+/// Reads a push event asks for: one to see the change, one to confirm it (the debounce).
+const PUSH_READS: u8 = 2;
+
 /// Settings of the sensor audit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SensorAuditConfig {
@@ -108,6 +111,9 @@ pub struct SensorReply {
     pub read: u64,
     /// The readings, or why the whole read failed.
     pub result: Result<Vec<Reading>, String>,
+    /// Sensor events the BMC's IPMI event log (SEL) gained since the previous read, as text: each
+    /// becomes a customer log, and any asks for a confirming read at once.
+    pub sel: Vec<String>,
 }
 
 /// Where BMC links deliver sensor readings. Cheap to clone.
@@ -137,6 +143,9 @@ pub(crate) struct HostSensors {
     not_before: Instant,
     /// Wall-clock time of the last completed read (ms), 0 if none.
     pub read_at_ms: u64,
+    /// Reads still owed to a push event ([`SensorAudit::read_now`]): started as soon as the BMC's
+    /// spacing allows, ahead of the periodic schedule.
+    owed: u8,
     /// The host is leaving the audit; `true`: its model is forgotten too (host deleted).
     retiring: Option<bool>,
 }
@@ -158,6 +167,8 @@ pub(crate) struct SensorAudit {
     forgotten: Vec<String>,
     replies: SensorReplies,
     next_read: u64,
+    /// Customer logs of new SEL entries, written at the next drain.
+    sel_logs: Vec<CustomerLog>,
 }
 
 impl SensorAudit {
@@ -189,6 +200,7 @@ impl SensorAudit {
             forgotten: Vec::new(),
             replies,
             next_read: 1,
+            sel_logs: Vec::new(),
         })
     }
 
@@ -275,6 +287,7 @@ impl SensorAudit {
                 in_flight: None,
                 not_before: now + self.cfg.first_read_delay,
                 read_at_ms: 0,
+                owed: 0,
                 retiring: None,
             },
         );
@@ -301,6 +314,23 @@ impl SensorAudit {
         self.dirty.insert(host.to_string());
     }
 
+    /// Something told us `host`'s sensors changed (a BMC's push event): read them now, and once more
+    /// after that, since a change is accepted only when two reads agree (the periodic audit keeps its
+    /// own schedule; this only adds reads). The reads go through the BMC link like every other, so
+    /// the BMC's spacing still holds; a read already in flight started before the news and does not
+    /// count. Returns false when `host` is not monitored.
+    pub fn read_now(&mut self, now: Instant, host: &str) -> bool {
+        let Some(h) = self.hosts.get_mut(host) else {
+            return false;
+        };
+        if h.retiring.is_some() {
+            return false;
+        }
+        h.owed = PUSH_READS;
+        self.reschedule(now, host);
+        true
+    }
+
     /// When the next read is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.due.first().map(|(at, _)| *at)
@@ -321,6 +351,7 @@ impl SensorAudit {
                 continue;
             };
             h.scheduled = None;
+            h.owed = h.owed.saturating_sub(1);
             let n = self.next_read;
             self.next_read += 1;
             h.in_flight = Some(n);
@@ -338,6 +369,18 @@ impl SensorAudit {
         }
         h.in_flight = None;
         h.read_at_ms = unix_ms_now();
+        if !reply.sel.is_empty() {
+            // The BMC saw sensor events between two audits: read again now to confirm what it saw.
+            h.owed = PUSH_READS.saturating_sub(1).max(h.owed);
+            for entry in &reply.sel {
+                self.sel_logs.push(CustomerLog {
+                    id: LogId::Sensor,
+                    host: reply.host.clone(),
+                    text: format!("{}: BMC event log: {entry}", reply.host),
+                    critical: false,
+                });
+            }
+        }
         match reply.result {
             Ok(readings) => h.monitor.handle_reading(now, &readings),
             Err(why) => {
@@ -358,13 +401,17 @@ impl SensorAudit {
         store: &TypedStore,
         caches: &mut Caches,
     ) -> Result<bool, StoreError> {
-        if self.dirty.is_empty() && self.orphans.is_empty() && self.forgotten.is_empty() {
+        if self.dirty.is_empty()
+            && self.orphans.is_empty()
+            && self.forgotten.is_empty()
+            && self.sel_logs.is_empty()
+        {
             return Ok(false);
         }
         let at_ms = unix_ms_now();
         let mut batch = store.batch();
         let mut alarm_changes: Vec<SensorAlarmChange> = std::mem::take(&mut self.orphans);
-        let mut logs = Vec::new();
+        let mut logs = std::mem::take(&mut self.sel_logs);
         let mut hwmon: Vec<(String, HwmonEvent)> = Vec::new();
         let mut models: Vec<String> = Vec::new();
         let dirty = std::mem::take(&mut self.dirty);
@@ -484,17 +531,19 @@ impl SensorAudit {
             }
         }
         for host in &dirty {
-            self.reschedule(host);
+            self.reschedule(now, host);
         }
         Ok(fed)
     }
 
-    /// Put `host` in the due set at its monitor's next read (not while a read is in flight).
-    fn reschedule(&mut self, host: &str) {
+    /// Put `host` in the due set at its monitor's next read, or now when a push event is owed reads
+    /// (not while a read is in flight).
+    fn reschedule(&mut self, now: Instant, host: &str) {
         let Some(h) = self.hosts.get_mut(host) else {
             return;
         };
         let next = match (h.in_flight, h.monitor.poll_timeout()) {
+            (None, Some(t)) if h.owed > 0 => Some(t.min(now).max(h.not_before)),
             (None, Some(t)) => Some(t.max(h.not_before)),
             _ => None,
         };

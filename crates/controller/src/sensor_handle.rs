@@ -82,6 +82,7 @@ pub(crate) enum SensorCommand {
     PatchSensor(String, SensorPatch, Reply<Result<SensorView, HandleError>>),
     PatchGroup(String, GroupPatch, Reply<Result<GroupView, HandleError>>),
     Relearn(String, Reply<Result<(), HandleError>>),
+    ReadNow(String, Reply<bool>),
     Alarms(Reply<Vec<StoredSensorAlarm>>),
 }
 
@@ -127,6 +128,13 @@ impl ControllerHandle {
     /// The active sensor alarms (200.007, 200.014, 200.015), as stored.
     pub async fn sensor_alarms(&self) -> Result<Vec<StoredSensorAlarm>, HandleError> {
         self.call(|r| Command::Sensors(SensorCommand::Alarms(r)))
+            .await
+    }
+
+    /// Read `host`'s sensors now and once more to confirm (a BMC pushed an event about them; the
+    /// periodic audit goes on as before). False when the host is not monitored.
+    pub async fn read_sensors_now(&self, host: &str) -> Result<bool, HandleError> {
+        self.call(|r| Command::Sensors(SensorCommand::ReadNow(host.to_string(), r)))
             .await
     }
 
@@ -392,6 +400,10 @@ impl Actor {
             }
             SensorCommand::Alarms(r) => {
                 let _ = r.send(self.sensors.alarms.values().cloned().collect());
+            }
+            SensorCommand::ReadNow(host, r) => {
+                let now = self.now();
+                let _ = r.send(self.sensors.read_now(now, &host));
             }
             SensorCommand::Relearn(id, r) => {
                 let result = match self.resolve(&id) {

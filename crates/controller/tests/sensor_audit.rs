@@ -23,6 +23,8 @@ struct Board {
     unreachable: bool,
     reads: u32,
     ops: Vec<BmcOp>,
+    /// SEL entries the next read reports as new.
+    sel: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -66,17 +68,27 @@ impl BmcLink for FakeBmc {
     }
 
     fn read_sensors(&mut self, host: &str, read: u64, replies: SensorReplies) {
-        let result = {
+        let (result, sel) = {
             let mut b = self.board.lock().unwrap();
             b.reads += 1;
+            let sel = std::mem::take(&mut b.sel);
             if b.unreachable {
-                Err("BMC unreachable".to_string())
+                (Err("BMC unreachable".to_string()), sel)
             } else {
-                Ok(b.readings.clone())
+                (Ok(b.readings.clone()), sel)
             }
         };
         let host = host.to_string();
-        tokio::spawn(async move { replies.send(SensorReply { host, read, result }).await });
+        tokio::spawn(async move {
+            replies
+                .send(SensorReply {
+                    host,
+                    read,
+                    result,
+                    sel,
+                })
+                .await
+        });
     }
 }
 
@@ -478,4 +490,57 @@ async fn deleting_the_host_or_its_bmc_clears_its_sensor_alarms() {
     let _handle = start(&store, &board);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(store.list("sensors/").unwrap().is_empty());
+}
+
+fn reads(board: &Arc<Mutex<Board>>) -> u32 {
+    board.lock().unwrap().reads
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_push_event_reads_now_and_confirms_without_replacing_the_audit() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
+    let board = Arc::new(Mutex::new(Board::default()));
+    set(&board, readings(45.0, BmcStatus::Ok));
+    let handle = start(&store, &board);
+    assert!(
+        !handle.read_sensors_now("worker-0").await.unwrap(),
+        "not monitored yet"
+    );
+    add_host_with_bmc(&handle).await;
+    assert_eq!(reads(&board), 1);
+
+    // Mid-interval, the BMC says something changed: two reads at once, and the alarm.
+    tokio::time::sleep(INTERVAL / 4).await;
+    set(&board, readings(97.0, BmcStatus::Critical));
+    assert!(handle.read_sensors_now("worker-0").await.unwrap());
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(reads(&board), 3, "one read to see, one to confirm");
+    assert_eq!(
+        sensor_alarms(&handle).await,
+        [(
+            "200.007".into(),
+            "host=worker-0.sensor=CPU Temp".into(),
+            "critical".into()
+        )]
+    );
+    // No more reads until the audit's own, one interval after the last read.
+    tokio::time::sleep(INTERVAL - Duration::from_millis(100)).await;
+    assert_eq!(reads(&board), 3);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(reads(&board), 4, "the periodic audit goes on");
+
+    // A read that finds new SEL sensor events logs them and confirms at once.
+    set(&board, readings(45.0, BmcStatus::Ok));
+    board.lock().unwrap().sel = vec!["Temperature sensor #1 asserted".into()];
+    tokio::time::sleep(INTERVAL).await;
+    assert_eq!(reads(&board), 6, "the audit's read and its confirmation");
+    assert!(sensor_alarms(&handle).await.is_empty());
+    let events = handle.events(50).await.unwrap();
+    assert!(
+        events.iter().any(|e| e
+            .entry
+            .text
+            .contains("BMC event log: Temperature sensor #1 asserted")),
+        "{events:?}"
+    );
 }

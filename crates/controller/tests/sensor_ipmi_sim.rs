@@ -137,6 +137,15 @@ async fn critical_temperature_on_ipmi_sim_alarms_degrades_resets_and_clears() {
         )]
     );
     assert!(degraded(&h).await);
+    // ipmi_sim logged the threshold crossing in its SEL: the next read finds it and logs it.
+    let sel_logged = until(2, || async {
+        let events = h.events(100).await.unwrap_or_default();
+        events
+            .iter()
+            .any(|e| format!("{e:?}").contains("BMC event log: "))
+    })
+    .await;
+    assert!(sel_logged, "no SEL entry logged: {:?}", h.events(100).await);
 
     // Critical temperatures now reset the host: the core's reset handler goes to the BMC.
     let temp = view

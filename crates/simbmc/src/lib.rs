@@ -342,6 +342,29 @@ impl SimBmc {
         events::push_sensor_event(&self.shared, sensor, severity, message)
     }
 
+    /// Push an event about sensor `name` (name or Redfish id) carrying the health it has now,
+    /// as a real BMC does when a reading crosses a threshold: Critical, Warning or OK. Returns how
+    /// many subscribers it goes to; an unknown name is refused with the list of sensors.
+    pub fn push_sensor_state(&self, name: &str) -> Result<usize, String> {
+        let s = sensors::SensorBoard::find(name).ok_or_else(|| format!("no sensor {name:?}"))?;
+        let power = self.shared.target.power();
+        let (severity, message) = match self.shared.sensors.reading(s, power) {
+            None => (
+                EventSeverity::Warning,
+                format!("{} is not readable", s.name),
+            ),
+            Some(v) => {
+                let severity = match self.shared.sensors.status(s, power)["Health"].as_str() {
+                    Some("Critical") => EventSeverity::Critical,
+                    Some("Warning") => EventSeverity::Warning,
+                    _ => EventSeverity::Ok,
+                };
+                (severity, format!("{} reads {v}", s.name))
+            }
+        };
+        Ok(self.push_sensor_event(s.id, severity, &message))
+    }
+
     /// EventService subscriptions held.
     pub fn subscription_count(&self) -> usize {
         service::lock(&self.shared.subscriptions).len()

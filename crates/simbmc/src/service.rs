@@ -118,7 +118,7 @@ impl BootState {
 /// State shared by all handlers of one BMC.
 pub(crate) struct Shared {
     pub cfg: SimBmcConfig,
-    target: Arc<dyn PowerTarget>,
+    pub(crate) target: Arc<dyn PowerTarget>,
     pub requests: AtomicU64,
     sessions: Mutex<Sessions>,
     boot: Mutex<BootState>,

@@ -73,6 +73,13 @@ pub(crate) fn execute(host: &SimHost, line: &str) -> String {
             status_line(host)
         }
         other if other.starts_with("sensor ") => sensor(host, &other["sensor ".len()..]),
+        other if other.starts_with("sensor-event ") => {
+            let name = other["sensor-event ".len()..].trim();
+            match host.push_sensor_event(name) {
+                Ok(n) => format!("ok event about {name} pushed to {n} subscriber(s)"),
+                Err(e) => format!("error {e}"),
+            }
+        }
         other => match other.split_once(' ') {
             Some((verb, arg)) if verb.starts_with("link-") || verb.starts_with("fs-") => {
                 match monitor_fault(host, verb, arg.trim()) {
@@ -80,7 +87,7 @@ pub(crate) fn execute(host: &SimHost, line: &str) -> String {
                     Err(e) => format!("error {e}"),
                 }
             }
-            _ => format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up|link-down|link-up|fs-readonly|fs-full|fs-ok|sensor)"),
+            _ => format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up|link-down|link-up|fs-readonly|fs-full|fs-ok|sensor|sensor-event)"),
         },
     }
 }

@@ -244,6 +244,15 @@ impl SimHost {
         }
     }
 
+    /// Make the BMC push an event about sensor `name` with its current health (see
+    /// `SimBmc::push_sensor_state`): how many subscribers it goes to.
+    pub fn push_sensor_event(&self, name: &str) -> Result<usize, String> {
+        match lock(&self.inner.bmc).as_ref() {
+            Some(b) => b.push_sensor_state(name),
+            None => Err("this simulated host has no BMC".into()),
+        }
+    }
+
     /// True while booted and not hung (what a heartbeat would see).
     pub fn answering(&self) -> watch::Receiver<bool> {
         self.inner.answering.subscribe()

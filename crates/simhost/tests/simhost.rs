@@ -269,6 +269,12 @@ async fn faults_through_the_control_socket() {
         steward_bmc::PowerState::On
     );
 
+    // A sensor event with nobody subscribed goes nowhere; an unknown sensor is refused.
+    let ev = control(&d, "sensor-event CPU1 Temp").await.unwrap();
+    assert_eq!(ev, "ok event about CPU1 Temp pushed to 0 subscriber(s)");
+    let ev = control(&d, "sensor-event Warp Core").await.unwrap();
+    assert!(ev.starts_with("error no sensor"), "{ev}");
+
     let d2 = d.clone();
     let out = tokio::task::spawn_blocking(move || steward_simhost::control_blocking(&d2, "bogus"))
         .await

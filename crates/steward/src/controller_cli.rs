@@ -84,6 +84,13 @@ struct RunArgs {
     /// (`audit_interval_group`; default 120, at least 10).
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=86_400))]
     sensor_audit_interval: u64,
+    /// Where Redfish BMCs push sensor events to (every BMC must reach it); default: the management
+    /// address, a port the system picks. Subscriptions are renewed at each start.
+    #[arg(long)]
+    bmc_events_bind: Option<SocketAddr>,
+    /// No Redfish event push: hosts are read on their audit interval only.
+    #[arg(long)]
+    no_bmc_events: bool,
     /// Write the API URL to this file once it serves.
     #[arg(long)]
     url_file: Option<PathBuf>,
@@ -169,6 +176,8 @@ async fn serve(args: RunArgs) -> Result<()> {
         builder.bmc.audit_period = Duration::from_millis(ms);
     }
     builder.sensors.audit_interval = Duration::from_secs(args.sensor_audit_interval);
+    builder.push.enabled = !args.no_bmc_events;
+    builder.push.bind = args.bmc_events_bind;
     let running = builder.start().await?;
     let url = running
         .api

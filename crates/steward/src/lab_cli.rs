@@ -81,7 +81,9 @@ enum LabCommand {
     FsOk(MonitorFaultArgs),
     /// Set a sensor of the host's simulated BMC: `lab sensor worker-0 "CPU1 Temp" 97` (past its
     /// critical threshold: alarm and degrade after two reads), `absent` (the sensor disappears) or
-    /// `normal` (back to its nominal reading).
+    /// `normal` (back to its nominal reading). With `--push` the BMC also pushes an event about it
+    /// (Redfish EventService): the controller reads the host at once, so the alarm raises or clears
+    /// within a second or two instead of after two audit intervals.
     Sensor(SensorArgs),
     /// Power and agent state of every simulated host, as its BMC sees it.
     Status {
@@ -134,6 +136,9 @@ struct SensorArgs {
     sensor: String,
     /// A reading (in the sensor's unit), `absent` or `normal`.
     value: String,
+    /// Then make the BMC push an event about the sensor with its new health.
+    #[arg(long)]
+    push: bool,
     /// The lab's data dir (as given to `steward lab`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -141,15 +146,22 @@ struct SensorArgs {
 
 pub fn run(args: LabArgs) -> Result<()> {
     match args.fault {
-        Some(LabCommand::Sensor(s)) => fault(
-            FaultArgs {
-                host: s.host,
-                data_dir: s.data_dir,
+        Some(LabCommand::Sensor(s)) => {
+            let target = || FaultArgs {
+                host: s.host.clone(),
+                data_dir: s.data_dir.clone(),
                 detail: None,
                 verb: None,
-            },
-            &format!("sensor {} {}", s.sensor.trim(), s.value.trim()),
-        ),
+            };
+            fault(
+                target(),
+                &format!("sensor {} {}", s.sensor.trim(), s.value.trim()),
+            )?;
+            if s.push {
+                fault(target(), &format!("sensor-event {}", s.sensor.trim()))?;
+            }
+            Ok(())
+        }
         Some(LabCommand::Fail(f)) => fault(f, "hang"),
         Some(LabCommand::Crash(f)) => fault(f, "crash"),
         Some(LabCommand::Heal(f)) => fault(f, "heal"),

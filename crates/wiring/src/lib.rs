@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use steward_bmc::events::{EventReceiver, ReadTrigger, ReceiverConfig};
 use steward_controller::bmc_workers::{BmcWorkerConfig, BmcWorkers};
 use steward_controller::links::{Links, NoStandby};
 use steward_controller::{
@@ -117,9 +118,33 @@ pub struct ControllerBuilder {
     /// The hardware sensor audit: interval per host (default 120 s, at least 10 s), first read
     /// delay (docs/sensors.md).
     pub sensors: SensorAuditConfig,
+    /// Redfish event push (docs/sensors.md#push): where BMCs POST events, or off.
+    pub push: PushOptions,
     /// How long to keep trying when the node link's address is still held by a controller that
     /// just stopped in this process (the test rig's restarts); zero fails at once.
     pub bind_retry: Duration,
+}
+
+/// Where BMCs push sensor events to (docs/config.md).
+#[derive(Clone, Debug)]
+pub struct PushOptions {
+    /// Off: no receiver, no subscriptions; every host is read on its audit schedule only.
+    pub enabled: bool,
+    /// The receiver's address, which every BMC must reach. `None`: the management address with a
+    /// port the system picks (subscriptions are renewed at each start, so the port may change).
+    pub bind: Option<SocketAddr>,
+    /// At most one push-triggered read per host per this interval (more events fold into one).
+    pub min_interval: Duration,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            enabled: true,
+            bind: None,
+            min_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 /// The default spacing between two operations on one BMC, and its audit period (docs/bmc.md#power-actions-and-spacing).
@@ -148,6 +173,7 @@ impl ControllerBuilder {
             lab: false,
             bmc: BmcWorkerConfig::default(),
             sensors: SensorAuditConfig::default(),
+            push: PushOptions::default(),
             bind_retry: Duration::ZERO,
         }
     }
@@ -216,9 +242,14 @@ impl ControllerBuilder {
         );
         let mut bmc_cfg = self.bmc;
         bmc_cfg.insecure |= self.lab;
+        let (push, triggers) = start_push(&self.push, self.mgmt_bind).await?;
         let links = Links {
             node: Box::new(node_link.clone()),
-            bmc: Box::new(BmcWorkers::start(bmc_cfg, events.clone())),
+            bmc: Box::new(BmcWorkers::start_with_push(
+                bmc_cfg,
+                events.clone(),
+                push.clone(),
+            )),
             heartbeat: Box::new(PulseLink::new(heartbeat.clone(), self.node_heartbeat_port)),
             swact: Box::new(NoStandby(events.clone())),
         };
@@ -234,6 +265,9 @@ impl ControllerBuilder {
             heartbeat.set_epoch(handle.epoch());
         }
         attach.attach(events, handle.epoch());
+        if let Some(triggers) = triggers {
+            tokio::spawn(forward_triggers(triggers, handle.clone()));
+        }
 
         let api = match self.api {
             Some(opts) => Some(
@@ -254,6 +288,7 @@ impl ControllerBuilder {
             node_link,
             secret,
             api,
+            push,
             task,
         })
     }
@@ -267,6 +302,8 @@ pub struct Running {
     pub secret: ClusterSecret,
     /// The REST API, when it was asked for.
     pub api: Option<ServedApi>,
+    /// The receiver BMCs push events to, when push is on (its counters: garbage, floods…).
+    pub push: Option<Arc<EventReceiver>>,
     task: JoinHandle<()>,
 }
 
@@ -291,6 +328,55 @@ impl Running {
         }
         let _ = self.handle.shutdown().await;
         let _ = self.task.await;
+        // The BMC workers held the last other clone: the receiver stops with this one.
+        drop(self.push);
+    }
+}
+
+/// Start the event receiver when push is on.
+async fn start_push(
+    opts: &PushOptions,
+    mgmt_bind: SocketAddr,
+) -> Result<
+    (
+        Option<Arc<EventReceiver>>,
+        Option<tokio::sync::mpsc::Receiver<ReadTrigger>>,
+    ),
+    StartError,
+> {
+    if !opts.enabled {
+        tracing::info!("BMC event push is off: hosts are read on their audit schedule only");
+        return Ok((None, None));
+    }
+    let bind = opts
+        .bind
+        .unwrap_or_else(|| SocketAddr::new(mgmt_bind.ip(), 0));
+    let mut cfg = ReceiverConfig::new(bind);
+    cfg.min_interval = opts.min_interval;
+    let (receiver, triggers) = EventReceiver::start(cfg).await.map_err(|e| {
+        StartError::new(
+            format!("cannot start the BMC event receiver on {bind} (set another address, or turn push off)"),
+            e,
+        )
+    })?;
+    Ok((Some(Arc::new(receiver)), Some(triggers)))
+}
+
+/// Each push trigger becomes "read this host's sensors now" in the sensor audit, until the
+/// controller stops.
+async fn forward_triggers(
+    mut triggers: tokio::sync::mpsc::Receiver<ReadTrigger>,
+    handle: ControllerHandle,
+) {
+    while let Some(t) = triggers.recv().await {
+        tracing::debug!(host = %t.host, message = ?t.message_id, origin = ?t.origin, "BMC event: reading the host's sensors now");
+        match handle.read_sensors_now(&t.host).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(host = %t.host, "BMC event for a host not monitored: ignored")
+            }
+            Err(_) => break,
+        }
     }
 }
 
