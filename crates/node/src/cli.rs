@@ -331,10 +331,16 @@ pub fn run(args: NodeArgs) -> Result<()> {
         }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot install the SIGTERM handler")?;
+        // Serving: sockets bound, state loaded. The watchdog pings while the agent's loop runs
+        // (this runtime has one thread: a loop blocked there stops the pings too).
+        crate::systemd::notify_or_log("READY=1");
+        let watchdog = crate::systemd::run_watchdog(|| std::future::ready(!handle.is_finished()));
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+            () = watchdog, if crate::systemd::watchdog_interval().is_some() => {}
         }
+        crate::systemd::notify_or_log("STOPPING=1");
         tracing::info!(host = %host, "stopping");
         handle.shutdown().await;
         Ok(())

@@ -36,6 +36,7 @@
 //!   subscription, the filesystem sampler, and the task that runs both monitors' policies
 //!   (docs/node-monitoring.md).
 //! - [`status`]: the local status socket (`steward node status`).
+//! - [`systemd`]: `READY=1` and watchdog pings for `Type=notify` units (nothing outside systemd).
 //! - `runtime`: [`spawn`], [`NodeHandle`], [`NodeStats`].
 
 pub mod cli;
@@ -50,6 +51,7 @@ mod runtime;
 pub mod scripts;
 pub mod state;
 pub mod status;
+pub mod systemd;
 
 pub use config::{
     ControllerPeer, NodeConfig, NodeNetwork, DEFAULT_CONTROLLER_PORT, DEFAULT_NODE_PORT,
