@@ -2,7 +2,7 @@
 //! agents and Redfish BMCs, timers 50× faster): an operator lock, then a host that hangs — its
 //! heartbeat is lost, automatic recovery reboots it and resets it through its BMC, it comes back.
 //! The scrape must show each of those as its own series: heartbeat events per network, destructive
-//! operations by cause, BMC operation latency by outcome, and actions accepted.
+//! operations by cause, BMC operation latency by outcome, actions accepted and their durations.
 
 use std::sync::Arc;
 use steward_api::Auth;
@@ -129,6 +129,14 @@ async fn a_lock_and_a_heartbeat_loss_show_in_the_metrics() {
     assert!(
         text.contains("steward_bmc_operation_seconds_bucket{"),
         "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "steward_action_seconds_count{action=\"lock\",outcome=\"completed\"}"
+        ),
+        Some(1.0),
+        "the lock's duration:\n{text}"
     );
     assert!(text.trim_end().ends_with("# EOF"));
     rig.shutdown().await;

@@ -11,6 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
+use steward_maintenance::{Action, ActionId, ActionOutcome, JournalEntry};
 use steward_maintenance::{BmcOp, BmcOutcome, BmcRequestId, Cause, Effect, Event};
 use tokio::time::Instant;
 
@@ -38,6 +39,15 @@ pub struct BmcLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// The action (`lock`, `unlock`, `reboot`, `reset`, …; the core's own ones too, such as
+    /// `recover`).
+    pub action: String,
+    /// `completed`, `failed` or `superseded-by`.
+    pub outcome: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// BMC operations take from tens of milliseconds (a status read) to minutes (a power action read
@@ -46,12 +56,18 @@ fn bmc_latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.05, 2.0, 14))
 }
 
+/// Actions run from a second (a lock) to an hour (a reinstall): 250 ms to about 70 minutes.
+fn action_duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.25, 2.0, 15))
+}
+
 /// The families, cloned into the API's registry; the actor holds the writing side.
 #[derive(Clone, Debug)]
 pub struct Telemetry {
     heartbeat: Family<HeartbeatLabels, Counter>,
     destructive: Family<DestructiveLabels, Counter>,
     bmc_latency: HistogramFamily<BmcLabels>,
+    action_duration: HistogramFamily<ActionLabels>,
 }
 
 impl Default for Telemetry {
@@ -60,6 +76,7 @@ impl Default for Telemetry {
             heartbeat: Family::default(),
             destructive: Family::default(),
             bmc_latency: Family::new_with_constructor(bmc_latency_histogram),
+            action_duration: Family::new_with_constructor(action_duration_histogram),
         }
     }
 }
@@ -82,6 +99,11 @@ impl Telemetry {
             "Time from a BMC operation's submission to its result (queueing behind the BMC's other operations included), by operation and outcome",
             self.bmc_latency.clone(),
         );
+        registry.register(
+            "action_seconds",
+            "Time from an action's acceptance to its end, by action and outcome (actions this controller run accepted)",
+            self.action_duration.clone(),
+        );
     }
 }
 
@@ -90,6 +112,7 @@ impl Telemetry {
 pub(crate) struct Recorder {
     pub(crate) telemetry: Telemetry,
     bmc_started: HashMap<BmcRequestId, (BmcOp, Instant)>,
+    actions_started: HashMap<ActionId, (Action, Instant)>,
 }
 
 /// serde's name of a value (`kebab-case` for the core's enums), the labels operators see in the API.
@@ -114,6 +137,7 @@ impl Recorder {
         Recorder {
             telemetry,
             bmc_started: HashMap::new(),
+            actions_started: HashMap::new(),
         }
     }
 
@@ -147,6 +171,36 @@ impl Recorder {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A journal line that became durable: an action accepted or ended. An action accepted
+    /// before this controller started has no start here and is not timed.
+    pub(crate) fn journal(&mut self, entry: &JournalEntry, now: Instant) {
+        match entry {
+            JournalEntry::Accepted { id, action, .. } => {
+                if self.actions_started.len() > 100_000 {
+                    self.actions_started.clear();
+                }
+                self.actions_started.insert(*id, (*action, now));
+            }
+            JournalEntry::Ended { id, outcome, .. } => {
+                let Some((action, started)) = self.actions_started.remove(id) else {
+                    return;
+                };
+                let outcome = match outcome {
+                    ActionOutcome::Completed => "completed",
+                    ActionOutcome::Failed { .. } => "failed",
+                    ActionOutcome::SupersededBy { .. } => "superseded-by",
+                };
+                self.telemetry
+                    .action_duration
+                    .get_or_create(&ActionLabels {
+                        action: action.as_str().to_string(),
+                        outcome: outcome.into(),
+                    })
+                    .observe(now.saturating_duration_since(started).as_secs_f64());
+            }
         }
     }
 
