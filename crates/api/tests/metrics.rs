@@ -83,7 +83,21 @@ async fn a_lock_and_a_heartbeat_loss_show_in_the_metrics() {
     })
     .await;
 
-    let text = scrape(&url).await;
+    // Sensors are read on their own schedule (soon after start on the rig): wait for worker-1's
+    // (60 s is a bound on a hung rig, as the rig's own waits have, not a timing assertion).
+    let cpu_temp = "steward_sensor_reading{host=\"worker-1\",sensor=\"CPU1 Temp\",kind=\"temperature\",unit=\"C\"}";
+    let started = tokio::time::Instant::now();
+    let text = loop {
+        let text = scrape(&url).await;
+        if sample(&text, cpu_temp).is_some() {
+            break text;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no sensor reading:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(
         sample(&text, "steward_actions_accepted_total{action=\"lock\"}"),
         Some(1.0),
@@ -137,6 +151,10 @@ async fn a_lock_and_a_heartbeat_loss_show_in_the_metrics() {
         ),
         Some(1.0),
         "the lock's duration:\n{text}"
+    );
+    assert!(
+        sample(&text, cpu_temp).is_some_and(|c| (10.0..95.0).contains(&c)),
+        "worker-1's CPU temperature:\n{text}"
     );
     assert!(text.trim_end().ends_with("# EOF"));
     rig.shutdown().await;

@@ -221,6 +221,7 @@ impl Actor {
                     self.core.handle_timeout(now);
                 }
                 Some(reply) = sensor_replies.recv() => {
+                    self.telemetry.sensor_reply(&reply);
                     let now = self.now();
                     self.sensors.handle_reply(now, reply);
                 }

@@ -1,16 +1,20 @@
 //! Counters and latencies the actor records as inputs and effects pass through it, for `/metrics`
 //! (the API registers these families next to its own): heartbeat events per network, destructive
-//! effects by cause (what recovery did, and who asked), and BMC operation latency and failures.
+//! effects by cause (what recovery did, and who asked), BMC operation latency and failures, action
+//! durations, and the hardware sensors' last readings.
 //!
 //! The families are shared handles (`prometheus_client` families are `Arc`s inside): the actor
 //! writes, a scrape reads, nothing waits on the other.
 
+use crate::sensor_audit::SensorReply;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use steward_maintenance::{Action, ActionId, ActionOutcome, JournalEntry};
 use steward_maintenance::{BmcOp, BmcOutcome, BmcRequestId, Cause, Effect, Event};
 use tokio::time::Instant;
@@ -48,6 +52,22 @@ pub struct ActionLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SensorLabels {
+    pub host: String,
+    /// The BMC's sensor name.
+    pub sensor: String,
+    /// `temperature`, `fan`, `voltage`, `current`, `power`, …
+    pub kind: String,
+    /// `C`, `RPM`, `V`, `A`, `W`, `%`, or the BMC's own word; empty when it gave none.
+    pub unit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HostLabels {
+    pub host: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// BMC operations take from tens of milliseconds (a status read) to minutes (a power action read
@@ -68,6 +88,8 @@ pub struct Telemetry {
     destructive: Family<DestructiveLabels, Counter>,
     bmc_latency: HistogramFamily<BmcLabels>,
     action_duration: HistogramFamily<ActionLabels>,
+    sensor_reading: Family<SensorLabels, Gauge<f64, AtomicU64>>,
+    sensor_read_failures: Family<HostLabels, Counter>,
 }
 
 impl Default for Telemetry {
@@ -77,6 +99,8 @@ impl Default for Telemetry {
             destructive: Family::default(),
             bmc_latency: Family::new_with_constructor(bmc_latency_histogram),
             action_duration: Family::new_with_constructor(action_duration_histogram),
+            sensor_reading: Family::default(),
+            sensor_read_failures: Family::default(),
         }
     }
 }
@@ -104,6 +128,16 @@ impl Telemetry {
             "Time from an action's acceptance to its end, by action and outcome (actions this controller run accepted)",
             self.action_duration.clone(),
         );
+        registry.register(
+            "sensor_reading",
+            "The last value read from each hardware sensor with a value (the series of a host whose last read failed are withdrawn)",
+            self.sensor_reading.clone(),
+        );
+        registry.register(
+            "sensor_read_failures",
+            "Sensor reads of a host's BMC that failed whole",
+            self.sensor_read_failures.clone(),
+        );
     }
 }
 
@@ -113,6 +147,8 @@ pub(crate) struct Recorder {
     pub(crate) telemetry: Telemetry,
     bmc_started: HashMap<BmcRequestId, (BmcOp, Instant)>,
     actions_started: HashMap<ActionId, (Action, Instant)>,
+    /// The sensor series each host has, to withdraw them when they go stale.
+    sensor_series: HashMap<String, Vec<SensorLabels>>,
 }
 
 /// serde's name of a value (`kebab-case` for the core's enums), the labels operators see in the API.
@@ -138,6 +174,7 @@ impl Recorder {
             telemetry,
             bmc_started: HashMap::new(),
             actions_started: HashMap::new(),
+            sensor_series: HashMap::new(),
         }
     }
 
@@ -204,9 +241,55 @@ impl Recorder {
         }
     }
 
+    /// A sensor read's answer, on its way to the sensor audit: the host's series are replaced by
+    /// this read's values (a sensor that disappeared, or a read that failed, leaves no stale value).
+    pub(crate) fn sensor_reply(&mut self, reply: &SensorReply) {
+        self.forget_sensors(&reply.host);
+        let readings = match &reply.result {
+            Ok(readings) => readings,
+            Err(_) => {
+                self.telemetry
+                    .sensor_read_failures
+                    .get_or_create(&HostLabels {
+                        host: reply.host.clone(),
+                    })
+                    .inc();
+                return;
+            }
+        };
+        let mut series = Vec::with_capacity(readings.len());
+        for r in readings {
+            let Some(value) = r.value.filter(|v| v.is_finite()) else {
+                continue;
+            };
+            let labels = SensorLabels {
+                host: reply.host.clone(),
+                sensor: r.name.clone(),
+                kind: name(&r.kind),
+                unit: r.unit.clone().unwrap_or_default(),
+            };
+            self.telemetry
+                .sensor_reading
+                .get_or_create(&labels)
+                .set(value);
+            series.push(labels);
+        }
+        self.sensor_series.insert(reply.host.clone(), series);
+    }
+
+    fn forget_sensors(&mut self, host: &str) {
+        for labels in self.sensor_series.remove(host).unwrap_or_default() {
+            self.telemetry.sensor_reading.remove(&labels);
+        }
+    }
+
     /// An effect on its way out to the links.
     pub(crate) fn effect(&mut self, effect: &Effect, now: Instant) {
         let (operation, cause) = match effect {
+            Effect::HostRemoved { host } => {
+                self.forget_sensors(host);
+                return;
+            }
             Effect::Send { command, cause, .. } if command.is_destructive() => {
                 (name(command), *cause)
             }
