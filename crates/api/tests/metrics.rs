@@ -157,5 +157,40 @@ async fn a_lock_and_a_heartbeat_loss_show_in_the_metrics() {
         "worker-1's CPU temperature:\n{text}"
     );
     assert!(text.trim_end().ends_with("# EOF"));
+    every_dashboard_metric_is_served(&text);
     rig.shutdown().await;
+}
+
+/// The example Grafana dashboard (contrib/grafana/steward.json) queries only metrics the
+/// controller serves: each `steward_…` name in its expressions has a `# TYPE` line in the scrape
+/// (histogram and counter suffixes taken off).
+fn every_dashboard_metric_is_served(text: &str) {
+    const DASHBOARD: &str = include_str!("../../../contrib/grafana/steward.json");
+    let doc: serde_json::Value = serde_json::from_str(DASHBOARD).expect("the dashboard is JSON");
+    let mut names = std::collections::BTreeSet::new();
+    for panel in doc["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("an expression");
+            let mut rest = expr;
+            while let Some(at) = rest.find("steward_") {
+                let tail = &rest[at..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                names.insert(tail[..end].to_string());
+                rest = &tail[end..];
+            }
+        }
+    }
+    assert!(names.len() >= 10, "{names:?}");
+    for name in names {
+        let family = ["_bucket", "_count", "_sum", "_total"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(&name);
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "the dashboard queries {name}, which /metrics does not serve:\n{text}"
+        );
+    }
 }

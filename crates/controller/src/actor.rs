@@ -277,8 +277,11 @@ impl Actor {
     /// how the controller carries it out (the lint keeps a `_` arm from creeping back).
     #[deny(clippy::wildcard_enum_match_arm)]
     fn flush_core(&mut self) -> Result<(), StoreError> {
-        let (outside, changes, journal) =
-            persist::drain(&mut self.core, &self.store, &mut self.caches)?;
+        let persist::Drained {
+            outside,
+            feed: changes,
+            journal,
+        } = persist::drain(&mut self.core, &self.store, &mut self.caches)?;
         for entry in &journal {
             self.telemetry.journal(entry, TokioInstant::now());
         }
