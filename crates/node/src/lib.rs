@@ -36,10 +36,12 @@
 //!   subscription, the filesystem sampler, and the task that runs both monitors' policies
 //!   (docs/node-monitoring.md).
 //! - [`status`]: the local status socket (`steward node status`).
+//! - [`collect`]: the node's part of a support bundle (`steward node collect`).
 //! - [`systemd`]: `READY=1` and watchdog pings for `Type=notify` units (nothing outside systemd).
 //! - `runtime`: [`spawn`], [`NodeHandle`], [`NodeStats`].
 
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod fsmon;
 pub mod keyfile;
