@@ -126,7 +126,7 @@ pub enum NodeAction {
     /// The node's part of a support bundle (.tar.gz with a manifest, secrets redacted): agent
     /// state, lock flags, status, scripts, key file metadata, recent log. Run it on the host, or
     /// over ssh with `--output -`.
-    Collect(CollectArgs),
+    Collect(Box<CollectArgs>),
 }
 
 /// `steward node collect`: the agent's paths (the same defaults as the agent's) and the output.
