@@ -147,8 +147,8 @@ pub fn router(handle: ControllerHandle, auth: Auth) -> Router {
 /// As [`router`], with what the controller adds ([`ApiExtras`]: inventory, link metrics).
 pub fn router_with(handle: ControllerHandle, auth: Auth, extras: ApiExtras) -> Router {
     let state = AppState {
+        metrics: Arc::new(metrics::Metrics::new(handle.telemetry())),
         handle,
-        metrics: Arc::new(metrics::Metrics::new()),
         extras,
     };
     let v1 = routes()

@@ -60,8 +60,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// The API's own families plus the controller's (`telemetry`: heartbeat events, destructive
+    /// operations by cause, BMC latency).
+    pub fn new(telemetry: &steward_controller::telemetry::Telemetry) -> Metrics {
         let mut registry = Registry::with_prefix("steward");
+        telemetry.register(&mut registry);
         let hosts = Family::<StateLabels, Gauge>::default();
         let alarms = Family::<SeverityLabels, Gauge>::default();
         let accepted = Family::<ActionLabels, Counter>::default();

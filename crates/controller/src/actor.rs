@@ -6,6 +6,7 @@ use crate::handle::{Command, ControllerHandle, HandleError, HostEntry, NodeSetti
 use crate::links::{BmcAccess, EventSender, Links};
 use crate::persist::{self, Caches};
 use crate::sensor_audit::{SensorAudit, SensorAuditConfig, SensorReplies, SensorReply};
+use crate::telemetry::{Recorder, Telemetry};
 use std::sync::Arc;
 use std::time::Duration;
 use steward_maintenance::host::BmcSpec;
@@ -74,6 +75,8 @@ pub(crate) struct Actor {
     failed: bool,
     /// Where committed changes go for `GET /v1/stream`.
     feed: Arc<Feed>,
+    /// Heartbeat, recovery and BMC figures for `/metrics`.
+    telemetry: Recorder,
 }
 
 /// Load the stored state, start the actor, and return its handle, the sender links deliver events
@@ -140,6 +143,7 @@ pub fn spawn_with_events(
     let feed = Arc::new(Feed::new(epoch, cfg.feed_replay));
     let (sensor_replies, sensor_rx) = SensorReplies::channel(cfg.event_queue);
     let sensors = SensorAudit::load(cfg.sensors.clone(), &store, sensor_replies)?;
+    let telemetry = Telemetry::default();
     let mut actor = Actor {
         core,
         store,
@@ -152,6 +156,7 @@ pub fn spawn_with_events(
         origin,
         failed: false,
         feed: feed.clone(),
+        telemetry: Recorder::new(telemetry.clone()),
     };
     // Effects of the restore (the add handler's reconciliation) are persisted before anything else.
     if let Err(e) = actor.flush() {
@@ -163,6 +168,7 @@ pub fn spawn_with_events(
             tx: cmd_tx,
             epoch,
             feed,
+            telemetry,
         },
         ev_sender,
         task,
@@ -206,6 +212,7 @@ impl Actor {
                     Some(cmd) => self.command(cmd),
                 },
                 Some(ev) = events.recv() => {
+                    self.telemetry.event(&ev, TokioInstant::now());
                     let now = self.now();
                     self.core.handle_event(now, ev);
                 }
@@ -214,6 +221,7 @@ impl Actor {
                     self.core.handle_timeout(now);
                 }
                 Some(reply) = sensor_replies.recv() => {
+                    self.telemetry.sensor_reply(&reply);
                     let now = self.now();
                     self.sensors.handle_reply(now, reply);
                 }
@@ -269,11 +277,19 @@ impl Actor {
     /// how the controller carries it out (the lint keeps a `_` arm from creeping back).
     #[deny(clippy::wildcard_enum_match_arm)]
     fn flush_core(&mut self) -> Result<(), StoreError> {
-        let (outside, changes) = persist::drain(&mut self.core, &self.store, &mut self.caches)?;
+        let persist::Drained {
+            outside,
+            feed: changes,
+            journal,
+        } = persist::drain(&mut self.core, &self.store, &mut self.caches)?;
+        for entry in &journal {
+            self.telemetry.journal(entry, TokioInstant::now());
+        }
         if !changes.is_empty() {
             self.feed.publish(changes);
         }
         for effect in outside {
+            self.telemetry.effect(&effect, TokioInstant::now());
             match effect {
                 Effect::Send {
                     host,

@@ -98,6 +98,7 @@ pub struct ControllerHandle {
     pub(crate) tx: mpsc::Sender<Command>,
     pub(crate) epoch: u64,
     pub(crate) feed: Arc<Feed>,
+    pub(crate) telemetry: crate::telemetry::Telemetry,
 }
 
 impl ControllerHandle {
@@ -109,6 +110,11 @@ impl ControllerHandle {
     /// The live feed of committed changes (hosts, alarms, events) behind `GET /v1/stream`.
     pub fn feed(&self) -> &Arc<Feed> {
         &self.feed
+    }
+
+    /// The actor's heartbeat, recovery and BMC metric families, for `/metrics`.
+    pub fn telemetry(&self) -> &crate::telemetry::Telemetry {
+        &self.telemetry
     }
 
     pub(crate) async fn call<T>(

@@ -19,7 +19,8 @@
 //! changes with a replay buffer, for the live stream), [`links`] (how effects reach nodes,
 //! BMCs and heartbeat), [`bmc_workers`] (the real BMC link over `steward-bmc`), `actor` (the loop), `persist` (effects to store writes),
 //! [`sensor_audit`] (per-host sensor reads, alarms 200.007/014/015, hardware-monitor events for the
-//! core) and `sensor_handle` (the sensor API of the handle).
+//! core), `sensor_handle` (the sensor API of the handle) and [`telemetry`] (heartbeat, recovery and
+//! BMC figures for `/metrics`).
 
 mod actor;
 pub mod bmc_workers;
@@ -29,6 +30,7 @@ pub mod links;
 mod persist;
 pub mod sensor_audit;
 mod sensor_handle;
+pub mod telemetry;
 
 pub use actor::{spawn, spawn_with_events, ControllerConfig, StartError};
 pub use handle::{ActionStatus, ControllerHandle, HandleError, HostEntry, NodeSettingsPatch};

@@ -76,15 +76,25 @@ impl Caches {
     }
 }
 
+/// What one write-ahead step made durable, for the actor to act on.
+pub(crate) struct Drained {
+    /// Effects on the outside world, to carry out now that the commit succeeded.
+    pub outside: Vec<Effect>,
+    /// The step's changes for the live feed.
+    pub feed: Vec<FeedItem>,
+    /// The journal lines that became durable.
+    pub journal: Vec<JournalEntry>,
+}
+
 /// Drain every effect of the core through the write-ahead step (stamped with the wall clock), keep
 /// the caches in step with what became durable, and return the effects that act on the outside
 /// world, to be carried out only after the commit succeeded, with the step's changes for the live
-/// feed (hosts, alarms, events, in that order).
+/// feed (hosts, alarms, events, in that order) and the journal lines that became durable.
 pub(crate) fn drain(
     core: &mut Maintenance,
     store: &TypedStore,
     caches: &mut Caches,
-) -> Result<(Vec<Effect>, Vec<FeedItem>), StoreError> {
+) -> Result<Drained, StoreError> {
     let step = writeahead::drain(core, store, &mut caches.ids, unix_ms_now())?;
     let mut feed = Vec::with_capacity(step.hosts.len() + step.alarms.len() + step.events.len());
     for name in &step.hosts {
@@ -129,5 +139,9 @@ pub(crate) fn drain(
     for j in &step.journal {
         caches.note_journal(j);
     }
-    Ok((step.outside, feed))
+    Ok(Drained {
+        outside: step.outside,
+        feed,
+        journal: step.journal,
+    })
 }

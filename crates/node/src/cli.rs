@@ -158,12 +158,68 @@ pub enum NodeAction {
         #[arg(long)]
         json: bool,
     },
+    /// The node's part of a support bundle (.tar.gz with a manifest, secrets redacted): agent
+    /// state, lock flags, status, scripts, key file metadata, recent log. Run it on the host, or
+    /// over ssh with `--output -`.
+    Collect(Box<CollectArgs>),
+}
+
+/// `steward node collect`: the agent's paths (the same defaults as the agent's) and the output.
+#[derive(Args, Debug)]
+pub struct CollectArgs {
+    /// The bundle to write; `-` for standard output [default: steward-node-collect-<host>.tar.gz].
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// The agent's key file (only its metadata is collected; its keys are blanked everywhere).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/steward/node-keys.json"
+    )]
+    keys: PathBuf,
+    #[arg(long, default_value = "/var/lib/steward")]
+    state_dir: PathBuf,
+    #[arg(long, default_value = "/run/steward/node_locked")]
+    lock_flag: PathBuf,
+    #[arg(long, default_value = "/var/lib/steward/node_locked")]
+    lock_flag_backup: PathBuf,
+    #[arg(long, default_value = "/etc/steward/goenabled.d")]
+    goenabled_dir: PathBuf,
+    #[arg(long, default_value = "/etc/steward/services.d")]
+    services_dir: PathBuf,
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_STATUS_SOCKET)]
+    status_socket: PathBuf,
+    /// The systemd unit whose journal is the agent's log; "none" for no log.
+    #[arg(long, default_value = "steward-node")]
+    unit: String,
+    /// Journal lines to keep.
+    #[arg(long, default_value_t = 5000)]
+    log_lines: u32,
 }
 
 /// Run what the command line asks for.
 pub fn run_cli(cli: NodeCli) -> Result<()> {
     match cli.action {
         Some(NodeAction::Status { socket, json }) => print_status(&socket, json),
+        Some(NodeAction::Collect(c)) => {
+            let paths = crate::collect::CollectPaths {
+                keys: c.keys,
+                state_dir: c.state_dir,
+                lock_flag: c.lock_flag,
+                lock_flag_backup: c.lock_flag_backup,
+                goenabled_dir: c.goenabled_dir,
+                services_dir: c.services_dir,
+                status_socket: c.status_socket,
+                unit: (c.unit != "none").then_some(c.unit),
+                log_lines: c.log_lines,
+            };
+            let to_stdout = c.output.as_deref() == Some(std::path::Path::new("-"));
+            let written = crate::collect::collect(&paths, c.output.as_deref())?;
+            if !to_stdout {
+                println!("{}", written.display());
+            }
+            Ok(())
+        }
         None => run(cli.args),
     }
 }
@@ -383,10 +439,16 @@ pub fn run(args: NodeArgs) -> Result<()> {
         }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot install the SIGTERM handler")?;
+        // Serving: sockets bound, state loaded. The watchdog pings while the agent's loop runs
+        // (this runtime has one thread: a loop blocked there stops the pings too).
+        crate::systemd::notify_or_log("READY=1");
+        let watchdog = crate::systemd::run_watchdog(|| std::future::ready(!handle.is_finished()));
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+            () = watchdog, if crate::systemd::watchdog_interval().is_some() => {}
         }
+        crate::systemd::notify_or_log("STOPPING=1");
         tracing::info!(host = %host, "stopping");
         handle.shutdown().await;
         Ok(())

@@ -39,9 +39,12 @@
 //! - [`health`]: the configuration health flags from marker files and a LUKS check.
 //! - [`pmon`]: the process monitor's runtime (pidfds, commands) around `steward-process-policy`.
 //! - [`watchdog`]: the host watchdog (pets the hardware watchdog; stops on quorum loss).
+//! - [`collect`]: the node's part of a support bundle (`steward node collect`).
+//! - [`systemd`]: `READY=1` and watchdog pings for `Type=notify` units (nothing outside systemd).
 //! - `runtime`: [`spawn`], [`NodeHandle`], [`NodeStats`].
 
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod fsmon;
 pub mod health;
@@ -55,6 +58,7 @@ mod runtime;
 pub mod scripts;
 pub mod state;
 pub mod status;
+pub mod systemd;
 pub mod watchdog;
 
 pub use config::{

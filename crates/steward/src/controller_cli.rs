@@ -203,7 +203,26 @@ async fn serve(args: RunArgs) -> Result<()> {
         std::fs::write(f, format!("{url}\n"))
             .with_context(|| format!("cannot write the URL to {}", f.display()))?;
     }
+    // Serving (store loaded, sockets bound, API accepting): tell systemd, then ping its watchdog
+    // for as long as the controller's actor answers within the ping period.
+    steward_node::systemd::notify_or_log("READY=1");
+    let watchdog = tokio::spawn({
+        let handle = running.handle.clone();
+        let period = steward_node::systemd::watchdog_interval().map(|i| i / 2);
+        steward_node::systemd::run_watchdog(move || {
+            let handle = handle.clone();
+            async move {
+                let Some(period) = period else { return false };
+                matches!(
+                    tokio::time::timeout(period, handle.node_settings()).await,
+                    Ok(Ok(_))
+                )
+            }
+        })
+    });
     wait_for_stop().await?;
+    steward_node::systemd::notify_or_log("STOPPING=1");
+    watchdog.abort();
     println!("stopping");
     running.shutdown().await;
     Ok(())

@@ -83,10 +83,17 @@ pub(crate) fn init_logging_with(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    // journald-friendly: colours only on a terminal; under systemd (JOURNAL_STREAM set) no
+    // timestamp of our own, the journal stamps every line.
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn main() -> ExitCode {
