@@ -130,8 +130,11 @@ pub fn lab_process_pid(host_dir: &Path, name: &str) -> Option<i32> {
         .trim()
         .parse()
         .ok()?;
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    (pid > 1 && comm.trim() == "sleep").then_some(pid)
+    // `/proc/<pid>/stat`: "pid (comm) state …"; a zombie (Z) has already ended.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let live = head.ends_with("(sleep") && !rest.trim_start().starts_with('Z');
+    (pid > 1 && live).then_some(pid)
 }
 
 /// Send `signal` to lab process `name` of the machine in `host_dir`; the pid signalled, or
