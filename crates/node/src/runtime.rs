@@ -98,9 +98,14 @@ impl NodeHandle {
         }
     }
 
-    /// Stop at once, wherever the agent is (what a power loss does).
+    /// Stop at once, wherever the agent is (what a power loss does). The side tasks end too:
+    /// the status server holds the process monitor, which would otherwise outlive the agent and
+    /// keep restarting processes beside the next boot's monitor.
     pub fn abort(&self) {
         if let Some(t) = &self.task {
+            t.abort();
+        }
+        for t in &self.side_tasks {
             t.abort();
         }
     }

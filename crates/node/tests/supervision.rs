@@ -142,3 +142,87 @@ async fn a_quorum_process_past_its_restarts_is_reported_and_the_watchdog_lets_go
         unsafe { libc::kill(p, libc::SIGKILL) };
     }
 }
+
+/// Dropping the agent (what a simulated machine's power loss or reboot does) ends all of it: the
+/// status socket stops answering and the process monitor it reads from no longer restarts
+/// anything, so the next boot's agent is the only one watching the processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_agent_leaves_no_process_monitor_or_status_socket_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 78));
+    let ctrl = tokio::net::UdpSocket::bind(SocketAddr::new(ip, 0))
+        .await
+        .unwrap();
+    let secret = ClusterSecret::new(&[43u8; 32]).unwrap();
+    let pmon = dir.path().join("pmon.d");
+    std::fs::create_dir_all(&pmon).unwrap();
+    let pidfile = dir.path().join("svc.pid");
+    std::fs::write(
+        pmon.join("svc.toml"),
+        format!(
+            "name = \"svc\"\npidfile = \"{p}\"\nstart = \"sleep 600 & echo $! > {p}\"\n\
+             severity = \"minor\"\nrestarts = 5\ninterval_ms = 20\nstartup_delay_ms = 20\n",
+            p = pidfile.display()
+        ),
+    )
+    .unwrap();
+    let mut cfg = NodeConfig::new(
+        HOST,
+        secret.node_keys(HOST),
+        vec![NodeNetwork {
+            network: Network::Mgmt,
+            bind: SocketAddr::new(ip, 0),
+            controllers: vec![ControllerPeer {
+                name: "controller-0".into(),
+                addr: ctrl.local_addr().unwrap(),
+            }],
+        }],
+    )
+    .under_dirs(&dir.path().join("vol"), &dir.path().join("persist"));
+    cfg.goenabled_at_start = false;
+    cfg.pmon_dir = Some(pmon);
+    let socket = dir.path().join("status.sock");
+    cfg.status_socket = Some(socket.clone());
+    let h = spawn(cfg, Arc::new(Quiet)).unwrap();
+    let pid =
+        loop {
+            let running =
+                h.pmon().unwrap().status().first().is_some_and(|s| {
+                    matches!(s.phase, steward_process_policy::Phase::Running { .. })
+                });
+            if let (true, Some(p)) = (running, read_pid(&pidfile)) {
+                break p;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+    assert!(std::os::unix::net::UnixStream::connect(&socket).is_ok());
+
+    drop(h);
+    // The aborted tasks end at their next turn; allow a generous number of them.
+    let mut answering = true;
+    for _ in 0..500 {
+        answering = std::os::unix::net::UnixStream::connect(&socket).is_ok();
+        if !answering {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !answering,
+        "the status socket still answers after the agent was dropped"
+    );
+    // SAFETY: kill(2) on the `sleep` the agent started for this test.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    // Fifty restart intervals: a monitor still alive would have started a new instance.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let now = read_pid(&pidfile);
+    if let Some(p) = now.filter(|p| *p != pid) {
+        // SAFETY: as above, the test's own `sleep`.
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
+    assert_eq!(
+        now,
+        Some(pid),
+        "a dropped agent's process monitor restarted the process"
+    );
+}

@@ -13,7 +13,7 @@
 
 use crate::host::SimHostConfig;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use steward_maintenance::state::Network;
 use steward_node::{ControllerPeer, NodeConfig, NodeNetwork};
@@ -70,6 +70,86 @@ pub struct LabHost {
     pub alive_period: Duration,
     /// The agent's link and filesystem monitors (none by default).
     pub monitors: steward_node::monitors::MonitorsConfig,
+    /// The agent's process monitor directory (`None`: no process monitor).
+    pub pmon_dir: Option<PathBuf>,
+}
+
+/// The processes every `steward lab` machine's process monitor watches: (name, severity, allowed
+/// restarts). Killing `lab-critical` three times fails the host; `lab-minor` twice raises 200.006
+/// minor only (docs/node-supervision.md#lab).
+pub const LAB_PROCESSES: [(&str, &str, u32); 2] =
+    [("lab-critical", "critical", 2), ("lab-minor", "minor", 1)];
+
+/// Where a lab machine keeps its process files: `<host dir>/persistent/pmon.d`.
+pub fn lab_pmon_dir(host_dir: &Path) -> PathBuf {
+    host_dir.join("persistent").join("pmon.d")
+}
+
+/// The pid file of lab process `name`: `<host dir>/<name>.pid`.
+pub fn lab_pidfile(host_dir: &Path, name: &str) -> PathBuf {
+    host_dir.join(format!("{name}.pid"))
+}
+
+/// Write the process files of [`LAB_PROCESSES`] for the machine in `host_dir` (plain `sleep`
+/// processes with pid files; timers divided by `scale` like the lab's others) and return their
+/// directory, for [`LabHost::pmon_dir`].
+pub fn write_lab_processes(host_dir: &Path, scale: u32) -> std::io::Result<PathBuf> {
+    let scale = u64::from(scale.max(1));
+    let dir = lab_pmon_dir(host_dir);
+    std::fs::create_dir_all(&dir)?;
+    for (name, severity, restarts) in LAB_PROCESSES {
+        let pidfile = lab_pidfile(host_dir, name);
+        // Single quotes: the path goes through `sh -c`; a lab dir holding a quote is refused.
+        let p = pidfile.display().to_string();
+        if p.contains('\'') || p.contains('"') {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the lab dir {p} holds a quote"),
+            ));
+        }
+        // The debounce (a process up this long is stable and its alarm clears) is long enough
+        // that `steward lab kill-process` kills in a row count as one restart storm.
+        let text = format!(
+            "name = \"{name}\"\npidfile = \"{p}\"\nstart = \"sleep 86400 & echo $! > '{p}'\"\n\
+             severity = \"{severity}\"\nrestarts = {restarts}\ninterval_ms = {interval}\n\
+             startup_delay_ms = {delay}\ndebounce_ms = {debounce}\n",
+            interval = 1_000 / scale,
+            delay = 1_000 / scale,
+            debounce = 60_000 / scale,
+        );
+        std::fs::write(dir.join(format!("{name}.toml")), text)?;
+    }
+    Ok(dir)
+}
+
+/// The pid of lab process `name` on the machine in `host_dir`, if its pid file names a live
+/// `sleep` (a stale file naming some other process is never signalled).
+pub fn lab_process_pid(host_dir: &Path, name: &str) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(lab_pidfile(host_dir, name))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    // `/proc/<pid>/stat`: "pid (comm) state …"; a zombie (Z) has already ended.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let live = head.ends_with("(sleep") && !rest.trim_start().starts_with('Z');
+    (pid > 1 && live).then_some(pid)
+}
+
+/// Send `signal` to lab process `name` of the machine in `host_dir`; the pid signalled, or
+/// `None` when no such process runs.
+pub fn signal_lab_process(host_dir: &Path, name: &str, signal: i32) -> Option<i32> {
+    let pid = lab_process_pid(host_dir, name)?;
+    // SAFETY: kill(2) takes no memory; a pid that is gone yields ESRCH.
+    (unsafe { libc::kill(pid, signal) } == 0).then_some(pid)
+}
+
+/// Stop the lab processes of the machine in `host_dir` (they outlive its agent).
+pub fn stop_lab_processes(host_dir: &Path) {
+    for (name, _, _) in LAB_PROCESSES {
+        signal_lab_process(host_dir, name, libc::SIGTERM);
+    }
 }
 
 /// The monitors every `steward lab` machine runs: a management and a cluster link and two
@@ -128,6 +208,7 @@ impl LabHost {
         agent.services_timeout = Duration::from_secs(300) / scale;
         agent.heartbeat_port = self.heartbeat_port;
         agent.monitors = self.monitors.clone();
+        agent.pmon_dir = self.pmon_dir.clone();
         // `steward node status --socket <dir>/node-status.sock` reads it.
         agent.status_socket = Some(self.dir.join("node-status.sock"));
         c.agent = Some(c.agent_dirs(agent));

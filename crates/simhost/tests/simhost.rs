@@ -81,6 +81,7 @@ async fn rig(name: &str) -> Rig {
         scale: 100,
         alive_period: Duration::from_millis(100),
         monitors: Default::default(),
+        pmon_dir: None,
     };
     link.provision(&HostSpec {
         name: name.into(),

@@ -79,6 +79,10 @@ enum LabCommand {
     FsFull(MonitorFaultArgs),
     /// The host's filesystem at MOUNT is healthy again.
     FsOk(MonitorFaultArgs),
+    /// SIGKILL one of the host's monitored lab processes (`lab-critical`: restarts 2, then the
+    /// host fails and recovers; `lab-minor`: restarts 1, then 200.006 minor), TIMES times, waiting
+    /// for the process monitor's restart between kills.
+    KillProcess(KillProcessArgs),
     /// Set a sensor of the host's simulated BMC: `lab sensor worker-0 "CPU1 Temp" 97` (past its
     /// critical threshold: alarm and degrade after two reads), `absent` (the sensor disappears) or
     /// `normal` (back to its nominal reading). With `--push` the BMC also pushes an event about it
@@ -129,6 +133,20 @@ struct FaultArgs {
 }
 
 #[derive(Args)]
+struct KillProcessArgs {
+    /// The host name, e.g. worker-0.
+    host: String,
+    /// The process: lab-critical or lab-minor.
+    process: String,
+    /// How many times in a row (each after the monitor restarted it).
+    #[arg(long, default_value_t = 1)]
+    times: u32,
+    /// The lab's data dir (as given to `steward lab`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct SensorArgs {
     /// The host name, e.g. worker-0.
     host: String,
@@ -162,6 +180,7 @@ pub fn run(args: LabArgs) -> Result<()> {
             }
             Ok(())
         }
+        Some(LabCommand::KillProcess(k)) => kill_process(k),
         Some(LabCommand::Fail(f)) => fault(f, "hang"),
         Some(LabCommand::Crash(f)) => fault(f, "crash"),
         Some(LabCommand::Heal(f)) => fault(f, "heal"),
@@ -213,6 +232,112 @@ fn fault(f: FaultArgs, command: &str) -> Result<()> {
     }
     println!("{}: {}", f.host, reply.trim_start_matches("ok "));
     Ok(())
+}
+
+/// How long `kill-process` waits for the process monitor to restart a killed process.
+const RESTART_WAIT: Duration = Duration::from_secs(60);
+
+/// Kill a lab process from its pid file, `times` times, each after the monitor restarted it.
+fn kill_process(k: KillProcessArgs) -> Result<()> {
+    let data_dir = k.data_dir.unwrap_or_else(default_data_dir);
+    let dir = data_dir.join(&k.host);
+    if !steward_simhost::socket_path(&dir).exists() {
+        bail!(
+            "no lab host '{}' in {} (is `steward lab` running with this --data-dir? \
+             `steward lab status` lists its hosts)",
+            k.host,
+            data_dir.display()
+        );
+    }
+    let Some(&(_, severity, restarts)) = lab::LAB_PROCESSES.iter().find(|p| p.0 == k.process)
+    else {
+        let names: Vec<&str> = lab::LAB_PROCESSES.iter().map(|p| p.0).collect();
+        bail!(
+            "'{}' is not a lab process (the lab's are: {})",
+            k.process,
+            names.join(", ")
+        );
+    };
+    if k.times == 0 {
+        bail!("--times must be at least 1");
+    }
+    let mut pid = lab::lab_process_pid(&dir, &k.process).with_context(|| {
+        format!(
+            "{} is not running on {} (is the host up? its pid file is {})",
+            k.process,
+            k.host,
+            lab::lab_pidfile(&dir, &k.process).display()
+        )
+    })?;
+    for n in 1..=k.times {
+        // SAFETY: kill(2) takes no memory; `pid` was just read as a live `sleep`.
+        if unsafe { libc::kill(pid, libc::SIGKILL) } != 0 {
+            bail!(
+                "cannot kill {} (pid {pid}): {}",
+                k.process,
+                std::io::Error::last_os_error()
+            );
+        }
+        println!(
+            "{}: killed {} (pid {pid}) [{n}/{}]",
+            k.host, k.process, k.times
+        );
+        if n == k.times {
+            break;
+        }
+        pid = wait_restart(&dir, &k.process, pid)
+            .with_context(|| format!("{}: {} was not restarted", k.host, k.process))?;
+        println!("{}: {} restarted (pid {pid})", k.host, k.process);
+    }
+    println!(
+        "{}: {} is {severity} with {restarts} restart(s) allowed: {}",
+        k.host,
+        k.process,
+        if k.times > restarts {
+            "past them it escalates (`steward alarm list`, `steward watch`)"
+        } else {
+            "within them the monitor only restarts it"
+        }
+    );
+    Ok(())
+}
+
+/// Wait until the host's process monitor runs `process` again under a pid other than `old` (its
+/// status socket says so), so that the next kill is a death the monitor saw, not a failed start.
+fn wait_restart(dir: &Path, process: &str, old: i32) -> Result<i32> {
+    let start = std::time::Instant::now();
+    let socket = dir.join("node-status.sock");
+    loop {
+        if let Some(pid) = monitored_pid(&socket, process).filter(|p| *p != old) {
+            if lab::lab_process_pid(dir, process) == Some(pid) {
+                return Ok(pid);
+            }
+        }
+        if start.elapsed() > RESTART_WAIT {
+            bail!(
+                "its monitor did not report it running again within {} s (is the host's agent up? \
+                 `steward node status --socket {}`)",
+                RESTART_WAIT.as_secs(),
+                socket.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pid of `process` if the agent's status socket shows it running.
+fn monitored_pid(socket: &Path, process: &str) -> Option<i32> {
+    let doc: serde_json::Value =
+        serde_json::from_str(&steward_node::status::query(socket).ok()?).ok()?;
+    let p = doc
+        .get("processes")?
+        .as_array()?
+        .iter()
+        .find(|p| p.get("name").and_then(|n| n.as_str()) == Some(process))?;
+    if p.get("phase").and_then(|v| v.as_str()) != Some("running") {
+        return None;
+    }
+    i32::try_from(p.get("pid")?.as_u64()?).ok()
 }
 
 fn status(data_dir: &Path) -> Result<()> {
@@ -292,6 +417,9 @@ fn lab_host(
     let keys_path = dir.join("node.keys");
     steward_node::keyfile::provision(&keys_path, secret, name)
         .with_context(|| format!("cannot write {}", keys_path.display()))?;
+    // Its process monitor's two `sleep` processes (`steward lab kill-process`).
+    let pmon_dir = lab::write_lab_processes(&dir, scale)
+        .with_context(|| format!("cannot write the process files of {name}"))?;
     Ok(LabHost {
         name: name.to_string(),
         dir,
@@ -317,6 +445,7 @@ fn lab_host(
         scale,
         alive_period,
         monitors: lab::lab_monitors(scale),
+        pmon_dir: Some(pmon_dir),
     })
 }
 
@@ -401,6 +530,9 @@ async fn start_machines(hosts: &[LabHost], processes: bool, data_dir: &Path) -> 
         }
         if let Some(b) = h.bmc_bind {
             cmd.arg("--bmc-listen").arg(b.to_string());
+        }
+        if let Some(d) = &h.pmon_dir {
+            cmd.arg("--pmon-dir").arg(d);
         }
         children.push(
             cmd.spawn()
@@ -570,6 +702,7 @@ async fn lab(args: RunArgs) -> Result<()> {
     println!("  steward lab crash {example}{dd}    # power loss: watch the controller recover it");
     println!("  steward lab fail {example}{dd}     # hang: stops answering, power stays on");
     println!("  steward lab heal {example}{dd}");
+    println!("  steward lab kill-process {example} lab-minor --times 2{dd}   # 200.006 minor");
     println!("Ctrl-C stops the lab; host state changes follow.");
 
     let watcher = tokio::spawn(watch_hosts(handle.clone()));
@@ -578,6 +711,10 @@ async fn lab(args: RunArgs) -> Result<()> {
     watcher.abort();
     running.shutdown().await;
     machines.stop().await;
+    // The monitored `sleep`s outlive their agents.
+    for h in &lab_hosts {
+        lab::stop_lab_processes(&h.dir);
+    }
     if let Some(f) = &args.url_file {
         let _ = std::fs::remove_file(f);
     }

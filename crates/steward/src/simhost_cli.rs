@@ -61,6 +61,10 @@ pub struct SimhostArgs {
     /// The lab's simulated links and filesystems (`steward lab link-down|fs-readonly …`).
     #[arg(long)]
     pub lab_monitors: bool,
+    /// The agent's process monitor directory (`*.toml` process files; `steward lab` gives its
+    /// `lab-critical` and `lab-minor` here). None: no process monitor.
+    #[arg(long, value_name = "DIR")]
+    pub pmon_dir: Option<PathBuf>,
 }
 
 fn parse_peer(s: &str) -> Result<(String, SocketAddr), String> {
@@ -129,6 +133,7 @@ impl SimhostArgs {
                 .map(Duration::from_millis)
                 .unwrap_or(Duration::from_secs(5) / scale),
             monitors,
+            pmon_dir: self.pmon_dir.clone(),
         })
     }
 }

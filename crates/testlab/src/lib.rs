@@ -273,6 +273,8 @@ impl TestLab {
                 } else {
                     Default::default()
                 },
+                // Set below when the spec gives this host process files.
+                pmon_dir: None,
             });
         }
         let mut wiring = wiring;
