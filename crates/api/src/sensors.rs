@@ -423,7 +423,24 @@ pub async fn relearn(
     let from_body = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        parse_json::<RelearnQuery>(&body, "relearn request")?.host_uuid
+        // Read as a plain JSON value: a typed `Option` would take `null` for "absent".
+        let v: Value = parse_json(&body, "relearn request")?;
+        let refuse = |why: String| Err(ApiError::BadRequest(format!("relearn request: {why}")));
+        let Value::Object(map) = v else {
+            return refuse("the body must be a JSON object {\"host_uuid\": …}".into());
+        };
+        if let Some(k) = map.keys().find(|k| *k != "host_uuid") {
+            return refuse(format!("unknown field '{k}' (only host_uuid)"));
+        }
+        match map.get("host_uuid") {
+            Some(Value::String(h)) => Some(h.clone()),
+            None => None,
+            Some(other) => {
+                return refuse(format!(
+                    "host_uuid must be a string (the host's uuid, id or name), not {other}"
+                ))
+            }
+        }
     };
     let host = from_query.or(from_body).ok_or_else(|| {
         ApiError::BadRequest(

@@ -203,6 +203,17 @@ async fn sensors_and_groups_in_sysinv_shapes_patch_relearn_and_alarm() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = call(
+        &lab,
+        reqwest::Method::POST,
+        &format!(
+            "/v1/isensorgroups/relearn?host_uuid={}",
+            lab.uuid("worker-0")
+        ),
+        Some(json!({"host_uuid": null})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // The document describes the routes.
     let (_, doc) = get(&lab, "/v1/openapi.json").await;
