@@ -31,10 +31,11 @@ pub struct CollectPaths {
     pub log_lines: u32,
 }
 
-const REDACTED: &str = "<redacted>";
+/// What a secret is replaced by in a support bundle (the node's and the controller's).
+pub const REDACTED: &str = "<redacted>";
 
-/// Whether a JSON key names a secret.
-fn secret_key(key: &str) -> bool {
+/// Whether a JSON key names a secret (shared with `steward collect`).
+pub fn secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     [
         "password",

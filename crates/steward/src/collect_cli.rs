@@ -12,6 +12,8 @@ use crate::host_cli::{finish, run_async, ApiArgs};
 use clap::Args;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
+// The same rule as the node's bundle: one list of secret names for both.
+use steward_node::collect::{secret_key, REDACTED};
 
 #[derive(Args, Debug)]
 pub struct CollectArgs {
@@ -27,23 +29,6 @@ pub struct CollectArgs {
 
 pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     finish(run_async(&args.api.clone(), collect(args)))
-}
-
-const REDACTED: &str = "<redacted>";
-
-/// Whether a JSON key names a secret.
-fn secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "password",
-        "secret",
-        "token",
-        "passphrase",
-        "private",
-        "key",
-    ]
-    .iter()
-    .any(|s| k.contains(s))
 }
 
 /// `v` with every secret-named value replaced and `token` blanked inside strings.
