@@ -5,39 +5,9 @@
 //! owns (the units are in packaging/, checked by scripts/test-packages).
 
 use std::os::unix::net::UnixDatagram;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// Kills the daemon when the test ends, however it ends.
-struct Daemon(Child);
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The next notification, polling so that a daemon that exited fails the test instead of
-/// leaving it waiting.
-fn next_message(socket: &UnixDatagram, daemon: &mut Daemon) -> String {
-    let mut buf = [0u8; 512];
-    loop {
-        match socket.recv(&mut buf) {
-            Ok(n) => return String::from_utf8_lossy(&buf[..n]).into_owned(),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                if let Ok(Some(status)) = daemon.0.try_wait() {
-                    panic!("the controller exited ({status}) before notifying");
-                }
-            }
-            Err(e) => panic!("recv: {e}"),
-        }
-    }
-}
+use steward_testpeers::notify::{next_message, Daemon};
 
 #[test]
 fn the_controller_says_ready_once_serving_then_pings_the_watchdog() {
