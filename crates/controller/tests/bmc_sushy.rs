@@ -27,14 +27,11 @@ async fn power_off_and_on_through_redfish_with_read_back() {
     // is a record whose BMC is the emulator.
     let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
     let spec = LabSpec {
-        monitors: false,
         hosts: Vec::new(),
         scale: 10,
         in_service: false,
         config: Some(cfg),
-        api: None,
-        processes: Vec::new(),
-        system: steward_maintenance::state::SystemType::Standard,
+        ..LabSpec::standard()
     };
     let lab = TestLab::start(store, SecretBox::from_key([3; 32]), spec).await;
     let handle = lab.handle.clone();

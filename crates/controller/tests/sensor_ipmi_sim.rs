@@ -71,11 +71,7 @@ async fn critical_temperature_on_ipmi_sim_alarms_degrades_resets_and_clears() {
         hosts: Vec::new(),
         scale: 10,
         in_service: false,
-        config: None,
-        api: None,
-        monitors: false,
-        processes: Vec::new(),
-        system: steward_maintenance::state::SystemType::Standard,
+        ..LabSpec::standard()
     };
     let lab = TestLab::start(store, SecretBox::from_key([3; 32]), spec).await;
     let h = lab.handle.clone();
