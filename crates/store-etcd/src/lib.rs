@@ -77,7 +77,7 @@ use etcd_client::{
 use steward_store::{log_key, Committed, Op, Retention, Store, StoreError, Versioned};
 
 use plan::{LogCounter, Plan, Snapshot, Write};
-use worker::Worker;
+use worker::{Failure, Worker};
 
 /// Up to this many trimmed log entries are deleted one key at a time; more as one range delete.
 pub const TRIM_SINGLE_MAX: u64 = 16;
@@ -163,10 +163,6 @@ impl std::fmt::Debug for EtcdStore {
             .field("fence", &self.fence)
             .finish()
     }
-}
-
-fn backend(endpoints: &str, e: etcd_client::Error) -> StoreError {
-    StoreError::Backend(format!("etcd at {endpoints}: {e}"))
 }
 
 fn as_rev(r: i64) -> u64 {
@@ -264,27 +260,25 @@ impl EtcdStore {
         &self.keys.prefix
     }
 
+    /// Run `request` with a client on the store's thread (see `worker`). `request` gets its own
+    /// copy of what it needs on every attempt: it is run again on another member when one could
+    /// not execute it.
     fn call<T, F, Fut>(&self, request: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(Client, String) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+        F: Fn(Client) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<T, Failure>> + Send + 'static,
     {
-        let endpoints = self.worker.endpoints.clone();
-        self.worker.call(move |client| request(client, endpoints))
+        self.worker.call(request)
     }
 
     /// One linearizable read of `keys` at one revision (a Txn of Gets).
     async fn read(
         client: &mut Client,
-        endpoints: &str,
         keys: Vec<String>,
-    ) -> Result<(u64, Vec<Option<KeyValue>>), StoreError> {
+    ) -> Result<(u64, Vec<Option<KeyValue>>), Failure> {
         let gets: Vec<TxnOp> = keys.into_iter().map(|k| TxnOp::get(k, None)).collect();
-        let resp = client
-            .txn(Txn::new().and_then(gets))
-            .await
-            .map_err(|e| backend(endpoints, e))?;
+        let resp = client.txn(Txn::new().and_then(gets)).await?;
         let revision = resp.header().map(|h| as_rev(h.revision())).unwrap_or(0);
         let responses = resp.op_responses();
         let kvs = (0..responses.len())
@@ -341,12 +335,11 @@ impl EtcdStore {
     /// Read the head (epoch, marker, fence) and the state of `records` and `logs`.
     async fn snapshot(
         client: &mut Client,
-        endpoints: &str,
         keys: &Keys,
         fence: &Option<Fence>,
         records: &[String],
         logs: &[String],
-    ) -> Result<(Head, Snapshot), StoreError> {
+    ) -> Result<(Head, Snapshot), Failure> {
         let mut names = vec![keys.epoch(), keys.marker()];
         if let Some(f) = fence {
             names.push(f.key.clone());
@@ -354,7 +347,7 @@ impl EtcdStore {
         let head_len = names.len();
         names.extend(records.iter().map(|k| keys.record(k)));
         names.extend(logs.iter().map(|p| keys.log(p)));
-        let (revision, kvs) = Self::read(client, endpoints, names).await?;
+        let (revision, kvs) = Self::read(client, names).await?;
         let (epoch, epoch_rev) = Self::parse_epoch(keys, kvs[0].as_ref())?;
         let head = Head {
             epoch,
@@ -463,170 +456,179 @@ impl EtcdStore {
 impl Store for EtcdStore {
     fn get(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
         let name = self.keys.record(key);
-        self.call(move |mut client, endpoints| async move {
-            let resp = client
-                .get(name, None)
-                .await
-                .map_err(|e| backend(&endpoints, e))?;
-            Ok(resp.kvs().first().map(|kv| Versioned {
-                revision: as_rev(kv.mod_revision()),
-                value: kv.value().to_vec(),
-            }))
+        self.call(move |mut client| {
+            let name = name.clone();
+            async move {
+                let resp = client.get(name, None).await?;
+                Ok(resp.kvs().first().map(|kv| Versioned {
+                    revision: as_rev(kv.mod_revision()),
+                    value: kv.value().to_vec(),
+                }))
+            }
         })
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<(String, Versioned)>, StoreError> {
         let base = self.keys.records();
         let from = self.keys.record(prefix);
-        self.call(move |mut client, endpoints| async move {
-            let end = prefix_end(&from);
-            let mut out = Vec::new();
-            let mut start = from.into_bytes();
-            let mut at_revision = 0;
-            loop {
-                let mut opts = GetOptions::new()
-                    .with_range(end.clone())
-                    .with_limit(LIST_PAGE);
-                if at_revision > 0 {
-                    opts = opts.with_revision(at_revision);
-                }
-                let resp = client
-                    .get(start.clone(), Some(opts))
-                    .await
-                    .map_err(|e| backend(&endpoints, e))?;
-                if at_revision == 0 {
-                    at_revision = resp.header().map(|h| h.revision()).unwrap_or(0);
-                }
-                for kv in resp.kvs() {
-                    let name = String::from_utf8_lossy(kv.key());
-                    let key = name.strip_prefix(&base).unwrap_or(&name).to_owned();
-                    out.push((
-                        key,
-                        Versioned {
-                            revision: as_rev(kv.mod_revision()),
-                            value: kv.value().to_vec(),
-                        },
-                    ));
-                }
-                match resp.kvs().last() {
-                    Some(last) if resp.more() => {
-                        start = last.key().to_vec();
-                        start.push(0);
+        self.call(move |mut client| {
+            let (base, from) = (base.clone(), from.clone());
+            async move {
+                let end = prefix_end(&from);
+                let mut out = Vec::new();
+                let mut start = from.into_bytes();
+                let mut at_revision = 0;
+                loop {
+                    let mut opts = GetOptions::new()
+                        .with_range(end.clone())
+                        .with_limit(LIST_PAGE);
+                    if at_revision > 0 {
+                        opts = opts.with_revision(at_revision);
                     }
-                    _ => return Ok(out),
+                    let resp = client.get(start.clone(), Some(opts)).await?;
+                    if at_revision == 0 {
+                        at_revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+                    }
+                    for kv in resp.kvs() {
+                        let name = String::from_utf8_lossy(kv.key());
+                        let key = name.strip_prefix(&base).unwrap_or(&name).to_owned();
+                        out.push((
+                            key,
+                            Versioned {
+                                revision: as_rev(kv.mod_revision()),
+                                value: kv.value().to_vec(),
+                            },
+                        ));
+                    }
+                    match resp.kvs().last() {
+                        Some(last) if resp.more() => {
+                            start = last.key().to_vec();
+                            start.push(0);
+                        }
+                        _ => return Ok(out),
+                    }
                 }
             }
         })
     }
 
     fn txn(&self, ops: &[Op], epoch: u64) -> Result<Committed, StoreError> {
-        let ops = ops.to_vec();
+        let ops = Arc::new(ops.to_vec());
         let keys = self.keys.clone();
         let fence = self.fence.clone();
         let retention = self.retention.clone();
-        self.call(move |mut client, endpoints| async move {
-            let (records, logs) = plan::touched(&ops);
-            for _ in 0..COMMIT_ATTEMPTS {
-                let (head, snap) =
-                    Self::snapshot(&mut client, &endpoints, &keys, &fence, &records, &logs).await?;
-                steward_store_check_epoch(epoch, head.epoch)?;
-                Self::check_fence(&fence, &head, epoch)?;
-                if ops.is_empty() {
+        let endpoints = self.worker.endpoints.clone();
+        self.call(move |mut client| {
+            let (ops, keys, fence) = (ops.clone(), keys.clone(), fence.clone());
+            let (retention, endpoints) = (retention.clone(), endpoints.clone());
+            async move {
+                let (records, logs) = plan::touched(&ops);
+                for _ in 0..COMMIT_ATTEMPTS {
+                    let (head, snap) =
+                        Self::snapshot(&mut client, &keys, &fence, &records, &logs).await?;
+                    check_epoch(epoch, head.epoch)?;
+                    Self::check_fence(&fence, &head, epoch)?;
+                    if ops.is_empty() {
+                        return Ok(Committed {
+                            revision: head.marker.unwrap_or(0),
+                            seqs: vec![],
+                        });
+                    }
+                    let plan = plan::plan(&ops, &snap, &retention)?;
+                    let txn = Self::commit_txn(&keys, &fence, epoch, &head, &snap, &plan);
+                    let resp = client.txn(txn).await?;
+                    if !resp.succeeded() {
+                        continue; // something moved since the snapshot: judge again on a fresh one
+                    }
+                    let revision = resp.header().map(|h| as_rev(h.revision())).unwrap_or(0);
+                    if plan.uses_predicted_revision && revision != snap.revision + 1 {
+                        tracing::warn!(
+                            predicted = snap.revision + 1,
+                            committed = revision,
+                            "etcd store batch named its own commit revision, but another etcd \
+                             client wrote in between"
+                        );
+                    }
                     return Ok(Committed {
-                        revision: head.marker.unwrap_or(0),
-                        seqs: vec![],
+                        revision,
+                        seqs: plan.seqs,
                     });
                 }
-                let plan = plan::plan(&ops, &snap, &retention)?;
-                let txn = Self::commit_txn(&keys, &fence, epoch, &head, &snap, &plan);
-                let resp = client.txn(txn).await.map_err(|e| backend(&endpoints, e))?;
-                if !resp.succeeded() {
-                    continue; // something moved since the snapshot: judge again on a fresh one
-                }
-                let revision = resp.header().map(|h| as_rev(h.revision())).unwrap_or(0);
-                if plan.uses_predicted_revision && revision != snap.revision + 1 {
-                    tracing::warn!(
-                        predicted = snap.revision + 1,
-                        committed = revision,
-                        "etcd store batch named its own commit revision, but another etcd client \
-                         wrote in between"
-                    );
-                }
-                return Ok(Committed {
-                    revision,
-                    seqs: plan.seqs,
-                });
+                Err(StoreError::Backend(format!(
+                    "etcd at {endpoints}: the batch conflicted with other writers of the store \
+                     {COMMIT_ATTEMPTS} times (two controllers writing with the same epoch?)"
+                ))
+                .into())
             }
-            Err(StoreError::Backend(format!(
-                "etcd at {endpoints}: the batch conflicted with other writers of the store \
-                 {COMMIT_ATTEMPTS} times (two controllers writing with the same epoch?)"
-            )))
         })
     }
 
     fn acquire_epoch(&self, epoch: u64) -> Result<(), StoreError> {
         let keys = self.keys.clone();
         let fence = self.fence.clone();
-        self.call(move |mut client, endpoints| async move {
-            for _ in 0..COMMIT_ATTEMPTS {
-                let (head, _) =
-                    Self::snapshot(&mut client, &endpoints, &keys, &fence, &[], &[]).await?;
-                if epoch <= head.epoch {
-                    return Err(StoreError::Fenced {
-                        epoch,
-                        current_epoch: head.epoch,
-                    });
+        let endpoints = self.worker.endpoints.clone();
+        self.call(move |mut client| {
+            let (keys, fence, endpoints) = (keys.clone(), fence.clone(), endpoints.clone());
+            async move {
+                for _ in 0..COMMIT_ATTEMPTS {
+                    let (head, _) = Self::snapshot(&mut client, &keys, &fence, &[], &[]).await?;
+                    if epoch <= head.epoch {
+                        return Err(StoreError::Fenced {
+                            epoch,
+                            current_epoch: head.epoch,
+                        }
+                        .into());
+                    }
+                    Self::check_fence(&fence, &head, epoch)?;
+                    let mut compares = vec![unchanged(keys.epoch(), head.epoch_rev)];
+                    if let Some(f) = &fence {
+                        compares.push(Compare::lease(f.key.clone(), CompareOp::Equal, f.lease));
+                    }
+                    let put = TxnOp::put(keys.epoch(), epoch.to_string(), None);
+                    let resp = client
+                        .txn(Txn::new().when(compares).and_then(vec![put]))
+                        .await?;
+                    if resp.succeeded() {
+                        return Ok(());
+                    }
                 }
-                Self::check_fence(&fence, &head, epoch)?;
-                let mut compares = vec![unchanged(keys.epoch(), head.epoch_rev)];
-                if let Some(f) = &fence {
-                    compares.push(Compare::lease(f.key.clone(), CompareOp::Equal, f.lease));
-                }
-                let txn = Txn::new().when(compares).and_then(vec![TxnOp::put(
-                    keys.epoch(),
-                    epoch.to_string(),
-                    None,
-                )]);
-                let resp = client.txn(txn).await.map_err(|e| backend(&endpoints, e))?;
-                if resp.succeeded() {
-                    return Ok(());
-                }
+                Err(StoreError::Backend(format!(
+                    "etcd at {endpoints}: the epoch kept changing under acquire_epoch"
+                ))
+                .into())
             }
-            Err(StoreError::Backend(format!(
-                "etcd at {endpoints}: the epoch kept changing under acquire_epoch"
-            )))
         })
     }
 
     fn epoch(&self) -> Result<u64, StoreError> {
         let keys = self.keys.clone();
-        self.call(move |mut client, endpoints| async move {
-            let resp = client
-                .get(keys.epoch(), None)
-                .await
-                .map_err(|e| backend(&endpoints, e))?;
-            Ok(Self::parse_epoch(&keys, resp.kvs().first())?.0)
+        self.call(move |mut client| {
+            let keys = keys.clone();
+            async move {
+                let resp = client.get(keys.epoch(), None).await?;
+                Ok(Self::parse_epoch(&keys, resp.kvs().first())?.0)
+            }
         })
     }
 
     fn revision(&self) -> Result<u64, StoreError> {
         let marker = self.keys.marker();
-        self.call(move |mut client, endpoints| async move {
-            let resp = client
-                .get(marker, None)
-                .await
-                .map_err(|e| backend(&endpoints, e))?;
-            Ok(resp
-                .kvs()
-                .first()
-                .map(|kv| as_rev(kv.mod_revision()))
-                .unwrap_or(0))
+        self.call(move |mut client| {
+            let marker = marker.clone();
+            async move {
+                let resp = client.get(marker, None).await?;
+                Ok(resp
+                    .kvs()
+                    .first()
+                    .map(|kv| as_rev(kv.mod_revision()))
+                    .unwrap_or(0))
+            }
         })
     }
 }
 
 /// The trait's epoch rule (the same check the embedded stores make).
-fn steward_store_check_epoch(epoch: u64, current_epoch: u64) -> Result<(), StoreError> {
+fn check_epoch(epoch: u64, current_epoch: u64) -> Result<(), StoreError> {
     use std::cmp::Ordering;
     match epoch.cmp(&current_epoch) {
         Ordering::Less => Err(StoreError::Fenced {
