@@ -33,7 +33,7 @@
 //!   What the trait promises holds: every committed batch raises [`Store::revision`] (the revision
 //!   marker is written by each one, so even a batch that only deletes an absent key counts), every
 //!   key a batch writes carries the batch's revision, and a revision is never reused. The
-//!   conformance tests run with [`steward_store::conformance::Revisions::Increasing`].
+//!   conformance tests run with `steward_store::conformance::Revisions::Increasing`.
 //! * **A batch is one etcd Txn.** etcd compares only see the state before a Txn and a Txn may not
 //!   touch a key twice, so a batch is first evaluated on a snapshot read at one revision, op by op
 //!   as the reference store does, and committed as one Txn of its net writes under compares that
@@ -49,8 +49,13 @@
 //!   lease to every write: a deposed active whose lease expired cannot write even with the right
 //!   epoch; it gets [`StoreError::Fenced`].
 //! * **Sync over async.** The trait is sync and is called from a tokio task; requests run on the
-//!   store's own thread and runtime (`worker`) and fail with [`StoreError::Backend`] naming the
-//!   endpoints after [`EtcdOptions::timeout`]. Without quorum etcd answers at once "no leader".
+//!   store's own thread and current-thread runtime (`worker`), never on the caller's, and fail with
+//!   [`StoreError::Backend`] naming the endpoints after [`EtcdOptions::timeout`].
+//! * **Members.** The store keeps one client per member and sends a request to the member that
+//!   answered last; when a member cannot be reached or has no leader, the request goes to the next
+//!   one (a request etcd may have applied is never sent twice). Without quorum every member answers
+//!   "no leader" at once, so a write fails after the timeout with that as the last error, and works
+//!   again as soon as the quorum is back.
 //!
 //! Differences from the embedded store, none of which the callers rely on:
 //! * revisions are sparse (above);
@@ -61,6 +66,16 @@
 //! * trimming a backlog of more than [`TRIM_SINGLE_MAX`] entries at once deletes the key range
 //!   between the oldest and the newest trimmed entry, which would also remove a non-log key that
 //!   sorts inside it (`events/00000000000000000003x`); no caller writes such keys.
+//!
+//! # Tests
+//!
+//! All against real etcd processes (`steward_testpeers::etcd`, Debian's etcd 3.4):
+//! `tests/etcd_client_on_3_4.rs` (every etcd-client call used here works on 3.4),
+//! `tests/conformance.rs` (the store's shared behaviour tests), `tests/model.rs` (random batches
+//! against `MemStore`), `tests/typed.rs` (a core step through the typed layer, sealed BMC
+//! passwords), `tests/etcd_faults.rs` (lease fence, racing writers, etcd down, member and quorum
+//! loss on a 3-member cluster, paging, backlog trim, calls from tokio tasks), and the ignored
+//! benchmark `tests/write_latency.rs` (BENCHMARKS.md).
 
 mod plan;
 mod url;
