@@ -187,8 +187,10 @@
 pub mod checks;
 pub mod heartbeat;
 pub mod invariants;
+pub mod lease;
 pub mod network;
 pub mod node;
+pub mod pair;
 pub mod prng;
 pub mod processes;
 pub mod pulse;
@@ -200,6 +202,7 @@ pub mod world;
 
 pub use invariants::{Destructive, Invariant, Violation};
 pub use network::LinkParams;
+pub use pair::{PairFault, PairStats};
 pub use prng::Rng;
 pub use pulse::{HbRecord, PulseConfig, PulseStats};
 pub use runner::{replay_command, FaultWeights, OperatorWeights, Report, SimConfig, Simulation};

@@ -74,6 +74,19 @@ const EXPECTED: &[(&str, Invariant, &str)] = &[
         Invariant::AlarmRaisedOnceClearedOnce,
         "heartbeat alarm",
     ),
+    // Controller pair (planted in the simulator's pair driver): the active keeps acting past its lease
+    // deadline until it hears the lease is gone.
+    (
+        "pair-ignores-lease-deadline",
+        Invariant::OneActiveAtATime,
+        "while the lease server had",
+    ),
+    // Controller pair: the new active did not pulse as standby and counts the takeover gap as misses.
+    (
+        "pair-no-takeover-grace",
+        Invariant::NoFalseFailureAcrossTakeover,
+        "untroubled since",
+    ),
 ];
 
 /// The first seed whose run violates `expected` with `signature` in its description. The model
