@@ -226,6 +226,8 @@ pub struct Pair {
     swact_started: Option<Instant>,
     /// Graceful swact times (from the request to the takeover).
     pub swact_times: Vec<Duration>,
+    /// When the active last stopped acting (stepped down, crashed or swacted).
+    pub last_step_down: Option<Instant>,
 }
 
 impl Pair {
@@ -257,6 +259,7 @@ impl Pair {
             no_active_since: None,
             swact_started: None,
             swact_times: Vec::new(),
+            last_step_down: None,
         };
         let id = pair
             .server
@@ -489,6 +492,7 @@ impl World {
         if pair.active == Some(ctl) {
             pair.active = None;
             pair.no_active_since = Some(now);
+            pair.last_step_down = Some(now);
             pair.stats.step_downs += 1;
             // Its loop no longer runs the core: whatever stall it was in is its own.
             self.stall_until = None;

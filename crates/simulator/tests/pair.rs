@@ -4,7 +4,8 @@
 //! kind of takeover once, with its timing.
 
 use std::time::Duration;
-use steward_simulator::{SimConfig, Simulation};
+use steward_maintenance::Instant;
+use steward_simulator::{PairFault, SimConfig, Simulation};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -68,4 +69,140 @@ fn replay() {
         Ok(r) => eprintln!("seed {seed} passed: {:#?}", r.pair),
         Err(v) => panic!("seed {seed} failed:\n{v}"),
     }
+}
+
+/// A quiet cluster of `hosts` with the pair on and no random faults; the test injects the pair's.
+fn quiet_pair(hosts: usize) -> Simulation {
+    let mut cfg = SimConfig::quiet(11, hosts);
+    cfg.pair = true;
+    Simulation::new(cfg).unwrap_or_else(|v| panic!("{v}"))
+}
+
+fn at(secs: f64) -> Instant {
+    Instant::from_millis((secs * 1000.0) as u64)
+}
+
+/// Every host in service and nothing destroyed: a takeover cost no host anything.
+fn nobody_failed(sim: &Simulation) {
+    for r in sim.world.core.hosts() {
+        assert_eq!(
+            r.states.to_string(),
+            "unlocked-enabled-available",
+            "{} after the takeover",
+            r.name()
+        );
+    }
+    assert!(
+        sim.world.checker.destructive.is_empty(),
+        "{:?}",
+        sim.world.checker.destructive
+    );
+}
+
+fn pair(sim: &Simulation) -> &steward_simulator::pair::Pair {
+    sim.world.pair.as_ref().expect("pair mode")
+}
+
+#[test]
+fn crash_of_the_active_hands_over_within_ttl_and_one_poll() {
+    let mut sim = quiet_pair(8);
+    sim.world.run_until(at(30.0)).unwrap();
+    sim.world
+        .inject_pair(PairFault::Crash {
+            ctl: 0,
+            down: Duration::from_secs(120),
+        })
+        .unwrap();
+    sim.world.run_until(at(60.0)).unwrap();
+    let p = pair(&sim);
+    assert_eq!(p.active, Some(1));
+    let t = &p.takeovers[0];
+    let took = t.at.since(at(30.0));
+    // The lease expires at most a TTL (6 s) after the crash; the standby asks every 2 s.
+    assert!(took <= Duration::from_millis(8_100), "took {took:?}");
+    assert_eq!(sim.world.own_host(), "controller-1");
+    nobody_failed(&sim);
+}
+
+#[test]
+fn swact_hands_over_at_once() {
+    let mut sim = quiet_pair(8);
+    sim.world.run_until(at(30.0)).unwrap();
+    sim.world.inject_pair(PairFault::Swact).unwrap();
+    sim.world.run_until(at(40.0)).unwrap();
+    let p = pair(&sim);
+    assert_eq!(p.active, Some(1));
+    assert_eq!(p.stats.swacts, 1);
+    // Revoke and grant each cross the lease link (≤ 20 ms each way).
+    assert!(
+        p.swact_times[0] < Duration::from_millis(100),
+        "{:?}",
+        p.swact_times
+    );
+    nobody_failed(&sim);
+    // And back again.
+    sim.world.inject_pair(PairFault::Swact).unwrap();
+    sim.world.run_until(at(80.0)).unwrap();
+    assert_eq!(pair(&sim).active, Some(0));
+    nobody_failed(&sim);
+}
+
+#[test]
+fn an_active_paused_past_its_deadline_is_replaced_and_does_not_act_on_resume() {
+    let mut sim = quiet_pair(8);
+    sim.world.run_until(at(30.0)).unwrap();
+    sim.world
+        .inject_pair(PairFault::Pause {
+            ctl: 0,
+            duration: Duration::from_secs(12),
+        })
+        .unwrap();
+    sim.world.run_until(at(60.0)).unwrap();
+    let p = pair(&sim);
+    assert_eq!(p.active, Some(1), "the standby took over during the pause");
+    assert_eq!(p.stats.takeovers, 1);
+    // On resume, the old active found its deadline passed and stood down as standby.
+    assert_eq!(p.members[0].role, steward_simulator::pair::Role::Standby);
+    nobody_failed(&sim);
+}
+
+#[test]
+fn a_short_pause_within_the_margin_changes_nothing() {
+    let mut sim = quiet_pair(8);
+    sim.world.run_until(at(30.0)).unwrap();
+    sim.world
+        .inject_pair(PairFault::Pause {
+            ctl: 0,
+            duration: Duration::from_millis(900),
+        })
+        .unwrap();
+    sim.world.run_until(at(60.0)).unwrap();
+    let p = pair(&sim);
+    assert_eq!(p.active, Some(0));
+    assert_eq!(p.stats.takeovers, 0);
+    assert_eq!(p.stats.step_downs, 0);
+}
+
+#[test]
+fn an_active_cut_off_from_the_lease_server_stops_before_the_standby_starts() {
+    let mut sim = quiet_pair(8);
+    sim.world.run_until(at(30.0)).unwrap();
+    sim.world
+        .inject_pair(PairFault::PartitionLease {
+            ctl: 0,
+            duration: Duration::from_secs(20),
+        })
+        .unwrap();
+    sim.world.run_until(at(60.0)).unwrap();
+    let p = pair(&sim);
+    assert_eq!(p.active, Some(1));
+    let stopped = p.last_step_down.expect("the old active stepped down");
+    let started = p.takeovers[0].at;
+    assert!(
+        stopped < started,
+        "the old active stopped at {stopped:?}, the new one started at {started:?}"
+    );
+    // Stopped by its own deadline (≤ 5 s after its last acknowledged keepalive), not by a takeover.
+    assert!(stopped <= at(35.1), "{stopped:?}");
+    nobody_failed(&sim);
 }
