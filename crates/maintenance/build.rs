@@ -21,6 +21,10 @@ const MUTATIONS: &[&str] = &[
     "ar-threshold-off-by-one",
     "clear-wrong-network",
     "keep-heartbeat-alarm",
+    // Planted in the simulator's controller-pair driver (crates/simulator/src/pair.rs, the stand-in
+    // for the pair runtime), which reads the name through `MUTATION`; the core itself is unchanged.
+    "pair-ignores-lease-deadline",
+    "pair-no-takeover-grace",
 ];
 
 fn main() {

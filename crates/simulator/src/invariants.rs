@@ -62,10 +62,16 @@ pub enum Invariant {
     ActionsEndAcrossRestarts,
     /// After settling, the store holds what the core holds (alarms, host records).
     DurableStateMatchesCore,
+    /// Controller pair: every step that acts comes from the lease server's live holder at that
+    /// instant ([`crate::pair`]).
+    OneActiveAtATime,
+    /// Controller pair: no failure alarm or automatic reboot/reset, soon after a takeover, of a host
+    /// that was in service at the takeover and untroubled since ([`crate::pair`]).
+    NoFalseFailureAcrossTakeover,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 18] = [
+    pub const ALL: [Invariant; 20] = [
         Invariant::NoAutoDestructionOfLockedOrPooled,
         Invariant::MultiNodeOutageSpared,
         Invariant::CauseMatchesGroundTruth,
@@ -84,6 +90,8 @@ impl Invariant {
         Invariant::NoAcknowledgedChangeLost,
         Invariant::ActionsEndAcrossRestarts,
         Invariant::DurableStateMatchesCore,
+        Invariant::OneActiveAtATime,
+        Invariant::NoFalseFailureAcrossTakeover,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -108,6 +116,8 @@ impl Invariant {
             Invariant::NoAcknowledgedChangeLost => "no_acknowledged_change_lost",
             Invariant::ActionsEndAcrossRestarts => "actions_end_across_restarts",
             Invariant::DurableStateMatchesCore => "durable_state_matches_core",
+            Invariant::OneActiveAtATime => "one_active_at_a_time",
+            Invariant::NoFalseFailureAcrossTakeover => "no_false_failure_across_takeover",
         }
     }
 }

@@ -65,6 +65,15 @@
 //!   ([`Fault::ControllerStall`]: no heartbeat ticks, replies, core events or timers for a while, then
 //!   everything queued in arrival order, the heartbeat tick, the overdue timers) to exercise the
 //!   Monitor's lateness guard.
+//! - **Controller pair** ([`pair`], [`lease`]; docs/controller-pair.md#what-the-simulator-models): in
+//!   about a third of the seeds with two controllers ([`SimConfig::pair`]; `STEWARD_SIM_PAIR=0` turns
+//!   it off), controller-0 and controller-1 run as an active/standby pair over a simulated lease server,
+//!   each with a `steward_leadership::LeaseClock` on its own skewed, rate-off clock; the world's core
+//!   is the active's. An active whose deadline has passed has its step dropped and steps down; the
+//!   standby takes over through the restart path (store, new epoch) on its own host. Pauses, crashes,
+//!   lease-link partitions and delays, swacts ([`PairFault`]); random restarts are left out of pair
+//!   seeds (the pair's crashes take their place), and so are host faults and operator requests on the
+//!   two controllers.
 //!
 //! ## Invariants ([`Invariant`])
 //!
@@ -137,11 +146,20 @@
 //! - `durable_state_matches_core`: after settling the store's alarms and host records are the
 //!   core's (the alarms themselves are held to the host states by the quiescence checks).
 //!
+//! Controller pair ([`pair`]), judged from the lease server's record of who held the lease when:
+//!
+//! - `one_active_at_a_time`: every step that acts (node command, BMC operation or store write) comes
+//!   from the lease server's live holder at that simulated instant.
+//! - `no_false_failure_across_takeover`: within 30 s of a takeover, no failure or heartbeat alarm and
+//!   no automatic reboot or reset of a host that was in service at the takeover and untroubled since.
+//! - The restart checks above hold across takeovers (a takeover goes through the restart path).
+//!
 //! ## Deliberate bugs (mutations)
 //!
 //! `STEWARD_MUTATION=NAME` at build time compiles one planted bug into the core alone (its
 //! `build.rs` emits `--cfg mutation="NAME"`; not a cargo feature, so `--all-features` cannot ship
-//! one). `tests/mutations.rs` names, for each, the invariant that must catch it and searches the seed
+//! one). The two `pair-…` names plant theirs in the simulator's pair driver instead, which stands in
+//! for the pair runtime and reads the name from `steward_maintenance::MUTATION`. `tests/mutations.rs` names, for each, the invariant that must catch it and searches the seed
 //! tier's random runs for the first seed that does; `scripts/test-all` runs every one.
 //!
 //! ## Running and replaying
@@ -155,6 +173,8 @@
 //! STEWARD_MUTATION=never-enter-mnfa cargo test -p steward-simulator --release --test mutations
 //! cargo test -p steward-simulator --test heartbeat_models           # both heartbeat models agree
 //! cargo test -p steward-simulator --test processes                  # the process monitor policy, random deaths
+//! cargo test -p steward-simulator --test pair                       # controller pair: random runs, scripted takeovers
+//! STEWARD_SIM_SEED=7 STEWARD_SIM_HOSTS=9 cargo test -p steward-simulator --test pair replay -- --nocapture
 //! ```
 //!
 //! The tests: `tests/seeds.rs` (the tier), `tests/scenarios.rs`, `tests/pulses.rs`,
@@ -163,7 +183,8 @@
 //! without the controller-session reset caught by the node-side invariants).
 //!
 //! Environment: `STEWARD_SIM_RESTARTS=0` leaves random controller restarts and storage faults out
-//! of the seeds; `STEWARD_SIM_SEEDS`, `STEWARD_SIM_FIRST_SEED`, `STEWARD_SIM_LARGE_SEEDS`,
+//! of the seeds; `STEWARD_SIM_PAIR=0` leaves the controller pair out (a failing seed's replay line
+//! carries both); `STEWARD_SIM_SEEDS`, `STEWARD_SIM_FIRST_SEED`, `STEWARD_SIM_LARGE_SEEDS`,
 //! `STEWARD_SIM_LARGE_HOSTS`, `STEWARD_SIM_THREADS` size the tier; `STEWARD_SIM_VERBOSE=1` prints the
 //! trace as it happens. Two model switches exist to look past known core issues (a failing seed's replay
 //! line carries them): `STEWARD_SIM_LENIENT_DEADLINES=1` defers a deadline the core asks for again
@@ -187,8 +208,10 @@
 pub mod checks;
 pub mod heartbeat;
 pub mod invariants;
+pub mod lease;
 pub mod network;
 pub mod node;
+pub mod pair;
 pub mod prng;
 pub mod processes;
 pub mod pulse;
@@ -200,6 +223,7 @@ pub mod world;
 
 pub use invariants::{Destructive, Invariant, Violation};
 pub use network::LinkParams;
+pub use pair::{PairFault, PairStats};
 pub use prng::Rng;
 pub use pulse::{HbRecord, PulseConfig, PulseStats};
 pub use runner::{replay_command, FaultWeights, OperatorWeights, Report, SimConfig, Simulation};

@@ -122,6 +122,13 @@ pub struct SimConfig {
     /// Random controller restarts and storage faults in [`SimConfig::for_seed`]: on by default,
     /// `STEWARD_SIM_RESTARTS=0` turns them off (to tell a restart bug from another one).
     pub restarts: bool,
+    /// Run a controller pair ([`crate::pair`]): chosen for a share of [`SimConfig::for_seed`]'s seeds
+    /// when `pair_enabled`.
+    pub pair: bool,
+    /// Controller pairs in [`SimConfig::for_seed`]: on by default, `STEWARD_SIM_PAIR=0` turns them off.
+    pub pair_enabled: bool,
+    /// Mean time between faults of the pair (pauses, crashes, lease partitions and delays, swacts).
+    pub pair_fault_interval: Duration,
 }
 
 impl SimConfig {
@@ -152,6 +159,9 @@ impl SimConfig {
                 .is_some(),
             pulses: None,
             restarts: std::env::var("STEWARD_SIM_RESTARTS").map_or(true, |v| v != "0"),
+            pair: false,
+            pair_enabled: std::env::var("STEWARD_SIM_PAIR").map_or(true, |v| v != "0"),
+            pair_fault_interval: Duration::ZERO,
         }
     }
 
@@ -195,6 +205,13 @@ impl SimConfig {
             duplicate: [0.0, 0.01][r.below(2) as usize],
         };
         c.dead_office = r.chance(0.05);
+        // A controller pair in a third of the runs with two controllers. Drawn last, so the other
+        // choices of a seed stay what they were. The pair's own crashes replace random restarts.
+        if c.pair_enabled && hosts >= 2 && system_type != SystemType::AioSimplex && r.chance(0.33) {
+            c.pair = true;
+            c.pair_fault_interval = Duration::from_secs(r.range(30, 120));
+            c.restart_interval = Duration::ZERO;
+        }
         c
     }
 }
@@ -211,6 +228,8 @@ pub struct Report {
     pub stats: Stats,
     /// Pulse-level heartbeat counters (pulse mode only).
     pub pulse: Option<PulseStats>,
+    /// Controller pair counters (pair runs only).
+    pub pair: Option<crate::pair::PairStats>,
 }
 
 /// The one-line command that replays a seed.
@@ -228,6 +247,9 @@ fn replay_command_with(seed: u64, hosts: usize, cfg: &SimConfig) -> String {
     }
     if !cfg.restarts {
         env.push_str("STEWARD_SIM_RESTARTS=0 ");
+    }
+    if !cfg.pair_enabled {
+        env.push_str("STEWARD_SIM_PAIR=0 ");
     }
     // A build with a deliberate bug replays only with the same bug compiled in.
     let m = steward_maintenance::MUTATION;
@@ -324,6 +346,9 @@ impl Simulation {
         world.strict_deadlines = !cfg.lenient_deadlines;
         // `STEWARD_SIM_VERBOSE=1` prints the whole trace as it happens (replays of a failing seed).
         world.verbose = std::env::var_os("STEWARD_SIM_VERBOSE").is_some();
+        if cfg.pair && cfg.pulses.is_none() {
+            world.enable_pair();
+        }
         Ok(Simulation { cfg, world, rng })
     }
 
@@ -349,8 +374,13 @@ impl Simulation {
             Self::next_gap(&mut self.rng, self.cfg.operator_interval).map(|d| Instant::ZERO + d);
         let mut next_restart =
             Self::next_gap(&mut self.rng, self.cfg.restart_interval).map(|d| Instant::ZERO + d);
+        let mut next_pair = if self.world.pair.is_some() {
+            Self::next_gap(&mut self.rng, self.cfg.pair_fault_interval).map(|d| Instant::ZERO + d)
+        } else {
+            None
+        };
         loop {
-            let t = [next_fault, next_op, next_restart]
+            let t = [next_fault, next_op, next_restart, next_pair]
                 .into_iter()
                 .flatten()
                 .min()
@@ -370,10 +400,17 @@ impl Simulation {
                 self.random_restart()?;
                 next_restart =
                     Self::next_gap(&mut self.rng, self.cfg.restart_interval).map(|d| t + d);
+            } else if next_pair == Some(t) {
+                self.random_pair_fault()?;
+                next_pair =
+                    Self::next_gap(&mut self.rng, self.cfg.pair_fault_interval).map(|d| t + d);
             }
         }
         // Heal everything and let the cluster settle.
         self.world.inject(Fault::HealAll)?;
+        if self.world.pair.is_some() {
+            self.world.inject_pair(crate::pair::PairFault::Heal)?;
+        }
         let healed = self.world.now;
         let limit = healed + self.cfg.settle_max;
         let chunk = Duration::from_secs(5);
@@ -399,7 +436,50 @@ impl Simulation {
             settle_time: stable_since.unwrap_or(self.world.now).since(healed),
             stats: self.world.stats.clone(),
             pulse: self.world.pulse.as_ref().map(|p| p.stats.clone()),
+            pair: self.world.pair.as_ref().map(|p| p.stats.clone()),
         })
+    }
+
+    /// A fault of the controller pair: pauses and lease partitions around the TTL (6 s) and the
+    /// margin, where the rule matters; crashes; delays; swacts.
+    fn random_pair_fault(&mut self) -> Result<(), Violation> {
+        use crate::pair::PairFault;
+        let Some(pair) = self.world.pair.as_ref() else {
+            return Ok(());
+        };
+        let active = pair.active.unwrap_or(0);
+        let ctl = if self.rng.chance(0.7) {
+            active
+        } else {
+            1 - active
+        };
+        let ms = |r: &mut Rng, lo: u64, hi: u64| Duration::from_millis(r.range(lo, hi));
+        let fault = match self.rng.weighted(&[4, 3, 2, 2, 3]) {
+            0 => PairFault::Pause {
+                ctl,
+                duration: ms(&mut self.rng, 200, 14_000),
+            },
+            1 => PairFault::PartitionLease {
+                ctl,
+                duration: ms(&mut self.rng, 500, 20_000),
+            },
+            2 => PairFault::DelayLease {
+                ctl,
+                extra: ms(&mut self.rng, 100, 3_000),
+                duration: ms(&mut self.rng, 2_000, 30_000),
+            },
+            3 => PairFault::Crash {
+                ctl,
+                down: ms(&mut self.rng, 1_000, 30_000),
+            },
+            _ => PairFault::Swact,
+        };
+        self.world.inject_pair(fault)
+    }
+
+    /// A host the pair runs on (its controllers are left out of host faults and operator requests).
+    fn pair_host(&self, host: &str) -> bool {
+        self.world.pair_controller_of(host).is_some()
     }
 
     /// A random host other than the active controller, if there is one.
@@ -409,7 +489,7 @@ impl Simulation {
             .world
             .nodes
             .iter()
-            .filter(|n| n.name != own && !n.removed)
+            .filter(|n| n.name != own && !n.removed && !self.pair_host(&n.name))
             .map(|n| n.name.as_str())
             .collect();
         if candidates.is_empty() {
@@ -494,7 +574,7 @@ impl Simulation {
                     .world
                     .nodes
                     .iter()
-                    .filter(|n| n.name != own)
+                    .filter(|n| n.name != own && !self.pair_host(&n.name))
                     .map(|n| n.name.clone())
                     .collect::<Vec<_>>()
                     .into_iter()
@@ -596,6 +676,10 @@ impl Simulation {
         } else {
             self.rng.pick(&names).clone()
         };
+        if self.world.pair.is_some() && (self.pair_host(&host) || !self.world.pair_acting()) {
+            // The pair's controllers are the pair's business; with no active, nobody answers.
+            return Ok(());
+        }
         let _refusal_is_fine = self.world.request(&host, action)?;
         Ok(())
     }

@@ -392,6 +392,14 @@ impl Truth {
         }
     }
 
+    /// A restarted (or newly active) controller restored this host from a durable record that does
+    /// not show it enabled: a step that was under way (an enable, a recovery) is not durable, and the
+    /// restored core takes the host from where the store left it. To that controller the host is in
+    /// trouble, whatever the machine itself is doing.
+    pub fn restored_out_of_service(&mut self, now: Instant, host: &str) {
+        self.trouble(now, host);
+    }
+
     fn trouble(&mut self, now: Instant, host: &str) {
         let h = self.host(host);
         h.trouble_at = Some(now);

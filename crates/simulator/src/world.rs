@@ -275,6 +275,8 @@ enum SimEvent {
         seq: u64,
     },
     Step(Step),
+    /// Something of the controller pair ([`crate::pair`]).
+    Pair(crate::pair::PairEvent),
 }
 
 struct Scheduled {
@@ -388,6 +390,8 @@ pub struct World {
     pub pulse: Option<PulseHeartbeat>,
     /// The controller's loop is stalled until then ([`Fault::ControllerStall`]).
     pub stall_until: Option<Instant>,
+    /// The controller pair, when enabled ([`World::enable_pair`]): the world's core is its active's.
+    pub pair: Option<crate::pair::Pair>,
 }
 
 /// What runs next in [`World::run_until`].
@@ -510,6 +514,7 @@ impl World {
             last_core_timeout: None,
             pulse: cfg.pulses.clone().map(|p| PulseHeartbeat::new(p, n, start)),
             stall_until: None,
+            pair: None,
         };
         for (i, h) in cfg.hosts.iter().enumerate() {
             let spec = HostSpec {
@@ -609,6 +614,10 @@ impl World {
         let mut same_instant = 0u32;
         loop {
             let mut core_t = self.core.poll_timeout();
+            if self.pair.as_ref().is_some_and(|p| !p.acting()) {
+                // No controller acts: nobody runs the core's timers.
+                core_t = None;
+            }
             if !self.strict_deadlines {
                 if let (Some(c), Some(last)) = (core_t, self.last_core_timeout) {
                     if c <= last {
@@ -710,10 +719,17 @@ impl World {
     // ----- the core boundary -----
 
     fn deliver(&mut self, ev: Event) -> Result<(), Violation> {
+        if let Some(p) = self.pair.as_mut().filter(|p| !p.acting()) {
+            // No controller acts: what was meant for the active is lost with it.
+            p.stats.undelivered += 1;
+            return Ok(());
+        }
         if let Some(until) = self.stall_until.filter(|s| *s > self.now) {
-            // The controller is stalled: the message waits in its socket buffer.
+            // The controller is stalled: the message waits in its socket buffer, and dies with the
+            // process if another one takes over meanwhile.
             self.stats.stalled_deliveries += 1;
-            self.schedule_at(until, SimEvent::ToCore(ev));
+            let session = self.controller_session;
+            self.schedule_at(until, SimEvent::FromNode { ev, session });
             return Ok(());
         }
         self.stats.core_events += 1;
@@ -771,6 +787,11 @@ impl World {
         if effects.is_empty() {
             return Ok(());
         }
+        // An active whose lease deadline has passed acts on nothing (crate::pair).
+        if let crate::pair::Gate::Dropped = self.pair_gate(&effects)? {
+            self.last_step_crashed = true;
+            return Ok(());
+        }
         for e in &effects {
             self.stats.effects += 1;
             self.observe(e);
@@ -778,6 +799,7 @@ impl World {
                 return Err(self.decorate(v));
             }
         }
+        self.pair_check_effects(&effects)?;
         let durable = effects.iter().any(|e| {
             matches!(
                 e,
@@ -819,6 +841,40 @@ impl World {
         Ok(())
     }
 
+    /// Pair mode: the controller on host `own` takes over. Like a restart (new epoch, restore from the
+    /// store, new session), on its own host; the old active's stall, if any, was its own.
+    pub(crate) fn take_over(&mut self, own: usize, why: &str) -> Result<(), Violation> {
+        self.own = own;
+        self.system.own_host = self.nodes[own].name.clone();
+        self.checker.truth.cfg.own_host = self.nodes[own].name.clone();
+        self.stall_until = None;
+        self.restart_controller(why)
+    }
+
+    /// Turn on the controller pair on controller-0 (active) and controller-1 (standby).
+    pub fn enable_pair(&mut self) {
+        let (Some(&a), Some(&b)) = (
+            self.index.get("controller-0"),
+            self.index.get("controller-1"),
+        ) else {
+            return;
+        };
+        self.pair = Some(crate::pair::Pair::new(&mut self.rng, [a, b]));
+        self.pair_start();
+    }
+
+    pub(crate) fn schedule_pair_at(&mut self, at: Instant, ev: crate::pair::PairEvent) {
+        self.schedule_at(at, SimEvent::Pair(ev));
+    }
+
+    pub(crate) fn note_line(&mut self, line: String) {
+        self.note(line);
+    }
+
+    pub(crate) fn schedule_to_core(&mut self, after: Duration, ev: Event) {
+        self.schedule(after, SimEvent::ToCore(ev));
+    }
+
     /// The controller process died: a new one takes the next epoch, rebuilds the core with
     /// `restore` from what is durable, and speaks to the agents in a new session (command ids
     /// from 1 again). What the old process had in flight dies with it.
@@ -852,6 +908,13 @@ impl World {
             }),
             self.now,
         );
+        for r in &durable.hosts {
+            if r.states.oper != steward_maintenance::state::OperState::Enabled {
+                self.checker
+                    .truth
+                    .restored_out_of_service(self.now, r.name());
+            }
+        }
         if let Err(v) = self
             .restart_checks
             .check_acknowledged(&self.typed, self.now)
@@ -1057,6 +1120,9 @@ impl World {
                 };
                 match control {
                     HeartbeatControl::Start => {
+                        if self.pair.is_some() {
+                            self.pair_heartbeat_started(&host);
+                        }
                         for net in Network::ALL {
                             if !self.nodes[i].has(net) {
                                 continue;
@@ -1298,6 +1364,7 @@ impl World {
     fn process(&mut self, ev: SimEvent) -> Result<(), Violation> {
         match ev {
             SimEvent::ToCore(ev) => self.deliver(ev)?,
+            SimEvent::Pair(ev) => self.pair_event(ev)?,
             SimEvent::FromNode { ev, session } => {
                 if session == self.controller_session {
                     self.deliver(ev)?;
@@ -1951,6 +2018,9 @@ impl World {
 
     /// Every host has no action and rests in a legal steady state.
     pub fn quiescent(&self) -> bool {
+        if self.pair.as_ref().is_some_and(|p| !p.acting()) {
+            return false;
+        }
         let system = self.core.system().system_type;
         self.core.hosts().all(|r| {
             r.action == Action::None

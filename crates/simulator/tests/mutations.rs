@@ -14,7 +14,8 @@
 //! The search runs the seed tier's random configuration (`SimConfig::for_seed`, hosts 2..=20) from
 //! seed 0 and stops at the first seed whose run violates the expected invariant; it prints that seed,
 //! its replay line and how long the search took. `STEWARD_SIM_MUTATION_SEEDS` bounds it (default 1,000).
-//! Measured: every mutation below is caught within seeds 1–12, in under 2 s of search; the rebuild
+//! Measured: every core mutation below is caught within seeds 1–12, in under 2 s of search, the two
+//! controller-pair ones (planted in the simulator's pair driver) by seeds 15 and 7; the rebuild
 //! of the core, steward-heartbeat and the simulator that each name costs (about a minute on a
 //! shared two-core machine) dominates the loop in `scripts/test-all`.
 
@@ -73,6 +74,19 @@ const EXPECTED: &[(&str, Invariant, &str)] = &[
         "keep-heartbeat-alarm",
         Invariant::AlarmRaisedOnceClearedOnce,
         "heartbeat alarm",
+    ),
+    // Controller pair (planted in the simulator's pair driver): the active keeps acting past its lease
+    // deadline until it hears the lease is gone.
+    (
+        "pair-ignores-lease-deadline",
+        Invariant::OneActiveAtATime,
+        "while the lease server had",
+    ),
+    // Controller pair: the new active did not pulse as standby and counts the takeover gap as misses.
+    (
+        "pair-no-takeover-grace",
+        Invariant::NoFalseFailureAcrossTakeover,
+        "untroubled since",
     ),
 ];
 
