@@ -18,7 +18,8 @@ const state = {
   changed: new Set(),
 };
 const MAX_EVENTS = 2000;
-const alarmKey = (a) => `${a.alarm_id}|${a.hostname}`;
+// The entity tells a host's alarms of one id apart (sensor alarms name their sensor or group).
+const alarmKey = (a) => `${a.alarm_id}|${a.entity_instance_id}`;
 
 // ---- small DOM helpers -------------------------------------------------------------------------
 

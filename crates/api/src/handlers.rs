@@ -230,11 +230,23 @@ pub async fn patch_host(
     }
 }
 
+/// How long `DELETE` waits for the deletion to end before answering. A locked host the node need not
+/// be told about is gone within a step; one still deleting after this answers as it stands.
+const DELETE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub async fn delete_host(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<IHost>> {
-    Ok(Json(act(&st, &id, OperatorAction::Delete).await?))
+    let shown = act(&st, &id, OperatorAction::Delete).await?;
+    // sysinv answers a DELETE once the host is gone: so a client that reads the host (or its
+    // sensors, inventory…) right after its DELETE does not find it still there.
+    if let Some(aid) = shown.action_id {
+        let poll = std::time::Duration::from_millis(10);
+        let _ =
+            tokio::time::timeout(DELETE_WAIT, st.handle.wait(ActionId(aid), poll, |_| {})).await;
+    }
+    Ok(Json(shown))
 }
 
 pub async fn bulk_add(

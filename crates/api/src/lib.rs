@@ -15,6 +15,7 @@
 //! | `GET /v1/ihosts/bulk_export` | `{"content": hosts XML}` |
 //! | `GET /v1/ihosts/{id}/icpus`, `imemorys`, `inodes`, `idisks`, `ports` | hardware the host's node agent reported |
 //! | `GET /v1/actions/{id}` | where an accepted action stands (steward's addition) |
+//! | `GET /v1/ihosts/{id}/sel` | the host's BMC event log (IPMI SEL or Redfish log service), read now |
 //! | `GET /v1/ihosts/{id}/isensors`, `isensorgroups`; `GET/PATCH /v1/isensors/{uuid}`, `/v1/isensorgroups/{uuid}`; `POST /v1/isensorgroups/relearn` | sensors and groups in sysinv's shapes (`sensors` module, docs/sensors.md) |
 //! | `GET /v1/alarms`, `GET /v1/events?limit=N` | active alarms (sensor alarms 200.007/014/015 with their sensor entity), newest customer-log events |
 //! | `GET /v1/stream` | Server-Sent Events of host changes, alarms and events, resumable with `Last-Event-ID` (`stream`) |
@@ -50,7 +51,9 @@ mod stream;
 pub use auth::{Auth, TOKEN_FILE};
 pub use error::{error_body, error_reason, ApiError};
 pub use inventory::InventorySource;
-pub use metrics::{LinkMetrics, LinkSample};
+pub use metrics::{
+    families as metric_families, parse_families, FamilyInfo, LinkMetrics, LinkSample,
+};
 pub use node_settings::NodeSettingsSource;
 /// Where the web dashboard is served, relative to the API's base URL.
 pub use steward_web::PATH as DASHBOARD_PATH;
@@ -116,6 +119,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         ("/v1/ihosts/{id}/isensors", get(sensors::host_sensors)),
         ("/v1/ihosts/{id}/isensorgroups", get(sensors::host_groups)),
+        ("/v1/ihosts/{id}/sel", get(sensors::host_sel)),
         (
             "/v1/isensors/{uuid}",
             get(sensors::show_sensor).patch(sensors::patch_sensor),

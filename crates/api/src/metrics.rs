@@ -59,6 +59,50 @@ pub struct Metrics {
     scrape: std::sync::Mutex<()>,
 }
 
+/// One metric family `/metrics` exports: its name (as the `# TYPE` line gives it), type and help.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FamilyInfo {
+    pub name: String,
+    pub kind: String,
+    pub help: String,
+}
+
+/// Every family `/metrics` exports, read from the descriptors of a fresh registry built exactly as
+/// the served one is, so the OpenAPI document's list ([`crate::openapi_document`]) cannot drift from
+/// what is registered.
+pub fn families() -> Vec<FamilyInfo> {
+    let m = Metrics::new(&steward_controller::telemetry::Telemetry::default());
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &m.registry);
+    parse_families(&out)
+}
+
+/// The families of an exposition text, from its `# HELP` and `# TYPE` lines, in order.
+pub fn parse_families(text: &str) -> Vec<FamilyInfo> {
+    let mut help = std::collections::HashMap::new();
+    let mut list = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            if let Some((name, h)) = rest.split_once(' ') {
+                help.insert(name.to_string(), h.trim_end_matches('.').to_string());
+            }
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            if let Some((name, kind)) = rest.split_once(' ') {
+                list.push(FamilyInfo {
+                    name: name.to_string(),
+                    kind: kind.to_string(),
+                    help: String::new(),
+                });
+            }
+        }
+    }
+    for f in &mut list {
+        f.help = help.remove(&f.name).unwrap_or_default();
+    }
+    list
+}
+
 impl Metrics {
     /// The API's own families plus the controller's (`telemetry`: heartbeat events, destructive
     /// operations by cause, BMC latency).
@@ -157,5 +201,31 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_family_is_listed_with_its_type_and_help() {
+        let f = families();
+        let names: Vec<&str> = f.iter().map(|f| f.name.as_str()).collect();
+        for n in [
+            "steward_hosts",
+            "steward_alarms_active",
+            "steward_actions_accepted",
+            "steward_protocol_datagrams",
+            "steward_heartbeat_events",
+            "steward_bmc_operation_seconds",
+            "steward_sensor_reading",
+        ] {
+            assert!(names.contains(&n), "{n} not in {names:?}");
+        }
+        assert!(
+            f.iter().all(|f| !f.kind.is_empty() && !f.help.is_empty()),
+            "{f:#?}"
+        );
     }
 }

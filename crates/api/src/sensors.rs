@@ -24,6 +24,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
 use std::time::Duration;
+use steward_controller::sensor_audit::StoredSensorAlarm;
 use steward_controller::{GroupPatch, GroupView, SensorPatch, SensorView};
 use steward_sensors::{Action, ActionOverrides, Thresholds};
 
@@ -159,19 +160,22 @@ pub(crate) async fn alarm_rows(st: &AppState) -> ApiResult<Vec<Value>> {
         .sensor_alarms()
         .await?
         .iter()
-        .map(|a| {
-            json!({
-                "alarm_id": a.alarm.id.code(),
-                "entity_instance_id": a.alarm.entity,
-                "hostname": a.alarm.host,
-                "severity": a.alarm.severity,
-                "reason_text": a.alarm.reason,
-                "proposed_repair_action": a.alarm.repair,
-                "service_affecting": a.alarm.service_affecting,
-                "timestamp": rfc3339(a.raised_at_ms),
-            })
-        })
+        .map(alarm_row)
         .collect())
+}
+
+/// One sensor alarm as `/v1/alarms` lists it (and `/v1/stream`'s `alarm-raised` carries it).
+pub(crate) fn alarm_row(a: &StoredSensorAlarm) -> Value {
+    json!({
+        "alarm_id": a.alarm.id.code(),
+        "entity_instance_id": a.alarm.entity,
+        "hostname": a.alarm.host,
+        "severity": a.alarm.severity,
+        "reason_text": a.alarm.reason,
+        "proposed_repair_action": a.alarm.repair,
+        "service_affecting": a.alarm.service_affecting,
+        "timestamp": rfc3339(a.raised_at_ms),
+    })
 }
 
 pub async fn host_sensors(
@@ -181,6 +185,26 @@ pub async fn host_sensors(
     let view = st.handle.host_sensors(&id).await?;
     let list: Vec<Value> = view.sensors.iter().map(isensor).collect();
     Ok(Json(json!({ "isensors": list })))
+}
+
+/// `GET /v1/ihosts/{id}/sel`: the host's BMC event log (IPMI SEL or Redfish log service), read
+/// from the BMC now, oldest first. 409 without a BMC, 503 when the BMC does not answer.
+pub async fn host_sel(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let host = st.handle.host(&id).await?.map(|h| h.name().to_string());
+    let Some(host) = host else {
+        return Err(ApiError::NotFound(format!(
+            "host '{id}' not found; `steward host list` shows the known hosts"
+        )));
+    };
+    let records = st.handle.bmc_event_log(&host).await?.map_err(|why| {
+        ApiError::Unavailable(format!(
+            "{host}: the BMC's event log could not be read: {why}"
+        ))
+    })?;
+    Ok(Json(json!({ "hostname": host, "sel": records })))
 }
 
 pub async fn host_groups(
@@ -474,7 +498,29 @@ pub(crate) fn merged_openapi() -> Value {
             }
         }
     }
+    describe_metrics(&mut base);
     base
+}
+
+/// `/metrics`' entry lists every family the registry exports, generated from the registry itself
+/// (`x-metric-families` and the description), so a new family is documented the day it is added.
+fn describe_metrics(doc: &mut Value) {
+    let Some(get) = doc.pointer_mut("/paths/~1metrics/get") else {
+        return;
+    };
+    let families = crate::metrics::families();
+    let mut text = String::from("Prometheus text format. Families:\n");
+    for f in &families {
+        text.push_str(&format!("\n- `{}` ({}): {}", f.name, f.kind, f.help));
+    }
+    get["summary"] = json!("Prometheus metrics (every family is listed in the description)");
+    get["description"] = json!(text);
+    get["x-metric-families"] = Value::Array(
+        families
+            .iter()
+            .map(|f| json!({ "name": f.name, "type": f.kind, "help": f.help }))
+            .collect(),
+    );
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! | `hello` | `{"position": "<id>"}` — the stream is live; items after `position` follow (no `id:`) |
 //! | `host` | the host as `GET /v1/ihosts/{id}` shows it, after a committed change |
 //! | `host-removed` | `{"hostname"}` |
-//! | `alarm-raised` | the alarm as `GET /v1/alarms` lists it |
-//! | `alarm-cleared` | `{"alarm_id", "entity_instance_id", "hostname"}` |
+//! | `alarm-raised` | the alarm as `GET /v1/alarms` lists it (the core's and the sensor audit's) |
+//! | `alarm-cleared` | `{"alarm_id", "entity_instance_id", "hostname"}` (a sensor alarm's entity names its sensor or group) |
 //! | `event` | the customer-log event as `GET /v1/events` lists it |
 //! | `gap` | `{"reason", "oldest"}` — items after the client's `Last-Event-ID` were lost to it; reload |
 //!
@@ -188,6 +188,15 @@ pub(crate) fn item_json(item: &FeedItem) -> (&'static str, Value) {
             }),
         ),
         FeedItem::Event(e) => ("event", event_json(e)),
+        FeedItem::SensorAlarmRaised(a) => ("alarm-raised", crate::sensors::alarm_row(a)),
+        FeedItem::SensorAlarmCleared { id, host, entity } => (
+            "alarm-cleared",
+            json!({
+                "alarm_id": id.code(),
+                "entity_instance_id": entity,
+                "hostname": host,
+            }),
+        ),
     }
 }
 

@@ -158,7 +158,47 @@ async fn a_lock_and_a_heartbeat_loss_show_in_the_metrics() {
     );
     assert!(text.trim_end().ends_with("# EOF"));
     every_dashboard_metric_is_served(&text);
+    the_document_lists_every_served_family(&url, &text).await;
     rig.shutdown().await;
+}
+
+/// `/v1/openapi.json`'s `/metrics` entry lists exactly the families a real scrape has (after real
+/// events, so each family has had its chance to show), with the same types.
+async fn the_document_lists_every_served_family(url: &str, text: &str) {
+    let doc: serde_json::Value = reqwest::Client::new()
+        .get(format!("{url}/v1/openapi.json"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("the API answers")
+        .json()
+        .await
+        .expect("JSON");
+    let get = &doc["paths"]["/metrics"]["get"];
+    let listed: std::collections::BTreeSet<(String, String)> = get["x-metric-families"]
+        .as_array()
+        .expect("x-metric-families")
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap_or_default().to_string(),
+                f["type"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let served: std::collections::BTreeSet<(String, String)> = steward_api::parse_families(text)
+        .into_iter()
+        .map(|f| (f.name, f.kind))
+        .collect();
+    assert!(served.len() >= 10, "{served:?}");
+    assert_eq!(listed, served, "the document's families vs the scrape's");
+    let description = get["description"].as_str().unwrap_or_default();
+    for (name, _) in &served {
+        assert!(
+            description.contains(&format!("`{name}`")),
+            "{name} not described"
+        );
+    }
 }
 
 /// The example Grafana dashboard (contrib/grafana/steward.json) queries only metrics the

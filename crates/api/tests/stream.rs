@@ -241,3 +241,82 @@ async fn an_id_it_cannot_continue_from_is_a_gap_event() {
     let body = resp.text().await.unwrap();
     assert!(body.contains("not a stream id"), "{body}");
 }
+
+/// `GET /v1/alarms` until `f` holds on the row of `entity` (None: not listed); the row.
+async fn sensor_alarm_until(lab: &Lab, entity: &str, f: impl Fn(Option<&Value>) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..240 {
+        let alarms: Value = reqwest::get(format!("{}/v1/alarms", lab.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let row = alarms["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["entity_instance_id"] == entity)
+            .cloned();
+        if f(row.as_ref()) {
+            return row.unwrap_or(Value::Null);
+        }
+        last = alarms;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{entity} never reached the state wanted; last: {last}");
+}
+
+/// The sensor audit commits its alarms in its own transaction, apart from the core's step: they
+/// reach the stream too, in the shape `GET /v1/alarms` lists them, and so do their clears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sensor_crossing_into_critical_shows_on_the_stream_and_its_clear_too() {
+    let lab = Lab::start(true).await;
+    let mut client = StreamClient::open(&lab, None).await;
+    assert_eq!(client.next().await.event, "hello");
+    // Ask for reads now and then rather than waiting out the audit interval (as a BMC's push does).
+    let handle = lab.handle.clone();
+    let reads = tokio::spawn(async move {
+        loop {
+            let _ = handle.read_sensors_now("worker-0").await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let entity = "host=worker-0.sensor=CPU1 Temp";
+    lab.rig
+        .host("worker-0")
+        .set_sensor(
+            "CPU1 Temp",
+            Some(steward_simbmc::SensorOverride::Value(97.0)),
+        )
+        .unwrap();
+    let row = sensor_alarm_until(&lab, entity, |r| r.is_some()).await;
+    assert_eq!(row["alarm_id"], "200.007", "{row}");
+    assert_eq!(row["severity"], "critical", "{row}");
+    // Everything published so far: the raise is among it, as the alarm list shows it.
+    let position = lab.handle.feed().subscribe(None).position.to_string();
+    let seen = client.until_id(&position).await;
+    let raised: Vec<&Sse> = seen
+        .iter()
+        .filter(|e| e.event == "alarm-raised" && e.data["entity_instance_id"] == entity)
+        .collect();
+    let last = raised
+        .last()
+        .unwrap_or_else(|| panic!("no raise of {entity} in {seen:#?}"));
+    assert_eq!(last.data, row);
+
+    lab.rig
+        .host("worker-0")
+        .set_sensor("CPU1 Temp", None)
+        .unwrap();
+    sensor_alarm_until(&lab, entity, |r| r.is_none()).await;
+    let position = lab.handle.feed().subscribe(None).position.to_string();
+    let seen = client.until_id(&position).await;
+    let cleared = seen
+        .iter()
+        .find(|e| e.event == "alarm-cleared" && e.data["entity_instance_id"] == entity)
+        .unwrap_or_else(|| panic!("no clear of {entity} in {seen:#?}"));
+    assert_eq!(cleared.data["alarm_id"], "200.007", "{cleared:?}");
+    assert_eq!(cleared.data["hostname"], "worker-0", "{cleared:?}");
+    reads.abort();
+}

@@ -62,7 +62,7 @@ pub(crate) struct Actor {
     pub(crate) core: Maintenance,
     store: TypedStore,
     caches: Caches,
-    links: Links,
+    pub(crate) links: Links,
     /// Every host's sensor monitor and its read schedule.
     pub(crate) sensors: SensorAudit,
     pub(crate) sensor_cfg: SensorAuditConfig,
@@ -262,10 +262,13 @@ impl Actor {
                     .sync(now, hosts.iter().map(|(n, b)| (n.as_str(), *b)));
             }
             let now = self.now();
-            if !self
-                .sensors
-                .drain(now, &mut self.core, &self.store, &mut self.caches)?
-            {
+            if !self.sensors.drain(
+                now,
+                &mut self.core,
+                &self.store,
+                &mut self.caches,
+                &self.feed,
+            )? {
                 return Ok(());
             }
         }

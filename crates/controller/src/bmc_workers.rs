@@ -15,7 +15,7 @@
 //! speaks IPMI) is simply read on schedule. Deprovisioning or changing the BMC deletes the
 //! subscription and retires the token.
 
-use crate::links::{BmcAccess, BmcLink, EventSender};
+use crate::links::{BmcAccess, BmcLink, EventLogReply, EventSender};
 use crate::sensor_audit::{reading_of, SensorReplies, SensorReply};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -152,6 +152,14 @@ impl BmcLink for BmcWorkers {
         });
     }
 
+    fn read_event_log(&mut self, host: &str, reply: EventLogReply) {
+        let inner = self.inner.clone();
+        let host = host.to_string();
+        tokio::spawn(async move {
+            let _ = reply.send(inner.event_log(&host).await);
+        });
+    }
+
     fn provision(&mut self, host: &str, access: Option<BmcAccess>) {
         let inner = self.inner.clone();
         let host = host.to_string();
@@ -236,6 +244,18 @@ impl Inner {
         let worker = self.worker(host).await?;
         match worker.sensors().await {
             Ok(readings) => Ok(readings.iter().map(reading_of).collect()),
+            Err(e) => {
+                self.workers.lock().await.remove(host);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// The whole event log, queued at audit priority like a sensor read.
+    async fn event_log(&self, host: &str) -> Result<Vec<steward_bmc::SelRecord>, String> {
+        let worker = self.worker(host).await?;
+        match worker.sel().await {
+            Ok(records) => Ok(records),
             Err(e) => {
                 self.workers.lock().await.remove(host);
                 Err(e.to_string())

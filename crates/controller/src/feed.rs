@@ -1,8 +1,10 @@
 //! The live feed: every durable change an operator watches (a host's record, an alarm raised or
-//! cleared, a customer-log event), numbered in commit order, for `GET /v1/stream` and `steward watch`.
+//! cleared — the core's and the sensor audit's —, a customer-log event), numbered in commit order,
+//! for `GET /v1/stream` and `steward watch`.
 //!
-//! The actor publishes a step's changes only after the step's store transaction committed, so the
-//! feed never shows a decision a crash could take back. Each item gets the next sequence number of
+//! The actor publishes a step's changes only after the step's store transaction committed (the
+//! core's, then the sensor audit's, which commits its own), so the feed never shows a decision a
+//! crash could take back. Each item gets the next sequence number of
 //! this controller's run; its id for clients is `<epoch>-<seq>` so that an id from an earlier run
 //! (another epoch) is recognised as such instead of being mistaken for a position in this one.
 //!
@@ -11,10 +13,12 @@
 //! id is from another run — a [`Resume::Gap`] it must report, so nothing is skipped silently.
 
 use crate::handle::HostEntry;
+use crate::sensor_audit::StoredSensorAlarm;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use steward_maintenance::alarm::{Alarm, AlarmId, CustomerLog};
+use steward_sensors::SensorAlarmId;
 use steward_store::typed::Stamped;
 use tokio::sync::broadcast;
 
@@ -36,6 +40,17 @@ pub enum FeedItem {
         host: String,
     },
     Event(Stamped<CustomerLog>),
+    /// A sensor alarm (200.007, 200.014, 200.015) the sensor audit raised or changed in severity,
+    /// with its sensor or group entity. The audit commits in its own transaction, apart from the
+    /// core's step, and publishes after it.
+    SensorAlarmRaised(StoredSensorAlarm),
+    /// A sensor alarm the sensor audit cleared.
+    SensorAlarmCleared {
+        id: SensorAlarmId,
+        host: String,
+        /// The full entity instance, e.g. `host=worker-1.sensor=CPU1 Temp`.
+        entity: String,
+    },
 }
 
 /// Where an item stands in the feed: the controller's epoch and the item's sequence number in it.

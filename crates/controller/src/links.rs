@@ -8,7 +8,11 @@ use steward_maintenance::io::{
     BmcOp, BmcRequestId, CommandId, Event, HeartbeatControl, NodeCommand, NodeSettings,
 };
 use steward_maintenance::state::Network;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Where a BMC link answers a read of a BMC's event log ([`BmcLink::read_event_log`]): its records,
+/// oldest first, or why it could not be read.
+pub type EventLogReply = oneshot::Sender<Result<Vec<steward_bmc::SelRecord>, String>>;
 
 /// Where links deliver what they learn (acks, alive reports, BMC results, heartbeat events).
 #[derive(Clone, Debug)]
@@ -86,6 +90,12 @@ pub trait BmcLink: Send + 'static {
             sel: Vec::new(),
         };
         tokio::spawn(async move { replies.send(reply).await });
+    }
+
+    /// Read the whole event log of `host`'s BMC (the IPMI SEL, or a Redfish log service) for an
+    /// operator or a support bundle, queued like a sensor read, and answer on `reply`.
+    fn read_event_log(&mut self, host: &str, reply: EventLogReply) {
+        let _ = reply.send(Err(format!("{host}: this BMC link cannot read event logs")));
     }
 }
 

@@ -8,7 +8,8 @@
 //!    queue it at audit priority behind power actions, spaced like every other operation on that BMC;
 //! 2. the answer comes back as a [`SensorReply`] and goes into the host's monitor;
 //! 3. [`SensorAudit::drain`] writes the monitors' alarm changes (200.007/014/015), customer logs and
-//!    models to the store in one transaction, and only then hands the hardware-monitor events (degrade,
+//!    models to the store in one transaction, and only then publishes those alarms and logs to the
+//!    live feed ([`crate::feed`]) and hands the hardware-monitor events (degrade,
 //!    critical-sensor reset or power-cycle) to the core as `Event::Hwmon`, whose handlers own the
 //!    cool-off, hold-off and attempt limits.
 //!
@@ -16,6 +17,7 @@
 //! restarted controller neither raises again nor clears an alarm that is still true, and clears the ones
 //! its model no longer justifies.
 
+use crate::feed::{Feed, FeedItem};
 use crate::persist::Caches;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -391,15 +393,16 @@ impl SensorAudit {
         self.dirty.insert(reply.host);
     }
 
-    /// Persist every pending decision of the touched monitors in one transaction, then hand their
-    /// hardware-monitor events to the core. Returns whether the core was given anything (its effects
-    /// then need flushing too).
+    /// Persist every pending decision of the touched monitors in one transaction, publish the
+    /// alarms and logs it made durable to the live feed, then hand their hardware-monitor events to
+    /// the core. Returns whether the core was given anything (its effects then need flushing too).
     pub fn drain(
         &mut self,
         now: Instant,
         core: &mut Maintenance,
         store: &TypedStore,
         caches: &mut Caches,
+        feed: &Feed,
     ) -> Result<bool, StoreError> {
         if self.dirty.is_empty()
             && self.orphans.is_empty()
@@ -507,15 +510,29 @@ impl SensorAudit {
         if !batch.is_empty() {
             batch.commit()?;
         }
-        // Durable: now the caches and the core may see it.
+        // Durable: now the caches, the feed and the core may see it.
+        let mut published = Vec::with_capacity(raised.len() + cleared.len() + logs.len());
         for (key, stored) in raised {
+            published.push(FeedItem::SensorAlarmRaised(stored.clone()));
             self.alarms.insert(key, stored);
         }
-        for key in cleared {
-            self.alarms.remove(&key);
+        for (id, entity) in cleared {
+            // A clear of an alarm that was never raised (an orphan already gone) is no news.
+            if let Some(was) = self.alarms.remove(&(id, entity.clone())) {
+                published.push(FeedItem::SensorAlarmCleared {
+                    id,
+                    host: was.alarm.host,
+                    entity,
+                });
+            }
         }
         for log in logs {
-            caches.push_event(steward_store::typed::Stamped { at_ms, entry: log });
+            let stamped = steward_store::typed::Stamped { at_ms, entry: log };
+            published.push(FeedItem::Event(stamped.clone()));
+            caches.push_event(stamped);
+        }
+        if !published.is_empty() {
+            feed.publish(published);
         }
         for (host, _) in &retired {
             self.hosts.remove(host);

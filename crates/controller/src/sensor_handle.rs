@@ -6,10 +6,12 @@ use crate::actor::Actor;
 use crate::handle::{Command, ControllerHandle, HandleError, Reply};
 use crate::sensor_audit::StoredSensorAlarm;
 use std::time::Duration;
+use steward_bmc::SelRecord;
 use steward_sensors::{
     Action, ActionOverrides, ConfigChange, GroupKind, GroupRecord, SensorMonitor, SensorRecord,
     Thresholds,
 };
+use tokio::sync::oneshot;
 
 /// One sensor as the API shows it (sysinv `isensor`).
 #[derive(Clone, Debug, PartialEq)]
@@ -84,7 +86,11 @@ pub(crate) enum SensorCommand {
     Relearn(String, Reply<Result<(), HandleError>>),
     ReadNow(String, Reply<bool>),
     Alarms(Reply<Vec<StoredSensorAlarm>>),
+    EventLog(String, Reply<Result<EventLogAnswer, HandleError>>),
 }
+
+/// Where the BMC link will answer an event-log read.
+pub(crate) type EventLogAnswer = oneshot::Receiver<Result<Vec<SelRecord>, String>>;
 
 impl ControllerHandle {
     /// Every sensor and group of a host (hostname, uuid or integer id).
@@ -136,6 +142,21 @@ impl ControllerHandle {
     pub async fn read_sensors_now(&self, host: &str) -> Result<bool, HandleError> {
         self.call(|r| Command::Sensors(SensorCommand::ReadNow(host.to_string(), r)))
             .await
+    }
+
+    /// The whole event log (IPMI SEL or Redfish log service) of a host's BMC, oldest first, read
+    /// now through the BMC link. `Err(HandleError)`: unknown host or no BMC provisioned; the inner
+    /// `Err`: the BMC could not be read, and why.
+    pub async fn bmc_event_log(
+        &self,
+        host: &str,
+    ) -> Result<Result<Vec<SelRecord>, String>, HandleError> {
+        let answer = self
+            .call(|r| Command::Sensors(SensorCommand::EventLog(host.to_string(), r)))
+            .await??;
+        Ok(answer
+            .await
+            .unwrap_or_else(|_| Err("the BMC link dropped the read".to_string())))
     }
 
     /// Learn the host's sensor model again from its next read (due at once).
@@ -404,6 +425,22 @@ impl Actor {
             SensorCommand::ReadNow(host, r) => {
                 let now = self.now();
                 let _ = r.send(self.sensors.read_now(now, &host));
+            }
+            SensorCommand::EventLog(id, r) => {
+                let result = match self.resolve(&id) {
+                    None => Err(HandleError::UnknownHost(id)),
+                    Some(host) if !matches!(self.core.host(&host), Some(h) if h.spec.bmc.is_some()) => {
+                        Err(HandleError::Refused(format!(
+                            "{host} has no BMC provisioned: there is no event log to read"
+                        )))
+                    }
+                    Some(host) => {
+                        let (tx, rx) = oneshot::channel();
+                        self.links.bmc.read_event_log(&host, tx);
+                        Ok(rx)
+                    }
+                };
+                let _ = r.send(result);
             }
             SensorCommand::Relearn(id, r) => {
                 let result = match self.resolve(&id) {

@@ -266,7 +266,11 @@ pub fn collect(paths: &CollectPaths, output: Option<&Path>) -> Result<PathBuf> {
         ),
     }
     match &paths.unit {
-        None => b.missing("agent log", "no unit given (--unit)".into()),
+        None => b.missing(
+            "agent log",
+            "no systemd unit to read the journal of (`--unit none`; a lab machine's agent logs to the lab's own output)"
+                .into(),
+        ),
         Some(unit) => match std::process::Command::new("journalctl")
             .args(["--no-pager", "-o", "short-iso", "-u", unit, "-n"])
             .arg(paths.log_lines.to_string())

@@ -85,6 +85,41 @@ pub fn lab_pmon_dir(host_dir: &Path) -> PathBuf {
     host_dir.join("persistent").join("pmon.d")
 }
 
+/// The lab's marker in its data dir: the URL of the API in front of its hosts, written while it
+/// runs, so `steward collect` knows that a host of that API is a lab machine whose node part it
+/// can gather from the machine's files (there is no ssh to a simulated host).
+pub const LAB_API_URL_FILE: &str = "api.url";
+
+/// Whether the lab in `lab_dir` serves the API at `url` (its [`LAB_API_URL_FILE`] names it).
+pub fn lab_serves(lab_dir: &Path, url: &str) -> bool {
+    std::fs::read_to_string(lab_dir.join(LAB_API_URL_FILE))
+        .is_ok_and(|u| u.trim().trim_end_matches('/') == url.trim().trim_end_matches('/'))
+}
+
+/// The key file `steward lab` provisions for each of its machines: `<host dir>/node.keys`.
+pub fn lab_keys_file(host_dir: &Path) -> PathBuf {
+    host_dir.join("node.keys")
+}
+
+/// What `steward node collect` reads on the lab machine whose files are under `host_dir`: the
+/// paths its agent runs with ([`SimHostConfig::agent_dirs`], the status socket of
+/// [`LabHost::config`]). Its log is the lab's own output, so there is no unit.
+pub fn node_collect_paths(host_dir: &Path) -> steward_node::collect::CollectPaths {
+    let volatile = host_dir.join("volatile");
+    let persistent = host_dir.join("persistent");
+    steward_node::collect::CollectPaths {
+        keys: lab_keys_file(host_dir),
+        state_dir: persistent.join("steward"),
+        lock_flag: volatile.join("node_locked"),
+        lock_flag_backup: persistent.join("node_locked"),
+        goenabled_dir: persistent.join("goenabled.d"),
+        services_dir: persistent.join("services.d"),
+        status_socket: host_dir.join("node-status.sock"),
+        unit: None,
+        log_lines: 0,
+    }
+}
+
 /// The pid file of lab process `name`: `<host dir>/<name>.pid`.
 pub fn lab_pidfile(host_dir: &Path, name: &str) -> PathBuf {
     host_dir.join(format!("{name}.pid"))
@@ -244,5 +279,37 @@ mod tests {
             host_address(Some(Network::Cluster), 245),
             Ipv4Addr::new(127, 2, 1, 6)
         );
+    }
+
+    #[test]
+    fn node_collect_reads_the_paths_the_lab_agent_runs_with() {
+        let secret = steward_protocol::ClusterSecret::new(&[3u8; 32]).unwrap();
+        let dir = Path::new("/lab/worker-0");
+        let host = LabHost {
+            name: "worker-0".into(),
+            dir: dir.to_path_buf(),
+            keys: secret.node_keys("worker-0"),
+            mgmt_ip: host_address(Some(Network::Mgmt), 0).into(),
+            cluster_ip: None,
+            node_port: 1,
+            heartbeat_port: None,
+            controller: "controller-0".into(),
+            controller_mgmt: SocketAddr::new(controller_address(Network::Mgmt).into(), 2),
+            controller_cluster: None,
+            bmc_bind: None,
+            bmc_password: String::new(),
+            scale: 1,
+            alive_period: Duration::from_secs(1),
+            monitors: Default::default(),
+            pmon_dir: None,
+        };
+        let agent = host.config().agent.unwrap();
+        let p = node_collect_paths(dir);
+        assert_eq!(p.state_dir, agent.state_dir);
+        assert_eq!(p.lock_flag, agent.lock_flag);
+        assert_eq!(p.lock_flag_backup, agent.lock_flag_backup);
+        assert_eq!(p.goenabled_dir, agent.goenabled_dir);
+        assert_eq!(p.services_dir, agent.services_dir);
+        assert_eq!(Some(p.status_socket), agent.status_socket);
     }
 }

@@ -200,7 +200,7 @@ pub fn run(args: LabArgs) -> Result<()> {
     }
 }
 
-fn default_data_dir() -> PathBuf {
+pub(crate) fn default_data_dir() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(d) if !d.is_empty() => PathBuf::from(d).join("steward-lab"),
         // SAFETY: getuid has no preconditions and cannot fail.
@@ -654,6 +654,10 @@ async fn lab(args: RunArgs) -> Result<()> {
         std::fs::write(f, format!("{url}\n"))
             .with_context(|| format!("cannot write the URL to {}", f.display()))?;
     }
+    // `steward collect` gathers the node part of this API's hosts from their machines' files.
+    let marker = data_dir.join(lab::LAB_API_URL_FILE);
+    std::fs::write(&marker, format!("{url}\n"))
+        .with_context(|| format!("cannot write {}", marker.display()))?;
     let names: Vec<&str> = plan.iter().map(|(n, _)| n.as_str()).collect();
     println!(
         "steward lab: {} simulated hosts ({}), {}, timers {}, {}",
@@ -718,6 +722,7 @@ async fn lab(args: RunArgs) -> Result<()> {
     if let Some(f) = &args.url_file {
         let _ = std::fs::remove_file(f);
     }
+    let _ = std::fs::remove_file(&marker);
     Ok(())
 }
 

@@ -210,11 +210,104 @@ fn kill_process_on_lab_minor_twice_raises_200_006_minor_and_nothing_else() {
     );
     // Past its debounce the restarted process is stable again and the alarm clears.
     wait_until("200.006 cleared", || alarms(&url).is_empty());
+    support_bundle_has_the_simulated_hosts_part(&url, &data, dir.path());
     drop(lab);
     // The lab's processes do not outlive it (they end at once; a zombie has ended).
     for name in ["lab-critical", "lab-minor"] {
         wait_until(&format!("{name} ended with the lab"), || {
             steward_simhost::lab::lab_process_pid(&host_dir, name).is_none()
         });
+    }
+}
+
+/// `steward collect HOST` against the lab (the one lab this file runs): the simulated host's node
+/// part is in the bundle, gathered from its machine's files, and no secret is: not the BMC
+/// password, not the API token, not the agent's keys (inside the node part's own tarball too).
+fn support_bundle_has_the_simulated_hosts_part(url: &str, data: &Path, tmp: &Path) {
+    let bundle = tmp.join("bundle.tar.gz");
+    let o = Command::new(BIN)
+        .args(["collect", HOST, "--output"])
+        .arg(&bundle)
+        .arg("--lab-dir")
+        .arg(data)
+        .env("STEWARD_URL", url)
+        .env_remove("STEWARD_TOKEN")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = tmp.join("bundle");
+    std::fs::create_dir(&out).unwrap();
+    let x = |archive: &Path, into: &Path| {
+        let ok = Command::new("tar")
+            .arg("-xzf")
+            .arg(archive)
+            .arg("-C")
+            .arg(into)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{}", archive.display());
+    };
+    x(&bundle, &out);
+    let root = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("MANIFEST.json")).unwrap())
+            .unwrap();
+    let part = manifest["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["part"] == format!("{HOST} node part"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(part["status"], "collected", "{manifest:#}");
+    x(&root.join(format!("nodes/{HOST}.tar.gz")), &out);
+    let node = out.join(format!("steward-node-collect-{HOST}"));
+    let node_manifest = std::fs::read_to_string(node.join("MANIFEST.json")).unwrap();
+    assert!(node_manifest.contains("status.json"), "{node_manifest}");
+    // Every byte of both, against every secret the lab holds.
+    let mut secrets = vec!["lab-bmc-password".to_string()];
+    secrets.push(
+        std::fs::read_to_string(data.join("api.token"))
+            .unwrap()
+            .trim()
+            .to_string(),
+    );
+    let keys: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join(HOST).join("node.keys")).unwrap())
+            .unwrap();
+    for (k, v) in keys.as_object().unwrap() {
+        if k != "hostname" {
+            secrets.push(v.as_str().unwrap().to_string());
+        }
+    }
+    let mut all = Vec::new();
+    let mut stack = vec![out.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                all.extend(std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    for s in &secrets {
+        assert!(s.len() >= 16, "{s}");
+        assert!(
+            !all.windows(s.len()).any(|w| w == s.as_bytes()),
+            "{s} in the bundle"
+        );
     }
 }

@@ -37,6 +37,9 @@ use steward_simhost::SimHost;
 use steward_store::{SecretBox, Store};
 use steward_wiring::{ApiOptions, ControllerBuilder, Running, Storage};
 
+/// The rig's cluster secret: every machine's node keys derive from it (tests that must not find
+/// them somewhere derive them too).
+pub const CLUSTER_SECRET: &[u8] = b"testlab: a cluster secret of at least 32 bytes";
 /// The password every rig BMC accepts (stored encrypted by the controller like a real one).
 pub const BMC_PASSWORD: &str = "testlab-bmc-password";
 
@@ -225,7 +228,7 @@ impl TestLab {
         });
         let alive_period = core.timeouts.alive_period.0;
         let wiring = Wiring {
-            secret: ClusterSecret::new(b"testlab: a cluster secret of at least 32 bytes").unwrap(),
+            secret: ClusterSecret::new(CLUSTER_SECRET).unwrap(),
             config: core,
             ctl_mgmt: SocketAddr::new(ctl_ip, ctl_port),
             // Every agent listens on the same ports (each on its own address), as in a cluster.
@@ -323,6 +326,11 @@ impl TestLab {
             lab.hosts.push(host);
         }
         lab
+    }
+
+    /// Where the machines keep their files: `<dir>/<host>/`, laid out as `steward lab`'s are.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.wiring.dir
     }
 
     /// The simulated machines, in [`LabSpec::hosts`] order.
