@@ -307,6 +307,7 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         started: Instant::now(),
         send_log: RateLimitedLog::new(10, 60_000),
         scripts: JoinSet::new(),
+        going_down: JoinSet::new(),
         recv_failed: false,
         locked,
         status: status.clone(),
@@ -375,6 +376,8 @@ struct Runtime {
     send_log: RateLimitedLog,
     /// Script runs in flight; dropped (aborted, children killed) with the runtime.
     scripts: JoinSet<()>,
+    /// Reboots and wipes under way (crate::safety); aborted with the runtime.
+    going_down: JoinSet<()>,
     recv_failed: bool,
     /// The volatile lock flag as the agent keeps it, for the heartbeat responder's answers.
     locked: Arc<AtomicBool>,
@@ -574,18 +577,11 @@ impl Runtime {
                     self.persist_state();
                 }
                 Effect::RunScripts { run, set } => self.start_scripts(run, set, done.clone()),
-                // On a blocking thread: a reboot or wipe command may take its time, and the loop
-                // must keep answering (acks to retries) until the machine really goes down.
-                Effect::Reboot => {
-                    self.stat(|s| s.reboots += 1);
-                    let m = self.machine.clone();
-                    tokio::task::spawn_blocking(move || m.reboot());
-                }
-                Effect::WipeDisk => {
-                    self.stat(|s| s.reboots += 1);
-                    let m = self.machine.clone();
-                    tokio::task::spawn_blocking(move || m.wipe_disk());
-                }
+                // In their own task: a hook, a lazy delay or the reboot command may take their
+                // time, and the loop must keep answering (acks to retries) until the machine
+                // really goes down (crate::safety).
+                Effect::Reboot => self.go_down(steward_agent::GoingDown::Reboot),
+                Effect::WipeDisk => self.go_down(steward_agent::GoingDown::WipeDisk),
                 Effect::Log { level, line } => {
                     let host = &self.cfg.hostname;
                     match level {
@@ -596,6 +592,17 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    fn go_down(&mut self, what: steward_agent::GoingDown) {
+        self.stat(|s| s.reboots += 1);
+        self.going_down.spawn(crate::safety::go_down(
+            what,
+            self.cfg.safety.clone(),
+            self.machine.clone(),
+            self.cfg.hostname.clone(),
+            Instant::now(),
+        ));
     }
 
     fn start_scripts(
