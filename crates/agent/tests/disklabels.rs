@@ -237,3 +237,56 @@ fn the_images_carry_valid_gpt_crcs() {
     // The writer's CRC, checked against the value every CRC-32 (IEEE) implementation gives.
     assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
 }
+
+#[test]
+fn a_gpt_on_4096_byte_sectors_is_found_and_erased() {
+    const S: usize = 4096;
+    let mut img = vec![0u8; 2048 * S]; // 8 MiB
+    let last = (img.len() / S - 1) as u64;
+    let header = |img: &mut Vec<u8>, at: usize, my: u64, alt: u64, entries: u64| {
+        img[at..at + 8].copy_from_slice(b"EFI PART");
+        img[at + 12..at + 16].copy_from_slice(&92u32.to_le_bytes());
+        img[at + 24..at + 32].copy_from_slice(&my.to_le_bytes());
+        img[at + 32..at + 40].copy_from_slice(&alt.to_le_bytes());
+        img[at + 72..at + 80].copy_from_slice(&entries.to_le_bytes());
+        img[at + 80..at + 84].copy_from_slice(&128u32.to_le_bytes());
+        img[at + 84..at + 88].copy_from_slice(&128u32.to_le_bytes());
+    };
+    // Protective MBR, headers at LBA 1 and the last LBA, arrays at LBA 2 and last − 4.
+    img[446 + 4] = 0xEE;
+    img[510] = 0x55;
+    img[511] = 0xAA;
+    header(&mut img, S, 1, last, 2);
+    header(&mut img, last as usize * S, last, 1, last - 4);
+    for array in [2 * S, (last as usize - 4) * S] {
+        img[array..array + 16].copy_from_slice(&[0xAB; 16]);
+        img[array + 32..array + 40].copy_from_slice(&256u64.to_le_bytes()); // 1 MiB
+        img[array + 40..array + 48].copy_from_slice(&511u64.to_le_bytes());
+    }
+    put_ext_magic(&mut img, 256 * S as u64);
+    let labels = scan(&img, img.len() as u64);
+    assert_eq!(labels.sector_size, 4096);
+    assert_eq!(
+        labels.partitions,
+        vec![Partition {
+            start: 1 << 20,
+            len: 1 << 20
+        }]
+    );
+    let kinds: Vec<Kind> = labels.signatures.iter().map(|s| s.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            Kind::ProtectiveMbr,
+            Kind::GptPrimary,
+            Kind::GptEntries,
+            Kind::Ext,
+            Kind::GptEntries,
+            Kind::GptBackup
+        ]
+    );
+    wipe(&mut img);
+    assert!(scan(&img, img.len() as u64).is_clean());
+    // LBA 0 is a whole 4 KiB sector there.
+    assert!(img[..S].iter().all(|b| *b == 0));
+}
