@@ -83,7 +83,8 @@ pub struct NodeArgs {
     /// Reboot command (split on spaces).
     #[arg(long, default_value = "systemctl reboot")]
     reboot_command: String,
-    /// Command run before the reboot on wipe-disk (split on spaces; none: reboot only).
+    /// Command run on wipe-disk after the --install-disk labels are erased, before the reboot
+    /// (split on spaces; none: nothing more).
     #[arg(long)]
     wipe_command: Option<String>,
     /// Do not run the main go-enabled tests at start.
