@@ -505,8 +505,10 @@ pub fn run(args: NodeArgs) -> Result<()> {
         }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot install the SIGTERM handler")?;
-        // Serving: sockets bound, state loaded. The watchdog pings while the agent's loop runs
+        // Serving: sockets bound, state loaded, lock flags restored (a reader of the flags after
+        // READY=1 finds them as the agent keeps them). The watchdog pings while the agent's loop runs
         // (this runtime has one thread: a loop blocked there stops the pings too).
+        handle.started().await;
         crate::systemd::notify_or_log("READY=1");
         let watchdog = crate::systemd::run_watchdog(|| std::future::ready(!handle.is_finished()));
         tokio::select! {
