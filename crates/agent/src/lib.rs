@@ -38,16 +38,22 @@
 //! ## Module map
 //!
 //! - [`agent`]: the state machine ([`Agent`], [`Effect`], [`AgentConfig`], [`Startup`]).
+//! - [`disklabels`]: MBR, GPT and filesystem signatures of a disk and the byte ranges that erase
+//!   them (wipe-disk; the runtime does the reads and writes).
+//! - [`reboot`]: the steps of going down: lazy reboot of the active controller (pre-reboot hook,
+//!   delay), the failsafe reboot, the install disk wipe.
 //! - [`health`]: [`ConfigHealth`], the configuration health flags the runtime observes.
 //! - [`lockflags`]: lock states, the flag pair, restore and correction rules.
 //! - [`recent`]: the bounded set of recent command ids and their acks.
 //! - [`scripts`]: script sets, run ids, folding per-script exits into a pass/fail outcome.
 
 pub mod agent;
+pub mod disklabels;
 pub mod filesystems;
 pub mod health;
 pub mod links;
 pub mod lockflags;
+pub mod reboot;
 pub mod recent;
 pub mod scripts;
 
@@ -56,5 +62,6 @@ pub use filesystems::{FsMonitor, FsSample, FsStatus, FsWatch};
 pub use health::ConfigHealth;
 pub use links::{LinkMonitor, LinkStatus, LinkWatch, PortStatus};
 pub use lockflags::{FlagFile, FlagPair, LockState};
+pub use reboot::{GoingDown, RebootPolicy, Step};
 pub use recent::{RecentCommands, RECENT_COMMANDS};
 pub use scripts::{summarize, RunId, RunOutcome, ScriptExit, ScriptSet};

@@ -83,7 +83,8 @@ pub struct NodeArgs {
     /// Reboot command (split on spaces).
     #[arg(long, default_value = "systemctl reboot")]
     reboot_command: String,
-    /// Command run before the reboot on wipe-disk (split on spaces; none: reboot only).
+    /// Command run on wipe-disk after the --install-disk labels are erased, before the reboot
+    /// (split on spaces; none: nothing more).
     #[arg(long)]
     wipe_command: Option<String>,
     /// Do not run the main go-enabled tests at start.
@@ -131,6 +132,61 @@ pub struct NodeArgs {
     /// The local status socket `steward node status` reads; "none" for no socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_STATUS_SOCKET)]
     status_socket: PathBuf,
+    #[command(flatten)]
+    safety: SafetyArgs,
+}
+
+/// The safety nets around reboots and wipes (docs/config.md#node-safety-nets).
+#[derive(Args, Debug)]
+pub struct SafetyArgs {
+    /// A host still up this long after its reboot command is rebooted by the kernel (SysRq b);
+    /// "off" for no failsafe.
+    #[arg(long, value_name = "DURATION|off", default_value = "120s", value_parser = parse_failsafe)]
+    failsafe_reboot_delay: Failsafe,
+    /// The kernel's SysRq trigger file.
+    #[arg(long, value_name = "PATH", default_value = "/proc/sysrq-trigger")]
+    sysrq_trigger_path: PathBuf,
+    /// This host runs the active controller: its reboots are lazy (pre-reboot hook, then the
+    /// lazy reboot delay).
+    #[arg(long)]
+    active_controller: bool,
+    /// Least time from a reboot command to the active controller's reboot (0 for none).
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_delay)]
+    lazy_reboot_delay: Duration,
+    /// Command run before the active controller reboots, e.g. a pod drain (split on spaces);
+    /// its failure is logged and the reboot goes on.
+    #[arg(long, value_name = "COMMAND")]
+    pre_reboot_hook: Option<String>,
+    /// The pre-reboot hook is killed after this long.
+    #[arg(long, value_name = "DURATION", default_value = "180s", value_parser = parse_duration)]
+    pre_reboot_hook_timeout: Duration,
+    /// A disk whose partition tables and boot and filesystem signatures wipe-disk erases (a block
+    /// device or an image file); repeatable.
+    #[arg(long = "install-disk", value_name = "PATH")]
+    install_disks: Vec<PathBuf>,
+}
+
+/// `--failsafe-reboot-delay`: a delay, or off.
+#[derive(Clone, Copy, Debug)]
+struct Failsafe(Option<Duration>);
+
+fn parse_failsafe(s: &str) -> Result<Failsafe, String> {
+    if s == "off" {
+        return Ok(Failsafe(None));
+    }
+    parse_duration(s).map(|d| Failsafe(Some(d)))
+}
+
+/// A duration that may be 0.
+fn parse_delay(s: &str) -> Result<Duration, String> {
+    if s.trim()
+        .trim_end_matches(['m', 's'])
+        .trim_start_matches('0')
+        .is_empty()
+    {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
 }
 
 /// Where `steward node` answers `steward node status`.
@@ -408,6 +464,16 @@ pub fn build(args: &NodeArgs) -> Result<(NodeConfig, LinuxMachine)> {
     }
     cfg.status_socket =
         (args.status_socket.as_os_str() != "none").then(|| args.status_socket.clone());
+    let s = &args.safety;
+    cfg.safety = crate::safety::SafetyNets {
+        failsafe_reboot_delay: s.failsafe_reboot_delay.0,
+        sysrq_trigger_path: s.sysrq_trigger_path.clone(),
+        active_controller: s.active_controller,
+        lazy_reboot_delay: s.lazy_reboot_delay,
+        pre_reboot_hook: s.pre_reboot_hook.as_deref().map(words),
+        pre_reboot_hook_timeout: s.pre_reboot_hook_timeout,
+        install_disks: s.install_disks.clone(),
+    };
     cfg.validate().map_err(anyhow::Error::msg)?;
     let reboot = words(&args.reboot_command);
     if reboot.is_empty() {
@@ -439,8 +505,10 @@ pub fn run(args: NodeArgs) -> Result<()> {
         }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot install the SIGTERM handler")?;
-        // Serving: sockets bound, state loaded. The watchdog pings while the agent's loop runs
+        // Serving: sockets bound, state loaded, lock flags restored (a reader of the flags after
+        // READY=1 finds them as the agent keeps them). The watchdog pings while the agent's loop runs
         // (this runtime has one thread: a loop blocked there stops the pings too).
+        handle.started().await;
         crate::systemd::notify_or_log("READY=1");
         let watchdog = crate::systemd::run_watchdog(|| std::future::ready(!handle.is_finished()));
         tokio::select! {

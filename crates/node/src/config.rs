@@ -72,6 +72,9 @@ pub struct NodeConfig {
     pub watchdog: Option<crate::watchdog::WatchdogConfig>,
     /// Configuration health markers and LUKS check (docs/node-supervision.md#flags); default none.
     pub health: crate::health::HealthMarkers,
+    /// Failsafe reboot, lazy reboot of the active controller, install disks to wipe
+    /// (docs/config.md#node-safety-nets); default none.
+    pub safety: crate::safety::SafetyNets,
 }
 
 impl NodeConfig {
@@ -101,6 +104,7 @@ impl NodeConfig {
             pmon_dir: None,
             watchdog: None,
             health: crate::health::HealthMarkers::none(),
+            safety: crate::safety::SafetyNets::off(),
         }
     }
 
@@ -148,6 +152,6 @@ impl NodeConfig {
         if self.alive_period.is_zero() || self.flag_audit_period.is_zero() {
             return Err("alive_period and flag_audit_period must be > 0".into());
         }
-        Ok(())
+        self.safety.validate()
     }
 }

@@ -39,6 +39,9 @@
 //! - [`health`]: the configuration health flags from marker files and a LUKS check.
 //! - [`pmon`]: the process monitor's runtime (pidfds, commands) around `steward-process-policy`.
 //! - [`watchdog`]: the host watchdog (pets the hardware watchdog; stops on quorum loss).
+//! - [`safety`]: going down with safety nets: the failsafe SysRq reboot, the active controller's
+//!   lazy reboot and pre-reboot hook, the install disk wipe ([`wipe`]: the reads and writes
+//!   around `steward_agent::disklabels`).
 //! - [`collect`]: the node's part of a support bundle (`steward node collect`).
 //! - [`systemd`]: `READY=1` and watchdog pings for `Type=notify` units (nothing outside systemd).
 //! - `runtime`: [`spawn`], [`NodeHandle`], [`NodeStats`].
@@ -55,11 +58,13 @@ pub mod monitors;
 pub mod pmon;
 pub mod pulse_responder;
 mod runtime;
+pub mod safety;
 pub mod scripts;
 pub mod state;
 pub mod status;
 pub mod systemd;
 pub mod watchdog;
+pub mod wipe;
 
 pub use config::{
     ControllerPeer, NodeConfig, NodeNetwork, DEFAULT_CONTROLLER_PORT, DEFAULT_NODE_PORT,

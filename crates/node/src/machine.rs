@@ -35,8 +35,8 @@ pub trait Machine: Send + Sync + 'static {
 pub struct LinuxMachine {
     /// Program and arguments (default `systemctl reboot`).
     pub reboot_command: Vec<String>,
-    /// Program and arguments run before the reboot on wipe-disk (default: none — a wipe then
-    /// only reboots; configure it deliberately).
+    /// Program and arguments run before the reboot on wipe-disk, after the agent erased the
+    /// install disks' labels (`crate::safety`; default: none — configure it deliberately).
     pub wipe_command: Option<Vec<String>>,
     /// Root of /proc and /sys (default `/`; tests point it at a fake tree).
     pub root: PathBuf,
@@ -235,7 +235,7 @@ impl Machine for LinuxMachine {
                 tracing::warn!("wiping the disk: {w:?}");
                 run(w, "wipe");
             }
-            None => tracing::warn!("wipe-disk: no wipe command configured; rebooting only"),
+            None => tracing::info!("wipe-disk: no wipe command configured; rebooting"),
         }
         self.reboot();
     }

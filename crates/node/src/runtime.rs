@@ -61,6 +61,8 @@ pub struct NodeHandle {
     pmon: Option<Arc<crate::pmon::PmonHandle>>,
     /// The host watchdog, if configured; a clean shutdown disarms it, an abort leaves it armed.
     watchdog: Option<crate::watchdog::WatchdogHandle>,
+    /// True once the agent has carried out its start (see [`NodeHandle::started`]).
+    started: tokio::sync::watch::Receiver<bool>,
 }
 
 impl NodeHandle {
@@ -74,6 +76,14 @@ impl NodeHandle {
             .iter()
             .find(|(n, _)| *n == network)
             .map(|(_, a)| *a)
+    }
+
+    /// Wait until the agent has carried out its start: lock flags restored and corrected, first
+    /// alive report sent. What "ready" means to systemd: before it, a reader of the lock flags may
+    /// find them missing. Returns at once if the agent ended.
+    pub async fn started(&self) {
+        let mut rx = self.started.clone();
+        let _ = rx.wait_for(|s| *s).await;
     }
 
     /// The session this run signs its frames with.
@@ -258,6 +268,7 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
     };
     let stats = Arc::new(Mutex::new(NodeStats::default()));
     let (stop_tx, stop_rx) = oneshot::channel();
+    let (started_tx, started) = tokio::sync::watch::channel(false);
     let status = Arc::new(Mutex::new(crate::status::NodeStatus {
         host: cfg.hostname.clone(),
         ..Default::default()
@@ -307,6 +318,8 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         started: Instant::now(),
         send_log: RateLimitedLog::new(10, 60_000),
         scripts: JoinSet::new(),
+        going_down: JoinSet::new(),
+        ready: started_tx,
         recv_failed: false,
         locked,
         status: status.clone(),
@@ -324,6 +337,7 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
         status,
         pmon,
         watchdog,
+        started,
     })
 }
 
@@ -375,6 +389,10 @@ struct Runtime {
     send_log: RateLimitedLog,
     /// Script runs in flight; dropped (aborted, children killed) with the runtime.
     scripts: JoinSet<()>,
+    /// Reboots and wipes under way (crate::safety); aborted with the runtime.
+    going_down: JoinSet<()>,
+    /// Told once the start's effects are carried out ([`NodeHandle::started`]).
+    ready: tokio::sync::watch::Sender<bool>,
     recv_failed: bool,
     /// The volatile lock flag as the agent keeps it, for the heartbeat responder's answers.
     locked: Arc<AtomicBool>,
@@ -430,6 +448,7 @@ impl Runtime {
         let (done_tx, mut done_rx) = mpsc::channel::<(RunId, RunOutcome)>(8);
         self.apply(fx, &done_tx).await;
         self.locked.store(agent.flags().volatile, Ordering::Relaxed);
+        let _ = self.ready.send(true);
         // One buffer byte more than the limit, so an oversized datagram is seen as such.
         let mut buf_m = vec![0u8; MAX_DATAGRAM + 1];
         let mut buf_c = vec![0u8; MAX_DATAGRAM + 1];
@@ -574,18 +593,11 @@ impl Runtime {
                     self.persist_state();
                 }
                 Effect::RunScripts { run, set } => self.start_scripts(run, set, done.clone()),
-                // On a blocking thread: a reboot or wipe command may take its time, and the loop
-                // must keep answering (acks to retries) until the machine really goes down.
-                Effect::Reboot => {
-                    self.stat(|s| s.reboots += 1);
-                    let m = self.machine.clone();
-                    tokio::task::spawn_blocking(move || m.reboot());
-                }
-                Effect::WipeDisk => {
-                    self.stat(|s| s.reboots += 1);
-                    let m = self.machine.clone();
-                    tokio::task::spawn_blocking(move || m.wipe_disk());
-                }
+                // In their own task: a hook, a lazy delay or the reboot command may take their
+                // time, and the loop must keep answering (acks to retries) until the machine
+                // really goes down (crate::safety).
+                Effect::Reboot => self.go_down(steward_agent::GoingDown::Reboot),
+                Effect::WipeDisk => self.go_down(steward_agent::GoingDown::WipeDisk),
                 Effect::Log { level, line } => {
                     let host = &self.cfg.hostname;
                     match level {
@@ -596,6 +608,17 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    fn go_down(&mut self, what: steward_agent::GoingDown) {
+        self.stat(|s| s.reboots += 1);
+        self.going_down.spawn(crate::safety::go_down(
+            what,
+            self.cfg.safety.clone(),
+            self.machine.clone(),
+            self.cfg.hostname.clone(),
+            Instant::now(),
+        ));
     }
 
     fn start_scripts(

@@ -4,6 +4,7 @@
 //! SKIPPED notice otherwise — never a silent pass. [`etcd`] starts a real etcd member or cluster; it is
 //! a required peer (a missing binary fails the test).
 
+pub mod disk_images;
 pub mod etcd;
 pub mod notify;
 
