@@ -3,6 +3,7 @@
 //! dir and is killed on Drop. A missing binary fails the test when `CI` is set and prints a loud
 //! SKIPPED notice otherwise — never a silent pass.
 
+pub mod hostile;
 pub mod notify;
 
 use std::io::{Read, Write};
