@@ -69,6 +69,12 @@ impl Sushy {
     /// `sushy-emulator --fake` with a private state dir: by default its fake driver shares
     /// `$TMPDIR/sushy-emulator` between processes.
     pub fn start() -> Sushy {
+        Self::start_with_config("")
+    }
+
+    /// [`Sushy::start`] with extra emulator configuration lines (Python syntax), e.g.
+    /// `SUSHY_EMULATOR_FEATURE_SET = "vmedia"`.
+    pub fn start_with_config(extra: &str) -> Sushy {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state");
         std::fs::create_dir_all(&state).expect("state dir");
@@ -76,7 +82,7 @@ impl Sushy {
         std::fs::write(
             &conf,
             format!(
-                "SUSHY_EMULATOR_STATE_DIR = {:?}\n",
+                "SUSHY_EMULATOR_STATE_DIR = {:?}\n{extra}\n",
                 state.display().to_string()
             ),
         )
