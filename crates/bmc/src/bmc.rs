@@ -538,7 +538,7 @@ impl Bmc {
             .secure_boot()
             .await
             .map(|s| SecureBoot::from(&s))
-            .map_err(|e| BmcError::from_redfish(&address, e))
+            .map_err(|e| Self::secure_boot_error(&address, e))
     }
 
     /// Enable or disable secure boot, verified by read-back. The change takes effect at the
@@ -551,7 +551,20 @@ impl Bmc {
             .set_secure_boot(enable)
             .await
             .map(|s| SecureBoot::from(&s))
-            .map_err(|e| BmcError::from_redfish(&address, e))
+            .map_err(|e| Self::secure_boot_error(&address, e))
+    }
+
+    /// A Redfish service without a `SecureBoot` resource does not offer secure boot:
+    /// `Unsupported`, like IPMI, rather than a generic Redfish failure.
+    fn secure_boot_error(address: &str, e: rf::RedfishError) -> BmcError {
+        match e {
+            rf::RedfishError::NotFound { .. } => BmcError::Unsupported {
+                what: "secure boot".into(),
+                protocol: BmcProtocol::Redfish,
+                hint: Some(e.to_string()),
+            },
+            other => BmcError::from_redfish(address, other),
+        }
     }
 
     fn require_redfish_for_secure_boot(&self) -> Result<()> {

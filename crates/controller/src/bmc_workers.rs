@@ -15,7 +15,7 @@
 //! speaks IPMI) is simply read on schedule. Deprovisioning or changing the BMC deletes the
 //! subscription and retires the token.
 
-use crate::links::{BmcAccess, BmcLink, EventSender, SecureBootReply};
+use crate::links::{BmcAccess, BmcLink, EventSender, SecureBootFailure, SecureBootReply};
 use crate::sensor_audit::{reading_of, SensorReplies, SensorReply};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -243,8 +243,8 @@ impl Inner {
         &self,
         host: &str,
         change: Option<bool>,
-    ) -> Result<steward_bmc::SecureBoot, String> {
-        let worker = self.worker(host).await?;
+    ) -> Result<steward_bmc::SecureBoot, SecureBootFailure> {
+        let worker = self.worker(host).await.map_err(SecureBootFailure::Failed)?;
         let result = worker
             .run(Priority::Query, move |b| {
                 Box::pin(async move {
@@ -256,7 +256,15 @@ impl Inner {
             })
             .await
             .and_then(|r| r);
-        result.map_err(|e| format!("{host}: {e}"))
+        result.map_err(|e| {
+            let unsupported = matches!(e, steward_bmc::BmcError::Unsupported { .. });
+            let text = format!("{host}: {e}");
+            if unsupported {
+                SecureBootFailure::Unsupported(text)
+            } else {
+                SecureBootFailure::Failed(text)
+            }
+        })
     }
 
     /// One sensor scan, queued at audit priority: behind power actions and queries, spaced like every

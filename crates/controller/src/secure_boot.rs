@@ -8,6 +8,7 @@
 
 use crate::actor::Actor;
 use crate::handle::{Command, ControllerHandle, HandleError, Reply};
+use crate::links::SecureBootFailure;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -25,7 +26,7 @@ pub struct SecureBootSeen {
     pub read_at_ms: u64,
 }
 
-type Pending = oneshot::Receiver<Result<SecureBoot, String>>;
+type Pending = oneshot::Receiver<Result<SecureBoot, SecureBootFailure>>;
 
 pub(crate) enum SecureBootCommand {
     /// Resolve the host and hand the operation to the BMC link; answers the host's name and
@@ -44,7 +45,8 @@ pub(crate) enum SecureBootCommand {
 impl ControllerHandle {
     /// Read `id`'s secure boot state from its BMC, first enabling or disabling it when `change`
     /// is given. The BMC applies a change at the host's next reset. Needs a provisioned Redfish
-    /// BMC; a BMC failure is [`HandleError::Bmc`] with the BMC's reason.
+    /// BMC that offers secure boot (else [`HandleError::Refused`]); a BMC failure is
+    /// [`HandleError::Bmc`] with the BMC's reason.
     pub async fn secure_boot(
         &self,
         id: &str,
@@ -62,7 +64,10 @@ impl ControllerHandle {
         let state = pending
             .await
             .map_err(|_| HandleError::Stopped)?
-            .map_err(HandleError::Bmc)?;
+            .map_err(|f| match f {
+                SecureBootFailure::Unsupported(why) => HandleError::Refused(why),
+                SecureBootFailure::Failed(why) => HandleError::Bmc(why),
+            })?;
         let seen = SecureBootSeen {
             pending_reset: state.pending_reset(),
             state,

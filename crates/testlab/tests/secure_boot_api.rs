@@ -119,10 +119,11 @@ async fn secure_boot_route_reads_and_changes_a_redfish_bmc() {
     lab.shutdown().await;
 }
 
-/// A BMC without secure boot (sushy's `vmedia` feature set answers 404 on it): 502 with the
-/// BMC's reason, which names the BMC.
+/// A BMC without secure boot (sushy's `vmedia` feature set answers 404 on it): 409, the request
+/// cannot be served for this host, with the reason naming the BMC. A BMC that cannot be reached
+/// is a 502.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secure_boot_route_reports_the_bmc_failure() {
+async fn secure_boot_route_refuses_a_bmc_without_it_and_reports_a_failing_one() {
     if !steward_testpeers::require_sushy() {
         return;
     }
@@ -157,13 +158,29 @@ async fn secure_boot_route_reports_the_bmc_failure() {
         .await
         .unwrap();
     let api = lab.api_url().expect("API");
-    let (status, body) =
-        send(reqwest::Client::new().get(format!("{api}/v1/ihosts/worker-0/secure_boot"))).await;
-    assert_eq!(status, 502, "{body}");
+    let http = reqwest::Client::new();
+    let route = format!("{api}/v1/ihosts/worker-0/secure_boot");
+    let (status, body) = send(http.get(&route)).await;
+    assert_eq!(status, 409, "{body}");
     let text = body.to_string();
     assert!(
         text.contains("SecureBoot") && text.contains(&peer.address()),
         "{text}"
     );
+
+    // A BMC address where nothing listens: the BMC failure is a 502 that says so.
+    let closed = steward_testpeers::free_tcp_port();
+    let dead = BmcSpec {
+        protocol: BmcProtocol::Redfish,
+        address: format!("http://127.0.0.1:{closed}"),
+        username: "admin".into(),
+    };
+    handle
+        .set_bmc_credentials("worker-0", dead, "password".into())
+        .await
+        .unwrap();
+    let (status, body) = send(http.get(&route)).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.to_string().contains("unreachable"), "{body}");
     lab.shutdown().await;
 }
