@@ -29,6 +29,9 @@ pub enum ApiError {
     /// The controller could not persist the change (500).
     #[error("{0}")]
     Internal(String),
+    /// The host's BMC failed the operation (502).
+    #[error("{0}")]
+    BadGateway(String),
 }
 
 impl ApiError {
@@ -40,6 +43,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
         }
     }
 }
@@ -53,6 +57,7 @@ impl From<HandleError> for ApiError {
             HandleError::Invalid(_) => ApiError::BadRequest(text),
             HandleError::Store(_) => ApiError::Internal(text),
             HandleError::Stopped => ApiError::Unavailable(text),
+            HandleError::Bmc(_) => ApiError::BadGateway(text),
         }
     }
 }

@@ -42,12 +42,17 @@ pub struct IHostList {
 }
 
 pub async fn list_hosts(State(st): State<AppState>) -> ApiResult<Json<IHostList>> {
+    let mut secure_boot = st.handle.secure_boot_seen().await?;
     let ihosts: Vec<IHost> = st
         .handle
         .host_entries()
         .await?
         .iter()
-        .map(IHost::from_entry)
+        .map(|e| {
+            let mut h = IHost::from_entry(e);
+            h.secure_boot = secure_boot.remove(&h.hostname);
+            h
+        })
         .collect();
     Ok(Json(IHostList { ihosts }))
 }
@@ -111,7 +116,43 @@ pub async fn show_host(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<IHost>> {
-    Ok(Json(IHost::from_entry(&find(&st, &id).await?)))
+    let mut h = IHost::from_entry(&find(&st, &id).await?);
+    h.secure_boot = st.handle.secure_boot_seen().await?.remove(&h.hostname);
+    Ok(Json(h))
+}
+
+/// `GET /v1/ihosts/{id}/secure_boot`: read the host's secure boot state from its BMC now.
+pub async fn show_secure_boot(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let seen = st.handle.secure_boot(&id, None).await?;
+    Ok(Json(secure_boot_json(&seen, None)))
+}
+
+/// `PATCH /v1/ihosts/{id}/secure_boot` with `{"enabled": true|false}`: change it on the BMC
+/// (applied at the host's next reset) and answer the state read back.
+pub async fn patch_secure_boot(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Change {
+        enabled: bool,
+    }
+    let change: Change = crate::ihost::parse_json(&body, "secure boot change")?;
+    let seen = st.handle.secure_boot(&id, Some(change.enabled)).await?;
+    Ok(Json(secure_boot_json(&seen, Some(change.enabled))))
+}
+
+fn secure_boot_json(seen: &steward_controller::SecureBootSeen, change: Option<bool>) -> Value {
+    let mut v = json!({ "secure_boot": seen });
+    if change.is_some() {
+        v["note"] = json!("the BMC applies the change at the host's next reset");
+    }
+    v
 }
 
 /// The handle does not tell the system type: a system whose controllers run the worker subfunction

@@ -54,6 +54,10 @@ pub struct IHost {
     /// steward's addition: the id of an action accepted by this request (PATCH, DELETE).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_id: Option<u64>,
+    /// steward's addition: the secure boot state last read from the host's BMC
+    /// (`GET /v1/ihosts/{id}/secure_boot` reads it); absent until read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secure_boot: Option<steward_controller::SecureBootSeen>,
 }
 
 /// Milliseconds since the epoch, written as sysinv writes times
@@ -135,6 +139,7 @@ impl IHost {
             created_at: SysinvTime::known(e.identity.created_at_ms),
             updated_at: SysinvTime::known(e.identity.updated_at_ms),
             action_id: None,
+            secure_boot: None,
         }
     }
 

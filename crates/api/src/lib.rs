@@ -14,6 +14,7 @@
 //! | `POST /v1/ihosts/bulk_add` | sysinv hosts XML (raw, or as the `file` part of a multipart form as `system host-bulk-add` sends it; or `{"ihosts":[…]}` JSON) → `{"success": "...", "error": "..."}` |
 //! | `GET /v1/ihosts/bulk_export` | `{"content": hosts XML}` |
 //! | `GET /v1/ihosts/{id}/icpus`, `imemorys`, `inodes`, `idisks`, `ports` | hardware the host's node agent reported |
+//! | `GET /v1/ihosts/{id}/secure_boot`, `PATCH` with `{"enabled": bool}` | UEFI secure boot read from (or set on) the host's Redfish BMC now; a change applies at the next reset; the host shows the last read state as `secure_boot` (steward's addition) |
 //! | `GET /v1/actions/{id}` | where an accepted action stands (steward's addition) |
 //! | `GET /v1/ihosts/{id}/sel` | the host's BMC event log (IPMI SEL or Redfish log service), read now |
 //! | `GET /v1/ihosts/{id}/isensors`, `isensorgroups`; `GET/PATCH /v1/isensors/{uuid}`, `/v1/isensorgroups/{uuid}`; `POST /v1/isensorgroups/relearn` | sensors and groups in sysinv's shapes (`sensors` module, docs/sensors.md) |
@@ -112,6 +113,10 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/v1/ihosts/{id}/inodes", get(handlers::host_nodes)),
         ("/v1/ihosts/{id}/idisks", get(handlers::host_disks)),
         ("/v1/ihosts/{id}/ports", get(handlers::host_ports)),
+        (
+            "/v1/ihosts/{id}/secure_boot",
+            get(handlers::show_secure_boot).patch(handlers::patch_secure_boot),
+        ),
         ("/v1/actions/{id}", get(handlers::show_action)),
         (
             "/v1/node-settings",

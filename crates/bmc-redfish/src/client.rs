@@ -401,6 +401,14 @@ impl RedfishClient {
         Ok(())
     }
 
+    /// A read-back mismatch on this BMC.
+    pub(crate) fn not_applied(&self, detail: String) -> RedfishError {
+        RedfishError::NotApplied {
+            bmc: self.base.as_str().trim_end_matches('/').to_owned(),
+            detail,
+        }
+    }
+
     /// Absolute URL for an `@odata.id`/`target`/`Location` (path or full URL).
     pub(crate) fn url_for(&self, path: &str) -> Result<Url> {
         self.base

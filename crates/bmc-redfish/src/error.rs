@@ -62,8 +62,9 @@ pub enum RedfishError {
     InvalidAddress { address: String, detail: String },
 
     /// Something was read back after a change and did not match.
-    #[error("BMC did not apply the change: {detail}")]
-    NotApplied { detail: String },
+    /// `bmc` is the BMC's base URL, so a fleet-wide log line says which BMC misbehaved.
+    #[error("BMC at {bmc} did not apply the change: {detail}")]
+    NotApplied { bmc: String, detail: String },
 
     /// Waiting for a state (e.g. a power state) ran out of time.
     #[error("timed out after {timeout:?} waiting for {what}")]

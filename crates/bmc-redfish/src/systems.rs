@@ -526,15 +526,13 @@ impl RedfishClient {
                 && req.enabled == BootEnabled::Once
                 && back.enabled == Some(BootEnabled::Continuous));
         if back.target.as_ref() != Some(&req.target) || !enabled_ok {
-            return Err(RedfishError::NotApplied {
-                detail: format!(
-                    "boot override reads back target {:?} enabled {:?}, wanted {} {}",
-                    back.target,
-                    back.enabled,
-                    req.target.as_str(),
-                    req.enabled.as_str()
-                ),
-            });
+            return Err(self.not_applied(format!(
+                "boot override reads back target {:?} enabled {:?}, wanted {} {}",
+                back.target,
+                back.enabled,
+                req.target.as_str(),
+                req.enabled.as_str()
+            )));
         }
         Ok(back)
     }

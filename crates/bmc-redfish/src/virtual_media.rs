@@ -189,9 +189,10 @@ impl RedfishClient {
             self.eject_slot(&slot).await?;
             let back = self.read_slot(&slot.odata_id).await?;
             if back.has_media() {
-                return Err(RedfishError::NotApplied {
-                    detail: format!("{} still reports Inserted after EjectMedia", slot.odata_id),
-                });
+                return Err(self.not_applied(format!(
+                    "{} still reports Inserted after EjectMedia",
+                    slot.odata_id
+                )));
             }
         }
         Ok(())
@@ -237,9 +238,7 @@ impl RedfishClient {
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| RedfishError::NotApplied {
-            detail: "InsertMedia rejected".into(),
-        }))
+        Err(last.unwrap_or_else(|| self.not_applied("InsertMedia rejected".into())))
     }
 
     /// Insert `image` (an http(s) URL reachable by the BMC) into the first CD slot that takes
@@ -262,15 +261,13 @@ impl RedfishClient {
                         info!(slot = %slot.odata_id, image = %loggable(image), "virtual media inserted");
                         return Ok(back);
                     }
-                    last_err = Some(RedfishError::NotApplied {
-                        detail: format!(
-                            "{} reads back Inserted={:?} Image={:?} after InsertMedia of {}",
-                            slot.odata_id,
-                            back.inserted,
-                            back.image.as_deref().map(loggable),
-                            loggable(image)
-                        ),
-                    });
+                    last_err = Some(self.not_applied(format!(
+                        "{} reads back Inserted={:?} Image={:?} after InsertMedia of {}",
+                        slot.odata_id,
+                        back.inserted,
+                        back.image.as_deref().map(loggable),
+                        loggable(image)
+                    )));
                 }
                 // Reserved / DVD-only slots answer 400: move on to the next slot.
                 Err(e @ RedfishError::Http { status: 400, .. }) => last_err = Some(e),

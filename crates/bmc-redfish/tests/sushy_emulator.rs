@@ -356,3 +356,48 @@ async fn self_signed_tls_needs_insecure() {
     );
     bmc.close().await.expect("close");
 }
+
+/// sushy-emulator's fake driver keeps a secure-boot flag per system and reports the running
+/// boot from the same flag (a real BMC changes `SecureBootCurrentBoot` only at the next reset).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_boot_query_enable_disable() {
+    let Some(peer) = common::sushy_emulator("") else {
+        return;
+    };
+    let bmc = connect(&peer.url()).await;
+    let before = bmc.secure_boot().await.expect("secure boot");
+    assert_eq!(before.enabled, Some(false), "{before:?}");
+    assert_eq!(before.current_boot.as_deref(), Some("Disabled"));
+    assert_eq!(before.mode.as_deref(), Some("DeployedMode"));
+    assert!(before.odata_id.ends_with("/SecureBoot"), "{before:?}");
+
+    let on = bmc
+        .set_secure_boot(true)
+        .await
+        .unwrap_or_else(|e| panic!("enable: {e}\n{}", peer.log_tail()));
+    assert_eq!(on.enabled, Some(true));
+    assert_eq!(bmc.secure_boot().await.expect("read").enabled, Some(true));
+
+    let off = bmc.set_secure_boot(false).await.expect("disable");
+    assert_eq!(off.enabled, Some(false));
+    assert_eq!(off.current_enabled(), Some(false));
+    bmc.close().await.expect("close");
+}
+
+/// `SUSHY_EMULATOR_FEATURE_SET = "vmedia"` links SecureBoot but answers 404: a clear NotFound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_boot_absent_is_not_found() {
+    let Some(peer) = common::sushy_emulator("SUSHY_EMULATOR_FEATURE_SET = \"vmedia\"") else {
+        return;
+    };
+    let bmc = connect(&peer.url()).await;
+    match bmc.secure_boot().await {
+        Err(e @ RedfishError::NotFound { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("SecureBoot"), "{msg}");
+            assert!(msg.contains(&peer.url()), "names the BMC: {msg}");
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    bmc.close().await.expect("close");
+}

@@ -333,7 +333,7 @@ async fn dell_like_tree_new_style_sensors_action_info_and_manager_vmedia() {
     );
     // sushy-static accepts InsertMedia but never changes state: read-back catches it.
     match bmc.insert_media("http://127.0.0.1:1/x.iso", true).await {
-        Err(RedfishError::NotApplied { detail }) => {
+        Err(RedfishError::NotApplied { detail, .. }) => {
             assert!(detail.contains("Inserted"), "{detail}")
         }
         other => panic!("expected NotApplied, got {other:?}"),

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::error::{BmcError, ProtocolAttempt, Result};
+use crate::secure_boot::SecureBoot;
 use crate::types::{
     normalize_unit, parse_address, redfish_version_supported, BmcAddress, BmcInfo, BmcProtocol,
     BootTarget, PowerAction, PowerState, SelRecord, SensorKind, SensorReading, SensorStatus,
@@ -526,6 +527,63 @@ impl Bmc {
         }
         redfish_log(self.redfish(), &self.cfg.address).await
     }
+
+    // ---- Secure boot (Redfish only) ----
+
+    /// Read the UEFI secure boot state. IPMI: `Unsupported` (secure boot needs Redfish).
+    pub async fn secure_boot(&mut self) -> Result<SecureBoot> {
+        self.require_redfish_for_secure_boot()?;
+        let address = self.cfg.address.clone();
+        self.redfish()
+            .secure_boot()
+            .await
+            .map(|s| SecureBoot::from(&s))
+            .map_err(|e| Self::secure_boot_error(&address, e))
+    }
+
+    /// Enable or disable secure boot, verified by read-back. The change takes effect at the
+    /// host's next reset. IPMI: `Unsupported` (secure boot needs Redfish).
+    pub async fn set_secure_boot(&mut self, enable: bool) -> Result<SecureBoot> {
+        self.require_redfish_for_secure_boot()?;
+        let address = self.cfg.address.clone();
+        info!(bmc = %address, enable, "set secure boot");
+        self.redfish()
+            .set_secure_boot(enable)
+            .await
+            .map(|s| SecureBoot::from(&s))
+            .map_err(|e| Self::secure_boot_error(&address, e))
+    }
+
+    /// A Redfish service without a `SecureBoot` resource does not offer secure boot:
+    /// `Unsupported`, like IPMI, rather than a generic Redfish failure.
+    fn secure_boot_error(address: &str, e: rf::RedfishError) -> BmcError {
+        match e {
+            rf::RedfishError::NotFound { .. } => BmcError::Unsupported {
+                what: "secure boot".into(),
+                protocol: BmcProtocol::Redfish,
+                hint: Some(e.to_string()),
+            },
+            other => BmcError::from_redfish(address, other),
+        }
+    }
+
+    fn require_redfish_for_secure_boot(&self) -> Result<()> {
+        if !self.is_ipmi() {
+            return Ok(());
+        }
+        Err(BmcError::Unsupported {
+            what: "secure boot".into(),
+            protocol: BmcProtocol::Ipmi,
+            hint: Some(format!(
+                "secure boot needs Redfish (IPMI has no standard secure boot command); \
+                 the BMC at {} is reached over IPMI: use --protocol redfish (or bm_type redfish) \
+                 if it offers Redfish",
+                self.cfg.address
+            )),
+        })
+    }
+
+    // ---- end of secure boot ----
 
     /// Subscribe `destination` (an event receiver's URL) to this BMC's Redfish events with
     /// `context` echoed in each. `Ok(None)`: this BMC cannot push (IPMI, or no EventService).

@@ -11,6 +11,8 @@
 //! - [`Bmc::power`] returns only once the BMC **reads back** the target state
 //!   (poll interval and timeout in [`BmcConfig`]); power cycle falls back to
 //!   off + on when the BMC cannot cycle.
+//! - [`Bmc::secure_boot`] / [`Bmc::set_secure_boot`]: UEFI secure boot through Redfish's
+//!   `SecureBoot` resource (a change applies at the next reset); IPMI answers `Unsupported`.
 //! - Sensors from either protocol are normalized to one [`SensorReading`].
 //! - [`scheduler`]: per-BMC serialized, spaced operations, power actions ahead of
 //!   audits, a global concurrency bound, results through oneshot channels.
@@ -20,10 +22,12 @@
 mod bmc;
 mod error;
 pub mod scheduler;
+mod secure_boot;
 mod types;
 
 pub use bmc::{Bmc, BmcConfig};
 pub use error::{BmcError, ProtocolAttempt, Result};
+pub use secure_boot::SecureBoot;
 /// Redfish push (EventService subscriptions and the receiver BMCs POST to), for the controller.
 pub use steward_bmc_redfish::events;
 pub use types::{

@@ -199,6 +199,8 @@ async fn cli_against_ipmi_sim() {
     assert_eq!(run(&["sel"]).lines().count(), 3);
     assert!(run(&["bootdev", "pxe", "--once"]).contains("next boot only"));
     assert_eq!(sim.file("boot"), "pxe");
+    let (ok, _, err) = cli(&[&base[..], &["secure-boot", "enable"]].concat());
+    assert!(!ok && err.contains("secure boot needs Redfish"), "{err}");
 
     // Wrong password: non-zero exit, message names the fix, password not echoed.
     std::fs::write(&pw, "not-the-password\n").unwrap();
@@ -238,6 +240,28 @@ async fn cli_against_sushy() {
     let args: Vec<&str> = base.iter().chain(&["sel"]).copied().collect();
     let (ok, _, err) = cli(&args);
     assert!(!ok && err.contains("LogService"), "{err}");
+
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        cli(&args)
+    };
+    let (ok, out, err) = run(&["secure-boot"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("secure boot: disabled (current boot: disabled, mode: DeployedMode)"),
+        "{out}"
+    );
+    let (ok, out, err) = run(&["secure-boot", "enable"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("secure boot: enabled"), "{out}");
+    assert!(out.contains("at the next reset of the host"), "{out}");
+    let (ok, out, err) = run(&["--json", "secure-boot", "status"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["secure_boot"]["enabled"], true, "{v}");
+    let (ok, out, err) = run(&["secure-boot", "disable"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("secure boot: disabled"), "{out}");
 }
 
 /// A machine behind the simulated BMC that is always on.

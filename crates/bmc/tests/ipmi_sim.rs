@@ -278,3 +278,25 @@ async fn session_lost_on_bmc_restart_is_reopened() {
     assert_eq!(bmc.power(PowerAction::Off).await.unwrap(), PowerState::Off);
     bmc.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_boot_needs_redfish() {
+    if !require_ipmi_sim() {
+        return;
+    }
+    let sim = IpmiSim::start().await;
+    let mut bmc = Bmc::connect(sim.config(BmcProtocol::Ipmi))
+        .await
+        .expect("connect");
+    for result in [bmc.secure_boot().await, bmc.set_secure_boot(true).await] {
+        match result {
+            Err(e @ steward_bmc::BmcError::Unsupported { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("secure boot needs Redfish"), "{msg}");
+                assert!(msg.contains(&sim.address()), "names the BMC: {msg}");
+            }
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+    bmc.close().await.expect("close");
+}

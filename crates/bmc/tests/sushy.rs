@@ -83,3 +83,25 @@ async fn wrong_scheme_is_not_redfish() {
     );
     assert!(Bmc::connect(cfg).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_boot_status_enable_disable() {
+    if !require_sushy() {
+        return;
+    }
+    let peer = Sushy::start();
+    let mut bmc = Bmc::connect(support::sushy_config(&peer, BmcProtocol::Dynamic))
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}\n{}", peer.log_tail()));
+    let before = bmc.secure_boot().await.expect("status");
+    assert_eq!(before.enabled, Some(false));
+    assert_eq!(before.current_boot, Some(false));
+    assert_eq!(before.mode.as_deref(), Some("DeployedMode"));
+    let on = bmc.set_secure_boot(true).await.expect("enable");
+    assert_eq!(on.enabled, Some(true));
+    assert_eq!(bmc.secure_boot().await.expect("status").enabled, Some(true));
+    let off = bmc.set_secure_boot(false).await.expect("disable");
+    assert_eq!(off.enabled, Some(false));
+    assert!(!off.pending_reset());
+    bmc.close().await.expect("close");
+}

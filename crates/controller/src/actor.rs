@@ -77,6 +77,8 @@ pub(crate) struct Actor {
     feed: Arc<Feed>,
     /// Heartbeat, recovery and BMC figures for `/metrics`.
     telemetry: Recorder,
+    /// Each host's secure boot state as last read from its BMC (`crate::secure_boot`).
+    pub(crate) secure_boot: std::collections::HashMap<String, crate::secure_boot::SecureBootSeen>,
 }
 
 /// Load the stored state, start the actor, and return its handle, the sender links deliver events
@@ -157,6 +159,7 @@ pub fn spawn_with_events(
         failed: false,
         feed: feed.clone(),
         telemetry: Recorder::new(telemetry.clone()),
+        secure_boot: Default::default(),
     };
     // Effects of the restore (the add handler's reconciliation) are persisted before anything else.
     if let Err(e) = actor.flush() {
@@ -458,6 +461,7 @@ impl Actor {
                 let _ = r.send(self.set_node_settings(patch));
             }
             Command::Sensors(cmd) => self.sensor_command(cmd),
+            Command::SecureBoot(cmd) => self.secure_boot_command(cmd),
             Command::Shutdown(_) => {}
         }
     }

@@ -15,13 +15,15 @@
 //! speaks IPMI) is simply read on schedule. Deprovisioning or changing the BMC deletes the
 //! subscription and retires the token.
 
-use crate::links::{BmcAccess, BmcLink, EventLogReply, EventSender};
+use crate::links::{
+    BmcAccess, BmcLink, EventLogReply, EventSender, SecureBootFailure, SecureBootReply,
+};
 use crate::sensor_audit::{reading_of, SensorReplies, SensorReply};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use steward_bmc::events::{EventReceiver, Subscription};
-use steward_bmc::scheduler::{BmcHandle, Scheduler, SchedulerConfig};
+use steward_bmc::scheduler::{BmcHandle, Priority, Scheduler, SchedulerConfig};
 use steward_bmc::{Bmc, BmcConfig, BmcProtocol, BootTarget, PowerAction};
 use steward_maintenance::host::BmcProtocol as SpecProtocol;
 use steward_maintenance::io::{BmcOp, BmcOutcome, BmcRequestId, Event};
@@ -160,6 +162,14 @@ impl BmcLink for BmcWorkers {
         });
     }
 
+    fn secure_boot(&mut self, host: &str, change: Option<bool>, reply: SecureBootReply) {
+        let inner = self.inner.clone();
+        let host = host.to_string();
+        tokio::spawn(async move {
+            let _ = reply.send(inner.secure_boot(&host, change).await);
+        });
+    }
+
     fn provision(&mut self, host: &str, access: Option<BmcAccess>) {
         let inner = self.inner.clone();
         let host = host.to_string();
@@ -236,6 +246,35 @@ impl Inner {
                 BmcOutcome::Failed(e.to_string())
             }
         }
+    }
+
+    /// Secure boot read, or change and read back, queued as a query on this BMC's worker.
+    async fn secure_boot(
+        &self,
+        host: &str,
+        change: Option<bool>,
+    ) -> Result<steward_bmc::SecureBoot, SecureBootFailure> {
+        let worker = self.worker(host).await.map_err(SecureBootFailure::Failed)?;
+        let result = worker
+            .run(Priority::Query, move |b| {
+                Box::pin(async move {
+                    match change {
+                        Some(on) => b.set_secure_boot(on).await,
+                        None => b.secure_boot().await,
+                    }
+                })
+            })
+            .await
+            .and_then(|r| r);
+        result.map_err(|e| {
+            let unsupported = matches!(e, steward_bmc::BmcError::Unsupported { .. });
+            let text = format!("{host}: {e}");
+            if unsupported {
+                SecureBootFailure::Unsupported(text)
+            } else {
+                SecureBootFailure::Failed(text)
+            }
+        })
     }
 
     /// One sensor scan, queued at audit priority: behind power actions and queries, spaced like every

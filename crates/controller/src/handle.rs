@@ -26,6 +26,9 @@ pub enum HandleError {
     Store(String),
     #[error("the controller is shutting down")]
     Stopped,
+    /// The host's BMC failed the operation (the API answers 502 with this text).
+    #[error("{0}")]
+    Bmc(String),
 }
 
 /// A change to the node settings: each entry sets one timing (`Some`) or hands it back to the
@@ -89,6 +92,7 @@ pub(crate) enum Command {
     NodeSettings(Reply<NodeSettings>),
     SetNodeSettings(NodeSettingsPatch, Reply<Result<NodeSettings, HandleError>>),
     Sensors(crate::sensor_handle::SensorCommand),
+    SecureBoot(crate::secure_boot::SecureBootCommand),
     Shutdown(Reply<()>),
 }
 

@@ -19,7 +19,7 @@
 //! changes with a replay buffer, for the live stream), [`links`] (how effects reach nodes,
 //! BMCs and heartbeat), [`bmc_workers`] (the real BMC link over `steward-bmc`), `actor` (the loop), `persist` (effects to store writes),
 //! [`sensor_audit`] (per-host sensor reads, alarms 200.007/014/015, hardware-monitor events for the
-//! core), `sensor_handle` (the sensor API of the handle) and [`telemetry`] (heartbeat, recovery and
+//! core), `sensor_handle` (the sensor API of the handle), `secure_boot` (secure boot through the host's BMC, and the state last read) and [`telemetry`] (heartbeat, recovery and
 //! BMC figures for `/metrics`).
 
 mod actor;
@@ -28,6 +28,7 @@ pub mod feed;
 pub mod handle;
 pub mod links;
 mod persist;
+mod secure_boot;
 pub mod sensor_audit;
 mod sensor_handle;
 pub mod telemetry;
@@ -35,5 +36,6 @@ pub mod telemetry;
 pub use actor::{spawn, spawn_with_events, ControllerConfig, StartError};
 pub use handle::{ActionStatus, ControllerHandle, HandleError, HostEntry, NodeSettingsPatch};
 pub use links::{EventSender, Links};
+pub use secure_boot::SecureBootSeen;
 pub use sensor_audit::{SensorAuditConfig, SensorReplies, SensorReply};
 pub use sensor_handle::{GroupPatch, GroupView, HostSensorsView, SensorPatch, SensorView};

@@ -97,6 +97,25 @@ pub trait BmcLink: Send + 'static {
     fn read_event_log(&mut self, host: &str, reply: EventLogReply) {
         let _ = reply.send(Err(format!("{host}: this BMC link cannot read event logs")));
     }
+    /// Read `host`'s UEFI secure boot state, first setting it when `change` is given (applied by
+    /// the BMC at the host's next reset), and answer on `reply` (docs/bmc.md#secure-boot).
+    fn secure_boot(&mut self, host: &str, _change: Option<bool>, reply: SecureBootReply) {
+        let _ = reply.send(Err(SecureBootFailure::Unsupported(format!(
+            "{host}: this BMC link cannot reach secure boot settings"
+        ))));
+    }
+}
+
+/// What a secure boot read or change through a [`BmcLink`] answers: the state read back, or why not.
+pub type SecureBootReply =
+    tokio::sync::oneshot::Sender<Result<steward_bmc::SecureBoot, SecureBootFailure>>;
+
+/// Why a secure boot operation failed: the host's BMC has no secure boot to offer (IPMI, no
+/// `SecureBoot` resource: the request cannot be served for this host), or the BMC failed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecureBootFailure {
+    Unsupported(String),
+    Failed(String),
 }
 
 /// Starts and stops heartbeat monitoring (`host` None: cluster-wide backoff/recover).

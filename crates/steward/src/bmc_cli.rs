@@ -4,6 +4,7 @@
 //! steward bmc --address 10.0.0.5 --username root --password-file pw info
 //! steward bmc --address 10.0.0.5 --username root --password-file pw power cycle
 //! steward bmc --address https://10.0.0.5 --insecure --protocol redfish ... sensors --json
+//! steward bmc --address https://10.0.0.5 --insecure ... secure-boot enable
 //! ```
 //!
 //! The password is read from a file (never from the command line, which other users can
@@ -16,7 +17,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use steward_bmc::{
-    Bmc, BmcConfig, BmcProtocol, BootTarget, PowerAction, PowerState, SelRecord, SensorReading,
+    Bmc, BmcConfig, BmcProtocol, BootTarget, PowerAction, PowerState, SecureBoot, SelRecord,
+    SensorReading,
 };
 
 /// Options shared by every `bmc` subcommand.
@@ -85,6 +87,18 @@ pub enum BmcCommand {
     Sensors,
     /// Event log (IPMI SEL, or the Redfish manager's LogService).
     Sel,
+    /// UEFI secure boot (Redfish only): show it, or enable/disable it from the next reset on.
+    SecureBoot {
+        #[arg(value_enum, default_value_t = SecureBootArg::Status)]
+        action: SecureBootArg,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SecureBootArg {
+    Status,
+    Enable,
+    Disable,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -240,7 +254,59 @@ async fn execute(bmc: &mut Bmc, args: &BmcArgs) -> Result<String> {
             }
             Ok(sel_table(&s))
         }
+        BmcCommand::SecureBoot { action } => {
+            let change = match action {
+                SecureBootArg::Status => None,
+                SecureBootArg::Enable => Some(true),
+                SecureBootArg::Disable => Some(false),
+            };
+            let sb = match change {
+                None => bmc.secure_boot().await.context("reading secure boot")?,
+                Some(on) => bmc
+                    .set_secure_boot(on)
+                    .await
+                    .with_context(|| format!("{} secure boot failed", enable_word(on)))?,
+            };
+            if json_mode {
+                return to_json(json!({ "protocol": protocol, "secure_boot": sb,
+                                       "pending_reset": sb.pending_reset() }));
+            }
+            Ok(secure_boot_text(&sb, change))
+        }
     }
+}
+
+fn enable_word(on: bool) -> &'static str {
+    if on {
+        "enabling"
+    } else {
+        "disabling"
+    }
+}
+
+/// Secure boot for people; after a change, say that the BMC applies it at the next reset.
+pub fn secure_boot_text(sb: &SecureBoot, change: Option<bool>) -> String {
+    let word = |v: Option<bool>| match v {
+        Some(true) => "enabled",
+        Some(false) => "disabled",
+        None => "unknown",
+    };
+    let mut out = format!(
+        "secure boot: {} (current boot: {}, mode: {})\n",
+        word(sb.enabled),
+        word(sb.current_boot),
+        sb.mode.as_deref().unwrap_or("-")
+    );
+    if let Some(on) = change {
+        out.push_str(&format!(
+            "secure boot {}: the BMC applies the change at the next reset of the host \
+             (power cycle or reboot it to take effect)\n",
+            word(Some(on))
+        ));
+    } else if sb.pending_reset() {
+        out.push_str("a change is pending: it takes effect at the next reset of the host\n");
+    }
+    out
 }
 
 fn num(v: Option<f64>) -> String {

@@ -94,6 +94,14 @@ struct RunArgs {
     /// Write the API URL to this file once it serves.
     #[arg(long)]
     url_file: Option<PathBuf>,
+    /// Serve the install images in this directory over HTTP under /images/<file>, for BMC
+    /// virtual media in labs (docs/bmc.md#image-server). Off by default.
+    #[arg(long, value_name = "DIR")]
+    image_dir: Option<PathBuf>,
+    /// The image server's listen address; it asks for no token (BMCs cannot send one), so keep it
+    /// on loopback or a BMC-only network.
+    #[arg(long, value_name = "ADDR:PORT", default_value = steward_wiring::image_server::DEFAULT_IMAGE_BIND)]
+    image_bind: SocketAddr,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -178,6 +186,13 @@ async fn serve(args: RunArgs) -> Result<()> {
     builder.sensors.audit_interval = Duration::from_secs(args.sensor_audit_interval);
     builder.push.enabled = !args.no_bmc_events;
     builder.push.bind = args.bmc_events_bind;
+    builder.images = args
+        .image_dir
+        .clone()
+        .map(|dir| steward_wiring::ImageServerOptions {
+            dir,
+            bind: args.image_bind,
+        });
     let running = builder.start().await?;
     let url = running
         .api
@@ -191,6 +206,13 @@ async fn serve(args: RunArgs) -> Result<()> {
     );
     println!("API: {url}");
     println!("dashboard: {url}{}", steward_api::DASHBOARD_PATH);
+    if let Some(images) = &running.images {
+        println!(
+            "images: {}<file>  (from {})",
+            images.url,
+            images.dir.display()
+        );
+    }
     println!(
         "node protocol: {} (agents on port {})",
         running

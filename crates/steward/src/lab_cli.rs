@@ -59,6 +59,13 @@ struct RunArgs {
     /// further hosts as workers) give the controllers the worker subfunction.
     #[arg(long, value_enum, default_value = "standard")]
     system: crate::controller_cli::SystemKind,
+    /// Serve the install images in this directory over HTTP under /images/<file>, for BMC
+    /// virtual media (docs/bmc.md#image-server). Off by default.
+    #[arg(long, value_name = "DIR")]
+    image_dir: Option<PathBuf>,
+    /// The image server's listen address (no token: BMCs cannot send one).
+    #[arg(long, value_name = "ADDR:PORT", default_value = steward_wiring::image_server::DEFAULT_IMAGE_BIND)]
+    image_bind: SocketAddr,
 }
 
 #[derive(Subcommand)]
@@ -589,6 +596,13 @@ async fn lab(args: RunArgs) -> Result<()> {
         listener,
         auth: None,
     });
+    builder.images = args
+        .image_dir
+        .clone()
+        .map(|dir| steward_wiring::ImageServerOptions {
+            dir,
+            bind: args.image_bind,
+        });
     let running = builder.start().await?;
     let (url, token) = running
         .api
@@ -689,6 +703,13 @@ async fn lab(args: RunArgs) -> Result<()> {
         token,
         data_dir.join(steward_api::TOKEN_FILE).display()
     );
+    if let Some(images) = &running.images {
+        println!(
+            "images: {}<file>  (from {}; the install_image URL for virtual media)",
+            images.url,
+            images.dir.display()
+        );
+    }
     println!("data dir: {}", data_dir.display());
     let dd = if args.data_dir.is_some() {
         format!(" --data-dir {}", data_dir.display())

@@ -6,6 +6,7 @@
 
 pub mod disk_images;
 pub mod etcd;
+pub mod hostile;
 pub mod notify;
 
 use std::io::{Read, Write};
@@ -71,6 +72,12 @@ impl Sushy {
     /// `sushy-emulator --fake` with a private state dir: by default its fake driver shares
     /// `$TMPDIR/sushy-emulator` between processes.
     pub fn start() -> Sushy {
+        Self::start_with_config("")
+    }
+
+    /// [`Sushy::start`] with extra emulator configuration lines (Python syntax), e.g.
+    /// `SUSHY_EMULATOR_FEATURE_SET = "vmedia"`.
+    pub fn start_with_config(extra: &str) -> Sushy {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state");
         std::fs::create_dir_all(&state).expect("state dir");
@@ -78,7 +85,7 @@ impl Sushy {
         std::fs::write(
             &conf,
             format!(
-                "SUSHY_EMULATOR_STATE_DIR = {:?}\n",
+                "SUSHY_EMULATOR_STATE_DIR = {:?}\n{extra}\n",
                 state.display().to_string()
             ),
         )

@@ -2,7 +2,7 @@
 //!
 //! [`ControllerBuilder`] puts one running controller together: the store and its keys, the cluster
 //! secret, the node link (UDP), the heartbeat service (UDP), the BMC workers, the controller's actor
-//! and, when asked, the REST API. `steward controller`, `steward lab` and the test rig
+//! and, when asked, the REST API and the lab image server ([`image_server`]). `steward controller`, `steward lab` and the test rig
 //! (`steward-testlab`) all start their controller through it, so what runs in the tests is what
 //! runs in production; the options below are everything they may differ in.
 //!
@@ -22,6 +22,9 @@
 //! ## Architecture invariant
 //! This crate only wires: it makes no maintenance decision, and nothing here is specific to a test.
 
+pub mod image_server;
+
+pub use image_server::{ImageServerOptions, ServedImages};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -123,6 +126,8 @@ pub struct ControllerBuilder {
     /// How long to keep trying when the node link's address is still held by a controller that
     /// just stopped in this process (the test rig's restarts); zero fails at once.
     pub bind_retry: Duration,
+    /// The lab image server (docs/bmc.md#image-server); `None` (the default): off.
+    pub images: Option<ImageServerOptions>,
 }
 
 /// Where BMCs push sensor events to (docs/config.md).
@@ -175,6 +180,7 @@ impl ControllerBuilder {
             sensors: SensorAuditConfig::default(),
             push: PushOptions::default(),
             bind_retry: Duration::ZERO,
+            images: None,
         }
     }
 
@@ -283,12 +289,21 @@ impl ControllerBuilder {
             ),
             None => None,
         };
+        let images = match self.images {
+            Some(opts) => Some(
+                image_server::serve_images(opts)
+                    .await
+                    .map_err(|e| StartError::new("cannot start the image server", e))?,
+            ),
+            None => None,
+        };
         Ok(Running {
             handle,
             node_link,
             secret,
             api,
             push,
+            images,
             task,
         })
     }
@@ -304,6 +319,8 @@ pub struct Running {
     pub api: Option<ServedApi>,
     /// The receiver BMCs push events to, when push is on (its counters: garbage, floods…).
     pub push: Option<Arc<EventReceiver>>,
+    /// The lab image server, when it was asked for.
+    pub images: Option<ServedImages>,
     task: JoinHandle<()>,
 }
 
@@ -320,6 +337,9 @@ impl Running {
     /// Stops the API and the actor, and returns once the actor has stopped (its links, sockets
     /// included, go with it). The store is consistent at every step, so this is only tidy.
     pub async fn shutdown(self) {
+        if let Some(images) = self.images {
+            images.stop().await;
+        }
         if let Some(api) = self.api {
             api.task.abort();
             // The API holds clones of the node link and the heartbeat handle: wait until they
