@@ -1,8 +1,10 @@
 //! Real peers for integration tests, shared by every crate that needs them: `sushy-emulator --fake`
 //! and `sushy-static` (PyPI `sushy-tools`). Each starts on 127.0.0.1 with a free port in a private temp
 //! dir and is killed on Drop. A missing binary fails the test when `CI` is set and prints a loud
-//! SKIPPED notice otherwise — never a silent pass.
+//! SKIPPED notice otherwise — never a silent pass. [`etcd`] starts a real etcd member or cluster; it is
+//! a required peer (a missing binary fails the test).
 
+pub mod etcd;
 pub mod notify;
 
 use std::io::{Read, Write};
