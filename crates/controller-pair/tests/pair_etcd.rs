@@ -1,0 +1,267 @@
+//! Two controllers of a pair in this process, elected through a real etcd (started and stopped by
+//! the test): the standby serves reads and refuses writes naming the active, swact hands the role
+//! over and back, and the standby takes over when the active's runtime dies.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use steward_controller::ControllerConfig;
+use steward_controller_pair::runtime::{ActiveFactory, Grant};
+use steward_controller_pair::{MirrorSpec, Pair, PairSpec, Role, ACTIVE_URL_HEADER};
+use steward_maintenance::config::Config;
+use steward_maintenance::state::SystemType;
+use steward_maintenance::SystemConfig;
+use steward_protocol::ClusterSecret;
+use steward_store::{MemStore, Retention, SecretBox, Store};
+use steward_testpeers::etcd::EtcdPeer;
+use steward_wiring::{ControllerBuilder, Storage};
+
+const TOKEN: &str = "pair-test-token";
+const STORE_KEY: [u8; 32] = [7; 32];
+
+fn auth() -> steward_api::Auth {
+    steward_api::Auth {
+        tokens: vec![TOKEN.to_string()],
+        loopback_without_token: false,
+    }
+}
+
+fn config() -> Config {
+    Config::default().scaled(20)
+}
+
+struct Member {
+    pair: Pair,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn member(name: &str, etcd: &EtcdPeer, store: Arc<dyn Store>, ttl: Duration) -> Member {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let url = format!("http://{addr}");
+    let system = SystemConfig {
+        system_type: SystemType::Standard,
+        own_host: name.to_string(),
+        controller_uptime: Duration::from_secs(86_400),
+    };
+    let active: ActiveFactory = {
+        let (name, store, path) = (name.to_string(), store.clone(), dir.path().to_path_buf());
+        Arc::new(move |_grant: &Grant| {
+            let mut b = ControllerBuilder::new(
+                name.clone(),
+                config(),
+                Storage::Given {
+                    store: store.clone(),
+                    secrets: SecretBox::from_key(STORE_KEY),
+                    cluster_secret: ClusterSecret::new(&[3u8; 32]).unwrap(),
+                    dir: path.clone(),
+                },
+                "127.0.0.1:0".parse().unwrap(),
+            )
+            .lab(20);
+            b.heartbeat_port = 0;
+            b.push.enabled = false;
+            Ok(b)
+        })
+    };
+    let mirror = MirrorSpec {
+        store,
+        secrets: Arc::new(|| Ok(SecretBox::from_key(STORE_KEY))),
+        config: ControllerConfig::new(config(), system),
+        auth: Arc::new(auth),
+    };
+    let mut spec = PairSpec::new(name, url.clone(), etcd.endpoints(), active, mirror);
+    spec.ttl = ttl;
+    spec.margin = ttl / 4;
+    spec.mirror_every = Duration::from_millis(300);
+    Member {
+        pair: Pair::start(spec, listener).unwrap(),
+        url,
+        _dir: dir,
+    }
+}
+
+async fn active_epoch(m: &Member) -> u64 {
+    match m
+        .pair
+        .handle()
+        .wait_role(|r| matches!(r, Role::Active { .. }))
+        .await
+    {
+        Role::Active { epoch } => epoch,
+        other => panic!("not active: {other:?}"),
+    }
+}
+
+async fn standby_of(m: &Member, active: &str) {
+    m.pair
+        .handle()
+        .wait_role(|r| matches!(r, Role::Standby { active: Some(a) } if a.name == active))
+        .await;
+}
+
+async fn send(
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{url}{path}"))
+        .bearer_auth(TOKEN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap()
+}
+
+async fn hostnames(url: &str) -> Option<Vec<String>> {
+    let r = send(url, reqwest::Method::GET, "/v1/ihosts", None).await;
+    if r.status() != StatusCode::OK {
+        return None;
+    }
+    let body: Value = r.json().await.unwrap();
+    Some(
+        body["ihosts"]
+            .as_array()?
+            .iter()
+            .filter_map(|h| h["hostname"].as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+fn new_host(name: &str) -> Value {
+    let n: u8 = name.trim_start_matches("worker-").parse().unwrap_or(0);
+    json!({"hostname": name, "personality": "worker", "mgmt_ip": format!("127.9.0.{}", n + 10)})
+}
+
+/// A write on the standby is refused with 503 naming the active's URL (body and header).
+async fn assert_refuses_writes(standby: &Member, active: &Member) {
+    let r = send(
+        &standby.url,
+        reqwest::Method::POST,
+        "/v1/ihosts",
+        Some(new_host("worker-9")),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        r.headers()
+            .get(ACTIVE_URL_HEADER)
+            .and_then(|v| v.to_str().ok()),
+        Some(active.url.as_str())
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["active_url"], active.url.as_str(), "{body}");
+}
+
+/// Until the standby's mirror shows `host` (it reloads every 300 ms).
+async fn mirror_shows(standby: &Member, host: &str) {
+    loop {
+        if hostnames(&standby.url)
+            .await
+            .is_some_and(|h| h.iter().any(|n| n == host))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swact_hands_the_role_over_and_back_and_the_standby_serves_reads_only() {
+    let etcd = EtcdPeer::start();
+    let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
+    let ttl = Duration::from_secs(2);
+    let a = member("controller-0", &etcd, store.clone(), ttl).await;
+    let epoch_a = active_epoch(&a).await;
+    let b = member("controller-1", &etcd, store.clone(), ttl).await;
+    standby_of(&b, "controller-0").await;
+
+    // Writes go to the active; the standby refuses them and mirrors what was written.
+    let r = send(
+        &a.url,
+        reqwest::Method::POST,
+        "/v1/ihosts",
+        Some(new_host("worker-1")),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_refuses_writes(&b, &a).await;
+    mirror_shows(&b, "worker-1").await;
+
+    // Swact: b takes over with a newer epoch, a becomes its standby.
+    let t0 = Instant::now();
+    a.pair.handle().swact().await;
+    let epoch_b = active_epoch(&b).await;
+    let swact = t0.elapsed();
+    standby_of(&a, "controller-1").await;
+    assert!(epoch_b > epoch_a, "{epoch_b} > {epoch_a}");
+    assert_eq!(
+        hostnames(&b.url).await.unwrap(),
+        vec!["worker-1".to_string()]
+    );
+    assert_refuses_writes(&a, &b).await;
+    let r = send(
+        &b.url,
+        reqwest::Method::POST,
+        "/v1/ihosts",
+        Some(new_host("worker-2")),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    mirror_shows(&a, "worker-2").await;
+
+    // And back.
+    let t1 = Instant::now();
+    b.pair.handle().swact().await;
+    let epoch_a2 = active_epoch(&a).await;
+    let swact_back = t1.elapsed();
+    standby_of(&b, "controller-0").await;
+    assert!(epoch_a2 > epoch_b);
+    let mut hosts = hostnames(&a.url).await.unwrap();
+    hosts.sort();
+    assert_eq!(hosts, vec!["worker-1".to_string(), "worker-2".to_string()]);
+    eprintln!("swact {swact:?}, swact back {swact_back:?} (lease ttl {ttl:?})");
+    a.pair.shutdown().await;
+    b.pair.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_takes_over_when_the_active_dies() {
+    let etcd = EtcdPeer::start();
+    let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
+    let ttl = Duration::from_secs(2);
+    let a = member("controller-0", &etcd, store.clone(), ttl).await;
+    let epoch_a = active_epoch(&a).await;
+    let b = member("controller-1", &etcd, store.clone(), ttl).await;
+    standby_of(&b, "controller-0").await;
+    let r = send(
+        &a.url,
+        reqwest::Method::POST,
+        "/v1/ihosts",
+        Some(new_host("worker-1")),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // a's runtime dies without resigning: no more keepalives, the lease runs out.
+    let t0 = Instant::now();
+    a.pair.abandon();
+    let epoch_b = active_epoch(&b).await;
+    let takeover = t0.elapsed();
+    assert!(epoch_b > epoch_a);
+    // The lease cannot have expired before a TTL without keepalives had passed (minus the last
+    // keepalive period at most): b did not act while a's lease was alive.
+    assert!(takeover >= ttl - ttl / 3, "{takeover:?}");
+    assert_eq!(
+        hostnames(&b.url).await.unwrap(),
+        vec!["worker-1".to_string()]
+    );
+    eprintln!("takeover after the active died: {takeover:?} (lease ttl {ttl:?})");
+    b.pair.shutdown().await;
+}
