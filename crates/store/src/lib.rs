@@ -76,6 +76,8 @@
 //! * **Single writer.** The redb file is locked: a second controller on the same data dir is refused
 //!   at open ("another steward controller is using this data dir").
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod mem;
 mod redb_store;
 mod secret;

@@ -1,4 +1,5 @@
-//! Semantics tests, run against both implementations.
+//! Semantics tests, run against both implementations: the shared behaviour lives in
+//! [`crate::conformance`] (which other backends run too), the rest is specific to the embedded store.
 
 use super::*;
 
@@ -9,224 +10,37 @@ fn both(retention: Retention, check: impl Fn(&dyn Store)) {
     check(&RedbStore::open(dir.path(), retention).unwrap());
 }
 
-fn put(k: &str, v: &str, expect: Expect) -> Op {
-    Op::Put {
-        key: k.into(),
-        value: v.as_bytes().to_vec(),
-        expect,
-    }
-}
-
 #[test]
 fn cas_absent_and_revision() {
     both(Retention::default(), |s| {
-        assert_eq!(s.revision().unwrap(), 0);
-        let r1 = s.put("hosts/a", b"1", Expect::Absent, 0).unwrap();
-        assert_eq!(r1, 1);
-        assert_eq!(
-            s.put("hosts/a", b"2", Expect::Absent, 0),
-            Err(StoreError::Conflict {
-                key: "hosts/a".into(),
-                expected: Expect::Absent,
-                current: Some(1)
-            })
-        );
-        assert!(matches!(
-            s.put("hosts/a", b"2", Expect::Revision(7), 0),
-            Err(StoreError::Conflict {
-                current: Some(1),
-                ..
-            })
-        ));
-        assert!(matches!(
-            s.put("hosts/b", b"2", Expect::Revision(1), 0),
-            Err(StoreError::Conflict { current: None, .. })
-        ));
-        let r2 = s.put("hosts/a", b"2", Expect::Revision(r1), 0).unwrap();
-        assert_eq!(r2, 2);
-        assert_eq!(
-            s.get("hosts/a").unwrap(),
-            Some(Versioned {
-                revision: 2,
-                value: b"2".to_vec()
-            })
-        );
-        // Failed writes did not move the revision.
-        assert_eq!(s.revision().unwrap(), 2);
-        assert!(matches!(
-            s.delete("hosts/a", Expect::Revision(1), 0),
-            Err(StoreError::Conflict { .. })
-        ));
-        assert_eq!(s.delete("hosts/a", Expect::Revision(2), 0).unwrap(), 3);
-        assert_eq!(s.get("hosts/a").unwrap(), None);
-        // Deleting an absent key with Any commits; with Revision it conflicts.
-        assert_eq!(s.delete("hosts/a", Expect::Any, 0).unwrap(), 4);
-        assert!(s.delete("hosts/a", Expect::Revision(2), 0).is_err());
-        // Re-created keys get a fresh revision, never an old one.
-        assert_eq!(s.put("hosts/a", b"3", Expect::Absent, 0).unwrap(), 5);
-        assert!(matches!(
-            s.put("", b"x", Expect::Any, 0),
-            Err(StoreError::InvalidKey(_))
-        ));
+        conformance::cas_absent_and_revision(s, conformance::Revisions::Dense)
     });
 }
 
 #[test]
 fn list_is_ordered_and_prefix_bounded() {
-    both(Retention::default(), |s| {
-        for k in ["hosts/c", "hosts/a", "hostsx", "bmc/a", "hosts/b", "i"] {
-            s.put(k, k.as_bytes(), Expect::Any, 0).unwrap();
-        }
-        let keys: Vec<_> = s
-            .list("hosts/")
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        assert_eq!(keys, ["hosts/a", "hosts/b", "hosts/c"]);
-        assert_eq!(s.list("").unwrap().len(), 6);
-        assert!(s.list("zz").unwrap().is_empty());
-    });
+    both(
+        Retention::default(),
+        conformance::list_is_ordered_and_prefix_bounded,
+    );
 }
 
 #[test]
 fn fencing() {
-    both(Retention::default(), |s| {
-        assert_eq!(s.epoch().unwrap(), 0);
-        s.put("k", b"0", Expect::Any, 0).unwrap();
-        s.acquire_epoch(3).unwrap();
-        assert_eq!(s.epoch().unwrap(), 3);
-        // Acquire must increase.
-        assert_eq!(
-            s.acquire_epoch(3),
-            Err(StoreError::Fenced {
-                epoch: 3,
-                current_epoch: 3
-            })
-        );
-        assert!(matches!(s.acquire_epoch(2), Err(StoreError::Fenced { .. })));
-        // Lower refused, equal allowed, higher (not acquired) refused.
-        assert_eq!(
-            s.put("k", b"old", Expect::Any, 0),
-            Err(StoreError::Fenced {
-                epoch: 0,
-                current_epoch: 3
-            })
-        );
-        assert!(matches!(
-            s.append("events/", b"old", 2),
-            Err(StoreError::Fenced { .. })
-        ));
-        assert!(matches!(s.txn(&[], 1), Err(StoreError::Fenced { .. })));
-        assert_eq!(
-            s.put("k", b"x", Expect::Any, 4),
-            Err(StoreError::EpochAhead {
-                epoch: 4,
-                current_epoch: 3
-            })
-        );
-        assert_eq!(s.get("k").unwrap().unwrap().value, b"0");
-        s.put("k", b"new", Expect::Any, 3).unwrap();
-        assert_eq!(s.get("k").unwrap().unwrap().value, b"new");
-    });
+    both(Retention::default(), conformance::fencing);
 }
 
 #[test]
 fn txn_is_all_or_nothing() {
-    both(Retention::default(), |s| {
-        let r = s.put("hosts/a", b"a0", Expect::Any, 0).unwrap();
-        let ops = vec![
-            put("hosts/a", "a1", Expect::Revision(r)),
-            put("alarms/200.004/a", "alarm", Expect::Any),
-            Op::Append {
-                prefix: "journal/".into(),
-                value: b"j".to_vec(),
-            },
-            put("hosts/b", "b1", Expect::Revision(99)),
-        ];
-        assert!(matches!(
-            s.txn(&ops, 0),
-            Err(StoreError::Conflict { ref key, .. }) if key == "hosts/b"
-        ));
-        assert_eq!(s.get("hosts/a").unwrap().unwrap().value, b"a0");
-        assert_eq!(s.get("alarms/200.004/a").unwrap(), None);
-        assert!(s.list("journal/").unwrap().is_empty());
-        assert_eq!(s.revision().unwrap(), r);
-
-        // Without the bad op it commits, all at one revision, and the log's sequence was not consumed
-        // by the aborted attempt.
-        let done = s.txn(&ops[..3], 0).unwrap();
-        assert_eq!(done.revision, r + 1);
-        assert_eq!(done.seqs, vec![1]);
-        for (_, v) in s.list("").unwrap() {
-            assert!(v.revision <= r + 1);
-        }
-        assert_eq!(s.get("alarms/200.004/a").unwrap().unwrap().revision, r + 1);
-
-        // Ops see the ones before them in the same batch.
-        let seq = vec![
-            put("x", "1", Expect::Absent),
-            put("x", "2", Expect::Revision(r + 2)),
-            Op::Delete {
-                key: "x".into(),
-                expect: Expect::Revision(r + 2),
-            },
-            put("x", "3", Expect::Absent),
-        ];
-        let done = s.txn(&seq, 0).unwrap();
-        assert_eq!(done.revision, r + 2);
-        assert_eq!(s.get("x").unwrap().unwrap().value, b"3");
-
-        // An empty batch commits nothing.
-        assert_eq!(s.txn(&[], 0).unwrap().revision, r + 2);
-        assert_eq!(s.revision().unwrap(), r + 2);
-    });
+    both(Retention::default(), conformance::txn_is_all_or_nothing);
 }
 
 #[test]
 fn append_sequences_and_retention() {
-    let retention = Retention::uniform(100).with("events/", 3);
-    both(retention, |s| {
-        for i in 1..=5u64 {
-            assert_eq!(
-                s.append("events/", format!("e{i}").as_bytes(), 0).unwrap(),
-                i
-            );
-        }
-        assert_eq!(s.append("journal/", b"j1", 0).unwrap(), 1);
-        let events = s.list("events/").unwrap();
-        let seqs: Vec<_> = events
-            .iter()
-            .map(|(k, _)| log_seq("events/", k).unwrap())
-            .collect();
-        assert_eq!(seqs, [3, 4, 5]);
-        assert_eq!(events[0].0, "events/00000000000000000003");
-        assert_eq!(events[2].1.value, b"e5");
-        // Two appends in one txn trim within the same commit.
-        let ops = vec![
-            Op::Append {
-                prefix: "events/".into(),
-                value: b"e6".to_vec(),
-            },
-            Op::Append {
-                prefix: "events/".into(),
-                value: b"e7".to_vec(),
-            },
-        ];
-        assert_eq!(s.txn(&ops, 0).unwrap().seqs, vec![6, 7]);
-        let seqs: Vec<_> = s
-            .list("events/")
-            .unwrap()
-            .iter()
-            .map(|(k, _)| log_seq("events/", k).unwrap())
-            .collect();
-        assert_eq!(seqs, [5, 6, 7]);
-        // Sequence numbers are not reused after entries are deleted by hand.
-        for (k, _) in s.list("events/").unwrap() {
-            s.delete(&k, Expect::Any, 0).unwrap();
-        }
-        assert_eq!(s.append("events/", b"e8", 0).unwrap(), 8);
-    });
+    both(
+        conformance::append_retention(),
+        conformance::append_sequences_and_retention,
+    );
 }
 
 #[test]
