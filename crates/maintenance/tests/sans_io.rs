@@ -35,6 +35,7 @@ const SANS_IO_CRATES: &[&str] = &[
     "protocol",
     "types",
     "sensors",
+    "leadership",
 ];
 
 #[test]
