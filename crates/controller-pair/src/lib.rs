@@ -15,12 +15,12 @@
 //! | [`etcd`] | the five etcd calls of the election (JSON gateway) and the leader record |
 //! | [`runtime`] | the role loop: standby ⇄ active |
 //! | `front` | the API listener that serves the current role's routes |
+//!
+//! The acting deadline is `steward_leadership::LeaseClock` (sans-IO).
 //! | [`mirror`] | the standby's read-only view of the store |
-//! | `lease_clock` | the acting deadline |
 
 pub mod etcd;
 mod front;
-mod lease_clock;
 pub mod mirror;
 pub mod runtime;
 

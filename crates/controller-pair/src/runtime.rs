@@ -14,7 +14,6 @@
 
 use crate::etcd::{Campaign, Etcd, LeaderRecord, LeaseId};
 use crate::front::{Front, Serving};
-use crate::lease_clock::LeaseClock;
 use crate::mirror::{Mirror, MirrorSpec};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,6 +22,7 @@ use steward_controller::links::SwactLink;
 use steward_controller::EventSender;
 use steward_maintenance::action::Action;
 use steward_maintenance::io::Event;
+use steward_leadership::{KeepaliveId, LeaseClock};
 use steward_maintenance::Instant;
 use steward_wiring::{ControllerBuilder, Running};
 use tokio::sync::{mpsc, watch};
@@ -147,7 +147,7 @@ impl PairHandle {
 impl Pair {
     /// Serve the API front and start campaigning.
     pub fn start(spec: PairSpec, listener: tokio::net::TcpListener) -> Result<Pair, String> {
-        LeaseClock::new(spec.ttl, spec.margin)?;
+        LeaseClock::new(spec.ttl, spec.margin).map_err(|e| e.to_string())?;
         let front = Front::default();
         front.set_standby(None, None);
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
@@ -402,7 +402,28 @@ impl Runtime {
         builder.swact = Some(Box::new(move |events: EventSender| {
             Box::new(PairSwact { events, cmd_tx }) as Box<dyn SwactLink>
         }));
-        let running = match builder.start().await {
+        // Keepalives go on while the controller loads (a large store takes a while to read).
+        let (acks_tx, mut acks) = mpsc::channel(16);
+        let mut next_keepalive = TokioInstant::now();
+        let start = builder.start();
+        tokio::pin!(start);
+        let started = loop {
+            tokio::select! {
+                r = &mut start => break r,
+                _ = tokio::time::sleep_until(next_keepalive) => {
+                    next_keepalive = TokioInstant::now() + clock.keepalive_period();
+                    self.send_keepalive(&mut clock, lease, &acks_tx);
+                }
+                Some((id, r)) = acks.recv() => {
+                    if let Ok(true) = r {
+                        clock.keepalive_acked(id);
+                        let d = clock.acting_deadline().map_or(0, |d| d.as_millis());
+                        deadline_ms.store(d, Ordering::SeqCst);
+                    }
+                }
+            }
+        };
+        let running = match started {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("cannot start the active controller: {e}");
@@ -428,8 +449,6 @@ impl Runtime {
         self.front.set(Serving::Active(running.api_router(auth)));
         let _ = self.role.send(Role::Active { epoch });
 
-        let (acks_tx, mut acks) = mpsc::channel(16);
-        let mut next_keepalive = TokioInstant::now();
         let outcome = loop {
             let deadline = clock
                 .acting_deadline()
@@ -441,13 +460,7 @@ impl Runtime {
                 }
                 _ = tokio::time::sleep_until(next_keepalive) => {
                     next_keepalive = TokioInstant::now() + clock.keepalive_period();
-                    let id = clock.keepalive_sent(self.now());
-                    let etcd = self.etcd.clone();
-                    let tx = acks_tx.clone();
-                    tokio::spawn(async move {
-                        let r = etcd.keepalive(lease).await;
-                        let _ = tx.send((id, r.map_err(|e| e.to_string()))).await;
-                    });
+                    self.send_keepalive(&mut clock, lease, &acks_tx);
                 }
                 Some((id, r)) = acks.recv() => match r {
                     Ok(true) => {
@@ -484,6 +497,27 @@ impl Runtime {
         }
         tracing::info!(name = %self.spec.name, "stepped down");
         outcome
+    }
+}
+
+type KeepaliveAck = (KeepaliveId, Result<bool, String>);
+
+impl Runtime {
+    /// Send one keepalive of `lease` without waiting: its answer comes back on `acks`, so the
+    /// acting deadline is watched while etcd is slow.
+    fn send_keepalive(
+        &self,
+        clock: &mut LeaseClock,
+        lease: LeaseId,
+        acks: &mpsc::Sender<KeepaliveAck>,
+    ) {
+        let id = clock.keepalive_sent(self.now());
+        let etcd = self.etcd.clone();
+        let tx = acks.clone();
+        tokio::spawn(async move {
+            let r = etcd.keepalive(lease).await;
+            let _ = tx.send((id, r.map_err(|e| e.to_string()))).await;
+        });
     }
 }
 

@@ -1,6 +1,7 @@
 //! Two controllers of a pair in this process, elected through a real etcd (started and stopped by
 //! the test): the standby serves reads and refuses writes naming the active, swact hands the role
-//! over and back, and the standby takes over when the active's runtime dies.
+//! over and back, the standby takes over when the active's runtime dies, and an active cut off from
+//! etcd stops acting before the standby starts.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -38,7 +39,7 @@ struct Member {
     _dir: tempfile::TempDir,
 }
 
-async fn member(name: &str, etcd: &EtcdPeer, store: Arc<dyn Store>, ttl: Duration) -> Member {
+async fn member(name: &str, etcd: Vec<String>, store: Arc<dyn Store>, ttl: Duration) -> Member {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
@@ -74,7 +75,7 @@ async fn member(name: &str, etcd: &EtcdPeer, store: Arc<dyn Store>, ttl: Duratio
         config: ControllerConfig::new(config(), system),
         auth: Arc::new(auth),
     };
-    let mut spec = PairSpec::new(name, url.clone(), etcd.endpoints(), active, mirror);
+    let mut spec = PairSpec::new(name, url.clone(), etcd, active, mirror);
     spec.ttl = ttl;
     spec.margin = ttl / 4;
     spec.mirror_every = Duration::from_millis(300);
@@ -177,9 +178,9 @@ async fn swact_hands_the_role_over_and_back_and_the_standby_serves_reads_only() 
     let etcd = EtcdPeer::start();
     let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
     let ttl = Duration::from_secs(2);
-    let a = member("controller-0", &etcd, store.clone(), ttl).await;
+    let a = member("controller-0", etcd.endpoints(), store.clone(), ttl).await;
     let epoch_a = active_epoch(&a).await;
-    let b = member("controller-1", &etcd, store.clone(), ttl).await;
+    let b = member("controller-1", etcd.endpoints(), store.clone(), ttl).await;
     standby_of(&b, "controller-0").await;
 
     // Writes go to the active; the standby refuses them and mirrors what was written.
@@ -236,9 +237,9 @@ async fn the_standby_takes_over_when_the_active_dies() {
     let etcd = EtcdPeer::start();
     let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
     let ttl = Duration::from_secs(2);
-    let a = member("controller-0", &etcd, store.clone(), ttl).await;
+    let a = member("controller-0", etcd.endpoints(), store.clone(), ttl).await;
     let epoch_a = active_epoch(&a).await;
-    let b = member("controller-1", &etcd, store.clone(), ttl).await;
+    let b = member("controller-1", etcd.endpoints(), store.clone(), ttl).await;
     standby_of(&b, "controller-0").await;
     let r = send(
         &a.url,
@@ -263,5 +264,91 @@ async fn the_standby_takes_over_when_the_active_dies() {
         vec!["worker-1".to_string()]
     );
     eprintln!("takeover after the active died: {takeover:?} (lease ttl {ttl:?})");
+    b.pair.shutdown().await;
+}
+
+/// A TCP relay to etcd that the test can cut: open connections are dropped and new ones refused.
+struct Relay {
+    url: String,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let target = target.trim_start_matches("http://").to_string();
+        let (c, k) = (cut.clone(), conns.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                k.lock().unwrap().push(task);
+            }
+        });
+        Relay { url, cut, conns }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self.conns.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// When `m` first satisfies `pred` after now.
+fn when(m: &Member, pred: impl Fn(&Role) -> bool + Send + 'static) -> tokio::task::JoinHandle<Instant> {
+    let h = m.pair.handle();
+    tokio::spawn(async move {
+        h.wait_role(pred).await;
+        Instant::now()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_active_cut_off_from_etcd_stops_acting_before_the_standby_acts() {
+    let etcd = EtcdPeer::start();
+    let relay = Relay::start(etcd.endpoint()).await;
+    let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
+    let ttl = Duration::from_secs(2);
+    let a = member("controller-0", vec![relay.url.clone()], store.clone(), ttl).await;
+    let epoch_a = active_epoch(&a).await;
+    let b = member("controller-1", etcd.endpoints(), store.clone(), ttl).await;
+    standby_of(&b, "controller-0").await;
+
+    let a_stops = when(&a, |r| !matches!(r, Role::Active { .. }));
+    let b_acts = when(&b, |r| matches!(r, Role::Active { .. }));
+    let t0 = Instant::now();
+    relay.cut();
+    let (a_stopped, b_active) = (a_stops.await.unwrap(), b_acts.await.unwrap());
+    // a stepped down (its gate closed before its role changed) on its own clock, before b's
+    // controller started: at no instant did both act.
+    assert!(
+        a_stopped < b_active,
+        "a stopped {:?} after the cut, b acted {:?} after it",
+        a_stopped - t0,
+        b_active - t0
+    );
+    assert!(active_epoch(&b).await > epoch_a);
+    // A write on the cut-off controller is refused: it is not active.
+    let r = send(&a.url, reqwest::Method::POST, "/v1/ihosts", Some(new_host("worker-3"))).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    eprintln!(
+        "cut-off active stepped down {:?} after the cut, the standby acted {:?} after it",
+        a_stopped - t0,
+        b_active - t0
+    );
+    a.pair.abandon();
     b.pair.shutdown().await;
 }

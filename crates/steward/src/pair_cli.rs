@@ -128,3 +128,20 @@ pub(crate) async fn serve_pair(
     roles.abort();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// docs/config.md lists every option of the controller pair with its default.
+    #[test]
+    fn the_pair_options_are_documented() {
+        const PAGE: &str = include_str!("../../../docs/config.md");
+        for option in [
+            "`steward controller --store URL`",
+            "`steward controller --name NAME`",
+            "`steward controller --advertise-url URL`",
+            "`steward controller --lease-ttl-ms MS` | 3000 |",
+        ] {
+            assert!(PAGE.contains(option), "docs/config.md lacks {option}");
+        }
+    }
+}
