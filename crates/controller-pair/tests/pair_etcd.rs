@@ -308,7 +308,10 @@ impl Relay {
 }
 
 /// When `m` first satisfies `pred` after now.
-fn when(m: &Member, pred: impl Fn(&Role) -> bool + Send + 'static) -> tokio::task::JoinHandle<Instant> {
+fn when(
+    m: &Member,
+    pred: impl Fn(&Role) -> bool + Send + 'static,
+) -> tokio::task::JoinHandle<Instant> {
     let h = m.pair.handle();
     tokio::spawn(async move {
         h.wait_role(pred).await;
@@ -342,7 +345,13 @@ async fn an_active_cut_off_from_etcd_stops_acting_before_the_standby_acts() {
     );
     assert!(active_epoch(&b).await > epoch_a);
     // A write on the cut-off controller is refused: it is not active.
-    let r = send(&a.url, reqwest::Method::POST, "/v1/ihosts", Some(new_host("worker-3"))).await;
+    let r = send(
+        &a.url,
+        reqwest::Method::POST,
+        "/v1/ihosts",
+        Some(new_host("worker-3")),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     eprintln!(
         "cut-off active stepped down {:?} after the cut, the standby acted {:?} after it",

@@ -41,7 +41,9 @@ pub(crate) async fn serve_pair(
         EtcdStore::connect(&endpoints, EtcdOptions::default())
             .with_context(|| format!("cannot connect to {store_url}"))?,
     );
-    let addr = listener.local_addr().context("the API listener has no address")?;
+    let addr = listener
+        .local_addr()
+        .context("the API listener has no address")?;
     let advertise = args
         .advertise_url
         .clone()

@@ -242,7 +242,8 @@ fn sigkill_of_the_active_mid_unlock_then_a_resign_hand_the_role_over_and_the_unl
     pair.share_secrets();
     let c1 = pair.start(1);
     wait_until("controller-1 standby", Duration::from_secs(30), || {
-        pair.roles(1).contains("role: standby (active: controller-0")
+        pair.roles(1)
+            .contains("role: standby (active: controller-0")
     });
     let (url0, url1) = (pair.ctl[0].api.clone(), pair.ctl[1].api.clone());
 
@@ -250,7 +251,15 @@ fn sigkill_of_the_active_mid_unlock_then_a_resign_hand_the_role_over_and_the_unl
     let ip = Ipv4Addr::new(127, BLOCK, 0, 20);
     pair.ok(
         &url1,
-        &["host", "add", "worker-0", "--personality", "worker", "--mgmt-ip", &ip.to_string()],
+        &[
+            "host",
+            "add",
+            "worker-0",
+            "--personality",
+            "worker",
+            "--mgmt-ip",
+            &ip.to_string(),
+        ],
     );
     let answer = raw_post(&url1, "/v1/ihosts", "{}");
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
@@ -276,10 +285,14 @@ fn sigkill_of_the_active_mid_unlock_then_a_resign_hand_the_role_over_and_the_unl
         pair.active_count(1) == 1
     });
     let takeover = killed.elapsed();
-    wait_until("the unlock ends on the new active", Duration::from_secs(60), || {
-        pair.host(&url1, "worker-0")
-            .is_some_and(|h| states(&h) == "unlocked-enabled-available")
-    });
+    wait_until(
+        "the unlock ends on the new active",
+        Duration::from_secs(60),
+        || {
+            pair.host(&url1, "worker-0")
+                .is_some_and(|h| states(&h) == "unlocked-enabled-available")
+        },
+    );
     let alarms = pair.alarms(&url1);
     assert!(!alarms.contains("200.004"), "a host was failed: {alarms}");
 
@@ -301,7 +314,9 @@ fn sigkill_of_the_active_mid_unlock_then_a_resign_hand_the_role_over_and_the_unl
     });
     let alarms = pair.alarms(&url0);
     assert!(!alarms.contains("200.004"), "a host was failed: {alarms}");
-    eprintln!("takeover after SIGKILL: {takeover:?}; hand-over on resign: {handover:?} (lease ttl 2 s)");
+    eprintln!(
+        "takeover after SIGKILL: {takeover:?}; hand-over on resign: {handover:?} (lease ttl 2 s)"
+    );
     drop(c0);
     drop(c1);
 }
