@@ -361,3 +361,89 @@ async fn an_active_cut_off_from_etcd_stops_acting_before_the_standby_acts() {
     a.pair.abandon();
     b.pair.shutdown().await;
 }
+
+/// The role changes `m` goes through from now on, as they happen.
+fn record_roles(m: &Member) -> Arc<std::sync::Mutex<Vec<Role>>> {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (h, s) = (m.pair.handle(), seen.clone());
+    tokio::spawn(async move {
+        let mut last = h.role();
+        loop {
+            let now = h.wait_role(|r| *r != last).await;
+            s.lock().unwrap().push(now.clone());
+            if now == Role::Stopped {
+                break;
+            }
+            last = now;
+        }
+    });
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_member_loss_changes_nothing_and_quorum_loss_stops_both_until_it_returns() {
+    use steward_testpeers::etcd::EtcdCluster;
+    let mut etcd = tokio::task::spawn_blocking(|| EtcdCluster::start(3))
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
+    let ttl = Duration::from_secs(2);
+    let a = member("controller-0", etcd.endpoints(), store.clone(), ttl).await;
+    active_epoch(&a).await;
+    let b = member("controller-1", etcd.endpoints(), store.clone(), ttl).await;
+    standby_of(&b, "controller-0").await;
+    let (roles_a, roles_b) = (record_roles(&a), record_roles(&b));
+
+    // One member of three lost (the first endpoint each controller tries): quorum holds, and for
+    // three lease TTLs neither controller changes role.
+    let mut etcd = tokio::task::spawn_blocking(move || {
+        etcd.kill_member(0);
+        etcd
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(ttl * 3).await;
+    assert!(
+        roles_a.lock().unwrap().is_empty(),
+        "{:?}",
+        roles_a.lock().unwrap()
+    );
+    assert!(
+        roles_b.lock().unwrap().is_empty(),
+        "{:?}",
+        roles_b.lock().unwrap()
+    );
+
+    // A second member lost: no quorum. The active steps down on its own clock and nobody acts.
+    let mut etcd = tokio::task::spawn_blocking(move || {
+        etcd.kill_member(1);
+        etcd
+    })
+    .await
+    .unwrap();
+    a.pair
+        .handle()
+        .wait_role(|r| !matches!(r, Role::Active { .. }))
+        .await;
+    tokio::time::sleep(ttl * 2).await;
+    assert!(!matches!(a.pair.handle().role(), Role::Active { .. }));
+    assert!(!matches!(b.pair.handle().role(), Role::Active { .. }));
+
+    // Quorum back: one of them becomes active again.
+    let etcd = tokio::task::spawn_blocking(move || {
+        etcd.restart_member(1);
+        etcd.restart_member(0);
+        etcd.wait_healthy();
+        etcd
+    })
+    .await
+    .unwrap();
+    let (ha, hb) = (a.pair.handle(), b.pair.handle());
+    tokio::select! {
+        _ = ha.wait_role(|r| matches!(r, Role::Active { .. })) => {}
+        _ = hb.wait_role(|r| matches!(r, Role::Active { .. })) => {}
+    }
+    a.pair.shutdown().await;
+    b.pair.shutdown().await;
+    drop(etcd);
+}
