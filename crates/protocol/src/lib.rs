@@ -108,7 +108,9 @@
 //!    ([`Drop::WrongSource`]);
 //! 5. MAC, constant time, with the sender's key — for a Pulse at a node, the pulse key and only it
 //!    ([`Drop::BadMac`]);
-//! 6. node role only: epoch ≥ highest epoch accepted so far ([`Drop::StaleEpoch`]);
+//! 6. node role only: epoch ≥ highest epoch accepted so far ([`Drop::StaleEpoch`]); for a
+//!    pulse, ≥ the highest epoch *that sender* has pulsed with (pulses are fenced per sender and
+//!    never raise the node-wide floor, so the standby of a controller pair keeps being answered);
 //! 7. replay window of (sender, network) ([`Drop::Replayed`]);
 //! 8. only now: commit the replay window and the epoch high-water mark.
 //!

@@ -1176,3 +1176,51 @@ fn a_link_report_with_more_ports_down_than_ports_is_malformed() {
     let bad = seal_frame(&key, &h, &link(3, 2)).unwrap();
     assert!(decode(&bad).is_err());
 }
+
+#[test]
+fn pulses_are_fenced_per_sender_so_the_standby_keeps_being_answered() {
+    // A controller pair: controller-0 is active with epoch 7 and commands the node; controller-1
+    // is the standby and pulses with the older epoch it last saw (docs/controller-pair.md).
+    let s = secret();
+    let c1 = IpAddr::V4(Ipv4Addr::new(192, 168, 204, 3));
+    let mut v = responder_verifier();
+    v.allow("controller-1", Network::Mgmt, [c1]);
+    let mut active = controller_sealer();
+    let mut standby = Sealer::new("controller-1", Direction::ControllerToNode, 1).unwrap();
+    let cmd = command(1, NodeCommand::RequestAlive);
+    let d = active
+        .seal(&s.controller_key("compute-0"), Network::Mgmt, 7, &cmd)
+        .unwrap();
+    assert!(v.accept(&d, CTRL_MGMT, 0).is_ok());
+    let d = active
+        .seal(&s.pulse_key(), Network::Mgmt, 7, &pulse(1))
+        .unwrap();
+    assert!(v.accept(&d, CTRL_MGMT, 0).is_ok());
+    // The standby's pulses (epoch 6 < the node-wide floor 7) are answered.
+    for round in 1..4 {
+        let d = standby
+            .seal(&s.pulse_key(), Network::Mgmt, 6, &pulse(round))
+            .unwrap();
+        assert_eq!(v.accept(&d, c1, 0).unwrap().message, pulse(round));
+    }
+    // ... and a standby's pulse with a newer epoch does not fence the active's commands.
+    let d = standby
+        .seal(&s.pulse_key(), Network::Mgmt, 9, &pulse(4))
+        .unwrap();
+    assert!(v.accept(&d, c1, 0).is_ok());
+    assert_eq!(v.highest_epoch(), 7);
+    let d = active
+        .seal(&s.controller_key("compute-0"), Network::Mgmt, 7, &cmd)
+        .unwrap();
+    assert!(v.accept(&d, CTRL_MGMT, 0).is_ok());
+    // Per sender, a pulse older than that sender's own earlier pulses is still stale.
+    let d = standby
+        .seal(&s.pulse_key(), Network::Mgmt, 8, &pulse(5))
+        .unwrap();
+    assert_eq!(v.accept(&d, c1, 0), Err(Drop::StaleEpoch));
+    // Commands stay fenced node-wide: the standby commanding with epoch 6 is refused.
+    let d = standby
+        .seal(&s.controller_key("compute-0"), Network::Mgmt, 6, &cmd)
+        .unwrap();
+    assert_eq!(v.accept(&d, c1, 0), Err(Drop::StaleEpoch));
+}

@@ -324,6 +324,11 @@ pub struct Verifier {
     peers: HashMap<String, Peer>,
     windows: HashMap<(String, Network), ReplayWindow>,
     highest_epoch: u64,
+    /// Node role: the highest epoch each controller has pulsed with. Pulses are fenced per
+    /// sender, against this, and never move `highest_epoch`: with a controller pair both
+    /// controllers pulse (docs/controller-pair.md), and the standby's epoch is older than the
+    /// active's, so the node-wide floor that fences commands would drop every standby pulse.
+    pulse_epochs: HashMap<String, u64>,
     counters: DropCounters,
     log: RateLimitedLog,
 }
@@ -335,6 +340,7 @@ impl Verifier {
             peers: HashMap::new(),
             windows: HashMap::new(),
             highest_epoch: 0,
+            pulse_epochs: HashMap::new(),
             counters: DropCounters::default(),
             log: RateLimitedLog::new(10, 60_000),
         }
@@ -387,6 +393,7 @@ impl Verifier {
     /// Stop accepting anything from `host` and forget its replay state.
     pub fn forget(&mut self, host: &str) {
         self.peers.remove(host);
+        self.pulse_epochs.remove(host);
         self.windows.retain(|(h, _), _| h != host);
     }
 
@@ -470,8 +477,16 @@ impl Verifier {
         if !key.verify(parsed.signed, parsed.mac) {
             return Err(Drop::BadMac);
         }
-        // 6. Epoch (node role): never go back to a deposed controller.
-        if matches!(self.role, Role::Node { .. }) && h.epoch < self.highest_epoch {
+        // 6. Epoch (node role): never go back to a deposed controller. A pulse commands
+        // nothing, so it is only held to its own sender's earlier pulses.
+        let is_node = matches!(self.role, Role::Node { .. });
+        let is_pulse = matches!(parsed.frame.message, Message::Pulse(_));
+        let floor = match (is_node, is_pulse) {
+            (false, _) => 0,
+            (true, true) => self.pulse_epochs.get(&h.sender).copied().unwrap_or(0),
+            (true, false) => self.highest_epoch,
+        };
+        if h.epoch < floor {
             return Err(Drop::StaleEpoch);
         }
         // 7. Replay window.
@@ -486,7 +501,10 @@ impl Verifier {
             .entry(key)
             .and_modify(|w| w.commit(h.session, h.seq))
             .or_insert_with(|| ReplayWindow::new(h.session, h.seq));
-        if matches!(self.role, Role::Node { .. }) {
+        if is_node && is_pulse {
+            let e = self.pulse_epochs.entry(h.sender.clone()).or_insert(0);
+            *e = (*e).max(h.epoch);
+        } else if is_node {
             self.highest_epoch = self.highest_epoch.max(h.epoch);
         }
         let frame = parsed.frame;

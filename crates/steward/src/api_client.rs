@@ -27,6 +27,9 @@ impl CliError {
     }
 }
 
+/// The header a standby controller names the active's API URL in when it refuses a write.
+const ACTIVE_URL_HEADER: &str = steward_controller_pair::ACTIVE_URL_HEADER;
+
 pub struct ApiClient {
     http: reqwest::Client,
     base: reqwest::Url,
@@ -93,13 +96,34 @@ impl ApiClient {
         Self::check(status, body)
     }
 
+    /// One request; a 503 from the standby of a controller pair that names the active's URL
+    /// (docs/controller-pair.md) is sent once more, there.
     async fn exchange(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<(reqwest::StatusCode, Value), CliError> {
-        let mut req = self.http.request(method, self.url(path));
+        let (status, value, active) = self
+            .exchange_at(&self.url(path), method.clone(), body)
+            .await?;
+        match active {
+            Some(active) if status == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+                let url = format!("{}{}", active.trim_end_matches('/'), path);
+                let (status, value, _) = self.exchange_at(&url, method, body).await?;
+                Ok((status, value))
+            }
+            _ => Ok((status, value)),
+        }
+    }
+
+    async fn exchange_at(
+        &self,
+        url: &str,
+        method: reqwest::Method,
+        body: Option<&Value>,
+    ) -> Result<(reqwest::StatusCode, Value, Option<String>), CliError> {
+        let mut req = self.http.request(method, url);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -114,12 +138,18 @@ impl ApiClient {
             ))
         })?;
         let status = res.status();
+        let active = res
+            .headers()
+            .get(ACTIVE_URL_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+            .map(str::to_string);
         let bytes = res.bytes().await.map_err(|e| {
             CliError::Unreachable(format!("the API at {} stopped answering: {e}", self.base))
         })?;
         let value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).trim().to_string()));
-        Ok((status, value))
+        Ok((status, value, active))
     }
 
     /// GET an endpoint that never ends (`/v1/stream`): no overall timeout, only the connect one;

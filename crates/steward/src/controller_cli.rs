@@ -37,71 +37,85 @@ struct ProvisionArgs {
     out: PathBuf,
 }
 
-#[derive(Args)]
-struct RunArgs {
+#[derive(Args, Clone)]
+pub(crate) struct RunArgs {
     /// Where the store, the keys and the API token live.
     #[arg(long, env = "STEWARD_DATA_DIR", required = true)]
-    data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// The REST API's address.
     #[arg(long, default_value = "127.0.0.1:6385")]
-    listen: SocketAddr,
-    /// This controller's hostname (it protects itself from being locked or rebooted).
-    #[arg(long, default_value = "controller-0")]
-    hostname: String,
+    pub(crate) listen: SocketAddr,
+    /// This controller's hostname (it protects itself from being locked or rebooted; in a pair,
+    /// its name in the leader record).
+    #[arg(long, alias = "name", default_value = "controller-0")]
+    pub(crate) hostname: String,
+    /// Where the state lives: the embedded store in the data dir (default), or
+    /// `etcd://HOST:PORT[,HOST:PORT…]` for a controller pair (docs/controller-pair.md): the holder
+    /// of the etcd lease is active, the other standby.
+    #[arg(long, env = "STEWARD_STORE")]
+    pub(crate) store: Option<String>,
+    /// With `--store etcd://…`: the API URL the other controller and the CLI reach this one at
+    /// [default: http://<--listen>].
+    #[arg(long)]
+    pub(crate) advertise_url: Option<String>,
+    /// With `--store etcd://…`: the leader lease's TTL in milliseconds (the standby takes over
+    /// within about this long after the active died).
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1000..=60_000))]
+    pub(crate) lease_ttl_ms: u64,
     /// UDP address for the node protocol on the management network.
     #[arg(long, default_value_t = SocketAddr::from(([0, 0, 0, 0], steward_node_link::DEFAULT_CONTROLLER_PORT)))]
-    mgmt_bind: SocketAddr,
+    pub(crate) mgmt_bind: SocketAddr,
     /// UDP address for the node protocol on the cluster network (if the cluster has one).
     #[arg(long)]
-    cluster_bind: Option<SocketAddr>,
+    pub(crate) cluster_bind: Option<SocketAddr>,
     /// The UDP port node agents listen on.
     #[arg(long, default_value_t = steward_node_link::DEFAULT_NODE_PORT)]
-    node_port: u16,
+    pub(crate) node_port: u16,
     /// UDP port of the heartbeat service (on the management and cluster addresses).
     #[arg(long, default_value_t = steward_protocol::DEFAULT_HEARTBEAT_CONTROLLER_PORT)]
-    heartbeat_port: u16,
+    pub(crate) heartbeat_port: u16,
     /// UDP port node agents answer heartbeat pulses on.
     #[arg(long, default_value_t = steward_protocol::DEFAULT_HEARTBEAT_NODE_PORT)]
-    node_heartbeat_port: u16,
+    pub(crate) node_heartbeat_port: u16,
     /// Maintenance timers and thresholds (TOML; `steward config defaults` prints every key).
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Divide every timer by this factor (labs and tests; 1 = the configured values).
     #[arg(long, default_value_t = 1, hide = true)]
-    time_scale: u32,
+    pub(crate) time_scale: u32,
     #[arg(long, value_enum, default_value_t = SystemKind::Standard)]
-    system_type: SystemKind,
+    pub(crate) system_type: SystemKind,
     /// Lab mode: API clients on loopback need no token, BMC certificates are not verified.
     #[arg(long)]
-    lab: bool,
+    pub(crate) lab: bool,
     /// Gap between two operations on one BMC, in milliseconds (default 5000).
     #[arg(long, hide = true)]
-    bmc_gap_ms: Option<u64>,
+    pub(crate) bmc_gap_ms: Option<u64>,
     /// BMC access audit period, in milliseconds (default 60000).
     #[arg(long, hide = true)]
-    bmc_audit_ms: Option<u64>,
+    pub(crate) bmc_audit_ms: Option<u64>,
     /// Seconds between two sensor reads of a host's BMC for hosts without their own setting
     /// (`audit_interval_group`; default 120, at least 10).
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=86_400))]
-    sensor_audit_interval: u64,
+    pub(crate) sensor_audit_interval: u64,
     /// Where Redfish BMCs push sensor events to (every BMC must reach it); default: the management
     /// address, a port the system picks. Subscriptions are renewed at each start.
     #[arg(long)]
-    bmc_events_bind: Option<SocketAddr>,
+    pub(crate) bmc_events_bind: Option<SocketAddr>,
     /// No Redfish event push: hosts are read on their audit interval only.
     #[arg(long)]
-    no_bmc_events: bool,
+    pub(crate) no_bmc_events: bool,
     /// Write the API URL to this file once it serves.
     #[arg(long)]
-    url_file: Option<PathBuf>,
+    pub(crate) url_file: Option<PathBuf>,
     /// Serve the install images in this directory over HTTP under /images/<file>, for BMC
     /// virtual media in labs (docs/bmc.md#image-server). Off by default.
     #[arg(long, value_name = "DIR")]
-    image_dir: Option<PathBuf>,
+    pub(crate) image_dir: Option<PathBuf>,
     /// The image server's listen address; it asks for no token (BMCs cannot send one), so keep it
     /// on loopback or a BMC-only network.
     #[arg(long, value_name = "ADDR:PORT", default_value = steward_wiring::image_server::DEFAULT_IMAGE_BIND)]
-    image_bind: SocketAddr,
+    pub(crate) image_bind: SocketAddr,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -161,38 +175,17 @@ async fn serve(args: RunArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
-    let mut builder = ControllerBuilder::new(
-        args.hostname.clone(),
-        config,
-        Storage::DataDir(data_dir),
-        args.mgmt_bind,
-    );
-    builder.system_type = args.system_type.into();
-    builder.cluster_bind = args.cluster_bind;
-    builder.node_port = args.node_port;
-    builder.heartbeat_port = args.heartbeat_port;
-    builder.node_heartbeat_port = args.node_heartbeat_port;
+    if let Some(url) = args.store.as_deref().filter(|u| u.starts_with("etcd://")) {
+        return crate::pair_cli::serve_pair(&args, url, config, data_dir, listener).await;
+    }
+    if let Some(other) = &args.store {
+        anyhow::bail!("--store {other}: use etcd://HOST:PORT[,HOST:PORT…], or leave it out for the embedded store");
+    }
+    let mut builder = builder(&args, config, Storage::DataDir(data_dir));
     builder.api = Some(ApiOptions {
         listener,
         auth: None,
     });
-    builder.lab = args.lab;
-    if let Some(ms) = args.bmc_gap_ms {
-        builder.bmc.scheduler.gap = Duration::from_millis(ms);
-    }
-    if let Some(ms) = args.bmc_audit_ms {
-        builder.bmc.audit_period = Duration::from_millis(ms);
-    }
-    builder.sensors.audit_interval = Duration::from_secs(args.sensor_audit_interval);
-    builder.push.enabled = !args.no_bmc_events;
-    builder.push.bind = args.bmc_events_bind;
-    builder.images = args
-        .image_dir
-        .clone()
-        .map(|dir| steward_wiring::ImageServerOptions {
-            dir,
-            bind: args.image_bind,
-        });
     let running = builder.start().await?;
     let url = running
         .api
@@ -248,6 +241,35 @@ async fn serve(args: RunArgs) -> Result<()> {
     println!("stopping");
     running.shutdown().await;
     Ok(())
+}
+
+/// The controller as the arguments describe it, on `storage`, without its API.
+pub(crate) fn builder(args: &RunArgs, config: Config, storage: Storage) -> ControllerBuilder {
+    let mut builder =
+        ControllerBuilder::new(args.hostname.clone(), config, storage, args.mgmt_bind);
+    builder.system_type = args.system_type.into();
+    builder.cluster_bind = args.cluster_bind;
+    builder.node_port = args.node_port;
+    builder.heartbeat_port = args.heartbeat_port;
+    builder.node_heartbeat_port = args.node_heartbeat_port;
+    builder.lab = args.lab;
+    if let Some(ms) = args.bmc_gap_ms {
+        builder.bmc.scheduler.gap = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.bmc_audit_ms {
+        builder.bmc.audit_period = Duration::from_millis(ms);
+    }
+    builder.sensors.audit_interval = Duration::from_secs(args.sensor_audit_interval);
+    builder.push.enabled = !args.no_bmc_events;
+    builder.push.bind = args.bmc_events_bind;
+    builder.images = args
+        .image_dir
+        .clone()
+        .map(|dir| steward_wiring::ImageServerOptions {
+            dir,
+            bind: args.image_bind,
+        });
+    builder
 }
 
 /// SIGINT or SIGTERM.

@@ -9,6 +9,7 @@ mod controller_cli;
 mod host_cli;
 mod lab_cli;
 mod node_config_cli;
+mod pair_cli;
 mod sensor_cli;
 mod simhost_cli;
 mod watch_cli;

@@ -39,6 +39,10 @@ pub struct SimhostArgs {
     /// The controller's node-protocol address on the cluster network.
     #[arg(long)]
     pub controller_cluster: Option<SocketAddr>,
+    /// The other controller of a pair as NAME=ADDR:PORT on the management network (repeatable):
+    /// the agent accepts its commands and pulses and reports to it too.
+    #[arg(long, value_parser = parse_peer)]
+    pub also_controller: Vec<(String, SocketAddr)>,
     /// Serve a Redfish BMC here (loopback only).
     #[arg(long)]
     pub bmc_listen: Option<SocketAddr>,
@@ -147,7 +151,18 @@ pub fn run(args: SimhostArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let host = SimHost::start(lab_host.config(), !args.powered_off)
+        let mut config = lab_host.config();
+        if let Some(agent) = config.agent.as_mut() {
+            if let Some(mgmt) = agent.networks.first_mut() {
+                for (name, addr) in &args.also_controller {
+                    mgmt.controllers.push(steward_node::config::ControllerPeer {
+                        name: name.clone(),
+                        addr: *addr,
+                    });
+                }
+            }
+        }
+        let host = SimHost::start(config, !args.powered_off)
             .await
             .with_context(|| format!("cannot start simulated host {}", args.name))?;
         println!(

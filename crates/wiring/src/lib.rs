@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use steward_bmc::events::{EventReceiver, ReadTrigger, ReceiverConfig};
 use steward_controller::bmc_workers::{BmcWorkerConfig, BmcWorkers};
-use steward_controller::links::{Links, NoStandby};
+use steward_controller::links::{Links, NoStandby, SwactLink};
 use steward_controller::{
     spawn_with_events, ControllerConfig, ControllerHandle, EventSender, SensorAuditConfig,
 };
@@ -45,7 +45,14 @@ use steward_store::{RedbStore, Retention, SecretBox, Store};
 use tokio::task::JoinHandle;
 
 mod api_sources;
+mod gate;
 mod secret;
+
+pub use gate::ActingGate;
+
+/// Makes the swact link of a controller that has a standby (docs/controller-pair.md), given the
+/// sender its result is reported through.
+pub type SwactFactory = Box<dyn FnOnce(EventSender) -> Box<dyn SwactLink> + Send>;
 
 pub use secret::{load_or_create_cluster_secret, CLUSTER_SECRET_FILE};
 
@@ -128,6 +135,12 @@ pub struct ControllerBuilder {
     pub bind_retry: Duration,
     /// The lab image server (docs/bmc.md#image-server); `None` (the default): off.
     pub images: Option<ImageServerOptions>,
+    /// `Some`: every node command and BMC operation is sent only while this says so (the active of
+    /// a controller pair, docs/controller-pair.md). `None`: always.
+    pub acting_gate: Option<ActingGate>,
+    /// `Some`: how a swact reaches the standby (the controller pair). `None`: no standby, every
+    /// swact fails at once.
+    pub swact: Option<SwactFactory>,
 }
 
 /// Where BMCs push sensor events to (docs/config.md).
@@ -181,6 +194,8 @@ impl ControllerBuilder {
             push: PushOptions::default(),
             bind_retry: Duration::ZERO,
             images: None,
+            acting_gate: None,
+            swact: None,
         }
     }
 
@@ -249,7 +264,7 @@ impl ControllerBuilder {
         let mut bmc_cfg = self.bmc;
         bmc_cfg.insecure |= self.lab;
         let (push, triggers) = start_push(&self.push, self.mgmt_bind).await?;
-        let links = Links {
+        let mut links = Links {
             node: Box::new(node_link.clone()),
             bmc: Box::new(BmcWorkers::start_with_push(
                 bmc_cfg,
@@ -257,8 +272,21 @@ impl ControllerBuilder {
                 push.clone(),
             )),
             heartbeat: Box::new(PulseLink::new(heartbeat.clone(), self.node_heartbeat_port)),
-            swact: Box::new(NoStandby(events.clone())),
+            swact: match self.swact {
+                Some(make) => make(events.clone()),
+                None => Box::new(NoStandby(events.clone())),
+            },
         };
+        if let Some(gate) = self.acting_gate {
+            links.node = Box::new(gate::GatedNode {
+                inner: links.node,
+                gate: gate.clone(),
+            });
+            links.bmc = Box::new(gate::GatedBmc {
+                inner: links.bmc,
+                gate,
+            });
+        }
         let (handle, events, task) =
             spawn_with_events(cfg, store, secrets, links, (events, events_rx))
                 .map_err(|e| StartError::new("cannot start the controller", e))?;
@@ -283,7 +311,7 @@ impl ControllerBuilder {
                     self.lab,
                     handle.clone(),
                     node_link.clone(),
-                    heartbeat,
+                    heartbeat.clone(),
                 )
                 .await?,
             ),
@@ -304,6 +332,7 @@ impl ControllerBuilder {
             api,
             push,
             images,
+            heartbeat,
             task,
         })
     }
@@ -321,6 +350,7 @@ pub struct Running {
     pub push: Option<Arc<EventReceiver>>,
     /// The lab image server, when it was asked for.
     pub images: Option<ServedImages>,
+    heartbeat: Arc<HeartbeatHandle>,
     task: JoinHandle<()>,
 }
 
@@ -334,6 +364,13 @@ pub struct ServedApi {
 }
 
 impl Running {
+    /// The REST API's routes over this controller, for a caller that serves them itself (the
+    /// controller pair's front, which switches between the active's and the standby's routes).
+    pub fn api_router(&self, auth: steward_api::Auth) -> axum::Router {
+        let extras = api_sources::extras(self.node_link.clone(), self.heartbeat.clone());
+        steward_api::router_with(self.handle.clone(), auth, extras)
+    }
+
     /// Stops the API and the actor, and returns once the actor has stopped (its links, sockets
     /// included, go with it). The store is consistent at every step, so this is only tidy.
     pub async fn shutdown(self) {
@@ -348,6 +385,7 @@ impl Running {
         }
         let _ = self.handle.shutdown().await;
         let _ = self.task.await;
+        drop(self.heartbeat);
         // The BMC workers held the last other clone: the receiver stops with this one.
         drop(self.push);
     }
