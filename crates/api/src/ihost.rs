@@ -291,6 +291,7 @@ impl NewHost {
             personality,
             mgmt_ip,
             mgmt_mac,
+            pxeboot_ip: None,
             cluster_ip,
             bmc: None,
         };
@@ -428,6 +429,7 @@ mod tests {
             personality,
             mgmt_ip: None,
             mgmt_mac: None,
+            pxeboot_ip: None,
             cluster_ip: None,
             bmc: None,
         };

@@ -62,7 +62,8 @@ pub mod systemd;
 pub mod watchdog;
 
 pub use config::{
-    ControllerPeer, NodeConfig, NodeNetwork, DEFAULT_CONTROLLER_PORT, DEFAULT_NODE_PORT,
+    ControllerPeer, NodeConfig, NodeNetwork, PxebootNetwork, DEFAULT_CONTROLLER_PORT,
+    DEFAULT_NODE_PORT,
 };
 pub use keyfile::KeyFileError;
 pub use machine::{BootInfo, LinuxMachine, Machine};
@@ -70,4 +71,4 @@ pub use runtime::{spawn, NodeHandle, NodeStats};
 pub use state::NodeState;
 pub use steward_agent::LockState;
 pub use steward_protocol::NodeKeys;
-pub use steward_types::Network;
+pub use steward_types::{Network, ProtocolNetwork};

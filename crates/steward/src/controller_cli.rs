@@ -54,6 +54,10 @@ struct RunArgs {
     /// UDP address for the node protocol on the cluster network (if the cluster has one).
     #[arg(long)]
     cluster_bind: Option<SocketAddr>,
+    /// UDP address for the node protocol on the pxeboot network: alive reports and reboot
+    /// commands also travel there (docs/protocol.md#the-pxeboot-network).
+    #[arg(long)]
+    pxeboot_bind: Option<SocketAddr>,
     /// The UDP port node agents listen on.
     #[arg(long, default_value_t = steward_node_link::DEFAULT_NODE_PORT)]
     node_port: u16,
@@ -161,6 +165,7 @@ async fn serve(args: RunArgs) -> Result<()> {
     );
     builder.system_type = args.system_type.into();
     builder.cluster_bind = args.cluster_bind;
+    builder.pxeboot_bind = args.pxeboot_bind;
     builder.node_port = args.node_port;
     builder.heartbeat_port = args.heartbeat_port;
     builder.node_heartbeat_port = args.node_heartbeat_port;
