@@ -167,10 +167,6 @@ impl Maintenance {
 
     /// Keep the node's lock flags in step with the admin state (docs/protocol.md#lock-flags).
     fn lock_flag_check(&mut self, h: &mut HostRt, network: ProtocolNetwork) {
-        // Pxeboot carries reboots only: the same report on a heartbeat network corrects the flags.
-        if network == ProtocolNetwork::Pxeboot {
-            return;
-        }
         let reported = h.alive.flags.locked;
         let persist = self.system.system_type != SystemType::AioSimplex;
         let nets = vec![network];
