@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use steward_protocol::{MAX_AGENT_VERSION, MAX_DETAIL};
 use steward_types::{
     Ack, AckResult, Alive, Command, CommandId, Message, Network, NodeCommand, NodeEvent, NodeFlags,
-    NodeSettings, TestState, WireCommand,
+    NodeSettings, ProtocolNetwork, TestState, WireCommand,
 };
 
 /// Timings and identity of one agent. Times in milliseconds.
@@ -15,6 +15,9 @@ use steward_types::{
 pub struct AgentConfig {
     /// Networks the agent reports alive on (management first by convention).
     pub networks: Vec<Network>,
+    /// Also report alive on the pxeboot network, and say so in every report
+    /// (docs/protocol.md#the-pxeboot-network). Inventory never goes there.
+    pub pxeboot: bool,
     /// Alive report period (default 5 s, docs/protocol.md#alive-reports).
     pub alive_period_ms: u64,
     /// Lock-flag audit period (1 s: a tampered flag is corrected well within the 5 s of the plan).
@@ -37,6 +40,7 @@ impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig {
             networks: vec![Network::Mgmt],
+            pxeboot: false,
             alive_period_ms: 5_000,
             flag_audit_period_ms: 1_000,
             goenabled_fresh_ms: 20 * 60 * 1_000,
@@ -72,9 +76,12 @@ pub struct Startup {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Destination {
     /// Every configured controller on each of these networks.
-    Controllers(Vec<Network>),
+    Controllers(Vec<ProtocolNetwork>),
     /// The controller that sent a command, on the network it came on (acks).
-    Controller { name: String, network: Network },
+    Controller {
+        name: String,
+        network: ProtocolNetwork,
+    },
 }
 
 /// Log levels of [`Effect::Log`].
@@ -391,11 +398,12 @@ impl Agent {
     pub fn handle_session_command(
         &mut self,
         now_ms: u64,
-        network: Network,
+        network: impl Into<ProtocolNetwork>,
         from: &str,
         session: u64,
         cmd: Command,
     ) -> Vec<Effect> {
+        let network = network.into();
         let new_session = self.sessions.get(from) != Some(&session);
         let mut fx = Vec::new();
         if new_session {
@@ -416,10 +424,11 @@ impl Agent {
     pub fn handle_command(
         &mut self,
         now_ms: u64,
-        network: Network,
+        network: impl Into<ProtocolNetwork>,
         from: &str,
         cmd: Command,
     ) -> Vec<Effect> {
+        let network = network.into();
         let reply = |result: AckResult| Effect::Send {
             to: Destination::Controller {
                 name: from.to_string(),
@@ -438,6 +447,23 @@ impl Agent {
             ];
         }
         let mut fx = Vec::new();
+        // Pxeboot is the fallback path for reboots (docs/protocol.md#the-pxeboot-network): nothing
+        // else is carried out when it arrives there.
+        let reboot = matches!(cmd.command, WireCommand::Known(NodeCommand::Reboot));
+        if network == ProtocolNetwork::Pxeboot && !reboot {
+            // Not remembered: the same command arriving on management is still carried out.
+            let result =
+                AckResult::Failed("only reboot is carried out on the pxeboot network".into());
+            fx.push(log(
+                Level::Warn,
+                format!(
+                    "command {} from {from} refused on pxeboot: not a reboot",
+                    cmd.id.0
+                ),
+            ));
+            fx.push(reply(result));
+            return fx;
+        }
         let command = match cmd.command {
             WireCommand::Known(c) => c,
             WireCommand::Settings(settings) => {
@@ -743,7 +769,7 @@ impl Agent {
                     self.services_failed = !outcome.passed;
                 }
                 fx.push(Effect::Send {
-                    to: Destination::Controllers(self.cfg.networks.clone()),
+                    to: Destination::Controllers(self.heartbeat_networks()),
                     message: Message::Event(NodeEvent::HostServices {
                         passed: outcome.passed,
                         detail,
@@ -760,7 +786,7 @@ impl Agent {
         // Sent on every network: the controller keeps one result per host, so a duplicate is
         // harmless, and one network down must not lose it.
         Effect::Send {
-            to: Destination::Controllers(self.cfg.networks.clone()),
+            to: Destination::Controllers(self.heartbeat_networks()),
             message: Message::Event(NodeEvent::GoEnabled {
                 subfunction,
                 passed,
@@ -769,10 +795,19 @@ impl Agent {
         }
     }
 
+    /// The configured heartbeat networks, where everything but alive reports and reboots travels.
+    fn heartbeat_networks(&self) -> Vec<ProtocolNetwork> {
+        self.cfg.networks.iter().map(|n| (*n).into()).collect()
+    }
+
     fn alive_effect(&mut self, now_ms: u64) -> Effect {
         self.next_alive_ms = now_ms.saturating_add(self.alive_period_ms());
+        let mut to = self.heartbeat_networks();
+        if self.cfg.pxeboot {
+            to.push(ProtocolNetwork::Pxeboot);
+        }
         Effect::Send {
-            to: Destination::Controllers(self.cfg.networks.clone()),
+            to: Destination::Controllers(to),
             message: Message::Alive(self.alive(now_ms)),
         }
     }
@@ -800,6 +835,7 @@ impl Agent {
                 main_goenable_failed: main == TestState::Failed,
                 subf_goenable_failed: subf == TestState::Failed,
                 main_services_failed: self.services_failed,
+                pxeboot_alive: self.cfg.pxeboot,
                 ..NodeFlags::default()
             },
             lock_volatile: self.flags.volatile,

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use steward_agent::*;
 use steward_types::{
     AckResult, Command, CommandId, Message, Network, NodeCommand, NodeEvent, NodeSettings,
-    TestState, WireCommand,
+    ProtocolNetwork, TestState, WireCommand,
 };
 
 /// The disk and the wire as the test sees them: effects applied, messages collected.
@@ -137,7 +137,7 @@ fn start_restores_the_volatile_flag_before_the_first_alive() {
     // Alive on both networks at once.
     assert_eq!(
         w.sent[0].0,
-        Destination::Controllers(vec![Network::Mgmt, Network::Cluster])
+        Destination::Controllers(vec![ProtocolNetwork::Mgmt, ProtocolNetwork::Cluster])
     );
 }
 
@@ -246,7 +246,7 @@ fn repeated_command_id_runs_once_and_acks_twice() {
         dests[1],
         Destination::Controller {
             name: "c0".into(),
-            network: Network::Cluster
+            network: ProtocolNetwork::Cluster
         }
     );
 }
@@ -658,4 +658,85 @@ fn a_new_controller_session_forgets_remembered_command_ids() {
     // A repeat within the new session changes nothing more.
     w.apply(a.handle_session_command(4, Network::Mgmt, "c0", 101, cmd(1, NodeCommand::Unlocked)));
     assert_eq!(w.disk, FlagPair::BOTH);
+}
+
+fn pxeboot_cfg() -> AgentConfig {
+    AgentConfig {
+        pxeboot: true,
+        ..cfg()
+    }
+}
+
+#[test]
+fn with_pxeboot_alive_goes_there_too_and_says_so() {
+    let (_, w) = start(FlagPair::ABSENT, Some(LockState::Unlocked), pxeboot_cfg());
+    let (to, Message::Alive(alive)) = &w.sent[0] else {
+        panic!("the first message is an alive report: {:?}", w.sent[0]);
+    };
+    assert_eq!(
+        *to,
+        Destination::Controllers(vec![
+            ProtocolNetwork::Mgmt,
+            ProtocolNetwork::Cluster,
+            ProtocolNetwork::Pxeboot
+        ])
+    );
+    assert!(alive.flags.pxeboot_alive);
+    // Without pxeboot: neither.
+    let (_, w) = start(FlagPair::ABSENT, Some(LockState::Unlocked), cfg());
+    assert!(!w.alives()[0].flags.pxeboot_alive);
+    assert!(w.sent.iter().all(|(to, _)| match to {
+        Destination::Controllers(n) => !n.contains(&ProtocolNetwork::Pxeboot),
+        Destination::Controller { network, .. } => *network != ProtocolNetwork::Pxeboot,
+    }));
+}
+
+#[test]
+fn a_reboot_on_pxeboot_is_carried_out_once_and_acked_there() {
+    let (mut a, mut w) = start(FlagPair::ABSENT, Some(LockState::Unlocked), pxeboot_cfg());
+    w.apply(a.handle_session_command(
+        1,
+        ProtocolNetwork::Pxeboot,
+        "c0",
+        9,
+        cmd(5, NodeCommand::Reboot),
+    ));
+    // The same command on management (the controller sends it on both): acked, not repeated.
+    w.apply(a.handle_session_command(2, Network::Mgmt, "c0", 9, cmd(5, NodeCommand::Reboot)));
+    assert_eq!(w.reboots, 1);
+    assert_eq!(w.acks(), vec![AckResult::Ok, AckResult::Ok]);
+    let first_ack = w
+        .sent
+        .iter()
+        .find(|(_, m)| matches!(m, Message::Ack(_)))
+        .map(|(d, _)| d.clone());
+    assert_eq!(
+        first_ack,
+        Some(Destination::Controller {
+            name: "c0".into(),
+            network: ProtocolNetwork::Pxeboot
+        })
+    );
+}
+
+#[test]
+fn only_reboot_is_carried_out_on_pxeboot() {
+    let (mut a, mut w) = start(FlagPair::ABSENT, Some(LockState::Unlocked), pxeboot_cfg());
+    w.apply(a.handle_command(1, ProtocolNetwork::Pxeboot, "c0", cmd(1, LOCKED)));
+    w.apply(a.handle_command(
+        2,
+        ProtocolNetwork::Pxeboot,
+        "c0",
+        cmd(2, NodeCommand::WipeDisk),
+    ));
+    assert_eq!(a.confirmed(), LockState::Unlocked);
+    assert_eq!(w.wipes, 0);
+    assert!(matches!(
+        &w.acks()[..],
+        [AckResult::Failed(_), AckResult::Failed(_)]
+    ));
+    // The refusal is not remembered: the same lock on management is carried out.
+    w.apply(a.handle_command(3, Network::Mgmt, "c0", cmd(1, LOCKED)));
+    assert_eq!(a.confirmed(), LOCKED_STATE);
+    assert_eq!(w.acks().last(), Some(&AckResult::Ok));
 }

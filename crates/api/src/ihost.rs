@@ -33,6 +33,10 @@ pub struct IHost {
     /// steward's addition: the cluster-host network address heartbeat uses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_ip: Option<String>,
+    /// steward's addition: the pxeboot network address (alive reports and reboots,
+    /// docs/protocol.md#the-pxeboot-network).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pxeboot_ip: Option<String>,
     pub bm_type: Option<&'static str>,
     pub bm_ip: Option<String>,
     pub bm_username: Option<String>,
@@ -127,6 +131,7 @@ impl IHost {
             mgmt_ip: s.mgmt_ip.clone(),
             mgmt_mac: s.mgmt_mac.clone(),
             cluster_ip: s.cluster_ip.clone(),
+            pxeboot_ip: s.pxeboot_ip.clone(),
             bm_type: s.bmc.as_ref().map(|b| bm_type_str(b.protocol)),
             bm_ip: s.bmc.as_ref().map(|b| b.address.clone()),
             bm_username: s.bmc.as_ref().map(|b| b.username.clone()),
@@ -159,6 +164,7 @@ pub struct NewHost {
     pub mgmt_ip: Option<String>,
     pub mgmt_mac: Option<String>,
     pub cluster_ip: Option<String>,
+    pub pxeboot_ip: Option<String>,
     pub bm_type: Option<String>,
     pub bm_ip: Option<String>,
     pub bm_username: Option<String>,
@@ -281,6 +287,10 @@ impl NewHost {
         let mgmt_ip = nonempty(&self.mgmt_ip);
         let mgmt_mac = nonempty(&self.mgmt_mac);
         let cluster_ip = nonempty(&self.cluster_ip);
+        let pxeboot_ip = nonempty(&self.pxeboot_ip);
+        if let Some(ip) = &pxeboot_ip {
+            address::check_ip("pxeboot_ip", ip)?;
+        }
         if let Some(ip) = &mgmt_ip {
             address::check_ip("mgmt_ip", ip)?;
         }
@@ -296,6 +306,7 @@ impl NewHost {
             personality,
             mgmt_ip,
             mgmt_mac,
+            pxeboot_ip,
             cluster_ip,
             bmc: None,
         };
@@ -433,6 +444,7 @@ mod tests {
             personality,
             mgmt_ip: None,
             mgmt_mac: None,
+            pxeboot_ip: None,
             cluster_ip: None,
             bmc: None,
         };

@@ -611,6 +611,7 @@ async fn bad_addresses_are_refused_naming_the_field() {
     for (field, value) in [
         ("mgmt_ip", "999.1.1.1"),
         ("cluster_ip", "10.0.0"),
+        ("pxeboot_ip", "169.254.202"),
         ("mgmt_mac", "08:00:27:zz:00:01"),
         ("bm_ip", "10.0.0.1; rm -rf /"),
         ("bm_ip", "999.1.1.1"),

@@ -6,6 +6,7 @@ use crate::sensor_audit::{SensorReplies, SensorReply};
 use steward_maintenance::host::HostSpec;
 use steward_maintenance::io::{
     BmcOp, BmcRequestId, CommandId, Event, HeartbeatControl, NodeCommand, NodeSettings,
+    ProtocolNetwork,
 };
 use steward_maintenance::state::Network;
 use tokio::sync::{mpsc, oneshot};
@@ -38,7 +39,13 @@ impl EventSender {
 
 /// Sends commands to node agents.
 pub trait NodeLink: Send + 'static {
-    fn send(&mut self, host: &str, id: CommandId, command: NodeCommand, networks: &[Network]);
+    fn send(
+        &mut self,
+        host: &str,
+        id: CommandId,
+        command: NodeCommand,
+        networks: &[ProtocolNetwork],
+    );
 
     /// `host` is known (at start, and when added): where its agent is reached on each network.
     fn provision(&mut self, _spec: &HostSpec) {}

@@ -22,7 +22,7 @@ impl NodeLink for Silent {
         _: &str,
         _: steward_maintenance::CommandId,
         _: steward_maintenance::io::NodeCommand,
-        _: &[steward_maintenance::state::Network],
+        _: &[steward_maintenance::ProtocolNetwork],
     ) {
     }
 }
@@ -73,6 +73,7 @@ fn spec(name: &str, n: u32) -> HostSpec {
         personality: Personality::Worker,
         mgmt_ip: None,
         mgmt_mac: None,
+        pxeboot_ip: None,
         cluster_ip: None,
         bmc: None,
     }

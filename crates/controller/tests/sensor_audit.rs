@@ -100,7 +100,7 @@ impl NodeLink for Silent {
         _: &str,
         _: steward_maintenance::CommandId,
         _: steward_maintenance::io::NodeCommand,
-        _: &[steward_maintenance::state::Network],
+        _: &[steward_maintenance::ProtocolNetwork],
     ) {
     }
 }
@@ -201,6 +201,7 @@ async fn add_host_with_bmc(handle: &ControllerHandle) {
         personality: Personality::Worker,
         mgmt_ip: None,
         mgmt_mac: None,
+        pxeboot_ip: None,
         cluster_ip: None,
         bmc: None,
     };

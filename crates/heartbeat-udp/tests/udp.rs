@@ -207,7 +207,7 @@ async fn forged_replies_are_counted_and_dropped() {
             key,
             &Header {
                 direction: Direction::NodeToController,
-                network: Network::Mgmt,
+                network: Network::Mgmt.into(),
                 sender: sender.into(),
                 session,
                 epoch: 0,

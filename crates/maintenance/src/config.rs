@@ -330,6 +330,7 @@ pub struct Config {
     pub thresholds: Thresholds,
     pub policy: Policy,
     pub heartbeat: HeartbeatTimings,
+    pub pxeboot: crate::pxeboot::PxebootMonitorConfig,
 }
 
 /// A configuration the core refuses to start with.
@@ -445,7 +446,8 @@ impl Config {
                     .into(),
             });
         }
-        self.heartbeat.validate()
+        self.heartbeat.validate()?;
+        self.pxeboot.validate()
     }
 
     /// The configuration with every timer divided by `factor` (the lab's `--fast` mode). Counts

@@ -34,11 +34,19 @@ pub struct HostSpec {
     pub mgmt_mac: Option<String>,
     pub cluster_ip: Option<String>,
     pub bmc: Option<BmcSpec>,
+    /// The host's pxeboot address: alive reports and reboot commands also travel there
+    /// (docs/protocol.md#the-pxeboot-network). None: the host has no pxeboot path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pxeboot_ip: Option<String>,
 }
 
 impl HostSpec {
     pub fn has_cluster_network(&self) -> bool {
         self.cluster_ip.is_some()
+    }
+
+    pub fn has_pxeboot_network(&self) -> bool {
+        self.pxeboot_ip.is_some()
     }
 }
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 // The command and flag values travel to and from node agents, so they live in `steward-types`,
 // which the agent links without the core; re-exported so `steward_maintenance::…` paths keep working.
 pub use steward_types::{
-    CommandId, FsState, LinkNetwork, NodeCommand, NodeFlags, NodeSettings, SettingField,
+    CommandId, FsState, LinkNetwork, NodeCommand, NodeFlags, NodeSettings, ProtocolNetwork,
+    SettingField,
 };
 
 /// Identity of one BMC request, echoed in its result.
@@ -23,7 +24,7 @@ pub struct BmcRequestId(pub u64);
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AliveReport {
     pub host: String,
-    pub network: Network,
+    pub network: ProtocolNetwork,
     /// Changes on every boot; how the core knows a reboot really happened.
     pub boot_id: u64,
     pub uptime: Duration,
@@ -145,7 +146,7 @@ pub enum Event {
     CommandAck {
         host: String,
         command: CommandId,
-        network: Network,
+        network: ProtocolNetwork,
     },
     GoEnabled {
         host: String,
@@ -236,7 +237,7 @@ pub enum Effect {
         host: String,
         id: CommandId,
         command: NodeCommand,
-        networks: Vec<Network>,
+        networks: Vec<ProtocolNetwork>,
         cause: Cause,
     },
     /// Ask the host's BMC for something; the result comes back as [`Event::Bmc`].

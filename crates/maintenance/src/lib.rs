@@ -39,6 +39,7 @@ pub mod dispatch;
 pub mod host;
 pub mod io;
 pub mod node_message;
+pub mod pxeboot;
 pub mod state;
 pub mod task;
 pub mod time;

@@ -5,8 +5,8 @@
 //! node messages the core takes. It lives in the core, not in the protocol crate, so the protocol
 //! (and the node agent that links it) never depends on the core.
 
+use crate::io::ProtocolNetwork;
 use crate::io::{AliveReport, Event, PmonEvent};
-use crate::state::Network;
 use std::time::Duration;
 use steward_types::{Ack, AckResult, Message, MonitorEvent, NodeEvent, Severity};
 
@@ -18,7 +18,7 @@ use steward_types::{Ack, AckResult, Message, MonitorEvent, NodeEvent, Severity};
 /// → [`Event::Link`] / [`Event::Filesystem`]. `None` for what the core does not take: inventory,
 /// pulses and pulse replies, unknown monitor events, and acks that say
 /// Unsupported or Failed (the node link logs those; the core's command timeout deals with them).
-pub fn to_event(sender: &str, network: Network, message: &Message) -> Option<Event> {
+pub fn to_event(sender: &str, network: ProtocolNetwork, message: &Message) -> Option<Event> {
     let host = sender.to_string();
     Some(match message {
         Message::Alive(a) => Event::Alive(AliveReport {
@@ -94,7 +94,7 @@ mod tests {
     use steward_types::{Alive, HealthFlags, Inventory, PulseReply, TestState};
 
     fn to(message: Message) -> Option<Event> {
-        to_event("compute-0", Network::Cluster, &message)
+        to_event("compute-0", ProtocolNetwork::Cluster, &message)
     }
 
     #[test]
@@ -119,7 +119,7 @@ mod tests {
             to(alive),
             Some(Event::Alive(AliveReport {
                 host: "compute-0".into(),
-                network: Network::Cluster,
+                network: ProtocolNetwork::Cluster,
                 boot_id: 42,
                 uptime: Duration::from_millis(12_345),
                 flags,
@@ -140,7 +140,7 @@ mod tests {
             Some(Event::CommandAck {
                 host: "compute-0".into(),
                 command: CommandId(5),
-                network: Network::Cluster
+                network: ProtocolNetwork::Cluster
             })
         );
         assert_eq!(ack(AckResult::Unsupported), None);

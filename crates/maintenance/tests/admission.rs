@@ -186,6 +186,7 @@ fn spec(name: &str, p: Personality, ip: &str) -> HostSpec {
         personality: p,
         mgmt_ip: Some(ip.into()),
         mgmt_mac: Some(format!("mac-{ip}")),
+        pxeboot_ip: None,
         cluster_ip: None,
         bmc: Some(BmcSpec {
             protocol: BmcProtocol::Redfish,

@@ -42,7 +42,7 @@ fn ack(h: &mut Harness, id: CommandId) {
     h.event(Event::CommandAck {
         host: "worker-0".into(),
         command: id,
-        network: Network::Mgmt,
+        network: ProtocolNetwork::Mgmt,
     });
 }
 

@@ -8,11 +8,12 @@
 //!  actor ◄── EventSender ◄── node_message::to_event ◄── verify ◄── UDP ◄── alive, acks, events, inventory
 //! ```
 //!
-//! One socket per network (management, and cluster when configured). Every datagram received goes
+//! One socket per network (management, and cluster and pxeboot when configured; pxeboot carries
+//! alive reports, reboot commands and their acks, docs/protocol.md#the-pxeboot-network). Every datagram received goes
 //! through `steward_protocol::Verifier` (size, structure, known sender, source address on that
 //! network, MAC, replay window); what fails is dropped and counted ([`LinkStats::drops`]) with a
 //! rate-limited log line, never acted on. A node's addresses come from its host record
-//! (`mgmt_ip`, `cluster_ip`) through [`NodeLink::provision`]; agents listen on one port
+//! (`mgmt_ip`, `cluster_ip`, `pxeboot_ip`) through [`NodeLink::provision`]; agents listen on one port
 //! ([`NodeLinkConfig::node_port`]).
 //!
 //! Messages to nodes are signed with the per-recipient controller key and carry the controller's
@@ -37,8 +38,8 @@ use std::sync::{Arc, Mutex};
 use steward_controller::links::NodeLink;
 use steward_controller::EventSender;
 use steward_maintenance::host::HostSpec;
+use steward_maintenance::io::ProtocolNetwork;
 use steward_maintenance::io::{CommandId, NodeCommand, NodeSettings};
-use steward_maintenance::state::Network;
 use steward_protocol::{ClusterSecret, Drop, Inventory};
 use tokio::sync::{mpsc, oneshot};
 
@@ -53,6 +54,8 @@ pub struct NodeLinkConfig {
     pub mgmt_bind: SocketAddr,
     /// Cluster network socket, if the cluster has one.
     pub cluster_bind: Option<SocketAddr>,
+    /// Pxeboot network socket, if the controller has a pxeboot address.
+    pub pxeboot_bind: Option<SocketAddr>,
     /// The UDP port every agent listens on.
     pub node_port: u16,
     /// Non-volatile file holding the last sender session (must grow across restarts, or nodes
@@ -68,6 +71,7 @@ impl NodeLinkConfig {
             sender: sender.into(),
             mgmt_bind,
             cluster_bind: None,
+            pxeboot_bind: None,
             node_port: DEFAULT_NODE_PORT,
             session_file,
             drop_log_per_minute: 10,
@@ -136,11 +140,11 @@ pub(crate) enum LinkCmd {
         host: String,
         id: CommandId,
         command: NodeCommand,
-        networks: Vec<Network>,
+        networks: Vec<ProtocolNetwork>,
     },
     Provision {
         host: String,
-        addrs: [Option<IpAddr>; 2],
+        addrs: [Option<IpAddr>; 3],
     },
     Forget(String),
     Settings(NodeSettings),
@@ -151,7 +155,7 @@ pub(crate) enum LinkCmd {
 pub struct UdpNodeLink {
     tx: mpsc::UnboundedSender<LinkCmd>,
     shared: Arc<Shared>,
-    local: [Option<SocketAddr>; 2],
+    local: [Option<SocketAddr>; 3],
 }
 
 /// Hands the started controller's epoch and event sender to the link; until then sends wait.
@@ -179,22 +183,28 @@ impl UdpNodeLink {
             Some(a) => Some(bind("cluster", a).await?),
             None => None,
         };
+        let pxeboot = match cfg.pxeboot_bind {
+            Some(a) => Some(bind("pxeboot", a).await?),
+            None => None,
+        };
         let local = [
             mgmt.local_addr().ok(),
             cluster.as_ref().and_then(|s| s.local_addr().ok()),
+            pxeboot.as_ref().and_then(|s| s.local_addr().ok()),
         ];
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::unbounded_channel();
         let (attach_tx, attach_rx) = oneshot::channel();
-        let t = task::LinkTask::new(&cfg, secret, session, [Some(mgmt), cluster], shared.clone())
+        let sockets = [Some(mgmt), cluster, pxeboot];
+        let t = task::LinkTask::new(&cfg, secret, session, sockets, shared.clone())
             .map_err(|_| LinkError::BadSender(cfg.sender.clone()))?;
         tokio::spawn(t.run(rx, attach_rx));
         Ok((UdpNodeLink { tx, shared, local }, Attach(attach_tx)))
     }
 
     /// The bound address of the socket on `network`.
-    pub fn local_addr(&self, network: Network) -> Option<SocketAddr> {
-        self.local[network.index()]
+    pub fn local_addr(&self, network: impl Into<ProtocolNetwork>) -> Option<SocketAddr> {
+        self.local[network.into().index()]
     }
 
     pub fn stats(&self) -> LinkStats {
@@ -214,7 +224,13 @@ impl UdpNodeLink {
 }
 
 impl NodeLink for UdpNodeLink {
-    fn send(&mut self, host: &str, id: CommandId, command: NodeCommand, networks: &[Network]) {
+    fn send(
+        &mut self,
+        host: &str,
+        id: CommandId,
+        command: NodeCommand,
+        networks: &[ProtocolNetwork],
+    ) {
         let _ = self.tx.send(LinkCmd::Send {
             host: host.to_string(),
             id,
@@ -239,6 +255,7 @@ impl NodeLink for UdpNodeLink {
             addrs: [
                 parse(&spec.mgmt_ip, "management"),
                 parse(&spec.cluster_ip, "cluster"),
+                parse(&spec.pxeboot_ip, "pxeboot"),
             ],
         });
     }

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use steward_controller::EventSender;
+use steward_maintenance::io::ProtocolNetwork;
 use steward_maintenance::state::Network;
 use steward_protocol::{
     AckResult, ClusterSecret, Command, Direction, EncodeError, MacKey, Message, RateLimitedLog,
@@ -17,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 struct Peer {
-    addrs: [Option<IpAddr>; 2],
+    addrs: [Option<IpAddr>; 3],
     /// The key messages *to* this host are signed with (derived once).
     key: MacKey,
 }
@@ -26,7 +27,7 @@ pub(crate) struct LinkTask {
     secret: ClusterSecret,
     sealer: Sealer,
     verifier: Verifier,
-    sockets: [Option<Arc<UdpSocket>>; 2],
+    sockets: [Option<Arc<UdpSocket>>; 3],
     peers: HashMap<String, Peer>,
     node_port: u16,
     shared: Arc<Shared>,
@@ -43,17 +44,17 @@ impl LinkTask {
         cfg: &NodeLinkConfig,
         secret: ClusterSecret,
         session: u64,
-        sockets: [Option<UdpSocket>; 2],
+        sockets: [Option<UdpSocket>; 3],
         shared: Arc<Shared>,
     ) -> Result<LinkTask, EncodeError> {
         let mut verifier = Verifier::controller(secret.clone());
         verifier.set_log_limit(cfg.drop_log_per_minute.max(1), 60_000);
-        let [m, c] = sockets;
+        let [m, c, p] = sockets;
         Ok(LinkTask {
             secret,
             sealer: Sealer::new(&cfg.sender, Direction::ControllerToNode, session)?,
             verifier,
-            sockets: [m.map(Arc::new), c.map(Arc::new)],
+            sockets: [m.map(Arc::new), c.map(Arc::new), p.map(Arc::new)],
             peers: HashMap::new(),
             node_port: cfg.node_port,
             shared,
@@ -100,8 +101,10 @@ impl LinkTask {
         }
         let mut buf_m = vec![0u8; MAX_DATAGRAM + 1];
         let mut buf_c = vec![0u8; MAX_DATAGRAM + 1];
+        let mut buf_p = vec![0u8; MAX_DATAGRAM + 1];
         let mgmt = self.sockets[0].clone();
         let cluster = self.sockets[1].clone();
+        let pxeboot = self.sockets[ProtocolNetwork::Pxeboot.index()].clone();
         loop {
             tokio::select! {
                 cmd = cmds.recv() => match cmd {
@@ -118,6 +121,11 @@ impl LinkTask {
                         self.receive(&buf_c[..n], src, &events).await;
                     }
                 }
+                r = recv(&pxeboot, &mut buf_p) => {
+                    if let Some((n, src)) = r {
+                        self.receive(&buf_p[..n], src, &events).await;
+                    }
+                }
             }
         }
     }
@@ -129,7 +137,7 @@ impl LinkTask {
     async fn command(&mut self, cmd: LinkCmd) {
         match cmd {
             LinkCmd::Provision { host, addrs } => {
-                for net in Network::ALL {
+                for net in ProtocolNetwork::ALL {
                     self.verifier.allow(&host, net, addrs[net.index()]);
                 }
                 let key = self.secret.controller_key(&host);
@@ -169,7 +177,8 @@ impl LinkTask {
         self.origin.elapsed().as_millis() as u64
     }
 
-    /// Config push to one host, on every network it has (the agent acts once per command id).
+    /// Config push to one host, on every heartbeat network it has (the agent acts once per
+    /// command id; pxeboot carries reboots only).
     async fn push_settings(&mut self, host: &str) {
         let (id, settings) = {
             let mut push = lock(&self.shared.settings);
@@ -185,12 +194,12 @@ impl LinkTask {
                 .get(host)
                 .is_some_and(|p| p.addrs[net.index()].is_some());
             if routable {
-                self.send_one(host, net, &message).await;
+                self.send_one(host, net.into(), &message).await;
             }
         }
     }
 
-    async fn send_one(&mut self, host: &str, net: Network, message: &Message) {
+    async fn send_one(&mut self, host: &str, net: ProtocolNetwork, message: &Message) {
         let target = self
             .peers
             .get(host)

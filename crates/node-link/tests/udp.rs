@@ -29,6 +29,7 @@ fn spec(name: &str, ip: IpAddr) -> HostSpec {
         personality: Personality::Worker,
         mgmt_ip: Some(ip.to_string()),
         mgmt_mac: None,
+        pxeboot_ip: None,
         cluster_ip: None,
         bmc: None,
     }
@@ -152,7 +153,7 @@ async fn commands_go_out_with_the_epoch_and_answers_come_back_as_core_events() {
         "worker-0",
         CommandId(5),
         NodeCommand::Locked { persist: true },
-        &[Network::Mgmt],
+        &[Network::Mgmt.into()],
     );
     let (events, mut rx) = EventSender::channel(64);
     attach.attach(events, 42);
@@ -367,7 +368,7 @@ async fn a_restarted_link_takes_a_higher_session_so_nodes_accept_it() {
             "worker-0",
             CommandId(round),
             NodeCommand::RequestAlive,
-            &[Network::Mgmt],
+            &[Network::Mgmt.into()],
         );
         let (cmd, _) = node.recv_command().await;
         assert!(matches!(cmd.message, Message::Command(c) if c.id == CommandId(round)));

@@ -4,8 +4,8 @@
 //! Logging is the entry point's business: each sets up its subscriber before calling [`run`].
 
 use crate::{
-    ControllerPeer, LinuxMachine, Network, NodeConfig, NodeNetwork, DEFAULT_CONTROLLER_PORT,
-    DEFAULT_NODE_PORT,
+    ControllerPeer, LinuxMachine, Network, NodeConfig, NodeNetwork, PxebootNetwork,
+    DEFAULT_CONTROLLER_PORT, DEFAULT_NODE_PORT,
 };
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -47,6 +47,13 @@ pub struct NodeArgs {
     /// A controller on the cluster network, NAME=ADDR[:PORT]; repeatable.
     #[arg(long = "cluster-controller", value_name = "NAME=ADDR:PORT", value_parser = parse_peer)]
     cluster_controllers: Vec<ControllerPeer>,
+    /// Pxeboot network socket (optional; needs --pxeboot-controller): alive reports also go there
+    /// and a reboot received there is carried out (docs/protocol.md#the-pxeboot-network).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pxeboot_bind: Option<SocketAddr>,
+    /// A controller's pxeboot address, NAME=ADDR[:PORT]; repeatable.
+    #[arg(long = "pxeboot-controller", value_name = "NAME=ADDR:PORT", value_parser = parse_peer)]
+    pxeboot_controllers: Vec<ControllerPeer>,
     /// Volatile lock flag (cleared by reboot).
     #[arg(long, default_value = "/run/steward/node_locked")]
     lock_flag: PathBuf,
@@ -426,6 +433,17 @@ pub fn build(args: &NodeArgs) -> Result<(NodeConfig, LinuxMachine)> {
         (None, false) => bail!("--cluster-controller needs --cluster-bind ADDR:PORT"),
     }
     let mut cfg = NodeConfig::new(hostname, keys, networks);
+    cfg.pxeboot = match (args.pxeboot_bind, args.pxeboot_controllers.is_empty()) {
+        (Some(bind), false) => Some(PxebootNetwork {
+            bind,
+            controllers: args.pxeboot_controllers.clone(),
+        }),
+        (None, true) => None,
+        (Some(_), true) => {
+            bail!("--pxeboot-bind needs at least one --pxeboot-controller NAME=ADDR:PORT")
+        }
+        (None, false) => bail!("--pxeboot-controller needs --pxeboot-bind ADDR:PORT"),
+    };
     cfg.lock_flag = args.lock_flag.clone();
     cfg.lock_flag_backup = args.lock_flag_backup.clone();
     cfg.state_dir = args.state_dir.clone();

@@ -23,6 +23,15 @@ pub struct NodeNetwork {
     pub controllers: Vec<ControllerPeer>,
 }
 
+/// The pxeboot network (docs/protocol.md#the-pxeboot-network): the agent's own socket there and
+/// the controllers' pxeboot addresses. Alive reports go there too, and a reboot received there is
+/// carried out; nothing else travels on it, and it answers no pulses.
+#[derive(Clone, Debug)]
+pub struct PxebootNetwork {
+    pub bind: SocketAddr,
+    pub controllers: Vec<ControllerPeer>,
+}
+
 /// Everything `spawn` needs. Build with [`NodeConfig::new`] and adjust the public fields.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -30,6 +39,8 @@ pub struct NodeConfig {
     pub keys: NodeKeys,
     /// At most one entry per network (management, cluster).
     pub networks: Vec<NodeNetwork>,
+    /// The pxeboot network, if the host has one (default none).
+    pub pxeboot: Option<PxebootNetwork>,
     /// Volatile lock flag (default `/run/steward/node_locked`).
     pub lock_flag: PathBuf,
     /// Non-volatile lock flag backup (default `/var/lib/steward/node_locked`).
@@ -85,6 +96,7 @@ impl NodeConfig {
             hostname: hostname.into(),
             keys,
             networks,
+            pxeboot: None,
             lock_flag: PathBuf::from("/run/steward/node_locked"),
             lock_flag_backup: PathBuf::from("/var/lib/steward/node_locked"),
             state_dir: PathBuf::from("/var/lib/steward"),
@@ -138,6 +150,19 @@ impl NodeConfig {
                 return Err(format!("network {:?} has no controller", n.network));
             }
             for c in &n.controllers {
+                if !steward_protocol::valid_hostname(&c.name) {
+                    return Err(format!(
+                        "controller name {:?} is not a valid hostname",
+                        c.name
+                    ));
+                }
+            }
+        }
+        if let Some(p) = &self.pxeboot {
+            if p.controllers.is_empty() {
+                return Err("the pxeboot network has no controller".into());
+            }
+            for c in &p.controllers {
                 if !steward_protocol::valid_hostname(&c.name) {
                     return Err(format!(
                         "controller name {:?} is not a valid hostname",

@@ -67,7 +67,8 @@ pub mod watchdog;
 pub mod wipe;
 
 pub use config::{
-    ControllerPeer, NodeConfig, NodeNetwork, DEFAULT_CONTROLLER_PORT, DEFAULT_NODE_PORT,
+    ControllerPeer, NodeConfig, NodeNetwork, PxebootNetwork, DEFAULT_CONTROLLER_PORT,
+    DEFAULT_NODE_PORT,
 };
 pub use keyfile::KeyFileError;
 pub use machine::{BootInfo, LinuxMachine, Machine};
@@ -75,4 +76,4 @@ pub use runtime::{spawn, NodeHandle, NodeStats};
 pub use state::NodeState;
 pub use steward_agent::LockState;
 pub use steward_protocol::NodeKeys;
-pub use steward_types::Network;
+pub use steward_types::{Network, ProtocolNetwork};

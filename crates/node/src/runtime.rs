@@ -17,7 +17,7 @@ use steward_protocol::{
     next_session, Direction, DropCounters, MacKey, Message, RateLimitedLog, Sealer, Verifier,
     MAX_DATAGRAM,
 };
-use steward_types::{MonitorEvent, Network, NodeEvent};
+use steward_types::{MonitorEvent, NodeEvent, ProtocolNetwork};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
@@ -49,7 +49,7 @@ pub struct NodeHandle {
     task: Option<JoinHandle<()>>,
     stop: Option<oneshot::Sender<()>>,
     stats: Arc<Mutex<NodeStats>>,
-    local: Vec<(Network, SocketAddr)>,
+    local: Vec<(ProtocolNetwork, SocketAddr)>,
     session: u64,
     /// The heartbeat responder; it ends with the handle (a dead agent's host does not answer
     /// pulses either).
@@ -71,7 +71,8 @@ impl NodeHandle {
     }
 
     /// The address the socket of `network` is bound to (useful when binding port 0).
-    pub fn local_addr(&self, network: Network) -> Option<SocketAddr> {
+    pub fn local_addr(&self, network: impl Into<ProtocolNetwork>) -> Option<SocketAddr> {
+        let network = network.into();
         self.local
             .iter()
             .find(|(n, _)| *n == network)
@@ -213,31 +214,41 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
     let mut verifier = Verifier::node(cfg.keys.controller.clone());
     verifier.raise_epoch(state.highest_epoch);
     verifier.set_log_limit(cfg.drop_log_per_minute, 60_000);
-    let mut sockets: [Option<Arc<UdpSocket>>; 2] = [None, None];
-    let mut peers: [Vec<ControllerPeer>; 2] = [Vec::new(), Vec::new()];
+    let mut sockets: [Option<Arc<UdpSocket>>; 3] = [None, None, None];
+    let mut peers: [Vec<ControllerPeer>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     let mut local = Vec::new();
-    for n in &cfg.networks {
-        let std_sock = std::net::UdpSocket::bind(n.bind).map_err(|e| {
+    // The heartbeat networks, then pxeboot: each its socket, its controllers.
+    let all = cfg
+        .networks
+        .iter()
+        .map(|n| (ProtocolNetwork::from(n.network), n.bind, &n.controllers))
+        .chain(
+            cfg.pxeboot
+                .iter()
+                .map(|p| (ProtocolNetwork::Pxeboot, p.bind, &p.controllers)),
+        );
+    for (network, bind, controllers) in all {
+        let std_sock = std::net::UdpSocket::bind(bind).map_err(|e| {
             io_err(
                 e.kind(),
-                format!("cannot bind UDP {} for {:?}: {e}", n.bind, n.network),
+                format!("cannot bind UDP {} for {:?}: {e}", bind, network),
             )
         })?;
         std_sock.set_nonblocking(true)?;
         let sock = UdpSocket::from_std(std_sock)?;
-        local.push((n.network, sock.local_addr()?));
-        sockets[n.network.index()] = Some(Arc::new(sock));
+        local.push((network, sock.local_addr()?));
+        sockets[network.index()] = Some(Arc::new(sock));
         let mut by_name: BTreeMap<&str, Vec<IpAddr>> = BTreeMap::new();
-        for c in &n.controllers {
+        for c in controllers {
             by_name
                 .entry(c.name.as_str())
                 .or_default()
                 .push(c.addr.ip());
         }
         for (name, addrs) in by_name {
-            verifier.allow(name, n.network, addrs);
+            verifier.allow(name, network, addrs);
         }
-        peers[n.network.index()] = n.controllers.clone();
+        peers[network.index()] = controllers.clone();
     }
     // The lock flag the pulse answers carry: the agent's own view, published by the loop after
     // every step (the answer path never touches files).
@@ -299,6 +310,7 @@ pub fn spawn(cfg: NodeConfig, machine: Arc<dyn Machine>) -> std::io::Result<Node
     let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as u64;
     let agent_cfg = AgentConfig {
         networks: cfg.networks.iter().map(|n| n.network).collect(),
+        pxeboot: cfg.pxeboot.is_some(),
         alive_period_ms: ms(cfg.alive_period),
         flag_audit_period_ms: ms(cfg.flag_audit_period),
         inventory_period_ms: ms(cfg.inventory_period),
@@ -381,8 +393,8 @@ struct Runtime {
     machine: Arc<dyn Machine>,
     sealer: Sealer,
     verifier: Verifier,
-    sockets: [Option<Arc<UdpSocket>>; 2],
-    peers: [Vec<ControllerPeer>; 2],
+    sockets: [Option<Arc<UdpSocket>>; 3],
+    peers: [Vec<ControllerPeer>; 3],
     state: NodeState,
     stats: Arc<Mutex<NodeStats>>,
     started: Instant,
@@ -452,14 +464,17 @@ impl Runtime {
         // One buffer byte more than the limit, so an oversized datagram is seen as such.
         let mut buf_m = vec![0u8; MAX_DATAGRAM + 1];
         let mut buf_c = vec![0u8; MAX_DATAGRAM + 1];
+        let mut buf_p = vec![0u8; MAX_DATAGRAM + 1];
         let sock_m = self.sockets[0].clone();
         let sock_c = self.sockets[1].clone();
+        let sock_p = self.sockets[ProtocolNetwork::Pxeboot.index()].clone();
         loop {
             let deadline = self.started + Duration::from_millis(agent.poll_timeout());
             let fx = tokio::select! {
                 _ = &mut stop => break,
-                r = recv_on(&sock_m, &mut buf_m) => self.datagram(&mut agent, Network::Mgmt, r, &buf_m),
-                r = recv_on(&sock_c, &mut buf_c) => self.datagram(&mut agent, Network::Cluster, r, &buf_c),
+                r = recv_on(&sock_m, &mut buf_m) => self.datagram(&mut agent, ProtocolNetwork::Mgmt, r, &buf_m),
+                r = recv_on(&sock_c, &mut buf_c) => self.datagram(&mut agent, ProtocolNetwork::Cluster, r, &buf_c),
+                r = recv_on(&sock_p, &mut buf_p) => self.datagram(&mut agent, ProtocolNetwork::Pxeboot, r, &buf_p),
                 Some((run, outcome)) = done_rx.recv() => {
                     agent.script_finished(self.now_ms(), run, outcome)
                 }
@@ -498,7 +513,7 @@ impl Runtime {
     fn datagram(
         &mut self,
         agent: &mut Agent,
-        net: Network,
+        net: ProtocolNetwork,
         r: std::io::Result<(usize, SocketAddr)>,
         buf: &[u8],
     ) -> Vec<Effect> {
@@ -547,7 +562,8 @@ impl Runtime {
     /// A link or filesystem monitor report goes to every controller on every network: the
     /// network it is about may be the one that is down.
     async fn monitor_report(&mut self, report: MonitorEvent) {
-        let nets: Vec<Network> = self.cfg.networks.iter().map(|n| n.network).collect();
+        let nets: Vec<ProtocolNetwork> =
+            self.cfg.networks.iter().map(|n| n.network.into()).collect();
         let message = Message::Event(NodeEvent::Monitor(report));
         self.send(&Destination::Controllers(nets), &message).await;
     }
@@ -568,7 +584,7 @@ impl Runtime {
                 Effect::SendInventory { networks } => {
                     let inv = self.machine.inventory();
                     self.send(
-                        &Destination::Controllers(networks),
+                        &Destination::Controllers(networks.into_iter().map(Into::into).collect()),
                         &Message::Inventory(inv),
                     )
                     .await;
@@ -660,7 +676,7 @@ impl Runtime {
     }
 
     async fn send(&mut self, to: &Destination, message: &Message) {
-        let targets: Vec<(Network, Vec<SocketAddr>)> = match to {
+        let targets: Vec<(ProtocolNetwork, Vec<SocketAddr>)> = match to {
             Destination::Controllers(nets) => nets
                 .iter()
                 .map(|n| (*n, self.peers[n.index()].iter().map(|p| p.addr).collect()))

@@ -11,7 +11,7 @@
 //! - Receive: [`Verifier::controller`] / [`Verifier::node`], [`Verifier::allow`] each peer's
 //!   addresses per network, then [`Verifier::accept`] → [`Accepted`] or [`Drop`] (counted in
 //!   [`DropCounters`], logged through a [`RateLimitedLog`]).
-//! - The message values themselves ([`Message`], [`Alive`], [`Command`] …, and the `Network`,
+//! - The message values themselves ([`Message`], [`Alive`], [`Command`] …, and the `ProtocolNetwork`,
 //!   `NodeCommand`, `CommandId`, `NodeFlags` and `NodeSettings` they carry) live in
 //!   `steward-types` and are re-exported here. This crate links no controller code: turning an
 //!   [`Accepted`] message into the core's event is `steward_maintenance::node_message::to_event`.
@@ -28,7 +28,7 @@
 //! | 5 | 1 | kind | 1 Alive, 2 Command, 3 Ack, 4 Event, 5 Inventory, 6 Pulse, 7 PulseReply |
 //! | 6 | 1 | flags | none defined in v1; must be 0 |
 //! | 7 | 1 | direction | 1 node→controller, 2 controller→node; must match the kind (Command and Pulse controller→node, the rest node→controller) |
-//! | 8 | 1 | network | 0 mgmt, 1 cluster |
+//! | 8 | 1 | network | 0 mgmt, 1 cluster, 2 pxeboot (alive reports, commands and acks only; never pulses) |
 //! | 9 | 1 | hostname length | 1..=64 |
 //! | 10 | n | sender hostname | ASCII `[A-Za-z0-9._-]` |
 //! | 10+n | 8 | session | sender's session, strictly increasing across sender restarts |
@@ -46,7 +46,7 @@
 //!
 //! | kind | body |
 //! |---|---|
-//! | Alive | boot id u64, uptime ms u64, [`NodeFlags`](steward_types::NodeFlags) bitfield u16 (bit 0 configured … bit 13 subf_services_failed, see [`flags_to_bits`]), lock flags u8 (bit 0 volatile, bit 1 persistent), main go-enabled u8, subf go-enabled u8 ([`TestState`]), agent version str8 ≤ 32 |
+//! | Alive | boot id u64, uptime ms u64, [`NodeFlags`](steward_types::NodeFlags) bitfield u16 (bit 0 configured … bit 13 subf_services_failed, bit 14 pxeboot_alive, see [`flags_to_bits`]), lock flags u8 (bit 0 volatile, bit 1 persistent), main go-enabled u8, subf go-enabled u8 ([`TestState`]), agent version str8 ≤ 32 |
 //! | Command | command id u64, code u16 (StarlingX numbers: 2 reboot, 3 wipedisk, 6 request alive, 9 main goenabled, 10 subf goenabled, 13 locked, 14 stop services, 20 lazy reboot, 24 unlocked), args bytes16 ≤ 64 (locked: one byte `persist`). An unknown code decodes to [`WireCommand::Unsupported`]; a known code with bad args is malformed |
 //! | Ack | command id u64, result u8 (0 ok, 1 unsupported, 2 failed + reason str16 ≤ 256) |
 //! | Event | type u8: 1 go-enabled (subfunction bool, passed bool, detail str16 ≤ 256); 2 host services (passed bool, detail str16); 3 monitor (code u16, payload bytes16 ≤ 256: 1 process (name str8, severity u8), 2 link (network u8 0 mgmt/1 cluster/2 oam, interface str8, ports down u8, ports u8; down ≤ ports), 3 filesystem (mount str8 ≤ 128, state u8 0 ok/1 inodes low/2 space low/3 read-only/4 missing), other codes kept as [`MonitorEvent::Unknown`]) |
@@ -158,10 +158,10 @@ pub use wire::{
     command_code, decode, flags_from_bits, flags_to_bits, kind, monitor_code, valid_hostname, Ack,
     AckResult, Alive, Command, CpuSummary, DecodeError, Direction, Disk, EncodeError, Frame,
     FsState, Header, HealthFlags, Inventory, LinkNetwork, MemorySummary, Message, MonitorEvent,
-    Network, NodeEvent, Parsed, Port, Pulse, PulseFlags, PulseReply, Severity, TestState,
-    WireCommand, FIXED_HEADER, MAGIC, MAX_AGENT_VERSION, MAX_BODY, MAX_DETAIL, MAX_HEADER,
-    MAX_HOSTNAME, MAX_INVENTORY_ITEMS, MAX_MOUNT, MAX_NAME, MAX_UNKNOWN_PAYLOAD, PULSE_BODY,
-    VERSION,
+    Network, NodeEvent, Parsed, Port, ProtocolNetwork, Pulse, PulseFlags, PulseReply, Severity,
+    TestState, WireCommand, FIXED_HEADER, MAGIC, MAX_AGENT_VERSION, MAX_BODY, MAX_DETAIL,
+    MAX_HEADER, MAX_HOSTNAME, MAX_INVENTORY_ITEMS, MAX_MOUNT, MAX_NAME, MAX_UNKNOWN_PAYLOAD,
+    PULSE_BODY, VERSION,
 };
 
 /// Largest datagram sent or accepted.

@@ -1,7 +1,7 @@
 use super::*;
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use steward_types::{CommandId, Network, NodeCommand, NodeSettings};
+use steward_types::{CommandId, Network, NodeCommand, NodeSettings, ProtocolNetwork};
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -50,10 +50,16 @@ fn node_sealer(host: &str, session: u64) -> Sealer {
     Sealer::new(host, Direction::NodeToController, session).unwrap()
 }
 
-fn header(sender: &str, direction: Direction, network: Network, session: u64, seq: u64) -> Header {
+fn header(
+    sender: &str,
+    direction: Direction,
+    network: impl Into<ProtocolNetwork>,
+    session: u64,
+    seq: u64,
+) -> Header {
     Header {
         direction,
-        network,
+        network: network.into(),
         sender: sender.into(),
         session,
         epoch: 0,
@@ -809,8 +815,12 @@ fn message() -> impl Strategy<Value = Message> {
     ]
 }
 
-fn network() -> impl Strategy<Value = Network> {
-    prop_oneof![Just(Network::Mgmt), Just(Network::Cluster)]
+fn network() -> impl Strategy<Value = ProtocolNetwork> {
+    prop_oneof![
+        Just(ProtocolNetwork::Mgmt),
+        Just(ProtocolNetwork::Cluster),
+        Just(ProtocolNetwork::Pxeboot)
+    ]
 }
 
 /// A sealed, valid datagram from compute-0 on mgmt (as the controller's verifier expects it).
@@ -821,7 +831,7 @@ fn valid_datagram() -> impl Strategy<Value = Vec<u8>> {
                 &secret().node_key("compute-0"),
                 &Header {
                     direction: Direction::NodeToController,
-                    network: Network::Mgmt,
+                    network: ProtocolNetwork::Mgmt,
                     sender: "compute-0".into(),
                     session: s,
                     epoch: 0,
@@ -857,6 +867,12 @@ proptest! {
         epoch in any::<u64>(),
         seq in any::<u64>(),
     ) {
+        // Pulses never travel on pxeboot (a separate test checks they are refused there).
+        let net = if matches!(m, Message::Pulse(_) | Message::PulseReply(_)) && net == ProtocolNetwork::Pxeboot {
+            ProtocolNetwork::Mgmt
+        } else {
+            net
+        };
         let h = Header { direction: m.direction(), network: net, sender: sender.clone(), session, epoch, seq };
         let s = secret();
         let key = match (&m, h.direction) {
@@ -1223,4 +1239,41 @@ fn pulses_are_fenced_per_sender_so_the_standby_keeps_being_answered() {
         .seal(&s.controller_key("compute-0"), Network::Mgmt, 6, &cmd)
         .unwrap();
     assert_eq!(v.accept(&d, c1, 0), Err(Drop::StaleEpoch));
+}
+
+#[test]
+fn pxeboot_carries_alive_and_commands_but_never_pulses() {
+    let s = secret();
+    let mut node = node_sealer("compute-0", 1);
+    let mut v = Verifier::controller(s.clone());
+    v.allow("compute-0", ProtocolNetwork::Pxeboot, [NODE_CLUSTER]);
+    let d = node
+        .seal(
+            &s.node_key("compute-0"),
+            ProtocolNetwork::Pxeboot,
+            0,
+            &alive(1),
+        )
+        .unwrap();
+    let a = v.accept(&d, NODE_CLUSTER, 0).unwrap();
+    assert_eq!(a.network, ProtocolNetwork::Pxeboot);
+    // Its own replay window: a management frame with the same sequence is not a replay.
+    assert!(v
+        .replay_window("compute-0", ProtocolNetwork::Pxeboot)
+        .is_some());
+    assert!(v.replay_window("compute-0", Network::Mgmt).is_none());
+    // A pulse answer on pxeboot is malformed, even correctly signed.
+    let d = node
+        .seal(
+            &s.node_key("compute-0"),
+            ProtocolNetwork::Pxeboot,
+            0,
+            &reply(1),
+        )
+        .unwrap();
+    assert_eq!(v.accept(&d, NODE_CLUSTER, 0), Err(Drop::Malformed));
+    let d = controller_sealer()
+        .seal(&s.pulse_key(), ProtocolNetwork::Pxeboot, 0, &pulse(1))
+        .unwrap();
+    assert_eq!(decode(&d).map(|_| ()), Err(DecodeError::Malformed));
 }

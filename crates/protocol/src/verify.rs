@@ -6,7 +6,7 @@ use crate::wire::{self, DecodeError, Direction, EncodeError, Header, Message};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use steward_types::Network;
+use steward_types::ProtocolNetwork;
 
 /// Seal one frame: header + body + MAC.
 pub fn seal_frame(
@@ -50,7 +50,7 @@ pub struct Sealer {
     sender: String,
     direction: Direction,
     session: u64,
-    next_seq: [u64; 2],
+    next_seq: [u64; 3],
 }
 
 impl Sealer {
@@ -64,7 +64,7 @@ impl Sealer {
             sender: sender.to_owned(),
             direction,
             session,
-            next_seq: [1, 1],
+            next_seq: [1, 1, 1],
         })
     }
 
@@ -78,10 +78,11 @@ impl Sealer {
     pub fn seal(
         &mut self,
         key: &MacKey,
-        network: Network,
+        network: impl Into<ProtocolNetwork>,
         epoch: u64,
         message: &Message,
     ) -> Result<Vec<u8>, EncodeError> {
+        let network = network.into();
         let i = network.index();
         let header = Header {
             direction: self.direction,
@@ -292,7 +293,7 @@ impl ReplayWindow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accepted {
     pub sender: String,
-    pub network: Network,
+    pub network: ProtocolNetwork,
     pub session: u64,
     pub epoch: u64,
     pub seq: u64,
@@ -302,7 +303,7 @@ pub struct Accepted {
 #[derive(Debug)]
 struct Peer {
     key: MacKey,
-    addrs: [Vec<IpAddr>; 2],
+    addrs: [Vec<IpAddr>; 3],
 }
 
 #[derive(Debug)]
@@ -322,7 +323,7 @@ enum Role {
 pub struct Verifier {
     role: Role,
     peers: HashMap<String, Peer>,
-    windows: HashMap<(String, Network), ReplayWindow>,
+    windows: HashMap<(String, ProtocolNetwork), ReplayWindow>,
     highest_epoch: u64,
     /// Node role: the highest epoch each controller has pulsed with. Pulses are fenced per
     /// sender, against this, and never move `highest_epoch`: with a controller pair both
@@ -378,14 +379,20 @@ impl Verifier {
 
     /// Allow `host` to send on `network` from exactly `addrs` (replacing earlier addresses for
     /// that network). IPv4-mapped IPv6 addresses are treated as IPv4.
-    pub fn allow(&mut self, host: &str, network: Network, addrs: impl IntoIterator<Item = IpAddr>) {
+    pub fn allow(
+        &mut self,
+        host: &str,
+        network: impl Into<ProtocolNetwork>,
+        addrs: impl IntoIterator<Item = IpAddr>,
+    ) {
+        let network = network.into();
         let key = match &self.role {
             Role::Controller(secret) => secret.node_key(host),
             Role::Node { controller, .. } => controller.clone(),
         };
         let peer = self.peers.entry(host.to_owned()).or_insert_with(|| Peer {
             key,
-            addrs: [Vec::new(), Vec::new()],
+            addrs: [Vec::new(), Vec::new(), Vec::new()],
         });
         peer.addrs[network.index()] = addrs.into_iter().map(|a| a.to_canonical()).collect();
     }
@@ -417,8 +424,12 @@ impl Verifier {
         &self.counters
     }
 
-    pub fn replay_window(&self, host: &str, network: Network) -> Option<&ReplayWindow> {
-        self.windows.get(&(host.to_owned(), network))
+    pub fn replay_window(
+        &self,
+        host: &str,
+        network: impl Into<ProtocolNetwork>,
+    ) -> Option<&ReplayWindow> {
+        self.windows.get(&(host.to_owned(), network.into()))
     }
 
     /// Verify one datagram received from `source` at `now_ms` (used only for log rate limiting).

@@ -7,8 +7,8 @@ use steward_types::{CommandId, NodeCommand, NodeFlags, NodeSettings};
 // codec); re-exported so `steward_protocol::Message` and friends keep working.
 pub use steward_types::{
     Ack, AckResult, Alive, Command, CpuSummary, Direction, Disk, FsState, HealthFlags, Inventory,
-    LinkNetwork, MemorySummary, Message, MonitorEvent, Network, NodeEvent, Port, Pulse, PulseFlags,
-    PulseReply, Severity, TestState, WireCommand,
+    LinkNetwork, MemorySummary, Message, MonitorEvent, Network, NodeEvent, Port, ProtocolNetwork,
+    Pulse, PulseFlags, PulseReply, Severity, TestState, WireCommand,
 };
 
 /// First four bytes of every datagram.
@@ -159,10 +159,11 @@ fn severity_from_code(c: u8) -> Option<Severity> {
     })
 }
 
-pub(crate) fn network_code(n: Network) -> u8 {
+pub(crate) fn network_code(n: ProtocolNetwork) -> u8 {
     match n {
-        Network::Mgmt => 0,
-        Network::Cluster => 1,
+        ProtocolNetwork::Mgmt => 0,
+        ProtocolNetwork::Cluster => 1,
+        ProtocolNetwork::Pxeboot => 2,
     }
 }
 
@@ -177,7 +178,7 @@ pub mod monitor_code {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
     pub direction: Direction,
-    pub network: Network,
+    pub network: ProtocolNetwork,
     pub sender: String,
     /// Sender session: strictly greater on every restart of the sender (see crate docs).
     pub session: u64,
@@ -273,9 +274,10 @@ impl W {
     }
 }
 
-const FLAG_BITS: u16 = 14;
+const FLAG_BITS: u16 = 15;
 
-/// NodeFlags as a bitfield (bit 0 = configured … bit 13 = subf_services_failed).
+/// NodeFlags as a bitfield (bit 0 = configured … bit 13 = subf_services_failed, bit 14 =
+/// pxeboot_alive).
 pub fn flags_to_bits(f: &NodeFlags) -> u16 {
     let bits = [
         f.configured,
@@ -292,6 +294,7 @@ pub fn flags_to_bits(f: &NodeFlags) -> u16 {
         f.subf_goenable_failed,
         f.main_services_failed,
         f.subf_services_failed,
+        f.pxeboot_alive,
     ];
     bits.iter()
         .enumerate()
@@ -319,6 +322,7 @@ pub fn flags_from_bits(v: u16) -> Option<NodeFlags> {
         subf_goenable_failed: b(11),
         main_services_failed: b(12),
         subf_services_failed: b(13),
+        pxeboot_alive: b(14),
     })
 }
 
@@ -856,8 +860,9 @@ pub fn decode(datagram: &[u8]) -> Result<Parsed<'_>, DecodeError> {
         _ => return Err(BAD),
     };
     let network = match r.u8()? {
-        0 => Network::Mgmt,
-        1 => Network::Cluster,
+        0 => ProtocolNetwork::Mgmt,
+        1 => ProtocolNetwork::Cluster,
+        2 => ProtocolNetwork::Pxeboot,
         _ => return Err(BAD),
     };
     let hl = r.u8()? as usize;
@@ -875,6 +880,12 @@ pub fn decode(datagram: &[u8]) -> Result<Parsed<'_>, DecodeError> {
     r.end()?;
     let message = decode_body(k, &mut R { b: body })?;
     if message.direction() != direction {
+        return Err(BAD);
+    }
+    // Heartbeat runs on management and cluster only: a pulse or an answer on pxeboot is malformed.
+    if network == ProtocolNetwork::Pxeboot
+        && matches!(message, Message::Pulse(_) | Message::PulseReply(_))
+    {
         return Err(BAD);
     }
     Ok(Parsed {

@@ -89,6 +89,7 @@ async fn rig(name: &str) -> Rig {
         personality: Personality::Worker,
         mgmt_ip: Some(mgmt.to_string()),
         mgmt_mac: None,
+        pxeboot_ip: None,
         cluster_ip: None,
         bmc: None,
     });
@@ -151,7 +152,7 @@ async fn the_real_agent_reports_boots_and_keeps_the_lock_flag_pair_across_reboot
         "worker-1",
         CommandId(1),
         NodeCommand::Locked { persist: true },
-        &[Network::Mgmt],
+        &[Network::Mgmt.into()],
     );
     until("both flags", || r.host.lock_flags() == Some((true, true))).await;
     let before = r.host.status().boot_id;
@@ -159,7 +160,7 @@ async fn the_real_agent_reports_boots_and_keeps_the_lock_flag_pair_across_reboot
         "worker-1",
         CommandId(2),
         NodeCommand::Reboot,
-        &[Network::Mgmt],
+        &[Network::Mgmt.into()],
     );
     let after = loop {
         let a = next_alive(&mut r.events).await;
@@ -179,7 +180,7 @@ async fn the_real_agent_reports_boots_and_keeps_the_lock_flag_pair_across_reboot
         "worker-1",
         CommandId(3),
         NodeCommand::Unlocked,
-        &[Network::Mgmt],
+        &[Network::Mgmt.into()],
     );
     until("no flags", || r.host.lock_flags() == Some((false, false))).await;
     r.host.power_reset();

@@ -528,6 +528,7 @@ impl World {
                     (i >> 8) & 0xff,
                     i & 0xff
                 )),
+                pxeboot_ip: None,
                 cluster_ip: h
                     .cluster
                     .then(|| format!("10.{}.{}.{}", 2, i / 250, i % 250 + 2)),
@@ -1069,7 +1070,8 @@ impl World {
                     return;
                 };
                 let session = self.controller_session;
-                for net in networks {
+                // Simulated hosts have no pxeboot network: what goes there reaches nobody.
+                for net in networks.into_iter().filter_map(|n| n.heartbeat()) {
                     if !self.nodes[i].has(net) {
                         continue;
                     }
@@ -1639,7 +1641,7 @@ impl World {
                         Destination::Controllers(nets) => nets,
                         Destination::Controller { network, .. } => vec![network],
                     };
-                    for net in nets {
+                    for net in nets.into_iter().filter_map(|n| n.heartbeat()) {
                         let name = self.nodes[i].name.clone();
                         if let Some(ev) = agent_message_to_core_event(&name, net, message.clone()) {
                             self.node_send(i, net, ev);
@@ -2059,7 +2061,7 @@ impl World {
 /// sealed in simulation: session, epoch and sequence play no part in the translation.
 fn agent_message_to_core_event(host: &str, network: Network, message: Message) -> Option<Event> {
     // The same translation the controller's node link applies to a verified datagram.
-    steward_maintenance::node_message::to_event(host, network, &message)
+    steward_maintenance::node_message::to_event(host, network.into(), &message)
 }
 
 /// Take the store's next epoch (a controller starting), as the real controller does at start.

@@ -68,6 +68,10 @@ pub(crate) struct RunArgs {
     /// UDP address for the node protocol on the cluster network (if the cluster has one).
     #[arg(long)]
     pub(crate) cluster_bind: Option<SocketAddr>,
+    /// UDP address for the node protocol on the pxeboot network: alive reports and reboot
+    /// commands also travel there (docs/protocol.md#the-pxeboot-network).
+    #[arg(long)]
+    pub(crate) pxeboot_bind: Option<SocketAddr>,
     /// The UDP port node agents listen on.
     #[arg(long, default_value_t = steward_node_link::DEFAULT_NODE_PORT)]
     pub(crate) node_port: u16,
@@ -249,6 +253,7 @@ pub(crate) fn builder(args: &RunArgs, config: Config, storage: Storage) -> Contr
         ControllerBuilder::new(args.hostname.clone(), config, storage, args.mgmt_bind);
     builder.system_type = args.system_type.into();
     builder.cluster_bind = args.cluster_bind;
+    builder.pxeboot_bind = args.pxeboot_bind;
     builder.node_port = args.node_port;
     builder.heartbeat_port = args.heartbeat_port;
     builder.node_heartbeat_port = args.node_heartbeat_port;

@@ -80,6 +80,9 @@ pub enum HostCommand {
         mgmt_mac: Option<String>,
         #[arg(long)]
         cluster_ip: Option<String>,
+        /// The host's pxeboot address: alive reports and reboots also travel there.
+        #[arg(long)]
+        pxeboot_ip: Option<String>,
         /// BMC protocol: dynamic (or bmc), ipmi, redfish.
         #[arg(long)]
         bm_type: Option<String>,
@@ -233,6 +236,7 @@ async fn host(args: HostArgs) -> Result<(), CliError> {
             mgmt_ip,
             mgmt_mac,
             cluster_ip,
+            pxeboot_ip,
             bm_type,
             bm_ip,
             bm_username,
@@ -257,6 +261,7 @@ async fn host(args: HostArgs) -> Result<(), CliError> {
                 ("mgmt_ip", mgmt_ip),
                 ("mgmt_mac", mgmt_mac),
                 ("cluster_ip", cluster_ip),
+                ("pxeboot_ip", pxeboot_ip),
                 ("bm_type", bm_type),
                 ("bm_ip", bm_ip),
                 ("bm_username", bm_username),

@@ -405,6 +405,7 @@ fn spec(i: usize, name: &str, personality: Personality, bmc: Option<BmcSpec>) ->
         personality,
         mgmt_ip: Some(lab::host_address(Some(Network::Mgmt), i).to_string()),
         mgmt_mac: None,
+        pxeboot_ip: None,
         cluster_ip: Some(lab::host_address(Some(Network::Cluster), i).to_string()),
         bmc,
     }

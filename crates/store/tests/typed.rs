@@ -19,6 +19,7 @@ fn record(name: &str) -> HostRecord {
             personality: Personality::Worker,
             mgmt_ip: Some("192.168.204.10".into()),
             mgmt_mac: None,
+            pxeboot_ip: None,
             cluster_ip: None,
             bmc: Some(BmcSpec {
                 protocol: BmcProtocol::Dynamic,

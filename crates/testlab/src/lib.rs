@@ -189,6 +189,7 @@ pub fn machineless_host(name: &str, index: u32) -> HostSpec {
         personality: Personality::Worker,
         mgmt_ip: Some(format!("127.4.{}.{}", index / 250, index % 250 + 1)),
         mgmt_mac: None,
+        pxeboot_ip: None,
         cluster_ip: None,
         bmc: None,
     }
@@ -253,6 +254,7 @@ impl TestLab {
                 personality: personality(name),
                 mgmt_ip: Some(mgmt.to_string()),
                 mgmt_mac: None,
+                pxeboot_ip: None,
                 cluster_ip: None,
                 bmc: None,
             });

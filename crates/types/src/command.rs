@@ -51,4 +51,8 @@ pub struct NodeFlags {
     pub subf_goenable_failed: bool,
     pub main_services_failed: bool,
     pub subf_services_failed: bool,
+    /// The agent also sends its alive reports on the pxeboot network: the controller then
+    /// expects them there and raises 200.003 when they stop (docs/protocol.md#the-pxeboot-network).
+    #[serde(default)]
+    pub pxeboot_alive: bool,
 }

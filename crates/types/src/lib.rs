@@ -1,7 +1,7 @@
 //! # steward-types — what the controller and the node agent say to each other
 //!
 //! The values both ends of the controller ↔ node link share, as plain data: which network a message
-//! travels on ([`Network`]), the commands a controller sends ([`NodeCommand`] with its
+//! travels on ([`ProtocolNetwork`]; the heartbeat ones are [`Network`]), the commands a controller sends ([`NodeCommand`] with its
 //! [`CommandId`], and the pushed [`NodeSettings`]), the health a node reports ([`NodeFlags`]), and
 //! the whole message set of the protocol ([`Message`] and its parts).
 //!
@@ -25,5 +25,5 @@ pub use message::{
     LinkNetwork, MemorySummary, Message, MonitorEvent, NodeEvent, Port, Pulse, PulseFlags,
     PulseReply, Severity, TestState, WireCommand,
 };
-pub use network::Network;
+pub use network::{Network, ProtocolNetwork};
 pub use settings::{NodeSettings, SettingField};

@@ -112,6 +112,9 @@ pub struct ControllerBuilder {
     /// The node link's management address (its port is the controller's node-protocol port).
     pub mgmt_bind: SocketAddr,
     pub cluster_bind: Option<SocketAddr>,
+    /// The node link's pxeboot address (docs/protocol.md#the-pxeboot-network); `None`: no
+    /// pxeboot path to the nodes.
+    pub pxeboot_bind: Option<SocketAddr>,
     /// UDP port node agents listen on.
     pub node_port: u16,
     /// UDP port the heartbeat service binds on the management and cluster addresses (0: any).
@@ -184,6 +187,7 @@ impl ControllerBuilder {
             storage,
             mgmt_bind,
             cluster_bind: None,
+            pxeboot_bind: None,
             node_port: steward_protocol::DEFAULT_NODE_PORT,
             heartbeat_port: steward_protocol::DEFAULT_HEARTBEAT_CONTROLLER_PORT,
             node_heartbeat_port: steward_protocol::DEFAULT_HEARTBEAT_NODE_PORT,
@@ -222,6 +226,7 @@ impl ControllerBuilder {
             dir.join("node-link.session"),
         );
         link_cfg.cluster_bind = self.cluster_bind;
+        link_cfg.pxeboot_bind = self.pxeboot_bind;
         link_cfg.node_port = self.node_port;
         let (node_link, attach) = start_node_link(link_cfg, &secret, self.bind_retry).await?;
 

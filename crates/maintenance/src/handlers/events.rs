@@ -87,10 +87,17 @@ impl Maintenance {
 
     fn alive_report(&mut self, h: &mut HostRt, a: AliveReport) {
         let now = self.now;
+        h.alive.per_net[a.network.index()] = Some(now);
+        h.alive.reports[a.network.index()] += 1;
+        if a.network == ProtocolNetwork::Pxeboot {
+            // A pxeboot report feeds the pxeboot monitor only (docs/recovery.md#pxeboot-alive-monitor):
+            // a host heard on pxeboot alone has a broken management network and must not pass
+            // for answering (recovery would skip its reboot) or for up and in service.
+            return;
+        }
         let new_boot = h.alive.boot_id != Some(a.boot_id);
         let rebooted = new_boot && h.alive.boot_id.is_some();
         h.alive.last = Some(now);
-        h.alive.per_net[a.network.index()] = Some(now);
         h.alive.boot_id = Some(a.boot_id);
         h.alive.uptime = a.uptime;
         h.alive.flags = a.flags;
@@ -159,7 +166,7 @@ impl Maintenance {
     }
 
     /// Keep the node's lock flags in step with the admin state (docs/protocol.md#lock-flags).
-    fn lock_flag_check(&mut self, h: &mut HostRt, network: Network) {
+    fn lock_flag_check(&mut self, h: &mut HostRt, network: ProtocolNetwork) {
         let reported = h.alive.flags.locked;
         let persist = self.system.system_type != SystemType::AioSimplex;
         let nets = vec![network];

@@ -65,6 +65,7 @@ mod disable;
 mod enable;
 mod events;
 mod node_monitors;
+mod pxeboot_audit;
 mod recovery;
 mod reinstall;
 mod reset_progression;
@@ -87,7 +88,11 @@ use std::time::Duration;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AliveState {
     pub last: Option<Instant>,
-    pub per_net: [Option<Instant>; 2],
+    /// When a report last came on each network, by `ProtocolNetwork::index`.
+    pub per_net: [Option<Instant>; 3],
+    /// Reports received on each network since the core knows the host, by
+    /// `ProtocolNetwork::index` (never reset: the pxeboot monitor compares them).
+    pub reports: [u64; 3],
     pub boot_id: Option<u64>,
     pub uptime: Duration,
     pub flags: NodeFlags,
@@ -197,6 +202,8 @@ pub(crate) struct HostRt {
     /// The boot id known when power-on was last asked for: reports with it predate the boot
     /// (written by `bmc`, read by enable).
     pub boot_id_at_power_on: Option<u64>,
+    /// The pxeboot alive monitor, while the host is monitored (owner: `pxeboot_audit`).
+    pub pxeboot: Option<crate::pxeboot::PxebootMonitor>,
     /// Networks whose every port the node's link monitor last reported down, by
     /// `LinkNetwork::index` (owner: `node_monitors`).
     pub links_down: [bool; 3],
@@ -299,6 +306,7 @@ impl HostRt {
             dor_recovery: false,
             last_ar_cause: None,
             boot_id_at_power_on: None,
+            pxeboot: None,
             links_down: [false; 3],
             fs_faults: Default::default(),
             scheduled: None,
@@ -335,6 +343,7 @@ impl HostRt {
             Some(self.online_next),
             Some(self.insv_next),
             Some(self.oos_next),
+            self.pxeboot.map(|m| m.next_check()),
         ]
         .into_iter()
         .flatten()
@@ -386,13 +395,24 @@ impl HostRt {
         self.deadline_spent = None;
     }
 
-    /// Networks the host is provisioned on.
-    pub fn networks(&self) -> Vec<Network> {
+    /// The heartbeat networks the host is provisioned on (commands other than reboot go there).
+    pub fn networks(&self) -> Vec<ProtocolNetwork> {
         if self.rec.spec.has_cluster_network() {
-            vec![Network::Mgmt, Network::Cluster]
+            vec![ProtocolNetwork::Mgmt, ProtocolNetwork::Cluster]
         } else {
-            vec![Network::Mgmt]
+            vec![ProtocolNetwork::Mgmt]
         }
+    }
+
+    /// Where a reboot command goes: the heartbeat networks and pxeboot when the host has it, so a
+    /// host whose management network is broken is still rebooted without its BMC
+    /// (docs/protocol.md#the-pxeboot-network).
+    pub fn reboot_networks(&self) -> Vec<ProtocolNetwork> {
+        let mut nets = self.networks();
+        if self.rec.spec.has_pxeboot_network() {
+            nets.push(ProtocolNetwork::Pxeboot);
+        }
+        nets
     }
 
     pub fn bmc_usable(&self) -> bool {
@@ -447,6 +467,7 @@ impl Maintenance {
             }
         }
         self.bmc_access_audit(h);
+        self.pxeboot_audit(h);
         self.degrade_audit(h);
         self.offline_audit(h);
         self.online_audit(h);
@@ -780,13 +801,16 @@ impl Maintenance {
         h.task_clear_at = Some(self.now + self.cfg.timeouts.task_display.0);
     }
 
-    pub(crate) fn send(
+    /// Send a tracked command; `networks` are heartbeat networks (`Network`) or, for a reboot,
+    /// `ProtocolNetwork`s including pxeboot.
+    pub(crate) fn send<N: Into<ProtocolNetwork>>(
         &mut self,
         h: &mut HostRt,
         command: NodeCommand,
-        networks: Vec<Network>,
+        networks: Vec<N>,
         cause: Cause,
     ) -> CommandId {
+        let networks = networks.into_iter().map(Into::into).collect();
         let id = self.new_command_id();
         h.cmd = Some((id, command));
         h.cmd_acked = false;
@@ -801,7 +825,13 @@ impl Maintenance {
     }
 
     /// Send without tracking an acknowledgement (flag corrections, alive requests).
-    pub(crate) fn notify(&mut self, h: &HostRt, command: NodeCommand, networks: Vec<Network>) {
+    pub(crate) fn notify<N: Into<ProtocolNetwork>>(
+        &mut self,
+        h: &HostRt,
+        command: NodeCommand,
+        networks: Vec<N>,
+    ) {
+        let networks = networks.into_iter().map(Into::into).collect();
         let id = self.new_command_id();
         self.emit(Effect::Send {
             host: h.name().to_string(),

@@ -174,7 +174,7 @@ impl Maintenance {
                 let powered_off = h.rec.power == PowerState::Off;
                 if !dor && !powered_off {
                     let cause = self.cause(h);
-                    let nets = h.networks();
+                    let nets = h.reboot_networks();
                     self.send(h, NodeCommand::Reboot, nets, cause);
                     if h.bmc_usable() {
                         self.bmc(h, BmcOp::PowerStatus);

@@ -116,7 +116,7 @@ impl Maintenance {
             match rp.stage {
                 RpStage::Reboot => {
                     let cause = self.cause(h);
-                    let nets = h.networks();
+                    let nets = h.reboot_networks();
                     self.send(h, NodeCommand::Reboot, nets, cause);
                     rp.stage = RpStage::AckWait;
                     rp.deadline = now + t.command_ack_timeout.0;

@@ -32,6 +32,12 @@ pub struct Node {
     pub bmc_answers: bool,
     /// When the node comes back up after a reboot or power-on.
     pub boot_at: Option<Instant>,
+    /// Has a pxeboot network and says so (reports there, takes commands sent there).
+    pub pxeboot: bool,
+    /// Its pxeboot network is cut.
+    pub pxeboot_cut: bool,
+    /// Its management network is cut: nothing crosses it either way.
+    pub mgmt_cut: bool,
 }
 
 impl Node {
@@ -58,6 +64,9 @@ impl Node {
             bmc_reachable: true,
             bmc_answers: true,
             boot_at: None,
+            pxeboot: false,
+            pxeboot_cut: false,
+            mgmt_cut: false,
         }
     }
 }
@@ -120,6 +129,7 @@ impl Harness {
             personality,
             mgmt_ip: Some(format!("10.0.{}.{}", name.len(), n % 250)),
             mgmt_mac: None,
+            pxeboot_ip: None,
             cluster_ip: None,
             bmc: bmc.then(|| BmcSpec {
                 protocol: BmcProtocol::Redfish,
@@ -131,7 +141,21 @@ impl Harness {
 
     /// Add a host in service (unlocked-enabled-available) or freshly installed (locked).
     pub fn add(&mut self, name: &str, in_service: bool, bmc: bool) {
-        let spec = Harness::spec(name, bmc);
+        self.add_spec(Harness::spec(name, bmc), in_service);
+    }
+
+    /// As [`Harness::add`], for a host with a pxeboot address whose node also reports there.
+    pub fn add_with_pxeboot(&mut self, name: &str, in_service: bool, bmc: bool) {
+        let mut spec = Harness::spec(name, bmc);
+        spec.pxeboot_ip = Some(format!("169.254.202.{}", 10 + self.nodes.len()));
+        self.add_spec(spec, in_service);
+    }
+
+    fn add_spec(&mut self, spec: HostSpec, in_service: bool) {
+        let name = spec.name.clone();
+        let name = name.as_str();
+        let bmc = spec.bmc.is_some();
+        let pxeboot = spec.pxeboot_ip.is_some();
         let rec = if in_service {
             HostRecord::in_service(spec, self.system)
         } else {
@@ -141,6 +165,7 @@ impl Harness {
         let mut node = Node::healthy(self.now, self.next_boot);
         node.locked_flag = !in_service;
         node.flags.locked = !in_service;
+        node.pxeboot = pxeboot;
         self.nodes.insert(name.into(), node);
         self.core.add_host(self.now, rec).expect("add accepted");
         if bmc {
@@ -160,23 +185,27 @@ impl Harness {
         self.nodes.get_mut(name).expect("known node")
     }
 
+    pub fn node_boot_id(&self, name: &str) -> u64 {
+        self.nodes[name].boot_id
+    }
+
     /// Send one alive report from the node on every network it can reach.
     pub fn report(&mut self, name: &str) {
         let n = self.nodes[name].clone();
         if !n.up || !n.answers {
             return;
         }
-        let mut flags = n.flags;
-        flags.locked = n.locked_flag;
-        let report = AliveReport {
-            host: name.into(),
-            network: Network::Mgmt,
-            boot_id: n.boot_id,
-            uptime: self.now.since(n.booted_at),
-            flags,
-        };
-        self.core.handle_event(self.now, Event::Alive(report));
-        self.drain();
+        let mut report = self.alive_of(name);
+        if !n.mgmt_cut {
+            self.core
+                .handle_event(self.now, Event::Alive(report.clone()));
+            self.drain();
+        }
+        if n.pxeboot && !n.pxeboot_cut {
+            report.network = ProtocolNetwork::Pxeboot;
+            self.core.handle_event(self.now, Event::Alive(report));
+            self.drain();
+        }
     }
 
     pub fn request(
@@ -223,9 +252,22 @@ impl Harness {
         let now = self.now;
         match e {
             Effect::Send {
-                host, id, command, ..
+                host,
+                id,
+                command,
+                networks,
+                ..
             } => {
                 let Some(n) = self.nodes.get_mut(host) else {
+                    return;
+                };
+                // The first network the command can cross to the node (and its ack back).
+                let via = networks.iter().copied().find(|net| match net {
+                    ProtocolNetwork::Mgmt => !n.mgmt_cut,
+                    ProtocolNetwork::Cluster => true,
+                    ProtocolNetwork::Pxeboot => n.pxeboot && !n.pxeboot_cut,
+                });
+                let Some(via) = via else {
                     return;
                 };
                 if !n.up {
@@ -235,7 +277,7 @@ impl Harness {
                     let ack = Event::CommandAck {
                         host: host.clone(),
                         command: *id,
-                        network: Network::Mgmt,
+                        network: via,
                     };
                     self.pending.push((now + Duration::from_millis(10), ack));
                 }
@@ -330,9 +372,10 @@ impl Harness {
         let n = &self.nodes[name];
         let mut flags = n.flags;
         flags.locked = n.locked_flag;
+        flags.pxeboot_alive = n.pxeboot;
         AliveReport {
             host: name.into(),
-            network: Network::Mgmt,
+            network: ProtocolNetwork::Mgmt,
             boot_id: n.boot_id,
             uptime: self.now.since(n.booted_at),
             flags,

@@ -105,7 +105,7 @@ impl NodeLink for Quiet {
         _: &str,
         _: steward_maintenance::CommandId,
         _: steward_maintenance::io::NodeCommand,
-        _: &[steward_maintenance::state::Network],
+        _: &[steward_maintenance::ProtocolNetwork],
     ) {
     }
 }
@@ -200,6 +200,7 @@ pub fn bench(a: SensorBenchArgs) -> Result<()> {
                 personality: Personality::Worker,
                 mgmt_ip: None,
                 mgmt_mac: None,
+                pxeboot_ip: None,
                 cluster_ip: None,
                 bmc: None,
             };
