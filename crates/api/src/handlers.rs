@@ -391,6 +391,22 @@ pub fn action_json(id: ActionId, status: &ActionStatus) -> Value {
     }
 }
 
+/// `GET /v1/ihosts/{id}/actions`: the host's actions the controller still knows, oldest first.
+pub async fn host_actions(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let rec = find(&st, &id).await?.record;
+    let actions: Vec<Value> = st
+        .handle
+        .host_actions(rec.name())
+        .await?
+        .iter()
+        .map(|(aid, status)| action_json(*aid, status))
+        .collect();
+    Ok(Json(json!({ "actions": actions })))
+}
+
 pub async fn show_action(
     State(st): State<AppState>,
     Path(id): Path<String>,

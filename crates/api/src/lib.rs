@@ -16,6 +16,7 @@
 //! | `GET /v1/ihosts/{id}/icpus`, `imemorys`, `inodes`, `idisks`, `ports` | hardware the host's node agent reported |
 //! | `GET /v1/ihosts/{id}/secure_boot`, `PATCH` with `{"enabled": bool}` | UEFI secure boot read from (or set on) the host's Redfish BMC now; a change applies at the next reset; the host shows the last read state as `secure_boot` (steward's addition) |
 //! | `GET /v1/actions/{id}` | where an accepted action stands (steward's addition) |
+//! | `GET /v1/ihosts/{id}/actions` | the host's actions still in the journal, oldest first (steward's addition) |
 //! | `GET /v1/ihosts/{id}/sel` | the host's BMC event log (IPMI SEL or Redfish log service), read now |
 //! | `GET /v1/ihosts/{id}/isensors`, `isensorgroups`; `GET/PATCH /v1/isensors/{uuid}`, `/v1/isensorgroups/{uuid}`; `POST /v1/isensorgroups/relearn` | sensors and groups in sysinv's shapes (`sensors` module, docs/sensors.md) |
 //! | `GET /v1/alarms`, `GET /v1/events?limit=N` | active alarms (sensor alarms 200.007/014/015 with their sensor entity), newest customer-log events |
@@ -117,6 +118,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/v1/ihosts/{id}/secure_boot",
             get(handlers::show_secure_boot).patch(handlers::patch_secure_boot),
         ),
+        ("/v1/ihosts/{id}/actions", get(handlers::host_actions)),
         ("/v1/actions/{id}", get(handlers::show_action)),
         (
             "/v1/node-settings",

@@ -7,8 +7,8 @@ use axum::Router;
 use std::sync::Arc;
 use steward_controller::links::{BmcLink, HeartbeatLink, NodeLink, SwactLink};
 use steward_controller::{ControllerConfig, ControllerHandle, Links, SensorReplies};
+use steward_maintenance::io::ProtocolNetwork;
 use steward_maintenance::io::{BmcOp, BmcRequestId, CommandId, HeartbeatControl, NodeCommand};
-use steward_maintenance::state::Network;
 use steward_store::{MemStore, Op, Retention, SecretBox, Store, StoreError};
 use tokio::task::JoinHandle;
 
@@ -93,7 +93,7 @@ fn copy_store(source: &dyn Store) -> Result<MemStore, StoreError> {
 struct Nowhere;
 
 impl NodeLink for Nowhere {
-    fn send(&mut self, _: &str, _: CommandId, _: NodeCommand, _: &[Network]) {}
+    fn send(&mut self, _: &str, _: CommandId, _: NodeCommand, _: &[ProtocolNetwork]) {}
 }
 impl BmcLink for Nowhere {
     fn submit(&mut self, _: &str, _: BmcRequestId, _: BmcOp) {}

@@ -2,7 +2,9 @@
 //! deadlines with the current time, persists what the core decided, then carries out its effects.
 
 use crate::feed::Feed;
-use crate::handle::{Command, ControllerHandle, HandleError, HostEntry, NodeSettingsPatch};
+use crate::handle::{
+    ActionStatus, Command, ControllerHandle, HandleError, HostEntry, NodeSettingsPatch,
+};
 use crate::links::{BmcAccess, EventSender, Links};
 use crate::persist::{self, Caches};
 use crate::sensor_audit::{SensorAudit, SensorAuditConfig, SensorReplies, SensorReply};
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use steward_maintenance::host::BmcSpec;
 use steward_maintenance::{
-    Config, Effect, Event, Instant, Maintenance, NodeSettings, RequestError, SystemConfig,
+    ActionId, Config, Effect, Event, Instant, Maintenance, NodeSettings, RequestError, SystemConfig,
 };
 use steward_store::typed::{BmcCredential, HostIdentity, TypedStore};
 use steward_store::writeahead::Durable;
@@ -453,6 +455,21 @@ impl Actor {
             }
             Command::Action(id, r) => {
                 let _ = r.send(self.caches.actions.get(&id).cloned());
+            }
+            Command::HostActions(name, r) => {
+                let mut of_host: Vec<(ActionId, ActionStatus)> = self
+                    .caches
+                    .actions
+                    .iter()
+                    .filter(|(_, st)| match st {
+                        ActionStatus::Running { host } | ActionStatus::Ended { host, .. } => {
+                            *host == name
+                        }
+                    })
+                    .map(|(id, st)| (*id, st.clone()))
+                    .collect();
+                of_host.sort_by_key(|(id, _)| id.0);
+                let _ = r.send(of_host);
             }
             Command::NodeSettings(r) => {
                 let _ = r.send(self.node_settings.0);

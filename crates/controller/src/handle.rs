@@ -89,6 +89,7 @@ pub(crate) enum Command {
     Alarms(Reply<Vec<Alarm>>),
     Events(usize, Reply<Vec<Stamped<CustomerLog>>>),
     Action(ActionId, Reply<Option<ActionStatus>>),
+    HostActions(String, Reply<Vec<(ActionId, ActionStatus)>>),
     NodeSettings(Reply<NodeSettings>),
     SetNodeSettings(NodeSettingsPatch, Reply<Result<NodeSettings, HandleError>>),
     Sensors(crate::sensor_handle::SensorCommand),
@@ -191,6 +192,16 @@ impl ControllerHandle {
 
     pub async fn action(&self, id: ActionId) -> Result<Option<ActionStatus>, HandleError> {
         self.call(|r| Command::Action(id, r)).await
+    }
+
+    /// The actions of host `name` the controller still knows (those in the retained journal),
+    /// oldest first: for support bundles and `GET /v1/ihosts/{id}/actions`.
+    pub async fn host_actions(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(ActionId, ActionStatus)>, HandleError> {
+        let name = name.to_string();
+        self.call(|r| Command::HostActions(name, r)).await
     }
 
     /// Follow an action until it ends, calling `progress` with the host's task line when it changes.

@@ -8,7 +8,6 @@ use steward_maintenance::io::{
     BmcOp, BmcRequestId, CommandId, Event, HeartbeatControl, NodeCommand, NodeSettings,
     ProtocolNetwork,
 };
-use steward_maintenance::state::Network;
 use tokio::sync::{mpsc, oneshot};
 
 /// Where a BMC link answers a read of a BMC's event log ([`BmcLink::read_event_log`]): its records,

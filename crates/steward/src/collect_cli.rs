@@ -328,6 +328,11 @@ async fn collect_host(
             "the host's sensor groups: actions, suppression, audit interval",
         ),
         (
+            "actions",
+            "actions",
+            "the host's actions still in the journal: what was asked, how each ended",
+        ),
+        (
             "sel",
             "sel",
             "the BMC's event log (IPMI SEL or Redfish log service), read from the BMC now",

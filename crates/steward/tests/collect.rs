@@ -200,6 +200,7 @@ async fn the_bundle_holds_what_its_manifest_lists_and_no_secret() {
         "worker-0 sensors",
         "worker-0 sensorgroups",
         "worker-0 sel",
+        "worker-0 actions",
         "worker-0 node part",
         "node settings",
     ] {
@@ -212,6 +213,16 @@ async fn the_bundle_holds_what_its_manifest_lists_and_no_secret() {
     assert_eq!(sensors["isensors"].as_array().map(Vec::len), Some(10));
     let sel = read_json(&h.join("sel.json"));
     assert!(sel["sel"].is_array(), "{sel}");
+    // The lock above is in the host's action history, with how it ended.
+    let actions = read_json(&h.join("actions.json"));
+    assert!(
+        actions["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["action_id"] == id.0 && a["state"] == "completed"),
+        "{actions}"
+    );
     let node = node_manifest(&root, "worker-0");
     assert_eq!(node["host"], "worker-0", "{node:#}");
     let node_files: Vec<&str> = node["files"]

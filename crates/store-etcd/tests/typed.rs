@@ -24,6 +24,7 @@ fn record(name: &str) -> HostRecord {
             mgmt_ip: Some("192.168.204.10".into()),
             mgmt_mac: None,
             cluster_ip: None,
+            pxeboot_ip: None,
             bmc: None,
         },
         SystemType::Standard,

@@ -34,6 +34,7 @@ fn record(i: usize) -> HostRecord {
             mgmt_ip: Some(format!("192.168.{}.{}", 204 + i / 250, i % 250 + 2)),
             mgmt_mac: Some(format!("52:54:00:00:{:02x}:{:02x}", i / 256, i % 256)),
             cluster_ip: None,
+            pxeboot_ip: None,
             bmc: Some(BmcSpec {
                 protocol: BmcProtocol::Dynamic,
                 address: format!("10.10.{}.{}", i / 250, i % 250 + 2),

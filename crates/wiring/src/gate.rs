@@ -7,8 +7,9 @@ use std::sync::Arc;
 use steward_controller::links::{BmcAccess, BmcLink, NodeLink};
 use steward_controller::SensorReplies;
 use steward_maintenance::host::HostSpec;
-use steward_maintenance::io::{BmcOp, BmcRequestId, CommandId, NodeCommand, NodeSettings};
-use steward_maintenance::state::Network;
+use steward_maintenance::io::{
+    BmcOp, BmcRequestId, CommandId, NodeCommand, NodeSettings, ProtocolNetwork,
+};
 
 /// Whether this controller may act now (for a pair: it holds the lease and its acting deadline has
 /// not come, on its own monotonic clock). Called once per effect, so it must be cheap.
@@ -20,7 +21,13 @@ pub(crate) struct GatedNode {
 }
 
 impl NodeLink for GatedNode {
-    fn send(&mut self, host: &str, id: CommandId, command: NodeCommand, networks: &[Network]) {
+    fn send(
+        &mut self,
+        host: &str,
+        id: CommandId,
+        command: NodeCommand,
+        networks: &[ProtocolNetwork],
+    ) {
         if (self.gate)() {
             self.inner.send(host, id, command, networks);
         } else {
