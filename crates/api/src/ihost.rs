@@ -293,6 +293,7 @@ impl NewHost {
             mgmt_mac,
             cluster_ip,
             bmc: None,
+            install: Default::default(),
         };
         Ok(Provision {
             record: HostRecord::new_install(spec, system),
@@ -430,6 +431,7 @@ mod tests {
             mgmt_mac: None,
             cluster_ip: None,
             bmc: None,
+            install: Default::default(),
         };
         HostEntry {
             record: HostRecord::new_install(spec, system),

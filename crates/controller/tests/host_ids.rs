@@ -75,6 +75,7 @@ fn spec(name: &str, n: u32) -> HostSpec {
         mgmt_mac: None,
         cluster_ip: None,
         bmc: None,
+        install: Default::default(),
     }
 }
 

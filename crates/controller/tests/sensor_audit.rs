@@ -203,6 +203,7 @@ async fn add_host_with_bmc(handle: &ControllerHandle) {
         mgmt_mac: None,
         cluster_ip: None,
         bmc: None,
+        install: Default::default(),
     };
     handle
         .add_host(HostRecord::new_install(spec, SystemType::Standard))

@@ -192,6 +192,7 @@ fn spec(name: &str, p: Personality, ip: &str) -> HostSpec {
             address: format!("bmc-{ip}"),
             username: "root".into(),
         }),
+        install: Default::default(),
     }
 }
 

@@ -31,6 +31,7 @@ fn spec(name: &str, ip: IpAddr) -> HostSpec {
         mgmt_mac: None,
         cluster_ip: None,
         bmc: None,
+        install: Default::default(),
     }
 }
 

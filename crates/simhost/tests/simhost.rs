@@ -91,6 +91,7 @@ async fn rig(name: &str) -> Rig {
         mgmt_mac: None,
         cluster_ip: None,
         bmc: None,
+        install: Default::default(),
     });
     let host = SimHost::start(lab.config(), true).await.unwrap();
     Rig {

@@ -531,6 +531,7 @@ impl World {
                     address: format!("sim-bmc-{i}"),
                     username: "admin".into(),
                 }),
+                install: Default::default(),
             };
             let rec = if h.locked {
                 HostRecord::new_install(spec, cfg.system_type)

@@ -400,6 +400,7 @@ fn spec(i: usize, name: &str, personality: Personality, bmc: Option<BmcSpec>) ->
         mgmt_mac: None,
         cluster_ip: Some(lab::host_address(Some(Network::Cluster), i).to_string()),
         bmc,
+        install: Default::default(),
     }
 }
 

@@ -188,6 +188,7 @@ pub fn machineless_host(name: &str, index: u32) -> HostSpec {
         mgmt_mac: None,
         cluster_ip: None,
         bmc: None,
+        install: Default::default(),
     }
 }
 
@@ -252,6 +253,7 @@ impl TestLab {
                 mgmt_mac: None,
                 cluster_ip: None,
                 bmc: None,
+                install: Default::default(),
             });
             lab_hosts.push(LabHost {
                 name: name.clone(),

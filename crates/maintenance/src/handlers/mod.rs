@@ -67,6 +67,7 @@ mod events;
 mod node_monitors;
 mod recovery;
 mod reinstall;
+pub use reinstall::install_plan;
 mod reset_progression;
 mod subfunction;
 mod swact;

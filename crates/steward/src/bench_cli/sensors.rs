@@ -202,6 +202,7 @@ pub fn bench(a: SensorBenchArgs) -> Result<()> {
                 mgmt_mac: None,
                 cluster_ip: None,
                 bmc: None,
+                install: Default::default(),
             };
             handle
                 .add_host(HostRecord::new_install(spec, SystemType::Standard))
