@@ -22,7 +22,7 @@ mod error;
 pub mod scheduler;
 mod types;
 
-pub use bmc::{Bmc, BmcConfig};
+pub use bmc::{Bmc, BmcConfig, BootOverrideState, VirtualMediaStatus};
 pub use error::{BmcError, ProtocolAttempt, Result};
 /// Redfish push (EventService subscriptions and the receiver BMCs POST to), for the controller.
 pub use steward_bmc_redfish::events;

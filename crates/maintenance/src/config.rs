@@ -419,8 +419,14 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let t = &self.timeouts;
         let positive: [(&'static str, Seconds); 19] = [
-            ("timeouts.reinstall_media_timeout", t.reinstall_media_timeout),
-            ("timeouts.reinstall_mount_timeout", t.reinstall_mount_timeout),
+            (
+                "timeouts.reinstall_media_timeout",
+                t.reinstall_media_timeout,
+            ),
+            (
+                "timeouts.reinstall_mount_timeout",
+                t.reinstall_mount_timeout,
+            ),
             ("timeouts.reinstall_mount_poll", t.reinstall_mount_poll),
             ("timeouts.bmc_query_timeout", t.bmc_query_timeout),
             ("timeouts.bmc_action_timeout", t.bmc_action_timeout),

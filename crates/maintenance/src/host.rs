@@ -88,9 +88,7 @@ pub fn check_image_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| {
-            format!("'{}' is not an http:// or https:// URL", url.escape_debug())
-        })?;
+        .ok_or_else(|| format!("'{}' is not an http:// or https:// URL", url.escape_debug()))?;
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
             "'{}' has spaces or control characters",

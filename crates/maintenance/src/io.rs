@@ -99,9 +99,13 @@ pub enum BmcOp {
     EjectMedia,
     /// Insert `image` into the virtual CD. Done means the BMC accepted the request; it may mount
     /// the image later (or never): [`BmcOp::VerifyMedia`] reads it back.
-    InsertMedia { image: String },
+    InsertMedia {
+        image: String,
+    },
     /// Read the virtual CD back: done only if it holds `image`, inserted.
-    VerifyMedia { image: String },
+    VerifyMedia {
+        image: String,
+    },
     /// Next boot from the virtual CD, once, in the system's boot mode (UEFI or legacy); done only
     /// if the override reads back as asked.
     BootOnceVirtualCd,
@@ -110,6 +114,21 @@ pub enum BmcOp {
 impl BmcOp {
     pub fn is_destructive(&self) -> bool {
         matches!(self, BmcOp::PowerOff | BmcOp::PowerReset)
+    }
+
+    /// The operation's name without its data (metrics labels, logs: never the image URL).
+    pub fn name(&self) -> &'static str {
+        match self {
+            BmcOp::PowerStatus => "power-status",
+            BmcOp::PowerOn => "power-on",
+            BmcOp::PowerOff => "power-off",
+            BmcOp::PowerReset => "power-reset",
+            BmcOp::NetbootOnce => "netboot-once",
+            BmcOp::EjectMedia => "eject-media",
+            BmcOp::InsertMedia { .. } => "insert-media",
+            BmcOp::VerifyMedia { .. } => "verify-media",
+            BmcOp::BootOnceVirtualCd => "boot-once-virtual-cd",
+        }
     }
 }
 

@@ -87,10 +87,8 @@ fn tasks_seen(h: &mut Harness, limit: std::time::Duration) -> Vec<String> {
 fn failure_log(h: &Harness) -> Option<(bool, String)> {
     h.effects.iter().find_map(|e| match e {
         Effect::Log(l) if l.host == "worker-0" && l.text.contains("reinstall failed") => {
-            {
             assert_eq!(l.id, LogId::StateChange, "200.022");
             Some((l.critical, l.text.clone()))
-        }
         }
         _ => None,
     })
@@ -130,7 +128,9 @@ fn virtual_media_reinstall_runs_every_stage_in_order_and_ejects_at_the_end() {
     assert_ne!(n.boot_id, boot, "a fresh boot");
     assert_eq!(n.media, None, "ejected after the install");
     assert!(n.boot_cd_once);
-    assert!(h.effects.iter().any(|e| matches!(e, Effect::Bmc { op: BmcOp::InsertMedia { image }, .. } if image == IMAGE)));
+    assert!(h.effects.iter().any(
+        |e| matches!(e, Effect::Bmc { op: BmcOp::InsertMedia { image }, .. } if image == IMAGE)
+    ));
     let r = h.core.host("worker-0").unwrap();
     assert_eq!(r.install.state, Some(InstallState::Completed));
     assert_eq!(r.states.admin, AdminState::Locked);
@@ -155,17 +155,26 @@ fn an_image_that_never_mounts_fails_after_the_mount_timeout_and_cleans_up() {
     let Some(ActionOutcome::Failed { reason }) = h.journal_end(id) else {
         panic!("failed expected: {:?}", h.journal_end(id));
     };
-    assert!(reason.contains("virtual media not mounted after 40s"), "{reason}");
+    assert!(
+        reason.contains("virtual media not mounted after 40s"),
+        "{reason}"
+    );
     let kinds = bmc_kinds(&h, "worker-0");
     // Read back every poll period (5 s, plus the 2 s the scripted BMC takes to answer) until the
     // 40 s mount timeout, then eject; the power-off finds the host already off.
     let verifies = kinds.iter().filter(|k| **k == "verify").count();
     assert!((5..=8).contains(&verifies), "{kinds:?}");
     assert_eq!(&kinds[kinds.len() - 1..], ["eject"], "{kinds:?}");
-    assert!(!kinds.contains(&"boot-cd") && !kinds.contains(&"on"), "{kinds:?}");
+    assert!(
+        !kinds.contains(&"boot-cd") && !kinds.contains(&"on"),
+        "{kinds:?}"
+    );
     let (severity, text) = failure_log(&h).expect("reinstall failed log");
     assert!(severity, "critical");
-    assert!(text.starts_with("worker-0 reinstall failed: virtual media not mounted"), "{text}");
+    assert!(
+        text.starts_with("worker-0 reinstall failed: virtual media not mounted"),
+        "{text}"
+    );
     let n = h.node("worker-0").clone();
     assert_eq!(n.media, None, "ejected");
     assert_eq!(n.power, PowerState::Off, "left powered off");
@@ -173,7 +182,9 @@ fn an_image_that_never_mounts_fails_after_the_mount_timeout_and_cleans_up() {
     assert_eq!(r.states.admin, AdminState::Locked);
     assert_eq!(r.install.state, Some(InstallState::Failed));
     assert!(r.install.info.contains("not mounted"), "{}", r.install.info);
-    assert!(h.task("worker-0").starts_with("Reinstall Failed ; virtual media not mounted"));
+    assert!(h
+        .task("worker-0")
+        .starts_with("Reinstall Failed ; virtual media not mounted"));
 }
 
 #[test]
@@ -186,7 +197,10 @@ fn a_boot_override_that_reads_back_differently_fails_powered_off_and_ejected() {
     let Some(ActionOutcome::Failed { reason }) = h.journal_end(id) else {
         panic!("failed expected");
     };
-    assert!(reason.contains("one-time boot from virtual CD failed"), "{reason}");
+    assert!(
+        reason.contains("one-time boot from virtual CD failed"),
+        "{reason}"
+    );
     assert!(reason.contains("reads back target Pxe"), "{reason}");
     let kinds = bmc_kinds(&h, "worker-0");
     assert_eq!(
@@ -210,11 +224,18 @@ fn a_refused_eject_fails_the_reinstall_and_still_powers_the_host_off() {
     let Some(ActionOutcome::Failed { reason }) = h.journal_end(id) else {
         panic!("failed expected");
     };
-    assert!(reason.contains("virtual media eject failed: EjectMedia refused"), "{reason}");
+    assert!(
+        reason.contains("virtual media eject failed: EjectMedia refused"),
+        "{reason}"
+    );
     assert!(reason.contains("media eject failed too"), "{reason}");
     let n = h.node("worker-0").clone();
     assert_eq!(n.power, PowerState::Off);
-    assert_eq!(n.media.as_deref(), Some("http://old/stale.iso"), "the fault itself");
+    assert_eq!(
+        n.media.as_deref(),
+        Some("http://old/stale.iso"),
+        "the fault itself"
+    );
     assert_eq!(bmc_kinds(&h, "worker-0"), ["eject", "eject", "off"]);
 }
 
@@ -241,7 +262,11 @@ fn ipmi_hosts_boot_pxe_once_with_the_same_progress() {
 
 #[test]
 fn redfish_hosts_without_an_image_boot_pxe_and_agent_method_wipes() {
-    let mut h = locked(spec("worker-0", BmcProtocol::Redfish, InstallSpec::default()));
+    let mut h = locked(spec(
+        "worker-0",
+        BmcProtocol::Redfish,
+        InstallSpec::default(),
+    ));
     h.request("worker-0", OperatorAction::Reinstall).unwrap();
     h.until(secs(3600), |h| h.action("worker-0") == Action::None)
         .unwrap();
@@ -258,7 +283,10 @@ fn redfish_hosts_without_an_image_boot_pxe_and_agent_method_wipes() {
     assert_eq!(bmc_kinds(&h, "worker-0"), Vec::<&str>::new());
     assert_eq!(h.sent("worker-0", |c| *c == NodeCommand::WipeDisk), 1);
     assert!(seen.iter().any(|s| s == task::REINSTALL_WIPING), "{seen:?}");
-    assert!(seen.iter().any(|s| s == "install_state=completed"), "{seen:?}");
+    assert!(
+        seen.iter().any(|s| s == "install_state=completed"),
+        "{seen:?}"
+    );
 }
 
 #[test]

@@ -457,6 +457,7 @@ impl World {
                     },
                 ],
                 bmc: h.bmc.then_some(SimBmc { reachable: true }),
+                vmedia: Default::default(),
                 crashed: false,
                 goenabled_failures: 0,
                 boot_failure: false,
@@ -1729,8 +1730,18 @@ impl World {
         let reachable = self.nodes[i].bmc.map(|b| b.reachable).unwrap_or(false);
         let outcome = if !reachable {
             BmcOutcome::Failed("unreachable".into())
+        } else if let Some(done) = self.nodes[i].vmedia.apply(&op) {
+            match done {
+                Ok(()) => BmcOutcome::Done(self.power_state(i)),
+                Err(why) => BmcOutcome::Failed(why),
+            }
         } else {
             match op {
+                // Virtual-media operations were answered above.
+                BmcOp::EjectMedia
+                | BmcOp::InsertMedia { .. }
+                | BmcOp::VerifyMedia { .. }
+                | BmcOp::BootOnceVirtualCd => BmcOutcome::Done(self.power_state(i)),
                 BmcOp::PowerStatus | BmcOp::NetbootOnce => {
                     if op == BmcOp::NetbootOnce {
                         self.nodes[i].fresh_install_pending = true;
@@ -1740,6 +1751,9 @@ impl World {
                 BmcOp::PowerOn => {
                     if !self.nodes[i].powered() {
                         self.nodes[i].crashed = false;
+                        if self.nodes[i].vmedia.boots_installer() {
+                            self.nodes[i].fresh_install_pending = true;
+                        }
                         self.start_boot(i);
                     }
                     BmcOutcome::Done(PowerState::On)

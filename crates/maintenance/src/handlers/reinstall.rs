@@ -313,10 +313,7 @@ impl Maintenance {
                 None => {}
             },
             ReinstallStage::VerifyMedia {
-                plan,
-                until,
-                asked,
-                ..
+                plan, until, asked, ..
             } => self.reinstall_verify_media(h, plan, until, asked),
             ReinstallStage::BootOverride { plan, .. } => match h.take_bmc() {
                 Some(BmcOutcome::Done(_)) => self.reinstall_power_on(h, plan),
@@ -522,8 +519,7 @@ impl Maintenance {
             InstallState::Installing,
             "waiting for the new install to report",
         );
-        let deadline =
-            self.now + self.boot_timeout(h) + self.cfg.timeouts.node_reinstall_timeout.0;
+        let deadline = self.now + self.boot_timeout(h) + self.cfg.timeouts.node_reinstall_timeout.0;
         h.set_stage(Stage::Reinstall(ReinstallStage::OnlineWait {
             plan,
             deadline,
