@@ -97,6 +97,8 @@ pub struct HostSetup {
     /// Starts locked (a fresh install the core sees as locked-disabled-offline) instead of in service.
     pub locked: bool,
     pub bmc: bool,
+    /// The host's install image URL (a Redfish BMC then reinstalls it by virtual media).
+    pub install_image: Option<String>,
     pub cluster: bool,
     /// Link parameters of both networks.
     pub link: LinkParams,
@@ -147,6 +149,11 @@ pub enum Fault {
     RestoreAll(Network),
     BmcUnreachable(String),
     BmcReachable(String),
+    /// Arm a fault of the host's BMC virtual CD (heal clears it).
+    Vmedia {
+        host: String,
+        fault: crate::vmedia::VmediaFault,
+    },
     /// Change a link's loss/delay/duplication.
     Link {
         host: String,
@@ -532,7 +539,10 @@ impl World {
                     address: format!("sim-bmc-{i}"),
                     username: "admin".into(),
                 }),
-                install: Default::default(),
+                install: steward_maintenance::host::InstallSpec {
+                    image: h.install_image.clone(),
+                    method: None,
+                },
             };
             let rec = if h.locked {
                 HostRecord::new_install(spec, cfg.system_type)
@@ -1877,6 +1887,10 @@ impl World {
                 let i = self.host_index(&host);
                 self.nodes[i].links[network.index()].params = params;
             }
+            Fault::Vmedia { host, fault } => {
+                let i = self.host_index(&host);
+                self.nodes[i].vmedia.arm(fault);
+            }
             Fault::Heal(h) => {
                 let i = self.host_index(&h);
                 self.heal(i)?;
@@ -1938,6 +1952,7 @@ impl World {
         }
         self.set_bmc_reachable(i, true);
         let n = &mut self.nodes[i];
+        n.vmedia.heal();
         n.goenabled_failures = 0;
         n.boot_failure = false;
         if n.crashed && n.phase == Phase::Off {
