@@ -233,13 +233,34 @@ pub async fn patch_host(
             bm_ip,
             bm_username,
             bm_password,
+            install_image,
+            install_method,
         } => {
+            let name = rec.spec.name.clone();
+            let touches_bmc = bm_type.is_some()
+                || bm_ip.is_some()
+                || bm_username.is_some()
+                || bm_password.is_some();
+            if install_image.is_some() || install_method.is_some() {
+                // Checked against the BMC the host will have after this PATCH.
+                let protocol = match &bm_type {
+                    Some(t) => ihost::parse_bm_type(t)?,
+                    None => rec.spec.bmc.as_ref().map(|b| b.protocol),
+                };
+                let cur = &rec.spec.install;
+                let image = install_image.or_else(|| cur.image.clone());
+                let method = install_method.or_else(|| cur.method.map(|m| m.as_str().into()));
+                let install = ihost::parse_install(image.as_deref(), method.as_deref(), protocol)?;
+                st.handle.set_install(&name, install).await?;
+            }
+            if !touches_bmc {
+                return Ok(Json(IHost::from_entry(&find(&st, &name).await?)));
+            }
             let cur = rec.spec.bmc.clone();
             let protocol = match bm_type {
                 Some(t) => ihost::parse_bm_type(&t)?,
                 None => cur.as_ref().map(|b| b.protocol),
             };
-            let name = rec.spec.name.clone();
             match protocol {
                 None => st.handle.set_bmc(&name, None).await?,
                 Some(protocol) => {

@@ -9,7 +9,9 @@ use std::fmt;
 use std::time::Duration;
 use steward_controller::HostEntry;
 use steward_maintenance::action::{Action, ActionId, OperatorAction};
-use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
+use steward_maintenance::host::{
+    check_image_url, BmcProtocol, BmcSpec, HostRecord, HostSpec, InstallMethod, InstallSpec,
+};
 use steward_maintenance::state::{Availability, Personality, SystemType};
 
 /// One host as the API shows it (field names of the sysinv `ihosts` API). Every field that
@@ -48,10 +50,16 @@ pub struct IHost {
     pub subfunction_avail: &'static str,
     /// The standby pairing of storage hosts: steward has none.
     pub peers: Option<String>,
-    /// `installed` once the host's agent has spoken, `installing` during a reinstall, null
-    /// before the host was ever heard from.
+    /// The last reinstall's stage (`preinstall`, `booting`, `installing`, `postinstall`) or end
+    /// (`completed`, `failed`); before any reinstall `installed` once the host's agent has spoken,
+    /// null before it was ever heard from (docs/handlers.md#reinstall).
     pub install_state: Option<&'static str>,
-    pub install_state_info: Option<&'static str>,
+    /// What the reinstall is doing, or why it failed.
+    pub install_state_info: Option<String>,
+    /// steward's additions: the host's install image URL and method (null: the configured
+    /// default, docs/config.md#install).
+    pub install_image: Option<String>,
+    pub install_method: Option<&'static str>,
     /// When the host was added and last changed (ISO 8601 with microseconds, as sysinv).
     pub created_at: Option<SysinvTime>,
     pub updated_at: Option<SysinvTime>,
@@ -110,12 +118,11 @@ impl IHost {
             None => Cow::Borrowed(s.personality.as_str()),
         };
         let heard_from = r.uptime > Duration::ZERO || r.states.avail != Availability::Offline;
-        let install_state = if r.action == Action::Reinstall {
-            Some("installing")
-        } else if heard_from {
-            Some("installed")
-        } else {
-            None
+        let (install_state, install_state_info) = match r.install.state {
+            Some(st) => (Some(st.as_str()), Some(r.install.info.clone())),
+            None if r.action == Action::Reinstall => (Some("installing"), Some(String::new())),
+            None if heard_from => (Some("installed"), Some(String::new())),
+            None => (None, None),
         };
         IHost {
             id: e.identity.id,
@@ -140,7 +147,9 @@ impl IHost {
             subfunction_avail: r.subf.map_or("not-installed", |f| f.avail.as_str()),
             peers: None,
             install_state,
-            install_state_info: install_state.map(|_| ""),
+            install_state_info,
+            install_image: s.install.image.clone(),
+            install_method: s.install.method.map(InstallMethod::as_str),
             created_at: SysinvTime::known(e.identity.created_at_ms),
             updated_at: SysinvTime::known(e.identity.updated_at_ms),
             action_id: None,
@@ -170,6 +179,8 @@ pub struct NewHost {
     pub bm_username: Option<String>,
     /// Write-only: stored encrypted, never shown.
     pub bm_password: Option<String>,
+    pub install_image: Option<String>,
+    pub install_method: Option<String>,
 }
 
 /// A validated [`NewHost`]: the record to add and the BMC password to store, if any.
@@ -195,6 +206,47 @@ pub fn parse_bm_type(v: &str) -> Result<Option<BmcProtocol>, ApiError> {
             "'{other}' is not a valid bm_type; use one of none, bmc (same as dynamic), dynamic, ipmi, redfish"
         ))),
     }
+}
+
+/// Check `install_image` and `install_method` (empty: the configured default) against the host's
+/// BMC protocol; the error names the field.
+pub fn parse_install(
+    image: Option<&str>,
+    method: Option<&str>,
+    bmc: Option<BmcProtocol>,
+) -> Result<InstallSpec, ApiError> {
+    let image = image.filter(|s| !s.is_empty()).map(str::to_string);
+    if let Some(url) = &image {
+        check_image_url(url).map_err(|why| {
+            ApiError::BadRequest(format!(
+                "install_image: {why}; give the installer image's http:// or https:// URL"
+            ))
+        })?;
+    }
+    let method = match method.filter(|s| !s.is_empty()) {
+        None => None,
+        Some(m) => Some(InstallMethod::parse(m).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "'{}' is not a valid install_method; use one of virtual-media, pxe, agent (or \"\" for the configured default)",
+                m.escape_debug()
+            ))
+        })?),
+    };
+    match (method, bmc) {
+        (Some(m @ (InstallMethod::VirtualMedia | InstallMethod::Pxe)), None) => {
+            return Err(ApiError::BadRequest(format!(
+                "install_method {} needs a BMC; provision bm_type, bm_ip, bm_username and bm_password, or use agent",
+                m.as_str()
+            )))
+        }
+        (Some(InstallMethod::VirtualMedia), Some(BmcProtocol::Ipmi)) => {
+            return Err(ApiError::BadRequest(
+                "install_method virtual-media needs a Redfish BMC (IPMI has no virtual media); use pxe".into(),
+            ))
+        }
+        _ => {}
+    }
+    Ok(InstallSpec { image, method })
 }
 
 /// Host names are DNS labels: letters, digits and '-', starting with a letter or digit.
@@ -300,6 +352,11 @@ impl NewHost {
         if let Some(mac) = &mgmt_mac {
             address::check_mac("mgmt_mac", mac)?;
         }
+        let install = parse_install(
+            self.install_image.as_deref(),
+            self.install_method.as_deref(),
+            bmc.as_ref().map(|(b, _)| b.protocol),
+        )?;
         let spec = HostSpec {
             name,
             uuid,
@@ -309,6 +366,7 @@ impl NewHost {
             pxeboot_ip,
             cluster_ip,
             bmc: None,
+            install,
         };
         Ok(Provision {
             record: HostRecord::new_install(spec, system),
@@ -330,11 +388,14 @@ pub struct PatchOp {
 /// What a validated PATCH list asks for.
 pub enum Patch {
     Action(OperatorAction),
+    /// BMC and install settings; a field not in the PATCH is `None` (kept).
     Bmc {
         bm_type: Option<String>,
         bm_ip: Option<String>,
         bm_username: Option<String>,
         bm_password: Option<String>,
+        install_image: Option<String>,
+        install_method: Option<String>,
     },
 }
 
@@ -350,6 +411,7 @@ pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
     }
     let mut action = None;
     let (mut bm_type, mut bm_ip, mut bm_username, mut bm_password) = (None, None, None, None);
+    let (mut install_image, mut install_method) = (None, None);
     for op in &ops {
         if op.op != "replace" && op.op != "add" {
             return Err(ApiError::BadRequest(format!(
@@ -400,10 +462,19 @@ pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
             }
             "/bm_username" => bm_username = Some(text),
             "/bm_password" => bm_password = Some(text),
+            "/install_image" => {
+                // Checked here so a bad URL is refused before anything changes.
+                parse_install(Some(&text), None, None)?;
+                install_image = Some(text)
+            }
+            "/install_method" => {
+                parse_install(None, Some(&text), Some(BmcProtocol::Redfish))?;
+                install_method = Some(text)
+            }
             other => {
                 let field = other.trim_start_matches('/');
                 return Err(ApiError::BadRequest(format!(
-                    "'{field}' cannot be changed: steward keeps only action, bm_type, bm_ip, bm_username and bm_password of a host (PATCH paths /action, /bm_type, /bm_ip, /bm_username, /bm_password)"
+                    "'{field}' cannot be changed: steward keeps only action, bm_type, bm_ip, bm_username, bm_password, install_image and install_method of a host (PATCH paths /action, /bm_type, /bm_ip, /bm_username, /bm_password, /install_image, /install_method)"
                 )));
             }
         }
@@ -418,6 +489,8 @@ pub fn parse_patch(ops: Vec<PatchOp>) -> Result<Patch, ApiError> {
             bm_ip,
             bm_username,
             bm_password,
+            install_image,
+            install_method,
         }),
     }
 }
@@ -447,6 +520,7 @@ mod tests {
             pxeboot_ip: None,
             cluster_ip: None,
             bmc: None,
+            install: Default::default(),
         };
         HostEntry {
             record: HostRecord::new_install(spec, system),
@@ -480,7 +554,7 @@ mod tests {
         let shown = IHost::from_entry(&aio);
         assert_eq!(shown.subfunction_oper, "enabled");
         assert_eq!(shown.install_state, Some("installed"));
-        assert_eq!(shown.install_state_info, Some(""));
+        assert_eq!(shown.install_state_info.as_deref(), Some(""));
 
         let standard = IHost::from_entry(&entry(Personality::Controller, SystemType::Standard));
         assert_eq!(standard.subfunctions, "controller");
@@ -489,5 +563,122 @@ mod tests {
         assert_eq!(storage.subfunction_oper, "disabled");
         assert_eq!(storage.subfunction_avail, "not-installed");
         assert_eq!(storage.peers, None);
+    }
+}
+
+#[cfg(test)]
+mod install_tests {
+    use super::*;
+
+    fn bad(r: Result<InstallSpec, ApiError>) -> String {
+        match r {
+            Err(ApiError::BadRequest(m)) => m,
+            other => panic!("expected a 400, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn install_fields_are_checked_and_named() {
+        let ok = parse_install(
+            Some("https://images.example/x.iso"),
+            Some("virtual-media"),
+            Some(BmcProtocol::Redfish),
+        )
+        .unwrap();
+        assert_eq!(ok.method, Some(InstallMethod::VirtualMedia));
+        assert_eq!(ok.image.as_deref(), Some("https://images.example/x.iso"));
+        assert_eq!(
+            parse_install(Some(""), Some(""), None).unwrap(),
+            InstallSpec::default()
+        );
+        let m = bad(parse_install(Some("ftp://x/y.iso"), None, None));
+        assert!(m.starts_with("install_image: "), "{m}");
+        let m = bad(parse_install(Some("http:///y.iso"), None, None));
+        assert!(m.contains("names no host"), "{m}");
+        let m = bad(parse_install(None, Some("usb"), None));
+        assert!(m.contains("not a valid install_method"), "{m}");
+        let m = bad(parse_install(
+            None,
+            Some("virtual-media"),
+            Some(BmcProtocol::Ipmi),
+        ));
+        assert!(m.contains("needs a Redfish BMC"), "{m}");
+        let m = bad(parse_install(None, Some("pxe"), None));
+        assert!(m.contains("needs a BMC"), "{m}");
+    }
+
+    #[test]
+    fn patch_takes_install_fields_and_refuses_bad_ones_before_anything_changes() {
+        let op = |path: &str, v: &str| PatchOp {
+            op: "replace".into(),
+            path: path.into(),
+            value: serde_json::Value::String(v.into()),
+        };
+        match parse_patch(vec![
+            op("/install_image", "http://10.0.0.1:8080/i.iso"),
+            op("/install_method", "pxe"),
+        ]) {
+            Ok(Patch::Bmc {
+                install_image,
+                install_method,
+                bm_type,
+                ..
+            }) => {
+                assert_eq!(install_image.as_deref(), Some("http://10.0.0.1:8080/i.iso"));
+                assert_eq!(install_method.as_deref(), Some("pxe"));
+                assert_eq!(bm_type, None);
+            }
+            _ => panic!("install patch expected"),
+        }
+        let Err(ApiError::BadRequest(m)) = parse_patch(vec![op("/install_method", "floppy")])
+        else {
+            panic!("400 expected")
+        };
+        assert!(m.contains("install_method"), "{m}");
+        let Err(ApiError::BadRequest(m)) = parse_patch(vec![op("/install_image", "not a url")])
+        else {
+            panic!("400 expected")
+        };
+        assert!(m.starts_with("install_image"), "{m}");
+    }
+
+    #[test]
+    fn install_state_comes_from_the_reinstall_progress() {
+        use steward_maintenance::host::{InstallProgress, InstallState};
+        let spec = HostSpec {
+            name: "h".into(),
+            uuid: "u".into(),
+            personality: Personality::Worker,
+            mgmt_ip: None,
+            mgmt_mac: None,
+            cluster_ip: None,
+            pxeboot_ip: None,
+            bmc: None,
+            install: InstallSpec {
+                image: Some("http://i/x.iso".into()),
+                method: Some(InstallMethod::Agent),
+            },
+        };
+        let mut record = HostRecord::new_install(spec, SystemType::Standard);
+        record.install = InstallProgress {
+            state: Some(InstallState::Failed),
+            info: "virtual media not mounted after 120s".into(),
+        };
+        let e = HostEntry {
+            record,
+            identity: steward_store::typed::HostIdentity {
+                id: 1,
+                created_at_ms: 0,
+                updated_at_ms: 0,
+            },
+        };
+        let shown = IHost::from_entry(&e);
+        assert_eq!(shown.install_state, Some("failed"));
+        assert_eq!(
+            shown.install_state_info.as_deref(),
+            Some("virtual media not mounted after 120s")
+        );
+        assert_eq!(shown.install_image.as_deref(), Some("http://i/x.iso"));
+        assert_eq!(shown.install_method, Some("agent"));
     }
 }

@@ -12,11 +12,14 @@ use tracing::{debug, info, warn};
 
 use crate::error::{BmcError, ProtocolAttempt, Result};
 use crate::secure_boot::SecureBoot;
+
+mod install_media;
 use crate::types::{
     normalize_unit, parse_address, redfish_version_supported, BmcAddress, BmcInfo, BmcProtocol,
     BootTarget, PowerAction, PowerState, SelRecord, SensorKind, SensorReading, SensorStatus,
     Thresholds,
 };
+pub use install_media::{BootOverrideState, VirtualMediaStatus};
 
 /// Default IPMI (RMCP+) UDP port.
 pub const IPMI_PORT: u16 = 623;

@@ -25,7 +25,7 @@ pub mod scheduler;
 mod secure_boot;
 mod types;
 
-pub use bmc::{Bmc, BmcConfig};
+pub use bmc::{Bmc, BmcConfig, BootOverrideState, VirtualMediaStatus};
 pub use error::{BmcError, ProtocolAttempt, Result};
 pub use secure_boot::SecureBoot;
 /// Redfish push (EventService subscriptions and the receiver BMCs POST to), for the controller.

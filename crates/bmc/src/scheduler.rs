@@ -298,6 +298,35 @@ impl BmcHandle<Bmc> {
             .await?
     }
 
+    /// Reinstall media steps (docs/handlers.md#reinstall), queued with the power actions: they
+    /// are part of one.
+    pub async fn eject_virtual_media(&self) -> Result<()> {
+        self.run(Priority::Power, |b| Box::pin(b.eject_virtual_media()))
+            .await?
+    }
+
+    pub async fn insert_virtual_media(&self, url: String) -> Result<()> {
+        self.run(Priority::Power, move |b| {
+            Box::pin(async move { b.insert_virtual_media(&url).await })
+        })
+        .await?
+    }
+
+    pub async fn virtual_media_status(&self) -> Result<crate::VirtualMediaStatus> {
+        self.run(Priority::Query, |b| Box::pin(b.virtual_media_status()))
+            .await?
+    }
+
+    pub async fn boot_once_virtual_cd(
+        &self,
+        uefi: Option<bool>,
+    ) -> Result<crate::BootOverrideState> {
+        self.run(Priority::Power, move |b| {
+            Box::pin(b.boot_once_virtual_cd(uefi))
+        })
+        .await?
+    }
+
     pub async fn info(&self) -> Result<BmcInfo> {
         self.run(Priority::Query, |b| Box::pin(b.info())).await?
     }

@@ -438,6 +438,17 @@ impl Actor {
                 };
                 let _ = r.send(result);
             }
+            Command::SetInstall(id, install, r) => {
+                self.hosts_changed = true;
+                let result = match self.resolve(&id) {
+                    None => Err(HandleError::UnknownHost(id)),
+                    Some(name) => match self.core.set_install(now, &name, install) {
+                        Ok(()) => self.flush_then(|_| Ok(())),
+                        Err(e) => Err(HandleError::Refused(e.to_string())),
+                    },
+                };
+                let _ = r.send(result);
+            }
             Command::SetBmcCredentials(id, spec, password, r) => {
                 self.hosts_changed = true;
                 let result = match self.resolve(&id) {

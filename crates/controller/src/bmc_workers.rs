@@ -237,6 +237,32 @@ impl Inner {
                 Ok(()) => worker.power_state().await,
                 Err(e) => Err(e),
             },
+            BmcOp::EjectMedia => match worker.eject_virtual_media().await {
+                Ok(()) => worker.power_state().await,
+                Err(e) => Err(e),
+            },
+            BmcOp::InsertMedia { image } => match worker.insert_virtual_media(image).await {
+                Ok(()) => worker.power_state().await,
+                Err(e) => Err(e),
+            },
+            BmcOp::VerifyMedia { image } => match worker.virtual_media_status().await {
+                Ok(s) if s.holds(&image) => worker.power_state().await,
+                // Not mounted (yet): the core reads again until its mount timeout.
+                Ok(s) => {
+                    return BmcOutcome::Failed(format!(
+                        "virtual CD {} reads back Inserted={} Image={}",
+                        s.slot,
+                        s.inserted,
+                        s.image_shown()
+                    ))
+                }
+                Err(e) => Err(e),
+            },
+            // The system's own boot mode (UEFI or legacy), read back.
+            BmcOp::BootOnceVirtualCd => match worker.boot_once_virtual_cd(None).await {
+                Ok(_) => worker.power_state().await,
+                Err(e) => Err(e),
+            },
         };
         match result {
             Ok(state) => BmcOutcome::Done(power_of(&state)),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use steward_maintenance::action::{ActionId, ActionOutcome, OperatorAction};
 use steward_maintenance::alarm::{Alarm, CustomerLog};
-use steward_maintenance::host::{BmcSpec, HostRecord};
+use steward_maintenance::host::{BmcSpec, HostRecord, InstallSpec};
 use steward_maintenance::NodeSettings;
 use steward_store::typed::{HostIdentity, Stamped};
 use tokio::sync::{mpsc, oneshot};
@@ -85,6 +85,7 @@ pub(crate) enum Command {
     AddHost(Box<HostRecord>, Reply<Result<HostRecord, HandleError>>),
     Request(String, OperatorAction, Reply<Result<ActionId, HandleError>>),
     SetBmc(String, Option<BmcSpec>, Reply<Result<(), HandleError>>),
+    SetInstall(String, InstallSpec, Reply<Result<(), HandleError>>),
     SetBmcCredentials(String, BmcSpec, String, Reply<Result<(), HandleError>>),
     Alarms(Reply<Vec<Alarm>>),
     Events(usize, Reply<Vec<Stamped<CustomerLog>>>),
@@ -166,6 +167,12 @@ impl ControllerHandle {
 
     pub async fn set_bmc(&self, id: &str, bmc: Option<BmcSpec>) -> Result<(), HandleError> {
         self.call(|r| Command::SetBmc(id.to_string(), bmc, r))
+            .await?
+    }
+
+    /// Change a host's install settings (docs/handlers.md#reinstall); the caller checked them.
+    pub async fn set_install(&self, id: &str, install: InstallSpec) -> Result<(), HandleError> {
+        self.call(|r| Command::SetInstall(id.to_string(), install, r))
             .await?
     }
 

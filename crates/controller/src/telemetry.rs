@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use steward_maintenance::{Action, ActionId, ActionOutcome, JournalEntry};
-use steward_maintenance::{BmcOp, BmcOutcome, BmcRequestId, Cause, Effect, Event};
+use steward_maintenance::{BmcOutcome, BmcRequestId, Cause, Effect, Event};
 use tokio::time::Instant;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -145,7 +145,7 @@ impl Telemetry {
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
     pub(crate) telemetry: Telemetry,
-    bmc_started: HashMap<BmcRequestId, (BmcOp, Instant)>,
+    bmc_started: HashMap<BmcRequestId, (&'static str, Instant)>,
     actions_started: HashMap<ActionId, (Action, Instant)>,
     /// The sensor series each host has, to withdraw them when they go stale.
     sensor_series: HashMap<String, Vec<SensorLabels>>,
@@ -201,7 +201,7 @@ impl Recorder {
                     self.telemetry
                         .bmc_latency
                         .get_or_create(&BmcLabels {
-                            operation: name(&op),
+                            operation: op.into(),
                             outcome: outcome.into(),
                         })
                         .observe(now.saturating_duration_since(started).as_secs_f64());
@@ -298,7 +298,7 @@ impl Recorder {
                 if self.bmc_started.len() > 100_000 {
                     self.bmc_started.clear();
                 }
-                self.bmc_started.insert(*id, (*op, now));
+                self.bmc_started.insert(*id, (op.name(), now));
                 if !op.is_destructive() {
                     return;
                 }

@@ -76,6 +76,7 @@ fn spec(name: &str, n: u32) -> HostSpec {
         pxeboot_ip: None,
         cluster_ip: None,
         bmc: None,
+        install: Default::default(),
     }
 }
 

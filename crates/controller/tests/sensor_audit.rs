@@ -35,7 +35,7 @@ struct FakeBmc {
 
 impl BmcLink for FakeBmc {
     fn submit(&mut self, host: &str, request: BmcRequestId, op: BmcOp) {
-        self.board.lock().unwrap().ops.push(op);
+        self.board.lock().unwrap().ops.push(op.clone());
         let events = self.events.clone();
         let host = host.to_string();
         let state = if op == BmcOp::PowerOff {
@@ -204,6 +204,7 @@ async fn add_host_with_bmc(handle: &ControllerHandle) {
         pxeboot_ip: None,
         cluster_ip: None,
         bmc: None,
+        install: Default::default(),
     };
     handle
         .add_host(HostRecord::new_install(spec, SystemType::Standard))

@@ -5,6 +5,7 @@
 //! name, and so are the keys that must be present (`goenabled_timeout`,
 //! `loc_recovery_timeout`; docs/config.md#loading-rules).
 
+use crate::host::{check_image_url, InstallMethod};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Duration;
 
@@ -105,6 +106,13 @@ pub struct Timeouts {
     /// Reinstall: wait for BMC access, then for the fresh install to come online.
     pub reinstall_bmc_access_wait: Seconds,
     pub node_reinstall_timeout: Seconds,
+    /// Reinstall: how long one virtual-media or boot-override request to the BMC may take
+    /// (eject, insert, one-time boot), queueing included.
+    pub reinstall_media_timeout: Seconds,
+    /// Reinstall: how long the BMC may take to mount an inserted image (read back every
+    /// `reinstall_mount_poll`) before the reinstall fails.
+    pub reinstall_mount_timeout: Seconds,
+    pub reinstall_mount_poll: Seconds,
     /// How long outcome task lines ("Reset Completed") stay visible.
     pub task_display: Seconds,
     /// Dead office recovery: controller uptime below this at start means a site power loss.
@@ -153,6 +161,9 @@ impl Default for Timeouts {
             powercycle_recovery_monitor: s(900),
             reinstall_bmc_access_wait: s(600),
             node_reinstall_timeout: s(2400),
+            reinstall_media_timeout: s(60),
+            reinstall_mount_timeout: s(120),
+            reinstall_mount_poll: s(5),
             task_display: s(30),
             dor_mode_detect: s(1200),
             dor_mode_timeout: s(1000),
@@ -322,6 +333,30 @@ impl HeartbeatTimings {
     }
 }
 
+/// Reinstall defaults for hosts whose `install_method` / `install_image` are not set
+/// (docs/handlers.md#reinstall).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstallDefaults {
+    /// Method for hosts with a Redfish (or dynamic) BMC. `virtual-media` is used only when the
+    /// host has an image (its own or `image`); without one such hosts boot PXE once.
+    pub redfish_method: InstallMethod,
+    /// Method for hosts with an IPMI BMC: `pxe` or `agent` (IPMI has no virtual media).
+    pub ipmi_method: InstallMethod,
+    /// The install image URL for hosts that have none of their own; empty: none.
+    pub image: String,
+}
+
+impl Default for InstallDefaults {
+    fn default() -> Self {
+        InstallDefaults {
+            redfish_method: InstallMethod::VirtualMedia,
+            ipmi_method: InstallMethod::Pxe,
+            image: String::new(),
+        }
+    }
+}
+
 /// The whole maintenance configuration.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -331,6 +366,7 @@ pub struct Config {
     pub policy: Policy,
     pub heartbeat: HeartbeatTimings,
     pub pxeboot: crate::pxeboot::PxebootMonitorConfig,
+    pub install: InstallDefaults,
 }
 
 /// A configuration the core refuses to start with.
@@ -383,7 +419,16 @@ impl Config {
     /// Check ranges; called by `from_toml` and by drivers that build a config in code.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let t = &self.timeouts;
-        let positive: [(&'static str, Seconds); 16] = [
+        let positive: [(&'static str, Seconds); 19] = [
+            (
+                "timeouts.reinstall_media_timeout",
+                t.reinstall_media_timeout,
+            ),
+            (
+                "timeouts.reinstall_mount_timeout",
+                t.reinstall_mount_timeout,
+            ),
+            ("timeouts.reinstall_mount_poll", t.reinstall_mount_poll),
             ("timeouts.bmc_query_timeout", t.bmc_query_timeout),
             ("timeouts.bmc_action_timeout", t.bmc_action_timeout),
             ("timeouts.alive_period", t.alive_period),
@@ -431,6 +476,20 @@ impl Config {
                 key: "timeouts.node_reinstall_timeout",
                 reason: "must be between 60 seconds and 4 hours".into(),
             });
+        }
+        if self.install.ipmi_method == InstallMethod::VirtualMedia {
+            return Err(ConfigError::Invalid {
+                key: "install.ipmi_method",
+                reason: "IPMI has no virtual media; use pxe or agent".into(),
+            });
+        }
+        if !self.install.image.is_empty() {
+            if let Err(reason) = check_image_url(&self.install.image) {
+                return Err(ConfigError::Invalid {
+                    key: "install.image",
+                    reason,
+                });
+            }
         }
         let th = &self.thresholds;
         if th.offline_threshold == 0 {
@@ -482,6 +541,9 @@ impl Config {
             &mut t.powercycle_holdoff,
             &mut t.powercycle_recovery_monitor,
             &mut t.reinstall_bmc_access_wait,
+            &mut t.reinstall_media_timeout,
+            &mut t.reinstall_mount_timeout,
+            &mut t.reinstall_mount_poll,
             &mut t.task_display,
             &mut t.insv_test_period,
             &mut t.oos_test_period,

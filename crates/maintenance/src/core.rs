@@ -11,7 +11,7 @@ use crate::admission::{self, AdmissionInput, Refusal};
 use crate::alarm::{AlarmBook, AlarmChange, AlarmId, CustomerLog, LogId, Severity};
 use crate::config::Config;
 use crate::handlers::HostRt;
-use crate::host::{BmcSpec, HostRecord};
+use crate::host::{BmcSpec, HostRecord, InstallSpec};
 use crate::io::*;
 use crate::state::*;
 use crate::time::Instant;
@@ -195,6 +195,26 @@ impl Maintenance {
         Ok(())
     }
 
+    /// Change a host's install settings (image URL, method; docs/handlers.md#reinstall). The
+    /// caller checked the values; a reinstall in progress keeps the method it started with.
+    pub fn set_install(
+        &mut self,
+        now: Instant,
+        host: &str,
+        install: InstallSpec,
+    ) -> Result<(), RequestError> {
+        self.now = now;
+        let h = self
+            .hosts
+            .get_mut(host)
+            .ok_or_else(|| RequestError::UnknownHost(host.into()))?;
+        if h.rec.spec.install != install {
+            h.rec.spec.install = install;
+            self.changed(host);
+        }
+        Ok(())
+    }
+
     /// An operator asks for an action. Accepted actions are journaled and their id returned.
     pub fn request(
         &mut self,
@@ -219,6 +239,10 @@ impl Maintenance {
             swact_in_progress: self.swact_in_progress,
         };
         admission::admit(&input)?;
+        if action == OperatorAction::Reinstall {
+            crate::handlers::install_plan(&h.rec.spec, &self.cfg.install)
+                .map_err(|why| Refusal(format!("cannot reinstall {host}: {why}")))?;
+        }
         let id = ActionId(self.next_action);
         self.next_action += 1;
         self.effects

@@ -38,6 +38,115 @@ pub struct HostSpec {
     /// (docs/protocol.md#the-pxeboot-network). None: the host has no pxeboot path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pxeboot_ip: Option<String>,
+    /// How this host is reinstalled (docs/handlers.md#reinstall); unset fields take the defaults
+    /// of the `[install]` configuration.
+    #[serde(default)]
+    pub install: InstallSpec,
+}
+
+/// How a reinstall puts the installer on a host (docs/handlers.md#reinstall).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstallMethod {
+    /// Redfish virtual media: the BMC mounts the install image and boots it once.
+    VirtualMedia,
+    /// The BMC boots the host once from the network (any BMC protocol).
+    Pxe,
+    /// The node agent wipes the disk and reboots into the network installer (no BMC needed).
+    Agent,
+}
+
+impl InstallMethod {
+    pub const ALL: [InstallMethod; 3] = [
+        InstallMethod::VirtualMedia,
+        InstallMethod::Pxe,
+        InstallMethod::Agent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallMethod::VirtualMedia => "virtual-media",
+            InstallMethod::Pxe => "pxe",
+            InstallMethod::Agent => "agent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<InstallMethod> {
+        InstallMethod::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// The operator's install settings of one host; `None` takes the configured default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallSpec {
+    /// The installer image URL (http or https) the BMC mounts as a virtual CD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<InstallMethod>,
+}
+
+/// Check an install image URL: `http://` or `https://`, a host, no spaces or control characters.
+/// The error names what is wrong; the caller names the field.
+pub fn check_image_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("'{}' is not an http:// or https:// URL", url.escape_debug()))?;
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "'{}' has spaces or control characters",
+            url.escape_debug()
+        ));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("'{}' names no host", url.escape_debug()));
+    }
+    if url.len() > 2048 {
+        return Err("the URL is longer than 2048 characters".into());
+    }
+    Ok(())
+}
+
+/// sysinv's `install_state` values, as steward's reinstall sets them (docs/handlers.md#reinstall).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallState {
+    /// BMC stages before the host boots the installer (eject, power off, insert, boot override).
+    Preinstall,
+    /// Powered on into the installer.
+    Booting,
+    /// Waiting for the fresh install to report.
+    Installing,
+    /// The new install reported; cleaning up (media eject).
+    Postinstall,
+    Completed,
+    Failed,
+}
+
+impl InstallState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallState::Preinstall => "preinstall",
+            InstallState::Booting => "booting",
+            InstallState::Installing => "installing",
+            InstallState::Postinstall => "postinstall",
+            InstallState::Completed => "completed",
+            InstallState::Failed => "failed",
+        }
+    }
+}
+
+/// Where the last reinstall of a host is (or how it ended): sysinv's `install_state` and
+/// `install_state_info`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallProgress {
+    pub state: Option<InstallState>,
+    /// The stage, or the failure reason.
+    #[serde(default)]
+    pub info: String,
 }
 
 impl HostSpec {
@@ -109,6 +218,9 @@ pub struct HostRecord {
     pub power: PowerState,
     pub bmc_accessible: bool,
     pub uptime: Duration,
+    /// The last reinstall's progress (none until the host is first reinstalled).
+    #[serde(default)]
+    pub install: InstallProgress,
 }
 
 impl HostRecord {
@@ -137,6 +249,7 @@ impl HostRecord {
             power: PowerState::Unknown,
             bmc_accessible: false,
             uptime: Duration::ZERO,
+            install: InstallProgress::default(),
         }
     }
 

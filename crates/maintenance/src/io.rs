@@ -85,8 +85,9 @@ pub enum HwmonEvent {
 }
 
 /// A BMC operation the core asks for. Power operations complete only when the BMC reads back the
-/// target state; the driver reports failure otherwise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// target state; the driver reports failure otherwise. Every operation answers with the power
+/// state read afterwards ([`BmcOutcome::Done`]) or a failure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BmcOp {
     PowerStatus,
@@ -95,11 +96,40 @@ pub enum BmcOp {
     PowerReset,
     /// Next boot from the network (reinstall), once.
     NetbootOnce,
+    /// Eject whatever virtual media is inserted; done once every CD slot reads back empty.
+    EjectMedia,
+    /// Insert `image` into the virtual CD. Done means the BMC accepted the request; it may mount
+    /// the image later (or never): [`BmcOp::VerifyMedia`] reads it back.
+    InsertMedia {
+        image: String,
+    },
+    /// Read the virtual CD back: done only if it holds `image`, inserted.
+    VerifyMedia {
+        image: String,
+    },
+    /// Next boot from the virtual CD, once, in the system's boot mode (UEFI or legacy); done only
+    /// if the override reads back as asked.
+    BootOnceVirtualCd,
 }
 
 impl BmcOp {
-    pub fn is_destructive(self) -> bool {
+    pub fn is_destructive(&self) -> bool {
         matches!(self, BmcOp::PowerOff | BmcOp::PowerReset)
+    }
+
+    /// The operation's name without its data (metrics labels, logs: never the image URL).
+    pub fn name(&self) -> &'static str {
+        match self {
+            BmcOp::PowerStatus => "power-status",
+            BmcOp::PowerOn => "power-on",
+            BmcOp::PowerOff => "power-off",
+            BmcOp::PowerReset => "power-reset",
+            BmcOp::NetbootOnce => "netboot-once",
+            BmcOp::EjectMedia => "eject-media",
+            BmcOp::InsertMedia { .. } => "insert-media",
+            BmcOp::VerifyMedia { .. } => "verify-media",
+            BmcOp::BootOnceVirtualCd => "boot-once-virtual-cd",
+        }
     }
 }
 

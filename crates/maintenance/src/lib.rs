@@ -50,6 +50,7 @@ mod handlers;
 pub use crate::core::{Maintenance, RequestError, SystemConfig};
 pub use action::{Action, ActionId, ActionOutcome, JournalEntry, OperatorAction};
 pub use config::Config;
+pub use handlers::install_plan;
 pub use io::*;
 pub use time::Instant;
 

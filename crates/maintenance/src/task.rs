@@ -64,6 +64,17 @@ pub const CRITICAL_POWER_DOWN: &str =
 
 pub const REINSTALLING: &str = "Reinstalling";
 pub const REINSTALL_WAIT_BMC: &str = "Reinstall Wait ; BMC not accessible";
+pub const REINSTALL_EJECTING: &str = "Reinstalling ; ejecting virtual media";
+pub const REINSTALL_POWERING_OFF: &str = "Reinstalling ; powering off";
+pub const REINSTALL_INSERTING: &str = "Reinstalling ; inserting install image";
+pub const REINSTALL_MOUNT_WAIT: &str = "Reinstalling ; waiting for the image to mount";
+pub const REINSTALL_BOOT_OVERRIDE: &str = "Reinstalling ; one-time boot from virtual CD";
+pub const REINSTALL_NETBOOT: &str = "Reinstalling ; one-time network boot";
+pub const REINSTALL_POWERING_ON: &str = "Reinstalling ; powering on";
+pub const REINSTALL_WIPING: &str = "Reinstalling ; wiping disk";
+pub const REINSTALL_INSTALLING: &str = "Reinstalling ; installing";
+pub const REINSTALL_EJECT_AFTER: &str = "Reinstalling ; ejecting install image";
+pub const REINSTALL_CLEANUP: &str = "Reinstall Failing ; ejecting media, powering off";
 pub const REINSTALL_FAILED: &str = "Reinstall Failed";
 pub const REINSTALL_SUCCEEDED: &str = "Reinstall Succeeded";
 

@@ -193,6 +193,7 @@ fn spec(name: &str, p: Personality, ip: &str) -> HostSpec {
             address: format!("bmc-{ip}"),
             username: "root".into(),
         }),
+        install: Default::default(),
     }
 }
 

@@ -201,13 +201,13 @@ fn reinstall_with_bmc_powers_off_netboots_and_waits_for_the_new_install() {
     h.request("worker-0", OperatorAction::Lock).unwrap();
     h.advance(secs(5));
     let id = h.request("worker-0", OperatorAction::Reinstall).unwrap();
-    assert_eq!(h.task("worker-0"), task::REINSTALLING);
+    assert_eq!(h.task("worker-0"), task::REINSTALL_POWERING_OFF);
     h.until(secs(600), |h| h.action("worker-0") == Action::None)
         .unwrap();
     assert_eq!(h.journal_end(id), Some(ActionOutcome::Completed));
     assert_eq!(h.task("worker-0"), task::REINSTALL_SUCCEEDED);
     for op in [BmcOp::PowerOff, BmcOp::NetbootOnce, BmcOp::PowerOn] {
-        assert_eq!(h.bmc_ops("worker-0", op), 1, "{op:?}");
+        assert_eq!(h.bmc_ops("worker-0", op.clone()), 1, "{op:?}");
     }
 }
 

@@ -32,6 +32,7 @@ fn spec(name: &str, ip: IpAddr) -> HostSpec {
         pxeboot_ip: None,
         cluster_ip: None,
         bmc: None,
+        install: Default::default(),
     }
 }
 

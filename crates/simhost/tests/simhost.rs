@@ -92,6 +92,7 @@ async fn rig(name: &str) -> Rig {
         pxeboot_ip: None,
         cluster_ip: None,
         bmc: None,
+        install: Default::default(),
     });
     let host = SimHost::start(lab.config(), true).await.unwrap();
     Rig {

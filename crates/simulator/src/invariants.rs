@@ -344,7 +344,7 @@ impl Checker {
                 format!("bmc {op:?}"),
                 *cause,
                 None,
-                Some(*op),
+                Some(op.clone()),
             ),
             Effect::Alarm(change) => self.alarm(now, change),
             Effect::Journal(entry) => {

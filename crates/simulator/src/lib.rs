@@ -219,6 +219,7 @@ pub mod runner;
 pub mod scenario;
 pub mod store;
 pub mod truth;
+pub mod vmedia;
 pub mod world;
 
 pub use invariants::{Destructive, Invariant, Violation};

@@ -97,6 +97,8 @@ pub struct SimNode {
     pub links: [Link; 2],
     pub hb: [HbLink; 2],
     pub bmc: Option<SimBmc>,
+    /// The BMC's virtual CD and one-time boot override (reinstall by virtual media).
+    pub vmedia: crate::vmedia::VirtualCd,
     // ----- faults -----
     /// Lost power by a fault (heal powers it back on).
     pub crashed: bool,

@@ -319,6 +319,9 @@ impl Simulation {
                     personality,
                     locked: !controller && i > 1 && rng.chance(cfg.locked_fraction),
                     bmc: controller || !rng.chance(cfg.no_bmc_fraction),
+                    // Random runs reinstall by PXE or the agent; virtual media has its own
+                    // scenarios (tests/reinstall.rs) so the pinned seeds keep their histories.
+                    install_image: None,
                     cluster: rng.chance(cfg.cluster_fraction),
                     link: cfg.link,
                 }

@@ -35,6 +35,7 @@ pub struct Scenario {
     scale: u32,
     locked: BTreeSet<String>,
     no_bmc: BTreeSet<String>,
+    install_images: std::collections::BTreeMap<String, String>,
     cluster: bool,
     link: LinkParams,
     core: Config,
@@ -71,6 +72,7 @@ impl Scenario {
             scale,
             locked: BTreeSet::new(),
             no_bmc: BTreeSet::new(),
+            install_images: Default::default(),
             cluster: true,
             link: LinkParams::CLEAN,
             core: Config::default().scaled(scale),
@@ -104,6 +106,13 @@ impl Scenario {
     /// Start this host locked (the core sees a fresh install: locked-disabled-offline, then online).
     pub fn locked(mut self, host: &str) -> Self {
         self.locked.insert(host.to_string());
+        self
+    }
+
+    /// This host has an install image: its Redfish BMC reinstalls it by virtual media.
+    pub fn install_image(mut self, host: &str, url: &str) -> Self {
+        self.install_images
+            .insert(host.to_string(), url.to_string());
         self
     }
 
@@ -198,6 +207,7 @@ impl Scenario {
             .map(|(name, personality)| HostSetup {
                 locked: self.locked.contains(&name),
                 bmc: !self.no_bmc.contains(&name),
+                install_image: self.install_images.get(&name).cloned(),
                 cluster: self.cluster,
                 link: self.link,
                 name,

@@ -377,7 +377,8 @@ impl Truth {
             Fault::GoEnabledFailure { host, .. }
             | Fault::Link { host, .. }
             | Fault::Sensor { host, .. }
-            | Fault::TamperFlag { host, .. } => vec![host.clone()],
+            | Fault::TamperFlag { host, .. }
+            | Fault::Vmedia { host, .. } => vec![host.clone()],
             Fault::Cut { hosts, .. } | Fault::Restore { hosts, .. } => hosts.clone(),
             Fault::CutAll(_)
             | Fault::RestoreAll(_)

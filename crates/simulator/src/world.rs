@@ -97,6 +97,8 @@ pub struct HostSetup {
     /// Starts locked (a fresh install the core sees as locked-disabled-offline) instead of in service.
     pub locked: bool,
     pub bmc: bool,
+    /// The host's install image URL (a Redfish BMC then reinstalls it by virtual media).
+    pub install_image: Option<String>,
     pub cluster: bool,
     /// Link parameters of both networks.
     pub link: LinkParams,
@@ -147,6 +149,11 @@ pub enum Fault {
     RestoreAll(Network),
     BmcUnreachable(String),
     BmcReachable(String),
+    /// Arm a fault of the host's BMC virtual CD (heal clears it).
+    Vmedia {
+        host: String,
+        fault: crate::vmedia::VmediaFault,
+    },
     /// Change a link's loss/delay/duplication.
     Link {
         host: String,
@@ -461,6 +468,7 @@ impl World {
                     },
                 ],
                 bmc: h.bmc.then_some(SimBmc { reachable: true }),
+                vmedia: Default::default(),
                 crashed: false,
                 goenabled_failures: 0,
                 boot_failure: false,
@@ -537,6 +545,10 @@ impl World {
                     address: format!("sim-bmc-{i}"),
                     username: "admin".into(),
                 }),
+                install: steward_maintenance::host::InstallSpec {
+                    image: h.install_image.clone(),
+                    method: None,
+                },
             };
             let rec = if h.locked {
                 HostRecord::new_install(spec, cfg.system_type)
@@ -1797,8 +1809,18 @@ impl World {
         let reachable = self.nodes[i].bmc.map(|b| b.reachable).unwrap_or(false);
         let outcome = if !reachable {
             BmcOutcome::Failed("unreachable".into())
+        } else if let Some(done) = self.nodes[i].vmedia.apply(&op) {
+            match done {
+                Ok(()) => BmcOutcome::Done(self.power_state(i)),
+                Err(why) => BmcOutcome::Failed(why),
+            }
         } else {
             match op {
+                // Virtual-media operations were answered above.
+                BmcOp::EjectMedia
+                | BmcOp::InsertMedia { .. }
+                | BmcOp::VerifyMedia { .. }
+                | BmcOp::BootOnceVirtualCd => BmcOutcome::Done(self.power_state(i)),
                 BmcOp::PowerStatus | BmcOp::NetbootOnce => {
                     if op == BmcOp::NetbootOnce {
                         self.nodes[i].fresh_install_pending = true;
@@ -1808,6 +1830,9 @@ impl World {
                 BmcOp::PowerOn => {
                     if !self.nodes[i].powered() {
                         self.nodes[i].crashed = false;
+                        if self.nodes[i].vmedia.boots_installer() {
+                            self.nodes[i].fresh_install_pending = true;
+                        }
                         self.start_boot(i);
                     }
                     BmcOutcome::Done(PowerState::On)
@@ -1931,6 +1956,10 @@ impl World {
                 let i = self.host_index(&host);
                 self.nodes[i].links[network.index()].params = params;
             }
+            Fault::Vmedia { host, fault } => {
+                let i = self.host_index(&host);
+                self.nodes[i].vmedia.arm(fault);
+            }
             Fault::Heal(h) => {
                 let i = self.host_index(&h);
                 self.heal(i)?;
@@ -1992,6 +2021,7 @@ impl World {
         }
         self.set_bmc_reachable(i, true);
         let n = &mut self.nodes[i];
+        n.vmedia.heal();
         n.goenabled_failures = 0;
         n.boot_failure = false;
         if n.crashed && n.phase == Phase::Off {

@@ -93,6 +93,23 @@ pub enum HostCommand {
         /// A file holding the BMC password (stored encrypted by the controller; never shown).
         #[arg(long)]
         bm_password_file: Option<PathBuf>,
+        /// The installer image URL (http or https) a Redfish BMC mounts for a reinstall.
+        #[arg(long)]
+        install_image: Option<String>,
+        /// How a reinstall reaches the host: virtual-media, pxe or agent (default: by BMC type).
+        #[arg(long)]
+        install_method: Option<String>,
+    },
+    /// Change a host's install settings ("" puts back the configured default).
+    Modify {
+        /// Hostname, uuid or integer id.
+        host: String,
+        /// The installer image URL (http or https) a Redfish BMC mounts for a reinstall.
+        #[arg(long)]
+        install_image: Option<String>,
+        /// virtual-media, pxe or agent.
+        #[arg(long)]
+        install_method: Option<String>,
     },
     /// Delete a host (the `delete` action; the host must be locked).
     Delete(ActionArgs),
@@ -241,6 +258,8 @@ async fn host(args: HostArgs) -> Result<(), CliError> {
             bm_ip,
             bm_username,
             bm_password_file,
+            install_image,
+            install_method,
         } => {
             let password = match bm_password_file {
                 Some(p) => Some(
@@ -266,12 +285,42 @@ async fn host(args: HostArgs) -> Result<(), CliError> {
                 ("bm_ip", bm_ip),
                 ("bm_username", bm_username),
                 ("bm_password", password),
+                ("install_image", install_image),
+                ("install_method", install_method),
             ] {
                 if let Some(v) = v {
                     body[k] = Value::String(v);
                 }
             }
             let rec = api.send(reqwest::Method::POST, "/v1/ihosts", &body).await?;
+            if json_out {
+                return print_json(&rec);
+            }
+            print_object(&rec);
+            return Ok(());
+        }
+        HostCommand::Modify {
+            host,
+            install_image,
+            install_method,
+        } => {
+            let ops: Vec<Value> = [
+                ("/install_image", install_image),
+                ("/install_method", install_method),
+            ]
+            .into_iter()
+            .filter_map(|(path, v)| v.map(|v| json!({ "op": "replace", "path": path, "value": v })))
+            .collect();
+            if ops.is_empty() {
+                return Err(CliError::Usage(
+                    "nothing to change; give --install-image URL and/or --install-method METHOD"
+                        .into(),
+                ));
+            }
+            let path = format!("/v1/ihosts/{}", seg(&host));
+            let rec = api
+                .send(reqwest::Method::PATCH, &path, &Value::Array(ops))
+                .await?;
             if json_out {
                 return print_json(&rec);
             }
@@ -347,11 +396,17 @@ async fn follow(
         let state = text(&status["state"]);
         if state == "running" {
             let task = host.as_ref().map(|h| text(&h["task"])).unwrap_or_default();
-            let line = if task.is_empty() {
+            let mut line = if task.is_empty() {
                 format!("{name}: {states}")
             } else {
                 format!("{name}: {states}  task: {task}")
             };
+            // A reinstall also shows sysinv's install state (docs/handlers.md#reinstall).
+            if let Some(h) = host.as_ref().filter(|_| action == "reinstall") {
+                if let Some(st) = h["install_state"].as_str() {
+                    line.push_str(&format!("  install_state: {st}"));
+                }
+            }
             if line != last_line && !json_out {
                 println!("{line}");
                 last_line = line;

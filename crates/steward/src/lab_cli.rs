@@ -408,6 +408,7 @@ fn spec(i: usize, name: &str, personality: Personality, bmc: Option<BmcSpec>) ->
         pxeboot_ip: None,
         cluster_ip: Some(lab::host_address(Some(Network::Cluster), i).to_string()),
         bmc,
+        install: Default::default(),
     }
 }
 

@@ -54,6 +54,7 @@ fn spec(mgmt: IpAddr, pxeboot: IpAddr) -> HostSpec {
         pxeboot_ip: Some(pxeboot.to_string()),
         cluster_ip: None,
         bmc: None,
+        install: Default::default(),
     }
 }
 

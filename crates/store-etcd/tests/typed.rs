@@ -25,6 +25,7 @@ fn record(name: &str) -> HostRecord {
             mgmt_mac: None,
             cluster_ip: None,
             pxeboot_ip: None,
+            install: Default::default(),
             bmc: None,
         },
         SystemType::Standard,

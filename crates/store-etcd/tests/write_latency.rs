@@ -35,6 +35,7 @@ fn record(i: usize) -> HostRecord {
             mgmt_mac: Some(format!("52:54:00:00:{:02x}:{:02x}", i / 256, i % 256)),
             cluster_ip: None,
             pxeboot_ip: None,
+            install: Default::default(),
             bmc: Some(BmcSpec {
                 protocol: BmcProtocol::Dynamic,
                 address: format!("10.10.{}.{}", i / 250, i % 250 + 2),

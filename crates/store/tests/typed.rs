@@ -26,6 +26,7 @@ fn record(name: &str) -> HostRecord {
                 address: "10.0.0.10".into(),
                 username: "root".into(),
             }),
+            install: Default::default(),
         },
         SystemType::Standard,
     )

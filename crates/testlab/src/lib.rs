@@ -192,6 +192,7 @@ pub fn machineless_host(name: &str, index: u32) -> HostSpec {
         pxeboot_ip: None,
         cluster_ip: None,
         bmc: None,
+        install: Default::default(),
     }
 }
 
@@ -257,6 +258,7 @@ impl TestLab {
                 pxeboot_ip: None,
                 cluster_ip: None,
                 bmc: None,
+                install: Default::default(),
             });
             lab_hosts.push(LabHost {
                 name: name.clone(),

@@ -68,6 +68,7 @@ mod node_monitors;
 mod pxeboot_audit;
 mod recovery;
 mod reinstall;
+pub use reinstall::install_plan;
 mod reset_progression;
 mod subfunction;
 mod swact;

@@ -38,6 +38,18 @@ pub struct Node {
     pub pxeboot_cut: bool,
     /// Its management network is cut: nothing crosses it either way.
     pub mgmt_cut: bool,
+    /// The BMC's virtual CD: the image inserted, and whether it reads back mounted.
+    pub media: Option<String>,
+    pub media_mounted: bool,
+    /// One-time boot from the virtual CD is set.
+    pub boot_cd_once: bool,
+    /// BMC faults: an insert is accepted but never mounts; eject is refused; the boot override
+    /// reads back differently.
+    pub media_never_mounts: bool,
+    pub eject_refused: bool,
+    pub boot_override_differs: bool,
+    /// Media status reads before an accepted insert reads back mounted.
+    pub mount_after_reads: u32,
 }
 
 impl Node {
@@ -67,6 +79,13 @@ impl Node {
             pxeboot: false,
             pxeboot_cut: false,
             mgmt_cut: false,
+            media: None,
+            media_mounted: false,
+            boot_cd_once: false,
+            media_never_mounts: false,
+            eject_refused: false,
+            boot_override_differs: false,
+            mount_after_reads: 0,
         }
     }
 }
@@ -136,6 +155,7 @@ impl Harness {
                 address: format!("bmc-{name}"),
                 username: "admin".into(),
             }),
+            install: Default::default(),
         }
     }
 
@@ -151,7 +171,8 @@ impl Harness {
         self.add_spec(spec, in_service);
     }
 
-    fn add_spec(&mut self, spec: HostSpec, in_service: bool) {
+    /// [`Harness::add`] with a spec of the test's own (BMC protocol, install settings, pxeboot).
+    pub fn add_spec(&mut self, spec: HostSpec, in_service: bool) {
         let name = spec.name.clone();
         let name = name.as_str();
         let bmc = spec.bmc.is_some();
@@ -354,6 +375,43 @@ impl Harness {
                             n.up = false;
                             n.boot_at = Some(now + n.boot_delay);
                             BmcOutcome::Done(PowerState::On)
+                        }
+                        BmcOp::EjectMedia if n.eject_refused => {
+                            BmcOutcome::Failed("EjectMedia refused (HTTP 500)".into())
+                        }
+                        BmcOp::EjectMedia => {
+                            n.media = None;
+                            n.media_mounted = false;
+                            BmcOutcome::Done(n.power)
+                        }
+                        BmcOp::InsertMedia { image } => {
+                            n.media = Some(image.clone());
+                            BmcOutcome::Done(n.power)
+                        }
+                        BmcOp::VerifyMedia { image } => {
+                            if n.media.as_ref() == Some(image) && !n.media_never_mounts {
+                                if n.mount_after_reads == 0 {
+                                    n.media_mounted = true;
+                                } else {
+                                    n.mount_after_reads -= 1;
+                                }
+                            }
+                            if n.media_mounted && n.media.as_ref() == Some(image) {
+                                BmcOutcome::Done(n.power)
+                            } else {
+                                BmcOutcome::Failed(format!(
+                                    "virtual CD reads back Inserted=false Image={:?}",
+                                    n.media
+                                ))
+                            }
+                        }
+                        BmcOp::BootOnceVirtualCd if n.boot_override_differs => BmcOutcome::Failed(
+                            "boot override reads back target Pxe enabled Once, wanted Cd Once"
+                                .into(),
+                        ),
+                        BmcOp::BootOnceVirtualCd => {
+                            n.boot_cd_once = true;
+                            BmcOutcome::Done(n.power)
                         }
                     }
                 };

@@ -203,6 +203,7 @@ pub fn bench(a: SensorBenchArgs) -> Result<()> {
                 pxeboot_ip: None,
                 cluster_ip: None,
                 bmc: None,
+                install: Default::default(),
             };
             handle
                 .add_host(HostRecord::new_install(spec, SystemType::Standard))
