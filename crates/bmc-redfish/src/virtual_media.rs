@@ -4,7 +4,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::client::RedfishClient;
 use crate::error::{RedfishError, Result};
@@ -181,9 +181,16 @@ impl RedfishClient {
     }
 
     /// Eject every CD slot that has media; verify by read-back.
+    ///
+    /// A slot that reads back empty is sent `EjectMedia` too, and its refusal is not an error: a BMC
+    /// may accept an insert and never show it (the reinstall's clean-up after "not mounted" must
+    /// still take out what it inserted), and ejecting an empty slot is harmless.
     pub async fn eject_media(&self) -> Result<()> {
         for slot in self.cd_slots().await? {
             if !slot.has_media() && slot.image.is_none() {
+                if let Err(e) = self.eject_slot(&slot).await {
+                    debug!(slot = %slot.odata_id, error = %e, "eject of a slot that reads empty refused");
+                }
                 continue;
             }
             self.eject_slot(&slot).await?;

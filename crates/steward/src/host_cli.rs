@@ -61,6 +61,8 @@ pub struct ActionArgs {
     pub timeout: u64,
 }
 
+// Parsed once per process from the command line: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum HostCommand {
     /// List the hosts with their administrative, operational and availability states.
