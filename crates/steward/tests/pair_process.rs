@@ -10,7 +10,7 @@
 use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use steward_testpeers::etcd::EtcdPeer;
 
@@ -18,30 +18,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_steward");
 const SCALE: &str = "20";
 const BLOCK: u8 = 61;
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_tcp() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_udp(ip: Ipv4Addr) -> u16 {
-    std::net::UdpSocket::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// Killed on drop, so a failing test leaves nothing behind.
+use steward_testpeers::process::{
+    free_tcp_port as free_tcp, free_udp_port as free_udp, KillOnDrop as Proc,
+};
 
 /// Poll `ok` every 50 ms; a bound on the rig (a process that never comes up), reported with `what`.
 fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_steward");
@@ -21,31 +21,10 @@ const BMC_PASSWORD: &str = "system-client-bmc";
 /// This test's loopback block (127.9.0.0/16): the controller .0.1, hosts .0.10…, BMCs .1.x.
 const BLOCK: u8 = 9;
 
-/// Kills its process when dropped, so a failing test leaves nothing behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_tcp() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_udp(ip: Ipv4Addr) -> u16 {
-    std::net::UdpSocket::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// Killed on drop, so a failing test leaves nothing behind.
+use steward_testpeers::process::{
+    free_tcp_port as free_tcp, free_udp_port as free_udp, KillOnDrop as Proc,
+};
 
 fn ip(last: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, BLOCK, 0, last)

@@ -8,6 +8,7 @@ pub mod disk_images;
 pub mod etcd;
 pub mod hostile;
 pub mod notify;
+pub mod process;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
