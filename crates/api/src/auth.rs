@@ -80,36 +80,49 @@ pub(crate) async fn require_token(
     req: Request,
     next: Next,
 ) -> Response {
-    let loopback = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|ci| ci.0.ip().is_loopback());
-    if auth.loopback_without_token && loopback {
-        return next.run(req).await;
+    match auth.refusal(&req) {
+        None => next.run(req).await,
+        Some(refused) => refused,
     }
-    let header = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let keystone = req
-        .headers()
-        .get("x-auth-token")
-        .and_then(|v| v.to_str().ok());
-    let presented = header
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .or(keystone)
-        .map(str::trim);
-    match presented {
-        Some(t) if auth.accepts(t) => next.run(req).await,
-        Some(_) => ApiError::Unauthorized(
+}
+
+impl Auth {
+    /// `None` when `req` may be served (a valid token, or loopback in lab mode); else the 401 to
+    /// answer. Also used in front of the API, e.g. by a standby controller before it tells a client
+    /// where the active is.
+    pub fn refusal(&self, req: &Request) -> Option<Response> {
+        let auth = self;
+        let loopback = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|ci| ci.0.ip().is_loopback());
+        if auth.loopback_without_token && loopback {
+            return None;
+        }
+        let header = req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let keystone = req
+            .headers()
+            .get("x-auth-token")
+            .and_then(|v| v.to_str().ok());
+        let presented = header
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .or(keystone)
+            .map(str::trim);
+        match presented {
+        Some(t) if auth.accepts(t) => None,
+        Some(_) => Some(ApiError::Unauthorized(
             "the token is not valid; use the token in <data-dir>/api.token (steward --token or STEWARD_TOKEN)"
                 .into(),
         )
-        .into_response(),
-        None => ApiError::Unauthorized(
+        .into_response()),
+        None => Some(ApiError::Unauthorized(
             "a token is required: send 'Authorization: Bearer <token>' (or 'X-Auth-Token: <token>') with the token in <data-dir>/api.token (steward --token or STEWARD_TOKEN)"
                 .into(),
         )
-        .into_response(),
+        .into_response()),
+    }
     }
 }

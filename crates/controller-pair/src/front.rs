@@ -29,12 +29,22 @@ pub(crate) enum Serving {
     },
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Front {
     serving: Arc<RwLock<Serving>>,
+    /// The API's token check, done by the front itself before a standby's refusal: only a client
+    /// the API would serve learns where the active is.
+    auth: Arc<steward_api::Auth>,
 }
 
 impl Front {
+    pub(crate) fn new(auth: steward_api::Auth) -> Front {
+        Front {
+            serving: Arc::default(),
+            auth: Arc::new(auth),
+        }
+    }
+
     pub(crate) fn set(&self, s: Serving) {
         if let Ok(mut g) = self.serving.write() {
             *g = s;
@@ -67,7 +77,15 @@ impl Front {
 }
 
 async fn route(State(front): State<Front>, req: Request) -> Response {
-    match front.current() {
+    let serving = front.current();
+    if !matches!(serving, Serving::Active(_)) {
+        // The active's own router checks the token; a standby's or a changing front's refusal
+        // names the active, so it checks first.
+        if let Some(refused) = front.auth.refusal(&req) {
+            return refused;
+        }
+    }
+    match serving {
         Serving::Active(router) => forward(router, req).await,
         Serving::Standby { mirror, active_url } => {
             let read = matches!(*req.method(), Method::GET | Method::HEAD);

@@ -148,7 +148,7 @@ impl Pair {
     /// Serve the API front and start campaigning.
     pub fn start(spec: PairSpec, listener: tokio::net::TcpListener) -> Result<Pair, String> {
         LeaseClock::new(spec.ttl, spec.margin).map_err(|e| e.to_string())?;
-        let front = Front::default();
+        let front = Front::new((spec.mirror.auth)());
         front.set_standby(None, None);
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
         let (role_tx, role_rx) = watch::channel(Role::Standby { active: None });

@@ -158,6 +158,21 @@ async fn assert_refuses_writes(standby: &Member, active: &Member) {
     );
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["active_url"], active.url.as_str(), "{body}");
+    // Only a client the API would serve learns where the active is: without a token, or with a
+    // wrong one, the standby answers 401 like the API and names no URL.
+    for token in [None, Some("not-the-token")] {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/v1/ihosts", standby.url))
+            .json(&new_host("worker-9"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "token {token:?}");
+        assert!(r.headers().get(ACTIVE_URL_HEADER).is_none());
+        let text = r.text().await.unwrap();
+        assert!(!text.contains(active.url.as_str()), "{text}");
+    }
 }
 
 /// Until the standby's mirror shows `host` (it reloads every 300 ms).
