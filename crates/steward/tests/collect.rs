@@ -43,7 +43,11 @@ async fn collect(lab: &Lab, dir: &Path, args: &[&str], env: Vec<(String, String)
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    untar(&bundle, dir)
+    // A folder of its own: `dir` may hold other folders (the ssh case's stand-in `bin`), and the
+    // bundle's folder is found as the one directory there.
+    let into = dir.join("extracted");
+    std::fs::create_dir(&into).unwrap();
+    untar(&bundle, &into)
 }
 
 /// Extract `archive` into `into`; the one folder it holds.
