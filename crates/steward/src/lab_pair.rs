@@ -595,19 +595,15 @@ async fn watch_hosts(lab: Arc<PairLab>, host_dirs: [PathBuf; 2]) {
 /// Print every change of the active controller with how long the pair was without one, and keep
 /// `<data-dir>/controllers` current for `steward lab status`.
 async fn report_roles(mut roles: watch::Receiver<Roles>, apis: [SocketAddr; 2], file: PathBuf) {
-    // The last active, and since when nobody is (with why).
     let mut active: Option<usize> = None;
-    let mut gap: Option<(Instant, String)> = None;
+    // Since when nobody is active: (instant, who was, whether it crashed).
+    let mut gap: Option<(Instant, String, bool)> = None;
     loop {
         let now = roles.borrow_and_update().clone();
         match (active, now.active()) {
             (Some(a), None) => {
-                let why = if now.0[a].is_none() {
-                    "crashed"
-                } else {
-                    "stepped down"
-                };
-                gap = Some((Instant::now(), format!("{} {why}", PAIR[a])));
+                let crashed = now.0[a].is_none();
+                gap = Some((Instant::now(), PAIR[a].to_string(), crashed));
             }
             (old, Some(b)) if old != Some(b) => {
                 let epoch = match &now.0[b] {
@@ -615,8 +611,14 @@ async fn report_roles(mut roles: watch::Receiver<Roles>, apis: [SocketAddr; 2], 
                     _ => 0,
                 };
                 match gap.take() {
-                    Some((since, what)) => println!(
-                        "{:<14} is active (epoch {epoch}): took over {:.1} s after {what}",
+                    Some((since, from, true)) => println!(
+                        "{:<14} is active (epoch {epoch}): took over {:.1} s after {from} crashed",
+                        PAIR[b],
+                        since.elapsed().as_secs_f64()
+                    ),
+                    Some((since, from, false)) => println!(
+                        "{:<14} is active (epoch {epoch}): took over from {from}, {:.1} s after it \
+                         stepped down",
                         PAIR[b],
                         since.elapsed().as_secs_f64()
                     ),
