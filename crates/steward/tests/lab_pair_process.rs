@@ -4,8 +4,8 @@
 //! Through the floating address only: a swact hands the role to controller-1; an unlock is started
 //! and the active's host is crashed (`steward lab crash controller-1`: its runtime dies without
 //! resigning); controller-0 takes over, the unlock ends, and no other host was ever failed. The
-//! crashed controller comes back as standby once its host is up. The hand-over and takeover
-//! times are printed, never asserted.
+//! crashed controller comes back as standby once its host is up, and becomes active again on a
+//! swact. The hand-over and takeover times are printed, never asserted.
 //!
 //! The lab binds the fixed lab addresses (127.1.0.1 …), so this test runs in a binary of its own
 //! (test binaries run one after another) and never beside `lab_process.rs`.
@@ -264,6 +264,23 @@ fn the_floating_address_follows_a_swact_and_a_crash_of_the_active_without_a_fals
     wait_until("every host in service again", &url, &mut seen, |h| {
         all_available(h, 3)
     });
+    // The crashed runtime left nothing behind (its node link and heartbeat addresses are free):
+    // controller-1 becomes active again on a swact.
+    ok(&url, &["host", "swact", "controller-0"]);
+    wait_until("controller-1 is active again", &url, &mut seen, |_| {
+        active_lines(&log).len() == 4
+    });
+    assert!(
+        active_lines(&log)[3].starts_with("controller-1"),
+        "{:?}",
+        active_lines(&log)
+    );
+    wait_until(
+        "every host in service after the swact back",
+        &url,
+        &mut seen,
+        |h| all_available(h, 3),
+    );
 
     // No host but the crashed one was ever failed: not in the hosts the test saw, not in the
     // event log (200.004 "host failed" raised for any other).
