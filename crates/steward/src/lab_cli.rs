@@ -194,7 +194,19 @@ pub fn run(args: LabArgs) -> Result<()> {
         }
         Some(LabCommand::KillProcess(k)) => kill_process(k),
         Some(LabCommand::Fail(f)) => fault(f, "hang"),
-        Some(LabCommand::Crash(f)) => fault(f, "crash"),
+        Some(LabCommand::Crash(f)) => {
+            let data_dir = f.data_dir.clone().unwrap_or_else(default_data_dir);
+            let host = f.host.clone();
+            fault(f, "crash")?;
+            if crate::lab_pair::PAIR.contains(&host.as_str())
+                && data_dir.join(crate::lab_pair::ROLES_FILE).exists()
+            {
+                println!(
+                    "{host}: its controller runtime dies with it (no resign); the lab prints the takeover"
+                );
+            }
+            Ok(())
+        }
         Some(LabCommand::Heal(f)) => fault(f, "heal"),
         Some(LabCommand::LinkDown(f)) => monitor_fault(f.fault("link-down")),
         Some(LabCommand::LinkUp(f)) => monitor_fault(f.fault("link-up")),
