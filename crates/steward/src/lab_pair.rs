@@ -10,7 +10,8 @@
 //! each a [`Pair`] with its own API listener and its own node-link and heartbeat addresses
 //! (127.1.0.1 and 127.1.0.2 on the management network, 127.2.0.1 and 127.2.0.2 on the cluster
 //! network), run in the lab's process. Each runtime lives on its simulated host: when the host loses
-//! power (`steward lab crash controller-0`, or a BMC power-off/reset) the runtime dies with it
+//! power (`steward lab crash controller-0`, or a BMC power-off/reset) or hangs (`steward lab fail`)
+//! the runtime dies with it
 //! without resigning — its lease runs out, as after a real crash — and when the host is up again
 //! the runtime starts afresh, as standby.
 //!
@@ -541,6 +542,8 @@ async fn relay(
 struct HostStatus {
     power_on: bool,
     agent_up: bool,
+    /// `steward lab fail`: the machine stopped answering, and so does everything running on it.
+    hung: bool,
     boot_id: String,
 }
 
@@ -554,12 +557,13 @@ async fn host_status(dir: &Path) -> Option<HostStatus> {
     Some(HostStatus {
         power_on: field("power")? == "on",
         agent_up: field("agent")? == "up",
+        hung: field("agent")? == "hung",
         boot_id: field("boot_id")?,
     })
 }
 
-/// Each controller runtime lives on its host: it dies when the host loses power or boots again,
-/// and starts (as standby) once the host is up.
+/// Each controller runtime lives on its host: it dies when the host loses power, hangs or boots
+/// again, and starts (as standby) once the host is up.
 async fn watch_hosts(lab: Arc<PairLab>, host_dirs: [PathBuf; 2]) {
     loop {
         for (i, dir) in host_dirs.iter().enumerate() {
@@ -571,11 +575,17 @@ async fn watch_hosts(lab: Arc<PairLab>, host_dirs: [PathBuf; 2]) {
                 (slots[i].pair.is_some(), slots[i].boot_id.clone())
             };
             let rebooted = boot.as_deref().is_some_and(|b| b != status.boot_id);
-            if running && (!status.power_on || rebooted) {
+            if running && (!status.power_on || rebooted || status.hung) {
+                let what = if !status.power_on {
+                    "lost power"
+                } else if status.hung {
+                    "hung"
+                } else {
+                    "rebooted"
+                };
                 println!(
-                    "{:<14} host {}: its controller runtime dies with it (no resign: its lease runs out)",
+                    "{:<14} host {what}: its controller runtime dies with it (no resign: its lease runs out)",
                     PAIR[i],
-                    if status.power_on { "rebooted" } else { "lost power" }
                 );
                 lab.crash(i).await;
             } else if !running && status.power_on && status.agent_up {
@@ -634,7 +644,7 @@ async fn report_roles(mut roles: watch::Receiver<Roles>, apis: [SocketAddr; 2], 
                     Some(Role::Active { epoch }) => format!("active (epoch {epoch})"),
                     Some(Role::Standby { .. }) => "standby".to_string(),
                     Some(Role::Stopped) => "stopped".to_string(),
-                    None => "down (its host is off)".to_string(),
+                    None => "down (with its host)".to_string(),
                 };
                 format!("{:<14} {role:<24} API http://{}\n", PAIR[i], apis[i])
             })
