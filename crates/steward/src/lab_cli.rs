@@ -55,6 +55,11 @@ struct RunArgs {
     /// Run each simulated host as its own `steward simhost` process (default: all in this one).
     #[arg(long)]
     processes: bool,
+    /// Controller runtimes: 1 (on the embedded store) or 2, a controller pair on a local etcd (the
+    /// `etcd` binary) behind a floating API address (--listen) that follows the active one
+    /// (docs/controller-pair.md#the-lab).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    controllers: u8,
     /// The system: `aio-simplex` (one all-in-one controller: --hosts 1) or `aio-duplex` (two, and any
     /// further hosts as workers) give the controllers the worker subfunction.
     #[arg(long, value_enum, default_value = "standard")]
@@ -189,7 +194,19 @@ pub fn run(args: LabArgs) -> Result<()> {
         }
         Some(LabCommand::KillProcess(k)) => kill_process(k),
         Some(LabCommand::Fail(f)) => fault(f, "hang"),
-        Some(LabCommand::Crash(f)) => fault(f, "crash"),
+        Some(LabCommand::Crash(f)) => {
+            let data_dir = f.data_dir.clone().unwrap_or_else(default_data_dir);
+            let host = f.host.clone();
+            fault(f, "crash")?;
+            if crate::lab_pair::PAIR.contains(&host.as_str())
+                && data_dir.join(crate::lab_pair::ROLES_FILE).exists()
+            {
+                println!(
+                    "{host}: its controller runtime dies with it (no resign); the lab prints the takeover"
+                );
+            }
+            Ok(())
+        }
         Some(LabCommand::Heal(f)) => fault(f, "heal"),
         Some(LabCommand::LinkDown(f)) => monitor_fault(f.fault("link-down")),
         Some(LabCommand::LinkUp(f)) => monitor_fault(f.fault("link-up")),
@@ -364,6 +381,11 @@ fn status(data_dir: &Path) -> Result<()> {
             Err(e) => println!("{n:<14} unreachable: {e}"),
         }
     }
+    // A lab with a controller pair keeps its roles here while it runs.
+    if let Ok(roles) = std::fs::read_to_string(data_dir.join(crate::lab_pair::ROLES_FILE)) {
+        println!("controller runtimes:");
+        print!("{roles}");
+    }
     Ok(())
 }
 
@@ -486,12 +508,34 @@ impl Machines {
     }
 }
 
-async fn start_machines(hosts: &[LabHost], processes: bool, data_dir: &Path) -> Result<Machines> {
+/// `also`: the other controller of a pair (name, management and cluster address), which every
+/// agent knows too (in-process hosts only).
+async fn start_machines(
+    hosts: &[LabHost],
+    processes: bool,
+    data_dir: &Path,
+    also: &[(String, SocketAddr, SocketAddr)],
+) -> Result<Machines> {
     if !processes {
         let mut v = Vec::with_capacity(hosts.len());
         for h in hosts {
+            let mut config = h.config();
+            if let Some(agent) = config.agent.as_mut() {
+                for net in &mut agent.networks {
+                    for (name, mgmt, cluster) in also {
+                        net.controllers.push(steward_node::ControllerPeer {
+                            name: name.clone(),
+                            addr: if net.network == Network::Cluster {
+                                *cluster
+                            } else {
+                                *mgmt
+                            },
+                        });
+                    }
+                }
+            }
             v.push(
-                SimHost::start(h.config(), true)
+                SimHost::start(config, true)
                     .await
                     .with_context(|| format!("cannot start simulated host {}", h.name))?,
             );
@@ -551,6 +595,12 @@ async fn start_machines(hosts: &[LabHost], processes: bool, data_dir: &Path) -> 
     Ok(Machines::Processes(children))
 }
 
+/// The lab's controller: one runtime on the embedded store, or a pair on a local etcd.
+enum LabControllers {
+    One(Box<steward_wiring::Running>),
+    Pair(std::sync::Arc<crate::lab_pair::PairLab>),
+}
+
 async fn lab(args: RunArgs) -> Result<()> {
     crate::init_logging_with("warn");
     let system: SystemType = args.system.into();
@@ -562,6 +612,18 @@ async fn lab(args: RunArgs) -> Result<()> {
             bail!("--system aio-duplex needs two controllers: use --hosts 2 or more")
         }
         _ => {}
+    }
+    let paired = args.controllers == 2;
+    if paired {
+        if args.hosts < 2 {
+            bail!("--controllers 2 runs each controller on its host: use --hosts 2 or more");
+        }
+        if args.processes {
+            bail!("--controllers 2 runs the hosts in this process: leave out --processes");
+        }
+        if args.image_dir.is_some() {
+            bail!("--controllers 2 has no image server yet: leave out --image-dir");
+        }
     }
     let plan = plan(args.hosts, args.storage)?;
     let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
@@ -579,50 +641,60 @@ async fn lab(args: RunArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (use --listen)", args.listen))?;
-    let mut builder = ControllerBuilder::new(
-        "controller-0",
-        config,
-        Storage::DataDir(data_dir.clone()),
-        SocketAddr::new(
-            lab::controller_address(Network::Mgmt).into(),
+    let mut floating = None;
+    let controllers = if paired {
+        floating = Some(listener);
+        let pair = crate::lab_pair::PairLab::prepare(
+            &data_dir,
+            config.clone(),
+            scale,
+            system,
+            args.listen.ip().is_loopback(),
+        )
+        .await?;
+        LabControllers::Pair(std::sync::Arc::new(pair))
+    } else {
+        let mut builder = ControllerBuilder::new(
+            "controller-0",
+            config,
+            Storage::DataDir(data_dir.clone()),
+            SocketAddr::new(
+                lab::controller_address(Network::Mgmt).into(),
+                steward_protocol::DEFAULT_CONTROLLER_PORT,
+            ),
+        )
+        .lab(scale);
+        builder.system_type = system;
+        builder.cluster_bind = Some(SocketAddr::new(
+            lab::controller_address(Network::Cluster).into(),
             steward_protocol::DEFAULT_CONTROLLER_PORT,
-        ),
-    )
-    .lab(scale);
-    builder.system_type = system;
-    builder.cluster_bind = Some(SocketAddr::new(
-        lab::controller_address(Network::Cluster).into(),
-        steward_protocol::DEFAULT_CONTROLLER_PORT,
-    ));
-    builder.api = Some(ApiOptions {
-        listener,
-        auth: None,
-    });
-    builder.images = args
-        .image_dir
-        .clone()
-        .map(|dir| steward_wiring::ImageServerOptions {
-            dir,
-            bind: args.image_bind,
+        ));
+        builder.api = Some(ApiOptions {
+            listener,
+            auth: None,
         });
-    let running = builder.start().await?;
-    let (url, token) = running
-        .api
-        .as_ref()
-        .map(|a| (a.url.clone(), a.token.clone()))
-        .context("the API did not start")?;
-    let handle = running.handle.clone();
+        builder.images = args
+            .image_dir
+            .clone()
+            .map(|dir| steward_wiring::ImageServerOptions {
+                dir,
+                bind: args.image_bind,
+            });
+        LabControllers::One(Box::new(builder.start().await?))
+    };
+    // Where hosts are added from: the controller, or (pair) a controller over the store that
+    // runs only until the hosts are in it.
+    let (handle, seeder, secret) = match &controllers {
+        LabControllers::One(running) => (running.handle.clone(), None, running.secret.clone()),
+        LabControllers::Pair(pair) => {
+            let (handle, task) = pair.seeder()?;
+            (handle, Some(task), pair.secret.clone())
+        }
+    };
 
     let mut lab_hosts = Vec::with_capacity(plan.len());
     for (i, (name, _)) in plan.iter().enumerate() {
-        lab_hosts.push(lab_host(
-            i,
-            name,
-            &data_dir,
-            &running.secret,
-            scale,
-            alive_period,
-        )?);
+        lab_hosts.push(lab_host(i, name, &data_dir, &secret, scale, alive_period)?);
     }
 
     for (i, ((name, personality), lh)) in plan.iter().zip(&lab_hosts).enumerate() {
@@ -651,12 +723,27 @@ async fn lab(args: RunArgs) -> Result<()> {
                 .with_context(|| format!("cannot provision the BMC of {name}"))?;
         }
     }
+    let stored = handle.hosts().await?;
+    if let Some(task) = seeder {
+        let _ = handle.shutdown().await;
+        let _ = task.await;
+    }
 
     // The machines start once the controller knows them: an agent's first messages (alive report,
-    // inventory) from a host the controller has not been told about are dropped as unknown.
-    let machines = start_machines(&lab_hosts, args.processes, &data_dir).await?;
+    // inventory) from a host the controller has not been told about are dropped as unknown. Their
+    // agents know both controllers of a pair.
+    let also: Vec<(String, SocketAddr, SocketAddr)> = if paired {
+        vec![(
+            crate::lab_pair::PAIR[1].to_string(),
+            crate::lab_pair::controller_socket(Network::Mgmt, 1),
+            crate::lab_pair::controller_socket(Network::Cluster, 1),
+        )]
+    } else {
+        Vec::new()
+    };
+    let machines = start_machines(&lab_hosts, args.processes, &data_dir, &also).await?;
 
-    for rec in handle.hosts().await? {
+    for rec in stored {
         if !plan.iter().any(|(n, _)| n == rec.name()) {
             println!(
                 "note: {} is in the store from an earlier run but has no simulated host now \
@@ -665,6 +752,35 @@ async fn lab(args: RunArgs) -> Result<()> {
             );
         }
     }
+
+    let mut pair_tasks = Vec::new();
+    let (url, token) = match &controllers {
+        LabControllers::One(running) => running
+            .api
+            .as_ref()
+            .map(|a| (a.url.clone(), a.token.clone()))
+            .context("the API did not start")?,
+        LabControllers::Pair(pair) => {
+            let floating = floating
+                .take()
+                .context("the floating API has no listener")?;
+            let url = format!(
+                "http://{}",
+                floating
+                    .local_addr()
+                    .context("the floating API listener has no address")?
+            );
+            pair_tasks = pair
+                .run([
+                    data_dir.join(crate::lab_pair::PAIR[0]),
+                    data_dir.join(crate::lab_pair::PAIR[1]),
+                ])
+                .await?;
+            // The floating address answers once a controller is active.
+            pair_tasks.push(pair.serve_floating(floating).await);
+            (url, pair.token())
+        }
+    };
 
     if let Some(f) = &args.url_file {
         std::fs::write(f, format!("{url}\n"))
@@ -699,18 +815,28 @@ async fn lab(args: RunArgs) -> Result<()> {
         "dashboard: {url}{}  (open it in a browser)",
         steward_api::DASHBOARD_PATH
     );
-    println!("API: {url}");
+    if let LabControllers::Pair(pair) = &controllers {
+        println!(
+            "API: {url}  (floating: answers through the active controller; etcd at {}, log {})",
+            pair.etcd_url,
+            data_dir.join("etcd.log").display()
+        );
+    } else {
+        println!("API: {url}");
+    }
     println!(
         "token: {}  (in {}; loopback clients need none)",
         token,
         data_dir.join(steward_api::TOKEN_FILE).display()
     );
-    if let Some(images) = &running.images {
-        println!(
-            "images: {}<file>  (from {}; the install_image URL for virtual media)",
-            images.url,
-            images.dir.display()
-        );
+    if let LabControllers::One(running) = &controllers {
+        if let Some(images) = &running.images {
+            println!(
+                "images: {}<file>  (from {}; the install_image URL for virtual media)",
+                images.url,
+                images.dir.display()
+            );
+        }
     }
     println!("data dir: {}", data_dir.display());
     let dd = if args.data_dir.is_some() {
@@ -730,13 +856,28 @@ async fn lab(args: RunArgs) -> Result<()> {
     println!("  steward lab fail {example}{dd}     # hang: stops answering, power stays on");
     println!("  steward lab heal {example}{dd}");
     println!("  steward lab kill-process {example} lab-minor --times 2{dd}   # 200.006 minor");
+    if paired {
+        println!("  steward host swact controller-0     # hand the active role to controller-1");
+        println!(
+            "  steward lab crash controller-0{dd}  # the active's host dies: controller-1 takes over"
+        );
+    }
     println!("Ctrl-C stops the lab; host state changes follow.");
 
-    let watcher = tokio::spawn(watch_hosts(handle.clone()));
+    let watcher = match &controllers {
+        LabControllers::One(running) => tokio::spawn(watch_hosts(running.handle.clone())),
+        LabControllers::Pair(_) => tokio::spawn(watch_hosts_api(url.clone(), token.clone())),
+    };
     crate::controller_cli::wait_for_stop().await?;
     println!("\nstopping the lab");
     watcher.abort();
-    running.shutdown().await;
+    for t in pair_tasks {
+        t.abort();
+    }
+    match controllers {
+        LabControllers::One(running) => running.shutdown().await,
+        LabControllers::Pair(pair) => pair.shutdown().await,
+    }
     machines.stop().await;
     // The monitored `sleep`s outlive their agents.
     for h in &lab_hosts {
@@ -762,6 +903,42 @@ async fn watch_hosts(handle: ControllerHandle) {
                 if last.get(h.name()) != Some(&line) {
                     println!("{:<14} {line}", h.name());
                     last.insert(h.name().to_string(), line);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// As [`watch_hosts`], through the API at `url` (the pair's floating address: the hosts as the
+/// active controller has them, or a standby's mirror while the role changes hands).
+async fn watch_hosts_api(url: String, token: String) {
+    let Ok(api) = crate::api_client::ApiClient::new(&url, Some(&token)) else {
+        return;
+    };
+    let mut last: std::collections::HashMap<String, String> = Default::default();
+    loop {
+        if let Ok(body) = api.get("/v1/ihosts").await {
+            for h in body["ihosts"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let field = |k: &str| h[k].as_str().unwrap_or("").to_string();
+                let mut line = format!(
+                    "{}-{}-{}",
+                    field("administrative"),
+                    field("operational"),
+                    field("availability")
+                );
+                let task = field("task");
+                if !task.is_empty() {
+                    line = format!("{line}  [{task}]");
+                }
+                let name = field("hostname");
+                if last.get(&name) != Some(&line) {
+                    println!("{name:<14} {line}");
+                    last.insert(name, line);
                 }
             }
         }

@@ -8,6 +8,7 @@ mod collect_cli;
 mod controller_cli;
 mod host_cli;
 mod lab_cli;
+mod lab_pair;
 mod node_config_cli;
 mod pair_cli;
 mod sensor_cli;
