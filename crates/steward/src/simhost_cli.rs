@@ -69,6 +69,25 @@ pub struct SimhostArgs {
     /// `lab-critical` and `lab-minor` here). None: no process monitor.
     #[arg(long, value_name = "DIR")]
     pub pmon_dir: Option<PathBuf>,
+    /// The agent's pxeboot address (with --controller-pxeboot): its alive reports also go there
+    /// and a reboot received there is carried out (docs/protocol.md#the-pxeboot-network).
+    #[arg(long, requires = "controller_pxeboot")]
+    pub pxeboot_ip: Option<IpAddr>,
+    /// The controller's node-protocol address on the pxeboot network.
+    #[arg(long, requires = "pxeboot_ip")]
+    pub controller_pxeboot: Option<SocketAddr>,
+    /// The agent's failsafe: a SysRq reboot this long after a reboot command that left the
+    /// machine up (`reboot-hang` fault). Off by default: a simulated machine shares the real
+    /// kernel, so it needs --sysrq-trigger-path to a plain file.
+    #[arg(long, value_name = "MS", requires = "sysrq_trigger_path")]
+    pub failsafe_reboot_delay_ms: Option<u64>,
+    /// The file the failsafe writes its SysRq command to (never the kernel's: refused under /proc).
+    #[arg(long, value_name = "FILE", requires = "failsafe_reboot_delay_ms")]
+    pub sysrq_trigger_path: Option<PathBuf>,
+    /// A disk (block device or image file) whose partition tables and signatures the agent
+    /// erases on wipe-disk, before the machine's own wipe (repeatable).
+    #[arg(long = "install-disk", value_name = "PATH")]
+    pub install_disks: Vec<PathBuf>,
 }
 
 fn parse_peer(s: &str) -> Result<(String, SocketAddr), String> {
@@ -82,6 +101,32 @@ fn parse_peer(s: &str) -> Result<(String, SocketAddr), String> {
 }
 
 impl SimhostArgs {
+    /// The agent options a [`LabHost`] does not carry: the pxeboot network and the safety nets.
+    fn adjust_agent(&self, agent: &mut steward_node::NodeConfig) -> Result<()> {
+        if let (Some(ip), Some(ctl)) = (self.pxeboot_ip, self.controller_pxeboot) {
+            agent.pxeboot = Some(steward_node::config::PxebootNetwork {
+                bind: SocketAddr::new(ip, self.node_port),
+                controllers: vec![steward_node::config::ControllerPeer {
+                    name: self.controller.0.clone(),
+                    addr: ctl,
+                }],
+            });
+        }
+        if let (Some(ms), Some(path)) = (self.failsafe_reboot_delay_ms, &self.sysrq_trigger_path) {
+            // A SysRq 'b' written to the real trigger reboots the machine every simhost runs on.
+            if path.starts_with("/proc") {
+                bail!(
+                    "--sysrq-trigger-path {}: a simulated machine's failsafe never writes to /proc",
+                    path.display()
+                );
+            }
+            agent.safety.failsafe_reboot_delay = Some(Duration::from_millis(ms.max(1)));
+            agent.safety.sysrq_trigger_path = path.clone();
+        }
+        agent.safety.install_disks = self.install_disks.clone();
+        agent.validate().map_err(anyhow::Error::msg)
+    }
+
     /// The machine this command line describes.
     pub fn lab_host(&self) -> Result<LabHost> {
         let keys_path = self
@@ -153,6 +198,7 @@ pub fn run(args: SimhostArgs) -> Result<()> {
     rt.block_on(async move {
         let mut config = lab_host.config();
         if let Some(agent) = config.agent.as_mut() {
+            args.adjust_agent(agent)?;
             if let Some(mgmt) = agent.networks.first_mut() {
                 for (name, addr) in &args.also_controller {
                     mgmt.controllers.push(steward_node::config::ControllerPeer {
