@@ -113,8 +113,10 @@ impl SimhostArgs {
             });
         }
         if let (Some(ms), Some(path)) = (self.failsafe_reboot_delay_ms, &self.sysrq_trigger_path) {
-            // A SysRq 'b' written to the real trigger reboots the machine every simhost runs on.
-            if path.starts_with("/proc") {
+            // A SysRq 'b' written to the real trigger reboots the machine every simhost runs on
+            // (a link to it counts too).
+            let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            if path.starts_with("/proc") || real.starts_with("/proc") {
                 bail!(
                     "--sysrq-trigger-path {}: a simulated machine's failsafe never writes to /proc",
                     path.display()
@@ -223,4 +225,93 @@ pub fn run(args: SimhostArgs) -> Result<()> {
         host.shutdown().await;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimhostArgs,
+    }
+
+    fn agent_with(extra: &[&str]) -> Result<steward_node::NodeConfig> {
+        let mut argv = vec![
+            "simhost",
+            "--name",
+            "worker-0",
+            "--dir",
+            "/tmp/w0",
+            "--mgmt-ip",
+            "10.255.0.2",
+            "--controller",
+            "controller-0=10.255.0.1:2102",
+        ];
+        argv.extend_from_slice(extra);
+        let cli = Cli::try_parse_from(argv)?;
+        let secret = steward_protocol::ClusterSecret::new(&[5u8; 32])?;
+        let mut agent = steward_node::NodeConfig::new(
+            "worker-0",
+            secret.node_keys("worker-0"),
+            vec![steward_node::NodeNetwork {
+                network: steward_node::Network::Mgmt,
+                bind: "10.255.0.2:2101".parse()?,
+                controllers: vec![steward_node::config::ControllerPeer {
+                    name: "controller-0".into(),
+                    addr: "10.255.0.1:2102".parse()?,
+                }],
+            }],
+        );
+        cli.args.adjust_agent(&mut agent)?;
+        Ok(agent)
+    }
+
+    #[test]
+    fn pxeboot_and_safety_nets_reach_the_agent() {
+        let a = agent_with(&[
+            "--pxeboot-ip",
+            "10.255.2.2",
+            "--controller-pxeboot",
+            "10.255.2.1:2102",
+            "--failsafe-reboot-delay-ms",
+            "1500",
+            "--sysrq-trigger-path",
+            "/tmp/w0/sysrq",
+            "--install-disk",
+            "/dev/loop7",
+        ])
+        .unwrap();
+        let p = a.pxeboot.expect("pxeboot configured");
+        assert_eq!(p.bind, "10.255.2.2:2101".parse().unwrap());
+        assert_eq!(p.controllers[0].name, "controller-0");
+        assert_eq!(p.controllers[0].addr, "10.255.2.1:2102".parse().unwrap());
+        assert_eq!(
+            a.safety.failsafe_reboot_delay,
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(a.safety.sysrq_trigger_path, PathBuf::from("/tmp/w0/sysrq"));
+        assert_eq!(a.safety.install_disks, vec![PathBuf::from("/dev/loop7")]);
+        // Without the flags: no pxeboot, no failsafe (a simulated machine shares the real kernel).
+        let a = agent_with(&[]).unwrap();
+        assert!(a.pxeboot.is_none());
+        assert_eq!(a.safety.failsafe_reboot_delay, None);
+    }
+
+    #[test]
+    fn the_failsafe_never_writes_the_kernels_trigger() {
+        let e = agent_with(&[
+            "--failsafe-reboot-delay-ms",
+            "100",
+            "--sysrq-trigger-path",
+            "/proc/sysrq-trigger",
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("/proc"), "{e}");
+        // Half a pair is a usage error, not a silent default.
+        assert!(agent_with(&["--failsafe-reboot-delay-ms", "100"]).is_err());
+        assert!(agent_with(&["--pxeboot-ip", "10.255.2.2"]).is_err());
+    }
 }
