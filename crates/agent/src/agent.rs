@@ -464,6 +464,17 @@ impl Agent {
             fx.push(reply(result));
             return fx;
         }
+        if network == ProtocolNetwork::Pxeboot {
+            // Which copy was carried out: with management and cluster broken, only this one
+            // arrives (with them up, it may simply have been quicker).
+            fx.push(log(
+                Level::Info,
+                format!(
+                    "reboot command {} from {from} arrived on the pxeboot network first",
+                    cmd.id.0
+                ),
+            ));
+        }
         let command = match cmd.command {
             WireCommand::Known(c) => c,
             WireCommand::Settings(settings) => {

@@ -235,6 +235,11 @@ fn repeated_command_id_runs_once_and_acks_twice() {
     w.apply(a.handle_command(2, Network::Cluster, "c0", cmd(5, NodeCommand::Reboot)));
     assert_eq!(w.reboots, 1);
     assert_eq!(w.acks(), vec![AckResult::Ok, AckResult::Ok]);
+    assert!(
+        !w.logs.iter().any(|l| l.contains("pxeboot")),
+        "no pxeboot here: {:?}",
+        w.logs
+    );
     // The second ack goes back on the network the repeat came on.
     let dests: Vec<_> = w
         .sent
@@ -705,6 +710,12 @@ fn a_reboot_on_pxeboot_is_carried_out_once_and_acked_there() {
     w.apply(a.handle_session_command(2, Network::Mgmt, "c0", 9, cmd(5, NodeCommand::Reboot)));
     assert_eq!(w.reboots, 1);
     assert_eq!(w.acks(), vec![AckResult::Ok, AckResult::Ok]);
+    let via: Vec<&String> = w.logs.iter().filter(|l| l.contains("pxeboot")).collect();
+    assert_eq!(
+        via,
+        vec!["reboot command 5 from c0 arrived on the pxeboot network first"],
+        "said once, for the copy that was carried out"
+    );
     let first_ack = w
         .sent
         .iter()

@@ -4,13 +4,14 @@
 //! |---|---|---|
 //! | `status` | — | `ok power=on\|off agent=off\|booting\|up\|hung boot_id=<hex>` |
 //! | `on`, `off`, `reset`, `cycle` | BMC power operation | `ok power=<state read back>` |
-//! | `hang`, `crash`, `heal` | lab faults | `ok` plus the status |
+//! | `hang`, `crash`, `heal` | lab faults (`heal` also undoes `reboot-hang`) | `ok` plus the status |
+//! | `reboot-hang`, `reboot-ok` | the agent's reboot command returns without rebooting (what its failsafe reboot is for) / reboots again | `ok` plus the status |
 //! | `bmc-down`, `bmc-up` | the Redfish BMC drops connections / serves again | `ok` plus the status |
 //! | `link-down NET`, `link-up NET` | every port of network NET (mgmt, cluster, oam) down / up again | `ok` plus the status |
 //! | `fs-readonly MOUNT`, `fs-full MOUNT`, `fs-ok MOUNT` | the monitored filesystem at MOUNT read-only / out of space / healthy again | `ok` plus the status |
 //! | `sensor NAME VALUE`, `sensor NAME absent`, `sensor NAME normal` | the BMC's sensor NAME (may contain spaces) reads VALUE, disappears, or is back to nominal | `ok sensor NAME …` |
 //!
-//! Anything else answers `error unknown command '…' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up|link-down|link-up|fs-readonly|fs-full|fs-ok|sensor)`.
+//! Anything else answers `error unknown command '…' (status|on|off|reset|cycle|hang|crash|heal|reboot-hang|reboot-ok|bmc-down|bmc-up|link-down|link-up|fs-readonly|fs-full|fs-ok|sensor)`.
 
 use crate::host::SimHost;
 use std::io::{self, BufRead, Write};
@@ -64,6 +65,10 @@ pub(crate) fn execute(host: &SimHost, line: &str) -> String {
             host.heal();
             status_line(host)
         }
+        "reboot-hang" | "reboot-ok" => {
+            host.set_reboot_hangs(line.trim() == "reboot-hang");
+            status_line(host)
+        }
         "bmc-down" => {
             host.set_bmc_reachable(false);
             status_line(host)
@@ -87,7 +92,7 @@ pub(crate) fn execute(host: &SimHost, line: &str) -> String {
                     Err(e) => format!("error {e}"),
                 }
             }
-            _ => format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal|bmc-down|bmc-up|link-down|link-up|fs-readonly|fs-full|fs-ok|sensor|sensor-event)"),
+            _ => format!("error unknown command '{other}' (status|on|off|reset|cycle|hang|crash|heal|reboot-hang|reboot-ok|bmc-down|bmc-up|link-down|link-up|fs-readonly|fs-full|fs-ok|sensor|sensor-event)"),
         },
     }
 }

@@ -6,6 +6,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use steward_maintenance::state::PowerState;
@@ -114,6 +115,9 @@ struct State {
 struct Inner {
     cfg: SimHostConfig,
     state: Mutex<State>,
+    /// The `reboot-hang` fault: the agent's reboot command returns without rebooting (a hung
+    /// `systemctl reboot`, as the agent's failsafe sees it).
+    reboot_hangs: AtomicBool,
     answering: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     bmc: Mutex<Option<SimBmc>>,
@@ -171,6 +175,7 @@ impl SimHost {
                     booted_at: Instant::now(),
                     agent: None,
                 }),
+                reboot_hangs: AtomicBool::new(false),
                 answering,
                 tasks: Mutex::new(Vec::new()),
                 bmc: Mutex::new(None),
@@ -440,9 +445,21 @@ impl SimHost {
         self.power_off();
     }
 
+    /// Fault injection on the agent's reboot command: `true`, it returns without rebooting (a
+    /// wipe-disk still wipes); `false`, it reboots again. A BMC reset still reboots.
+    pub fn set_reboot_hangs(&self, on: bool) {
+        self.inner.reboot_hangs.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether the `reboot-hang` fault is on.
+    pub fn reboot_hangs(&self) -> bool {
+        self.inner.reboot_hangs.load(Ordering::SeqCst)
+    }
+
     /// Undo faults: a hung machine answers again (its agent restarts), a machine without power is
-    /// powered on (and boots).
+    /// powered on (and boots), the agent's reboot command works again.
     pub fn heal(&self) {
+        self.set_reboot_hangs(false);
         let mut st = lock(&self.inner.state);
         if st.hung {
             st.hung = false;
@@ -462,6 +479,18 @@ impl SimHost {
         if st.power {
             self.boot_locked(&mut st);
         }
+    }
+
+    /// The agent's reboot command: a reboot, unless the `reboot-hang` fault holds it.
+    fn reboot_command(&self) {
+        if self.reboot_hangs() {
+            tracing::warn!(
+                host = self.name(),
+                "reboot command hangs (lab fault): the machine stays up"
+            );
+            return;
+        }
+        self.reboot();
     }
 
     /// What the agent reports as this machine's hardware (fixed, derived from the name).
@@ -542,7 +571,7 @@ impl Machine for SimMachine {
 
     fn reboot(&self) {
         if let Some(h) = self.host() {
-            h.reboot();
+            h.reboot_command();
         }
     }
 
@@ -551,7 +580,7 @@ impl Machine for SimMachine {
             let p = h.persistent();
             let _ = std::fs::remove_dir_all(&p);
             let _ = std::fs::create_dir_all(&p);
-            h.reboot();
+            h.reboot_command();
         }
     }
 

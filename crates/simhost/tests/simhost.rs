@@ -47,6 +47,11 @@ struct Rig {
 
 /// A controller-side node link and one simulated host with agent and BMC, both on loopback.
 async fn rig(name: &str) -> Rig {
+    rig_with(name, |_| {}).await
+}
+
+/// [`rig`], with the machine's configuration adjusted by `adjust` before it starts.
+async fn rig_with(name: &str, adjust: impl FnOnce(&mut SimHostConfig)) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let i = NEXT.fetch_add(1, Ordering::Relaxed);
     let mgmt: IpAddr = host_address(Some(Network::Mgmt), i).into();
@@ -94,7 +99,9 @@ async fn rig(name: &str) -> Rig {
         bmc: None,
         install: Default::default(),
     });
-    let host = SimHost::start(lab.config(), true).await.unwrap();
+    let mut config = lab.config();
+    adjust(&mut config);
+    let host = SimHost::start(config, true).await.unwrap();
     Rig {
         host,
         link,
@@ -285,4 +292,53 @@ async fn faults_through_the_control_socket() {
         .unwrap();
     assert!(out.starts_with("error unknown command"), "{out}");
     h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hung_reboot_command_leaves_the_machine_up_for_the_agents_failsafe() {
+    let trigger_dir = tempfile::tempdir().unwrap();
+    let trigger = trigger_dir.path().join("sysrq-trigger");
+    std::fs::write(&trigger, "").unwrap();
+    let t = trigger.clone();
+    let mut r = rig_with("worker-5", move |c| {
+        let agent = c.agent.as_mut().unwrap();
+        agent.safety.failsafe_reboot_delay = Some(Duration::from_millis(200));
+        agent.safety.sysrq_trigger_path = t;
+    })
+    .await;
+    next_alive(&mut r.events).await;
+    let d = r.host.dir().to_path_buf();
+    let before = r.host.status().boot_id;
+    assert!(control(&d, "reboot-hang").await.unwrap().starts_with("ok"));
+    assert!(r.host.reboot_hangs());
+    r.link.send(
+        "worker-5",
+        CommandId(1),
+        NodeCommand::Reboot,
+        &[Network::Mgmt.into()],
+    );
+    // The failsafe fires only in an agent that outlived its reboot command: the machine stayed on
+    // its boot.
+    until("the failsafe's SysRq b", || {
+        std::fs::read_to_string(&trigger).unwrap_or_default() == "b"
+    })
+    .await;
+    assert_eq!(r.host.status().boot_id, before);
+    assert_eq!(r.host.status().agent, AgentState::Up);
+    // `heal` undoes the fault: the next reboot command reboots, and its agent's failsafe dies
+    // with it.
+    std::fs::write(&trigger, "").unwrap();
+    control(&d, "heal").await.unwrap();
+    assert!(!r.host.reboot_hangs());
+    r.link.send(
+        "worker-5",
+        CommandId(2),
+        NodeCommand::Reboot,
+        &[Network::Mgmt.into()],
+    );
+    until("rebooted", || r.host.status().boot_id != before).await;
+    until("booted", || r.host.status().agent == AgentState::Up).await;
+    next_alive(&mut r.events).await;
+    assert_eq!(std::fs::read_to_string(&trigger).unwrap(), "");
+    r.host.shutdown().await;
 }

@@ -69,6 +69,25 @@ pub struct SimhostArgs {
     /// `lab-critical` and `lab-minor` here). None: no process monitor.
     #[arg(long, value_name = "DIR")]
     pub pmon_dir: Option<PathBuf>,
+    /// The agent's pxeboot address (with --controller-pxeboot): its alive reports also go there
+    /// and a reboot received there is carried out (docs/protocol.md#the-pxeboot-network).
+    #[arg(long, requires = "controller_pxeboot")]
+    pub pxeboot_ip: Option<IpAddr>,
+    /// The controller's node-protocol address on the pxeboot network.
+    #[arg(long, requires = "pxeboot_ip")]
+    pub controller_pxeboot: Option<SocketAddr>,
+    /// The agent's failsafe: a SysRq reboot this long after a reboot command that left the
+    /// machine up (`reboot-hang` fault). Off by default: a simulated machine shares the real
+    /// kernel, so it needs --sysrq-trigger-path to a plain file.
+    #[arg(long, value_name = "MS", requires = "sysrq_trigger_path")]
+    pub failsafe_reboot_delay_ms: Option<u64>,
+    /// The file the failsafe writes its SysRq command to (never the kernel's: refused under /proc).
+    #[arg(long, value_name = "FILE", requires = "failsafe_reboot_delay_ms")]
+    pub sysrq_trigger_path: Option<PathBuf>,
+    /// A disk (block device or image file) whose partition tables and signatures the agent
+    /// erases on wipe-disk, before the machine's own wipe (repeatable).
+    #[arg(long = "install-disk", value_name = "PATH")]
+    pub install_disks: Vec<PathBuf>,
 }
 
 fn parse_peer(s: &str) -> Result<(String, SocketAddr), String> {
@@ -82,6 +101,34 @@ fn parse_peer(s: &str) -> Result<(String, SocketAddr), String> {
 }
 
 impl SimhostArgs {
+    /// The agent options a [`LabHost`] does not carry: the pxeboot network and the safety nets.
+    fn adjust_agent(&self, agent: &mut steward_node::NodeConfig) -> Result<()> {
+        if let (Some(ip), Some(ctl)) = (self.pxeboot_ip, self.controller_pxeboot) {
+            agent.pxeboot = Some(steward_node::config::PxebootNetwork {
+                bind: SocketAddr::new(ip, self.node_port),
+                controllers: vec![steward_node::config::ControllerPeer {
+                    name: self.controller.0.clone(),
+                    addr: ctl,
+                }],
+            });
+        }
+        if let (Some(ms), Some(path)) = (self.failsafe_reboot_delay_ms, &self.sysrq_trigger_path) {
+            // A SysRq 'b' written to the real trigger reboots the machine every simhost runs on
+            // (a link to it counts too).
+            let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            if path.starts_with("/proc") || real.starts_with("/proc") {
+                bail!(
+                    "--sysrq-trigger-path {}: a simulated machine's failsafe never writes to /proc",
+                    path.display()
+                );
+            }
+            agent.safety.failsafe_reboot_delay = Some(Duration::from_millis(ms.max(1)));
+            agent.safety.sysrq_trigger_path = path.clone();
+        }
+        agent.safety.install_disks = self.install_disks.clone();
+        agent.validate().map_err(anyhow::Error::msg)
+    }
+
     /// The machine this command line describes.
     pub fn lab_host(&self) -> Result<LabHost> {
         let keys_path = self
@@ -153,6 +200,7 @@ pub fn run(args: SimhostArgs) -> Result<()> {
     rt.block_on(async move {
         let mut config = lab_host.config();
         if let Some(agent) = config.agent.as_mut() {
+            args.adjust_agent(agent)?;
             if let Some(mgmt) = agent.networks.first_mut() {
                 for (name, addr) in &args.also_controller {
                     mgmt.controllers.push(steward_node::config::ControllerPeer {
@@ -177,4 +225,93 @@ pub fn run(args: SimhostArgs) -> Result<()> {
         host.shutdown().await;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimhostArgs,
+    }
+
+    fn agent_with(extra: &[&str]) -> Result<steward_node::NodeConfig> {
+        let mut argv = vec![
+            "simhost",
+            "--name",
+            "worker-0",
+            "--dir",
+            "/tmp/w0",
+            "--mgmt-ip",
+            "10.255.0.2",
+            "--controller",
+            "controller-0=10.255.0.1:2102",
+        ];
+        argv.extend_from_slice(extra);
+        let cli = Cli::try_parse_from(argv)?;
+        let secret = steward_protocol::ClusterSecret::new(&[5u8; 32])?;
+        let mut agent = steward_node::NodeConfig::new(
+            "worker-0",
+            secret.node_keys("worker-0"),
+            vec![steward_node::NodeNetwork {
+                network: steward_node::Network::Mgmt,
+                bind: "10.255.0.2:2101".parse()?,
+                controllers: vec![steward_node::config::ControllerPeer {
+                    name: "controller-0".into(),
+                    addr: "10.255.0.1:2102".parse()?,
+                }],
+            }],
+        );
+        cli.args.adjust_agent(&mut agent)?;
+        Ok(agent)
+    }
+
+    #[test]
+    fn pxeboot_and_safety_nets_reach_the_agent() {
+        let a = agent_with(&[
+            "--pxeboot-ip",
+            "10.255.2.2",
+            "--controller-pxeboot",
+            "10.255.2.1:2102",
+            "--failsafe-reboot-delay-ms",
+            "1500",
+            "--sysrq-trigger-path",
+            "/tmp/w0/sysrq",
+            "--install-disk",
+            "/dev/loop7",
+        ])
+        .unwrap();
+        let p = a.pxeboot.expect("pxeboot configured");
+        assert_eq!(p.bind, "10.255.2.2:2101".parse().unwrap());
+        assert_eq!(p.controllers[0].name, "controller-0");
+        assert_eq!(p.controllers[0].addr, "10.255.2.1:2102".parse().unwrap());
+        assert_eq!(
+            a.safety.failsafe_reboot_delay,
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(a.safety.sysrq_trigger_path, PathBuf::from("/tmp/w0/sysrq"));
+        assert_eq!(a.safety.install_disks, vec![PathBuf::from("/dev/loop7")]);
+        // Without the flags: no pxeboot, no failsafe (a simulated machine shares the real kernel).
+        let a = agent_with(&[]).unwrap();
+        assert!(a.pxeboot.is_none());
+        assert_eq!(a.safety.failsafe_reboot_delay, None);
+    }
+
+    #[test]
+    fn the_failsafe_never_writes_the_kernels_trigger() {
+        let e = agent_with(&[
+            "--failsafe-reboot-delay-ms",
+            "100",
+            "--sysrq-trigger-path",
+            "/proc/sysrq-trigger",
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("/proc"), "{e}");
+        // Half a pair is a usage error, not a silent default.
+        assert!(agent_with(&["--failsafe-reboot-delay-ms", "100"]).is_err());
+        assert!(agent_with(&["--pxeboot-ip", "10.255.2.2"]).is_err());
+    }
 }

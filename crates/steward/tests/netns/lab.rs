@@ -36,6 +36,8 @@ pub struct Host {
     pub cluster_ip: String,
     pub dir: PathBuf,
     pub child: Option<Child>,
+    /// More `steward simhost` arguments (pxeboot, safety nets), for the hosts that need them.
+    pub extra_args: Vec<String>,
 }
 
 /// Owns every namespace and process; Drop kills and deletes them all, also on panic.
@@ -49,6 +51,8 @@ pub struct Lab {
     pub namespaces: Vec<String>,
     /// `--config` of the next controller start (maintenance timers and policy, TOML).
     pub controller_config: Option<PathBuf>,
+    /// More `steward controller` arguments for its next start (e.g. `--pxeboot-bind`).
+    pub controller_extra_args: Vec<String>,
 }
 
 impl Drop for Lab {
@@ -88,6 +92,7 @@ impl Lab {
             hosts: Vec::new(),
             namespaces: Vec::new(),
             controller_config: None,
+            controller_extra_args: Vec::new(),
         };
         let sw = lab.switch.clone();
         lab.add_ns(&sw);
@@ -145,9 +150,77 @@ impl Lab {
                 cluster_ip,
                 dir,
                 child: None,
+                extra_args: Vec::new(),
             });
         }
         lab
+    }
+
+    /// A bridge `br` in the switch namespace, up.
+    pub fn add_bridge(&self, br: &str) {
+        ok(&[
+            "ip",
+            "-n",
+            &self.switch,
+            "link",
+            "add",
+            br,
+            "type",
+            "bridge",
+        ]);
+        ok(&["ip", "-n", &self.switch, "link", "set", br, "up"]);
+    }
+
+    /// Plug namespace `ns` into bridge `br`: a veth `<tag><net><i>` in the switch, its peer
+    /// `eth<net>` in `ns` with `ip`/24 (as [`Lab::new`] wires the management and cluster links).
+    pub fn plug(&self, ns: &str, net: &str, i: usize, br: &str, ip: &str) {
+        let sw = &self.switch;
+        let outer = format!("{}{net}{i}", self.tag);
+        let inner = format!("eth{net}");
+        ok(&[
+            "ip", "-n", sw, "link", "add", &outer, "type", "veth", "peer", "name", &inner, "netns",
+            ns,
+        ]);
+        ok(&["ip", "-n", sw, "link", "set", &outer, "master", br]);
+        ok(&["ip", "-n", sw, "link", "set", &outer, "up"]);
+        ok(&[
+            "ip",
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{ip}/24"),
+            "dev",
+            &inner,
+        ]);
+        ok(&["ip", "-n", ns, "link", "set", &inner, "up"]);
+    }
+
+    /// One more worker machine in a namespace of its own, on the management and cluster
+    /// bridges (10.255.0.<i+1>, 10.255.1.<i+1>); its index in `hosts`. Not provisioned, not
+    /// started.
+    pub fn add_worker(&mut self, name: &str) -> usize {
+        let i = self.hosts.len();
+        let ns = format!("{}-h{i}", self.tag);
+        self.add_ns(&ns);
+        ok(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        let mgmt_ip = format!("10.255.0.{}", i + 1);
+        let cluster_ip = format!("10.255.1.{}", i + 1);
+        self.plug(&ns, "m", i, "brm", &mgmt_ip);
+        self.plug(&ns, "c", i, "brc", &cluster_ip);
+        let dir = self.dir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        self.hosts.push(Host {
+            name: name.to_string(),
+            personality: "worker",
+            ns,
+            mgmt_ip,
+            cluster_ip,
+            dir,
+            child: None,
+            extra_args: Vec::new(),
+        });
+        i
     }
 
     pub fn add_ns(&mut self, ns: &str) {
@@ -180,6 +253,7 @@ impl Lab {
                     .iter()
                     .flat_map(|c| [std::ffi::OsStr::new("--config"), c.as_os_str()]),
             )
+            .args(&self.controller_extra_args)
             .env("STEWARD_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -227,6 +301,7 @@ impl Lab {
             .args(["--controller", "controller-0=10.255.0.1:2102"])
             .args(["--controller-cluster", "10.255.1.1:2102"])
             .args(["--time-scale", "20"])
+            .args(&h.extra_args)
             .env("STEWARD_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

@@ -3,13 +3,15 @@
 //! cluster bridge in a "switch" namespace, driven through the real `steward host` CLI.
 //!
 //! Needs root (it creates namespaces); fails loudly otherwise. All cases run serially in one test:
-//! the lifecycle cases here, then the heartbeat cases of issue 6 (`heartbeat.rs`) on the same lab
-//! (`lab.rs`).
-//! Addresses: 10.255.0.0/24 (management) and 10.255.1.0/24 (cluster), only inside the namespaces;
+//! the lifecycle cases here, then the heartbeat cases of issue 6 (`heartbeat.rs`), then the pxeboot
+//! network and the node's safety nets of issue 16 (`pxeboot_safety.rs`) on the same lab (`lab.rs`).
+//! Addresses: 10.255.0.0/24 (management), 10.255.1.0/24 (cluster) and 10.255.2.0/24 (pxeboot, from
+//! `pxeboot_safety.rs` on), only inside the namespaces;
 //! the root namespace's interfaces and routes are never touched.
 
 mod heartbeat;
 mod lab;
+mod pxeboot_safety;
 
 use lab::*;
 use std::time::Instant;
@@ -167,5 +169,6 @@ fn netns_cluster() {
     eprintln!("[netns] lifecycle cases passed in {:?}", started.elapsed());
 
     heartbeat::run(&mut lab);
+    pxeboot_safety::run(&mut lab);
     eprintln!("[netns] all cases passed in {:?}", started.elapsed());
 }
