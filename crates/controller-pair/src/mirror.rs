@@ -61,6 +61,11 @@ impl Mirror {
         })
     }
 
+    /// The mirrored hosts (the standby pulses them).
+    pub(crate) async fn hosts(&self) -> Vec<steward_maintenance::host::HostRecord> {
+        self.handle.hosts().await.unwrap_or_default()
+    }
+
     pub(crate) async fn stop(self) {
         let _ = self.handle.shutdown().await;
         let _ = self.task.await;
