@@ -170,6 +170,7 @@ impl Pair {
         let runtime = Runtime {
             seen: seen.clone(),
             seed: None,
+            pulses_failing: false,
             etcd: Etcd::new(&spec.etcd, spec.ttl / 3),
             origin: TokioInstant::now(),
             spec,
@@ -215,6 +216,8 @@ struct Runtime {
     seen: Arc<std::sync::Mutex<StandbySeen>>,
     /// What the standby saw when it won, for the active it becomes.
     seed: Option<HeartbeatSeed>,
+    /// The standby's pulses could not start last time (warned once).
+    pulses_failing: bool,
     spec: PairSpec,
     etcd: Etcd,
     origin: TokioInstant,
@@ -365,7 +368,7 @@ impl Runtime {
     /// Start the standby's pulses, when configured, with the store's current epoch (the active's:
     /// agents fence pulses per sender, so it fences nobody). `None`: not configured, or not now
     /// (tried again at the next mirror reload).
-    async fn start_pulses(&self) -> Option<StandbyPulses> {
+    async fn start_pulses(&mut self) -> Option<StandbyPulses> {
         let spec = self.spec.pulses.as_ref()?;
         let store = self.spec.mirror.store.clone();
         let epoch = match tokio::task::spawn_blocking(move || store.epoch()).await {
@@ -377,10 +380,17 @@ impl Runtime {
             Err(_) => return None,
         };
         match StandbyPulses::start(spec, epoch) {
-            Ok(p) => Some(p),
+            Ok(p) => {
+                self.pulses_failing = false;
+                Some(p)
+            }
             Err(e) => {
-                // The port may still be held by this process's active that just stepped down.
-                tracing::warn!("{e}; tried again at the next mirror reload");
+                // The port may still be held by this process's active that just stepped down, or
+                // by another controller on the same address: said once, then tried quietly.
+                if !self.pulses_failing {
+                    tracing::warn!("{e}; tried again at every mirror reload");
+                }
+                self.pulses_failing = true;
                 None
             }
         }
