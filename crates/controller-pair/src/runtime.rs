@@ -303,7 +303,11 @@ impl Runtime {
             }
             if TokioInstant::now() >= mirror_due {
                 mirror_due = TokioInstant::now() + self.spec.mirror_every;
-                match Mirror::load(&self.spec.mirror).await {
+                let links = self.spec.pulses.as_ref().map(|_| {
+                    Arc::new(crate::standby_heartbeat::StandbyCounters(self.seen.clone()))
+                        as Arc<dyn steward_api::LinkMetrics>
+                });
+                match Mirror::load(&self.spec.mirror, links).await {
                     Ok(m) => {
                         if let Some(old) = mirror.replace(m) {
                             old.stop().await;

@@ -75,6 +75,27 @@ pub struct StandbySeen {
     pub stats: HeartbeatStats,
 }
 
+/// The standby's pulse counters for its read-only `/metrics`, as
+/// `steward_protocol_datagrams{link="standby_heartbeat", outcome="sent"|"accepted"|…}` (the
+/// active's own are `link="heartbeat"`).
+pub(crate) struct StandbyCounters(pub(crate) Arc<std::sync::Mutex<StandbySeen>>);
+
+impl steward_api::LinkMetrics for StandbyCounters {
+    fn samples(&self) -> Vec<steward_api::LinkSample> {
+        let s = self.0.lock().map(|s| s.stats.clone()).unwrap_or_default();
+        let sample = |outcome: &str, value| steward_api::LinkSample {
+            link: "standby_heartbeat",
+            outcome: outcome.into(),
+            value,
+        };
+        let mut v = vec![sample("sent", s.pulses_sent), sample("accepted", s.replies)];
+        for (d, count) in s.dropped.iter() {
+            v.push(sample(d.as_str(), count));
+        }
+        v
+    }
+}
+
 /// The running standby heartbeat service.
 pub(crate) struct StandbyPulses {
     service: HeartbeatHandle,

@@ -257,6 +257,27 @@ async fn the_standby_pulses_and_a_takeover_fails_no_answering_host_but_still_fin
     // The standby's pulses: worker-1 answers them, worker-2 does not know controller-1.
     let seen = standby_sees(&b, |s| answering(s, "worker-1") && silent(s, "worker-2")).await;
     assert!(seen.stats.replies > 0, "{:?}", seen.stats);
+    // The standby's read-only /metrics shows its pulses.
+    loop {
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", b.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let accepted = text.lines().any(|l| {
+            l.contains("link=\"standby_heartbeat\"")
+                && l.contains("outcome=\"accepted\"")
+                && !l.trim_end().ends_with(" 0")
+        });
+        if accepted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Meanwhile the active's pulses are answered by both: past its add delay and soak (1.55 s),
     // and a loss's 1 s, nobody is failed.
     tokio::time::sleep(Duration::from_millis(3000)).await;
