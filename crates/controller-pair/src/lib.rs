@@ -15,16 +15,19 @@
 //! | [`etcd`] | the five etcd calls of the election (JSON gateway) and the leader record |
 //! | [`runtime`] | the role loop: standby ⇄ active |
 //! | `front` | the API listener that serves the current role's routes |
+//! | [`mirror`] | the standby's read-only view of the store |
+//! | [`standby_heartbeat`] | the standby's own pulses, and the heartbeat seed of the active it becomes |
 //!
 //! The acting deadline is `steward_leadership::LeaseClock` (sans-IO).
-//! | [`mirror`] | the standby's read-only view of the store |
 
 pub mod etcd;
 mod front;
 pub mod mirror;
 pub mod runtime;
+pub mod standby_heartbeat;
 
 pub use etcd::{endpoints_of, Etcd, LeaderRecord};
 pub use front::ACTIVE_URL_HEADER;
 pub use mirror::MirrorSpec;
 pub use runtime::{Grant, Pair, PairHandle, PairSpec, Role, DEFAULT_LEADER_KEY, DEFAULT_TTL};
+pub use standby_heartbeat::{StandbyPulseSpec, StandbySeen, DEFAULT_TAKEOVER_GRACE};

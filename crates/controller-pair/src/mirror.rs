@@ -32,7 +32,11 @@ pub(crate) struct Mirror {
 }
 
 impl Mirror {
-    pub(crate) async fn load(spec: &MirrorSpec) -> Result<Mirror, String> {
+    /// `counters`: the standby's own datagram counters for `/metrics` (its pulses), if any.
+    pub(crate) async fn load(
+        spec: &MirrorSpec,
+        counters: Option<Arc<dyn steward_api::LinkMetrics>>,
+    ) -> Result<Mirror, String> {
         let source = spec.store.clone();
         // The store's calls are blocking (the etcd store waits on the network).
         let copy = tokio::task::spawn_blocking(move || copy_store(source.as_ref()))
@@ -49,16 +53,21 @@ impl Mirror {
         let (handle, _events, task) =
             steward_controller::spawn(spec.config.clone(), Arc::new(copy), secrets, links)
                 .map_err(|e| format!("cannot load the mirror: {e}"))?;
-        let router = steward_api::router_with(
-            handle.clone(),
-            (spec.auth)(),
-            steward_api::ApiExtras::default(),
-        );
+        let extras = steward_api::ApiExtras {
+            link_metrics: counters,
+            ..steward_api::ApiExtras::default()
+        };
+        let router = steward_api::router_with(handle.clone(), (spec.auth)(), extras);
         Ok(Mirror {
             router,
             handle,
             task,
         })
+    }
+
+    /// The mirrored hosts (the standby pulses them).
+    pub(crate) async fn hosts(&self) -> Vec<steward_maintenance::host::HostRecord> {
+        self.handle.hosts().await.unwrap_or_default()
     }
 
     pub(crate) async fn stop(self) {

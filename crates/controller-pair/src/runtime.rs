@@ -15,11 +15,13 @@
 use crate::etcd::{Campaign, Etcd, LeaderRecord, LeaseId};
 use crate::front::{Front, Serving};
 use crate::mirror::{Mirror, MirrorSpec};
+use crate::standby_heartbeat::{StandbyPulseSpec, StandbyPulses, StandbySeen};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use steward_controller::links::SwactLink;
 use steward_controller::EventSender;
+use steward_heartbeat_udp::HeartbeatSeed;
 use steward_leadership::{KeepaliveId, LeaseClock};
 use steward_maintenance::action::Action;
 use steward_maintenance::io::Event;
@@ -63,6 +65,9 @@ pub struct PairSpec {
     pub mirror_every: Duration,
     pub active: ActiveFactory,
     pub mirror: MirrorSpec,
+    /// `Some`: the standby pulses every mirrored host and the new active starts its heartbeat from
+    /// what it saw (docs/controller-pair.md#the-standby-pulses). `None`: the standby is silent.
+    pub pulses: Option<StandbyPulseSpec>,
 }
 
 impl PairSpec {
@@ -83,6 +88,7 @@ impl PairSpec {
             mirror_every: Duration::from_secs(1),
             active,
             mirror,
+            pulses: None,
         }
     }
 }
@@ -117,6 +123,7 @@ pub struct Pair {
 pub struct PairHandle {
     cmds: mpsc::Sender<PairCmd>,
     role: watch::Receiver<Role>,
+    seen: Arc<std::sync::Mutex<StandbySeen>>,
 }
 
 impl PairHandle {
@@ -138,6 +145,12 @@ impl PairHandle {
         }
     }
 
+    /// What this controller's standby pulses saw, as of its last mirror reload (empty while active
+    /// or when the standby does not pulse).
+    pub fn standby_heartbeat(&self) -> StandbySeen {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     /// Hand the active role over as the core's swact does (no-op on a standby).
     pub async fn swact(&self) {
         let _ = self.cmds.send(PairCmd::Swact { from_core: false }).await;
@@ -153,7 +166,11 @@ impl Pair {
         let (cmd_tx, cmd_rx) = mpsc::channel(16);
         let (role_tx, role_rx) = watch::channel(Role::Standby { active: None });
         let front_task = front.serve(listener);
+        let seen = Arc::new(std::sync::Mutex::new(StandbySeen::default()));
         let runtime = Runtime {
+            seen: seen.clone(),
+            seed: None,
+            pulses_failing: false,
             etcd: Etcd::new(&spec.etcd, spec.ttl / 3),
             origin: TokioInstant::now(),
             spec,
@@ -166,6 +183,7 @@ impl Pair {
             handle: PairHandle {
                 cmds: cmd_tx,
                 role: role_rx,
+                seen,
             },
             task,
             front: front_task,
@@ -194,6 +212,12 @@ impl Pair {
 }
 
 struct Runtime {
+    /// What the standby's pulses saw, for [`PairHandle::standby_heartbeat`].
+    seen: Arc<std::sync::Mutex<StandbySeen>>,
+    /// What the standby saw when it won, for the active it becomes.
+    seed: Option<HeartbeatSeed>,
+    /// The standby's pulses could not start last time (warned once).
+    pulses_failing: bool,
     spec: PairSpec,
     etcd: Etcd,
     origin: TokioInstant,
@@ -243,6 +267,7 @@ impl Runtime {
         let _ = self.role.send(Role::Standby { active: None });
         self.front.set_standby(None, None);
         let mut mirror: Option<Mirror> = None;
+        let mut pulses: Option<StandbyPulses> = None;
         let mut mirror_due = TokioInstant::now();
         let mut held: Option<Held> = None;
         let poll = (self.spec.ttl / 6).max(Duration::from_millis(100));
@@ -278,13 +303,27 @@ impl Runtime {
             }
             if TokioInstant::now() >= mirror_due {
                 mirror_due = TokioInstant::now() + self.spec.mirror_every;
-                match Mirror::load(&self.spec.mirror).await {
+                let links = self.spec.pulses.as_ref().map(|_| {
+                    Arc::new(crate::standby_heartbeat::StandbyCounters(self.seen.clone()))
+                        as Arc<dyn steward_api::LinkMetrics>
+                });
+                match Mirror::load(&self.spec.mirror, links).await {
                     Ok(m) => {
                         if let Some(old) = mirror.replace(m) {
                             old.stop().await;
                         }
                     }
                     Err(e) => tracing::warn!("standby mirror not reloaded: {e}"),
+                }
+                if pulses.is_none() {
+                    pulses = self.start_pulses().await;
+                }
+                if let (Some(p), Some(m)) = (pulses.as_mut(), mirror.as_ref()) {
+                    p.follow(&m.hosts().await);
+                    let seen = p.seen().await;
+                    if let Ok(mut s) = self.seen.lock() {
+                        *s = seen;
+                    }
                 }
             }
             let changed = seen.as_ref().is_some_and(|s| *s != active);
@@ -313,12 +352,52 @@ impl Runtime {
         if let Some(m) = mirror {
             m.stop().await;
         }
+        if let Some(p) = pulses {
+            // What it saw until now is where the new active's heartbeat starts; its sockets are
+            // closed before the active binds the same ports.
+            self.seed = match won {
+                Some(_) => Some(p.seed().await),
+                None => None,
+            };
+            p.stop().await;
+        }
         if won.is_none() {
             if let Some(h) = held {
                 let _ = self.etcd.revoke(h.lease).await;
             }
         }
         won
+    }
+
+    /// Start the standby's pulses, when configured, with the store's current epoch (the active's:
+    /// agents fence pulses per sender, so it fences nobody). `None`: not configured, or not now
+    /// (tried again at the next mirror reload).
+    async fn start_pulses(&mut self) -> Option<StandbyPulses> {
+        let spec = self.spec.pulses.as_ref()?;
+        let store = self.spec.mirror.store.clone();
+        let epoch = match tokio::task::spawn_blocking(move || store.epoch()).await {
+            Ok(Ok(e)) => e,
+            Ok(Err(e)) => {
+                tracing::debug!("standby pulses wait for the store's epoch: {e}");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        match StandbyPulses::start(spec, epoch) {
+            Ok(p) => {
+                self.pulses_failing = false;
+                Some(p)
+            }
+            Err(e) => {
+                // The port may still be held by this process's active that just stepped down, or
+                // by another controller on the same address: said once, then tried quietly.
+                if !self.pulses_failing {
+                    tracing::warn!("{e}; tried again at every mirror reload");
+                }
+                self.pulses_failing = true;
+                None
+            }
+        }
     }
 
     /// Renew the standby's lease when a keepalive is due; get a new one when it is gone.
@@ -398,6 +477,10 @@ impl Runtime {
         };
         builder.api = None;
         builder.acting_gate = Some(gate);
+        builder.heartbeat_seed = self.seed.take();
+        if let Ok(mut s) = self.seen.lock() {
+            *s = StandbySeen::default();
+        }
         let cmd_tx = self.cmd_tx.clone();
         builder.swact = Some(Box::new(move |events: EventSender| {
             Box::new(PairSwact { events, cmd_tx }) as Box<dyn SwactLink>

@@ -14,12 +14,19 @@
 //! controller's event receiver, with its own `Context` token; a BMC that offers no EventService (or
 //! speaks IPMI) is simply read on schedule. Deprovisioning or changing the BMC deletes the
 //! subscription and retires the token.
+//!
+//! With an acting gate ([`BmcWorkers::start_gated`], the active of a controller pair), every
+//! operation of the core asks the gate when its worker *starts* it — after the per-BMC spacing wait
+//! and the global permit — and is not sent once the gate is closed: an operation queued behind the
+//! spacing gap when the acting deadline passes never reaches the BMC (docs/controller-pair.md).
 
 use crate::links::{
-    BmcAccess, BmcLink, EventLogReply, EventSender, SecureBootFailure, SecureBootReply,
+    ActingGate, BmcAccess, BmcLink, EventLogReply, EventSender, SecureBootFailure, SecureBootReply,
 };
 use crate::sensor_audit::{reading_of, SensorReplies, SensorReply};
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use steward_bmc::events::{EventReceiver, Subscription};
@@ -72,7 +79,24 @@ struct Inner {
     sel_seen: Mutex<HashMap<String, HashSet<SelKey>>>,
     /// Each host's event subscription; `None`: its BMC cannot push (looked at once per connection).
     subscriptions: Mutex<HashMap<String, Option<Subscription>>>,
+    /// `Some`: the core's operations are sent only while this says so, asked as each one starts.
+    gate: Option<ActingGate>,
 }
+
+/// Why an operation of the core did not complete.
+enum NotDone {
+    /// The acting gate was closed when the worker came to it: nothing was sent.
+    Fenced,
+    Bmc(steward_bmc::BmcError),
+}
+
+/// One step of a core's operation on a BMC, run by its worker.
+type Step<R> = Box<
+    dyn for<'a> FnOnce(
+            &'a mut Bmc,
+        ) -> Pin<Box<dyn Future<Output = steward_bmc::Result<R>> + Send + 'a>>
+        + Send,
+>;
 
 /// A SEL record's identity: its id and timestamp.
 type SelKey = (String, Option<String>);
@@ -100,7 +124,21 @@ impl BmcWorkers {
         events: EventSender,
         push: Option<Arc<EventReceiver>>,
     ) -> BmcWorkers {
+        Self::start_gated(cfg, events, push, None)
+    }
+
+    /// [`BmcWorkers::start_with_push`] for a controller that may lose its right to act: each of the
+    /// core's operations asks `gate` at the moment its worker starts it, and is not sent (it fails
+    /// with "not sent") once the gate is closed. Audits and sensor reads are not gated: they change
+    /// nothing on the BMC.
+    pub fn start_gated(
+        cfg: BmcWorkerConfig,
+        events: EventSender,
+        push: Option<Arc<EventReceiver>>,
+        gate: Option<ActingGate>,
+    ) -> BmcWorkers {
         let inner = Arc::new(Inner {
+            gate,
             push,
             subscriptions: Mutex::default(),
             sel_seen: Mutex::default(),
@@ -220,6 +258,33 @@ impl Inner {
         Ok(handle)
     }
 
+    /// Queue one step of a core's operation on `worker` at `prio`. The acting gate is asked inside
+    /// the queued operation — when the worker starts it, after the spacing wait — not when it is
+    /// queued: the gate may close while the operation waits its turn.
+    async fn acting<R: Send + 'static>(
+        &self,
+        worker: &BmcHandle<Bmc>,
+        prio: Priority,
+        step: Step<R>,
+    ) -> Result<R, NotDone> {
+        let gate = self.gate.clone();
+        let ran = worker
+            .run(prio, move |bmc| {
+                Box::pin(async move {
+                    if gate.as_ref().is_some_and(|may_act| !may_act()) {
+                        return None;
+                    }
+                    Some(step(bmc).await)
+                })
+            })
+            .await
+            .map_err(NotDone::Bmc)?;
+        match ran {
+            Some(r) => r.map_err(NotDone::Bmc),
+            None => Err(NotDone::Fenced),
+        }
+    }
+
     // Carries out the core's `Effect::Bmc`: every operation is named, so a new one is a compile
     // error here until someone decides how a BMC performs it.
     #[deny(clippy::wildcard_enum_match_arm)]
@@ -228,45 +293,76 @@ impl Inner {
             Ok(w) => w,
             Err(e) => return BmcOutcome::Failed(e),
         };
+        let w = &worker;
+        let read_back =
+            || -> Step<steward_bmc::PowerState> { Box::new(|b| Box::pin(b.power_state())) };
+        let power = |action: PowerAction| -> Step<steward_bmc::PowerState> {
+            Box::new(move |b| Box::pin(b.power(action)))
+        };
+        let (q, p) = (Priority::Query, Priority::Power);
         let result = match op {
-            BmcOp::PowerStatus => worker.power_state().await,
-            BmcOp::PowerOn => worker.power(PowerAction::On).await,
-            BmcOp::PowerOff => worker.power(PowerAction::Off).await,
-            BmcOp::PowerReset => worker.power(PowerAction::Reset).await,
-            BmcOp::NetbootOnce => match worker.set_boot_device(BootTarget::Pxe, true).await {
-                Ok(()) => worker.power_state().await,
-                Err(e) => Err(e),
-            },
-            BmcOp::EjectMedia => match worker.eject_virtual_media().await {
-                Ok(()) => worker.power_state().await,
-                Err(e) => Err(e),
-            },
-            BmcOp::InsertMedia { image } => match worker.insert_virtual_media(image).await {
-                Ok(()) => worker.power_state().await,
-                Err(e) => Err(e),
-            },
-            BmcOp::VerifyMedia { image } => match worker.virtual_media_status().await {
-                Ok(s) if s.holds(&image) => worker.power_state().await,
-                // Not mounted (yet): the core reads again until its mount timeout.
-                Ok(s) => {
-                    return BmcOutcome::Failed(format!(
-                        "virtual CD {} reads back Inserted={} Image={}",
-                        s.slot,
-                        s.inserted,
-                        s.image_shown()
-                    ))
+            BmcOp::PowerStatus => self.acting(w, q, read_back()).await,
+            BmcOp::PowerOn => self.acting(w, p, power(PowerAction::On)).await,
+            BmcOp::PowerOff => self.acting(w, p, power(PowerAction::Off)).await,
+            BmcOp::PowerReset => self.acting(w, p, power(PowerAction::Reset)).await,
+            BmcOp::NetbootOnce => {
+                let step: Step<()> =
+                    Box::new(|b| Box::pin(b.set_boot_device(BootTarget::Pxe, true)));
+                match self.acting(w, p, step).await {
+                    Ok(()) => self.acting(w, q, read_back()).await,
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
+            BmcOp::EjectMedia => {
+                let step: Step<()> = Box::new(|b| Box::pin(b.eject_virtual_media()));
+                match self.acting(w, p, step).await {
+                    Ok(()) => self.acting(w, q, read_back()).await,
+                    Err(e) => Err(e),
+                }
+            }
+            BmcOp::InsertMedia { image } => {
+                let step: Step<()> = Box::new(move |b| {
+                    Box::pin(async move { b.insert_virtual_media(&image).await })
+                });
+                match self.acting(w, p, step).await {
+                    Ok(()) => self.acting(w, q, read_back()).await,
+                    Err(e) => Err(e),
+                }
+            }
+            BmcOp::VerifyMedia { image } => {
+                let step: Step<steward_bmc::VirtualMediaStatus> =
+                    Box::new(|b| Box::pin(b.virtual_media_status()));
+                match self.acting(w, q, step).await {
+                    Ok(s) if s.holds(&image) => self.acting(w, q, read_back()).await,
+                    // Not mounted (yet): the core reads again until its mount timeout.
+                    Ok(s) => {
+                        return BmcOutcome::Failed(format!(
+                            "virtual CD {} reads back Inserted={} Image={}",
+                            s.slot,
+                            s.inserted,
+                            s.image_shown()
+                        ))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             // The system's own boot mode (UEFI or legacy), read back.
-            BmcOp::BootOnceVirtualCd => match worker.boot_once_virtual_cd(None).await {
-                Ok(_) => worker.power_state().await,
-                Err(e) => Err(e),
-            },
+            BmcOp::BootOnceVirtualCd => {
+                let step: Step<steward_bmc::BootOverrideState> =
+                    Box::new(|b| Box::pin(b.boot_once_virtual_cd(None)));
+                match self.acting(w, p, step).await {
+                    Ok(_) => self.acting(w, q, read_back()).await,
+                    Err(e) => Err(e),
+                }
+            }
         };
         match result {
             Ok(state) => BmcOutcome::Done(power_of(&state)),
-            Err(e) => {
+            Err(NotDone::Fenced) => {
+                tracing::warn!(%host, "BMC operation not sent: this controller may no longer act");
+                BmcOutcome::Failed("not sent: this controller may no longer act".into())
+            }
+            Err(NotDone::Bmc(e)) => {
                 // The next operation reconnects: a session may have died with the error.
                 self.workers.lock().await.remove(host);
                 BmcOutcome::Failed(e.to_string())

@@ -12,6 +12,11 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Where a BMC link answers a read of a BMC's event log ([`BmcLink::read_event_log`]): its records,
 /// oldest first, or why it could not be read.
+/// Whether this controller may act now (the active of a controller pair: it holds the lease and its
+/// acting deadline has not come, on its own monotonic clock; docs/controller-pair.md). Asked once
+/// per node command and BMC operation, just before it is sent, so it must be cheap.
+pub type ActingGate = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
 pub type EventLogReply = oneshot::Sender<Result<Vec<steward_bmc::SelRecord>, String>>;
 
 /// Where links deliver what they learn (acks, alive reports, BMC results, heartbeat events).

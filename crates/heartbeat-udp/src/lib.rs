@@ -53,15 +53,23 @@
 //! ## Not (yet) here
 //!
 //! Multicast pulses (the config has no multicast group yet: the lab is loopback, where unicast is
-//! what there is), a second (standby) controller pulsing — it is a second service with its own
-//! name — and the node's health flags reaching the core (they are counted, not forwarded).
+//! what there is) and the node's health flags reaching the core (they are counted, not forwarded).
+//!
+//! ## A standby controller pulses too
+//!
+//! The standby of a controller pair runs a second service under its own name, with a callback
+//! sink that acts on nothing; [`HeartbeatHandle::observed`] reads what it saw, and the new active's
+//! service starts from it ([`HeartbeatSeed`], docs/controller-pair.md).
 
 mod pulse_link;
 mod service;
 mod socket;
 
 pub use pulse_link::PulseLink;
-pub use service::{HeartbeatHandle, HeartbeatService, HeartbeatStats, Notice, ServiceConfig, Sink};
+pub use service::{
+    HeartbeatHandle, HeartbeatSeed, HeartbeatService, HeartbeatStats, HostSeen, Notice,
+    ServiceConfig, Sink,
+};
 
 use std::net::SocketAddr;
 

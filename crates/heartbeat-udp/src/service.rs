@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steward_controller::links::HeartbeatLink;
 use steward_controller::EventSender;
-use steward_heartbeat::{HeartbeatConfig, Monitor, Output};
+use steward_heartbeat::{HeartbeatConfig, LinkSeen, Monitor, Output};
 use steward_maintenance::io::{Event, HeartbeatControl};
 use steward_maintenance::state::Network;
 use steward_protocol::{
@@ -17,7 +17,7 @@ use steward_protocol::{
     MAX_DATAGRAM,
 };
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -38,6 +38,46 @@ pub struct ServiceConfig {
     pub recv_buffer: usize,
     /// Replies drained between batches of this many pulse sends.
     pub send_batch: usize,
+    /// What a standby saw before this controller took over (docs/controller-pair.md): hosts it saw
+    /// answering are not accused for the first rounds after the takeover.
+    pub seed: Option<HeartbeatSeed>,
+}
+
+/// One host on one network as a heartbeat service has seen it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSeen {
+    pub host: String,
+    pub network: Network,
+    /// Consecutive pulses unanswered, up to the last closed round.
+    pub misses: u32,
+    /// The last pulse (round) it answered, of this service's rounds.
+    pub last_answered: Option<u64>,
+    /// Ten in a row missed (the loss threshold) and not answered back since.
+    pub lost: bool,
+}
+
+/// The heartbeat state a new active starts from: what it saw as standby (docs/controller-pair.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeartbeatSeed {
+    /// Hosts and networks seen answering when the standby took over.
+    pub answering: HashSet<(String, Network)>,
+    /// For this long after the service starts, a host seen answering that is started is judged only
+    /// on rounds opened after the grace: the takeover gap (the new active's sockets, its first
+    /// pulses with a new epoch) is not counted against it. Hosts seen silent get no grace.
+    pub grace: Duration,
+}
+
+impl HeartbeatSeed {
+    /// From what a standby's service saw: a host counts as answering on a network when it answered
+    /// at least once and has missed fewer pulses in a row than the minor threshold.
+    pub fn from_seen(seen: &[HostSeen], cfg: &HeartbeatConfig, grace: Duration) -> HeartbeatSeed {
+        let answering = seen
+            .iter()
+            .filter(|s| s.last_answered.is_some() && s.misses < cfg.minor_threshold && !s.lost)
+            .map(|s| (s.host.clone(), s.network))
+            .collect();
+        HeartbeatSeed { answering, grace }
+    }
 }
 
 impl ServiceConfig {
@@ -50,6 +90,7 @@ impl ServiceConfig {
             backoff_factor: 4,
             recv_buffer: 4 << 20,
             send_batch: 64,
+            seed: None,
         }
     }
 
@@ -168,6 +209,7 @@ enum Control {
     SetPeer(String, Network, SocketAddr),
     RemovePeer(String),
     SetEpoch(u64),
+    Observe(oneshot::Sender<Vec<HostSeen>>),
 }
 
 /// Handle to a running service; dropping it stops the service.
@@ -207,6 +249,12 @@ impl HeartbeatHandle {
     /// The controller's fencing epoch, once it is known (pulses carry it; nodes refuse older ones).
     pub fn set_epoch(&self, epoch: u64) {
         self.send(Control::SetEpoch(epoch));
+    }
+    /// What the service has seen of every monitored host, per network (empty once it stopped).
+    pub async fn observed(&self) -> Vec<HostSeen> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Control::Observe(tx));
+        rx.await.unwrap_or_default()
     }
     /// A snapshot of the counters (published by the loop after every tick and drain).
     pub fn stats(&self) -> HeartbeatStats {
@@ -310,7 +358,12 @@ impl HeartbeatService {
         let stats = Arc::new(Mutex::new(HeartbeatStats::default()));
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let base_period = cfg.heartbeat.period;
+        let seed = cfg.seed.clone().map(|s| Seed {
+            until: steward_maintenance::Instant::from_millis(s.grace.as_millis() as u64),
+            answering: s.answering,
+        });
         let state = Loop {
+            seed,
             monitor: Monitor::new(cfg.heartbeat.clone(), steward_maintenance::Instant::ZERO),
             pmon: steward_heartbeat::PmonWatch::new(
                 steward_heartbeat::DEFAULT_PMON_MISSING_THRESHOLD,
@@ -347,7 +400,15 @@ enum Deliver {
     Queue(mpsc::UnboundedSender<Event>),
 }
 
+/// The seed of a service started by a new active: hosts seen answering, until when it applies (the
+/// Monitor's clock).
+struct Seed {
+    answering: HashSet<(String, Network)>,
+    until: steward_maintenance::Instant,
+}
+
 struct Loop {
+    seed: Option<Seed>,
     monitor: Monitor,
     /// Whether each host's process monitor runs, from the flag in its answers.
     pmon: steward_heartbeat::PmonWatch,
@@ -447,7 +508,7 @@ impl Loop {
                     && !self.monitor.is_monitored(&h, network)
                     && self.has_socket(network)
                 {
-                    self.monitor.start(&h, network);
+                    self.start_link(&h, network);
                 }
             }
             Control::RemovePeer(h) => {
@@ -458,6 +519,20 @@ impl Loop {
                 self.verifier.forget(&h);
             }
             Control::SetEpoch(e) => self.epoch = e,
+            Control::Observe(reply) => {
+                let seen = self
+                    .monitor
+                    .all_seen()
+                    .map(|(host, network, s): (&str, Network, LinkSeen)| HostSeen {
+                        host: host.to_string(),
+                        network,
+                        misses: s.misses,
+                        last_answered: s.last_answered,
+                        lost: s.lost,
+                    })
+                    .collect();
+                let _ = reply.send(seen);
+            }
         }
         self.stats.monitored_hosts = self.wanted.len();
     }
@@ -490,8 +565,21 @@ impl Loop {
         };
         for network in Network::ALL {
             if addrs[network.index()].is_some() && self.has_socket(network) {
-                self.monitor.start(host, network);
+                self.start_link(host, network);
             }
+        }
+    }
+
+    /// Start judging `host` on `network` afresh; a host the seed has as answering, started within
+    /// the seed's grace, is judged only on rounds opened after the grace.
+    fn start_link(&mut self, host: &str, network: Network) {
+        let now = steward_maintenance::Instant::from_millis(self.now_ms());
+        let seeded = self.seed.as_ref().and_then(|s| {
+            (now < s.until && s.answering.contains(&(host.to_string(), network))).then_some(s.until)
+        });
+        match seeded {
+            Some(until) => self.monitor.start_counting_from(host, network, until),
+            None => self.monitor.start(host, network),
         }
     }
 

@@ -147,11 +147,24 @@ struct Link {
     /// The first round this host is pulsed in: a host started while a round is open was not sent that
     /// round's pulse and is not judged on it.
     first_round: u64,
+    /// Rounds opened before this instant are not judged ([`Monitor::start_counting_from`]).
+    count_from: Option<Instant>,
     misses: u32,
     good_since_loss: u32,
     minor: bool,
     degrade: bool,
     lost: bool,
+}
+
+/// What the monitor has seen of one host on one network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkSeen {
+    /// Consecutive rounds unanswered, up to the last closed round.
+    pub misses: u32,
+    /// The last round it answered since its monitoring started.
+    pub last_answered: Option<u64>,
+    /// Whether a loss was declared and not yet cleared.
+    pub lost: bool,
 }
 
 /// Per-network round state.
@@ -194,6 +207,45 @@ impl Monitor {
             ..Link::default()
         };
         self.links.insert((host.to_string(), network), link);
+    }
+
+    /// Start monitoring `host` on `network` afresh, but judge no round opened before `from`: a host
+    /// another controller saw answering until now is not accused for the first rounds of this one
+    /// (the takeover gap of a controller pair, docs/controller-pair.md). A loss still comes after
+    /// the normal thresholds, counted from `from`.
+    pub fn start_counting_from(&mut self, host: &str, network: Network, from: Instant) {
+        let link = Link {
+            first_round: self.next_seq,
+            count_from: Some(from),
+            ..Link::default()
+        };
+        self.links.insert((host.to_string(), network), link);
+    }
+
+    /// What the monitor has seen of `host` on `network`, if it is monitored there.
+    pub fn seen(&self, host: &str, network: Network) -> Option<LinkSeen> {
+        self.links
+            .get(&(host.to_string(), network))
+            .map(|l| LinkSeen {
+                misses: l.misses,
+                last_answered: l.answered,
+                lost: l.lost,
+            })
+    }
+
+    /// Every monitored host and network with what the monitor has seen of it.
+    pub fn all_seen(&self) -> impl Iterator<Item = (&str, Network, LinkSeen)> + '_ {
+        self.links.iter().map(|((h, n), l)| {
+            (
+                h.as_str(),
+                *n,
+                LinkSeen {
+                    misses: l.misses,
+                    last_answered: l.answered,
+                    lost: l.lost,
+                },
+            )
+        })
     }
 
     /// Stop monitoring `host` on every network.
@@ -263,7 +315,7 @@ impl Monitor {
                 if late {
                     self.void_rounds += 1;
                 } else {
-                    self.close_round(*network, round.seq);
+                    self.close_round(*network, &round);
                 }
             }
         }
@@ -293,11 +345,15 @@ impl Monitor {
         };
     }
 
-    fn close_round(&mut self, network: Network, seq: u64) {
+    fn close_round(&mut self, network: Network, round: &Round) {
         let cfg = self.cfg.clone();
+        let seq = round.seq;
         let mut events = Vec::new();
         for ((host, net), link) in self.links.iter_mut() {
             if *net != network || seq < link.first_round {
+                continue;
+            }
+            if link.count_from.is_some_and(|from| round.opened < from) {
                 continue;
             }
             let answered = link.answered == Some(seq);

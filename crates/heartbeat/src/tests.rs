@@ -299,3 +299,39 @@ fn with_cluster_degrade_only_a_cluster_loss_clears_on_the_first_answer() {
     // Round k closes at tick k+1: the cluster clears on round 20's answer, management after ten.
     assert_eq!(clears, vec![21, 30], "{ev:?}");
 }
+
+#[test]
+fn a_host_counted_from_later_is_not_accused_before_then_and_lost_after_the_normal_thresholds() {
+    let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
+    // Counted from 1 s (round 10 opens at 1000 ms); it never answers.
+    m.start_counting_from("w0", Network::Mgmt, Instant::from_millis(1000));
+    m.start("w1", Network::Mgmt);
+    let ev = run(&mut m, 0, 40, |_, _| false);
+    let lost: Vec<u64> = ev
+        .iter()
+        .filter(|(_, e)| *e == HeartbeatEvent::Loss)
+        .map(|(r, _)| *r)
+        .collect();
+    // w1 is lost as always (10 missed rounds, at tick 10); w0 misses from round 10 on only.
+    assert_eq!(lost, vec![10, 20]);
+    assert_eq!(
+        m.seen("w0", Network::Mgmt)
+            .map(|s| (s.lost, s.last_answered)),
+        Some((true, None))
+    );
+}
+
+#[test]
+fn what_was_seen_names_the_misses_and_the_last_answer() {
+    let mut m = Monitor::new(HeartbeatConfig::default(), Instant::ZERO);
+    m.start("w0", Network::Mgmt);
+    m.start("w1", Network::Mgmt);
+    // w0 answers throughout; w1 answers rounds 0..3 (pulses 1..=3), then is silent.
+    run(&mut m, 0, 10, |r, h| h == "w0" || r < 3);
+    let w0 = m.seen("w0", Network::Mgmt).unwrap();
+    assert_eq!((w0.misses, w0.last_answered), (0, Some(10)));
+    let w1 = m.seen("w1", Network::Mgmt).unwrap();
+    assert_eq!((w1.misses, w1.last_answered, w1.lost), (6, Some(3), false));
+    assert_eq!(m.all_seen().count(), 2);
+    assert_eq!(m.seen("w2", Network::Mgmt), None);
+}

@@ -62,6 +62,10 @@ pub(crate) struct RunArgs {
     /// within about this long after the active died).
     #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1000..=60_000))]
     pub(crate) lease_ttl_ms: u64,
+    /// With `--store etcd://…`: for this long after a takeover, the new active does not accuse a
+    /// host it saw answering its pulses as standby (the takeover gap), in milliseconds.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub(crate) takeover_grace_ms: u64,
     /// UDP address for the node protocol on the management network.
     #[arg(long, default_value_t = SocketAddr::from(([0, 0, 0, 0], steward_node_link::DEFAULT_CONTROLLER_PORT)))]
     pub(crate) mgmt_bind: SocketAddr,

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use steward_controller::links::{BmcLink, HeartbeatLink, NodeLink, SwactLink};
 use steward_controller::{ControllerConfig, ControllerHandle, Links, SensorReplies};
 use steward_controller_pair::runtime::{ActiveFactory, Grant};
-use steward_controller_pair::{MirrorSpec, Pair, PairSpec, Role, DEFAULT_TTL};
+use steward_controller_pair::{MirrorSpec, Pair, PairSpec, Role, StandbyPulseSpec, DEFAULT_TTL};
 use steward_maintenance::config::Config;
 use steward_maintenance::io::ProtocolNetwork;
 use steward_maintenance::io::{BmcOp, BmcRequestId, CommandId, HeartbeatControl, NodeCommand};
@@ -319,31 +319,15 @@ impl PairLab {
     fn spec(&self, i: usize) -> PairSpec {
         let name = PAIR[i];
         let endpoints = vec![self.etcd_url.clone()];
-        let active: ActiveFactory = {
-            let (endpoints, config, scale, system) = (
-                endpoints.clone(),
-                self.config.clone(),
-                self.scale,
-                self.system,
-            );
-            let (store_dir, secret) = (self.store_dir.clone(), self.secret.clone());
-            let dir = self.data_dir.join("pair").join(name);
-            Arc::new(move |grant: &Grant| {
-                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-                // Every write of this term carries the lease: once it is gone, the store refuses.
-                let store = EtcdStore::connect(&endpoints, EtcdOptions::default())
-                    .map_err(|e| e.to_string())?
-                    .with_fence(grant.leader_key.clone(), grant.lease);
-                let secrets = SecretBox::load_or_create(&store_dir).map_err(|e| e.to_string())?;
+        // This controller's builder on a given storage: the active's, and the standby's pulse
+        // addresses (the same sockets as its active self, docs/controller-pair.md#the-standby-pulses).
+        let make = {
+            let (config, scale, system) = (self.config.clone(), self.scale, self.system);
+            Arc::new(move |storage: Storage| {
                 let mut b = ControllerBuilder::new(
                     name,
                     config.clone(),
-                    Storage::Given {
-                        store: Arc::new(store),
-                        secrets,
-                        cluster_secret: secret.clone(),
-                        dir: dir.clone(),
-                    },
+                    storage,
                     controller_socket(Network::Mgmt, i),
                 )
                 .lab(scale);
@@ -356,7 +340,31 @@ impl PairLab {
                 b.push.enabled = false;
                 // A crashed runtime's sockets are released as its controller winds down.
                 b.bind_retry = Duration::from_secs(5);
-                Ok(b)
+                b
+            })
+        };
+        let pulses = StandbyPulseSpec::of(
+            &make(Storage::DataDir(self.data_dir.join("pair").join(name))),
+            self.secret.clone(),
+        );
+        let active: ActiveFactory = {
+            let endpoints = endpoints.clone();
+            let (store_dir, secret) = (self.store_dir.clone(), self.secret.clone());
+            let dir = self.data_dir.join("pair").join(name);
+            let make = make.clone();
+            Arc::new(move |grant: &Grant| {
+                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                // Every write of this term carries the lease: once it is gone, the store refuses.
+                let store = EtcdStore::connect(&endpoints, EtcdOptions::default())
+                    .map_err(|e| e.to_string())?
+                    .with_fence(grant.leader_key.clone(), grant.lease);
+                let secrets = SecretBox::load_or_create(&store_dir).map_err(|e| e.to_string())?;
+                Ok(make(Storage::Given {
+                    store: Arc::new(store),
+                    secrets,
+                    cluster_secret: secret.clone(),
+                    dir: dir.clone(),
+                }))
             })
         };
         let store_dir = self.store_dir.clone();
@@ -383,6 +391,7 @@ impl PairLab {
         );
         spec.ttl = DEFAULT_TTL;
         spec.margin = spec.ttl / 4;
+        spec.pulses = Some(pulses);
         spec
     }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use steward_controller::ControllerConfig;
 use steward_controller_pair::runtime::{ActiveFactory, Grant};
-use steward_controller_pair::{MirrorSpec, Pair, PairSpec, Role};
+use steward_controller_pair::{MirrorSpec, Pair, PairSpec, Role, StandbyPulseSpec};
 use steward_maintenance::config::Config;
 use steward_maintenance::SystemConfig;
 use steward_store::{SecretBox, Store};
@@ -49,6 +49,13 @@ pub(crate) async fn serve_pair(
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
 
+    // The standby pulses from the same addresses and ports as its active self
+    // (docs/controller-pair.md#the-standby-pulses).
+    let mut pulses = StandbyPulseSpec::of(
+        &builder(args, config.clone(), Storage::DataDir(data_dir.clone())),
+        cluster_secret.clone(),
+    );
+    pulses.takeover_grace = Duration::from_millis(args.takeover_grace_ms);
     let active: ActiveFactory = {
         let (args, config, endpoints) = (args.clone(), config.clone(), endpoints.clone());
         let (store_dir, data_dir) = (store_dir.clone(), data_dir.clone());
@@ -90,6 +97,7 @@ pub(crate) async fn serve_pair(
     );
     spec.ttl = Duration::from_millis(args.lease_ttl_ms);
     spec.margin = spec.ttl / 4;
+    spec.pulses = Some(pulses);
     let pair = Pair::start(spec, listener).map_err(anyhow::Error::msg)?;
     println!(
         "steward controller {} (pair member, store {store_url})",
@@ -142,6 +150,7 @@ mod tests {
             "`steward controller --name NAME`",
             "`steward controller --advertise-url URL`",
             "`steward controller --lease-ttl-ms MS` | 3000 |",
+            "`steward controller --takeover-grace-ms MS` | 1000 |",
         ] {
             assert!(PAGE.contains(option), "docs/config.md lacks {option}");
         }

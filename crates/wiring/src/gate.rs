@@ -1,9 +1,10 @@
 //! The acting gate of a controller that may lose its right to act (the active of a controller pair,
 //! docs/controller-pair.md): every node command and every BMC operation asks the gate just before it
 //! is sent, and is dropped once the gate is closed. The store fences writes on its own; this covers
-//! the effects that do not go through the store.
+//! the effects that do not go through the store. A BMC operation is asked twice: here, when the core
+//! hands it over, and by the BMC workers when its turn comes after the per-BMC spacing wait
+//! (`BmcWorkers::start_gated`), so one queued behind the gap at the acting deadline is not sent.
 
-use std::sync::Arc;
 use steward_controller::links::{BmcAccess, BmcLink, NodeLink};
 use steward_controller::SensorReplies;
 use steward_maintenance::host::HostSpec;
@@ -13,7 +14,7 @@ use steward_maintenance::io::{
 
 /// Whether this controller may act now (for a pair: it holds the lease and its acting deadline has
 /// not come, on its own monotonic clock). Called once per effect, so it must be cheap.
-pub type ActingGate = Arc<dyn Fn() -> bool + Send + Sync>;
+pub use steward_controller::links::ActingGate;
 
 pub(crate) struct GatedNode {
     pub(crate) inner: Box<dyn NodeLink>,

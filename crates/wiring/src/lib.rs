@@ -35,7 +35,9 @@ use steward_controller::links::{Links, NoStandby, SwactLink};
 use steward_controller::{
     spawn_with_events, ControllerConfig, ControllerHandle, EventSender, SensorAuditConfig,
 };
-use steward_heartbeat_udp::{HeartbeatHandle, HeartbeatService, PulseLink, ServiceConfig, Sink};
+use steward_heartbeat_udp::{
+    HeartbeatHandle, HeartbeatSeed, HeartbeatService, PulseLink, ServiceConfig, Sink,
+};
 use steward_maintenance::config::Config;
 use steward_maintenance::state::{Network, SystemType};
 use steward_maintenance::SystemConfig;
@@ -144,6 +146,10 @@ pub struct ControllerBuilder {
     /// `Some`: how a swact reaches the standby (the controller pair). `None`: no standby, every
     /// swact fails at once.
     pub swact: Option<SwactFactory>,
+    /// `Some`: what this controller saw of the hosts' answers while it was standby; its heartbeat
+    /// service starts from it (a host seen answering is not accused for the takeover gap,
+    /// docs/controller-pair.md). `None`: every host starts afresh.
+    pub heartbeat_seed: Option<HeartbeatSeed>,
 }
 
 /// Where BMCs push sensor events to (docs/config.md).
@@ -200,6 +206,7 @@ impl ControllerBuilder {
             images: None,
             acting_gate: None,
             swact: None,
+            heartbeat_seed: None,
         }
     }
 
@@ -262,6 +269,7 @@ impl ControllerBuilder {
         }
         let mut hb_cfg = ServiceConfig::new(&self.hostname, hb_bind).with_config(&self.config);
         hb_cfg.epoch = epoch;
+        hb_cfg.seed = self.heartbeat_seed;
         let heartbeat = Arc::new(
             HeartbeatService::spawn(hb_cfg, secret.clone(), Sink::Controller(events.clone()))
                 .map_err(|e| StartError::new("cannot start the heartbeat service", e))?,
@@ -271,10 +279,12 @@ impl ControllerBuilder {
         let (push, triggers) = start_push(&self.push, self.mgmt_bind).await?;
         let mut links = Links {
             node: Box::new(node_link.clone()),
-            bmc: Box::new(BmcWorkers::start_with_push(
+            // The workers ask the gate again as each operation starts, after its spacing wait.
+            bmc: Box::new(BmcWorkers::start_gated(
                 bmc_cfg,
                 events.clone(),
                 push.clone(),
+                self.acting_gate.clone(),
             )),
             heartbeat: Box::new(PulseLink::new(heartbeat.clone(), self.node_heartbeat_port)),
             swact: match self.swact {
