@@ -336,8 +336,9 @@ fn etcd_member_and_quorum_loss(lab: &mut PairLab) -> Duration {
     assert!(lab.says_active(CONTROLLER_0));
     let m = mark(lab);
     let roles = [lab.roles(0).len(), lab.roles(1).len()];
-    // A follower: losing etcd's leader makes a write in flight fail with "leader changed", which
-    // stops the active's controller (a known bug, docs/controller-pair.md).
+    // A follower: losing etcd's leader makes a write in flight fail with "leader changed"; the
+    // active's controller then stops and its runtime resigns — a role change
+    // (docs/controller-pair.md, "Found by the namespace tier").
     let leader = lab.etcd_leader().expect("etcd names its leader");
     let first = (leader + 1) % lab.members.len();
     let second = (leader + 2) % lab.members.len();
