@@ -291,7 +291,7 @@ fn partitioned_from_etcd(lab: &mut PairLab) -> (Duration, Duration) {
     let mut gate_closed = None;
     wait_until(BOOT, "controller-1 logs its step-down", || {
         gate_closed = lab
-            .logged_at(CONTROLLER_1, ": stepping down")
+            .step_down_logged_at(CONTROLLER_1)
             .filter(|&t| t + 1000 >= cut_ms);
         gate_closed.is_some()
     });
@@ -369,7 +369,7 @@ fn etcd_member_and_quorum_loss(lab: &mut PairLab) -> Duration {
     let mut gate_closed = None;
     wait_until(BOOT, "controller-0 logs its step-down", || {
         gate_closed = lab
-            .logged_at(CONTROLLER_0, ": stepping down")
+            .step_down_logged_at(CONTROLLER_0)
             .filter(|&t| t + 1000 >= no_quorum_ms);
         gate_closed.is_some()
     });

@@ -429,6 +429,15 @@ impl PairLab {
         parse_rfc3339_ms(&format!("{}Z", line.get(..23)?))
     }
 
+    /// When controller `i` last logged that it steps down: at its acting deadline, on hearing its
+    /// lease is gone, or because its controller stopped itself after a failed store write.
+    pub fn step_down_logged_at(&self, i: usize) -> Option<u64> {
+        [": stepping down", "stopped: resigning"]
+            .iter()
+            .filter_map(|w| self.logged_at(i, w))
+            .max()
+    }
+
     /// Running, and its last role line says active.
     pub fn says_active(&self, i: usize) -> bool {
         self.ctl[i].child.is_some()
