@@ -533,6 +533,14 @@ impl Runtime {
         let _ = self.role.send(Role::Active { epoch });
 
         let outcome = loop {
+            // Checked at least at every keepalive (TTL/3): a controller that stopped itself (a
+            // store write failed, e.g. "leader changed" while etcd lost its leader) must not
+            // leave the lease held by an active that no longer acts. Resigning hands the role
+            // over with a fresh controller, built from the store.
+            if running.is_stopped() {
+                tracing::error!(name = %self.spec.name, "the active controller stopped: resigning");
+                break Stepped::Resigned;
+            }
             let deadline = clock
                 .acting_deadline()
                 .map_or_else(TokioInstant::now, |d| self.at(d));

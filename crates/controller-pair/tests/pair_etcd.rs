@@ -466,3 +466,90 @@ async fn etcd_member_loss_changes_nothing_and_quorum_loss_stops_both_until_it_re
     b.pair.shutdown().await;
     drop(etcd);
 }
+
+/// A shared store whose writes fail while `failing` is set, as the etcd store's do when etcd
+/// answers a write with "leader changed" (its leader was lost with the write in flight).
+struct FailingWrites {
+    inner: Arc<dyn Store>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FailingWrites {
+    fn check(&self) -> Result<(), steward_store::StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(steward_store::StoreError::Backend(
+                "etcdserver: leader changed".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Store for FailingWrites {
+    fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<steward_store::Versioned>, steward_store::StoreError> {
+        self.inner.get(key)
+    }
+    fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, steward_store::Versioned)>, steward_store::StoreError> {
+        self.inner.list(prefix)
+    }
+    fn txn(
+        &self,
+        ops: &[steward_store::Op],
+        epoch: u64,
+    ) -> Result<steward_store::Committed, steward_store::StoreError> {
+        self.check()?;
+        self.inner.txn(ops, epoch)
+    }
+    fn acquire_epoch(&self, epoch: u64) -> Result<(), steward_store::StoreError> {
+        self.check()?;
+        self.inner.acquire_epoch(epoch)
+    }
+    fn epoch(&self) -> Result<u64, steward_store::StoreError> {
+        self.inner.epoch()
+    }
+    fn revision(&self) -> Result<u64, steward_store::StoreError> {
+        self.inner.revision()
+    }
+}
+
+/// The active's controller stops itself when a store write fails (fail-stop). Its pair runtime
+/// must then give the role up — before the fix it kept the lease alive with nothing acting, and
+/// the standby never took over (found by the namespace tier: an etcd leader lost with a write in
+/// flight).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_active_whose_controller_stopped_on_a_failed_write_hands_the_role_over() {
+    let etcd = EtcdPeer::start();
+    let shared: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flaky: Arc<dyn Store> = Arc::new(FailingWrites {
+        inner: shared.clone(),
+        failing: failing.clone(),
+    });
+    let ttl = Duration::from_secs(2);
+    let a = member("controller-0", etcd.endpoints(), flaky, ttl).await;
+    active_epoch(&a).await;
+    let b = member("controller-1", etcd.endpoints(), shared, ttl).await;
+    standby_of(&b, "controller-0").await;
+
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = send(
+        &a.url,
+        reqwest::Method::POST,
+        "/v1/ihosts",
+        Some(new_host("worker-1")),
+    )
+    .await;
+    assert!(!r.status().is_success(), "the write failed: {}", r.status());
+    // A bound on the rig, not a timing claim: the role moves within a few TTLs.
+    tokio::time::timeout(ttl * 10, active_epoch(&b))
+        .await
+        .expect("controller-1 takes over from an active whose controller stopped");
+    a.pair.shutdown().await;
+    b.pair.shutdown().await;
+}

@@ -386,6 +386,12 @@ impl Running {
         steward_api::router_with(self.handle.clone(), auth, extras)
     }
 
+    /// The actor has stopped on its own (fail-stop after a store write failed): nothing acts any
+    /// more, whoever holds the lease.
+    pub fn is_stopped(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Stops the API and the actor, and returns once the actor has stopped (its links, sockets
     /// included, go with it). The store is consistent at every step, so this is only tidy.
     pub async fn shutdown(self) {
