@@ -317,6 +317,7 @@ async fn insert(
         Err("inserted with Inserted false: not connected".to_owned())
     };
     let system = sh.cfg.system_id.clone();
+    let severity = if mounted.is_ok() { "OK" } else { "Warning" };
     let message = match &mounted {
         Ok(size) => {
             info!(system = %system, image = %echo(&req.image), size, "simulated BMC: virtual media mounted");
@@ -336,14 +337,7 @@ async fn insert(
             mount_error: mounted.err(),
         };
     }
-    sh.event(
-        if message.contains("not mounted") {
-            "Warning"
-        } else {
-            "OK"
-        },
-        message,
-    );
+    sh.event(severity, message);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -21,11 +21,11 @@ use steward_store::{MemStore, Retention, SecretBox, Store};
 use steward_testlab::{LabSpec, TestLab};
 use steward_wiring::image_server::{serve_images, ImageServerOptions};
 
-/// Every install progress (state, info) the controller published for `host`, in order.
-fn record_progress(
-    lab: &TestLab,
-    host: &'static str,
-) -> Arc<Mutex<Vec<(Option<InstallState>, String)>>> {
+/// Install progress as published: (install_state, install_state_info), in order.
+type Progress = Arc<Mutex<Vec<(Option<InstallState>, String)>>>;
+
+/// Every install progress the controller published for `host`, in order.
+fn record_progress(lab: &TestLab, host: &'static str) -> Progress {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut sub = lab.handle.feed().subscribe(None);
     let out = seen.clone();
