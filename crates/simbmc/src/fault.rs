@@ -90,6 +90,23 @@ pub(crate) enum Fault {
     #[error("The HTTP method is not allowed on this resource.")]
     MethodNotAllowed,
 
+    #[error(
+        "The action {action} requires the parameter {parameter} to be present in the request body."
+    )]
+    ActionParameterMissing {
+        action: &'static str,
+        parameter: &'static str,
+    },
+
+    #[error("The action {action} was submitted with the invalid parameter {parameter}.")]
+    ActionParameterUnknown {
+        action: &'static str,
+        parameter: String,
+    },
+
+    #[error("The change to the requested resource failed because the resource is in use or in transition: {0}")]
+    ResourceInUse(String),
+
     #[error("The session limit has been exceeded; log out an existing session or wait for one to expire.")]
     SessionLimit,
 
@@ -111,7 +128,10 @@ impl Fault {
             | Fault::PropertyUnknown(_)
             | Fault::PropertyValueFormatError { .. }
             | Fault::ResetTypeMissing
-            | Fault::ResetTypeNotInList(_) => StatusCode::BAD_REQUEST,
+            | Fault::ResetTypeNotInList(_)
+            | Fault::ActionParameterMissing { .. }
+            | Fault::ActionParameterUnknown { .. } => StatusCode::BAD_REQUEST,
+            Fault::ResourceInUse(_) => StatusCode::CONFLICT,
             Fault::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Fault::ResourceNotFound { .. } | Fault::ResourceMissingAtUri(_) => {
                 StatusCode::NOT_FOUND
@@ -137,7 +157,11 @@ impl Fault {
             Fault::PropertyUnknown(_) => "PropertyUnknown",
             Fault::PropertyValueFormatError { .. } => "PropertyValueFormatError",
             Fault::CreateLimitReached(_) => "CreateLimitReachedForResource",
-            Fault::ResetTypeMissing => "ActionParameterMissing",
+            Fault::ResetTypeMissing | Fault::ActionParameterMissing { .. } => {
+                "ActionParameterMissing"
+            }
+            Fault::ActionParameterUnknown { .. } => "ActionParameterUnknown",
+            Fault::ResourceInUse(_) => "ResourceInUse",
             Fault::ResetTypeNotInList(_) => "ActionParameterValueNotInList",
             Fault::PreconditionFailed => "PreconditionFailed",
             Fault::ResourceNotFound { .. } => "ResourceNotFound",

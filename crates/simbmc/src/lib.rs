@@ -13,7 +13,9 @@
 //! It speaks the subset of Redfish that `steward-bmc-redfish` and `steward-bmc` (protocols
 //! `redfish` and `dynamic`) use, with the rules a real BMC enforces: credentials on every
 //! resource but the service root, sessions that expire when idle and are limited in number,
-//! `ETag`/`If-Match` on PATCH, allowable values on every enumeration it accepts, and DMTF
+//! `ETag`/`If-Match` on PATCH, allowable values on every enumeration it accepts, virtual media that
+//! really reads the image it is given (a one-time `Cd` boot override with a mounted image tells
+//! the machine to boot from it: [`PowerTarget::booting_from_media`]), and DMTF
 //! Base-registry `error` bodies for every refusal. It is not a test fake: it has no scripted
 //! replies, and its fault injection ([`SimBmc::set_reachable`],
 //! [`SimBmc::expire_sessions`]) models what happens to real BMCs.
@@ -31,7 +33,10 @@
 //! | `/Systems/{host}/Actions/ComputerSystem.Reset` | POST | `ResetType` ∈ On, ForceOff, GracefulShutdown, ForceRestart, GracefulRestart, PowerCycle, Nmi → 204 |
 //! | `/Systems/{host}/ResetActionInfo` | GET | the same allowable values as an ActionInfo |
 //! | `/redfish/v1/Managers`, `/Managers/BMC` | GET | `ManagerType` BMC, `FirmwareVersion` |
-//! | `/Managers/BMC/LogServices/SEL/Entries[/{n}]` | GET | event log (ring of 256): resets, boot override changes, refused logins |
+//! | `/Managers/BMC/LogServices/SEL/Entries[/{n}]` | GET | event log (ring of 256): resets, boot override changes, refused logins, media mounts |
+//! | `/Managers/BMC/VirtualMedia`, `/VirtualMedia/CD` | GET | one virtual CD slot: `MediaTypes` CD/DVD, `Image`, `ImageName`, `Inserted`, `WriteProtected`, `ConnectedVia` (`URI` while mounted, else `NotConnected`) |
+//! | `/VirtualMedia/CD/Actions/VirtualMedia.InsertMedia` | POST | `{"Image": "http(s)://…"}` with optional `Inserted`, `WriteProtected`, `TransferProtocolType` (matching the URL), `TransferMethod` `Stream`, `UserName`/`Password` → 204; 409 while an image is held. The BMC mounts it by fetching it (HEAD, then a range GET of the ISO 9660 volume descriptor), from loopback addresses only: an unreachable, non-loopback or non-ISO image stays `Inserted` false |
+//! | `/VirtualMedia/CD/Actions/VirtualMedia.EjectMedia` | POST | empty body or `{}` → 204 (also when empty) |
 //! | `/redfish/v1/Chassis`, `/Chassis/{host}` | GET | links `Sensors` and legacy `Thermal` |
 //! | `/Chassis/{host}/Sensors`, `/Sensors/{id}` | GET | a 1U server's ten sensors: inlet and two CPU temperatures, two fans, the 12 V, 5 V and 3.3 V rails, two supplies' input power, with caution and critical thresholds; main-rail sensors read `null` while the host is off; [`SimBmc::set_sensor`] injects values or removes sensors |
 //! | `/Chassis/{host}/Thermal` | GET | the temperatures and fans in the legacy shape |
@@ -72,6 +77,7 @@ mod gate;
 mod sensors;
 mod service;
 mod sessions;
+mod vmedia;
 
 use std::fmt;
 use std::io;
@@ -89,6 +95,7 @@ use crate::gate::{Gate, GatedListener};
 use crate::service::Shared;
 
 pub use crate::events::EventSeverity;
+pub use crate::vmedia::{placeholder_iso, MediaState};
 
 /// Power state of the machine behind the BMC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +133,11 @@ pub trait PowerTarget: Send + Sync + 'static {
     /// the BMC's boot override selects; a `Once` override is consumed by that boot. The default
     /// ignores it, for machines that always boot the same way.
     fn booting_from(&self, _device: BootDevice) {}
+    /// Told, right after [`PowerTarget::booting_from`] with [`BootDevice::Cd`], that the virtual
+    /// CD holds the mounted image `image` (its URL): this boot starts from it (an installer
+    /// image installs the machine). Without a mounted image this is not called and a `Cd` boot
+    /// falls through to the disk. The default ignores it.
+    fn booting_from_media(&self, _image: &str) {}
 }
 
 /// Configuration of one simulated BMC. Build with [`SimBmcConfig::new`] and adjust fields.
@@ -363,6 +375,11 @@ impl SimBmc {
             }
         };
         Ok(self.push_sensor_event(s.id, severity, &message))
+    }
+
+    /// What the virtual CD holds (`Managers/BMC/VirtualMedia/CD`).
+    pub fn media(&self) -> MediaState {
+        service::lock(&self.shared.media).clone()
     }
 
     /// EventService subscriptions held.

@@ -23,12 +23,13 @@ use crate::events::{self, Subscriptions};
 use crate::fault::{echo, Fault};
 use crate::sensors::SensorBoard;
 use crate::sessions::{Session, Sessions};
+use crate::vmedia::{self, MediaState};
 use crate::{BootDevice, Power, PowerTarget, SimBmcConfig};
 
 pub(crate) const V1: &str = "/redfish/v1";
 const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
 /// The one manager; real BMCs use a fixed id too (OpenBMC `bmc`, iDRAC `iDRAC.Embedded.1`).
-const MANAGER_ID: &str = "BMC";
+pub(crate) const MANAGER_ID: &str = "BMC";
 /// The manager's one LogService, named like IPMI's System Event Log.
 const LOG_ID: &str = "SEL";
 
@@ -131,6 +132,10 @@ pub(crate) struct Shared {
     /// EventService subscriptions, and the client that delivers events to them.
     pub(crate) subscriptions: Mutex<Subscriptions>,
     pub(crate) http: reqwest::Client,
+    /// The virtual CD.
+    pub(crate) media: Mutex<MediaState>,
+    /// Fetches install images to mount them: never through a proxy (they are on loopback).
+    pub(crate) media_http: reqwest::Client,
 }
 
 /// Lock, ignoring poisoning: every critical section here is a few assignments that leave the
@@ -158,6 +163,11 @@ impl Shared {
             power_action: Mutex::new(()),
             subscriptions: Mutex::new(Subscriptions::default()),
             http: reqwest::Client::new(),
+            media: Mutex::new(MediaState::default()),
+            media_http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap_or_default(),
         }
     }
 
@@ -258,6 +268,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/redfish/v1/Chassis/{id}/Sensors/{sensor}", get(sensor))
         .route("/redfish/v1/Chassis/{id}/Thermal", get(thermal))
         .merge(events::routes())
+        .merge(vmedia::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -781,6 +792,14 @@ async fn reset(
     let boot = || {
         let device = lock(&sh.boot).consume();
         t.booting_from(device);
+        if device == BootDevice::Cd {
+            // Without a mounted image the firmware finds no bootable CD and goes on to the disk.
+            let mounted = lock(&sh.media).mounted().map(str::to_owned);
+            if let Some(image) = mounted {
+                info!(system = %sh.cfg.system_id, image = %echo(&image), "simulated BMC: booting from virtual media");
+                t.booting_from_media(&image);
+            }
+        }
     };
     match reset_type {
         // Already in the requested state: succeed without touching the machine, as OpenBMC
@@ -877,6 +896,7 @@ async fn manager(
         "UUID": uuid_for(&sh.cfg.system_id, 1),
         "Status": { "State": "Enabled", "Health": "OK" },
         "LogServices": { "@odata.id": format!("{}/LogServices", sh.manager_path()) },
+        "VirtualMedia": { "@odata.id": vmedia::collection_path() },
         "Links": {
             "ManagerForServers": [{ "@odata.id": sh.system_path() }],
             "ManagerForChassis": [{ "@odata.id": sh.chassis_path() }],

@@ -18,6 +18,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 const BOOT_RECORD: &str = "boot.json";
+/// `<dir>/persistent/install.json`: written by the installer (a boot from virtual media).
+const INSTALL_RECORD: &str = "install.json";
+/// What an install lays down again on the wiped disk, as the lab's image carries it: the process
+/// monitor, go-enabled and service directories (the machine's platform configuration).
+const INSTALLED_WITH_THE_IMAGE: [&str; 3] = ["pmon.d", "goenabled.d", "services.d"];
 
 /// How one simulated machine behaves.
 #[derive(Clone, Debug)]
@@ -99,6 +104,19 @@ pub struct BootRecord {
     pub boot_count: u64,
 }
 
+/// `<dir>/persistent/install.json`: the install the machine runs, written by the installer when it
+/// booted from virtual media (absent on a machine never reinstalled that way).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallRecord {
+    /// A fresh id for every install.
+    pub install_id: u64,
+    /// The image URL it was installed from, and its file name.
+    pub image: String,
+    pub image_name: String,
+    /// Wall-clock install time, milliseconds since the Unix epoch.
+    pub installed_at_ms: u64,
+}
+
 struct State {
     power: bool,
     /// Booted, regardless of hang.
@@ -110,6 +128,10 @@ struct State {
     booted_at: Instant,
     /// The running agent; dropping it aborts it (a power loss or reboot kills the agent).
     agent: Option<NodeHandle>,
+    /// The BMC's one-time boot from virtual media: the image the next boot starts from.
+    next_boot_media: Option<String>,
+    /// The image the boot in progress installs (taken from `next_boot_media` when it began).
+    installing: Option<String>,
 }
 
 struct Inner {
@@ -174,6 +196,8 @@ impl SimHost {
                     boot_id: 0,
                     booted_at: Instant::now(),
                     agent: None,
+                    next_boot_media: None,
+                    installing: None,
                 }),
                 reboot_hangs: AtomicBool::new(false),
                 answering,
@@ -300,6 +324,17 @@ impl SimHost {
         serde_json::from_slice(&text).ok()
     }
 
+    /// The install record on disk: present once the machine was installed from virtual media.
+    pub fn install_record(&self) -> Option<InstallRecord> {
+        let text = std::fs::read(self.persistent().join(INSTALL_RECORD)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// What the BMC's virtual CD holds, if the machine has a BMC.
+    pub fn bmc_media(&self) -> Option<steward_simbmc::MediaState> {
+        lock(&self.inner.bmc).as_ref().map(|b| b.media())
+    }
+
     /// Both lock flag files, if the machine has an agent: (volatile, backup).
     pub fn lock_flags(&self) -> Option<(bool, bool)> {
         let a = self.inner.cfg.agent.as_ref()?;
@@ -363,6 +398,8 @@ impl SimHost {
         st.up = false;
         st.hung = false;
         st.gen += 1;
+        // Only the boot the BMC set up starts from the media; any later one is from the disk.
+        st.installing = st.next_boot_media.take();
         // The old boot's agent dies with it.
         st.agent = None;
         self.set_answering(st);
@@ -390,6 +427,9 @@ impl SimHost {
             tracing::warn!(host = self.name(), "cannot create {}: {e}", vol.display());
         }
         let _ = std::fs::create_dir_all(self.persistent());
+        if let Some(image) = st.installing.take() {
+            self.install(&image);
+        }
         let boot_count = self.boot_record().map_or(0, |r| r.boot_count) + 1;
         let mut boot_id = random_u64();
         if boot_id == st.boot_id {
@@ -417,6 +457,67 @@ impl SimHost {
         st.hung = false;
         self.start_agent(&mut st);
         self.set_answering(&st);
+    }
+
+    /// The installer on the boot media runs: the disk is wiped but for what the image lays down
+    /// again, and the install record names the image. The boot then goes on from the new install:
+    /// a new boot record (its count restarts), and an agent without state, which takes the host as
+    /// locked (a new install) and writes both lock flags.
+    fn install(&self, image: &str) {
+        let p = self.persistent();
+        match std::fs::read_dir(&p) {
+            Ok(entries) => {
+                for e in entries.flatten() {
+                    let name = e.file_name();
+                    if INSTALLED_WITH_THE_IMAGE
+                        .iter()
+                        .any(|keep| name == std::ffi::OsStr::new(keep))
+                    {
+                        continue;
+                    }
+                    let path = e.path();
+                    let gone = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                    if let Err(e) = gone {
+                        tracing::warn!(
+                            host = self.name(),
+                            "install: cannot wipe {}: {e}",
+                            path.display()
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                host = self.name(),
+                "install: cannot read {}: {e}",
+                p.display()
+            ),
+        }
+        let path_part = image.split(['?', '#']).next().unwrap_or(image);
+        let rec = InstallRecord {
+            install_id: random_u64(),
+            image: image.to_string(),
+            image_name: path_part.rsplit('/').next().unwrap_or_default().to_string(),
+            installed_at_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64,
+        };
+        let written = serde_json::to_vec_pretty(&rec)
+            .map_err(io::Error::other)
+            .and_then(|b| std::fs::write(p.join(INSTALL_RECORD), b));
+        match written {
+            Ok(()) => {
+                tracing::info!(host = self.name(), image = %rec.image_name, install_id = rec.install_id, "installed from virtual media")
+            }
+            Err(e) => tracing::warn!(
+                host = self.name(),
+                "install: cannot write the install record: {e}"
+            ),
+        }
     }
 
     fn start_agent(&self, st: &mut State) {
@@ -621,6 +722,19 @@ impl PowerTarget for BmcTarget {
     fn power_cycle(&self) {
         if let Some(inner) = self.0.upgrade() {
             SimHost { inner }.power_cycle();
+        }
+    }
+
+    fn booting_from(&self, _device: steward_simbmc::BootDevice) {
+        // Every BMC-started boot forgets media set up for an earlier one that never happened.
+        if let Some(inner) = self.0.upgrade() {
+            lock(&inner.state).next_boot_media = None;
+        }
+    }
+
+    fn booting_from_media(&self, image: &str) {
+        if let Some(inner) = self.0.upgrade() {
+            lock(&inner.state).next_boot_media = Some(image.to_string());
         }
     }
 }

@@ -120,6 +120,24 @@ pub fn node_collect_paths(host_dir: &Path) -> steward_node::collect::CollectPath
     }
 }
 
+/// The lab's install image: a placeholder ISO in the lab's image directory, served by the
+/// controller's image server, that every lab host reinstalls from by virtual media (the simulated
+/// BMC mounts it; the machine booted from it comes back as a new install).
+pub const LAB_IMAGE: &str = "steward-lab-install.iso";
+
+/// Write the placeholder [`LAB_IMAGE`] into `image_dir` unless a file of that name is there
+/// already (an operator's own image is left alone); its path.
+pub fn write_lab_image(image_dir: &Path) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(image_dir)?;
+    let path = image_dir.join(LAB_IMAGE);
+    if !path.exists() {
+        let tmp = image_dir.join(format!(".{LAB_IMAGE}.tmp"));
+        std::fs::write(&tmp, steward_simbmc::placeholder_iso("steward lab install"))?;
+        std::fs::rename(&tmp, &path)?;
+    }
+    Ok(path)
+}
+
 /// The pid file of lab process `name`: `<host dir>/<name>.pid`.
 pub fn lab_pidfile(host_dir: &Path, name: &str) -> PathBuf {
     host_dir.join(format!("{name}.pid"))

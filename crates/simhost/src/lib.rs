@@ -23,4 +23,4 @@ mod host;
 pub mod lab;
 
 pub use control::{control, control_blocking, socket_path};
-pub use host::{AgentState, BootRecord, SimHost, SimHostConfig, Status};
+pub use host::{AgentState, BootRecord, InstallRecord, SimHost, SimHostConfig, Status};

@@ -342,3 +342,93 @@ async fn a_hung_reboot_command_leaves_the_machine_up_for_the_agents_failsafe() {
     assert_eq!(std::fs::read_to_string(&trigger).unwrap(), "");
     r.host.shutdown().await;
 }
+
+/// The machine booted once from the virtual CD holding an install image comes back as a new
+/// install: persistent disk wiped (but for what the image lays down), an install record naming the
+/// image, a new boot whose count restarts, and an agent without state that takes the host as
+/// locked. A `Cd` boot without media goes to the disk. The image is the lab's placeholder, served
+/// by the controller's own image server and mounted by the BMC over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn booting_from_an_inserted_image_installs_the_machine_afresh() {
+    use steward_simhost::lab::{write_lab_image, LAB_IMAGE};
+    use steward_wiring::image_server::{serve_images, ImageServerOptions};
+
+    let images = tempfile::tempdir().unwrap();
+    write_lab_image(images.path()).unwrap();
+    let served = serve_images(ImageServerOptions {
+        dir: images.path().to_path_buf(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+    })
+    .await
+    .unwrap();
+    let image = served.url_of(LAB_IMAGE);
+
+    let mut r = rig("worker-4").await;
+    let h = r.host.clone();
+    next_alive(&mut r.events).await;
+    // The old install: unlocked (no flags), a file of its own, the platform's process files.
+    r.link.send(
+        "worker-4",
+        CommandId(1),
+        NodeCommand::Unlocked,
+        &[Network::Mgmt.into()],
+    );
+    until("no flags", || h.lock_flags() == Some((false, false))).await;
+    let persistent = h.dir().join("persistent");
+    std::fs::write(persistent.join("old-install-data"), b"x").unwrap();
+    std::fs::create_dir_all(persistent.join("pmon.d")).unwrap();
+    std::fs::write(
+        persistent.join("pmon.d/kept.toml"),
+        b"# laid down by the image",
+    )
+    .unwrap();
+    assert_eq!(h.install_record(), None);
+    let before = h.status().boot_id;
+
+    // What a reinstall by virtual media does through the BMC.
+    let mut bmc = bmc_client(&h).await;
+    bmc.power(PowerAction::Off).await.unwrap();
+    bmc.insert_virtual_media(&image).await.unwrap();
+    let media = bmc.virtual_media_status().await.unwrap();
+    assert!(media.holds(&image), "{media:?}");
+    let set = bmc.boot_once_virtual_cd(None).await.unwrap();
+    assert_eq!((set.target.as_str(), set.enabled.as_str()), ("Cd", "Once"));
+    bmc.power(PowerAction::On).await.unwrap();
+    let report = loop {
+        let a = next_alive(&mut r.events).await;
+        if a.boot_id != before {
+            break a;
+        }
+    };
+    assert!(report.flags.locked, "a new install comes up locked");
+    let installed = h.install_record().expect("install record");
+    assert_eq!(installed.image, image);
+    assert_eq!(installed.image_name, LAB_IMAGE);
+    assert_eq!(
+        h.boot_record().unwrap().boot_count,
+        1,
+        "boots since the install"
+    );
+    assert!(!persistent.join("old-install-data").exists(), "disk wiped");
+    assert!(
+        persistent.join("pmon.d/kept.toml").exists(),
+        "the image's files"
+    );
+    until("both flags", || h.lock_flags() == Some((true, true))).await;
+    bmc.eject_virtual_media().await.unwrap();
+    assert!(!bmc.virtual_media_status().await.unwrap().inserted);
+    assert_eq!(h.bmc_media().unwrap().image, None);
+
+    // A Cd boot with nothing inserted boots the disk: the same install, one boot more.
+    bmc.boot_once_virtual_cd(None).await.unwrap();
+    let id = h.status().boot_id;
+    bmc.power(PowerAction::Reset).await.unwrap();
+    until("rebooted", || {
+        h.status().boot_id != id && h.status().agent == AgentState::Up
+    })
+    .await;
+    assert_eq!(h.install_record().unwrap().install_id, installed.install_id);
+    assert_eq!(h.boot_record().unwrap().boot_count, 2);
+    h.shutdown().await;
+    served.stop().await;
+}

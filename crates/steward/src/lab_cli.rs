@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use steward_controller::ControllerHandle;
 use steward_maintenance::config::Config;
-use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
+use steward_maintenance::host::{
+    BmcProtocol, BmcSpec, HostRecord, HostSpec, InstallMethod, InstallSpec,
+};
 use steward_maintenance::state::{Network, Personality, SystemType};
 use steward_simhost::lab::{self, LabHost};
 use steward_simhost::{control_blocking, SimHost};
@@ -65,7 +67,9 @@ struct RunArgs {
     #[arg(long, value_enum, default_value = "standard")]
     system: crate::controller_cli::SystemKind,
     /// Serve the install images in this directory over HTTP under /images/<file>, for BMC
-    /// virtual media (docs/bmc.md#image-server). Off by default.
+    /// virtual media (docs/bmc.md#image-server) [default: <data-dir>/images]. The lab's
+    /// placeholder image steward-lab-install.iso is written there if missing: every lab host
+    /// reinstalls from it by virtual media unless its install_image or install_method says otherwise.
     #[arg(long, value_name = "DIR")]
     image_dir: Option<PathBuf>,
     /// The image server's listen address (no token: BMCs cannot send one).
@@ -673,13 +677,20 @@ async fn lab(args: RunArgs) -> Result<()> {
             listener,
             auth: None,
         });
-        builder.images = args
+        let image_dir = args
             .image_dir
             .clone()
-            .map(|dir| steward_wiring::ImageServerOptions {
-                dir,
-                bind: args.image_bind,
-            });
+            .unwrap_or_else(|| data_dir.join("images"));
+        lab::write_lab_image(&image_dir).with_context(|| {
+            format!(
+                "cannot write the lab's install image in {}",
+                image_dir.display()
+            )
+        })?;
+        builder.images = Some(steward_wiring::ImageServerOptions {
+            dir: image_dir,
+            bind: args.image_bind,
+        });
         LabControllers::One(Box::new(builder.start().await?))
     };
     // Where hosts are added from: the controller, or (pair) a controller over the store that
@@ -727,6 +738,14 @@ async fn lab(args: RunArgs) -> Result<()> {
     if let Some(task) = seeder {
         let _ = handle.shutdown().await;
         let _ = task.await;
+    }
+
+    // The lab's install image (virtual media) for hosts without install settings; the pair lab runs
+    // no image server, so its hosts keep their install settings.
+    if let LabControllers::One(running) = &controllers {
+        if let Some(images) = &running.images {
+            lab_install_image(&running.handle, &plan, &images.url_of(lab::LAB_IMAGE)).await?;
+        }
     }
 
     // The machines start once the controller knows them: an agent's first messages (alive report,
@@ -851,6 +870,7 @@ async fn lab(args: RunArgs) -> Result<()> {
         "  steward watch                      # host changes, alarms and events as they happen"
     );
     println!("  steward host lock {example} --wait");
+    println!("  steward host reinstall {example} --wait   # by virtual media, stage by stage");
     println!("  steward lab status{dd}");
     println!("  steward lab crash {example}{dd}    # power loss: watch the controller recover it");
     println!("  steward lab fail {example}{dd}     # hang: stops answering, power stays on");
@@ -887,6 +907,47 @@ async fn lab(args: RunArgs) -> Result<()> {
         let _ = std::fs::remove_file(f);
     }
     let _ = std::fs::remove_file(&marker);
+    Ok(())
+}
+
+/// Every lab host reinstalls by virtual media from the lab's image (`image`, on the image server):
+/// hosts with no install settings get it with install_method virtual-media; hosts that already
+/// use the lab's image follow it to this run's address. Other settings (an operator's own image,
+/// install_method pxe or agent alone) are left as they are.
+async fn lab_install_image(
+    handle: &ControllerHandle,
+    plan: &[(String, Personality)],
+    image: &str,
+) -> Result<()> {
+    for (name, _) in plan {
+        let Some(rec) = handle.host(name).await? else {
+            continue;
+        };
+        let current = &rec.spec.install;
+        let ours = current
+            .image
+            .as_deref()
+            .is_some_and(|i| i.ends_with(&format!("/{}", lab::LAB_IMAGE)));
+        let wanted = if current.image.is_none() && current.method.is_none() {
+            InstallSpec {
+                image: Some(image.to_string()),
+                method: Some(InstallMethod::VirtualMedia),
+            }
+        } else if ours {
+            InstallSpec {
+                image: Some(image.to_string()),
+                method: current.method,
+            }
+        } else {
+            continue;
+        };
+        if &wanted != current {
+            handle
+                .set_install(name, wanted)
+                .await
+                .with_context(|| format!("cannot set the install image of {name}"))?;
+        }
+    }
     Ok(())
 }
 

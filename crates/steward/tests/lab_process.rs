@@ -123,6 +123,9 @@ fn kill_process_on_lab_minor_twice_raises_200_006_minor_and_nothing_else() {
             "--processes",
             "--listen",
             "127.0.0.1:0",
+            // The lab's image server (reinstall by virtual media) on a free port too.
+            "--image-bind",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(&data)
