@@ -135,6 +135,7 @@ impl Maintenance {
         for rec in records {
             let name = rec.spec.name.clone();
             let mut h = HostRt::new(rec, now, &self.cfg);
+            h.resumed = true;
             self.begin_add(&mut h);
             self.hosts.insert(name.clone(), h);
             self.dirty.insert(name);

@@ -221,6 +221,19 @@ pub struct HostRecord {
     /// The last reinstall's progress (none until the host is first reinstalled).
     #[serde(default)]
     pub install: InstallProgress,
+    /// The operator action whose reboot was last sent to this host, and the boot the host was on
+    /// then. A controller that resumes that action after a restart or a takeover and finds the
+    /// host already on another boot does not reboot it a second time
+    /// (docs/lifecycle.md#action-queue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot_sent: Option<RebootSent>,
+}
+
+/// See [`HostRecord::reboot_sent`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebootSent {
+    pub action: ActionId,
+    pub from_boot: u64,
 }
 
 impl HostRecord {
@@ -250,6 +263,7 @@ impl HostRecord {
             bmc_accessible: false,
             uptime: Duration::ZERO,
             install: InstallProgress::default(),
+            reboot_sent: None,
         }
     }
 

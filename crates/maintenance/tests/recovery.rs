@@ -433,6 +433,53 @@ fn restart_resumes_an_interrupted_unlock_and_keeps_alarms() {
     assert_eq!(h.journal_end(unlock), Some(ActionOutcome::Completed));
 }
 
+/// Found by the controller pair's namespace tier: a takeover after the unlock's reboot resumed the
+/// unlock from its start and rebooted the host a second time.
+#[test]
+fn a_restart_after_the_unlocks_reboot_does_not_reboot_the_host_again() {
+    let mut h = cluster();
+    h.request("worker-0", OperatorAction::Lock).unwrap();
+    h.until(secs(60), |h| h.states("worker-0").starts_with("locked"))
+        .expect("locked");
+    let boot_before = h.node_boot_id("worker-0");
+    let unlock = h.request("worker-0", OperatorAction::Unlock).unwrap();
+    h.until(secs(120), |h| h.node_boot_id("worker-0") != boot_before)
+        .expect("the unlock rebooted the host");
+    let reboots = h.sent("worker-0", |c| matches!(c, NodeCommand::Reboot));
+    let resets = h.bmc_ops("worker-0", BmcOp::PowerReset);
+    // The controller dies after the reboot, before the unlock ended.
+    restart_controller(&mut h);
+    h.until(secs(400), |h| {
+        h.states("worker-0") == "unlocked-enabled-available"
+    })
+    .expect("unlock resumed");
+    assert_eq!(h.journal_end(unlock), Some(ActionOutcome::Completed));
+    assert_eq!(
+        h.sent("worker-0", |c| matches!(c, NodeCommand::Reboot)),
+        reboots,
+        "the resumed unlock rebooted the host again"
+    );
+    assert_eq!(h.bmc_ops("worker-0", BmcOp::PowerReset), resets);
+}
+
+#[test]
+fn a_restart_before_the_unlocks_reboot_still_reboots() {
+    let mut h = cluster();
+    h.request("worker-0", OperatorAction::Lock).unwrap();
+    h.until(secs(60), |h| h.states("worker-0").starts_with("locked"))
+        .expect("locked");
+    let boot_before = h.node_boot_id("worker-0");
+    let unlock = h.request("worker-0", OperatorAction::Unlock).unwrap();
+    // The controller dies at once: nothing was sent for the unlock yet.
+    restart_controller(&mut h);
+    h.until(secs(400), |h| {
+        h.states("worker-0") == "unlocked-enabled-available"
+    })
+    .expect("unlock resumed");
+    assert_eq!(h.journal_end(unlock), Some(ActionOutcome::Completed));
+    assert_ne!(h.node_boot_id("worker-0"), boot_before, "rebooted once");
+}
+
 #[test]
 fn a_raised_bmc_access_alarm_survives_a_controller_restart_without_flapping() {
     // Found by the SIGKILL test of the process lab: the add handler cleared 200.010 at start

@@ -11,7 +11,7 @@ use super::{HostRt, Stage};
 use crate::action::{Action, ActionOutcome};
 use crate::alarm::{AlarmId, Severity};
 use crate::core::Maintenance;
-use crate::host::ArCause;
+use crate::host::{ArCause, RebootSent};
 use crate::io::*;
 use crate::state::*;
 use crate::task;
@@ -122,6 +122,21 @@ impl Maintenance {
                 }
                 self.set_oper_avail(h, OperState::Disabled, avail);
                 self.heartbeat(h, HeartbeatControl::Stop);
+                let resumed = std::mem::take(&mut h.resumed);
+                if let (true, Some(sent), Some(id)) = (resumed, h.rec.reboot_sent, h.rec.action_id)
+                {
+                    if sent.action == id {
+                        // A controller restarted or took over in the middle of this action, after
+                        // the earlier one sent its reboot: the host is not rebooted again. A report
+                        // from any other boot than the one it was on carries the enable on (it may
+                        // have come back already, or still be going down); if none comes within
+                        // the boot timeout, the enable fails and its retry reboots as usual.
+                        self.set_task(h, task::BOOTING);
+                        let boot_before = Some(sent.from_boot);
+                        h.set_stage(Stage::Enable(EnableStage::IntestStart { boot_before }));
+                        return self.enable_handler(h);
+                    }
+                }
                 let recently_powered = h
                     .powered_on_at
                     .is_some_and(|p| now.since(p) < t.recent_power_on.0);
@@ -141,6 +156,10 @@ impl Maintenance {
                     return self.enable_handler(h);
                 }
                 let rp = self.start_reset_progression(h, 0, true);
+                if let (Some(action), Some(from_boot)) = (h.rec.action_id, h.alive.boot_id) {
+                    h.rec.reboot_sent = Some(RebootSent { action, from_boot });
+                    self.changed(&name);
+                }
                 h.set_stage(Stage::Enable(EnableStage::ResetWait {
                     rp: Some(rp),
                     overall: now + self.reset_progression_budget(h),

@@ -214,6 +214,9 @@ pub(crate) struct HostRt {
     pub scheduled: Option<Instant>,
     /// Deleted: the core drops the host after this pass.
     pub removed: bool,
+    /// Loaded from the store by a (re)started controller, its action not started again yet: the
+    /// first enable of a resumed action checks whether its reboot already happened.
+    pub resumed: bool,
 }
 
 /// The stage of the handler that owns the host, carrying that handler's data. One handler owns a
@@ -312,6 +315,7 @@ impl HostRt {
             fs_faults: Default::default(),
             scheduled: None,
             removed: false,
+            resumed: false,
         }
     }
 
