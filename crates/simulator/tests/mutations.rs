@@ -75,6 +75,24 @@ const EXPECTED: &[(&str, Invariant, &str)] = &[
         Invariant::AlarmRaisedOnceClearedOnce,
         "heartbeat alarm",
     ),
+    // A failed virtual-media reinstall goes straight to the power-off: the image stays inserted.
+    (
+        "vmedia-skips-eject-on-failure",
+        Invariant::ReinstallOutcomeMatchesMachine,
+        "left in the virtual CD",
+    ),
+    // Reinstall admitted for an unlocked host: it is powered off or wiped in service.
+    (
+        "reinstall-unlocked-host",
+        Invariant::ReinstallOnlyLockedHosts,
+        "left unlocked",
+    ),
+    // 200.003 is never cleared once the pxeboot reports resume.
+    (
+        "pxeboot-alarm-never-clears",
+        Invariant::PxebootAlarmFollowsReports,
+        "after its pxeboot reports resumed",
+    ),
     // Controller pair (planted in the simulator's pair driver): the active keeps acting past its lease
     // deadline until it hears the lease is gone.
     (

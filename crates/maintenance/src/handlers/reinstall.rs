@@ -571,7 +571,7 @@ impl Maintenance {
         self.install_progress(h, InstallState::Failed, why);
         match plan.method {
             InstallMethod::Agent => self.reinstall_end_failed(h, why),
-            InstallMethod::VirtualMedia => {
+            InstallMethod::VirtualMedia if !cfg!(mutation = "vmedia-skips-eject-on-failure") => {
                 self.set_task(h, task::REINSTALL_CLEANUP);
                 self.bmc(h, BmcOp::EjectMedia);
                 h.set_stage(Stage::Reinstall(ReinstallStage::CleanupEject {
@@ -580,8 +580,10 @@ impl Maintenance {
                     power_off,
                 }));
             }
-            InstallMethod::Pxe if power_off => self.reinstall_cleanup_power_off(h, plan),
-            InstallMethod::Pxe => self.reinstall_end_failed(h, why),
+            InstallMethod::VirtualMedia | InstallMethod::Pxe if power_off => {
+                self.reinstall_cleanup_power_off(h, plan)
+            }
+            InstallMethod::VirtualMedia | InstallMethod::Pxe => self.reinstall_end_failed(h, why),
         }
     }
 
