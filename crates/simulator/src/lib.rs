@@ -169,8 +169,8 @@
 //!
 //! Pxeboot ([`checks::pxeboot`]), judged from what crossed the pxeboot links:
 //!
-//! - `pxeboot_alarm_follows_reports`: 200.003 never raised within `miss_threshold × loss_threshold`
-//!   checks of a pxeboot report; raised after a longer outage of a host otherwise up; cleared once
+//! - `pxeboot_alarm_follows_reports`: 200.003 never raised within `miss_threshold - 1` checks of a
+//!   pxeboot report; raised after a longer outage of a host otherwise up; cleared once
 //!   reports resume.
 //!
 //! Controller pair ([`pair`]), judged from the lease server's record of who held the lease when:

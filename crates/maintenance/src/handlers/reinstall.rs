@@ -345,6 +345,12 @@ impl Maintenance {
                 PfStatus::Done => {
                     h.powered_on_at = Some(now);
                     self.set_avail(h, Availability::Offline);
+                    // The install is the boot after this power-on: a boot reported since the start
+                    // (the host back from an earlier reset before the power-off) is not it.
+                    let plan = Plan {
+                        boot_before: h.alive.boot_id,
+                        ..plan
+                    };
                     self.reinstall_online_wait(h, plan);
                 }
             },

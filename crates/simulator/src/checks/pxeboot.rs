@@ -2,8 +2,10 @@
 //! what crossed the simulated pxeboot links and from the machines themselves:
 //!
 //! - never raised for a host whose pxeboot reports arrive: at a raise, no pxeboot report of that
-//!   host reached the core in the last `miss_threshold × loss_threshold` check periods (the monitor
-//!   needs that many checks in a row without one);
+//!   host reached the core in the last `miss_threshold - 1` check periods. The monitor forgives one
+//!   miss per check that saw a report, so misses of an earlier outage can complete a loss after a
+//!   few reports; but the loss that raises always ends with `miss_threshold - 1` checks in a row
+//!   without one (from one miss left, a report takes it to none, a miss to two);
 //! - raised when they stop: a host whose pxeboot link was cut while it stayed up and reachable on
 //!   management for two check periods more than that (counted from the later of the cut, the
 //!   host's last boot or loss of management, and the last controller restart) has 200.003 active
@@ -33,7 +35,7 @@ struct HostPx {
 /// The pxeboot checker.
 #[derive(Clone, Debug)]
 pub struct PxebootChecker {
-    /// The shortest outage that may raise the alarm.
+    /// The shortest pxeboot silence that may end with a raise.
     raise_after: Duration,
     /// Past this, an outage of a steady host must have raised it.
     must_raise_after: Duration,
@@ -54,7 +56,7 @@ impl PxebootChecker {
         let period = cfg.pxeboot.check_period.0;
         let checks = cfg.pxeboot.checks_to_raise();
         PxebootChecker {
-            raise_after: period * checks,
+            raise_after: period * cfg.pxeboot.miss_threshold.saturating_sub(1),
             must_raise_after: period * (checks + 2),
             must_clear_after: period * (cfg.pxeboot.clear_after + 2),
             monitored,
@@ -155,7 +157,7 @@ impl PxebootChecker {
                         Some(&a.host),
                         format!(
                             "200.003 raised though a pxeboot report arrived at t={}ms, {} ms ago \
-                             (the monitor needs {} s without one)",
+                             (the last loss needs {} s without one)",
                             last.as_millis(),
                             now.since(last).as_millis(),
                             self.raise_after.as_secs()
