@@ -1,7 +1,7 @@
 //! The simulated BMC's virtual CD and one-time boot override (docs/handlers.md#reinstall), with
 //! the faults a real BMC shows: an insert it accepts and never mounts, a boot override that reads
-//! back as something else, an eject it refuses. A host powered on with the one-time override set
-//! and the image mounted boots the installer: it comes back as a fresh install. The BMC's power-on
+//! back as something else, an eject it refuses. A host that boots (however it was started) with the
+//! one-time override set and the image mounted boots the installer: it comes back as a fresh install. The BMC's power-on
 //! refusal is armed here too (it is a fault of the same BMC, met on the same reinstall path).
 
 use steward_maintenance::BmcOp;
@@ -92,7 +92,7 @@ impl VirtualCd {
         })
     }
 
-    /// Power applied: the one-time override is used up; true if this boot runs the installer.
+    /// A boot starts: the one-time override is used up; true if this boot runs the installer.
     pub fn boots_installer(&mut self) -> bool {
         let installer = self.boot_once && self.mounted && self.image.is_some();
         self.boot_once = false;

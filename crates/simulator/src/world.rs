@@ -1830,6 +1830,11 @@ impl World {
     /// Power on (or reset): a new boot starts; the running agent (if any) is gone with the tmpfs.
     fn start_boot(&mut self, i: usize) {
         let n = &mut self.nodes[i];
+        // Whatever starts this boot (the BMC's power-on or reset, power back after a crash, a
+        // reboot), the one-time override is used up by it: with the image mounted, the installer.
+        if n.vmedia.boots_installer() {
+            n.fresh_install_pending = true;
+        }
         n.phase = Phase::Booting;
         n.epoch += 1;
         n.booted_at = self.now;
@@ -1965,9 +1970,6 @@ impl World {
                 BmcOp::PowerOn => {
                     if !self.nodes[i].powered() {
                         self.nodes[i].crashed = false;
-                        if self.nodes[i].vmedia.boots_installer() {
-                            self.nodes[i].fresh_install_pending = true;
-                        }
                         self.start_boot(i);
                     }
                     BmcOutcome::Done(PowerState::On)

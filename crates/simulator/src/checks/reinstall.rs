@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use steward_maintenance::action::{ActionId, ActionOutcome};
 use steward_maintenance::alarm::LogId;
+use steward_maintenance::task::REINSTALL_FAILED;
 use steward_maintenance::{BmcOp, Cause, Config, Effect, Instant, NodeCommand};
 
 /// What the simulator knows of one machine at the moment it is judged.
@@ -243,6 +244,10 @@ impl ReinstallChecker {
                     }
                 }
             }
+            // Ended before it ran again: after a controller restart the reinstall waits behind the
+            // add, and an unlock accepted meanwhile makes the core drop it ("host is unlocked").
+            // Nothing was done to the machine for it since; the unlock's own invariants hold.
+            ActionOutcome::Failed { reason } if !reason.starts_with(REINSTALL_FAILED) => {}
             ActionOutcome::Failed { reason } => {
                 self.judged.1 += 1;
                 let Some(logged) = o.failed_log.as_deref().filter(|r| !r.trim().is_empty()) else {
