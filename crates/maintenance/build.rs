@@ -22,7 +22,7 @@ const MUTATIONS: &[&str] = &[
     "clear-wrong-network",
     "keep-heartbeat-alarm",
     // Reinstall and pxeboot (issue 16): the virtual-media clean-up skips its eject; reinstall is
-    // admitted for an unlocked host; 200.003 is never cleared.
+    // admitted and dispatched for an unlocked host; 200.003 is never cleared.
     "vmedia-skips-eject-on-failure",
     "reinstall-unlocked-host",
     "pxeboot-alarm-never-clears",
