@@ -783,9 +783,13 @@ impl Simulation {
             .collect();
         let host = if self.rng.chance(0.05) {
             self.world.own_host().to_string()
-        } else if action == OperatorAction::Reinstall && !locked.is_empty() && self.rng.chance(0.8)
+        } else if action == OperatorAction::Reinstall
+            && self.cfg.faults.reinstall_fault > 0
+            && !locked.is_empty()
+            && self.rng.chance(0.8)
         {
-            // Reinstall is for locked hosts: aim most at one (the operator's record says which).
+            // Reinstall is for locked hosts: aim most at one (the operator's record says which),
+            // with the reinstall faults on.
             self.rng.pick(&locked).clone()
         } else {
             self.rng.pick(&names).clone()

@@ -11,8 +11,9 @@
 //! - `reinstall_outcome_matches_machine`: completed ⇒ the machine booted a fresh install since the
 //!   request and its virtual CD is empty (unless the simulated BMC refuses the eject or cannot be
 //!   reached); failed ⇒ a critical 200.022 log "reinstall failed: REASON" with a reason, the host
-//!   still locked, the machine powered off once the BMC had begun (unless the reason is that powering
-//!   off failed) and the virtual CD empty (unless the reason names the eject).
+//!   still locked and, once the BMC had begun since the reinstall (re)started, the machine powered
+//!   off (unless the reason is that powering off failed) and the virtual CD empty (unless the reason
+//!   names the eject).
 
 use crate::invariants::{Invariant, Violation};
 use std::collections::BTreeMap;
@@ -118,7 +119,9 @@ impl ReinstallChecker {
     }
 
     /// The controller restarted: a reinstall whose acceptance was not durable is gone; the others
-    /// start over (the restored core runs them again from the beginning).
+    /// start over (the restored core runs them again from the beginning), and so does what the BMC
+    /// did for them: a restarted reinstall that fails before its BMC acts (no BMC access) has
+    /// nothing to clean up, whatever the interrupted one left.
     pub fn controller_restarted(
         &mut self,
         now: Instant,
@@ -127,6 +130,7 @@ impl ReinstallChecker {
         self.open.retain(|id, _| durably_accepted(*id));
         for o in self.open.values_mut() {
             o.clock = now;
+            o.bmc_acted = false;
         }
     }
 
@@ -263,7 +267,7 @@ impl ReinstallChecker {
                         "the machine is left powered on (reason: {logged}; {reason})"
                     ));
                 }
-                if let Some(image) = &m.image {
+                if let Some(image) = m.image.as_ref().filter(|_| o.bmc_acted) {
                     if !logged.contains("eject") {
                         return bad(format!(
                             "image {image} left in the virtual CD (reason: {logged})"
