@@ -21,6 +21,11 @@ const MUTATIONS: &[&str] = &[
     "ar-threshold-off-by-one",
     "clear-wrong-network",
     "keep-heartbeat-alarm",
+    // Reinstall and pxeboot (issue 16): the virtual-media clean-up skips its eject; reinstall is
+    // admitted and dispatched for an unlocked host; 200.003 is never cleared.
+    "vmedia-skips-eject-on-failure",
+    "reinstall-unlocked-host",
+    "pxeboot-alarm-never-clears",
     // Planted in the simulator's controller-pair driver (crates/simulator/src/pair.rs, the stand-in
     // for the pair runtime), which reads the name through `MUTATION`; the core itself is unchanged.
     "pair-ignores-lease-deadline",

@@ -351,3 +351,30 @@ fn the_configured_default_image_makes_redfish_hosts_use_virtual_media() {
     assert_eq!(h.journal_end(id), Some(ActionOutcome::Completed));
     assert!(bmc_kinds(&h, "worker-0").contains(&"insert"));
 }
+
+/// The host comes back from a boot of its own (an earlier reset) after the reinstall started and
+/// before the BMC powered it off: that boot is not the installer's. Found by the simulator's
+/// `reinstall_outcome_matches_machine` (a reinstall "completed" the moment the machine was powered
+/// on, with no install booted): the boot to wait for is one after the power-on.
+#[test]
+fn a_boot_seen_before_the_power_on_is_not_the_new_install() {
+    let mut h = locked(spec("worker-0", BmcProtocol::Ipmi, InstallSpec::default()));
+    let id = h.request("worker-0", OperatorAction::Reinstall).unwrap();
+    // The machine reports from another boot before it is powered off.
+    h.node("worker-0").boot_id = 7_777;
+    h.report("worker-0");
+    // The installer never comes up.
+    h.until(secs(60), |h| {
+        h.node_boot_id("worker-0") == 7_777 && h.bmc_ops("worker-0", BmcOp::PowerOn) == 1
+    })
+    .unwrap();
+    h.node("worker-0").answers = false;
+    h.until(secs(3400), |h| h.action("worker-0") == Action::None)
+        .unwrap();
+    assert_eq!(
+        h.journal_end(id),
+        Some(ActionOutcome::Failed {
+            reason: "Reinstall Failed ; timeout waiting for online".into()
+        })
+    );
+}

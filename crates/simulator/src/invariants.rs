@@ -68,10 +68,22 @@ pub enum Invariant {
     /// Controller pair: no failure alarm or automatic reboot/reset, soon after a takeover, of a host
     /// that was in service at the takeover and untroubled since ([`crate::pair`]).
     NoFalseFailureAcrossTakeover,
+    /// Reinstall: nothing destructive in its name against a host the operator left unlocked
+    /// ([`crate::checks::reinstall`]).
+    ReinstallOnlyLockedHosts,
+    /// Reinstall: every accepted one ends within the sum of its stages' timeouts.
+    ReinstallEndsInTime,
+    /// Reinstall: a completed one booted a fresh install and left the virtual CD empty; a failed
+    /// one logged a critical 200.022 with a reason and left the host locked, powered off and ejected.
+    ReinstallOutcomeMatchesMachine,
+    /// Pxeboot: 200.003 is raised only when a host's pxeboot reports stopped, is raised when they
+    /// stop for long while the host is otherwise up, and is cleared once they resume
+    /// ([`crate::checks::pxeboot`]).
+    PxebootAlarmFollowsReports,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 20] = [
+    pub const ALL: [Invariant; 24] = [
         Invariant::NoAutoDestructionOfLockedOrPooled,
         Invariant::MultiNodeOutageSpared,
         Invariant::CauseMatchesGroundTruth,
@@ -92,6 +104,10 @@ impl Invariant {
         Invariant::DurableStateMatchesCore,
         Invariant::OneActiveAtATime,
         Invariant::NoFalseFailureAcrossTakeover,
+        Invariant::ReinstallOnlyLockedHosts,
+        Invariant::ReinstallEndsInTime,
+        Invariant::ReinstallOutcomeMatchesMachine,
+        Invariant::PxebootAlarmFollowsReports,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -118,6 +134,10 @@ impl Invariant {
             Invariant::DurableStateMatchesCore => "durable_state_matches_core",
             Invariant::OneActiveAtATime => "one_active_at_a_time",
             Invariant::NoFalseFailureAcrossTakeover => "no_false_failure_across_takeover",
+            Invariant::ReinstallOnlyLockedHosts => "reinstall_only_locked_hosts",
+            Invariant::ReinstallEndsInTime => "reinstall_ends_in_time",
+            Invariant::ReinstallOutcomeMatchesMachine => "reinstall_outcome_matches_machine",
+            Invariant::PxebootAlarmFollowsReports => "pxeboot_alarm_follows_reports",
         }
     }
 }

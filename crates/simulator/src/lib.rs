@@ -38,9 +38,20 @@
 //!   was struck gets no answer ([`world::RequestRecord::answered`]).
 //! - **BMCs**: most hosts have one (Redfish, address `sim`). Operations take 1–11 s (scaled); power
 //!   operations act on the simulated host and report the power read back; an unreachable BMC fails every
-//!   operation and its access changes reach the core as `BmcAccess` events.
+//!   operation and its access changes reach the core as `BmcAccess` events. Each has a virtual CD and a
+//!   one-time boot override ([`vmedia`]); a machine powered on with both set boots the installer, as
+//!   does one netbooted once or wiped by its agent, and comes back as a fresh install
+//!   ([`node::SimNode::installs`] counts them).
+//! - **Reinstall**: random seeds give a share of BMC hosts an install image (virtual media; the other
+//!   BMC hosts reinstall by PXE, hosts without a BMC through the agent) and aim most reinstall requests
+//!   at locked hosts; `FaultWeights::reinstall_fault` arms, at a host being reinstalled when there is
+//!   one, an insert never mounted, a boot override read back differently, a refused eject or power-on,
+//!   an unreachable BMC or an installer that never boots.
 //! - **Networks** ([`network`]): one link per host per network with loss, delay, duplication and a cut
-//!   switch; alive reports, acks, test results and commands all cross them.
+//!   switch; alive reports, acks, test results and commands all cross them. Hosts with a pxeboot
+//!   address (a share of the seed tier's, `Scenario::pxeboot`) have a third link: their agent's alive
+//!   reports and the core's reboots cross it too (docs/protocol.md#the-pxeboot-network), so a reboot
+//!   reaches a host whose management link is cut; [`Fault::Pxeboot`] cuts it alone.
 //! - **Heartbeat**, two models. By default ([`heartbeat`]) at event level, not per pulse: a monitored host
 //!   that becomes unreachable on a network yields minor (management only) at +400 ms, degrade at +600 ms
 //!   and loss at +1000 ms; once reachable again, what was raised clears after one second of good pulses.
@@ -146,6 +157,22 @@
 //! - `durable_state_matches_core`: after settling the store's alarms and host records are the
 //!   core's (the alarms themselves are held to the host states by the quiescence checks).
 //!
+//! Reinstall ([`checks::reinstall`]), judged from the simulated machines and BMCs (fresh installs
+//! booted, power, the virtual CD, what the BMC carried out) and the operator's record of the lock:
+//!
+//! - `reinstall_only_locked_hosts`: nothing destructive in a reinstall's name against a host the
+//!   operator did not leave locked.
+//! - `reinstall_ends_in_time`: every accepted reinstall ends within the sum of its stages' timeouts.
+//! - `reinstall_outcome_matches_machine`: completed ⇒ a fresh install booted and the CD is empty;
+//!   failed ⇒ a critical 200.022 with a reason, still locked, powered off, ejected (unless the reason
+//!   names the failed power-off or eject).
+//!
+//! Pxeboot ([`checks::pxeboot`]), judged from what crossed the pxeboot links:
+//!
+//! - `pxeboot_alarm_follows_reports`: 200.003 never raised within `miss_threshold - 1` checks of a
+//!   pxeboot report; raised after a longer outage of a host otherwise up; cleared once
+//!   reports resume.
+//!
 //! Controller pair ([`pair`]), judged from the lease server's record of who held the lease when:
 //!
 //! - `one_active_at_a_time`: every step that acts (node command, BMC operation or store write) comes
@@ -180,7 +207,8 @@
 //! The tests: `tests/seeds.rs` (the tier), `tests/scenarios.rs`, `tests/pulses.rs`,
 //! `tests/agents.rs` (the real agent: tampering, power loss, the AIO subfunction),
 //! `tests/restarts.rs` (each storage fault, a restart in the middle of an action, and an agent
-//! without the controller-session reset caught by the node-side invariants).
+//! without the controller-session reset caught by the node-side invariants), `tests/reinstall.rs`
+//! (every method and BMC fault), `tests/pxeboot.rs` (200.003 and reboots over pxeboot).
 //!
 //! Environment: `STEWARD_SIM_RESTARTS=0` leaves random controller restarts and storage faults out
 //! of the seeds; `STEWARD_SIM_PAIR=0` leaves the controller pair out (a failing seed's replay line

@@ -94,7 +94,12 @@ pub struct SimNode {
     pub agent_timer: Option<Instant>,
     /// Next boot comes up as a fresh install (wipe disk, or netboot-once then reset).
     pub fresh_install_pending: bool,
+    /// Fresh installs this machine has really booted (ground truth of the reinstall invariants).
+    pub installs: u64,
     pub links: [Link; 2],
+    /// The host's link on the pxeboot network, when it has a pxeboot address: alive reports and
+    /// reboot commands only (docs/protocol.md#the-pxeboot-network); never heartbeated.
+    pub pxeboot: Option<Link>,
     pub hb: [HbLink; 2],
     pub bmc: Option<SimBmc>,
     /// The BMC's virtual CD and one-time boot override (reinstall by virtual media).
@@ -128,6 +133,11 @@ impl SimNode {
     /// Answering on this network (alive reports, acks, heartbeat pulses).
     pub fn reachable(&self, net: Network) -> bool {
         self.phase == Phase::Up && self.has(net) && !self.links[net.index()].cut
+    }
+
+    /// Answering on the pxeboot network.
+    pub fn pxeboot_reachable(&self) -> bool {
+        self.phase == Phase::Up && self.pxeboot.is_some_and(|l| !l.cut)
     }
 
     pub fn powered(&self) -> bool {

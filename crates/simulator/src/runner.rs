@@ -34,6 +34,13 @@ pub struct FaultWeights {
     pub sensor: u32,
     /// Create or remove a lock flag file behind the agent's back.
     pub tamper_flag: u32,
+    /// A fault of the BMC a reinstall works through (an insert never mounted, a boot override read
+    /// back differently, a refused eject or power-on, the BMC unreachable) or of the installing
+    /// node (the installer never boots, so the new install never reports), aimed at a host being
+    /// reinstalled when there is one.
+    pub reinstall_fault: u32,
+    /// Cut one host's pxeboot link for a while.
+    pub pxeboot_cut: u32,
 }
 
 impl Default for FaultWeights {
@@ -50,6 +57,8 @@ impl Default for FaultWeights {
             heal_one: 10,
             sensor: 3,
             tamper_flag: 3,
+            reinstall_fault: 4,
+            pxeboot_cut: 4,
         }
     }
 }
@@ -106,6 +115,11 @@ pub struct SimConfig {
     pub no_bmc_fraction: f64,
     /// Share of hosts with a cluster network.
     pub cluster_fraction: f64,
+    /// Share of BMC hosts with an install image (reinstalled by virtual media; the others by PXE,
+    /// hosts without a BMC by the agent).
+    pub install_image_fraction: f64,
+    /// Share of hosts with a pxeboot address.
+    pub pxeboot_fraction: f64,
     pub link: LinkParams,
     /// Start as after a whole-site power loss (dead office recovery).
     pub dead_office: bool,
@@ -151,6 +165,8 @@ impl SimConfig {
             locked_fraction: 0.0,
             no_bmc_fraction: 0.0,
             cluster_fraction: 1.0,
+            install_image_fraction: 0.0,
+            pxeboot_fraction: 0.0,
             link: LinkParams::CLEAN,
             dead_office: false,
             core: Config::default().scaled(scale),
@@ -212,6 +228,11 @@ impl SimConfig {
             c.pair_fault_interval = Duration::from_secs(r.range(30, 120));
             c.restart_interval = Duration::ZERO;
         }
+        // Reinstall methods and the pxeboot network, from a stream of their own so that the
+        // choices above stay what they were for every seed.
+        let mut r = Rng::new(seed ^ 0x5157_5741_5244_0002);
+        c.install_image_fraction = [0.0, 0.5, 1.0][r.below(3) as usize];
+        c.pxeboot_fraction = [0.0, 0.5, 1.0][r.below(3) as usize];
         c
     }
 }
@@ -297,6 +318,9 @@ pub fn cluster_layout(
     out
 }
 
+/// The install image random runs give hosts reinstalled by virtual media.
+pub const SIM_INSTALL_IMAGE: &str = "http://sim-images/installer.iso";
+
 /// A randomized simulation of one seed.
 pub struct Simulation {
     pub cfg: SimConfig,
@@ -307,6 +331,8 @@ pub struct Simulation {
 impl Simulation {
     pub fn new(cfg: SimConfig) -> Result<Simulation, Violation> {
         let mut rng = Rng::new(cfg.seed);
+        // The per-host reinstall and pxeboot choices draw from their own stream.
+        let mut extra = Rng::new(cfg.seed ^ 0x5157_5741_5244_0003);
         let layout = cluster_layout(cfg.hosts, cfg.system_type, Some(&mut rng));
         let hosts = layout
             .into_iter()
@@ -314,15 +340,20 @@ impl Simulation {
             .map(|(i, (name, personality))| {
                 // The two controllers stay unlocked and BMC-equipped so the cluster has a standby.
                 let controller = personality == Personality::Controller;
+                let locked = !controller && i > 1 && rng.chance(cfg.locked_fraction);
+                let bmc = controller || !rng.chance(cfg.no_bmc_fraction);
+                // Reinstall by virtual media where there is an image and a (Redfish) BMC, by PXE
+                // with a BMC and no image, by the agent without a BMC.
+                let install_image = (bmc && extra.chance(cfg.install_image_fraction))
+                    .then(|| SIM_INSTALL_IMAGE.to_string());
                 HostSetup {
                     name,
                     personality,
-                    locked: !controller && i > 1 && rng.chance(cfg.locked_fraction),
-                    bmc: controller || !rng.chance(cfg.no_bmc_fraction),
-                    // Random runs reinstall by PXE or the agent; virtual media has its own
-                    // scenarios (tests/reinstall.rs) so the pinned seeds keep their histories.
-                    install_image: None,
+                    locked,
+                    bmc,
+                    install_image,
                     cluster: rng.chance(cfg.cluster_fraction),
+                    pxeboot: extra.chance(cfg.pxeboot_fraction),
                     link: cfg.link,
                 }
             })
@@ -523,6 +554,8 @@ impl Simulation {
             w.heal_one,
             w.sensor,
             w.tamper_flag,
+            w.reinstall_fault,
+            w.pxeboot_cut,
         ];
         if weights.iter().all(|w| *w == 0) {
             return Ok(());
@@ -630,6 +663,8 @@ impl Simulation {
                 };
                 self.world.inject(Fault::Sensor { host, event })?;
             }
+            11 => self.random_reinstall_fault(host)?,
+            12 => self.random_pxeboot_cut()?,
             _ => {
                 let file = if self.rng.chance(0.5) {
                     FlagFile::Volatile
@@ -644,6 +679,70 @@ impl Simulation {
                 })?;
             }
         }
+        Ok(())
+    }
+
+    /// A fault on a reinstall's path, at a host being reinstalled if there is one (else at
+    /// `fallback`): the BMC's virtual CD or power-on, the BMC itself, or the installer's boot.
+    fn random_reinstall_fault(&mut self, fallback: String) -> Result<(), Violation> {
+        use crate::vmedia::VmediaFault;
+        // Which host is being reinstalled only aims the fault; nothing is judged from it.
+        let reinstalling: Vec<String> = self
+            .world
+            .core
+            .hosts()
+            .filter(|r| r.action == steward_maintenance::action::Action::Reinstall)
+            .map(|r| r.name().to_string())
+            .filter(|h| !self.pair_host(h) && h != self.world.own_host())
+            .collect();
+        let host = if reinstalling.is_empty() {
+            fallback
+        } else {
+            self.rng.pick(&reinstalling).clone()
+        };
+        let vmedia = |fault| Fault::Vmedia {
+            host: host.clone(),
+            fault,
+        };
+        let fault = match self.rng.below(7) {
+            0 => vmedia(VmediaFault::NeverMounts),
+            1 => vmedia(VmediaFault::OverrideDiffers),
+            2 => vmedia(VmediaFault::EjectRefused),
+            3 => vmedia(VmediaFault::PowerOnRefused),
+            4 => Fault::BmcUnreachable(host.clone()),
+            // The installer's boot never finishes: the new install never reports.
+            _ => Fault::BootFailure(host.clone()),
+        };
+        self.world.inject(fault)?;
+        if self.rng.chance(0.7) {
+            self.heal_later(Fault::Heal(host), (30_000, 900_000));
+        }
+        Ok(())
+    }
+
+    /// Cut one host's pxeboot link for a blip to a few minutes (the alarm needs 60 s of silence).
+    fn random_pxeboot_cut(&mut self) -> Result<(), Violation> {
+        let own = self.world.own_host().to_string();
+        let candidates: Vec<String> = self
+            .world
+            .nodes
+            .iter()
+            .filter(|n| n.pxeboot.is_some() && n.name != own && !n.removed)
+            .map(|n| n.name.clone())
+            .collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let host = self.rng.pick(&candidates).clone();
+        self.world.inject(Fault::Pxeboot {
+            host: host.clone(),
+            cut: true,
+        })?;
+        // Pxeboot monitoring is not scaled: outages from seconds to minutes.
+        let d = Duration::from_millis(self.rng.range(1_000, 240_000));
+        let at = self.world.now + d;
+        self.world
+            .schedule_step(at, Fault::Pxeboot { host, cut: false }.into());
         Ok(())
     }
 
@@ -674,8 +773,24 @@ impl Simulation {
         if names.is_empty() {
             return Ok(());
         }
+        let locked: Vec<String> = names
+            .iter()
+            .filter(|n| {
+                self.world.checker.truth.admin_intent(n)
+                    == Some(steward_maintenance::state::AdminState::Locked)
+            })
+            .cloned()
+            .collect();
         let host = if self.rng.chance(0.05) {
             self.world.own_host().to_string()
+        } else if action == OperatorAction::Reinstall
+            && self.cfg.faults.reinstall_fault > 0
+            && !locked.is_empty()
+            && self.rng.chance(0.8)
+        {
+            // Reinstall is for locked hosts: aim most at one (the operator's record says which),
+            // with the reinstall faults on.
+            self.rng.pick(&locked).clone()
         } else {
             self.rng.pick(&names).clone()
         };

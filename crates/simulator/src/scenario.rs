@@ -36,6 +36,7 @@ pub struct Scenario {
     locked: BTreeSet<String>,
     no_bmc: BTreeSet<String>,
     install_images: std::collections::BTreeMap<String, String>,
+    pxeboot: BTreeSet<String>,
     cluster: bool,
     link: LinkParams,
     core: Config,
@@ -73,6 +74,7 @@ impl Scenario {
             locked: BTreeSet::new(),
             no_bmc: BTreeSet::new(),
             install_images: Default::default(),
+            pxeboot: BTreeSet::new(),
             cluster: true,
             link: LinkParams::CLEAN,
             core: Config::default().scaled(scale),
@@ -117,6 +119,12 @@ impl Scenario {
     }
 
     /// This host has no BMC.
+    /// The host has a pxeboot address (docs/protocol.md#the-pxeboot-network).
+    pub fn pxeboot(mut self, host: &str) -> Self {
+        self.pxeboot.insert(host.to_string());
+        self
+    }
+
     pub fn no_bmc(mut self, host: &str) -> Self {
         self.no_bmc.insert(host.to_string());
         self
@@ -208,6 +216,7 @@ impl Scenario {
                 locked: self.locked.contains(&name),
                 bmc: !self.no_bmc.contains(&name),
                 install_image: self.install_images.get(&name).cloned(),
+                pxeboot: self.pxeboot.contains(&name),
                 cluster: self.cluster,
                 link: self.link,
                 name,

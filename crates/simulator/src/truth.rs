@@ -380,6 +380,9 @@ impl Truth {
             | Fault::TamperFlag { host, .. }
             | Fault::Vmedia { host, .. } => vec![host.clone()],
             Fault::Cut { hosts, .. } | Fault::Restore { hosts, .. } => hosts.clone(),
+            // Pxeboot carries no heartbeat: losing it may raise 200.003 and nothing else, so it is
+            // no excuse for anything automatic.
+            Fault::Pxeboot { .. } => Vec::new(),
             Fault::CutAll(_)
             | Fault::RestoreAll(_)
             | Fault::HealAll

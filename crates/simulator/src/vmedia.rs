@@ -1,7 +1,8 @@
 //! The simulated BMC's virtual CD and one-time boot override (docs/handlers.md#reinstall), with
 //! the faults a real BMC shows: an insert it accepts and never mounts, a boot override that reads
-//! back as something else, an eject it refuses. A host powered on with the one-time override set
-//! and the image mounted boots the installer: it comes back as a fresh install.
+//! back as something else, an eject it refuses. A host that boots (however it was started) with the
+//! one-time override set and the image mounted boots the installer: it comes back as a fresh install. The BMC's power-on
+//! refusal is armed here too (it is a fault of the same BMC, met on the same reinstall path).
 
 use steward_maintenance::BmcOp;
 
@@ -14,6 +15,8 @@ pub struct VmediaFaults {
     pub override_differs: bool,
     /// Eject answers with an error and leaves the image in.
     pub eject_refused: bool,
+    /// Power-on answers with an error and leaves the machine off.
+    pub power_on_refused: bool,
 }
 
 /// Which fault to arm.
@@ -22,6 +25,7 @@ pub enum VmediaFault {
     NeverMounts,
     OverrideDiffers,
     EjectRefused,
+    PowerOnRefused,
 }
 
 /// The virtual CD of one simulated BMC.
@@ -41,6 +45,7 @@ impl VirtualCd {
             VmediaFault::NeverMounts => self.faults.never_mounts = true,
             VmediaFault::OverrideDiffers => self.faults.override_differs = true,
             VmediaFault::EjectRefused => self.faults.eject_refused = true,
+            VmediaFault::PowerOnRefused => self.faults.power_on_refused = true,
         }
     }
 
@@ -87,7 +92,7 @@ impl VirtualCd {
         })
     }
 
-    /// Power applied: the one-time override is used up; true if this boot runs the installer.
+    /// A boot starts: the one-time override is used up; true if this boot runs the installer.
     pub fn boots_installer(&mut self) -> bool {
         let installer = self.boot_once && self.mounted && self.image.is_some();
         self.boot_once = false;

@@ -5,6 +5,8 @@
 //! are drained after every core call, checked against the invariants, and turned into scheduled events.
 
 use crate::checks::node_side::NodeSideChecker;
+use crate::checks::pxeboot::PxebootChecker;
+use crate::checks::reinstall::{Machine, ReinstallChecker};
 use crate::checks::restart::RestartChecker;
 use crate::heartbeat::HbStep;
 use crate::invariants::{Checker, Violation};
@@ -25,6 +27,7 @@ use steward_maintenance::action::{Action, ActionId, JournalEntry, OperatorAction
 use steward_maintenance::alarm::AlarmChange;
 use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
 use steward_maintenance::io::HwmonEvent;
+use steward_maintenance::io::ProtocolNetwork;
 use steward_maintenance::state::{
     AdminState, HostStates, Network, Personality, PowerState, SystemType,
 };
@@ -100,6 +103,9 @@ pub struct HostSetup {
     /// The host's install image URL (a Redfish BMC then reinstalls it by virtual media).
     pub install_image: Option<String>,
     pub cluster: bool,
+    /// Has a pxeboot address: its agent also reports alive there and takes reboots from there
+    /// (docs/protocol.md#the-pxeboot-network).
+    pub pxeboot: bool,
     /// Link parameters of both networks.
     pub link: LinkParams,
 }
@@ -149,6 +155,11 @@ pub enum Fault {
     RestoreAll(Network),
     BmcUnreachable(String),
     BmcReachable(String),
+    /// Cut (`cut: true`) or restore one host's pxeboot link (heal restores it).
+    Pxeboot {
+        host: String,
+        cut: bool,
+    },
     /// Arm a fault of the host's BMC virtual CD (heal clears it).
     Vmedia {
         host: String,
@@ -225,7 +236,7 @@ enum SimEvent {
         host: usize,
         id: CommandId,
         command: NodeCommand,
-        net: Network,
+        net: ProtocolNetwork,
         /// The controller session (and epoch) that sent it.
         session: u64,
     },
@@ -374,6 +385,10 @@ pub struct World {
     host_ids: HostIds,
     /// Restart invariants, judged from the store.
     pub restart_checks: RestartChecker,
+    /// Reinstall invariants, judged from the simulated machines and BMCs.
+    pub reinstall_checks: ReinstallChecker,
+    /// Pxeboot alarm invariant, judged from the simulated pxeboot links.
+    pub pxeboot_checks: PxebootChecker,
     /// A storage fault armed for the next step with durable effects.
     storage_fault: Option<StorageFault>,
     /// The last drain crashed the controller (its step is not durable).
@@ -456,7 +471,9 @@ impl World {
                 agent: None,
                 agent_timer: None,
                 fresh_install_pending: false,
+                installs: 0,
                 links: [link, link],
+                pxeboot: h.pxeboot.then_some(link),
                 hb: [
                     crate::heartbeat::HbLink {
                         clear_after_restart: cfg.timing.hb_clear_after_restart,
@@ -507,6 +524,11 @@ impl World {
             typed,
             host_ids: HostIds::default(),
             restart_checks: RestartChecker::default(),
+            reinstall_checks: ReinstallChecker::new(&cfg.core),
+            pxeboot_checks: PxebootChecker::new(
+                &cfg.core,
+                cfg.system_type != SystemType::AioSimplex,
+            ),
             storage_fault: None,
             last_step_crashed: false,
             core_cfg: cfg.core.clone(),
@@ -536,7 +558,9 @@ impl World {
                     (i >> 8) & 0xff,
                     i & 0xff
                 )),
-                pxeboot_ip: None,
+                pxeboot_ip: h
+                    .pxeboot
+                    .then(|| format!("10.{}.{}.{}", 3, i / 250, i % 250 + 2)),
                 cluster_ip: h
                     .cluster
                     .then(|| format!("10.{}.{}.{}", 2, i / 250, i % 250 + 2)),
@@ -560,6 +584,10 @@ impl World {
             w.checker
                 .truth
                 .host_added(&h.name, h.locked, [true, h.cluster]);
+            if h.pxeboot {
+                w.pxeboot_checks.host_added(&h.name, start);
+                w.pxeboot_checks.steady(&h.name, start, true);
+            }
             if let Err(refusal) = w.core.add_host(start, rec) {
                 panic!("simulated host {} refused by the core: {refusal}", h.name);
             }
@@ -726,7 +754,10 @@ impl World {
             }
         }
         self.now = self.now.max(end);
-        Ok(())
+        self.reinstall_checks
+            .check_deadlines(self.now)
+            .and_then(|()| self.pxeboot_checks.check_clears(self.now))
+            .map_err(|v| self.decorate(v))
     }
 
     // ----- the core boundary -----
@@ -746,7 +777,13 @@ impl World {
             return Ok(());
         }
         self.stats.core_events += 1;
-        self.checker.truth.delivered(self.now, &ev);
+        match &ev {
+            // A pxeboot report feeds only the core's pxeboot monitor.
+            Event::Alive(a) if a.network == ProtocolNetwork::Pxeboot => {
+                self.pxeboot_checks.report_delivered(&a.host, self.now)
+            }
+            _ => self.checker.truth.delivered(self.now, &ev),
+        }
         self.core.handle_event(self.now, ev);
         self.drain()
     }
@@ -771,6 +808,20 @@ impl World {
         }
         self.drain()?;
         let answered = !self.last_step_crashed;
+        if let (Ok(id), OperatorAction::Reinstall) = (&r, action) {
+            // A request whose step a crash struck lives on only if its acceptance was durable.
+            let durable = answered
+                || self.typed.journal().is_ok_and(|j| {
+                    j.iter().any(|(_, e)| {
+                        matches!(&e.entry, JournalEntry::Accepted { id: a, .. } if a == id)
+                    })
+                });
+            if durable {
+                let installs = self.index.get(host).map_or(0, |i| self.nodes[*i].installs);
+                self.reinstall_checks
+                    .accepted(*id, host, self.now, installs);
+            }
+        }
         if answered {
             self.checker.after_request(self.now, host, &r)?;
             if let Ok(id) = &r {
@@ -809,6 +860,9 @@ impl World {
             self.stats.effects += 1;
             self.observe(e);
             if let Err(v) = self.checker.on_effect(&self.core, self.now, e) {
+                return Err(self.decorate(v));
+            }
+            if let Err(v) = self.judge_reinstall_and_pxeboot(e) {
                 return Err(self.decorate(v));
             }
         }
@@ -852,6 +906,32 @@ impl World {
             self.carry_out(e);
         }
         Ok(())
+    }
+
+    /// The reinstall and pxeboot invariants for one effect, from the simulated machines and the
+    /// operator's record of each host's lock.
+    fn judge_reinstall_and_pxeboot(&mut self, e: &Effect) -> Result<(), Violation> {
+        let now = self.now;
+        let truth = &self.checker.truth;
+        let (nodes, index) = (&self.nodes, &self.index);
+        let locked = |host: &str| truth.admin_intent(host) == Some(AdminState::Locked);
+        let machine = |host: &str| {
+            index.get(host).map(|i| {
+                let n = &nodes[*i];
+                Machine {
+                    powered: n.powered(),
+                    installs: n.installs,
+                    image: n.vmedia.image.clone(),
+                    eject_impossible: n.vmedia.faults.eject_refused
+                        || !n.bmc.is_some_and(|b| b.reachable),
+                }
+            })
+        };
+        self.reinstall_checks.on_effect(now, e, locked, machine)?;
+        if let Effect::HostRemoved { host } = e {
+            self.pxeboot_checks.host_removed(host);
+        }
+        self.pxeboot_checks.on_effect(now, e)
     }
 
     /// Pair mode: the controller on host `own` takes over. Like a restart (new epoch, restore from the
@@ -911,6 +991,15 @@ impl World {
             controller_uptime: self.system.controller_uptime + self.now.since(Instant::ZERO),
             ..self.system.clone()
         };
+        self.pxeboot_checks.controller_restarted(
+            self.now,
+            durable.alarms.iter().map(|(id, h, _)| (*id, h.as_str())),
+        );
+        self.reinstall_checks.controller_restarted(self.now, |id| {
+            journal
+                .iter()
+                .any(|j| matches!(j, JournalEntry::Accepted { id: a, .. } if *a == id))
+        });
         self.checker.controller_restarted(
             durable.alarms.iter().cloned(),
             &journal,
@@ -1082,9 +1171,9 @@ impl World {
                     return;
                 };
                 let session = self.controller_session;
-                // Simulated hosts have no pxeboot network: what goes there reaches nobody.
-                for net in networks.into_iter().filter_map(|n| n.heartbeat()) {
-                    if !self.nodes[i].has(net) {
+                // Pxeboot reaches only hosts with a pxeboot link (reboots go there too).
+                for net in networks {
+                    if !self.has_link(i, net) {
                         continue;
                     }
                     let cmd = SimEvent::NodeCmd {
@@ -1184,8 +1273,24 @@ impl World {
         }
     }
 
-    fn transmit(&mut self, i: usize, net: Network) -> Delivery {
-        let d = self.nodes[i].links[net.index()].transmit(&mut self.rng);
+    /// Host `i` is attached to `net` (management always; cluster and pxeboot when configured).
+    fn has_link(&self, i: usize, net: ProtocolNetwork) -> bool {
+        match net.heartbeat() {
+            Some(n) => self.nodes[i].has(n),
+            None => self.nodes[i].pxeboot.is_some(),
+        }
+    }
+
+    fn transmit(&mut self, i: usize, net: impl Into<ProtocolNetwork>) -> Delivery {
+        let net = net.into();
+        let link = match net.heartbeat() {
+            Some(n) => Some(self.nodes[i].links[n.index()]),
+            None => self.nodes[i].pxeboot,
+        };
+        let Some(link) = link else {
+            return Delivery::Dropped;
+        };
+        let d = link.transmit(&mut self.rng);
         if d == Delivery::Dropped {
             self.stats.datagrams_dropped += 1;
             self.checker.truth.dropped(self.now, &self.nodes[i].name);
@@ -1194,7 +1299,7 @@ impl World {
     }
 
     /// One datagram over host `i`'s link on `net`: `ev` happens on arrival (twice if duplicated).
-    fn send_datagram(&mut self, i: usize, net: Network, ev: SimEvent) {
+    fn send_datagram(&mut self, i: usize, net: impl Into<ProtocolNetwork>, ev: SimEvent) {
         match self.transmit(i, net) {
             Delivery::Dropped => {}
             Delivery::Once(d) => self.schedule(d, ev),
@@ -1350,11 +1455,15 @@ impl World {
     }
 
     /// A node sends something to the controller over one of its networks.
-    fn node_send(&mut self, i: usize, net: Network, ev: Event) {
-        if !self.nodes[i].has(net) {
+    fn node_send(&mut self, i: usize, net: ProtocolNetwork, ev: Event) {
+        if !self.has_link(i, net) {
             return;
         }
-        self.checker.truth.node_sent(self.now, &ev);
+        // What goes on pxeboot feeds only the core's pxeboot monitor: it tells the ground truth of
+        // the other invariants nothing new (the same report also goes on management).
+        if net != ProtocolNetwork::Pxeboot {
+            self.checker.truth.node_sent(self.now, &ev);
+        }
         match self.transmit(i, net) {
             Delivery::Dropped => {}
             Delivery::Once(d) => {
@@ -1473,7 +1582,7 @@ impl World {
         i: usize,
         id: CommandId,
         command: NodeCommand,
-        net: Network,
+        net: ProtocolNetwork,
         session: u64,
     ) -> Result<(), Violation> {
         let now_ms = self.now.as_millis();
@@ -1520,6 +1629,7 @@ impl World {
         let ms = |d: Duration| d.as_millis() as u64;
         AgentConfig {
             networks: self.nodes[i].networks().collect(),
+            pxeboot: self.nodes[i].pxeboot.is_some(),
             alive_period_ms: ms(self.timing.alive_period),
             flag_audit_period_ms: ms(self.timing.flag_audit_period),
             agent_version: "steward-simulator".into(),
@@ -1653,7 +1763,7 @@ impl World {
                         Destination::Controllers(nets) => nets,
                         Destination::Controller { network, .. } => vec![network],
                     };
-                    for net in nets.into_iter().filter_map(|n| n.heartbeat()) {
+                    for net in nets {
                         let name = self.nodes[i].name.clone();
                         if let Some(ev) = agent_message_to_core_event(&name, net, message.clone()) {
                             self.node_send(i, net, ev);
@@ -1720,6 +1830,11 @@ impl World {
     /// Power on (or reset): a new boot starts; the running agent (if any) is gone with the tmpfs.
     fn start_boot(&mut self, i: usize) {
         let n = &mut self.nodes[i];
+        // Whatever starts this boot (the BMC's power-on or reset, power back after a crash, a
+        // reboot), the one-time override is used up by it: with the image mounted, the installer.
+        if n.vmedia.boots_installer() {
+            n.fresh_install_pending = true;
+        }
         n.phase = Phase::Booting;
         n.epoch += 1;
         n.booted_at = self.now;
@@ -1748,6 +1863,7 @@ impl World {
         n.boot_id = id;
         if n.fresh_install_pending {
             n.fresh_install_pending = false;
+            n.installs += 1;
             n.disk.wipe();
             self.node_checks.disk_wiped(i, self.now);
         }
@@ -1769,6 +1885,10 @@ impl World {
     /// Recompute reachability per network and feed the heartbeat model.
     fn refresh_reach(&mut self, i: usize) {
         let n = &self.nodes[i];
+        if n.pxeboot.is_some() {
+            self.pxeboot_checks
+                .steady(&n.name, self.now, n.reachable(Network::Mgmt));
+        }
         let reach = Network::ALL.map(|net| n.reachable(net));
         self.checker
             .truth
@@ -1807,7 +1927,24 @@ impl World {
     ) -> Result<(), Violation> {
         let name = self.nodes[i].name.clone();
         let reachable = self.nodes[i].bmc.map(|b| b.reachable).unwrap_or(false);
-        let outcome = if !reachable {
+        let outcome = self.bmc_carry_out(i, &op, reachable);
+        if matches!(outcome, BmcOutcome::Done(_)) {
+            self.reinstall_checks.bmc_carried_out(&name, &op);
+        }
+        if session != self.controller_session {
+            return Ok(());
+        }
+        self.deliver(Event::Bmc {
+            host: name,
+            request: id,
+            outcome,
+        })
+    }
+
+    /// What the simulated BMC does with `op`, on the machine, and what it answers.
+    fn bmc_carry_out(&mut self, i: usize, op: &BmcOp, reachable: bool) -> BmcOutcome {
+        let op = op.clone();
+        if !reachable {
             BmcOutcome::Failed("unreachable".into())
         } else if let Some(done) = self.nodes[i].vmedia.apply(&op) {
             match done {
@@ -1827,12 +1964,12 @@ impl World {
                     }
                     BmcOutcome::Done(self.power_state(i))
                 }
+                BmcOp::PowerOn if self.nodes[i].vmedia.faults.power_on_refused => {
+                    BmcOutcome::Failed("PowerOn refused (HTTP 500)".into())
+                }
                 BmcOp::PowerOn => {
                     if !self.nodes[i].powered() {
                         self.nodes[i].crashed = false;
-                        if self.nodes[i].vmedia.boots_installer() {
-                            self.nodes[i].fresh_install_pending = true;
-                        }
                         self.start_boot(i);
                     }
                     BmcOutcome::Done(PowerState::On)
@@ -1850,15 +1987,7 @@ impl World {
                     BmcOutcome::Done(PowerState::On)
                 }
             }
-        };
-        if session != self.controller_session {
-            return Ok(());
         }
-        self.deliver(Event::Bmc {
-            host: name,
-            request: id,
-            outcome,
-        })
     }
 
     fn power_state(&self, i: usize) -> PowerState {
@@ -1956,6 +2085,10 @@ impl World {
                 let i = self.host_index(&host);
                 self.nodes[i].links[network.index()].params = params;
             }
+            Fault::Pxeboot { host, cut } => {
+                let i = self.host_index(&host);
+                self.set_pxeboot_cut(i, cut)?;
+            }
             Fault::Vmedia { host, fault } => {
                 let i = self.host_index(&host);
                 self.nodes[i].vmedia.arm(fault);
@@ -1999,6 +2132,17 @@ impl World {
         }
     }
 
+    fn set_pxeboot_cut(&mut self, i: usize, cut: bool) -> Result<(), Violation> {
+        let Some(l) = self.nodes[i].pxeboot.as_mut() else {
+            return Ok(());
+        };
+        l.cut = cut;
+        let name = self.nodes[i].name.clone();
+        self.pxeboot_checks
+            .link(&name, self.now, cut)
+            .map_err(|v| self.decorate(v))
+    }
+
     fn set_bmc_reachable(&mut self, i: usize, reachable: bool) {
         let Some(b) = self.nodes[i].bmc.as_mut() else {
             return;
@@ -2019,6 +2163,10 @@ impl World {
             self.nodes[i].links[net.index()].params = self.base_links[i];
             self.set_cut(i, net, false);
         }
+        if let Some(l) = self.nodes[i].pxeboot.as_mut() {
+            l.params = self.base_links[i];
+        }
+        self.set_pxeboot_cut(i, false)?;
         self.set_bmc_reachable(i, true);
         let n = &mut self.nodes[i];
         n.vmedia.heal();
@@ -2068,6 +2216,8 @@ impl World {
     pub fn check_quiescence(&self) -> Result<(), Violation> {
         self.checker
             .at_quiescence(&self.core, self.now)
+            .and_then(|()| self.reinstall_checks.check_deadlines(self.now))
+            .and_then(|()| self.pxeboot_checks.check_clears(self.now))
             .and_then(|()| {
                 self.restart_checks
                     .at_quiescence(&self.typed, &self.core, self.now)
@@ -2089,9 +2239,13 @@ impl World {
 /// What the controller's node link hands the core for one message of a node agent (the real
 /// translation, so the simulated controller hears exactly what a real one would). Frames are not
 /// sealed in simulation: session, epoch and sequence play no part in the translation.
-fn agent_message_to_core_event(host: &str, network: Network, message: Message) -> Option<Event> {
+fn agent_message_to_core_event(
+    host: &str,
+    network: ProtocolNetwork,
+    message: Message,
+) -> Option<Event> {
     // The same translation the controller's node link applies to a verified datagram.
-    steward_maintenance::node_message::to_event(host, network.into(), &message)
+    steward_maintenance::node_message::to_event(host, network, &message)
 }
 
 /// Take the store's next epoch (a controller starting), as the real controller does at start.

@@ -510,6 +510,13 @@ impl Maintenance {
             }
             Route::EnableSubf => self.subf_handler(h),
             Route::Disable => self.disable_handler(h),
+            // The deliberate bug drops this second guard too (admission is the first).
+            Route::RejectOnUnlocked
+                if cfg!(mutation = "reinstall-unlocked-host")
+                    && h.rec.action == Action::Reinstall =>
+            {
+                self.reinstall_handler(h)
+            }
             Route::RejectOnUnlocked => {
                 let id = h.rec.action_id;
                 self.end_action(

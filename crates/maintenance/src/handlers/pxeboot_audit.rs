@@ -56,7 +56,9 @@ impl Maintenance {
                 );
             }
             Some(PxebootVerdict::Clear) => {
-                self.clear(&name, AlarmId::PxebootAlive);
+                if !cfg!(mutation = "pxeboot-alarm-never-clears") {
+                    self.clear(&name, AlarmId::PxebootAlive);
+                }
                 self.log(
                     &name,
                     LogId::Event,

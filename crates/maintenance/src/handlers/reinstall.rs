@@ -345,6 +345,12 @@ impl Maintenance {
                 PfStatus::Done => {
                     h.powered_on_at = Some(now);
                     self.set_avail(h, Availability::Offline);
+                    // The install is the boot after this power-on: a boot reported since the start
+                    // (the host back from an earlier reset before the power-off) is not it.
+                    let plan = Plan {
+                        boot_before: h.alive.boot_id,
+                        ..plan
+                    };
                     self.reinstall_online_wait(h, plan);
                 }
             },
@@ -571,7 +577,7 @@ impl Maintenance {
         self.install_progress(h, InstallState::Failed, why);
         match plan.method {
             InstallMethod::Agent => self.reinstall_end_failed(h, why),
-            InstallMethod::VirtualMedia => {
+            InstallMethod::VirtualMedia if !cfg!(mutation = "vmedia-skips-eject-on-failure") => {
                 self.set_task(h, task::REINSTALL_CLEANUP);
                 self.bmc(h, BmcOp::EjectMedia);
                 h.set_stage(Stage::Reinstall(ReinstallStage::CleanupEject {
@@ -580,8 +586,10 @@ impl Maintenance {
                     power_off,
                 }));
             }
-            InstallMethod::Pxe if power_off => self.reinstall_cleanup_power_off(h, plan),
-            InstallMethod::Pxe => self.reinstall_end_failed(h, why),
+            InstallMethod::VirtualMedia | InstallMethod::Pxe if power_off => {
+                self.reinstall_cleanup_power_off(h, plan)
+            }
+            InstallMethod::VirtualMedia | InstallMethod::Pxe => self.reinstall_end_failed(h, why),
         }
     }
 
