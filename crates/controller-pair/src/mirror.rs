@@ -5,10 +5,7 @@
 
 use axum::Router;
 use std::sync::Arc;
-use steward_controller::links::{BmcLink, HeartbeatLink, NodeLink, SwactLink};
-use steward_controller::{ControllerConfig, ControllerHandle, Links, SensorReplies};
-use steward_maintenance::io::ProtocolNetwork;
-use steward_maintenance::io::{BmcOp, BmcRequestId, CommandId, HeartbeatControl, NodeCommand};
+use steward_controller::{ControllerConfig, ControllerHandle, Links};
 use steward_store::{MemStore, Op, Retention, SecretBox, Store, StoreError};
 use tokio::task::JoinHandle;
 
@@ -44,12 +41,7 @@ impl Mirror {
             .map_err(|e| format!("mirror copy failed: {e}"))?
             .map_err(|e| format!("cannot read the shared store: {e}"))?;
         let secrets = (spec.secrets)().map_err(|e| format!("cannot open the store key: {e}"))?;
-        let links = Links {
-            node: Box::new(Nowhere),
-            bmc: Box::new(Nowhere),
-            heartbeat: Box::new(Nowhere),
-            swact: Box::new(Nowhere),
-        };
+        let links = Links::nowhere();
         let (handle, _events, task) =
             steward_controller::spawn(spec.config.clone(), Arc::new(copy), secrets, links)
                 .map_err(|e| format!("cannot load the mirror: {e}"))?;
@@ -96,21 +88,4 @@ fn copy_store(source: &dyn Store) -> Result<MemStore, StoreError> {
         copy.txn(&ops, epoch)?;
     }
     Ok(copy)
-}
-
-/// Links of the mirror's actor: nothing leaves the standby.
-struct Nowhere;
-
-impl NodeLink for Nowhere {
-    fn send(&mut self, _: &str, _: CommandId, _: NodeCommand, _: &[ProtocolNetwork]) {}
-}
-impl BmcLink for Nowhere {
-    fn submit(&mut self, _: &str, _: BmcRequestId, _: BmcOp) {}
-    fn read_sensors(&mut self, _: &str, _: u64, _: SensorReplies) {}
-}
-impl HeartbeatLink for Nowhere {
-    fn control(&mut self, _: Option<&str>, _: HeartbeatControl) {}
-}
-impl SwactLink for Nowhere {
-    fn swact(&mut self, _: &str) {}
 }

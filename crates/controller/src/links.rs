@@ -169,3 +169,33 @@ pub struct Links {
     pub heartbeat: Box<dyn HeartbeatLink>,
     pub swact: Box<dyn SwactLink>,
 }
+
+impl Links {
+    /// Links that lead nowhere: a controller that must never act on the outside world (a
+    /// standby's read-only mirror, the lab's short-lived controller that only adds hosts).
+    pub fn nowhere() -> Links {
+        Links {
+            node: Box::new(Nowhere),
+            bmc: Box::new(Nowhere),
+            heartbeat: Box::new(Nowhere),
+            swact: Box::new(Nowhere),
+        }
+    }
+}
+
+/// See [`Links::nowhere`]: every command, BMC operation and heartbeat control is dropped.
+struct Nowhere;
+
+impl NodeLink for Nowhere {
+    fn send(&mut self, _: &str, _: CommandId, _: NodeCommand, _: &[ProtocolNetwork]) {}
+}
+impl BmcLink for Nowhere {
+    fn submit(&mut self, _: &str, _: BmcRequestId, _: BmcOp) {}
+    fn read_sensors(&mut self, _: &str, _: u64, _: SensorReplies) {}
+}
+impl HeartbeatLink for Nowhere {
+    fn control(&mut self, _: Option<&str>, _: HeartbeatControl) {}
+}
+impl SwactLink for Nowhere {
+    fn swact(&mut self, _: &str) {}
+}

@@ -458,13 +458,7 @@ fn pulse_seed(
 ) -> Result<steward_simulator::Report, steward_simulator::Violation> {
     let mut cfg = SimConfig::for_seed(seed, hosts);
     cfg.pulses = Some(PulseConfig::default());
-    // The reinstall and pxeboot mix of the event-level tier is left out here: these seeds keep the
-    // histories they were written against (with it, seed 69 of 10 hosts shows a graceful recovery
-    // under a flapping pulse-level heartbeat judged an untroubled reboot; not yet looked into).
-    cfg.faults.reinstall_fault = 0;
-    cfg.faults.pxeboot_cut = 0;
-    cfg.install_image_fraction = 0.0;
-    cfg.pxeboot_fraction = 0.0;
+    // The event-level tier's whole mix, reinstalls and the pxeboot network included.
     Simulation::new(cfg)?.run()
 }
 

@@ -23,13 +23,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use steward_controller::links::{BmcLink, HeartbeatLink, NodeLink, SwactLink};
-use steward_controller::{ControllerConfig, ControllerHandle, Links, SensorReplies};
+use steward_controller::{ControllerConfig, ControllerHandle, Links};
 use steward_controller_pair::runtime::{ActiveFactory, Grant};
 use steward_controller_pair::{MirrorSpec, Pair, PairSpec, Role, StandbyPulseSpec, DEFAULT_TTL};
 use steward_maintenance::config::Config;
-use steward_maintenance::io::ProtocolNetwork;
-use steward_maintenance::io::{BmcOp, BmcRequestId, CommandId, HeartbeatControl, NodeCommand};
 use steward_maintenance::state::{Network, SystemType};
 use steward_maintenance::SystemConfig;
 use steward_protocol::ClusterSecret;
@@ -304,12 +301,7 @@ impl PairLab {
             },
         );
         let secrets = SecretBox::load_or_create(&self.store_dir)?;
-        let links = Links {
-            node: Box::new(Nowhere),
-            bmc: Box::new(Nowhere),
-            heartbeat: Box::new(Nowhere),
-            swact: Box::new(Nowhere),
-        };
+        let links = Links::nowhere();
         let (handle, _events, task) =
             steward_controller::spawn(cfg, self.store.clone(), secrets, links)
                 .context("cannot open the lab's store on etcd")?;
@@ -663,23 +655,6 @@ async fn report_roles(mut roles: watch::Receiver<Roles>, apis: [SocketAddr; 2], 
             return;
         }
     }
-}
-
-/// Links of the seeding controller: nothing leaves it.
-struct Nowhere;
-
-impl NodeLink for Nowhere {
-    fn send(&mut self, _: &str, _: CommandId, _: NodeCommand, _: &[ProtocolNetwork]) {}
-}
-impl BmcLink for Nowhere {
-    fn submit(&mut self, _: &str, _: BmcRequestId, _: BmcOp) {}
-    fn read_sensors(&mut self, _: &str, _: u64, _: SensorReplies) {}
-}
-impl HeartbeatLink for Nowhere {
-    fn control(&mut self, _: Option<&str>, _: HeartbeatControl) {}
-}
-impl SwactLink for Nowhere {
-    fn swact(&mut self, _: &str) {}
 }
 
 #[cfg(test)]

@@ -214,6 +214,7 @@ fn kill_process_on_lab_minor_twice_raises_200_006_minor_and_nothing_else() {
     // Past its debounce the restarted process is stable again and the alarm clears.
     wait_until("200.006 cleared", || alarms(&url).is_empty());
     support_bundle_has_the_simulated_hosts_part(&url, &data, dir.path());
+    reinstall_by_virtual_media_from_the_cli(&url, &host_dir);
     drop(lab);
     // The lab's processes do not outlive it (they end at once; a zombie has ended).
     for name in ["lab-critical", "lab-minor"] {
@@ -313,4 +314,39 @@ fn support_bundle_has_the_simulated_hosts_part(url: &str, data: &Path, tmp: &Pat
             "{s} in the bundle"
         );
     }
+}
+
+/// `steward host lock worker-0 --wait && steward host reinstall worker-0 --wait` in the lab, as the
+/// README shows it: the reinstall goes through the simulated BMC's virtual media from the lab's image
+/// server, the CLI follows it with the install state, and the machine comes back as a fresh install
+/// of the lab's image (its own install record says so), locked.
+fn reinstall_by_virtual_media_from_the_cli(url: &str, host_dir: &Path) {
+    let run = |args: &[&str]| {
+        let o = steward(url, args);
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            o.status.success(),
+            "{args:?}: {out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    };
+    let boot_before = std::fs::read_to_string(host_dir.join("persistent/boot.json")).ok();
+    run(&["host", "lock", HOST, "--wait", "--timeout", "120"]);
+    let out = run(&["host", "reinstall", HOST, "--wait", "--timeout", "300"]);
+    assert!(out.contains("install_state:"), "no progress shown: {out}");
+    assert!(
+        out.contains(&format!("{HOST}: reinstall completed")),
+        "{out}"
+    );
+    assert_eq!(
+        states(url, HOST).as_deref(),
+        Some("locked-disabled-online"),
+        "{out}"
+    );
+    let record = std::fs::read_to_string(host_dir.join("persistent/install.json"))
+        .expect("the installer wrote its install record");
+    assert!(record.contains(steward_simhost::lab::LAB_IMAGE), "{record}");
+    let boot_after = std::fs::read_to_string(host_dir.join("persistent/boot.json")).ok();
+    assert_ne!(boot_before, boot_after, "the machine booted the installer");
 }
