@@ -13,29 +13,13 @@
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_steward");
 
-/// Stops the lab when dropped (SIGINT: it stops its controllers, etcd and hosts).
-struct Lab(Child);
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the lab this test started.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// Stops the lab when dropped (SIGINT, then a kill if it does not end).
+use steward_testpeers::process::InterruptOnDrop as Lab;
 
 fn steward(url: &str, args: &[&str]) -> Output {
     Command::new(BIN)

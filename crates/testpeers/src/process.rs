@@ -14,6 +14,26 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Interrupts its process when dropped (SIGINT, as Ctrl-C: a `steward lab` stops its controllers,
+/// etcd, hosts and their processes in order), waits up to 20 s for it to end, then kills it.
+pub struct InterruptOnDrop(pub Child);
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a child this test started and has not reaped yet.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(20) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A TCP port free on 127.0.0.1 right now (the system's pick).
 pub fn free_tcp_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
