@@ -135,6 +135,31 @@ async fn hostnames(url: &str) -> Option<Vec<String>> {
     )
 }
 
+/// controller-0 started and active (with its epoch), then controller-1 started as its standby; each
+/// with its own etcd endpoints and store.
+async fn start_pair(
+    a: (Vec<String>, Arc<dyn Store>),
+    b: (Vec<String>, Arc<dyn Store>),
+    ttl: Duration,
+) -> (Member, u64, Member) {
+    let first = member("controller-0", a.0, a.1, ttl).await;
+    let epoch = active_epoch(&first).await;
+    let second = member("controller-1", b.0, b.1, ttl).await;
+    standby_of(&second, "controller-0").await;
+    (first, epoch, second)
+}
+
+/// POST a new host (`new_host`) to the API at `url`.
+async fn post_host(url: &str, name: &str) -> reqwest::Response {
+    send(
+        url,
+        reqwest::Method::POST,
+        "/v1/ihosts",
+        Some(new_host(name)),
+    )
+    .await
+}
+
 fn new_host(name: &str) -> Value {
     let n: u8 = name.trim_start_matches("worker-").parse().unwrap_or(0);
     json!({"hostname": name, "personality": "worker", "mgmt_ip": format!("127.9.0.{}", n + 10)})
@@ -142,13 +167,7 @@ fn new_host(name: &str) -> Value {
 
 /// A write on the standby is refused with 503 naming the active's URL (body and header).
 async fn assert_refuses_writes(standby: &Member, active: &Member) {
-    let r = send(
-        &standby.url,
-        reqwest::Method::POST,
-        "/v1/ihosts",
-        Some(new_host("worker-9")),
-    )
-    .await;
+    let r = post_host(&standby.url, "worker-9").await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         r.headers()
@@ -193,19 +212,15 @@ async fn swact_hands_the_role_over_and_back_and_the_standby_serves_reads_only() 
     let etcd = EtcdPeer::start();
     let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
     let ttl = Duration::from_secs(2);
-    let a = member("controller-0", etcd.endpoints(), store.clone(), ttl).await;
-    let epoch_a = active_epoch(&a).await;
-    let b = member("controller-1", etcd.endpoints(), store.clone(), ttl).await;
-    standby_of(&b, "controller-0").await;
-
-    // Writes go to the active; the standby refuses them and mirrors what was written.
-    let r = send(
-        &a.url,
-        reqwest::Method::POST,
-        "/v1/ihosts",
-        Some(new_host("worker-1")),
+    let (a, epoch_a, b) = start_pair(
+        (etcd.endpoints(), store.clone()),
+        (etcd.endpoints(), store.clone()),
+        ttl,
     )
     .await;
+
+    // Writes go to the active; the standby refuses them and mirrors what was written.
+    let r = post_host(&a.url, "worker-1").await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_refuses_writes(&b, &a).await;
     mirror_shows(&b, "worker-1").await;
@@ -222,13 +237,7 @@ async fn swact_hands_the_role_over_and_back_and_the_standby_serves_reads_only() 
         vec!["worker-1".to_string()]
     );
     assert_refuses_writes(&a, &b).await;
-    let r = send(
-        &b.url,
-        reqwest::Method::POST,
-        "/v1/ihosts",
-        Some(new_host("worker-2")),
-    )
-    .await;
+    let r = post_host(&b.url, "worker-2").await;
     assert_eq!(r.status(), StatusCode::CREATED);
     mirror_shows(&a, "worker-2").await;
 
@@ -252,17 +261,13 @@ async fn the_standby_takes_over_when_the_active_dies() {
     let etcd = EtcdPeer::start();
     let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
     let ttl = Duration::from_secs(2);
-    let a = member("controller-0", etcd.endpoints(), store.clone(), ttl).await;
-    let epoch_a = active_epoch(&a).await;
-    let b = member("controller-1", etcd.endpoints(), store.clone(), ttl).await;
-    standby_of(&b, "controller-0").await;
-    let r = send(
-        &a.url,
-        reqwest::Method::POST,
-        "/v1/ihosts",
-        Some(new_host("worker-1")),
+    let (a, epoch_a, b) = start_pair(
+        (etcd.endpoints(), store.clone()),
+        (etcd.endpoints(), store.clone()),
+        ttl,
     )
     .await;
+    let r = post_host(&a.url, "worker-1").await;
     assert_eq!(r.status(), StatusCode::CREATED);
 
     // a's runtime dies without resigning: no more keepalives, the lease runs out.
@@ -340,10 +345,12 @@ async fn an_active_cut_off_from_etcd_stops_acting_before_the_standby_acts() {
     let relay = Relay::start(etcd.endpoint()).await;
     let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
     let ttl = Duration::from_secs(2);
-    let a = member("controller-0", vec![relay.url.clone()], store.clone(), ttl).await;
-    let epoch_a = active_epoch(&a).await;
-    let b = member("controller-1", etcd.endpoints(), store.clone(), ttl).await;
-    standby_of(&b, "controller-0").await;
+    let (a, epoch_a, b) = start_pair(
+        (vec![relay.url.clone()], store.clone()),
+        (etcd.endpoints(), store.clone()),
+        ttl,
+    )
+    .await;
 
     let a_stops = when(&a, |r| !matches!(r, Role::Active { .. }));
     let b_acts = when(&b, |r| matches!(r, Role::Active { .. }));
@@ -360,13 +367,7 @@ async fn an_active_cut_off_from_etcd_stops_acting_before_the_standby_acts() {
     );
     assert!(active_epoch(&b).await > epoch_a);
     // A write on the cut-off controller is refused: it is not active.
-    let r = send(
-        &a.url,
-        reqwest::Method::POST,
-        "/v1/ihosts",
-        Some(new_host("worker-3")),
-    )
-    .await;
+    let r = post_host(&a.url, "worker-3").await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     eprintln!(
         "cut-off active stepped down {:?} after the cut, the standby acted {:?} after it",
@@ -407,10 +408,12 @@ async fn etcd_member_loss_changes_nothing_and_quorum_loss_stops_both_until_it_re
     // loaded machine. With 2 s (budget 1.5 s) the active sometimes stepped down needlessly —
     // safe, but a role change this test says a member loss must not cause.
     let ttl = Duration::from_secs(3);
-    let a = member("controller-0", etcd.endpoints(), store.clone(), ttl).await;
-    active_epoch(&a).await;
-    let b = member("controller-1", etcd.endpoints(), store.clone(), ttl).await;
-    standby_of(&b, "controller-0").await;
+    let (a, _, b) = start_pair(
+        (etcd.endpoints(), store.clone()),
+        (etcd.endpoints(), store.clone()),
+        ttl,
+    )
+    .await;
     let (roles_a, roles_b) = (record_roles(&a), record_roles(&b));
 
     // One member of three lost (the first endpoint each controller tries): quorum holds, and for
@@ -532,19 +535,10 @@ async fn an_active_whose_controller_stopped_on_a_failed_write_hands_the_role_ove
         failing: failing.clone(),
     });
     let ttl = Duration::from_secs(2);
-    let a = member("controller-0", etcd.endpoints(), flaky, ttl).await;
-    active_epoch(&a).await;
-    let b = member("controller-1", etcd.endpoints(), shared, ttl).await;
-    standby_of(&b, "controller-0").await;
+    let (a, _, b) = start_pair((etcd.endpoints(), flaky), (etcd.endpoints(), shared), ttl).await;
 
     failing.store(true, std::sync::atomic::Ordering::SeqCst);
-    let r = send(
-        &a.url,
-        reqwest::Method::POST,
-        "/v1/ihosts",
-        Some(new_host("worker-1")),
-    )
-    .await;
+    let r = post_host(&a.url, "worker-1").await;
     assert!(!r.status().is_success(), "the write failed: {}", r.status());
     // A bound on the rig, not a timing claim: the role moves within a few TTLs.
     tokio::time::timeout(ttl * 10, active_epoch(&b))
