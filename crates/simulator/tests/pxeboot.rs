@@ -74,14 +74,14 @@ fn a_host_powered_off_raises_no_pxeboot_alarm() {
     assert_eq!(s.world().pxeboot_checks.raised, 0);
 }
 
-/// With management cut and pxeboot up, a reboot still reaches the node (over pxeboot) and the
-/// machine really reboots.
-#[test]
-fn a_reboot_reaches_the_node_over_pxeboot_when_management_is_cut() {
-    let mut s = Scenario::new(4)
-        .cluster_network(false)
-        .no_bmc("worker-1")
-        .pxeboot("worker-1")
+/// worker-1 (no BMC) locked, its management link cut at 40 s and a reboot requested at 41 s, with or
+/// without a pxeboot address: its machine's boot id before the cut and at 120 s, and the trace.
+fn reboot_with_management_cut(pxeboot: bool) -> (u64, u64, String) {
+    let mut s = Scenario::new(4).cluster_network(false).no_bmc("worker-1");
+    if pxeboot {
+        s = s.pxeboot("worker-1");
+    }
+    let mut s = s
         .at(5.0, request("worker-1", Op::Lock))
         .at(
             40.0,
@@ -96,33 +96,21 @@ fn a_reboot_reaches_the_node_over_pxeboot_when_management_is_cut() {
     let before = s.world().node("worker-1").unwrap().boot_id;
     let r = s.run_until(120.0);
     ok(&s, r);
-    assert_ne!(
-        s.world().node("worker-1").unwrap().boot_id,
-        before,
-        "the reboot crossed pxeboot\n{}",
-        s.trace()
-    );
+    let after = s.world().node("worker-1").unwrap().boot_id;
+    (before, after, s.trace())
+}
+
+/// With management cut and pxeboot up, a reboot still reaches the node (over pxeboot) and the
+/// machine really reboots.
+#[test]
+fn a_reboot_reaches_the_node_over_pxeboot_when_management_is_cut() {
+    let (before, after, trace) = reboot_with_management_cut(true);
+    assert_ne!(after, before, "the reboot crossed pxeboot\n{trace}");
 }
 
 /// Without a pxeboot address the same reboot reaches nobody (the control case of the test above).
 #[test]
 fn without_pxeboot_the_reboot_is_lost_with_management() {
-    let mut s = Scenario::new(4)
-        .cluster_network(false)
-        .no_bmc("worker-1")
-        .at(5.0, request("worker-1", Op::Lock))
-        .at(
-            40.0,
-            Fault::Cut {
-                hosts: vec!["worker-1".into()],
-                network: Network::Mgmt,
-            },
-        )
-        .at(41.0, request("worker-1", Op::Reboot));
-    let r = s.run_until(39.0);
-    ok(&s, r);
-    let before = s.world().node("worker-1").unwrap().boot_id;
-    let r = s.run_until(120.0);
-    ok(&s, r);
-    assert_eq!(s.world().node("worker-1").unwrap().boot_id, before);
+    let (before, after, _) = reboot_with_management_cut(false);
+    assert_eq!(after, before);
 }
