@@ -44,6 +44,17 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     p
 }
 
+/// A reboot command that only appends `reboot` to `<dir>/marks`: the marks file and the script.
+fn marking_reboot(dir: &Path) -> (PathBuf, PathBuf) {
+    let marks = dir.join("marks");
+    let reboot = script(
+        dir,
+        "reboot",
+        &format!("echo reboot >> {}", marks.display()),
+    );
+    (marks, reboot)
+}
+
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
@@ -226,9 +237,8 @@ fn a_reboot_command_that_works_leaves_the_sysrq_trigger_alone() {
 
 /// An agent whose hook and reboot command both append to `marks`.
 fn lazy_node(d: &Path, active: bool, hook_body: &str, hook_timeout: &str) -> (Node, PathBuf) {
-    let marks = d.join("marks");
     let hook = script(d, "hook", hook_body);
-    let reboot = script(d, "reboot", &format!("echo reboot >> {}", marks.display()));
+    let (marks, reboot) = marking_reboot(d);
     let mut args = vec![
         os("--reboot-command"),
         reboot.as_os_str(),
@@ -411,12 +421,7 @@ fn wipe_disk_erases_the_install_disks_labels() {
     assert!(wipefs(&mbr).contains("dos"));
     assert!(kinds(&mbr).contains(&Kind::Ext));
 
-    let marks = d.path().join("marks");
-    let reboot = script(
-        d.path(),
-        "reboot",
-        &format!("echo reboot >> {}", marks.display()),
-    );
+    let (marks, reboot) = marking_reboot(d.path());
     let mut node = Node::start(
         d.path(),
         &[
@@ -460,12 +465,7 @@ fn wipe_disk_on_an_unlocked_host_is_refused_and_touches_nothing() {
     let mut img = gpt_image(4 * 1024 * 1024, &[(2048, 4095)]);
     put_ext_magic(&mut img, 2048 * SECTOR);
     std::fs::write(&gpt, &img).expect("write image");
-    let marks = d.path().join("marks");
-    let reboot = script(
-        d.path(),
-        "reboot",
-        &format!("echo reboot >> {}", marks.display()),
-    );
+    let (marks, reboot) = marking_reboot(d.path());
     let mut node = Node::start(
         d.path(),
         &[
