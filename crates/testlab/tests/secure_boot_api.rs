@@ -14,12 +14,9 @@ async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secure_boot_route_reads_and_changes_a_redfish_bmc() {
-    if !steward_testpeers::require_sushy() {
-        return;
-    }
-    let peer = steward_testpeers::Sushy::start();
+/// A rig with the REST API (loopback clients without a token) and the machineless `hosts`, new
+/// installs; `worker-0`'s Redfish BMC is the emulator at `bmc_address`. The rig and its API URL.
+async fn lab_with_redfish_worker_0(hosts: &[&str], bmc_address: String) -> (TestLab, String) {
     let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
     let spec = LabSpec {
         hosts: Vec::new(),
@@ -31,9 +28,8 @@ async fn secure_boot_route_reads_and_changes_a_redfish_bmc() {
         ..LabSpec::standard()
     };
     let lab = TestLab::start(store, SecretBox::from_key([7; 32]), spec).await;
-    let handle = lab.handle.clone();
-    for (i, name) in ["worker-0", "worker-1"].iter().enumerate() {
-        handle
+    for (i, name) in hosts.iter().enumerate() {
+        lab.handle
             .add_host(HostRecord::new_install(
                 machineless_host(name, 10 + i as u32),
                 SystemType::Standard,
@@ -43,14 +39,24 @@ async fn secure_boot_route_reads_and_changes_a_redfish_bmc() {
     }
     let bmc = BmcSpec {
         protocol: BmcProtocol::Redfish,
-        address: peer.address(),
+        address: bmc_address,
         username: "admin".into(),
     };
-    handle
+    lab.handle
         .set_bmc_credentials("worker-0", bmc, "password".into())
         .await
         .unwrap();
     let api = lab.api_url().expect("API");
+    (lab, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_boot_route_reads_and_changes_a_redfish_bmc() {
+    if !steward_testpeers::require_sushy() {
+        return;
+    }
+    let peer = steward_testpeers::Sushy::start();
+    let (lab, api) = lab_with_redfish_worker_0(&["worker-0", "worker-1"], peer.address()).await;
     let http = reqwest::Client::new();
     let route = |h: &str| format!("{api}/v1/ihosts/{h}/secure_boot");
 
@@ -129,35 +135,7 @@ async fn secure_boot_route_refuses_a_bmc_without_it_and_reports_a_failing_one() 
     }
     let peer =
         steward_testpeers::Sushy::start_with_config("SUSHY_EMULATOR_FEATURE_SET = \"vmedia\"\n");
-    let store: Arc<dyn Store> = Arc::new(MemStore::new(Retention::default()));
-    let spec = LabSpec {
-        hosts: Vec::new(),
-        in_service: false,
-        api: Some(steward_api::Auth {
-            tokens: Vec::new(),
-            loopback_without_token: true,
-        }),
-        ..LabSpec::standard()
-    };
-    let lab = TestLab::start(store, SecretBox::from_key([7; 32]), spec).await;
-    let handle = lab.handle.clone();
-    handle
-        .add_host(HostRecord::new_install(
-            machineless_host("worker-0", 10),
-            SystemType::Standard,
-        ))
-        .await
-        .unwrap();
-    let bmc = BmcSpec {
-        protocol: BmcProtocol::Redfish,
-        address: peer.address(),
-        username: "admin".into(),
-    };
-    handle
-        .set_bmc_credentials("worker-0", bmc, "password".into())
-        .await
-        .unwrap();
-    let api = lab.api_url().expect("API");
+    let (lab, api) = lab_with_redfish_worker_0(&["worker-0"], peer.address()).await;
     let http = reqwest::Client::new();
     let route = format!("{api}/v1/ihosts/worker-0/secure_boot");
     let (status, body) = send(http.get(&route)).await;
@@ -175,7 +153,7 @@ async fn secure_boot_route_refuses_a_bmc_without_it_and_reports_a_failing_one() 
         address: format!("http://127.0.0.1:{closed}"),
         username: "admin".into(),
     };
-    handle
+    lab.handle
         .set_bmc_credentials("worker-0", dead, "password".into())
         .await
         .unwrap();
