@@ -7,10 +7,9 @@ mod common;
 use std::sync::Arc;
 
 use etcd_client::{Client, GetOptions};
-use steward_maintenance::alarm::{Alarm, AlarmId, CustomerLog, LogId, Severity};
 use steward_maintenance::host::{HostRecord, HostSpec};
 use steward_maintenance::state::{Personality, SystemType};
-use steward_maintenance::{Action, ActionId, JournalEntry};
+use steward_store::conformance;
 use steward_store::typed::{BmcCredential, TypedStore};
 use steward_store::{Expect, Password, Retention, SecretBox, Store, StoreError};
 use steward_testpeers::etcd::EtcdPeer;
@@ -30,17 +29,6 @@ fn record(name: &str) -> HostRecord {
         },
         SystemType::Standard,
     )
-}
-
-fn alarm(host: &str) -> Alarm {
-    let (reason, repair) = AlarmId::Locked.text(host);
-    Alarm {
-        id: AlarmId::Locked,
-        host: host.into(),
-        severity: Severity::Major,
-        reason,
-        repair: repair.into(),
-    }
 }
 
 /// Every value under `prefix` in etcd, raw.
@@ -70,7 +58,7 @@ fn a_core_step_on_etcd_commits_together_and_bmc_passwords_stay_sealed() {
     let t = TypedStore::new(store.clone(), SecretBox::from_key([3; 32]), 1);
 
     let r = record("worker-0");
-    let rev = t.put_host(&r, Expect::Absent).unwrap();
+    let (_, committed) = conformance::typed_step_commits_together_or_not_at_all(&t, &r);
     let secret = "s3cret-BMC-passw0rd";
     t.put_bmc(
         "worker-0",
@@ -80,48 +68,6 @@ fn a_core_step_on_etcd_commits_together_and_bmc_passwords_stay_sealed() {
         },
     )
     .unwrap();
-
-    let step = |expect: Expect| {
-        let mut b = t.batch();
-        let id = b.claim_action_id().unwrap();
-        b.put_host(&r, expect).unwrap();
-        b.raise_alarm(&alarm("worker-0")).unwrap();
-        b.event(
-            1_000,
-            &CustomerLog {
-                id: LogId::Command,
-                host: "worker-0".into(),
-                text: "lock".into(),
-                critical: false,
-            },
-        )
-        .unwrap();
-        b.journal(
-            1_000,
-            &JournalEntry::Accepted {
-                id,
-                host: "worker-0".into(),
-                action: Action::Lock,
-            },
-        )
-        .unwrap();
-        (id, b.commit())
-    };
-    let (_, stale) = step(Expect::Revision(rev + 100));
-    assert!(matches!(stale, Err(StoreError::Conflict { .. })));
-    assert!(t.alarms().unwrap().is_empty());
-    assert!(t.events().unwrap().is_empty());
-    assert!(t.journal().unwrap().is_empty());
-    assert_eq!(t.peek_action_id().unwrap(), ActionId(1));
-
-    let (id, done) = step(Expect::Revision(rev));
-    let committed = done.unwrap();
-    assert_eq!(id, ActionId(1));
-    assert_eq!(t.peek_action_id().unwrap(), ActionId(2));
-    assert_eq!(t.host("worker-0").unwrap().unwrap().1, committed.revision);
-    assert_eq!(t.alarms().unwrap(), vec![alarm("worker-0")]);
-    assert_eq!(t.events().unwrap().len(), 1);
-    assert_eq!(t.journal().unwrap().len(), 1);
 
     // The password comes back through the secret box, and is nowhere in etcd in the clear.
     assert_eq!(
@@ -137,6 +83,6 @@ fn a_core_step_on_etcd_commits_together_and_bmc_passwords_stay_sealed() {
 
     // A deposed writer (older epoch) cannot commit a step.
     store.acquire_epoch(2).unwrap();
-    let (_, fenced) = step(Expect::Revision(committed.revision));
+    let (_, fenced) = conformance::typed_lock_step(&t, &r, Expect::Revision(committed.revision));
     assert!(matches!(fenced, Err(StoreError::Fenced { .. })));
 }

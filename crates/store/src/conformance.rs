@@ -8,7 +8,11 @@
 //! Each check takes `&dyn Store` so that the caller keeps whatever the store needs alive (a
 //! temp dir, an etcd process).
 
-use crate::{log_seq, Expect, Op, Retention, Store, StoreError, Versioned};
+use crate::typed::TypedStore;
+use crate::{log_seq, Committed, Expect, Op, Retention, Store, StoreError, Versioned};
+use steward_maintenance::alarm::{Alarm, AlarmId, CustomerLog, LogId, Severity};
+use steward_maintenance::host::HostRecord;
+use steward_maintenance::{Action, ActionId, JournalEntry};
 
 /// How a backend's revisions advance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,4 +316,78 @@ pub fn all(fresh: &dyn Fn(Retention) -> Box<dyn Store>, revs: Revisions) {
     fencing(&*fresh(Retention::default()));
     txn_is_all_or_nothing(&*fresh(Retention::default()));
     append_sequences_and_retention(&*fresh(append_retention()));
+}
+
+/// One core step through the typed layer, as the controller commits it for an accepted lock: claim
+/// an action id, write `host` expecting `expect`, raise its locked alarm ([`locked_alarm`]), log
+/// the command and journal its acceptance — one batch.
+pub fn typed_lock_step(
+    t: &TypedStore,
+    host: &HostRecord,
+    expect: Expect,
+) -> (ActionId, Result<Committed, StoreError>) {
+    let name = host.spec.name.clone();
+    let mut b = t.batch();
+    let id = b.claim_action_id().unwrap();
+    b.put_host(host, expect).unwrap();
+    b.raise_alarm(&locked_alarm(&name)).unwrap();
+    b.event(
+        1_000,
+        &CustomerLog {
+            id: LogId::Command,
+            host: name.clone(),
+            text: "lock".into(),
+            critical: false,
+        },
+    )
+    .unwrap();
+    b.journal(
+        1_000,
+        &JournalEntry::Accepted {
+            id,
+            host: name,
+            action: Action::Lock,
+        },
+    )
+    .unwrap();
+    (id, b.commit())
+}
+
+/// The locked alarm of `host` that [`typed_lock_step`] raises.
+pub fn locked_alarm(host: &str) -> Alarm {
+    let (reason, repair) = AlarmId::Locked.text(host);
+    Alarm {
+        id: AlarmId::Locked,
+        host: host.into(),
+        severity: Severity::Major,
+        reason,
+        repair: repair.into(),
+    }
+}
+
+/// A core step commits together or not at all, on a typed store without hosts, alarms, events or
+/// journal: with a stale host revision nothing of it lands (the action id included); with the
+/// right one all of it does. `host` is written first. Returns the step's action id and commit.
+pub fn typed_step_commits_together_or_not_at_all(
+    t: &TypedStore,
+    host: &HostRecord,
+) -> (ActionId, Committed) {
+    let name = host.spec.name.as_str();
+    let rev = t.put_host(host, Expect::Absent).unwrap();
+    let (_, stale) = typed_lock_step(t, host, Expect::Revision(rev + 100));
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })));
+    assert!(t.alarms().unwrap().is_empty());
+    assert!(t.events().unwrap().is_empty());
+    assert!(t.journal().unwrap().is_empty());
+    assert_eq!(t.peek_action_id().unwrap(), ActionId(1));
+
+    let (id, done) = typed_lock_step(t, host, Expect::Revision(rev));
+    let committed = done.unwrap();
+    assert_eq!(id, ActionId(1));
+    assert_eq!(t.peek_action_id().unwrap(), ActionId(2));
+    assert_eq!(t.host(name).unwrap().unwrap().1, committed.revision);
+    assert_eq!(t.alarms().unwrap(), vec![locked_alarm(name)]);
+    assert_eq!(t.events().unwrap().len(), 1);
+    assert_eq!(t.journal().unwrap().len(), 1);
+    (id, committed)
 }

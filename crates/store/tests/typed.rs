@@ -2,10 +2,11 @@
 //! BMC passwords never reach the disk in the clear.
 
 use std::sync::Arc;
-use steward_maintenance::alarm::{Alarm, AlarmId, CustomerLog, LogId, Severity};
+use steward_maintenance::alarm::{Alarm, AlarmId, Severity};
 use steward_maintenance::host::{BmcProtocol, BmcSpec, HostRecord, HostSpec};
 use steward_maintenance::state::{Personality, SystemType};
 use steward_maintenance::{Action, ActionId, ActionOutcome, JournalEntry};
+use steward_store::conformance;
 use steward_store::typed::{keys, BmcCredential, Stamped, TypedStore};
 use steward_store::{
     Expect, MemStore, Password, RedbStore, Retention, SecretBox, Store, StoreError, DB_FILE,
@@ -78,52 +79,7 @@ fn host_records_round_trip_with_cas() {
 fn a_core_step_commits_together_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let t = open(dir.path());
-    let r = record("worker-0");
-    let rev = t.put_host(&r, Expect::Absent).unwrap();
-
-    let step = |expect: Expect| {
-        let mut b = t.batch();
-        let id = b.claim_action_id().unwrap();
-        b.put_host(&r, expect).unwrap();
-        b.raise_alarm(&alarm(AlarmId::Locked, "worker-0")).unwrap();
-        b.event(
-            1_000,
-            &CustomerLog {
-                id: LogId::Command,
-                host: "worker-0".into(),
-                text: "lock".into(),
-                critical: false,
-            },
-        )
-        .unwrap();
-        b.journal(
-            1_000,
-            &JournalEntry::Accepted {
-                id,
-                host: "worker-0".into(),
-                action: Action::Lock,
-            },
-        )
-        .unwrap();
-        (id, b.commit())
-    };
-    // A stale host revision aborts everything, action id included.
-    let (_, res) = step(Expect::Revision(rev + 100));
-    assert!(matches!(res, Err(StoreError::Conflict { .. })));
-    assert!(t.alarms().unwrap().is_empty());
-    assert!(t.events().unwrap().is_empty());
-    assert!(t.journal().unwrap().is_empty());
-    assert_eq!(t.peek_action_id().unwrap(), ActionId(1));
-
-    let (id, res) = step(Expect::Revision(rev));
-    let committed = res.unwrap();
-    assert_eq!(id, ActionId(1));
-    assert_eq!(t.peek_action_id().unwrap(), ActionId(2));
-    assert_eq!(t.host("worker-0").unwrap().unwrap().1, committed.revision);
-    assert_eq!(
-        t.alarms().unwrap(),
-        vec![alarm(AlarmId::Locked, "worker-0")]
-    );
+    let (id, _) = conformance::typed_step_commits_together_or_not_at_all(&t, &record("worker-0"));
     assert_eq!(t.events().unwrap()[0].0, 1);
     assert_eq!(
         t.journal().unwrap(),
